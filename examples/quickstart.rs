@@ -1,0 +1,69 @@
+//! The quickstart: one provider, a public page, and routes that need a login.
+//!
+//! Run it against the bundled test provider with `scripts/quickstart.sh`, or configure your
+//! own provider in Rocket.toml and `cargo run --example quickstart`.
+
+use rocket::http::Status;
+use rocket::serde::json::{json, Json, Value};
+use rocket::{catch, catchers, get, launch, routes, Build, Request, Rocket};
+use rocket_oidc_auth::provider::Default;
+use rocket_oidc_auth::{Authenticated, OidcError, OidcFairing};
+
+#[get("/")]
+fn index() -> &'static str {
+    "Hello! This page is public. Visit /login to log in, /logout to log out.\n"
+}
+
+/// What Flask-pyoidc's quickstart shows: the tokens and claims of the session.
+#[get("/login")]
+fn login(user: Authenticated<Default>) -> Json<Value> {
+    Json(json!({
+        "access_token": user.access_token(),
+        "id_token": user.id_token(),
+        "userinfo": user.userinfo(),
+    }))
+}
+
+/// The cheapest protected route: what the guard alone costs.
+#[get("/whoami")]
+fn whoami(user: Authenticated<Default>) -> String {
+    user.subject().to_string()
+}
+
+/// The access token and when it expires; a 401 JSON error once it has expired.
+#[get("/token")]
+fn token(user: Authenticated<Default>) -> (Status, Json<Value>) {
+    let expires_at = user.access_token_expires_at();
+    let expired = expires_at.is_some_and(|at| at <= rocket::time::OffsetDateTime::now_utc());
+    if expired {
+        return (
+            Status::Unauthorized,
+            Json(json!({ "error": "invalid_token", "message": "the access token has expired" })),
+        );
+    }
+    (
+        Status::Ok,
+        Json(json!({
+            "access_token": user.access_token(),
+            "expires_at": expires_at.map(|at| at.unix_timestamp()),
+        })),
+    )
+}
+
+/// Every error, OpenID Connect or not, as JSON with its status.
+#[catch(default)]
+fn error(status: Status, req: &Request<'_>) -> (Status, Json<Value>) {
+    let body = match OidcError::of(req) {
+        Some(err) => json!({ "error": err.error(), "message": err.description() }),
+        None => json!({ "error": status.reason_lossy(), "message": null }),
+    };
+    (status, Json(body))
+}
+
+#[launch]
+pub fn rocket() -> Rocket<Build> {
+    rocket::build()
+        .attach(OidcFairing::from_config())
+        .mount("/", routes![index, login, whoami, token])
+        .register("/", catchers![error])
+}

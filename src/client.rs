@@ -1,0 +1,428 @@
+//! One configured provider at run time: its metadata (discovered lazily and cached), its keys
+//! (cached, refetched once on an unknown `kid`), and the calls the code flow makes to it.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::JwsSigningAlgorithm;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::sync::Mutex;
+
+use crate::config::{ClientAuth, MetadataSource, ProviderConfig, UserinfoMethod};
+use crate::discovery::{self, ProviderMetadata};
+use crate::error::{sanitize, ErrorKind, OidcError};
+use crate::http::{Auth, Body, HttpClient, HttpResponse};
+use crate::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
+
+/// After a failed discovery, logins fail fast for this long instead of queueing on the
+/// provider; then the next login tries again, so the app recovers by itself.
+const DISCOVERY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The JWKS is refetched for an unknown `kid` at most this often (the first load does not
+/// count), so a stream of tokens naming unknown keys cannot hammer the provider.
+const JWKS_MIN_REFETCH: Duration = Duration::from_secs(5);
+
+/// Metadata once resolved, with what is derived from it.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    pub(crate) metadata: ProviderMetadata,
+    pub(crate) allowed_algs: Vec<CoreJwsSigningAlgorithm>,
+}
+
+/// The token endpoint's successful answer (RFC 6749 5.1, Core 3.1.3.3).
+#[derive(Deserialize)]
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
+    pub(crate) token_type: String,
+    pub(crate) expires_in: Option<f64>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) id_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OAuthErrorResponse {
+    error: String,
+    error_description: Option<String>,
+}
+
+/// A configured provider and its cached state.
+#[derive(Debug)]
+pub(crate) struct ProviderClient {
+    pub(crate) config: ProviderConfig,
+    /// `oidc_session_<name>`, computed once.
+    pub(crate) session_cookie: String,
+    redirect_uri: String,
+    clock_skew: i64,
+    http: HttpClient,
+    metadata: RwLock<Option<Arc<Resolved>>>,
+    last_discovery_failure: Mutex<Option<(Instant, OidcError)>>,
+    jwks: RwLock<Option<Arc<CoreJsonWebKeySet>>>,
+    /// When an unknown `kid` last made us refetch the JWKS.
+    last_jwks_refetch: Mutex<Option<Instant>>,
+}
+
+impl ProviderClient {
+    pub(crate) fn new(
+        config: ProviderConfig,
+        redirect_uri: String,
+        clock_skew: i64,
+        http: HttpClient,
+    ) -> Self {
+        ProviderClient {
+            session_cookie: crate::session::session_cookie_name(&config.name),
+            config,
+            redirect_uri,
+            clock_skew,
+            http,
+            metadata: RwLock::new(None),
+            last_discovery_failure: Mutex::new(None),
+            jwks: RwLock::new(None),
+            last_jwks_refetch: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The provider's metadata: cached after the first success, discovered otherwise.
+    pub(crate) async fn metadata(&self) -> Result<Arc<Resolved>, OidcError> {
+        if let Some(resolved) = read(&self.metadata) {
+            return Ok(resolved);
+        }
+        // One discovery at a time; the others wait for its result instead of repeating it.
+        let mut last_failure = self.last_discovery_failure.lock().await;
+        if let Some(resolved) = read(&self.metadata) {
+            return Ok(resolved);
+        }
+        if let Some((at, err)) = last_failure.as_ref() {
+            if at.elapsed() < DISCOVERY_RETRY_AFTER {
+                return Err(err.clone());
+            }
+        }
+        let metadata = match &self.config.source {
+            MetadataSource::Static(metadata) => Ok((**metadata).clone()),
+            MetadataSource::Discovery { issuer } => {
+                discovery::discover(&self.http, issuer, self.name()).await
+            }
+        };
+        match metadata {
+            Ok(metadata) => {
+                let resolved = Arc::new(Resolved {
+                    allowed_algs: allowed_algs(&metadata, self.config.client_secret.is_some()),
+                    metadata,
+                });
+                *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(resolved.clone());
+                *last_failure = None;
+                log::info!(
+                    "oidc: provider {:?}: metadata of {} loaded",
+                    self.name(),
+                    resolved.metadata.issuer
+                );
+                Ok(resolved)
+            }
+            Err(err) => {
+                let err = with_context(err, self.name());
+                err.log();
+                *last_failure = Some((Instant::now(), err.clone()));
+                Err(err)
+            }
+        }
+    }
+
+    /// The provider's keys, fetched on first use.
+    pub(crate) async fn keys(
+        &self,
+        resolved: &Resolved,
+    ) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+        match read(&self.jwks) {
+            Some(keys) => Ok(keys),
+            None => self.refetch_keys(resolved, None).await,
+        }
+    }
+
+    /// Fetches the JWKS again unless another request just did (then its result is used).
+    async fn refetch_keys(
+        &self,
+        resolved: &Resolved,
+        stale: Option<&Arc<CoreJsonWebKeySet>>,
+    ) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+        let mut last_refetch = self.last_jwks_refetch.lock().await;
+        if let Some(current) = read(&self.jwks) {
+            let replaced = stale.is_none_or(|stale| !Arc::ptr_eq(stale, &current));
+            let too_soon = last_refetch.is_some_and(|at| at.elapsed() < JWKS_MIN_REFETCH);
+            if replaced || too_soon {
+                return Ok(current);
+            }
+        }
+        let keys = Arc::new(
+            discovery::fetch_jwks(&self.http, resolved.metadata.jwks_uri())
+                .await
+                .map_err(|e| with_context(e, self.name()))?,
+        );
+        if stale.is_some() {
+            *last_refetch = Some(Instant::now());
+        }
+        *self.jwks.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
+        Ok(keys)
+    }
+
+    /// Builds the authorization request URL (Core 3.1.2.1) with PKCE S256.
+    pub(crate) fn authorization_url(
+        &self,
+        resolved: &Resolved,
+        state: &str,
+        nonce: &str,
+        code_challenge: &str,
+    ) -> String {
+        let mut url = url::Url::parse(&resolved.metadata.authorization_endpoint)
+            .expect("authorization_endpoint was checked when the metadata was loaded");
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &self.config.client_id)
+                .append_pair("redirect_uri", &self.redirect_uri)
+                .append_pair("scope", &self.config.scope)
+                .append_pair("state", state)
+                .append_pair("nonce", nonce)
+                .append_pair("code_challenge", code_challenge)
+                .append_pair("code_challenge_method", "S256");
+            for (name, value) in &self.config.auth_request_params {
+                query.append_pair(name, value);
+            }
+        }
+        url.into()
+    }
+
+    /// Exchanges an authorization code at the token endpoint (Core 3.1.3.1).
+    pub(crate) async fn exchange_code(
+        &self,
+        resolved: &Resolved,
+        code: &str,
+        code_verifier: &str,
+    ) -> Result<TokenResponse, OidcError> {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("code_verifier", code_verifier),
+        ];
+        let auth = self.client_auth(&mut form);
+        let endpoint = resolved.metadata.token_endpoint();
+        let what = format!("token request to {endpoint}");
+        let response = self
+            .http
+            .send(
+                reqwest::Method::POST,
+                endpoint,
+                auth,
+                Body::Form(&form),
+                &what,
+            )
+            .await?;
+        parse_token_response(response, &what, self.name())
+    }
+
+    fn client_auth<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) -> Auth<'a> {
+        let secret = self.config.client_secret.as_ref().map(|s| s.expose());
+        match (self.config.client_auth, secret) {
+            (ClientAuth::Basic, Some(secret)) => Auth::Basic {
+                user: &self.config.client_id,
+                password: secret,
+            },
+            (ClientAuth::Post, Some(secret)) => {
+                form.push(("client_id", &self.config.client_id));
+                form.push(("client_secret", secret));
+                Auth::None
+            }
+            _ => {
+                form.push(("client_id", &self.config.client_id));
+                Auth::None
+            }
+        }
+    }
+
+    /// Validates an ID token, refetching the JWKS once when it names an unknown key.
+    pub(crate) async fn validate_id_token(
+        &self,
+        resolved: &Resolved,
+        id_token: &str,
+        nonce: Option<&str>,
+        access_token: Option<&str>,
+        now: i64,
+    ) -> Result<ValidIdToken, OidcError> {
+        let check = IdTokenCheck {
+            issuer: &resolved.metadata.issuer,
+            client_id: &self.config.client_id,
+            trusted_audiences: &self.config.trusted_audiences,
+            allowed_algs: &resolved.allowed_algs,
+            client_secret: self.config.client_secret.as_ref().map(|s| s.expose()),
+            nonce,
+            max_age: self.config.max_age,
+            access_token,
+            now,
+            clock_skew: self.clock_skew,
+        };
+        let keys = self.keys(resolved).await?;
+        let outcome = match validation::validate_id_token(id_token, &keys, &check) {
+            Err(Rejection::UnknownKey(_)) => {
+                let fresh = self.refetch_keys(resolved, Some(&keys)).await?;
+                validation::validate_id_token(id_token, &fresh, &check)
+            }
+            outcome => outcome,
+        };
+        outcome.map_err(|rejection| {
+            OidcError::invalid_id_token(format!(
+                "the ID token from provider {:?} is invalid: {}",
+                self.name(),
+                rejection.into_message()
+            ))
+        })
+    }
+
+    /// Fetches UserInfo (Core 5.3) unless disabled, and checks its `sub`.
+    pub(crate) async fn userinfo(
+        &self,
+        resolved: &Resolved,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<Option<Box<RawValue>>, OidcError> {
+        let method = match self.config.userinfo {
+            UserinfoMethod::None => return Ok(None),
+            UserinfoMethod::Get => reqwest::Method::GET,
+            UserinfoMethod::Post => reqwest::Method::POST,
+        };
+        let Some(endpoint) = resolved.metadata.userinfo_endpoint.as_deref() else {
+            return Ok(None);
+        };
+        let what = format!("UserInfo request to {endpoint}");
+        let body = if method == reqwest::Method::POST {
+            Body::Form(&[])
+        } else {
+            Body::Empty
+        };
+        let response = self
+            .http
+            .send(method, endpoint, Auth::Bearer(access_token), body, &what)
+            .await?;
+        if response.status != 200 {
+            return Err(OidcError::bad_provider_response(format!(
+                "{what}: status {}",
+                response.status
+            )));
+        }
+        if !response.is_json() {
+            return Err(OidcError::invalid_userinfo(format!(
+                "{what}: content type {:?} is not supported (signed or encrypted UserInfo is not \
+                 supported yet); set oidc.providers.{}.userinfo_http_method = \"none\" to skip it",
+                sanitize(&response.content_type, 64),
+                self.name()
+            )));
+        }
+        #[derive(Deserialize)]
+        struct Subject {
+            sub: Option<String>,
+        }
+        let parsed: Subject = serde_json::from_slice(&response.body)
+            .map_err(|e| OidcError::invalid_userinfo(format!("{what}: not a JSON object: {e}")))?;
+        // Core 5.3.2: the sub in the UserInfo response must equal the ID token's.
+        if parsed.sub.as_deref() != Some(subject) {
+            return Err(OidcError::invalid_userinfo(format!(
+                "{what}: the response's sub does not match the ID token's sub"
+            )));
+        }
+        let raw = String::from_utf8(response.body)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok())
+            .ok_or_else(|| OidcError::invalid_userinfo(format!("{what}: not UTF-8 JSON")))?;
+        Ok(Some(raw))
+    }
+}
+
+fn read<T>(lock: &RwLock<Option<Arc<T>>>) -> Option<Arc<T>> {
+    lock.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// The ID token algorithms this client accepts: what the provider advertises, minus `none`,
+/// minus HMAC when there is no client secret; RS256 when the provider advertises nothing.
+fn allowed_algs(metadata: &ProviderMetadata, has_secret: bool) -> Vec<CoreJwsSigningAlgorithm> {
+    let algs: Vec<_> = metadata
+        .id_token_signing_alg_values_supported
+        .iter()
+        .filter_map(|name| validation::parse_alg(name))
+        .filter(|alg| has_secret || !alg.uses_shared_secret())
+        .collect();
+    if algs.is_empty() {
+        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+    } else {
+        algs
+    }
+}
+
+fn with_context(err: OidcError, provider: &str) -> OidcError {
+    OidcError::new(
+        err.kind(),
+        err.status(),
+        err.error().to_string(),
+        format!("provider {provider:?}: {}", err.description()),
+    )
+}
+
+fn parse_token_response(
+    response: HttpResponse,
+    what: &str,
+    provider: &str,
+) -> Result<TokenResponse, OidcError> {
+    match response.status {
+        200 => {
+            let tokens: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
+                OidcError::bad_provider_response(format!("{what}: not a token response: {e}"))
+            })?;
+            if !tokens.token_type.eq_ignore_ascii_case("bearer") {
+                return Err(OidcError::bad_provider_response(format!(
+                    "{what}: token_type {:?} is not supported (only Bearer)",
+                    sanitize(&tokens.token_type, 32)
+                )));
+            }
+            Ok(tokens)
+        }
+        400 | 401 => match serde_json::from_slice::<OAuthErrorResponse>(&response.body) {
+            Ok(err) => {
+                let code = sanitize(&err.error, 64);
+                let description = err
+                    .error_description
+                    .map(|d| sanitize(&d, 512))
+                    .unwrap_or_else(|| format!("{what} was refused"));
+                if code == "invalid_client" || code == "unauthorized_client" {
+                    // The app's credentials are wrong: not the user's fault.
+                    Err(OidcError::new(
+                        ErrorKind::TokenRequest,
+                        rocket::http::Status::BadGateway,
+                        code,
+                        format!(
+                            "{description} (check oidc.providers.{provider}.client_id, \
+                             client_secret and token_endpoint_auth_method)"
+                        ),
+                    ))
+                } else {
+                    Err(OidcError::new(
+                        ErrorKind::TokenRequest,
+                        rocket::http::Status::BadRequest,
+                        code,
+                        description,
+                    ))
+                }
+            }
+            Err(_) => Err(OidcError::bad_provider_response(format!(
+                "{what}: status {} without an OAuth error",
+                response.status
+            ))),
+        },
+        status => Err(OidcError::bad_provider_response(format!(
+            "{what}: status {status}"
+        ))),
+    }
+}

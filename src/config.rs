@@ -1,0 +1,586 @@
+//! Configuration: the `[oidc]` table of Rocket.toml, read through figment and validated once
+//! at ignite, so that every mistake stops launch with one line naming the key and the fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rocket::figment::Figment;
+use serde::Deserialize;
+use url::{Host, Url};
+
+use crate::discovery::ProviderMetadata;
+
+/// Parameters of the authorization request that the crate sets itself on every login.
+const RESERVED_AUTH_PARAMS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "scope",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    providers: BTreeMap<String, RawProvider>,
+    #[serde(default = "default_clock_skew")]
+    clock_skew: u64,
+    #[serde(default = "default_session_lifetime")]
+    session_lifetime: u64,
+    #[serde(default = "default_true")]
+    session_permanent: bool,
+    #[serde(default = "default_login_timeout")]
+    login_timeout: u64,
+    #[serde(default = "default_http_timeout")]
+    http_timeout: u64,
+    #[serde(default = "default_logout_path")]
+    logout_path: String,
+}
+
+fn default_clock_skew() -> u64 {
+    60
+}
+fn default_session_lifetime() -> u64 {
+    7 * 24 * 3600
+}
+fn default_true() -> bool {
+    true
+}
+fn default_login_timeout() -> u64 {
+    600
+}
+fn default_http_timeout() -> u64 {
+    10
+}
+fn default_logout_path() -> String {
+    "/logout".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    issuer: Option<String>,
+    provider_metadata: Option<ProviderMetadata>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    scope: Option<StringOrList>,
+    #[serde(default)]
+    auth_request_params: BTreeMap<String, serde_json::Value>,
+    userinfo_http_method: Option<String>,
+    #[serde(default)]
+    trusted_audiences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    String(String),
+    List(Vec<String>),
+}
+
+/// The validated `[oidc]` configuration.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) redirect_uri: Url,
+    /// The path of `redirect_uri`, where the callback route is mounted.
+    pub(crate) callback_path: String,
+    /// Cookies get `Secure` whenever the app is reached over https.
+    pub(crate) secure_cookies: bool,
+    pub(crate) providers: Vec<ProviderConfig>,
+    pub(crate) clock_skew: i64,
+    pub(crate) session_lifetime: i64,
+    pub(crate) session_permanent: bool,
+    pub(crate) login_timeout: i64,
+    pub(crate) http_timeout: Duration,
+    pub(crate) logout_path: String,
+}
+
+/// One `[oidc.providers.<name>]` table, validated.
+#[derive(Debug)]
+pub(crate) struct ProviderConfig {
+    pub(crate) name: String,
+    pub(crate) source: MetadataSource,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<Secret>,
+    pub(crate) client_auth: ClientAuth,
+    /// Space-separated, always containing `openid`.
+    pub(crate) scope: String,
+    pub(crate) auth_request_params: Vec<(String, String)>,
+    /// `max_age` from `auth_request_params`, which makes `auth_time` mandatory.
+    pub(crate) max_age: Option<i64>,
+    pub(crate) userinfo: UserinfoMethod,
+    pub(crate) trusted_audiences: Vec<String>,
+}
+
+/// Where a provider's metadata comes from.
+#[derive(Debug)]
+pub(crate) enum MetadataSource {
+    Discovery { issuer: String },
+    Static(Box<ProviderMetadata>),
+}
+
+impl MetadataSource {
+    pub(crate) fn issuer(&self) -> &str {
+        match self {
+            MetadataSource::Discovery { issuer } => issuer,
+            MetadataSource::Static(metadata) => &metadata.issuer,
+        }
+    }
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientAuth {
+    Basic,
+    Post,
+    None,
+}
+
+/// Whether and how the UserInfo endpoint is called after login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserinfoMethod {
+    Get,
+    Post,
+    None,
+}
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A configuration mistake: one line naming the key and the fix.
+#[derive(Debug)]
+pub(crate) struct ConfigError(pub(crate) String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err(ConfigError(format!($($arg)*))) };
+}
+
+impl Config {
+    /// Reads and validates `oidc` from Rocket's figment.
+    pub(crate) fn from_figment(figment: &Figment) -> Result<Config, ConfigError> {
+        if figment.find_value("oidc").is_err() {
+            bail!(
+                "oidc: the configuration is missing: add a [default.oidc] table to Rocket.toml with \
+                 redirect_uri and a [default.oidc.providers.default] table (issuer, client_id, \
+                 client_secret), or set ROCKET_OIDC"
+            );
+        }
+        let raw: RawConfig = figment
+            .extract_inner("oidc")
+            .map_err(|e| ConfigError(describe_figment_error(e)))?;
+        Config::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let Some(redirect_uri) = raw.redirect_uri else {
+            bail!(
+                "oidc.redirect_uri is missing: set it to the absolute URL of this app's callback, \
+                 e.g. redirect_uri = \"https://app.example.com/redirect_uri\" under [default.oidc]"
+            );
+        };
+        let redirect_uri = parse_url("oidc.redirect_uri", &redirect_uri)?;
+        if redirect_uri.fragment().is_some() || redirect_uri.query().is_some() {
+            bail!("oidc.redirect_uri must not have a query or fragment: use a plain path such as /redirect_uri");
+        }
+        let callback_path = redirect_uri.path().to_string();
+        if callback_path == "/" {
+            bail!("oidc.redirect_uri must have a path (e.g. /redirect_uri): the callback route is mounted there, not on the app's /");
+        }
+        check_route_path("oidc.redirect_uri", &callback_path)?;
+        check_route_path("oidc.logout_path", &raw.logout_path)?;
+        if raw.logout_path == callback_path {
+            bail!("oidc.logout_path must differ from the path of oidc.redirect_uri");
+        }
+        if raw.providers.is_empty() {
+            bail!(
+                "oidc.providers is empty: add a [default.oidc.providers.default] table with issuer, \
+                 client_id and client_secret"
+            );
+        }
+        if raw.login_timeout == 0 || raw.session_lifetime == 0 || raw.http_timeout == 0 {
+            bail!("oidc.login_timeout, oidc.session_lifetime and oidc.http_timeout must be positive numbers of seconds");
+        }
+        let providers = raw
+            .providers
+            .into_iter()
+            .map(|(name, provider)| validate_provider(name, provider))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            secure_cookies: redirect_uri.scheme() == "https",
+            redirect_uri,
+            callback_path,
+            providers,
+            clock_skew: seconds(raw.clock_skew),
+            session_lifetime: seconds(raw.session_lifetime),
+            session_permanent: raw.session_permanent,
+            login_timeout: seconds(raw.login_timeout),
+            http_timeout: Duration::from_secs(raw.http_timeout),
+            logout_path: raw.logout_path,
+        })
+    }
+}
+
+fn seconds(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX / 4)
+}
+
+fn validate_provider(name: String, raw: RawProvider) -> Result<ProviderConfig, ConfigError> {
+    let key = format!("oidc.providers.{name}");
+    if name.is_empty()
+        || name.len() > 32
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        bail!("{key}: a provider name may hold only letters, digits, '_' and '-' (at most 32): rename the table");
+    }
+    let source = match (raw.issuer, raw.provider_metadata) {
+        (Some(issuer), None) => {
+            parse_url(&format!("{key}.issuer"), &issuer)?;
+            MetadataSource::Discovery { issuer }
+        }
+        (None, Some(metadata)) => {
+            metadata.check(&format!("{key}.provider_metadata"))?;
+            MetadataSource::Static(Box::new(metadata))
+        }
+        (Some(_), Some(_)) => bail!(
+            "{key}: set either issuer (discovery) or a provider_metadata table (static), not both"
+        ),
+        (None, None) => bail!(
+            "{key}.issuer is missing: set issuer = \"https://op.example.com\" for discovery, or a \
+             [..providers.{name}.provider_metadata] table"
+        ),
+    };
+    let client_id = match raw.client_id {
+        Some(id) if !id.is_empty() => id,
+        _ => {
+            bail!("{key}.client_id is missing: set it to the client ID registered at the provider")
+        }
+    };
+    let client_secret = raw.client_secret.filter(|s| !s.is_empty()).map(Secret);
+    let client_auth = match raw.token_endpoint_auth_method.as_deref() {
+        None | Some("client_secret_basic") => ClientAuth::Basic,
+        Some("client_secret_post") => ClientAuth::Post,
+        Some("none") => ClientAuth::None,
+        Some(other) => bail!(
+            "{key}.token_endpoint_auth_method = {other:?} is not supported: use \
+             \"client_secret_basic\", \"client_secret_post\" or \"none\""
+        ),
+    };
+    if client_auth != ClientAuth::None && client_secret.is_none() {
+        bail!(
+            "{key}.client_secret is missing: set it, or set token_endpoint_auth_method = \"none\" \
+             for a public client"
+        );
+    }
+    let scope: Vec<String> = match raw.scope {
+        None => vec!["openid".into()],
+        Some(StringOrList::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        Some(StringOrList::List(list)) => list,
+    };
+    if !scope.iter().any(|s| s == "openid") {
+        bail!("{key}.scope must contain \"openid\": without it the provider does no OpenID Connect (e.g. scope = [\"openid\", \"email\"])");
+    }
+    if let Some(bad) = scope
+        .iter()
+        .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+    {
+        bail!("{key}.scope has an invalid entry {bad:?}: list one scope per string");
+    }
+    let userinfo = match raw.userinfo_http_method.as_deref() {
+        None => UserinfoMethod::Get,
+        Some(m) if m.eq_ignore_ascii_case("GET") => UserinfoMethod::Get,
+        Some(m) if m.eq_ignore_ascii_case("POST") => UserinfoMethod::Post,
+        Some(m) if m.eq_ignore_ascii_case("none") => UserinfoMethod::None,
+        Some(other) => bail!(
+            "{key}.userinfo_http_method = {other:?} is not valid: use \"GET\", \"POST\" or \"none\""
+        ),
+    };
+    let mut auth_request_params = Vec::new();
+    let mut max_age = None;
+    for (param, value) in raw.auth_request_params {
+        if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
+            let fix = if param == "scope" {
+                format!("use {key}.scope instead")
+            } else {
+                "the crate sets it on every login; remove it".into()
+            };
+            bail!("{key}.auth_request_params.{param} cannot be set: {fix}");
+        }
+        let value = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            obj @ serde_json::Value::Object(_) => obj.to_string(),
+            serde_json::Value::Null => continue,
+        };
+        if param == "max_age" {
+            match value.parse::<u64>() {
+                Ok(secs) => max_age = Some(seconds(secs)),
+                Err(_) => bail!(
+                    "{key}.auth_request_params.max_age = {value:?} must be a number of seconds"
+                ),
+            }
+        }
+        auth_request_params.push((param, value));
+    }
+    Ok(ProviderConfig {
+        name,
+        source,
+        client_id,
+        client_secret,
+        client_auth,
+        scope: scope.join(" "),
+        auth_request_params,
+        max_age,
+        userinfo,
+        trusted_audiences: raw.trusted_audiences,
+    })
+}
+
+/// Parses an absolute URL that must be https, or http on a loopback host.
+pub(crate) fn parse_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = match Url::parse(value) {
+        Ok(url) => url,
+        Err(e) => bail!("{key} = {value:?} is not an absolute URL ({e}): write it in full, e.g. \"https://host.example/path\""),
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => bail!(
+            "{key} = {value:?} must use https: plain http is accepted only for loopback hosts \
+             (127.0.0.0/8, ::1, localhost)"
+        ),
+        other => bail!("{key} = {value:?} has scheme {other:?}: use https"),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// A route path the fairing mounts: plain segments Rocket will not read as parameters.
+fn check_route_path(key: &str, path: &str) -> Result<(), ConfigError> {
+    let plain = path.starts_with('/')
+        && !path.contains("//")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+    if !plain {
+        bail!("{key}: the path {path:?} must start with '/' and hold only letters, digits and -_.~ segments");
+    }
+    Ok(())
+}
+
+fn describe_figment_error(error: rocket::figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                "oidc".to_string()
+            } else {
+                format!("oidc.{}", e.path.join("."))
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            format!("{key}: {}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rocket::figment::providers::{Format, Toml};
+
+    fn config(toml: &str) -> Result<Config, ConfigError> {
+        Config::from_figment(&Figment::from(Toml::string(toml)))
+    }
+
+    const GOOD: &str = r#"
+        [oidc]
+        redirect_uri = "http://127.0.0.1:8000/redirect_uri"
+        [oidc.providers.default]
+        issuer = "http://localhost:3000"
+        client_id = "app"
+        client_secret = "s3cret"
+    "#;
+
+    fn error_of(toml: &str) -> String {
+        config(toml).expect_err("config should be refused").0
+    }
+
+    #[test]
+    fn accepts_a_minimal_configuration_with_defaults() {
+        let config = config(GOOD).unwrap();
+        assert_eq!(config.callback_path, "/redirect_uri");
+        assert!(!config.secure_cookies);
+        assert_eq!(config.providers[0].scope, "openid");
+        assert_eq!(config.providers[0].client_auth, ClientAuth::Basic);
+        assert_eq!(config.providers[0].userinfo, UserinfoMethod::Get);
+        assert_eq!(config.clock_skew, 60);
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug_output() {
+        let config = config(GOOD).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn names_each_mistake() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "redirect_uri = \"http://127.0.0.1:8000/redirect_uri\"\n",
+                "",
+                "oidc.redirect_uri is missing",
+            ),
+            (
+                "",
+                "redirect_uri = \"http://app.example.com/cb\"",
+                "oidc.redirect_uri",
+            ),
+            ("", "redirect_uri = \"not a url\"", "is not an absolute URL"),
+            (
+                "",
+                "redirect_uri = \"https://app.example.com/\"",
+                "must have a path",
+            ),
+            (
+                "issuer = \"http://op.example.com\"",
+                "",
+                "oidc.providers.default.issuer",
+            ),
+            (
+                "scope = [\"email\"]",
+                "",
+                "oidc.providers.default.scope must contain \"openid\"",
+            ),
+            (
+                "userinfo_http_method = \"PUT\"",
+                "",
+                "oidc.providers.default.userinfo_http_method",
+            ),
+            (
+                "token_endpoint_auth_method = \"private_key_jwt\"",
+                "",
+                "token_endpoint_auth_method",
+            ),
+            (
+                "auth_request_params = { state = \"x\" }",
+                "",
+                "auth_request_params.state",
+            ),
+            (
+                "auth_request_params = { max_age = \"soon\" }",
+                "",
+                "max_age",
+            ),
+            ("colour = \"blue\"", "", "unknown field"),
+        ];
+        for (provider_extra, top_extra, expected) in cases {
+            let mut toml = String::from("[oidc]\n");
+            if top_extra.is_empty() {
+                toml.push_str("redirect_uri = \"http://127.0.0.1:8000/redirect_uri\"\n");
+            } else {
+                toml.push_str(top_extra);
+                toml.push('\n');
+            }
+            toml.push_str("[oidc.providers.default]\nclient_id = \"app\"\nclient_secret = \"s\"\n");
+            if !provider_extra.contains("issuer") {
+                toml.push_str("issuer = \"http://localhost:3000\"\n");
+            }
+            if !provider_extra.starts_with("redirect_uri") {
+                toml.push_str(provider_extra);
+                toml.push('\n');
+            } else {
+                toml = "[oidc]\n[oidc.providers.default]\nclient_id=\"a\"\nclient_secret=\"s\"\nissuer=\"http://localhost:3000\"\n".into();
+            }
+            let message = error_of(&toml);
+            assert!(
+                message.contains(expected),
+                "expected {expected:?} in {message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_a_missing_client_secret_for_a_confidential_client() {
+        let toml = GOOD.replace("client_secret = \"s3cret\"", "");
+        assert!(error_of(&toml).contains("client_secret is missing"));
+        let public = toml.replace(
+            "client_id = \"app\"",
+            "client_id = \"app\"\ntoken_endpoint_auth_method = \"none\"",
+        );
+        assert_eq!(
+            config(&public).unwrap().providers[0].client_auth,
+            ClientAuth::None
+        );
+    }
+
+    #[test]
+    fn refuses_missing_section_and_empty_providers() {
+        assert!(error_of("[other]\nx = 1").contains("[default.oidc]"));
+        assert!(error_of("[oidc]\nredirect_uri = \"http://127.0.0.1/cb\"")
+            .contains("oidc.providers is empty"));
+    }
+
+    #[test]
+    fn accepts_scope_as_a_string_and_loopback_variants() {
+        let toml = GOOD.replace(
+            "issuer = \"http://localhost:3000\"",
+            "issuer = \"http://[::1]:3000\"\nscope = \"openid email\"",
+        );
+        let config = config(&toml).unwrap();
+        assert_eq!(config.providers[0].scope, "openid email");
+        assert!(parse_url("k", "http://127.10.0.1/x").is_ok());
+        assert!(parse_url("k", "http://localhost.evil.com/x").is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! The one error type that reaches the application's catchers.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use rocket::http::Status;
+use rocket::Request;
+
+use crate::request_state::RequestState;
+
+/// What went wrong, coarsely, so an application can `match` on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request has no valid session and does not accept HTML, so no login redirect was
+    /// sent (401).
+    Unauthenticated,
+    /// The callback carried no `state`, an unknown `state` (replayed, forged or expired login),
+    /// or a malformed parameter (400).
+    InvalidCallback,
+    /// The provider answered the authorization request with an OAuth `error`, such as
+    /// `access_denied` (403) or `invalid_scope` (400).
+    ProviderError,
+    /// The callback's RFC 9207 `iss` did not name the provider the login was sent to, or was
+    /// missing although the provider advertises it (400).
+    IssuerMismatch,
+    /// The token endpoint refused the code (for example `invalid_grant`) (400).
+    TokenRequest,
+    /// The ID token failed validation: signature, `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`,
+    /// `auth_time` or `at_hash` (401).
+    InvalidIdToken,
+    /// The UserInfo response was unusable or named another `sub` (401).
+    InvalidUserinfo,
+    /// The provider answered with something that is not a valid OpenID Connect response:
+    /// a 5xx status, a bad discovery document, an issuer mismatch in discovery (502).
+    BadProviderResponse,
+    /// The provider could not be reached (503) or did not answer in time (504).
+    ProviderUnavailable,
+    /// The route names a provider that is not configured (500, logged with the fix).
+    Configuration,
+}
+
+/// An OpenID Connect failure, with a fitting HTTP status and, like Flask-pyoidc's error view,
+/// an OAuth `error` code and an `error_description`.
+///
+/// Every failure of the login flow and of the [`Authenticated`](crate::Authenticated) guard is
+/// stored on the request, so the application's catcher can render it with
+/// [`OidcError::of`]. Without a catcher, Rocket's default error page shows.
+///
+/// ```
+/// use rocket::http::Status;
+/// use rocket::serde::json::{json, Json, Value};
+/// use rocket::{catch, Request};
+/// use rocket_oidc_auth::OidcError;
+///
+/// #[catch(default)]
+/// fn oidc_error(status: Status, req: &Request) -> Json<Value> {
+///     match OidcError::of(req) {
+///         Some(err) => Json(json!({ "error": err.error(), "message": err.description() })),
+///         None => Json(json!({ "error": status.reason(), "message": null })),
+///     }
+/// }
+/// ```
+#[derive(Clone)]
+pub struct OidcError {
+    kind: ErrorKind,
+    status: Status,
+    error: Cow<'static, str>,
+    description: String,
+}
+
+impl OidcError {
+    pub(crate) fn new(
+        kind: ErrorKind,
+        status: Status,
+        error: impl Into<Cow<'static, str>>,
+        description: impl Into<String>,
+    ) -> Self {
+        OidcError {
+            kind,
+            status,
+            error: error.into(),
+            description: description.into(),
+        }
+    }
+
+    /// The error stored on this request by the guard or the callback, if any.
+    ///
+    /// Call it from a catcher: it returns `None` when the failure had nothing to do with
+    /// OpenID Connect (a 404, another guard).
+    pub fn of<'r>(req: &'r Request<'_>) -> Option<&'r OidcError> {
+        RequestState::of(req).error()
+    }
+
+    /// The coarse kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status the failure was answered with.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The OAuth 2.0 `error` code: the provider's own (`access_denied`, `invalid_grant`, ...)
+    /// where it sent one, otherwise one of this crate's (`invalid_state`, `invalid_id_token`,
+    /// `provider_unavailable`, ...).
+    pub fn error(&self) -> &str {
+        &self.error
+    }
+
+    /// A human-readable description: the provider's `error_description` where it sent one,
+    /// otherwise what this crate found wrong. Never contains tokens or secrets.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Logs the failure once, at a level that fits whose fault it is.
+    pub(crate) fn log(&self) {
+        if self.status.code >= 500 {
+            log::error!("oidc: {self}");
+        } else {
+            log::warn!("oidc: {self}");
+        }
+    }
+}
+
+impl fmt::Display for OidcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.error, self.status.code, self.description
+        )
+    }
+}
+
+impl fmt::Debug for OidcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcError")
+            .field("kind", &self.kind)
+            .field("status", &self.status.code)
+            .field("error", &self.error)
+            .field("description", &self.description)
+            .finish()
+    }
+}
+
+impl std::error::Error for OidcError {}
+
+/// Shorthands for the errors the crate raises itself.
+impl OidcError {
+    pub(crate) fn invalid_callback(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::InvalidCallback,
+            Status::BadRequest,
+            error,
+            description,
+        )
+    }
+
+    pub(crate) fn invalid_id_token(description: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::InvalidIdToken,
+            Status::Unauthorized,
+            "invalid_id_token",
+            description,
+        )
+    }
+
+    pub(crate) fn invalid_userinfo(description: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::InvalidUserinfo,
+            Status::Unauthorized,
+            "invalid_userinfo",
+            description,
+        )
+    }
+
+    pub(crate) fn bad_provider_response(description: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::BadProviderResponse,
+            Status::BadGateway,
+            "bad_provider_response",
+            description,
+        )
+    }
+
+    pub(crate) fn unavailable(timed_out: bool, description: impl Into<String>) -> Self {
+        let status = if timed_out {
+            Status::GatewayTimeout
+        } else {
+            Status::ServiceUnavailable
+        };
+        Self::new(
+            ErrorKind::ProviderUnavailable,
+            status,
+            "provider_unavailable",
+            description,
+        )
+    }
+
+    /// An OAuth error the provider sent in the authorization response.
+    pub(crate) fn from_provider(error: &str, description: Option<&str>) -> Self {
+        let status = match error {
+            "access_denied" => Status::Forbidden,
+            "temporarily_unavailable" => Status::ServiceUnavailable,
+            "server_error" => Status::BadGateway,
+            _ => Status::BadRequest,
+        };
+        Self::new(
+            ErrorKind::ProviderError,
+            status,
+            sanitize(error, 64),
+            description
+                .map(|d| sanitize(d, 512))
+                .unwrap_or_else(|| "the provider refused the login".into()),
+        )
+    }
+}
+
+/// Keeps provider-supplied text printable and short before it is logged or rendered.
+pub(crate) fn sanitize(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}

@@ -1,0 +1,157 @@
+//! The fairing: reads the configuration at ignite, mounts the routes, manages the shared
+//! state, and finishes responses (login redirects, challenges, cookies).
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::http::{Header, Status};
+use rocket::{Build, Request, Response, Rocket};
+
+use crate::client::ProviderClient;
+use crate::config::Config;
+use crate::http::HttpClient;
+use crate::request_state::RequestState;
+use crate::routes;
+use crate::session::{CookieCipher, CookieFactory};
+
+/// How long ignite waits for each provider's discovery before going on without it.
+const EAGER_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The fairing that adds OpenID Connect login to a Rocket application.
+///
+/// At ignite it reads `[default.oidc]` from the application's figment (Rocket.toml,
+/// `ROCKET_OIDC`, `ROCKET_CONFIG`), refuses to launch on a configuration mistake with one
+/// log line naming the key, loads each provider's metadata (a provider that is down is
+/// retried on the first login, so the app recovers by itself), and mounts the callback at
+/// the path of `redirect_uri` and the logout route at `logout_path` (`/logout`).
+///
+/// ```no_run
+/// # #[macro_use] extern crate rocket;
+/// use rocket_oidc_auth::OidcFairing;
+///
+/// #[launch]
+/// fn rocket() -> _ {
+///     rocket::build().attach(OidcFairing::from_config())
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct OidcFairing {
+    _private: (),
+}
+
+impl OidcFairing {
+    /// A fairing configured from the application's figment, under the key `oidc`.
+    pub fn from_config() -> Self {
+        OidcFairing { _private: () }
+    }
+}
+
+/// The state shared by the guard and the routes.
+#[derive(Debug)]
+pub(crate) struct Oidc {
+    pub(crate) config: Config,
+    pub(crate) cipher: CookieCipher,
+    pub(crate) cookies: CookieFactory,
+    providers: Vec<Arc<ProviderClient>>,
+}
+
+impl Oidc {
+    /// The provider named `name`; a linear scan beats hashing for a handful of providers.
+    pub(crate) fn provider(&self, name: &str) -> Option<&ProviderClient> {
+        self.providers
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| &**p)
+    }
+
+    pub(crate) fn providers(&self) -> impl Iterator<Item = &ProviderClient> {
+        self.providers.iter().map(|p| &**p)
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for OidcFairing {
+    fn info(&self) -> Info {
+        Info {
+            name: "OpenID Connect",
+            kind: Kind::Ignite | Kind::Response,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let built = Config::from_figment(rocket.figment()).and_then(|config| {
+            let cipher = CookieCipher::from_figment(rocket.figment())?;
+            Ok((config, cipher))
+        });
+        let (mut config, cipher) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                log::error!("{e}");
+                return Err(rocket);
+            }
+        };
+        let http = match HttpClient::new(config.http_timeout) {
+            Ok(http) => http,
+            Err(e) => {
+                log::error!("oidc: {e}");
+                return Err(rocket);
+            }
+        };
+        let providers: Vec<Arc<ProviderClient>> = std::mem::take(&mut config.providers)
+            .into_iter()
+            .map(|provider| {
+                Arc::new(ProviderClient::new(
+                    provider,
+                    config.redirect_uri.to_string(),
+                    config.clock_skew,
+                    http.clone(),
+                ))
+            })
+            .collect();
+        for client in &providers {
+            let load = async {
+                let resolved = client.metadata().await?;
+                client.keys(&resolved).await
+            };
+            match tokio::time::timeout(EAGER_DISCOVERY_TIMEOUT, load).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => log::warn!(
+                    "oidc: provider {:?} ({}) is not reachable yet; logins will retry it",
+                    client.name(),
+                    client.config.source.issuer()
+                ),
+            }
+        }
+        let routes = routes::routes(&config.callback_path, &config.logout_path);
+        let oidc = Oidc {
+            cookies: CookieFactory::new(&config),
+            config,
+            cipher,
+            providers,
+        };
+        Ok(rocket.mount("/", routes).manage(oidc))
+    }
+
+    async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
+        let state = RequestState::of(req);
+        if res.status() == Status::Unauthorized {
+            if let Some(login) = state.login() {
+                // The guard prepared a login: answer with the redirect, whatever the
+                // catcher rendered, so apps need no catcher for it.
+                res.set_status(Status::SeeOther);
+                res.set_header(Header::new("Location", login.location.clone()));
+                res.set_header(Header::new("Cache-Control", "no-store"));
+                res.remove_header("Content-Type");
+                res.set_sized_body(0, Cursor::new(""));
+                res.adjoin_header(login.transaction_cookie.clone());
+            } else if let Some(challenge) = state.challenge() {
+                res.set_header(Header::new("WWW-Authenticate", challenge.to_string()));
+            }
+        }
+        for cookie in state.take_cookies() {
+            res.adjoin_header(cookie);
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The authorization code flow: starting a login (state, nonce, PKCE in a per-login
+//! transaction cookie) and finishing it at the callback.
+//!
+//! Each login has its own transaction cookie, `oidc_tx_<first 16 characters of state>`,
+//! scoped to the callback path, sealed, `HttpOnly`, `SameSite=Lax` and short-lived, so two
+//! tabs logging in at once never overwrite each other's state. The callback consumes it
+//! whatever the outcome: a replayed callback finds nothing.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use rocket::Request;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::client::{ProviderClient, Resolved};
+use crate::error::{sanitize, ErrorKind, OidcError};
+use crate::fairing::Oidc;
+use crate::request_state::{PendingLogin, RequestState};
+use crate::session::SessionData;
+
+const TX_COOKIE_PREFIX: &str = "oidc_tx_";
+/// Length of `state`, `nonce` and the PKCE verifier: 32 random bytes in base64url.
+const RANDOM_LEN: usize = 43;
+const TX_NAME_LEN: usize = 16;
+
+/// What the callback needs to finish one login.
+#[derive(Serialize, Deserialize)]
+struct Transaction {
+    #[serde(rename = "p")]
+    provider: String,
+    #[serde(rename = "s")]
+    state: String,
+    #[serde(rename = "n")]
+    nonce: String,
+    #[serde(rename = "v")]
+    code_verifier: String,
+    #[serde(rename = "r")]
+    return_to: String,
+    #[serde(rename = "t")]
+    created_at: i64,
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn tx_cookie_name(state: &str) -> String {
+    format!("{TX_COOKIE_PREFIX}{}", &state[..TX_NAME_LEN])
+}
+
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Prepares the redirect to the provider and the transaction cookie for it.
+pub(crate) fn start_login(
+    oidc: &Oidc,
+    client: &ProviderClient,
+    resolved: &Resolved,
+    return_to: &str,
+) -> PendingLogin {
+    let state = random_token();
+    let nonce = random_token();
+    let code_verifier = random_token();
+    let code_challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()));
+    let location = client.authorization_url(resolved, &state, &nonce, &code_challenge);
+    let transaction = Transaction {
+        provider: client.name().to_string(),
+        nonce,
+        code_verifier,
+        return_to: safe_return_path(return_to).to_string(),
+        created_at: now(),
+        state,
+    };
+    let value = serde_json::to_string(&transaction).expect("a transaction always serializes");
+    let transaction_cookie = oidc.cookies.sealed(
+        &oidc.cipher,
+        tx_cookie_name(&transaction.state),
+        &value,
+        oidc.config.callback_path.clone(),
+        Some(oidc.config.login_timeout),
+    );
+    PendingLogin {
+        location,
+        transaction_cookie,
+    }
+}
+
+/// The parameters of an authorization response; each may appear once.
+#[derive(Default)]
+struct CallbackParams {
+    state: Option<String>,
+    code: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl CallbackParams {
+    fn parse(query: &str) -> Result<Self, OidcError> {
+        let mut params = CallbackParams::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match &*name {
+                "state" => &mut params.state,
+                "code" => &mut params.code,
+                "iss" => &mut params.iss,
+                "error" => &mut params.error,
+                "error_description" => &mut params.error_description,
+                _ => continue,
+            };
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(OidcError::invalid_callback(
+                    "invalid_request",
+                    format!("the callback repeats the {name} parameter"),
+                ));
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// Finishes a login at the callback: on success the session cookie is queued on the
+/// response and the path to return to is given back.
+pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<String, OidcError> {
+    let params = CallbackParams::parse(req.uri().query().map_or("", |q| q.as_str()))?;
+    let Some(state) = params.state.as_deref() else {
+        return Err(OidcError::invalid_callback(
+            "invalid_request",
+            "the callback has no state parameter: it did not come from a login this app started",
+        ));
+    };
+    let well_formed = state.len() == RANDOM_LEN
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(OidcError::invalid_callback(
+            "invalid_state",
+            "the callback's state was not issued by this app",
+        ));
+    }
+
+    // Single use: the transaction cookie is deleted whatever happens next.
+    let name = tx_cookie_name(state);
+    let request_state = RequestState::of(req);
+    request_state.set_cookie(
+        oidc.cookies
+            .removal(name.clone(), oidc.config.callback_path.clone()),
+    );
+    let transaction = req
+        .cookies()
+        .get(&name)
+        .and_then(|cookie| oidc.cipher.open(&name, cookie.value()))
+        .and_then(|json| serde_json::from_str::<Transaction>(&json).ok())
+        .ok_or_else(|| {
+            OidcError::invalid_callback(
+                "invalid_state",
+                "no login is in progress for this state: the callback was replayed or forged, \
+                 or the browser did not send the login's cookie",
+            )
+        })?;
+    if !bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes())) {
+        return Err(OidcError::invalid_callback(
+            "invalid_state",
+            "the callback's state does not match the login's",
+        ));
+    }
+    let now = now();
+    if now - transaction.created_at > oidc.config.login_timeout {
+        return Err(OidcError::invalid_callback(
+            "invalid_state",
+            "the login took longer than oidc.login_timeout; start it again",
+        ));
+    }
+    let client = oidc.provider(&transaction.provider).ok_or_else(|| {
+        OidcError::invalid_callback(
+            "invalid_state",
+            "the login was started for a provider that is no longer configured",
+        )
+    })?;
+    let resolved = client.metadata().await?;
+
+    // RFC 9207: the response must come from the provider the login was sent to.
+    match params.iss.as_deref() {
+        Some(iss) if iss == resolved.metadata.issuer => {}
+        Some(iss) => {
+            return Err(OidcError::new(
+                ErrorKind::IssuerMismatch,
+                rocket::http::Status::BadRequest,
+                "invalid_issuer",
+                format!(
+                    "the callback's iss {:?} is not provider {:?}'s issuer (mix-up attack?)",
+                    sanitize(iss, 200),
+                    client.name()
+                ),
+            ))
+        }
+        None if resolved
+            .metadata
+            .authorization_response_iss_parameter_supported =>
+        {
+            return Err(OidcError::new(
+                ErrorKind::IssuerMismatch,
+                rocket::http::Status::BadRequest,
+                "invalid_issuer",
+                format!(
+                    "the callback has no iss although provider {:?} advertises \
+                     authorization_response_iss_parameter_supported",
+                    client.name()
+                ),
+            ))
+        }
+        None => {}
+    }
+    if let Some(error) = params.error.as_deref() {
+        return Err(OidcError::from_provider(
+            error,
+            params.error_description.as_deref(),
+        ));
+    }
+    let Some(code) = params.code.as_deref() else {
+        return Err(OidcError::invalid_callback(
+            "invalid_request",
+            "the callback has neither code nor error",
+        ));
+    };
+
+    let tokens = client
+        .exchange_code(&resolved, code, &transaction.code_verifier)
+        .await?;
+    let Some(id_token) = tokens.id_token else {
+        return Err(OidcError::bad_provider_response(format!(
+            "provider {:?} returned no ID token: is \"openid\" in its scope?",
+            client.name()
+        )));
+    };
+    let valid = client
+        .validate_id_token(
+            &resolved,
+            &id_token,
+            Some(&transaction.nonce),
+            Some(&tokens.access_token),
+            now,
+        )
+        .await?;
+    let userinfo = client
+        .userinfo(&resolved, &tokens.access_token, &valid.subject)
+        .await?;
+    let expires_at = tokens
+        .expires_in
+        .filter(|secs| secs.is_finite() && *secs >= 0.0)
+        .map(|secs| now.saturating_add(secs as i64));
+    let session = SessionData::new(
+        valid.subject,
+        tokens.access_token,
+        expires_at,
+        tokens.refresh_token,
+        id_token,
+        userinfo,
+        now,
+    );
+    // A fresh session replaces whatever the browser held before (no fixation).
+    request_state.set_cookie(oidc.cookies.session(&oidc.cipher, client.name(), &session));
+    log::info!(
+        "oidc: login with provider {:?} succeeded; returning to {}",
+        client.name(),
+        transaction.return_to
+    );
+    Ok(safe_return_path(&transaction.return_to).to_string())
+}
+
+/// A path of this app to return to after login, or `/` for anything else: never `//host`,
+/// `/\host`, an absolute URL, or text with control characters.
+pub(crate) fn safe_return_path(target: &str) -> &str {
+    let bytes = target.as_bytes();
+    let safe = bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/') | Some(b'\\'))
+        && !target
+            .chars()
+            .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+        && target.len() <= 2048;
+    if safe {
+        target
+    } else {
+        "/"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_inside_the_app() {
+        for good in ["/", "/login", "/a/b?x=1&y=%2F%2Fevil", "/a//b"] {
+            assert_eq!(safe_return_path(good), good);
+        }
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "",
+            "/\t/evil.example",
+            "/a\\b",
+            "/a\r\nSet-Cookie: x=1",
+        ] {
+            assert_eq!(safe_return_path(evil), "/", "{evil:?}");
+        }
+    }
+
+    #[test]
+    fn random_tokens_are_43_base64url_characters_and_differ() {
+        let (a, b) = (random_token(), random_token());
+        assert_eq!(a.len(), RANDOM_LEN);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn repeated_callback_parameters_are_refused() {
+        assert!(CallbackParams::parse("state=a&state=b").is_err());
+        let params = CallbackParams::parse("state=a&code=c%2Bd&other=1").unwrap();
+        assert_eq!(params.code.as_deref(), Some("c+d"));
+    }
+}

@@ -1,0 +1,39 @@
+//! Provider markers: one zero-sized type per configured provider, so a route names the
+//! provider it needs in its signature (`Authenticated<Google>`).
+
+/// A marker type naming one `[oidc.providers.<NAME>]` table.
+///
+/// Declare markers with [`oidc_provider!`](crate::oidc_provider) rather than by hand.
+pub trait Provider: Send + Sync + 'static {
+    /// The provider's table name under `oidc.providers`.
+    const NAME: &'static str;
+}
+
+/// Declares a provider marker in one line.
+///
+/// ```
+/// use rocket_oidc_auth::{oidc_provider, Authenticated};
+///
+/// // reads [default.oidc.providers.google]
+/// oidc_provider!(pub Google = "google");
+///
+/// #[rocket::get("/calendar")]
+/// fn calendar(user: Authenticated<Google>) -> String {
+///     format!("hello {}", user.subject())
+/// }
+/// ```
+#[macro_export]
+macro_rules! oidc_provider {
+    ($(#[$attr:meta])* $vis:vis $marker:ident = $name:literal) => {
+        $(#[$attr])*
+        #[doc = concat!("Marker for the provider configured under `oidc.providers.", $name, "`.")]
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $marker;
+
+        impl $crate::provider::Provider for $marker {
+            const NAME: &'static str = $name;
+        }
+    };
+}
+
+oidc_provider!(pub Default = "default");

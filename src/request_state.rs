@@ -1,0 +1,89 @@
+//! What the guard and the routes leave on a request for the fairing's response hook.
+//!
+//! Rocket drops cookies set by a failing route or guard (`reset_delta` before a catcher runs),
+//! yet a login redirect must set its transaction cookie and a rejected callback must still
+//! consume its transaction. So everything this crate writes to a response goes through here
+//! and is applied in `on_response`, whatever the outcome and whatever the app's catcher did.
+
+use std::sync::{Mutex, OnceLock};
+
+use rocket::http::Cookie;
+use rocket::Request;
+
+use crate::error::OidcError;
+
+/// A login redirect prepared by the guard, applied when the response ends up a 401.
+#[derive(Debug)]
+pub(crate) struct PendingLogin {
+    pub(crate) location: String,
+    pub(crate) transaction_cookie: Cookie<'static>,
+}
+
+/// Per-request scratch space; one allocation per request at most.
+#[derive(Debug, Default)]
+pub(crate) struct RequestState {
+    error: OnceLock<OidcError>,
+    login: OnceLock<PendingLogin>,
+    challenge: OnceLock<String>,
+    cookies: Mutex<Vec<Cookie<'static>>>,
+}
+
+impl RequestState {
+    pub(crate) fn of<'r>(req: &'r Request<'_>) -> &'r RequestState {
+        req.local_cache(RequestState::default)
+    }
+
+    /// Records `err` for the catcher (the first error of a request wins), logs it, and
+    /// hands it back for the `Outcome`.
+    pub(crate) fn fail(&self, err: OidcError) -> OidcError {
+        err.log();
+        let _ = self.error.set(err.clone());
+        err
+    }
+
+    /// Records `err` for the catcher without logging it: an expected outcome, such as a
+    /// login redirect.
+    pub(crate) fn record(&self, err: OidcError) -> OidcError {
+        log::debug!("oidc: {err}");
+        let _ = self.error.set(err.clone());
+        err
+    }
+
+    pub(crate) fn error(&self) -> Option<&OidcError> {
+        self.error.get()
+    }
+
+    pub(crate) fn set_login(&self, login: PendingLogin) {
+        let _ = self.login.set(login);
+    }
+
+    pub(crate) fn login(&self) -> Option<&PendingLogin> {
+        self.login.get()
+    }
+
+    /// A `WWW-Authenticate` challenge for a 401 answered to a non-browser client.
+    pub(crate) fn set_challenge(&self, challenge: String) {
+        let _ = self.challenge.set(challenge);
+    }
+
+    pub(crate) fn challenge(&self) -> Option<&str> {
+        self.challenge.get().map(String::as_str)
+    }
+
+    /// Queues a `Set-Cookie` for the response, whatever its status.
+    pub(crate) fn set_cookie(&self, cookie: Cookie<'static>) {
+        self.cookies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(cookie);
+    }
+
+    pub(crate) fn take_cookies(&self) -> Vec<Cookie<'static>> {
+        std::mem::take(
+            &mut *self
+                .cookies
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+}

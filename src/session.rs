@@ -1,0 +1,323 @@
+//! Session storage: what a logged-in user's session holds, and the encrypted, HttpOnly
+//! cookies that carry it.
+//!
+//! The session lives in one cookie per provider (`oidc_session_<provider>`), sealed with
+//! AES-256-GCM under a key derived from Rocket's `secret_key` (the cookie name is bound in,
+//! so a value cannot be moved between cookies). A tampered, truncated or foreign cookie
+//! fails to open and is simply "not logged in". Attributes are always explicit:
+//! `HttpOnly`, `SameSite=Lax` (the login returns by a cross-site top-level redirect, which
+//! `Strict` would strip), `Path=/`, and `Secure` whenever the redirect URI is https
+//! (see <https://owasp.org/www-community/controls/SecureCookieAttribute>).
+//!
+//! The encoding is compact JSON with one-letter keys, read on every guarded request: the
+//! ID token's claims and the UserInfo response stay raw until a route asks for them.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rocket::figment::value::Value as FigmentValue;
+use rocket::figment::Figment;
+use rocket::http::{Cookie, SameSite};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, ConfigError};
+
+/// Version of the session encoding; other versions read as "not logged in".
+const SESSION_VERSION: u8 = 1;
+
+/// Prefix of the per-provider session cookie.
+pub(crate) const SESSION_COOKIE_PREFIX: &str = "oidc_session_";
+
+/// The name of `provider`'s session cookie.
+pub(crate) fn session_cookie_name(provider: &str) -> String {
+    format!("{SESSION_COOKIE_PREFIX}{provider}")
+}
+
+/// A logged-in user's session with one provider.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SessionData {
+    #[serde(rename = "v")]
+    pub(crate) version: u8,
+    /// The ID token's `sub`, kept apart so the cheapest routes never decode the token.
+    #[serde(rename = "s")]
+    pub(crate) subject: String,
+    #[serde(rename = "a")]
+    pub(crate) access_token: String,
+    /// When the access token expires (Unix seconds), if the provider said.
+    #[serde(rename = "e", skip_serializing_if = "Option::is_none", default)]
+    pub(crate) access_token_expires_at: Option<i64>,
+    #[serde(rename = "r", skip_serializing_if = "Option::is_none", default)]
+    pub(crate) refresh_token: Option<String>,
+    /// The raw ID token (compact JWS), for `id_token_hint` and the claims.
+    #[serde(rename = "i")]
+    pub(crate) id_token: String,
+    #[serde(rename = "u", skip_serializing_if = "Option::is_none", default)]
+    pub(crate) userinfo: Option<Box<RawValue>>,
+    /// When the user last authenticated at the provider through this app (Unix seconds).
+    #[serde(rename = "t")]
+    pub(crate) authenticated_at: i64,
+}
+
+impl SessionData {
+    pub(crate) fn new(
+        subject: String,
+        access_token: String,
+        access_token_expires_at: Option<i64>,
+        refresh_token: Option<String>,
+        id_token: String,
+        userinfo: Option<Box<RawValue>>,
+        authenticated_at: i64,
+    ) -> Self {
+        SessionData {
+            version: SESSION_VERSION,
+            subject,
+            access_token,
+            access_token_expires_at,
+            refresh_token,
+            id_token,
+            userinfo,
+            authenticated_at,
+        }
+    }
+
+    fn decode(json: &str) -> Option<SessionData> {
+        let session: SessionData = serde_json::from_str(json).ok()?;
+        (session.version == SESSION_VERSION).then_some(session)
+    }
+
+    fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a session always serializes")
+    }
+}
+
+/// Seals and opens this crate's cookies; the key never leaves this type.
+pub(crate) struct CookieCipher {
+    key: cookie::Key,
+}
+
+impl std::fmt::Debug for CookieCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CookieCipher(REDACTED)")
+    }
+}
+
+impl CookieCipher {
+    /// Derives the cookie key from Rocket's `secret_key` (same formats Rocket accepts), with
+    /// a label of its own so this crate's cookies and the app's private cookies never share a
+    /// key. Without a `secret_key` (debug builds) a random key is used, as Rocket does.
+    pub(crate) fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let master = match figment.find_value("secret_key") {
+            Ok(value) => secret_key_bytes(&value)?,
+            Err(_) => None,
+        };
+        let key = match master {
+            Some(master) => {
+                let mut hasher = Sha256::new();
+                hasher.update(b"rocket_oidc_auth cookie key v1\0");
+                hasher.update(&master);
+                cookie::Key::derive_from(&hasher.finalize())
+            }
+            None => {
+                log::warn!(
+                    "oidc: no secret_key configured: sessions are sealed with a random key and \
+                     end when the app restarts; set secret_key (e.g. `openssl rand -base64 32`)"
+                );
+                cookie::Key::generate()
+            }
+        };
+        Ok(CookieCipher { key })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        CookieCipher {
+            key: cookie::Key::generate(),
+        }
+    }
+
+    /// Encrypts `value` for the cookie `name`.
+    pub(crate) fn seal(&self, name: &str, value: &str) -> String {
+        let mut jar = cookie::CookieJar::new();
+        jar.private_mut(&self.key)
+            .add(Cookie::new(name.to_string(), value.to_string()));
+        jar.get(name)
+            .map(|c| c.value().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Decrypts the cookie `name`'s value, or `None` when it was not sealed by this key.
+    pub(crate) fn open(&self, name: &str, value: &str) -> Option<String> {
+        let jar = cookie::CookieJar::new();
+        jar.private(&self.key)
+            .decrypt(Cookie::new(name.to_string(), value.to_string()))
+            .map(|c| c.value().to_string())
+    }
+
+    /// Reads `provider`'s session from the request's cookie value.
+    pub(crate) fn open_session(&self, name: &str, value: &str) -> Option<SessionData> {
+        SessionData::decode(&self.open(name, value)?)
+    }
+}
+
+fn secret_key_bytes(value: &FigmentValue) -> Result<Option<Vec<u8>>, ConfigError> {
+    let invalid = || {
+        ConfigError(
+            "secret_key: expected 44 or 88 base64 or 64 hex characters; generate one with \
+             `openssl rand -base64 32`"
+                .into(),
+        )
+    };
+    let bytes = if let Some(text) = value.as_str() {
+        match text.len() {
+            44 | 88 => STANDARD.decode(text).map_err(|_| invalid())?,
+            64 => decode_hex(text).ok_or_else(invalid)?,
+            _ => return Err(invalid()),
+        }
+    } else if let Some(items) = value.as_array() {
+        items
+            .iter()
+            .map(|v| v.to_u128().and_then(|n| u8::try_from(n).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(invalid)?
+    } else {
+        return Err(invalid());
+    };
+    if bytes.len() < 32 {
+        return Err(invalid());
+    }
+    Ok((!bytes.iter().all(|b| *b == 0)).then_some(bytes))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Builds this crate's cookies with explicit attributes.
+#[derive(Debug)]
+pub(crate) struct CookieFactory {
+    secure: bool,
+    session_permanent: bool,
+    session_lifetime: i64,
+}
+
+impl CookieFactory {
+    pub(crate) fn new(config: &Config) -> Self {
+        CookieFactory {
+            secure: config.secure_cookies,
+            session_permanent: config.session_permanent,
+            session_lifetime: config.session_lifetime,
+        }
+    }
+
+    /// A sealed cookie with `HttpOnly`, `SameSite=Lax`, `Secure` when over https.
+    pub(crate) fn sealed(
+        &self,
+        cipher: &CookieCipher,
+        name: String,
+        value: &str,
+        path: String,
+        max_age: Option<i64>,
+    ) -> Cookie<'static> {
+        let sealed = cipher.seal(&name, value);
+        let mut cookie = Cookie::build((name, sealed))
+            .path(path)
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .build();
+        if let Some(seconds) = max_age {
+            cookie.set_max_age(rocket::time::Duration::seconds(seconds));
+        }
+        cookie
+    }
+
+    /// The session cookie for `provider`.
+    pub(crate) fn session(
+        &self,
+        cipher: &CookieCipher,
+        provider: &str,
+        session: &SessionData,
+    ) -> Cookie<'static> {
+        let max_age = self.session_permanent.then_some(self.session_lifetime);
+        self.sealed(
+            cipher,
+            session_cookie_name(provider),
+            &session.encode(),
+            "/".into(),
+            max_age,
+        )
+    }
+
+    /// A cookie that tells the browser to delete `name` at `path`.
+    pub(crate) fn removal(&self, name: String, path: String) -> Cookie<'static> {
+        let mut cookie = Cookie::build((name, ""))
+            .path(path)
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .build();
+        cookie.make_removal();
+        cookie
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> SessionData {
+        SessionData::new(
+            "alice".into(),
+            "at".into(),
+            Some(10),
+            None,
+            "h.p.s".into(),
+            Some(RawValue::from_string(r#"{"sub":"alice"}"#.into()).unwrap()),
+            5,
+        )
+    }
+
+    #[test]
+    fn a_session_round_trips_through_its_cookie() {
+        let cipher = CookieCipher::for_tests();
+        let sealed = cipher.seal("oidc_session_default", &session().encode());
+        let back = cipher
+            .open_session("oidc_session_default", &sealed)
+            .unwrap();
+        assert_eq!(back.subject, "alice");
+        assert_eq!(back.userinfo.unwrap().get(), r#"{"sub":"alice"}"#);
+    }
+
+    #[test]
+    fn tampered_truncated_moved_or_foreign_cookies_do_not_open() {
+        let cipher = CookieCipher::for_tests();
+        let sealed = cipher.seal("oidc_session_default", &session().encode());
+        let mut tampered = sealed.clone().into_bytes();
+        tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(cipher.open("oidc_session_default", &tampered).is_none());
+        assert!(cipher
+            .open("oidc_session_default", &sealed[..sealed.len() - 4])
+            .is_none());
+        assert!(cipher.open("oidc_session_google", &sealed).is_none());
+        assert!(CookieCipher::for_tests()
+            .open("oidc_session_default", &sealed)
+            .is_none());
+        assert!(cipher.open("oidc_session_default", "").is_none());
+    }
+
+    #[test]
+    fn reads_rocket_secret_key_formats() {
+        let b64 = FigmentValue::from("hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=");
+        assert_eq!(secret_key_bytes(&b64).unwrap().unwrap().len(), 32);
+        let hex = FigmentValue::from("00".repeat(31) + "01");
+        assert_eq!(secret_key_bytes(&hex).unwrap().unwrap()[31], 1);
+        let zero = FigmentValue::from("0".repeat(64));
+        assert!(secret_key_bytes(&zero).unwrap().is_none());
+        assert!(secret_key_bytes(&FigmentValue::from("short")).is_err());
+    }
+}

@@ -1,0 +1,687 @@
+//! The login flow against a provider that misbehaves on purpose: every bad ID token, bad
+//! callback and bad provider answer ends in an error for the catcher, with no session.
+
+mod common {
+    pub mod app;
+    pub mod fake_op;
+}
+
+use common::app::{self, *};
+use common::fake_op::{self, CallbackIss, FakeOp, Signing, TokenResponse};
+use rocket::http::{Accept, Cookie, Status};
+use rocket::local::asynchronous::Client;
+use serde_json::{json, Value};
+
+const SESSION_COOKIE: &str = "oidc_session_default";
+
+async fn setup_with(oidc_extra: &str, provider_extra: &str) -> (FakeOp, Client) {
+    let op = FakeOp::start().await;
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        oidc_extra,
+        provider_extra,
+    ))
+    .await;
+    (op, client)
+}
+
+async fn setup() -> (FakeOp, Client) {
+    setup_with("", "").await
+}
+
+/// Plays the provider's part (the fake OP answers /authorize at once) and returns the URL
+/// of the callback it sent the browser to.
+async fn authorize(auth_url: &str) -> String {
+    let response = provider_browser().get(auth_url).send().await.unwrap();
+    assert_eq!(response.status(), 303, "the fake OP redirects back");
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// A whole login through /login; returns the callback's status and body.
+async fn login(client: &Client) -> (Status, String) {
+    let auth_url = start_login(client, "/login").await;
+    let callback = authorize(&auth_url).await;
+    let response = browse(client, &path_and_query(&callback)).await;
+    let status = response.status();
+    (status, response.into_string().await.unwrap_or_default())
+}
+
+async fn log_out(client: &Client) {
+    client.get("/logout").dispatch().await;
+    assert!(client.cookies().get(SESSION_COOKIE).is_none());
+}
+
+fn set_claim(op: &FakeOp, claim: &str, value: Value) {
+    let claim = claim.to_string();
+    op.set(move |b| {
+        b.id_token_claims.insert(claim, value);
+    });
+}
+
+/// No session: the cookie jar has none, and an API call gets 401.
+async fn assert_no_session(client: &Client) {
+    assert!(
+        client.cookies().get(SESSION_COOKIE).is_none(),
+        "no session cookie may be set"
+    );
+    let response = client.get("/whoami").header(Accept::JSON).dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+}
+
+/// The catcher got an OidcError with this code.
+fn assert_error(status: Status, body: &str, expected_status: Status, expected_error: &str) {
+    assert_eq!(status, expected_status, "body: {body}");
+    let body = json(body);
+    assert_eq!(body["error"], expected_error, "body: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "a description: {body}"
+    );
+}
+
+#[rocket::async_test]
+async fn a_good_login_sets_a_session_and_returns_to_the_page() {
+    let (op, client) = setup().await;
+    let auth_url = start_login(&client, "/login").await;
+    let callback = authorize(&auth_url).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/login");
+    let body = json(&browse(&client, "/login").await.into_string().await.unwrap());
+    assert_eq!(body["id_token"]["sub"], "alice");
+    assert_eq!(body["userinfo"]["email"], "alice@example.com");
+    assert_eq!(op.hits("/token"), 1);
+    assert_eq!(op.hits("/userinfo"), 1);
+}
+
+macro_rules! bad_id_token_test {
+    ($name:ident, $op:ident => $setup:expr, $expect:literal) => {
+        #[rocket::async_test]
+        async fn $name() {
+            let (op, client) = setup().await;
+            {
+                let $op = &op;
+                $setup;
+            }
+            let (status, body) = login(&client).await;
+            assert_error(status, &body, Status::Unauthorized, "invalid_id_token");
+            assert!(
+                body.contains($expect),
+                "the description should say {:?}: {body}",
+                $expect
+            );
+            assert_eq!(
+                op.hits("/userinfo"),
+                0,
+                "no userinfo call after a bad ID token"
+            );
+            assert_no_session(&client).await;
+        }
+    };
+}
+
+bad_id_token_test!(refuses_a_wrong_iss, op => set_claim(op, "iss", json!("https://evil.example")), "iss");
+bad_id_token_test!(refuses_a_wrong_aud, op => set_claim(op, "aud", json!("someone-else")), "aud");
+bad_id_token_test!(refuses_a_missing_aud, op => set_claim(op, "aud", Value::Null), "aud");
+bad_id_token_test!(refuses_an_untrusted_extra_audience, op => {
+    set_claim(op, "aud", json!([fake_op::CLIENT_ID, "someone-else"]));
+    set_claim(op, "azp", json!(fake_op::CLIENT_ID));
+}, "someone-else");
+bad_id_token_test!(refuses_a_bad_azp, op => set_claim(op, "azp", json!("someone-else")), "azp");
+bad_id_token_test!(refuses_an_expired_token, op => {
+    let past = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
+    set_claim(op, "exp", json!(past));
+    set_claim(op, "iat", json!(past - 300));
+}, "expired");
+bad_id_token_test!(refuses_a_missing_iat, op => set_claim(op, "iat", Value::Null), "iat");
+bad_id_token_test!(refuses_an_iat_in_the_future, op => {
+    let future = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    set_claim(op, "iat", json!(future));
+    set_claim(op, "exp", json!(future + 300));
+}, "future");
+bad_id_token_test!(refuses_a_missing_sub, op => set_claim(op, "sub", Value::Null), "sub");
+bad_id_token_test!(refuses_a_missing_exp, op => set_claim(op, "exp", Value::Null), "exp");
+bad_id_token_test!(refuses_a_wrong_nonce, op => set_claim(op, "nonce", json!("not-the-nonce")), "nonce");
+bad_id_token_test!(refuses_a_missing_nonce, op => set_claim(op, "nonce", Value::Null), "nonce");
+bad_id_token_test!(refuses_a_wrong_at_hash, op => set_claim(op, "at_hash", json!("AAAAAAAAAAAAAAAAAAAAAA")), "at_hash");
+bad_id_token_test!(refuses_a_bad_signature, op => op.set(|b| b.signing = Signing::BadSignature), "signature");
+bad_id_token_test!(refuses_alg_none, op => op.set(|b| b.signing = Signing::AlgNone), "alg");
+bad_id_token_test!(refuses_hs256_signed_with_the_public_key, op => op.set(|b| b.signing = Signing::Hs256WithPublicKey), "alg");
+bad_id_token_test!(refuses_a_token_signed_by_another_key, op => op.set(|b| b.signing = Signing::OtherKey), "signature");
+
+#[rocket::async_test]
+async fn accepts_extra_audiences_listed_as_trusted_with_azp() {
+    let (op, client) = setup_with("", "trusted_audiences = [\"api\"]").await;
+    set_claim(&op, "aud", json!([fake_op::CLIENT_ID, "api"]));
+    set_claim(&op, "azp", json!(fake_op::CLIENT_ID));
+    let (status, _) = login(&client).await;
+    assert_eq!(status, Status::SeeOther);
+    assert!(client.cookies().get(SESSION_COOKIE).is_some());
+}
+
+#[rocket::async_test]
+async fn an_unknown_kid_refetches_the_jwks_once_then_fails() {
+    let (op, client) = setup().await;
+    let jwks_before = op.hits("/jwks");
+    op.set(|b| b.signing = Signing::UnknownKid);
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::Unauthorized, "invalid_id_token");
+    assert!(body.contains("nope"), "{body}");
+    assert_eq!(op.hits("/jwks"), jwks_before + 1, "exactly one refetch");
+}
+
+#[rocket::async_test]
+async fn a_key_rotation_is_picked_up_by_one_jwks_refetch() {
+    let (op, client) = setup().await;
+    let (status, _) = login(&client).await;
+    assert_eq!(status, Status::SeeOther);
+    let jwks_after_first = op.hits("/jwks");
+    // A second login reuses the cached keys.
+    log_out(&client).await;
+    let (status, _) = login(&client).await;
+    assert_eq!(status, Status::SeeOther);
+    assert_eq!(op.hits("/jwks"), jwks_after_first, "cached JWKS reused");
+    assert_eq!(op.hits("/.well-known/openid-configuration"), 1);
+    op.set(|b| b.rotate_keys = true);
+    log_out(&client).await;
+    let (status, body) = login(&client).await;
+    assert_eq!(status, Status::SeeOther, "{body}");
+    assert_eq!(op.hits("/jwks"), jwks_after_first + 1);
+}
+
+#[rocket::async_test]
+async fn refuses_a_userinfo_response_for_another_subject() {
+    let (op, client) = setup().await;
+    op.set(|b| b.userinfo_sub = Some("mallory".into()));
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::Unauthorized, "invalid_userinfo");
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn a_failing_userinfo_endpoint_is_a_bad_gateway() {
+    let (op, client) = setup().await;
+    op.set(|b| b.userinfo_status = Some(500));
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::BadGateway, "bad_provider_response");
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn userinfo_by_post_sends_the_token_in_the_header_only() {
+    let (op, client) = setup_with("", "userinfo_http_method = \"POST\"").await;
+    let (status, _) = login(&client).await;
+    assert_eq!(status, Status::SeeOther);
+    let request = op.last_request("/userinfo").expect("a userinfo call");
+    assert_eq!(request.method, "POST");
+    assert!(request
+        .header("authorization")
+        .unwrap()
+        .starts_with("Bearer "));
+    assert!(request.query.is_empty() && !request.body.contains("access_token"));
+}
+
+#[rocket::async_test]
+async fn userinfo_none_skips_the_call() {
+    let (op, client) = setup_with("", "userinfo_http_method = \"none\"").await;
+    let (status, _) = login(&client).await;
+    assert_eq!(status, Status::SeeOther);
+    assert_eq!(op.hits("/userinfo"), 0);
+    let body = json(&browse(&client, "/login").await.into_string().await.unwrap());
+    assert_eq!(body["userinfo"], Value::Null);
+    assert_eq!(body["id_token"]["sub"], "alice");
+}
+
+#[rocket::async_test]
+async fn a_callback_with_an_unknown_state_is_refused() {
+    let (op, client) = setup().await;
+    let auth_url = start_login(&client, "/login").await;
+    let callback = authorize(&auth_url).await;
+    let state = param(&callback, "state").unwrap();
+    let forged_state: String = state.chars().rev().collect();
+    let forged = callback.replace(&state, &forged_state);
+    let response = browse(&client, &path_and_query(&forged)).await;
+    let status = response.status();
+    assert_error(
+        status,
+        &response.into_string().await.unwrap(),
+        Status::BadRequest,
+        "invalid_state",
+    );
+    assert_eq!(op.hits("/token"), 0, "no code exchange on a bad state");
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn a_callback_without_state_or_with_a_malformed_one_is_refused() {
+    let (_op, client) = setup().await;
+    for uri in [
+        "/redirect_uri?code=abc",
+        "/redirect_uri?code=abc&state=short",
+        "/redirect_uri?state=a&state=b",
+    ] {
+        let response = browse(&client, uri).await;
+        let status = response.status();
+        assert_eq!(status, Status::BadRequest, "{uri}");
+        let body = json(&response.into_string().await.unwrap());
+        assert!(
+            body["error"] == "invalid_request" || body["error"] == "invalid_state",
+            "{body}"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn a_replayed_callback_is_refused() {
+    let (op, client) = setup().await;
+    let auth_url = start_login(&client, "/login").await;
+    let callback = authorize(&auth_url).await;
+    let first = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(first.status(), Status::SeeOther);
+    let tx_cookies_left = client
+        .cookies()
+        .iter()
+        .filter(|c| c.name().starts_with("oidc_tx_"))
+        .count();
+    assert_eq!(tx_cookies_left, 0, "the transaction cookie is consumed");
+    let replay = browse(&client, &path_and_query(&callback)).await;
+    let status = replay.status();
+    assert_error(
+        status,
+        &replay.into_string().await.unwrap(),
+        Status::BadRequest,
+        "invalid_state",
+    );
+    assert_eq!(op.hits("/token"), 1, "the code is exchanged once");
+}
+
+#[rocket::async_test]
+async fn a_callback_from_another_issuer_is_refused() {
+    let (op, client) = setup().await;
+    op.set(|b| b.callback_iss = CallbackIss::Wrong);
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::BadRequest, "invalid_issuer");
+    assert_eq!(op.hits("/token"), 0);
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn a_callback_without_iss_is_refused_when_the_provider_advertises_it() {
+    let (op, client) = setup().await;
+    op.set(|b| b.callback_iss = CallbackIss::Missing);
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::BadRequest, "invalid_issuer");
+    assert_eq!(op.hits("/token"), 0);
+}
+
+#[rocket::async_test]
+async fn a_callback_without_iss_is_accepted_when_the_provider_does_not_advertise_it() {
+    let op = FakeOp::start().await;
+    op.set(|b| {
+        b.advertise_iss_param = false;
+        b.callback_iss = CallbackIss::Missing;
+    });
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .await;
+    let (status, body) = login(&client).await;
+    assert_eq!(status, Status::SeeOther, "{body}");
+}
+
+#[rocket::async_test]
+async fn a_token_endpoint_error_reaches_the_catcher() {
+    let (op, client) = setup().await;
+    op.set(|b| b.token_response = TokenResponse::OAuthError("invalid_grant".into()));
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::BadRequest, "invalid_grant");
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn a_token_endpoint_500_is_a_bad_gateway() {
+    let (op, client) = setup().await;
+    op.set(|b| b.token_response = TokenResponse::ServerError);
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::BadGateway, "bad_provider_response");
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn a_token_response_without_id_token_is_refused() {
+    let (op, client) = setup().await;
+    op.set(|b| b.token_response = TokenResponse::NoIdToken);
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::BadGateway, "bad_provider_response");
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn a_token_endpoint_that_hangs_times_out() {
+    let (op, client) = setup_with("http_timeout = 1", "").await;
+    op.set(|b| b.token_response = TokenResponse::Hang);
+    let started = std::time::Instant::now();
+    let (status, body) = login(&client).await;
+    assert_error(
+        status,
+        &body,
+        Status::GatewayTimeout,
+        "provider_unavailable",
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn access_denied_at_the_provider_reaches_the_catcher() {
+    let (op, client) = setup().await;
+    op.set(|b| b.authorize_error = Some(("access_denied".into(), "the user said no".into())));
+    let (status, body) = login(&client).await;
+    assert_eq!(status, Status::Forbidden);
+    let body = json(&body);
+    assert_eq!(body["error"], "access_denied");
+    assert_eq!(body["message"], "the user said no");
+    assert_eq!(op.hits("/token"), 0);
+    assert_no_session(&client).await;
+}
+
+#[rocket::async_test]
+async fn a_discovery_document_naming_another_issuer_is_never_used() {
+    let op = FakeOp::start().await;
+    op.set(|b| b.discovery_issuer = Some("https://evil.example".into()));
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .await;
+    let response = browse(&client, "/login").await;
+    let status = response.status();
+    assert_error(
+        status,
+        &response.into_string().await.unwrap(),
+        Status::BadGateway,
+        "bad_provider_response",
+    );
+    assert_eq!(
+        op.hits("/authorize"),
+        0,
+        "no authorization request is ever sent"
+    );
+}
+
+#[rocket::async_test]
+async fn the_authorization_request_carries_pkce_state_and_nonce() {
+    let (_op, client) = setup().await;
+    let auth_url = start_login(&client, "/login").await;
+    assert!(auth_url.starts_with(&format!("{}/authorize?", _op.issuer)));
+    assert_eq!(param(&auth_url, "response_type").as_deref(), Some("code"));
+    assert_eq!(
+        param(&auth_url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert_eq!(
+        param(&auth_url, "code_challenge").map(|c| c.len()),
+        Some(43)
+    );
+    assert_eq!(param(&auth_url, "state").map(|s| s.len()), Some(43));
+    assert_eq!(param(&auth_url, "nonce").map(|s| s.len()), Some(43));
+    assert_eq!(
+        param(&auth_url, "redirect_uri").as_deref(),
+        Some(REDIRECT_URI)
+    );
+    assert_eq!(
+        param(&auth_url, "scope").as_deref(),
+        Some("openid email profile")
+    );
+    // Each login gets fresh values.
+    let again = start_login(&client, "/login").await;
+    assert_ne!(param(&auth_url, "state"), param(&again, "state"));
+    assert_ne!(param(&auth_url, "nonce"), param(&again, "nonce"));
+    assert_ne!(
+        param(&auth_url, "code_challenge"),
+        param(&again, "code_challenge")
+    );
+}
+
+#[rocket::async_test]
+async fn two_logins_in_one_browser_both_succeed_in_any_order() {
+    let (_op, client) = setup().await;
+    let first = start_login(&client, "/login").await;
+    let second = start_login(&client, "/whoami").await;
+    let second_callback = authorize(&second).await;
+    let first_callback = authorize(&first).await;
+    let response = browse(&client, &path_and_query(&second_callback)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/whoami");
+    let response = browse(&client, &path_and_query(&first_callback)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/login");
+}
+
+#[rocket::async_test]
+async fn an_api_request_gets_401_with_a_challenge_not_a_redirect() {
+    let (op, client) = setup().await;
+    let response = client.get("/login").header(Accept::JSON).dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    let challenge = response
+        .headers()
+        .get_one("WWW-Authenticate")
+        .unwrap()
+        .to_string();
+    assert!(challenge.starts_with("Bearer realm="), "{challenge}");
+    assert!(response.headers().get_one("Location").is_none());
+    let body = json(&response.into_string().await.unwrap());
+    assert_eq!(body["error"], "login_required");
+    assert_eq!(op.hits("/authorize"), 0);
+}
+
+#[rocket::async_test]
+async fn cookies_carry_explicit_attributes() {
+    let (_op, client) = setup().await;
+    let response = browse(&client, "/login").await;
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let tx = &cookies[0];
+    assert!(tx.starts_with("oidc_tx_"), "{tx}");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/redirect_uri",
+        "Max-Age=600",
+    ] {
+        assert!(tx.contains(attribute), "{attribute} missing in {tx}");
+    }
+    assert!(!tx.contains("Secure"), "no Secure over http: {tx}");
+    let callback = authorize(&location(&response)).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    let cookies = set_cookies(&response);
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("oidc_session_default="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
+        assert!(
+            session.contains(attribute),
+            "{attribute} missing in {session}"
+        );
+    }
+    let removal = cookies
+        .iter()
+        .find(|c| c.starts_with("oidc_tx_"))
+        .expect("tx removal");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    // The session is sealed: no token shows in the cookie.
+    let sealed_value = session.split(';').next().unwrap();
+    assert!(
+        !sealed_value.contains("alice") && !sealed_value.contains("eyJ"),
+        "{sealed_value}"
+    );
+}
+
+#[rocket::async_test]
+async fn cookies_are_secure_when_the_redirect_uri_is_https() {
+    let op = FakeOp::start().await;
+    let figment = figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    )
+    .merge(("oidc.redirect_uri", "https://app.example.com/redirect_uri"));
+    let client = quickstart(figment).await;
+    let response = browse(&client, "/login").await;
+    let cookies = set_cookies(&response);
+    assert!(cookies[0].contains("Secure"), "{cookies:?}");
+}
+
+#[rocket::async_test]
+async fn a_session_cookie_for_a_browser_session_has_no_max_age() {
+    let (_op, client) = setup_with("session_permanent = false", "").await;
+    let (status, _) = login(&client).await;
+    assert_eq!(status, Status::SeeOther);
+    let session = client.cookies().get(SESSION_COOKIE).unwrap().clone();
+    assert!(session.max_age().is_none());
+}
+
+#[rocket::async_test]
+async fn tampered_truncated_and_foreign_session_cookies_mean_not_logged_in() {
+    let (op, client) = setup().await;
+    let (status, _) = login(&client).await;
+    assert_eq!(status, Status::SeeOther);
+    let good = client
+        .cookies()
+        .get(SESSION_COOKIE)
+        .unwrap()
+        .value()
+        .to_string();
+
+    let mut flipped = good.clone().into_bytes();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let truncated = good[..good.len() / 2].to_string();
+    let plain = r#"{"v":1,"s":"mallory","a":"x","i":"a.b.c","t":9999999999}"#.to_string();
+    // A second instance of the app (same secret_key), as on another machine.
+    let untracked = Client::untracked(whoami_app(&op.issuer, app::SECRET_KEY))
+        .await
+        .unwrap();
+    // The cookie works there...
+    let response = untracked
+        .get("/whoami")
+        .header(Accept::JSON)
+        .cookie(Cookie::new(SESSION_COOKIE, good.clone()))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.into_string().await.unwrap(), "alice");
+    // ...and no altered one does.
+    for value in [flipped, truncated, plain, String::new(), "%%%".into()] {
+        let response = untracked
+            .get("/whoami")
+            .header(Accept::JSON)
+            .cookie(Cookie::new(SESSION_COOKIE, value.clone()))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Unauthorized, "cookie {value:?}");
+    }
+    // An app with another secret_key cannot open it.
+    let foreign = Client::untracked(whoami_app(
+        &op.issuer,
+        "ZGlmZmVyZW50IGtleSBkaWZmZXJlbnQga2V5IGRpZmY=",
+    ))
+    .await
+    .unwrap();
+    let response = foreign
+        .get("/whoami")
+        .header(Accept::JSON)
+        .cookie(Cookie::new(SESSION_COOKIE, good.clone()))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    // A session cookie moved to another provider's name does not open either.
+    let response = untracked
+        .get("/whoami")
+        .header(Accept::JSON)
+        .cookie(Cookie::new("oidc_session_other", good))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Unauthorized);
+}
+
+fn whoami_app(issuer: &str, secret_key: &str) -> rocket::Rocket<rocket::Build> {
+    rocket::build()
+        .configure(
+            figment(issuer, fake_op::CLIENT_ID, fake_op::CLIENT_SECRET, "", "")
+                .merge(("secret_key", secret_key)),
+        )
+        .attach(rocket_oidc_auth::OidcFairing::from_config())
+        .mount("/", rocket::routes![whoami])
+}
+
+#[rocket::get("/whoami")]
+fn whoami(user: rocket_oidc_auth::Authenticated<rocket_oidc_auth::provider::Default>) -> String {
+    user.subject().to_string()
+}
+
+#[rocket::async_test]
+async fn a_login_started_for_a_hostile_path_returns_to_the_root() {
+    let op = FakeOp::start().await;
+    let client = Client::tracked(
+        rocket::build()
+            .configure(figment(
+                &op.issuer,
+                fake_op::CLIENT_ID,
+                fake_op::CLIENT_SECRET,
+                "",
+                "",
+            ))
+            .attach(rocket_oidc_auth::OidcFairing::from_config())
+            .mount("/", rocket::routes![anything]),
+    )
+    .await
+    .unwrap();
+    for (asked, expected) in [
+        ("//evil.example/x", "/"),
+        ("/%5Cevil.example", "/%5Cevil.example"),
+        ("/ok/page?x=1", "/ok/page?x=1"),
+    ] {
+        let auth_url = start_login(&client, asked).await;
+        let callback = authorize(&auth_url).await;
+        let response = browse(&client, &path_and_query(&callback)).await;
+        assert_eq!(response.status(), Status::SeeOther, "{asked}");
+        assert_eq!(location(&response), expected, "{asked}");
+        log_out(&client).await;
+    }
+}
+
+#[rocket::get("/<_path..>")]
+fn anything(
+    _path: std::path::PathBuf,
+    user: rocket_oidc_auth::Authenticated<rocket_oidc_auth::provider::Default>,
+) -> String {
+    user.subject().to_string()
+}
+
+#[rocket::async_test]
+async fn without_an_app_catcher_rockets_default_error_page_shows() {
+    let op = FakeOp::start().await;
+    let client = Client::tracked(whoami_app(&op.issuer, app::SECRET_KEY))
+        .await
+        .unwrap();
+    op.set(|b| b.authorize_error = Some(("access_denied".into(), "no".into())));
+    let auth_url = start_login(&client, "/whoami").await;
+    let callback = authorize(&auth_url).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::Forbidden);
+    let page = response.into_string().await.unwrap();
+    assert!(page.contains("403"), "{page}");
+}

@@ -1,0 +1,125 @@
+//! The quickstart example as a test app, configured for a test provider, and helpers that
+//! play the browser's part of a login.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use rocket::figment::providers::{Format, Toml};
+use rocket::figment::Figment;
+use rocket::http::{Accept, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+
+#[path = "../../examples/quickstart.rs"]
+#[allow(dead_code)]
+mod quickstart;
+
+pub const SECRET_KEY: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+pub const REDIRECT_URI: &str = "http://127.0.0.1:8000/redirect_uri";
+
+/// A configuration with one provider named `default`. `oidc_extra` lines go under
+/// `[default.oidc]`, `provider_extra` lines under its provider table.
+pub fn figment(
+    issuer: &str,
+    client_id: &str,
+    client_secret: &str,
+    oidc_extra: &str,
+    provider_extra: &str,
+) -> Figment {
+    let log_level = std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into());
+    let toml = format!(
+        r#"
+[default]
+secret_key = "{SECRET_KEY}"
+log_level = "{log_level}"
+cli_colors = false
+
+[default.oidc]
+redirect_uri = "{REDIRECT_URI}"
+{oidc_extra}
+
+[default.oidc.providers.default]
+issuer = "{issuer}"
+client_id = "{client_id}"
+client_secret = "{client_secret}"
+scope = ["openid", "email", "profile"]
+{provider_extra}
+"#
+    );
+    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
+}
+
+/// The quickstart example, configured by `figment`, in a cookie-tracking local client.
+pub async fn quickstart(figment: Figment) -> Client {
+    Client::tracked(quickstart::rocket().configure(figment))
+        .await
+        .expect("the quickstart launches")
+}
+
+/// A browser's GET: it accepts HTML.
+pub async fn browse<'c>(client: &'c Client, uri: &str) -> LocalResponse<'c> {
+    client
+        .get(uri.to_string())
+        .header(Accept::HTML)
+        .dispatch()
+        .await
+}
+
+pub fn location(response: &LocalResponse<'_>) -> String {
+    response
+        .headers()
+        .get_one("Location")
+        .expect("a Location header")
+        .to_string()
+}
+
+/// Query parameter `name` of `url`.
+pub fn param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The path and query of an absolute URL, to dispatch it to the local client.
+pub fn path_and_query(url: &str) -> String {
+    let url = url::Url::parse(url).expect("an absolute URL");
+    match url.query() {
+        Some(q) => format!("{}?{}", url.path(), q),
+        None => url.path().to_string(),
+    }
+}
+
+/// Asks for `uri` without a session and returns the provider URL the app redirected to.
+pub async fn start_login(client: &Client, uri: &str) -> String {
+    let response = browse(client, uri).await;
+    assert_eq!(
+        response.status(),
+        Status::SeeOther,
+        "{uri} should redirect to the provider"
+    );
+    location(&response)
+}
+
+/// A reqwest client that, like a browser, keeps cookies but follows no redirect.
+pub fn provider_browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+pub fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+pub fn set_cookies(response: &LocalResponse<'_>) -> Vec<String> {
+    response
+        .headers()
+        .get("Set-Cookie")
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn header(name: &'static str, value: &'static str) -> Header<'static> {
+    Header::new(name, value)
+}

@@ -1,0 +1,875 @@
+//! A deliberately misbehaving OpenID Provider for integration tests.
+//!
+//! `FakeOp::start()` binds a hand-written HTTP/1.1 server to `127.0.0.1:0` and
+//! serves just enough of OpenID Connect for the authorization-code flow:
+//!
+//! | path | what it does |
+//! | --- | --- |
+//! | `GET /.well-known/openid-configuration` | discovery document |
+//! | `GET /jwks` | the public key of the current signing key |
+//! | `GET /authorize` | `303` back to `redirect_uri` with `code`, `state`, `iss` (no login page) |
+//! | `POST /token` | `grant_type=authorization_code`, client auth, single-use codes, PKCE S256 |
+//! | `GET`/`POST /userinfo` | needs `Authorization: Bearer <access token from /token>` |
+//! | `GET /logout` | `303` to `post_logout_redirect_uri` (with `state`), else `200` |
+//!
+//! Every deviation from a well-behaved provider is switched on through
+//! [`Behaviour`] (see [`FakeOp::set`]); with `Behaviour::default()` the fake
+//! OP behaves correctly. Every request is counted ([`FakeOp::hits`]) and the
+//! last one per path is kept ([`FakeOp::last_request`]).
+//!
+//! The server is deliberately simple: one request per connection, answered
+//! with `Connection: close`; `Content-Length` bodies only (no chunked bodies);
+//! malformed requests get a `400` and never a panic.
+//!
+//! The RSA keys under `tests/fixtures/` are test-only keys committed on purpose.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use openidconnect::core::{CoreHmacKey, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
+use openidconnect::{JsonWebKeyId, PrivateSigningKey};
+use rand::RngCore as _;
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The only client the fake OP knows.
+pub const CLIENT_ID: &str = "test-client";
+/// Its secret (`client_secret_basic` or `client_secret_post`).
+pub const CLIENT_SECRET: &str = "test-secret";
+
+/// Kid of `op_key_1.pem`, the default signing key.
+pub const KID_1: &str = "key-1";
+/// Kid of `op_key_2.pem`, the signing key after `rotate_keys`.
+pub const KID_2: &str = "key-2";
+
+// TEST-ONLY keys (see tests/fixtures/README.md). They protect nothing.
+const KEY_1_PEM: &str = include_str!("../fixtures/op_key_1.pem");
+const KEY_2_PEM: &str = include_str!("../fixtures/op_key_2.pem");
+/// SubjectPublicKeyInfo PEM of key 1: its exact bytes are the HMAC secret of
+/// [`Signing::Hs256WithPublicKey`].
+pub const KEY_1_PUBLIC_PEM: &str = include_str!("../fixtures/op_key_1.pub.pem");
+
+/// Largest request head (request line + headers) and body accepted.
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Behaviour knobs
+// ---------------------------------------------------------------------------
+
+/// What the `iss` parameter of the authorization response (RFC 9207) holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CallbackIss {
+    /// The real issuer.
+    #[default]
+    Correct,
+    /// `"https://evil.example"`.
+    Wrong,
+    /// No `iss` parameter at all.
+    Missing,
+}
+
+/// How `/token` answers once the request itself was valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TokenResponse {
+    /// `200` with access, refresh and ID token.
+    #[default]
+    Ok,
+    /// `400 {"error": <this>, "error_description": "test error"}`.
+    OAuthError(String),
+    /// `500` with a `text/html` body.
+    ServerError,
+    /// Never answers (sleeps for an hour): for client timeouts.
+    Hang,
+    /// Like `Ok` but without `id_token`.
+    NoIdToken,
+}
+
+/// How the ID token is signed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Signing {
+    /// RS256 with the current key, its kid in the header.
+    #[default]
+    Good,
+    /// Like `Good`, then one byte of the signature is flipped.
+    BadSignature,
+    /// Header `alg: "none"` (kid kept), empty signature: `h.p.`.
+    AlgNone,
+    /// Header `alg: "HS256"` (kid kept), HMAC-SHA256 keyed with the bytes of
+    /// [`KEY_1_PUBLIC_PEM`]: the classic algorithm-confusion attack.
+    Hs256WithPublicKey,
+    /// RS256 with the current key but kid `"nope"` in the header.
+    UnknownKid,
+    /// RS256 with the key that `/jwks` does NOT publish, but the kid of the
+    /// published one (by default: signed with key 2, header kid `"key-1"`).
+    OtherKey,
+}
+
+/// Everything a test can change; public fields, `Default` is a correct OP.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// `issuer` in the discovery document (default: the real issuer).
+    pub discovery_issuer: Option<String>,
+    /// `authorization_response_iss_parameter_supported` in discovery (default `true`).
+    pub advertise_iss_param: bool,
+    /// Sign with and publish key 2 (kid `"key-2"`) instead of key 1 (default `false`).
+    pub rotate_keys: bool,
+    /// `Some((error, description))`: `/authorize` redirects back with this error.
+    pub authorize_error: Option<(String, String)>,
+    /// The `iss` of the authorization response (default `Correct`).
+    pub callback_iss: CallbackIss,
+    /// How `/token` answers (default `Ok`).
+    pub token_response: TokenResponse,
+    /// `sub` of the ID token and, unless `userinfo_sub` is set, of userinfo (default `"alice"`).
+    pub sub: String,
+    /// Claim overrides applied last to the ID token: each key replaces the
+    /// claim, a `Value::Null` removes it (default: none).
+    pub id_token_claims: Map<String, Value>,
+    /// How the ID token is signed (default `Good`).
+    pub signing: Signing,
+    /// `sub` returned by `/userinfo` (default: `sub`).
+    pub userinfo_sub: Option<String>,
+    /// Forces `/userinfo` to answer with this status, before any token check (default `None`).
+    pub userinfo_status: Option<u16>,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            discovery_issuer: None,
+            advertise_iss_param: true,
+            rotate_keys: false,
+            authorize_error: None,
+            callback_iss: CallbackIss::Correct,
+            token_response: TokenResponse::Ok,
+            sub: "alice".to_owned(),
+            id_token_claims: Map::new(),
+            signing: Signing::Good,
+            userinfo_sub: None,
+            userinfo_status: None,
+        }
+    }
+}
+
+/// One request as the fake OP received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// `"GET"`, `"POST"`, ...
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Raw query string without `?` (empty if none).
+    pub query: String,
+    /// Headers in order, names lowercased, values trimmed.
+    pub headers: Vec<(String, String)>,
+    /// Body as (lossy) UTF-8.
+    pub body: String,
+}
+
+impl Recorded {
+    /// First header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Decoded query parameters (last one wins).
+    pub fn query_params(&self) -> HashMap<String, String> {
+        form_pairs(&self.query)
+    }
+
+    /// Decoded `application/x-www-form-urlencoded` body parameters (last one wins).
+    pub fn form_params(&self) -> HashMap<String, String> {
+        form_pairs(&self.body)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Server state
+// ---------------------------------------------------------------------------
+
+/// What `/authorize` remembers about an issued code.
+struct Grant {
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    redirect_uri: String,
+    client_id: String,
+}
+
+#[derive(Default)]
+struct Log {
+    hits: HashMap<String, usize>,
+    last: HashMap<String, Recorded>,
+}
+
+struct Shared {
+    issuer: String,
+    key_1: CoreRsaPrivateSigningKey,
+    key_2: CoreRsaPrivateSigningKey,
+    behaviour: Mutex<Behaviour>,
+    log: Mutex<Log>,
+    /// Unused authorization codes.
+    codes: Mutex<HashMap<String, Grant>>,
+    /// Access tokens issued by `/token`, accepted by `/userinfo`.
+    access_tokens: Mutex<HashSet<String>>,
+}
+
+/// Locks a mutex, ignoring poisoning (a test's panicking `set` closure must
+/// not take the whole server down).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn behaviour(&self) -> Behaviour {
+        lock(&self.behaviour).clone()
+    }
+
+    /// The key published in `/jwks` and used for good signatures, with its kid.
+    fn current_key(&self, b: &Behaviour) -> (&CoreRsaPrivateSigningKey, &'static str) {
+        if b.rotate_keys {
+            (&self.key_2, KID_2)
+        } else {
+            (&self.key_1, KID_1)
+        }
+    }
+
+    /// The key that is NOT published.
+    fn other_key(&self, b: &Behaviour) -> &CoreRsaPrivateSigningKey {
+        if b.rotate_keys {
+            &self.key_1
+        } else {
+            &self.key_2
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Public handle
+// ---------------------------------------------------------------------------
+
+/// A running fake OP. Dropping it does not stop the server task; that ends
+/// with the test's runtime.
+pub struct FakeOp {
+    /// `"http://127.0.0.1:PORT"`, no trailing slash.
+    pub issuer: String,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for FakeOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeOp")
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
+
+impl FakeOp {
+    /// Binds `127.0.0.1:0` and spawns the server on the current tokio runtime.
+    pub async fn start() -> FakeOp {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("fake OP: bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("fake OP: local_addr").port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let load = |pem: &str, kid: &str| {
+            CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.to_owned())))
+                .expect("fake OP: fixture key must be a PKCS#1 PEM RSA key")
+        };
+        let shared = Arc::new(Shared {
+            issuer: issuer.clone(),
+            key_1: load(KEY_1_PEM, KID_1),
+            key_2: load(KEY_2_PEM, KID_2),
+            behaviour: Mutex::new(Behaviour::default()),
+            log: Mutex::new(Log::default()),
+            codes: Mutex::new(HashMap::new()),
+            access_tokens: Mutex::new(HashSet::new()),
+        });
+
+        let server = Arc::clone(&shared);
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        tokio::spawn(serve_connection(Arc::clone(&server), stream));
+                    }
+                    // E.g. too many open files: back off a little and go on.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            }
+        });
+
+        FakeOp { issuer, shared }
+    }
+
+    /// Changes the behaviour, e.g. `op.set(|b| b.signing = Signing::AlgNone)`.
+    pub fn set(&self, f: impl FnOnce(&mut Behaviour)) {
+        f(&mut lock(&self.shared.behaviour));
+    }
+
+    /// Number of requests received for `path` (query string ignored).
+    pub fn hits(&self, path: &str) -> usize {
+        lock(&self.shared.log).hits.get(path).copied().unwrap_or(0)
+    }
+
+    /// The last request received for `path` (query string ignored).
+    pub fn last_request(&self, path: &str) -> Option<Recorded> {
+        lock(&self.shared.log).last.get(path).cloned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP plumbing
+// ---------------------------------------------------------------------------
+
+struct Response {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn json(status: u16, value: &Value) -> Response {
+        Response {
+            status,
+            headers: vec![
+                ("Content-Type", "application/json".to_owned()),
+                ("Cache-Control", "no-store".to_owned()),
+            ],
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    fn text(status: u16, content_type: &str, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type", content_type.to_owned())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn redirect(location: &str) -> Response {
+        Response {
+            status: 303,
+            headers: vec![("Location", location.to_owned())],
+            body: Vec::new(),
+        }
+    }
+
+    fn error(status: u16, error: &str) -> Response {
+        Response::json(status, &json!({ "error": error }))
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        303 => "See Other",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// Reads one request, answers it, closes the connection.
+async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream) {
+    let response = match read_request(&mut stream).await {
+        Ok(Some(req)) => handle(&shared, req).await,
+        Ok(None) => return, // peer closed (or timed out) before sending anything useful
+        Err(status) => Response::text(status, "text/plain", "malformed request"),
+    };
+
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        response.status,
+        reason(response.status)
+    );
+    for (name, value) in &response.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        response.body.len()
+    ));
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(&response.body).await;
+    let _ = stream.shutdown().await;
+    // Drain whatever the client still sends until it closes, so that closing
+    // with unread data does not turn into a TCP reset that eats the response.
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// `Ok(None)`: nothing to answer; `Err(status)`: malformed, answer `status`.
+async fn read_request(stream: &mut TcpStream) -> Result<Option<Recorded>, u16> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+
+    // 1. Read until the blank line that ends the head.
+    let head_end = loop {
+        if let Some(pos) = find(&buf, b"\r\n\r\n") {
+            break pos;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(413);
+        }
+        let n = match tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk)).await {
+            Ok(Ok(n)) => n,
+            _ => return Ok(None),
+        };
+        if n == 0 {
+            return if buf.is_empty() { Ok(None) } else { Err(400) };
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+
+    // 2. Request line and headers.
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| 400u16)?;
+    let mut lines = head.split("\r\n");
+    let mut parts = lines.next().unwrap_or("").split(' ');
+    let (method, target, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(m), Some(t), Some(v), None) if !m.is_empty() && t.starts_with('/') => (m, t, v),
+        _ => return Err(400),
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(400);
+    }
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or(400u16)?;
+        if name.is_empty() || name.contains(' ') {
+            return Err(400);
+        }
+        headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    if headers.iter().any(|(n, _)| n == "transfer-encoding") {
+        return Err(400); // chunked bodies are not supported by this tiny server
+    }
+    let content_length = match headers.iter().find(|(n, _)| n == "content-length") {
+        Some((_, v)) => v.parse::<usize>().map_err(|_| 400u16)?,
+        None => 0,
+    };
+    if content_length > MAX_BODY {
+        return Err(413);
+    }
+
+    // 3. Body: what came with the head, then the rest.
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < content_length {
+        let n = match tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk)).await {
+            Ok(Ok(n)) => n,
+            _ => return Ok(None),
+        };
+        if n == 0 {
+            return Err(400);
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(content_length);
+
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Ok(Some(Recorded {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Decodes `a=b&c=d` (form / query encoding), last value wins.
+fn form_pairs(s: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(s.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Decodes one form-urlencoded component (`+` is a space, `%XX` a byte).
+fn form_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `base` with the given query parameters appended (properly encoded).
+fn with_query(base: &str, params: &[(&str, String)]) -> Option<String> {
+    let mut url = url::Url::parse(base).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    Some(url.into())
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------
+
+async fn handle(shared: &Shared, req: Recorded) -> Response {
+    {
+        let mut log = lock(&shared.log);
+        *log.hits.entry(req.path.clone()).or_insert(0) += 1;
+        log.last.insert(req.path.clone(), req.clone());
+    }
+    let b = shared.behaviour();
+    let method = req.method.as_str();
+    match req.path.as_str() {
+        "/.well-known/openid-configuration" if method == "GET" => discovery(shared, &b),
+        "/jwks" if method == "GET" => jwks(shared, &b),
+        "/authorize" if method == "GET" => authorize(shared, &b, &req),
+        "/token" if method == "POST" => token(shared, &b, &req).await,
+        "/userinfo" if method == "GET" || method == "POST" => userinfo(shared, &b, &req),
+        "/logout" if method == "GET" => logout(&req),
+        "/.well-known/openid-configuration"
+        | "/jwks"
+        | "/authorize"
+        | "/token"
+        | "/userinfo"
+        | "/logout" => Response::error(405, "invalid_request"),
+        _ => Response::error(404, "not_found"),
+    }
+}
+
+fn discovery(shared: &Shared, b: &Behaviour) -> Response {
+    let base = &shared.issuer;
+    Response::json(
+        200,
+        &json!({
+            "issuer": b.discovery_issuer.as_deref().unwrap_or(base),
+            "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"),
+            "userinfo_endpoint": format!("{base}/userinfo"),
+            "jwks_uri": format!("{base}/jwks"),
+            "end_session_endpoint": format!("{base}/logout"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": ["openid", "email", "profile"],
+            "authorization_response_iss_parameter_supported": b.advertise_iss_param,
+        }),
+    )
+}
+
+fn jwks(shared: &Shared, b: &Behaviour) -> Response {
+    let (key, _) = shared.current_key(b);
+    let mut jwk = serde_json::to_value(key.as_verification_key()).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut jwk {
+        fields.retain(|_, v| !v.is_null()); // openidconnect serializes unset fields as null
+        fields.insert("use".into(), json!("sig"));
+        fields.insert("alg".into(), json!("RS256"));
+    }
+    Response::json(200, &json!({ "keys": [jwk] }))
+}
+
+fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
+    let q = req.query_params();
+    let Some(redirect_uri) = q.get("redirect_uri").filter(|u| url::Url::parse(u).is_ok()) else {
+        return Response::text(400, "text/plain", "missing or invalid redirect_uri");
+    };
+    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return Response::text(400, "text/plain", "unknown client_id");
+    }
+    // The query of the redirect back to the client, in order.
+    let mut params: Vec<(&str, String)> = Vec::new();
+    if let Some((error, description)) = &b.authorize_error {
+        params.push(("error", error.clone()));
+        params.push(("error_description", description.clone()));
+    } else {
+        let code = random_token();
+        // Only S256 is supported: a challenge sent with any other method
+        // is stored in a form that can never verify.
+        let code_challenge = q.get("code_challenge").map(|c| {
+            match q.get("code_challenge_method").map(String::as_str) {
+                Some("S256") => c.clone(),
+                _ => format!("unsupported-method:{c}"),
+            }
+        });
+        let grant = Grant {
+            nonce: q.get("nonce").cloned(),
+            code_challenge,
+            redirect_uri: redirect_uri.clone(),
+            client_id: CLIENT_ID.to_owned(),
+        };
+        lock(&shared.codes).insert(code.clone(), grant);
+        params.push(("code", code));
+    }
+    if let Some(state) = q.get("state") {
+        params.push(("state", state.clone()));
+    }
+    match b.callback_iss {
+        CallbackIss::Correct => params.push(("iss", shared.issuer.clone())),
+        CallbackIss::Wrong => params.push(("iss", "https://evil.example".to_owned())),
+        CallbackIss::Missing => {}
+    }
+    match with_query(redirect_uri, &params) {
+        Some(location) => Response::redirect(&location),
+        None => Response::text(400, "text/plain", "invalid redirect_uri"),
+    }
+}
+
+/// The client id authenticated by HTTP Basic (RFC 6749 2.3.1: both parts
+/// form-urlencoded) or by `client_id`/`client_secret` in the body.
+fn authenticated_client(req: &Recorded, form: &HashMap<String, String>) -> Option<String> {
+    let (id, secret) = match req.header("authorization") {
+        Some(auth) => {
+            let (scheme, creds) = auth.split_once(' ')?;
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return None;
+            }
+            let decoded = String::from_utf8(STANDARD.decode(creds.trim()).ok()?).ok()?;
+            let (id, secret) = decoded.split_once(':')?;
+            let id = form_decode(id)?;
+            // A body client_id, if also sent, must name the same client.
+            if form.get("client_id").is_some_and(|body_id| *body_id != id) {
+                return None;
+            }
+            (id, form_decode(secret)?)
+        }
+        None => (
+            form.get("client_id")?.clone(),
+            form.get("client_secret")?.clone(),
+        ),
+    };
+    (id == CLIENT_ID && secret == CLIENT_SECRET).then_some(id)
+}
+
+async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
+    let form = req.form_params();
+    let Some(client_id) = authenticated_client(req, &form) else {
+        let mut r = Response::error(401, "invalid_client");
+        r.headers
+            .push(("WWW-Authenticate", "Basic realm=\"fake-op\"".to_owned()));
+        return r;
+    };
+    if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
+        return Response::error(400, "unsupported_grant_type");
+    }
+    // Single use: the code is consumed by the first attempt, good or bad.
+    let grant = form
+        .get("code")
+        .and_then(|code| lock(&shared.codes).remove(code));
+    let Some(grant) = grant else {
+        return Response::error(400, "invalid_grant");
+    };
+    if grant.client_id != client_id
+        || form.get("redirect_uri") != Some(&grant.redirect_uri)
+        || !pkce_ok(grant.code_challenge.as_deref(), form.get("code_verifier"))
+    {
+        return Response::error(400, "invalid_grant");
+    }
+
+    match &b.token_response {
+        TokenResponse::OAuthError(error) => {
+            return Response::json(
+                400,
+                &json!({ "error": error, "error_description": "test error" }),
+            )
+        }
+        TokenResponse::ServerError => {
+            return Response::text(
+                500,
+                "text/html",
+                "<html><body><h1>500 Internal Server Error</h1></body></html>",
+            )
+        }
+        TokenResponse::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return Response::error(500, "server_error");
+        }
+        TokenResponse::Ok | TokenResponse::NoIdToken => {}
+    }
+
+    let access_token = random_token();
+    lock(&shared.access_tokens).insert(access_token.clone());
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": random_token(),
+        "scope": "openid email profile",
+    });
+    if b.token_response == TokenResponse::Ok {
+        match id_token(shared, b, grant.nonce.as_deref(), &access_token) {
+            Some(jwt) => body["id_token"] = json!(jwt),
+            None => return Response::error(500, "server_error"),
+        }
+    }
+    Response::json(200, &body)
+}
+
+/// PKCE S256: `BASE64URL-NOPAD(SHA256(verifier)) == challenge`. Without a
+/// stored challenge there is nothing to check.
+fn pkce_ok(challenge: Option<&str>, verifier: Option<&String>) -> bool {
+    match (challenge, verifier) {
+        (None, _) => true,
+        (Some(challenge), Some(verifier)) => {
+            URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+        }
+        (Some(_), None) => false,
+    }
+}
+
+/// Builds and signs the ID token according to `b`.
+fn id_token(
+    shared: &Shared,
+    b: &Behaviour,
+    nonce: Option<&str>,
+    access_token: &str,
+) -> Option<String> {
+    let now = now();
+    let digest = Sha256::digest(access_token.as_bytes());
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(shared.issuer));
+    claims.insert("sub".into(), json!(b.sub));
+    claims.insert("aud".into(), json!(CLIENT_ID));
+    claims.insert("exp".into(), json!(now + 300));
+    claims.insert("iat".into(), json!(now));
+    if let Some(nonce) = nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    claims.insert(
+        "at_hash".into(),
+        json!(URL_SAFE_NO_PAD.encode(&digest[..16])),
+    );
+    claims.insert("auth_time".into(), json!(now));
+    for (name, value) in &b.id_token_claims {
+        if value.is_null() {
+            claims.remove(name);
+        } else {
+            claims.insert(name.clone(), value.clone());
+        }
+    }
+
+    let (key, kid) = shared.current_key(b);
+    let (alg, kid) = match b.signing {
+        Signing::AlgNone => ("none", kid),
+        Signing::Hs256WithPublicKey => ("HS256", kid),
+        Signing::UnknownKid => ("RS256", "nope"),
+        Signing::Good | Signing::BadSignature | Signing::OtherKey => ("RS256", kid),
+    };
+    let header = json!({ "alg": alg, "typ": "JWT", "kid": kid });
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string())
+    );
+
+    let rs256 = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+    let input = signing_input.as_bytes();
+    let signature = match b.signing {
+        Signing::Good | Signing::UnknownKid => key.sign(&rs256, input).ok()?,
+        Signing::BadSignature => {
+            let mut sig = key.sign(&rs256, input).ok()?;
+            sig[0] ^= 0x01;
+            sig
+        }
+        Signing::AlgNone => Vec::new(),
+        Signing::Hs256WithPublicKey => CoreHmacKey::new(KEY_1_PUBLIC_PEM.as_bytes())
+            .sign(&CoreJwsSigningAlgorithm::HmacSha256, input)
+            .ok()?,
+        Signing::OtherKey => shared.other_key(b).sign(&rs256, input).ok()?,
+    };
+    Some(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+fn userinfo(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
+    if let Some(status) = b.userinfo_status {
+        return Response::error(status, "forced_status");
+    }
+    let token = req
+        .header("authorization")
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let valid = token.is_some_and(|t| lock(&shared.access_tokens).contains(t));
+    if !valid {
+        let mut r = Response::error(401, "invalid_token");
+        r.headers.push((
+            "WWW-Authenticate",
+            "Bearer error=\"invalid_token\"".to_owned(),
+        ));
+        return r;
+    }
+    Response::json(
+        200,
+        &json!({
+            "sub": b.userinfo_sub.as_deref().unwrap_or(&b.sub),
+            "email": "alice@example.com",
+            "name": "Alice",
+        }),
+    )
+}
+
+/// RP-initiated logout: back to `post_logout_redirect_uri` (with `state`) if
+/// given, else a plain page.
+fn logout(req: &Recorded) -> Response {
+    let q = req.query_params();
+    let Some(target) = q.get("post_logout_redirect_uri") else {
+        return Response::text(200, "text/plain", "logged out");
+    };
+    let params: Vec<(&str, String)> = q
+        .get("state")
+        .map(|s| vec![("state", s.clone())])
+        .unwrap_or_default();
+    match with_query(target, &params) {
+        Some(location) => Response::redirect(&location),
+        None => Response::text(400, "text/plain", "invalid post_logout_redirect_uri"),
+    }
+}

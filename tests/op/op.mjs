@@ -1,0 +1,345 @@
+// Local OpenID Provider for rocket_oidc_auth's integration tests.
+//
+// Wraps panva's `oidc-provider` (see package.json for the pinned version) with a
+// test-friendly configuration: any login/password is accepted (devInteractions),
+// PKCE S256 is mandatory, refresh tokens are always issued, signing keys are
+// fixed (keys.json), and no page loads anything from the internet.
+//
+// Protocol with whoever starts it (the Rust test harness, a shell script...):
+//   * stdout carries exactly ONE line, once the provider is ready:
+//       OP_READY {"issuer":"http://127.0.0.1:PORT","port":PORT}
+//     Everything else (logs, library warnings) goes to stderr.
+//   * When its stdin is a pipe, it exits as soon as that pipe is closed (so a
+//     dying parent never leaks it). It always exits on SIGINT / SIGTERM /
+//     SIGHUP. When stdin is not a pipe (/dev/null, a terminal, a file), the
+//     stdin watch is off and only signals stop it; OP_IGNORE_STDIN=1 turns
+//     the watch off even for a pipe.
+//
+// Environment (all optional; see README.md):
+//   OP_PORT                 port to listen on, 0 = any free port (default 0)
+//   OP_HOST                 host name in the issuer URL (default 127.0.0.1);
+//                           the socket is always bound to 127.0.0.1
+//   OP_CLIENTS              JSON array of client metadata (default: rocket-app)
+//   OP_TTL_ACCESS_TOKEN     seconds (default 3600)
+//   OP_TTL_ID_TOKEN         seconds (default 3600)
+//   OP_TTL_REFRESH_TOKEN    seconds (default 86400)
+//   OP_TTL_SESSION          seconds (default 86400)
+//   OP_IGNORE_STDIN=1       do not exit when stdin (a pipe) closes
+//   OP_VERBOSE=1            log every request and all library notices to stderr
+
+import { fstatSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+
+const env = process.env;
+const verbose = env.OP_VERBOSE === '1';
+
+// ---------------------------------------------------------------------------
+// Keep stdout clean: only the OP_READY line may go there.
+//
+// oidc-provider prints its notices ("default X function called, you SHOULD
+// change it...") with console.info, i.e. to stdout, and a few expected
+// warnings with console.warn. Route console.log/info/debug to stderr and drop
+// the warnings we know about (they are all expected in a test provider),
+// unless OP_VERBOSE=1. This must happen BEFORE the library is imported, since
+// it warns at import time about Node < 22 ("Unsupported runtime"); hence the
+// dynamic import() below instead of a static import.
+// ---------------------------------------------------------------------------
+const log = (...args) => console.error('[op]', ...args);
+
+// If the parent stops reading our stdout/stderr (e.g. it dropped the pipe after
+// reading OP_READY), a later write fails with EPIPE: ignore that, keep serving.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+
+const EXPECTED_LIBRARY_NOISE = [
+  'oidc-provider WARNING: Unsupported runtime', // Node 20: library wants 22+, works fine on 20.18+
+  'oidc-provider WARNING: a quick start development-only in-memory adapter', // we want in-memory
+  'oidc-provider WARNING: a quick start development-only feature devInteractions', // we want those
+  'oidc-provider NOTICE:', // "default X function called, you SHOULD change it"
+];
+const isNoise = (args) => !verbose
+  && typeof args[0] === 'string'
+  && EXPECTED_LIBRARY_NOISE.some((prefix) => args[0].includes(prefix)); // includes: may be colour-wrapped
+
+const originalWarn = console.warn;
+console.warn = (...args) => { if (!isNoise(args)) originalWarn(...args); };
+console.log = console.info = console.debug = (...args) => {
+  if (!isNoise(args)) console.error(...args);
+};
+
+const { default: Provider } = await import('oidc-provider');
+
+// ---------------------------------------------------------------------------
+// Settings from the environment.
+// ---------------------------------------------------------------------------
+function intFromEnv(name, fallback) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    fail(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function fail(message) {
+  log(`error: ${message}`);
+  process.exit(1);
+}
+
+const port = intFromEnv('OP_PORT', 0);
+const host = env.OP_HOST || '127.0.0.1';
+
+const ttl = {
+  accessToken: intFromEnv('OP_TTL_ACCESS_TOKEN', 3600),
+  idToken: intFromEnv('OP_TTL_ID_TOKEN', 3600),
+  refreshToken: intFromEnv('OP_TTL_REFRESH_TOKEN', 86400),
+  session: intFromEnv('OP_TTL_SESSION', 86400),
+};
+
+const DEFAULT_CLIENTS = [{
+  client_id: 'rocket-app',
+  client_secret: 'rocket-secret',
+  redirect_uris: ['http://127.0.0.1:8000/redirect_uri'],
+  post_logout_redirect_uris: ['http://127.0.0.1:8000/', 'http://127.0.0.1:8000/logout/callback'],
+}];
+
+function clientsFromEnv() {
+  let clients = DEFAULT_CLIENTS;
+  if (env.OP_CLIENTS) {
+    try {
+      clients = JSON.parse(env.OP_CLIENTS);
+    } catch (err) {
+      fail(`OP_CLIENTS is not valid JSON: ${err.message}`);
+    }
+    if (!Array.isArray(clients)) fail('OP_CLIENTS must be a JSON array of client metadata objects');
+  }
+  // Every client does the authorization code flow with refresh tokens unless
+  // its metadata says otherwise. (token_endpoint_auth_method defaults to
+  // client_secret_basic in the library.)
+  return clients.map((client) => ({
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    ...client,
+  }));
+}
+
+const clients = clientsFromEnv();
+
+// Private signing JWKs (RS256 + ES256), generated once by gen-keys.mjs.
+const jwks = JSON.parse(readFileSync(new URL('./keys.json', import.meta.url), 'utf8'));
+
+// ---------------------------------------------------------------------------
+// Minimal HTML pages (the library's defaults @import Google Fonts, and this
+// machine has no internet).
+// ---------------------------------------------------------------------------
+const escapeHtml = (value) => String(value)
+  .replaceAll('&', '&amp;')
+  .replaceAll('<', '&lt;')
+  .replaceAll('>', '&gt;')
+  .replaceAll('"', '&quot;')
+  .replaceAll("'", '&#39;');
+
+const page = (title, body) => `<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+${body}
+</body>
+</html>
+`;
+
+// Error page shown by the provider itself (e.g. bad redirect_uri, unknown
+// client): `out` holds error, error_description (and sometimes state, iss).
+async function renderError(ctx, out, _error) {
+  ctx.type = 'html';
+  ctx.body = page('oops! something went wrong', Object.entries(out)
+    .map(([key, value]) => `<p><strong>${escapeHtml(key)}</strong>: <span class="${escapeHtml(key)}">${escapeHtml(value)}</span></p>`)
+    .join('\n'));
+}
+
+// Logout confirmation page (GET /session/end when a user is signed in).
+// `form` is built by the library: `<form id="op.logoutForm" method="post"
+// action="<issuer>/session/end/confirm"><input type="hidden" name="xsrf" ...></form>`.
+// As in the library's default page, the two buttons sit outside the form and
+// submit it through form="op.logoutForm": "Yes" adds logout=yes (end the whole
+// session), "No" posts only xsrf (sign out of the requesting client only).
+async function logoutSource(ctx, form) {
+  ctx.type = 'html';
+  ctx.body = page('Logout Request', `<p>Do you want to sign-out from ${escapeHtml(ctx.host)}?</p>
+${form}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button>`);
+}
+
+// Shown after logout when no post_logout_redirect_uri was given.
+async function postLogoutSuccessSource(ctx) {
+  const display = ctx.oidc.client?.clientName || ctx.oidc.client?.clientId;
+  ctx.type = 'html';
+  ctx.body = page('Sign-out Success', `<p>Your sign-out${display ? ` with ${escapeHtml(display)}` : ''} was successful.</p>`);
+}
+
+// ---------------------------------------------------------------------------
+// Provider configuration.
+// ---------------------------------------------------------------------------
+const configuration = {
+  clients,
+  jwks,
+
+  // Every login is a valid account; the login name becomes `sub`.
+  async findAccount(_ctx, id) {
+    return {
+      accountId: id,
+      async claims(_use, _scope) {
+        return {
+          sub: id,
+          email: `${id}@example.com`,
+          email_verified: true,
+          name: `Test User ${id}`,
+          given_name: 'Test',
+          family_name: id,
+        };
+      },
+    };
+  },
+  // Scope -> claims. email and profile become supported scopes through this.
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name', 'given_name', 'family_name'],
+  },
+
+  // PKCE for every client, not only public ones. The library accepts S256 only.
+  pkce: { required: () => true },
+
+  // Refresh tokens whenever the client may use the refresh_token grant (the
+  // library's default also demands the offline_access scope).
+  //
+  // `expiresWithSession` is left at the library default: tokens from a request
+  // WITHOUT the offline_access scope are bound to the provider's login session.
+  // They stop working when that session expires (OP_TTL_SESSION caps them)
+  // and when the user logs out (RP-initiated logout revokes them), as with a
+  // real IdP's "online" tokens. (Returning false there would also make them
+  // survive logout: the library ties both together.)
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+
+  ttl: {
+    AccessToken: ttl.accessToken,
+    ClientCredentials: ttl.accessToken,
+    IdToken: ttl.idToken,
+    RefreshToken: ttl.refreshToken,
+    Session: ttl.session,
+    // A grant must outlive the refresh tokens and sessions that point to it.
+    Grant: Math.max(ttl.refreshToken, ttl.session),
+    AuthorizationCode: 60,
+    Interaction: 3600,
+  },
+
+  // The library accepts artifacts up to 15 s past their expiry by default;
+  // with 0, a short OP_TTL_* expires when it says, so expiry tests are exact.
+  clockTolerance: 0,
+
+  cookies: {
+    // Fixed test key for signing the provider's cookies.
+    keys: ['rocket-oidc-auth-test-op-cookie-key'],
+    // Cookies are not scoped by port, so on 127.0.0.1 the provider and the
+    // app under test share a cookie jar. Use names no app would pick, instead
+    // of the library's `_session`, `_interaction`, `_interaction_resume`.
+    names: {
+      session: 'op_session',
+      interaction: 'op_interaction',
+      resume: 'op_interaction_resume',
+    },
+  },
+
+  features: {
+    devInteractions: { enabled: true }, // built-in login and consent pages
+    rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+    clientCredentials: { enabled: true },
+  },
+
+  renderError,
+};
+
+// ---------------------------------------------------------------------------
+// Start: listen first (so the issuer carries the real port), then build the
+// provider and route requests to it.
+// ---------------------------------------------------------------------------
+let handler = (_req, res) => { // until the provider exists
+  res.writeHead(503, { 'content-type': 'text/plain' }).end('starting\n');
+};
+const server = http.createServer((req, res) => handler(req, res));
+
+server.on('error', (err) => fail(`cannot listen on 127.0.0.1:${port}: ${err.message}`));
+await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+const actualPort = server.address().port;
+const issuer = `http://${host}:${actualPort}`;
+
+let provider;
+try {
+  provider = new Provider(issuer, configuration);
+  // Static clients are only validated when first used: validate them now so a
+  // bad OP_CLIENTS fails at start-up rather than in the middle of a test.
+  for (const { client_id: clientId } of clients) {
+    await provider.Client.find(clientId);
+  }
+} catch (err) {
+  fail(`invalid provider configuration: ${err.error_description || err.message}`);
+}
+
+// The built-in interaction (login/consent) pages also @import web fonts;
+// strip the import so a headless browser never tries to reach the internet.
+provider.use(async (ctx, next) => {
+  await next();
+  if (typeof ctx.body === 'string' && ctx.response.is('html')) {
+    ctx.body = ctx.body.replace(/@import url\([^)]*\);?/g, '');
+  }
+});
+
+if (verbose) {
+  provider.use(async (ctx, next) => {
+    await next();
+    log(`${ctx.method} ${ctx.originalUrl} -> ${ctx.status}${ctx.status >= 300 && ctx.status < 400 ? ` ${ctx.response.get('location')}` : ''}`);
+  });
+}
+
+// Unexpected failures inside the provider are worth seeing in test output.
+provider.on('server_error', (_ctx, err) => log('server_error:', err));
+
+handler = provider.callback();
+
+// ---------------------------------------------------------------------------
+// Shutdown: stdin closed (parent gone) or a signal.
+// ---------------------------------------------------------------------------
+//
+// The stdin watch is what guarantees that a test harness never leaks this
+// process: the harness keeps the write end of a pipe, and when it exits (even
+// by a crash) the pipe closes and we exit. It is only armed when stdin IS a
+// pipe or a socket: /dev/null would end at once, /dev/zero or a file would be
+// read in a busy loop, and reading a terminal from a background job (`&`)
+// stops the job with SIGTTIN. OP_IGNORE_STDIN=1 disarms it in all cases.
+const exit = () => process.exit(0);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, exit);
+
+function stdinIsPipe() {
+  try {
+    const stat = fstatSync(0);
+    return stat.isFIFO() || stat.isSocket();
+  } catch {
+    return false; // no stdin at all
+  }
+}
+
+if (env.OP_IGNORE_STDIN !== '1' && stdinIsPipe()) {
+  process.stdin.on('end', exit);
+  process.stdin.on('close', exit);
+  process.stdin.on('error', exit);
+  process.stdin.on('data', () => {}); // discard whatever the parent writes
+  process.stdin.resume();
+}
+
+log(`listening on 127.0.0.1:${actualPort}, issuer ${issuer}, clients ${clients.map((c) => c.client_id).join(', ')}`);
+process.stdout.write(`OP_READY ${JSON.stringify({ issuer, port: actualPort })}\n`);
