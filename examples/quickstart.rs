@@ -5,7 +5,7 @@
 
 use rocket::http::Status;
 use rocket::serde::json::{json, Json, Value};
-use rocket::{catch, catchers, get, launch, routes, Build, Request, Rocket};
+use rocket::{catch, catchers, get, routes, Build, Request, Rocket};
 use rocket_oidc_auth::provider::Default;
 use rocket_oidc_auth::{Authenticated, OidcError, OidcFairing};
 
@@ -60,10 +60,16 @@ fn error(status: Status, req: &Request<'_>) -> (Status, Json<Value>) {
     (status, Json(body))
 }
 
-#[launch]
+/// The application: the fairing, the routes above, and the catcher.
 pub fn rocket() -> Rocket<Build> {
     rocket::build()
         .attach(OidcFairing::from_config())
         .mount("/", routes![index, login, whoami, token])
         .register("/", catchers![error])
+}
+
+#[rocket::main]
+async fn main() {
+    // On failure Rocket reports why (a configuration key to fix, a port in use) and exits.
+    let _ = rocket().launch().await;
 }

@@ -46,9 +46,20 @@ scope = ["openid", "email", "profile"]
     Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
 }
 
+/// The quickstart example's Rocket, configured by `figment`.
+pub fn quickstart_rocket(figment: Figment) -> rocket::Rocket<rocket::Build> {
+    quickstart::rocket().configure(figment)
+}
+
+/// The quickstart example exactly as `cargo run --example quickstart` builds it, configured
+/// by Rocket.toml, `ROCKET_CONFIG` and `ROCKET_*` variables.
+pub fn quickstart_default_rocket() -> rocket::Rocket<rocket::Build> {
+    quickstart::rocket()
+}
+
 /// The quickstart example, configured by `figment`, in a cookie-tracking local client.
 pub async fn quickstart(figment: Figment) -> Client {
-    Client::tracked(quickstart::rocket().configure(figment))
+    Client::tracked(quickstart_rocket(figment))
         .await
         .expect("the quickstart launches")
 }

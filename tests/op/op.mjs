@@ -271,7 +271,18 @@ const configuration = {
 let handler = (_req, res) => { // until the provider exists
   res.writeHead(503, { 'content-type': 'text/plain' }).end('starting\n');
 };
-const server = http.createServer((req, res) => handler(req, res));
+// Requests per path (without query), for tests that assert what the app fetched:
+// GET /__test/hits answers them as JSON. Not part of any OpenID protocol.
+const hits = {};
+const server = http.createServer((req, res) => {
+  const path = (req.url || '/').split('?')[0];
+  if (path === '/__test/hits') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(hits));
+    return;
+  }
+  hits[path] = (hits[path] || 0) + 1;
+  handler(req, res);
+});
 
 server.on('error', (err) => fail(`cannot listen on 127.0.0.1:${port}: ${err.message}`));
 await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));

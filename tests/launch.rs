@@ -1,0 +1,222 @@
+//! Launch-time checks: every configuration mistake stops launch, and guards for a missing
+//! fairing or provider abort it (Rocket sentinels).
+
+mod common {
+    pub mod app;
+    pub mod fake_op;
+}
+
+use common::app::{figment, quickstart, SECRET_KEY};
+use common::fake_op::{self, FakeOp};
+use rocket::error::ErrorKind;
+use rocket::figment::providers::{Format, Toml};
+use rocket::figment::Figment;
+use rocket::local::asynchronous::Client;
+use rocket_oidc_auth::provider::Default;
+use rocket_oidc_auth::{oidc_provider, Authenticated, OidcFairing};
+
+oidc_provider!(Google = "google");
+
+#[rocket::get("/default")]
+fn default_route(user: Authenticated<Default>) -> String {
+    user.subject().to_string()
+}
+
+#[rocket::get("/google")]
+fn google_route(user: Authenticated<Google>) -> String {
+    user.subject().to_string()
+}
+
+fn raw(toml: &str) -> Figment {
+    Figment::from(rocket::Config::debug_default())
+        .merge(("log_level", "critical"))
+        .merge(("secret_key", SECRET_KEY))
+        .merge(Toml::string(toml).nested())
+}
+
+async fn launch_error(figment: Figment) -> rocket::Error {
+    let rocket = rocket::custom(figment)
+        .attach(OidcFairing::from_config())
+        .mount("/", rocket::routes![default_route]);
+    match Client::untracked(rocket).await {
+        Ok(_) => panic!("launch should fail"),
+        Err(e) => e,
+    }
+}
+
+fn assert_failed_fairing(error: rocket::Error) {
+    match error.kind() {
+        ErrorKind::FailedFairings(fairings) => {
+            assert_eq!(fairings[0].name, "OpenID Connect");
+        }
+        other => panic!("expected a failed fairing, got {other:?}"),
+    }
+}
+
+const PROVIDER: &str = r#"
+[default.oidc.providers.default]
+issuer = "http://127.0.0.1:1"
+client_id = "app"
+client_secret = "secret"
+"#;
+
+#[rocket::async_test]
+async fn no_oidc_table_stops_launch() {
+    assert_failed_fairing(launch_error(raw("[default]\nport = 8000")).await);
+}
+
+#[rocket::async_test]
+async fn no_redirect_uri_stops_launch() {
+    assert_failed_fairing(launch_error(raw(PROVIDER)).await);
+}
+
+#[rocket::async_test]
+async fn each_bad_setting_stops_launch() {
+    let cases = [
+        ("redirect_uri = \"http://app.example.com/cb\"", ""),
+        ("redirect_uri = \"relative/cb\"", ""),
+        ("redirect_uri = \"http://127.0.0.1:8000/\"", ""),
+        (
+            "redirect_uri = \"http://127.0.0.1:8000/cb\"",
+            "userinfo_http_method = \"PATCH\"",
+        ),
+        (
+            "redirect_uri = \"http://127.0.0.1:8000/cb\"",
+            "scope = [\"email\"]",
+        ),
+        (
+            "redirect_uri = \"http://127.0.0.1:8000/cb\"",
+            "client_id = \"\"",
+        ),
+        (
+            "redirect_uri = \"http://127.0.0.1:8000/cb\"",
+            "colour = \"blue\"",
+        ),
+        (
+            "redirect_uri = \"http://127.0.0.1:8000/cb\"",
+            "auth_request_params = { nonce = \"fixed\" }",
+        ),
+        (
+            "redirect_uri = \"http://127.0.0.1:8000/cb\"\nclock_skew = \"lots\"",
+            "",
+        ),
+    ];
+    for (oidc, provider) in cases {
+        let toml = format!("[default.oidc]\n{oidc}\n{PROVIDER}{provider}\n").replace(
+            "client_id = \"app\"\n",
+            if provider.starts_with("client_id") {
+                ""
+            } else {
+                "client_id = \"app\"\n"
+            },
+        );
+        assert_failed_fairing(launch_error(raw(&toml)).await);
+    }
+}
+
+#[rocket::async_test]
+async fn an_http_issuer_off_loopback_stops_launch() {
+    let toml = "[default.oidc]\nredirect_uri = \"http://127.0.0.1:8000/cb\"\n[default.oidc.providers.default]\nissuer = \"http://op.example.com\"\nclient_id = \"a\"\nclient_secret = \"s\"";
+    assert_failed_fairing(launch_error(raw(toml)).await);
+}
+
+#[rocket::async_test]
+async fn a_malformed_secret_key_stops_launch() {
+    let toml = format!("[default.oidc]\nredirect_uri = \"http://127.0.0.1:8000/cb\"\n{PROVIDER}");
+    let error = launch_error(raw(&toml).merge(("secret_key", "too-short"))).await;
+    // Rocket itself refuses the key before the fairing runs, or the fairing does.
+    let kind = error.kind();
+    assert!(
+        matches!(kind, ErrorKind::Config(_) | ErrorKind::FailedFairings(_)),
+        "{kind:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn static_metadata_without_a_token_endpoint_stops_launch() {
+    let toml = r#"
+[default.oidc]
+redirect_uri = "http://127.0.0.1:8000/cb"
+[default.oidc.providers.default]
+client_id = "a"
+client_secret = "s"
+[default.oidc.providers.default.provider_metadata]
+issuer = "https://op.example.com"
+authorization_endpoint = "https://op.example.com/auth"
+jwks_uri = "https://op.example.com/jwks"
+"#;
+    assert_failed_fairing(launch_error(raw(toml)).await);
+}
+
+#[rocket::async_test]
+async fn a_guard_for_an_unconfigured_provider_aborts_launch() {
+    let op = FakeOp::start().await;
+    let rocket = rocket::custom(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .attach(OidcFairing::from_config())
+    .mount("/", rocket::routes![default_route, google_route]);
+    let error = Client::untracked(rocket)
+        .await
+        .expect_err("launch should fail");
+    assert!(
+        matches!(error.kind(), ErrorKind::SentinelAborts(_)),
+        "{:?}",
+        error.kind()
+    );
+}
+
+#[rocket::async_test]
+async fn a_guard_without_the_fairing_aborts_launch() {
+    let rocket = rocket::custom(raw("")).mount("/", rocket::routes![default_route]);
+    let error = Client::untracked(rocket)
+        .await
+        .expect_err("launch should fail");
+    assert!(
+        matches!(error.kind(), ErrorKind::SentinelAborts(_)),
+        "{:?}",
+        error.kind()
+    );
+}
+
+#[rocket::async_test]
+async fn static_provider_metadata_needs_no_discovery() {
+    let op = FakeOp::start().await;
+    let issuer = &op.issuer;
+    let toml = format!(
+        r#"
+[default.oidc]
+redirect_uri = "http://127.0.0.1:8000/redirect_uri"
+[default.oidc.providers.default]
+client_id = "{}"
+client_secret = "{}"
+[default.oidc.providers.default.provider_metadata]
+issuer = "{issuer}"
+authorization_endpoint = "{issuer}/authorize"
+token_endpoint = "{issuer}/token"
+jwks_uri = "{issuer}/jwks"
+userinfo_endpoint = "{issuer}/userinfo"
+id_token_signing_alg_values_supported = ["RS256"]
+authorization_response_iss_parameter_supported = true
+"#,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET
+    );
+    let client = quickstart(raw(&toml)).await;
+    let auth_url = common::app::start_login(&client, "/login").await;
+    let response = common::app::provider_browser()
+        .get(&auth_url)
+        .send()
+        .await
+        .unwrap();
+    let callback = response.headers()["location"].to_str().unwrap().to_string();
+    let response = common::app::browse(&client, &common::app::path_and_query(&callback)).await;
+    assert_eq!(response.status(), rocket::http::Status::SeeOther);
+    assert_eq!(op.hits("/.well-known/openid-configuration"), 0);
+    let whoami = client.get("/whoami").dispatch().await;
+    assert_eq!(whoami.into_string().await.unwrap(), "alice");
+}
