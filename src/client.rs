@@ -226,6 +226,45 @@ impl ProviderClient {
         parse_token_response(response, &what, self.name())
     }
 
+    /// Revokes `token` (RFC 7009) when the provider has a revocation endpoint.
+    pub(crate) async fn revoke(
+        &self,
+        resolved: &Resolved,
+        token: &str,
+        hint: &str,
+    ) -> Result<(), OidcError> {
+        let Some(endpoint) = resolved.metadata.revocation_endpoint.as_deref() else {
+            return Ok(());
+        };
+        let mut form = vec![("token", token), ("token_type_hint", hint)];
+        let auth = self.client_auth(&mut form);
+        let what = format!("revocation request to {endpoint}");
+        let response = self
+            .http
+            .send(
+                reqwest::Method::POST,
+                endpoint,
+                auth,
+                Body::Form(&form),
+                &what,
+            )
+            .await?;
+        // RFC 7009 2.2: 200 whether or not the token was still valid.
+        if response.status == 200 {
+            Ok(())
+        } else {
+            Err(OidcError::bad_provider_response(format!(
+                "{what}: status {}",
+                response.status
+            )))
+        }
+    }
+
+    /// The metadata if it was loaded already; never waits for the provider.
+    pub(crate) fn cached_metadata(&self) -> Option<Arc<Resolved>> {
+        read(&self.metadata)
+    }
+
     fn client_auth<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) -> Auth<'a> {
         let secret = self.config.client_secret.as_ref().map(|s| s.expose());
         match (self.config.client_auth, secret) {

@@ -42,6 +42,8 @@ struct RawConfig {
     http_timeout: u64,
     #[serde(default = "default_logout_path")]
     logout_path: String,
+    #[serde(default = "default_post_logout_path")]
+    post_logout_path: String,
 }
 
 fn default_clock_skew() -> u64 {
@@ -62,6 +64,9 @@ fn default_http_timeout() -> u64 {
 fn default_logout_path() -> String {
     "/logout".into()
 }
+fn default_post_logout_path() -> String {
+    "/".into()
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +82,10 @@ struct RawProvider {
     userinfo_http_method: Option<String>,
     #[serde(default)]
     trusted_audiences: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "default_true")]
+    revoke_tokens_on_logout: bool,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +110,8 @@ pub(crate) struct Config {
     pub(crate) login_timeout: i64,
     pub(crate) http_timeout: Duration,
     pub(crate) logout_path: String,
+    /// Where the browser lands after a logout.
+    pub(crate) post_logout_path: String,
 }
 
 /// One `[oidc.providers.<name>]` table, validated.
@@ -118,6 +129,12 @@ pub(crate) struct ProviderConfig {
     pub(crate) max_age: Option<i64>,
     pub(crate) userinfo: UserinfoMethod,
     pub(crate) trusted_audiences: Vec<String>,
+    /// The `post_logout_redirect_uri` sent to the provider (the first configured one, or
+    /// `<origin of redirect_uri><logout_path>/callback`), and its path, where the crate
+    /// mounts the route that receives the browser back.
+    pub(crate) post_logout_redirect_uri: String,
+    pub(crate) post_logout_return_path: String,
+    pub(crate) revoke_tokens_on_logout: bool,
 }
 
 /// Where a provider's metadata comes from.
@@ -218,6 +235,12 @@ impl Config {
         if raw.logout_path == callback_path {
             bail!("oidc.logout_path must differ from the path of oidc.redirect_uri");
         }
+        if crate::flow::safe_return_path(&raw.post_logout_path) != raw.post_logout_path {
+            bail!(
+                "oidc.post_logout_path = {:?} must be a path of this app, such as \"/\"",
+                raw.post_logout_path
+            );
+        }
         if raw.providers.is_empty() {
             bail!(
                 "oidc.providers is empty: add a [default.oidc.providers.default] table with issuer, \
@@ -227,10 +250,15 @@ impl Config {
         if raw.login_timeout == 0 || raw.session_lifetime == 0 || raw.http_timeout == 0 {
             bail!("oidc.login_timeout, oidc.session_lifetime and oidc.http_timeout must be positive numbers of seconds");
         }
+        let app = AppUrls {
+            origin: redirect_uri.origin().ascii_serialization(),
+            callback_path: &callback_path,
+            logout_path: &raw.logout_path,
+        };
         let providers = raw
             .providers
             .into_iter()
-            .map(|(name, provider)| validate_provider(name, provider))
+            .map(|(name, provider)| validate_provider(name, provider, &app))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             secure_cookies: redirect_uri.scheme() == "https",
@@ -243,6 +271,7 @@ impl Config {
             login_timeout: seconds(raw.login_timeout),
             http_timeout: Duration::from_secs(raw.http_timeout),
             logout_path: raw.logout_path,
+            post_logout_path: raw.post_logout_path,
         })
     }
 }
@@ -251,7 +280,18 @@ fn seconds(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX / 4)
 }
 
-fn validate_provider(name: String, raw: RawProvider) -> Result<ProviderConfig, ConfigError> {
+/// What a provider's settings are checked against.
+struct AppUrls<'a> {
+    origin: String,
+    callback_path: &'a str,
+    logout_path: &'a str,
+}
+
+fn validate_provider(
+    name: String,
+    raw: RawProvider,
+    app: &AppUrls<'_>,
+) -> Result<ProviderConfig, ConfigError> {
     let key = format!("oidc.providers.{name}");
     if name.is_empty()
         || name.len() > 32
@@ -360,6 +400,31 @@ fn validate_provider(name: String, raw: RawProvider) -> Result<ProviderConfig, C
         }
         auth_request_params.push((param, value));
     }
+    let post_logout_redirect_uri = match raw.post_logout_redirect_uris.first() {
+        Some(uri) => uri.clone(),
+        None => format!(
+            "{}{}/callback",
+            app.origin,
+            app.logout_path.trim_end_matches('/')
+        ),
+    };
+    let key_uris = format!("{key}.post_logout_redirect_uris");
+    for uri in &raw.post_logout_redirect_uris {
+        parse_url(&key_uris, uri)?;
+    }
+    let parsed = parse_url(&key_uris, &post_logout_redirect_uri)?;
+    if parsed.origin().ascii_serialization() != app.origin || parsed.query().is_some() {
+        bail!(
+            "{key_uris}: {post_logout_redirect_uri:?} must be a URL of this app (origin {}) \
+             without a query: the crate receives the browser back there",
+            app.origin
+        );
+    }
+    let post_logout_return_path = parsed.path().to_string();
+    check_route_path(&key_uris, &post_logout_return_path)?;
+    if post_logout_return_path == app.callback_path || post_logout_return_path == app.logout_path {
+        bail!("{key_uris}: the path must differ from redirect_uri's and from oidc.logout_path");
+    }
     Ok(ProviderConfig {
         name,
         source,
@@ -371,6 +436,9 @@ fn validate_provider(name: String, raw: RawProvider) -> Result<ProviderConfig, C
         max_age,
         userinfo,
         trusted_audiences: raw.trusted_audiences,
+        post_logout_redirect_uri,
+        post_logout_return_path,
+        revoke_tokens_on_logout: raw.revoke_tokens_on_logout,
     })
 }
 

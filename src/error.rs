@@ -38,6 +38,8 @@ pub enum ErrorKind {
     ProviderUnavailable,
     /// The route names a provider that is not configured (500, logged with the fix).
     Configuration,
+    /// A logout request came from another site (403).
+    CrossSiteRequest,
 }
 
 /// An OpenID Connect failure, with a fitting HTTP status and, like Flask-pyoidc's error view,

@@ -54,6 +54,8 @@ pub(crate) struct Oidc {
     pub(crate) config: Config,
     pub(crate) cipher: CookieCipher,
     pub(crate) cookies: CookieFactory,
+    /// The origin of `redirect_uri`: what a same-origin request's `Origin` header says.
+    pub(crate) app_origin: String,
     providers: Vec<Arc<ProviderClient>>,
 }
 
@@ -124,8 +126,15 @@ impl Fairing for OidcFairing {
                 ),
             }
         }
-        let routes = routes::routes(&config.callback_path, &config.logout_path);
+        let mut return_paths: Vec<&str> = providers
+            .iter()
+            .map(|p| p.config.post_logout_return_path.as_str())
+            .collect();
+        return_paths.sort_unstable();
+        return_paths.dedup();
+        let routes = routes::routes(&config.callback_path, &config.logout_path, &return_paths);
         let oidc = Oidc {
+            app_origin: config.redirect_uri.origin().ascii_serialization(),
             cookies: CookieFactory::new(&config),
             config,
             cipher,

@@ -65,6 +65,12 @@ impl<P: Provider> Authenticated<P> {
         &self.session.access_token
     }
 
+    /// The refresh token, if the provider issued one: for offline work on the user's behalf.
+    /// Keep it server-side; never send it to the browser.
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.session.refresh_token.as_deref()
+    }
+
     /// When the access token expires, if the provider said.
     pub fn access_token_expires_at(&self) -> Option<time::OffsetDateTime> {
         self.session

@@ -84,7 +84,8 @@
 //! | `session_permanent` | bool | `true` | session cookie with `Max-Age` (survives a browser restart) |
 //! | `login_timeout` | seconds | `600` | how long a started login may take |
 //! | `http_timeout` | seconds | `10` | timeout of every request to a provider |
-//! | `logout_path` | path | `/logout` | where the logout route is mounted |
+//! | `logout_path` | path | `/logout` | where the logout route is mounted (`GET` and `POST`) |
+//! | `post_logout_path` | path | `/` | where the browser lands after a logout |
 //! | `providers.<name>.issuer` | URL | — | discovery; or a `provider_metadata` table |
 //! | `providers.<name>.provider_metadata` | table | — | static metadata (`issuer`, `authorization_endpoint`, `token_endpoint`, `jwks_uri`, ...) |
 //! | `providers.<name>.client_id` | string | required | |
@@ -94,6 +95,8 @@
 //! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, ...) |
 //! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo |
 //! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` |
+//! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path |
+//! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` |
 //!
 //! `http://` URLs are accepted only for loopback hosts (`127.0.0.0/8`, `::1`, `localhost`).
 //!
@@ -112,6 +115,25 @@
 //!     user.subject().to_string()
 //! }
 //! ```
+//!
+//! # Logout
+//!
+//! The fairing mounts `logout_path` (`/logout`). It ends the local session of every provider
+//! (or only `?provider=<name>`), revokes the tokens where the provider allows it, and, when
+//! the provider has an `end_session_endpoint`, sends the browser there with `id_token_hint`,
+//! `client_id`, `post_logout_redirect_uri` and a fresh `state`. The way back is checked
+//! (`state` must match, single use) before the browser lands on `post_logout_path`; a wrong
+//! or missing `state` shows a plain logged-out page and redirects nowhere.
+//!
+//! Other sites cannot log your users out: a `POST` must be same-origin (checked with
+//! `Origin` and `Sec-Fetch-Site`), and a cross-site `GET` only shows a confirmation page.
+//! Put a logout button in your pages as a form:
+//!
+//! ```html
+//! <form method="post" action="/logout"><button>Log out</button></form>
+//! ```
+//!
+//! or log out from your own route with the [`Logout`] guard and responder.
 //!
 //! # Security
 //!
@@ -132,6 +154,7 @@ mod fairing;
 mod flow;
 mod guard;
 mod http;
+mod logout;
 pub mod provider;
 mod request_state;
 mod routes;
@@ -141,4 +164,5 @@ mod validation;
 pub use error::{ErrorKind, OidcError};
 pub use fairing::OidcFairing;
 pub use guard::Authenticated;
+pub use logout::Logout;
 pub use provider::Provider;

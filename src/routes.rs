@@ -1,38 +1,49 @@
-//! The routes the fairing mounts: the callback at the path of `redirect_uri`, and logout.
+//! The routes the fairing mounts: the callback at the path of `redirect_uri`, the logout
+//! route, and the return from the provider's end-session page.
 
-use rocket::http::{Header, Method, Status};
-use rocket::response::Response;
+use rocket::http::{Method, Status};
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request};
 
+use crate::error::{ErrorKind, OidcError};
 use crate::fairing::Oidc;
 use crate::flow;
+use crate::logout::{self, see_other};
 use crate::request_state::RequestState;
 
 /// The routes for `oidc`'s configuration.
-pub(crate) fn routes(callback_path: &str, logout_path: &str) -> Vec<Route> {
-    let mut callback = Route::new(Method::Get, callback_path, Callback);
-    callback.name = Some("oidc_callback".into());
-    let mut logout_get = Route::new(Method::Get, logout_path, Logout);
-    logout_get.name = Some("oidc_logout".into());
-    let mut logout_post = Route::new(Method::Post, logout_path, Logout);
-    logout_post.name = Some("oidc_logout".into());
-    vec![callback, logout_get, logout_post]
+pub(crate) fn routes(
+    callback_path: &str,
+    logout_path: &str,
+    logout_return_paths: &[&str],
+) -> Vec<Route> {
+    let mut routes = vec![
+        named(Method::Get, callback_path, Callback, "oidc_callback"),
+        named(Method::Get, logout_path, LogoutRoute, "oidc_logout"),
+        named(Method::Post, logout_path, LogoutRoute, "oidc_logout"),
+    ];
+    for path in logout_return_paths {
+        routes.push(named(Method::Get, path, LogoutReturn, "oidc_logout_return"));
+    }
+    routes
 }
 
-/// A `303 See Other` that no cache keeps.
-fn see_other<'r>(location: String) -> Response<'r> {
-    Response::build()
-        .status(Status::SeeOther)
-        .header(Header::new("Location", location))
-        .header(Header::new("Cache-Control", "no-store"))
-        .finalize()
+fn named<H: Handler>(method: Method, path: &str, handler: H, name: &'static str) -> Route {
+    let mut route = Route::new(method, path, handler);
+    route.name = Some(name.into());
+    route
 }
 
 fn oidc<'r>(req: &'r Request<'_>) -> &'r Oidc {
     req.rocket()
         .state::<Oidc>()
         .expect("the fairing manages Oidc before mounting its routes")
+}
+
+fn fail<'r>(req: &'r Request<'_>, err: OidcError) -> Outcome<'r> {
+    let status = err.status();
+    RequestState::of(req).fail(err);
+    Outcome::Error(status)
 }
 
 /// The redirect URI: finishes the login and returns to the page first asked for.
@@ -44,32 +55,56 @@ impl Handler for Callback {
     async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
         match flow::finish_login(oidc(req), req).await {
             Ok(return_to) => Outcome::Success(see_other(return_to)),
-            Err(err) => {
-                let status = err.status();
-                RequestState::of(req).fail(err);
-                Outcome::Error(status)
-            }
+            Err(err) => fail(req, err),
         }
     }
 }
 
-/// Local logout: every provider's session cookie is removed, then the browser goes to `/`.
+/// `GET` or `POST` the logout path, optionally with `?provider=<name>`.
 #[derive(Clone, Debug)]
-struct Logout;
+struct LogoutRoute;
 
 #[rocket::async_trait]
-impl Handler for Logout {
+impl Handler for LogoutRoute {
     async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
         let oidc = oidc(req);
-        let state = RequestState::of(req);
-        for client in oidc.providers() {
-            if req.cookies().get(&client.session_cookie).is_some() {
-                state.set_cookie(
-                    oidc.cookies
-                        .removal(client.session_cookie.clone(), "/".into()),
-                );
+        let only = match req.query_value::<&str>("provider") {
+            None => None,
+            Some(Ok(name)) => match oidc.provider(name) {
+                Some(client) => Some(client),
+                None => {
+                    return fail(
+                        req,
+                        OidcError::new(
+                            ErrorKind::InvalidCallback,
+                            Status::BadRequest,
+                            "invalid_request",
+                            "the logout names a provider that is not configured",
+                        ),
+                    )
+                }
+            },
+            Some(Err(_)) => None,
+        };
+        if logout::is_cross_site(req, oidc) {
+            if req.method() == Method::Get {
+                // A link from another site: ask, and let the button post from here.
+                return Outcome::Success(logout::confirmation_page(&req.uri().to_string()));
             }
+            return fail(req, logout::cross_site_error());
         }
-        Outcome::Success(see_other("/".into()))
+        let logout = logout::end_sessions(req, oidc, only).await;
+        Outcome::from(req, logout)
+    }
+}
+
+/// Where the provider's end-session page sends the browser back.
+#[derive(Clone, Debug)]
+struct LogoutReturn;
+
+#[rocket::async_trait]
+impl Handler for LogoutReturn {
+    async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
+        Outcome::Success(logout::finish(req, oidc(req)))
     }
 }

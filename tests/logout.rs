@@ -1,0 +1,415 @@
+//! Logout: local, RP-initiated at the real provider, token revocation, the return's
+//! `state`, cross-site protection, several providers, and the `Logout` guard.
+
+mod common {
+    pub mod app;
+    pub mod fake_op;
+    pub mod node_op;
+}
+
+use common::app::*;
+use common::fake_op::{self, FakeOp};
+use common::node_op::{self, through_provider, AtProvider, NodeOp};
+use rocket::figment::providers::{Format, Toml};
+use rocket::figment::Figment;
+use rocket::http::{Accept, Header, Status};
+use rocket::local::asynchronous::Client;
+use rocket_oidc_auth::provider::Default;
+use rocket_oidc_auth::{oidc_provider, Authenticated, Logout};
+
+const APP: &str = "http://127.0.0.1:8000/";
+const SESSION: &str = "oidc_session_default";
+
+async fn logged_in_with_fake() -> (FakeOp, Client) {
+    let op = FakeOp::start().await;
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .await;
+    log_in_fake(&client, "/login").await;
+    (op, client)
+}
+
+async fn log_in_fake(client: &Client, uri: &str) {
+    let auth_url = start_login(client, uri).await;
+    let response = provider_browser().get(&auth_url).send().await.unwrap();
+    let callback = response.headers()["location"].to_str().unwrap().to_string();
+    let response = browse(client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+}
+
+async fn still_logged_in(client: &Client) -> bool {
+    let response = client.get("/whoami").header(Accept::JSON).dispatch().await;
+    response.status() == Status::Ok
+}
+
+#[rocket::async_test]
+async fn logout_at_the_real_provider_ends_both_sessions() {
+    let op = NodeOp::start(&[]);
+    let client = quickstart(figment(
+        &op.issuer,
+        node_op::CLIENT_ID,
+        node_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .await;
+    let browser = provider_browser();
+    let auth_url = start_login(&client, "/login").await;
+    let (callback, _) =
+        through_provider(&browser, &auth_url, APP, AtProvider::LogIn("alice")).await;
+    browse(&client, &path_and_query(&callback)).await;
+    assert!(still_logged_in(&client).await);
+
+    let response = browse(&client, "/logout").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let end_session = location(&response);
+    assert!(
+        end_session.starts_with(&format!("{}/session/end?", op.issuer)),
+        "{end_session}"
+    );
+    assert!(param(&end_session, "id_token_hint").is_some_and(|t| t.split('.').count() == 3));
+    assert_eq!(
+        param(&end_session, "client_id").as_deref(),
+        Some(node_op::CLIENT_ID)
+    );
+    assert_eq!(
+        param(&end_session, "post_logout_redirect_uri").as_deref(),
+        Some("http://127.0.0.1:8000/logout/callback")
+    );
+    assert_eq!(param(&end_session, "state").map(|s| s.len()), Some(43));
+    assert!(
+        client.cookies().get(SESSION).is_none(),
+        "the local session is gone"
+    );
+    assert!(!still_logged_in(&client).await);
+
+    // The provider's confirm page, then back to the app.
+    let page = browser
+        .get(&end_session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let xsrf = page
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("a confirm form: {page}"))
+        .to_string();
+    let response = browser
+        .post(format!("{}/session/end/confirm", op.issuer))
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let back = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        back.starts_with("http://127.0.0.1:8000/logout/callback?"),
+        "{back}"
+    );
+    let response = browse(&client, &path_and_query(&back)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/");
+    assert_eq!(browse(&client, "/").await.status(), Status::Ok);
+
+    // Logging in again asks for credentials: the provider's session ended too.
+    let auth_url = start_login(&client, "/login").await;
+    let (callback, login_pages) =
+        through_provider(&browser, &auth_url, APP, AtProvider::LogIn("alice")).await;
+    assert_eq!(login_pages, 1, "the provider asked for credentials again");
+    assert_eq!(
+        browse(&client, &path_and_query(&callback)).await.status(),
+        Status::SeeOther
+    );
+}
+
+#[rocket::get("/refresh_token")]
+fn refresh_token(user: Authenticated<Default>) -> String {
+    user.refresh_token().unwrap_or_default().to_string()
+}
+
+async fn introspect(op: &NodeOp, token: &str) -> bool {
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/token/introspection", op.issuer))
+        .basic_auth(node_op::CLIENT_ID, Some(node_op::CLIENT_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["active"]
+        .as_bool()
+        .expect("an introspection response")
+}
+
+#[rocket::async_test]
+async fn logout_revokes_the_refresh_token_at_the_provider() {
+    let op = NodeOp::start(&[]);
+    let rocket = quickstart_rocket(figment(
+        &op.issuer,
+        node_op::CLIENT_ID,
+        node_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .mount("/", rocket::routes![refresh_token]);
+    let client = Client::tracked(rocket).await.unwrap();
+    let browser = provider_browser();
+    let auth_url = start_login(&client, "/login").await;
+    let (callback, _) = through_provider(&browser, &auth_url, APP, AtProvider::LogIn("rita")).await;
+    browse(&client, &path_and_query(&callback)).await;
+    let token = client
+        .get("/refresh_token")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(!token.is_empty(), "the provider issued a refresh token");
+    assert!(introspect(&op, &token).await, "active before logout");
+
+    let response = browse(&client, "/logout").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(!introspect(&op, &token).await, "inactive after logout");
+}
+
+#[rocket::async_test]
+async fn without_end_session_endpoint_the_logout_is_local() {
+    let op = FakeOp::start().await;
+    let issuer = &op.issuer;
+    let toml = format!(
+        r#"
+[default]
+secret_key = "{SECRET_KEY}"
+log_level = "critical"
+[default.oidc]
+redirect_uri = "{REDIRECT_URI}"
+[default.oidc.providers.default]
+client_id = "{}"
+client_secret = "{}"
+[default.oidc.providers.default.provider_metadata]
+issuer = "{issuer}"
+authorization_endpoint = "{issuer}/authorize"
+token_endpoint = "{issuer}/token"
+jwks_uri = "{issuer}/jwks"
+authorization_response_iss_parameter_supported = true
+"#,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET
+    );
+    let figment =
+        Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested());
+    let client = quickstart(figment).await;
+    log_in_fake(&client, "/login").await;
+    let response = browse(&client, "/logout").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/");
+    assert!(!still_logged_in(&client).await);
+    assert_eq!(op.hits("/logout"), 0);
+}
+
+#[rocket::async_test]
+async fn a_wrong_missing_or_replayed_logout_state_never_redirects() {
+    let (op, client) = logged_in_with_fake().await;
+    let response = browse(&client, "/logout").await;
+    let end_session = location(&response);
+    assert!(
+        end_session.starts_with(&format!("{}/logout?", op.issuer)),
+        "{end_session}"
+    );
+    let state = param(&end_session, "state").unwrap();
+
+    for uri in [
+        "/logout/callback".to_string(),
+        "/logout/callback?state=wrong".to_string(),
+        "/logout/callback?state=x&post_logout_redirect_uri=https%3A%2F%2Fevil.example".to_string(),
+    ] {
+        let response = browse(&client, &uri).await;
+        assert_eq!(response.status(), Status::Ok, "{uri}");
+        assert!(response.headers().get_one("Location").is_none(), "{uri}");
+        assert!(response.into_string().await.unwrap().contains("logged out"));
+    }
+    // The wrong tries consumed the logout's state cookie: even the right state no longer
+    // redirects (single use).
+    let response = browse(&client, &format!("/logout/callback?state={state}")).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert!(response.headers().get_one("Location").is_none());
+}
+
+#[rocket::async_test]
+async fn the_right_logout_state_lands_once_on_the_configured_page() {
+    let op = FakeOp::start().await;
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "post_logout_path = \"/whoami\"",
+        "",
+    ))
+    .await;
+    log_in_fake(&client, "/login").await;
+    let end_session = location(&browse(&client, "/logout").await);
+    let response = provider_browser().get(&end_session).send().await.unwrap();
+    let back = response.headers()["location"].to_str().unwrap().to_string();
+    let response = browse(&client, &path_and_query(&back)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/whoami");
+    let replay = browse(&client, &path_and_query(&back)).await;
+    assert_eq!(
+        replay.status(),
+        Status::Ok,
+        "a replayed return does not redirect"
+    );
+}
+
+#[rocket::async_test]
+async fn a_cross_site_get_asks_for_confirmation_instead_of_logging_out() {
+    let (_op, client) = logged_in_with_fake().await;
+    for header in [
+        Header::new("Sec-Fetch-Site", "cross-site"),
+        Header::new("Sec-Fetch-Site", "same-site"),
+        Header::new("Origin", "https://evil.example"),
+    ] {
+        let response = client
+            .get("/logout")
+            .header(Accept::HTML)
+            .header(header.clone())
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Ok, "{header}");
+        let page = response.into_string().await.unwrap();
+        assert!(
+            page.contains("<form method=\"post\" action=\"/logout\">"),
+            "{page}"
+        );
+        assert!(still_logged_in(&client).await, "{header}: no logout");
+    }
+}
+
+#[rocket::async_test]
+async fn a_cross_site_post_is_refused_and_a_same_origin_post_logs_out() {
+    let (_op, client) = logged_in_with_fake().await;
+    let response = client
+        .post("/logout")
+        .header(Header::new("Origin", "https://evil.example"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(
+        json(&response.into_string().await.unwrap())["error"],
+        "cross_site_request"
+    );
+    assert!(still_logged_in(&client).await);
+
+    let response = client
+        .post("/logout")
+        .header(Header::new("Origin", "http://127.0.0.1:8000"))
+        .header(Header::new("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(!still_logged_in(&client).await);
+}
+
+oidc_provider!(Second = "second");
+
+#[rocket::get("/second")]
+fn second(user: Authenticated<Second>) -> String {
+    user.subject().to_string()
+}
+
+#[rocket::async_test]
+async fn logout_can_name_one_provider() {
+    let op1 = FakeOp::start().await;
+    let op2 = FakeOp::start().await;
+    let extra = format!(
+        "[default.oidc.providers.second]\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"",
+        op2.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET
+    );
+    let figment = figment(
+        &op1.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    )
+    .merge(Toml::string(&extra).nested());
+    let client = Client::tracked(quickstart_rocket(figment).mount("/", rocket::routes![second]))
+        .await
+        .unwrap();
+    log_in_fake(&client, "/whoami").await;
+    log_in_fake(&client, "/second").await;
+
+    let response = browse(&client, "/logout?provider=second").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(location(&response).starts_with(&op2.issuer));
+    assert!(
+        still_logged_in(&client).await,
+        "the default provider's session stays"
+    );
+    let second = client.get("/second").header(Accept::JSON).dispatch().await;
+    assert_eq!(second.status(), Status::Unauthorized);
+
+    let response = browse(&client, "/logout?provider=nope").await;
+    assert_eq!(response.status(), Status::BadRequest);
+
+    let response = browse(&client, "/logout").await;
+    assert!(location(&response).starts_with(&op1.issuer));
+    assert!(!still_logged_in(&client).await);
+}
+
+#[rocket::post("/sign-out")]
+fn sign_out(logout: Logout) -> Logout {
+    logout
+}
+
+#[rocket::post("/sign-out-here")]
+fn sign_out_here(_logout: Logout) -> &'static str {
+    "signed out here"
+}
+
+#[rocket::async_test]
+async fn an_app_route_can_log_out_with_the_logout_guard() {
+    let op = FakeOp::start().await;
+    let rocket = quickstart_rocket(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .mount("/", rocket::routes![sign_out, sign_out_here]);
+    let client = Client::tracked(rocket).await.unwrap();
+    log_in_fake(&client, "/login").await;
+
+    let refused = client
+        .post("/sign-out")
+        .header(Header::new("Sec-Fetch-Site", "cross-site"))
+        .dispatch()
+        .await;
+    assert_eq!(refused.status(), Status::Forbidden);
+    assert!(still_logged_in(&client).await);
+
+    let response = client.post("/sign-out").dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(location(&response).starts_with(&format!("{}/logout?", op.issuer)));
+    assert!(!still_logged_in(&client).await);
+
+    log_in_fake(&client, "/login").await;
+    let response = client.post("/sign-out-here").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.into_string().await.unwrap(), "signed out here");
+    assert!(!still_logged_in(&client).await);
+}
