@@ -184,7 +184,8 @@ async fn logout_revokes_the_refresh_token_at_the_provider() {
 }
 
 #[rocket::async_test]
-async fn without_end_session_endpoint_the_logout_is_local() {
+async fn without_end_session_endpoint_the_logout_is_local_and_failed_revocation_does_not_block_it()
+{
     let op = FakeOp::start().await;
     let issuer = &op.issuer;
     let toml = format!(
@@ -202,6 +203,7 @@ issuer = "{issuer}"
 authorization_endpoint = "{issuer}/authorize"
 token_endpoint = "{issuer}/token"
 jwks_uri = "{issuer}/jwks"
+revocation_endpoint = "{issuer}/broken-revocation"
 authorization_response_iss_parameter_supported = true
 "#,
         fake_op::CLIENT_ID,
@@ -216,6 +218,8 @@ authorization_response_iss_parameter_supported = true
     assert_eq!(location(&response), "/");
     assert!(!still_logged_in(&client).await);
     assert_eq!(op.hits("/logout"), 0);
+    // Both revocations were tried, failed (404), and did not block the logout.
+    assert_eq!(op.hits("/broken-revocation"), 2);
 }
 
 #[rocket::async_test]
