@@ -24,6 +24,8 @@ pub(crate) struct ProviderMetadata {
     #[serde(default)]
     pub(crate) id_token_signing_alg_values_supported: Vec<String>,
     #[serde(default)]
+    pub(crate) code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
     pub(crate) authorization_response_iss_parameter_supported: bool,
 }
 

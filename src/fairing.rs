@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::{Header, Status};
-use rocket::{Build, Request, Response, Rocket};
+use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use crate::client::ProviderClient;
 use crate::config::Config;
@@ -60,6 +60,27 @@ pub(crate) struct Oidc {
 }
 
 impl Oidc {
+    pub(crate) fn new(mut config: Config, cipher: CookieCipher, http: &HttpClient) -> Self {
+        let providers = std::mem::take(&mut config.providers)
+            .into_iter()
+            .map(|provider| {
+                Arc::new(ProviderClient::new(
+                    provider,
+                    config.redirect_uri.to_string(),
+                    config.clock_skew,
+                    http.clone(),
+                ))
+            })
+            .collect();
+        Oidc {
+            app_origin: config.redirect_uri.origin().ascii_serialization(),
+            cookies: CookieFactory::new(&config),
+            config,
+            cipher,
+            providers,
+        }
+    }
+
     /// The provider named `name`; a linear scan beats hashing for a handful of providers.
     pub(crate) fn provider(&self, name: &str) -> Option<&ProviderClient> {
         self.providers
@@ -78,7 +99,7 @@ impl Fairing for OidcFairing {
     fn info(&self) -> Info {
         Info {
             name: "OpenID Connect",
-            kind: Kind::Ignite | Kind::Response,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Response,
         }
     }
 
@@ -87,7 +108,7 @@ impl Fairing for OidcFairing {
             let cipher = CookieCipher::from_figment(rocket.figment())?;
             Ok((config, cipher))
         });
-        let (mut config, cipher) = match built {
+        let (config, cipher) = match built {
             Ok(built) => built,
             Err(e) => {
                 log::error!("{e}");
@@ -101,18 +122,8 @@ impl Fairing for OidcFairing {
                 return Err(rocket);
             }
         };
-        let providers: Vec<Arc<ProviderClient>> = std::mem::take(&mut config.providers)
-            .into_iter()
-            .map(|provider| {
-                Arc::new(ProviderClient::new(
-                    provider,
-                    config.redirect_uri.to_string(),
-                    config.clock_skew,
-                    http.clone(),
-                ))
-            })
-            .collect();
-        for client in &providers {
+        let oidc = Oidc::new(config, cipher, &http);
+        for client in oidc.providers() {
             let load = async {
                 let resolved = client.metadata().await?;
                 client.keys(&resolved).await
@@ -126,21 +137,26 @@ impl Fairing for OidcFairing {
                 ),
             }
         }
-        let mut return_paths: Vec<&str> = providers
-            .iter()
+        let mut return_paths: Vec<&str> = oidc
+            .providers()
             .map(|p| p.config.post_logout_return_path.as_str())
             .collect();
         return_paths.sort_unstable();
         return_paths.dedup();
-        let routes = routes::routes(&config.callback_path, &config.logout_path, &return_paths);
-        let oidc = Oidc {
-            app_origin: config.redirect_uri.origin().ascii_serialization(),
-            cookies: CookieFactory::new(&config),
-            config,
-            cipher,
-            providers,
-        };
+        let routes = routes::routes(
+            &oidc.config.callback_path,
+            &oidc.config.logout_path,
+            &return_paths,
+        );
         Ok(rocket.mount("/", routes).manage(oidc))
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        if let Some(oidc) = rocket.state::<Oidc>() {
+            for line in crate::summary::lines(oidc) {
+                log::info!("{line}");
+            }
+        }
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {

@@ -159,6 +159,7 @@ pub mod provider;
 mod request_state;
 mod routes;
 mod session;
+mod summary;
 mod validation;
 
 pub use error::{ErrorKind, OidcError};

@@ -1,0 +1,150 @@
+//! The launch summary: what each provider offers and how sessions are kept, printed once at
+//! liftoff so a misconfiguration shows before the first login. Never prints secrets.
+
+use crate::client::ProviderClient;
+use crate::config::{MetadataSource, UserinfoMethod};
+use crate::fairing::Oidc;
+
+/// The summary lines, one block per provider.
+pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
+    let config = &oidc.config;
+    let mut lines = vec![format!(
+        "oidc: callback {} · logout {} · sessions in sealed cookies (HttpOnly, SameSite=Lax, \
+         Secure={}, {}, lifetime {} s)",
+        config.redirect_uri,
+        config.logout_path,
+        if config.secure_cookies {
+            "yes"
+        } else {
+            "no (http)"
+        },
+        if config.session_permanent {
+            "persistent"
+        } else {
+            "browser-session"
+        },
+        config.session_lifetime,
+    )];
+    for client in oidc.providers() {
+        lines.extend(provider_lines(client));
+    }
+    lines
+}
+
+fn provider_lines(client: &ProviderClient) -> Vec<String> {
+    let name = client.name();
+    let provider = &client.config;
+    let source = match &provider.source {
+        MetadataSource::Discovery { .. } => "discovery",
+        MetadataSource::Static(_) => "static metadata",
+    };
+    let mut lines = vec![format!(
+        "oidc: provider {name:?}: issuer {} ({source}), client_id {:?}, scope {:?}",
+        provider.source.issuer(),
+        provider.client_id,
+        provider.scope
+    )];
+    let Some(resolved) = client.cached_metadata() else {
+        lines.push(format!(
+            "oidc: provider {name:?}: not reachable yet; the first login will retry discovery"
+        ));
+        return lines;
+    };
+    let metadata = &resolved.metadata;
+    let has = |endpoint: &Option<String>| if endpoint.is_some() { "yes" } else { "no" };
+    lines.push(format!(
+        "oidc: provider {name:?}: endpoints: token yes, userinfo {}, end_session {}, revocation {}, introspection {}",
+        has(&metadata.userinfo_endpoint),
+        has(&metadata.end_session_endpoint),
+        has(&metadata.revocation_endpoint),
+        has(&metadata.introspection_endpoint),
+    ));
+    let pkce = if metadata.code_challenge_methods_supported.is_empty()
+        || metadata
+            .code_challenge_methods_supported
+            .iter()
+            .any(|m| m == "S256")
+    {
+        "PKCE S256"
+    } else {
+        "PKCE S256 (not advertised by the provider!)"
+    };
+    let algs: Vec<String> = resolved
+        .allowed_algs
+        .iter()
+        .filter_map(|alg| serde_json::to_value(alg).ok())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    lines.push(format!(
+        "oidc: provider {name:?}: login: code flow, {pkce}, state, nonce; ID token algs {}; \
+         RFC 9207 iss {}; userinfo {}",
+        algs.join(", "),
+        if metadata.authorization_response_iss_parameter_supported {
+            "required"
+        } else {
+            "checked when sent"
+        },
+        match provider.userinfo {
+            UserinfoMethod::Get => "GET",
+            UserinfoMethod::Post => "POST",
+            UserinfoMethod::None => "off",
+        },
+    ));
+    lines.push(format!(
+        "oidc: provider {name:?}: logout: {}; token revocation {}",
+        if metadata.end_session_endpoint.is_some() {
+            format!(
+                "RP-initiated, back to {}",
+                provider.post_logout_redirect_uri
+            )
+        } else {
+            "local only (no end_session_endpoint)".into()
+        },
+        if provider.revoke_tokens_on_logout && metadata.revocation_endpoint.is_some() {
+            "on"
+        } else {
+            "off"
+        },
+    ));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::http::HttpClient;
+    use crate::session::CookieCipher;
+    use rocket::figment::providers::{Format, Toml};
+    use rocket::figment::Figment;
+
+    #[test]
+    fn the_summary_names_each_provider_and_never_a_secret() {
+        let figment = Figment::from(Toml::string(
+            r#"
+            [oidc]
+            redirect_uri = "https://app.example.com/cb"
+            [oidc.providers.default]
+            issuer = "https://op.example.com"
+            client_id = "app"
+            client_secret = "very-secret-value"
+            [oidc.providers.google]
+            issuer = "https://accounts.example.com"
+            client_id = "g"
+            client_secret = "another-secret"
+            "#,
+        ));
+        let config = Config::from_figment(&figment).unwrap();
+        let http = HttpClient::new(std::time::Duration::from_secs(1)).unwrap();
+        let oidc = Oidc::new(config, CookieCipher::for_tests(), &http);
+        let text = lines(&oidc).join("\n");
+        assert!(text.contains("provider \"default\""), "{text}");
+        assert!(text.contains("provider \"google\""), "{text}");
+        assert!(text.contains("Secure=yes"), "{text}");
+        assert!(text.contains("not reachable yet"), "{text}");
+        assert!(
+            !text.contains("secret-value") && !text.contains("another-secret"),
+            "{text}"
+        );
+    }
+}
