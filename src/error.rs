@@ -9,6 +9,20 @@ use rocket::Request;
 use crate::request_state::RequestState;
 
 /// What went wrong, coarsely, so an application can `match` on it.
+///
+/// ```
+/// use rocket::Request;
+/// use rocket_oidc_auth::{ErrorKind, OidcError};
+///
+/// fn user_message(req: &Request<'_>) -> &'static str {
+///     match OidcError::of(req).map(OidcError::kind) {
+///         Some(ErrorKind::ProviderError) => "The login was refused at the provider.",
+///         Some(ErrorKind::ProviderUnavailable) => "The login service is down; try again soon.",
+///         Some(_) => "The login failed; please try again.",
+///         None => "Something went wrong.",
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {

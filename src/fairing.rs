@@ -43,6 +43,13 @@ pub struct OidcFairing {
 
 impl OidcFairing {
     /// A fairing configured from the application's figment, under the key `oidc`.
+    ///
+    /// ```
+    /// use rocket_oidc_auth::OidcFairing;
+    ///
+    /// let rocket = rocket::build().attach(OidcFairing::from_config());
+    /// # drop(rocket);
+    /// ```
     pub fn from_config() -> Self {
         OidcFairing { _private: () }
     }

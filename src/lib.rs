@@ -76,27 +76,30 @@
 //! set the Rocket way: `ROCKET_OIDC='{redirect_uri="..."}'`, or the whole file through
 //! `ROCKET_CONFIG=path/to/Rocket.toml`.
 //!
-//! | key | type | default | meaning |
-//! |---|---|---|---|
-//! | `redirect_uri` | URL | required | this app's callback; its path is where the callback is mounted |
-//! | `clock_skew` | seconds | `60` | tolerance for every time check of a token |
-//! | `session_lifetime` | seconds | `604800` (7 days) | after this long a session counts as logged out |
-//! | `session_permanent` | bool | `true` | session cookie with `Max-Age` (survives a browser restart) |
-//! | `login_timeout` | seconds | `600` | how long a started login may take |
-//! | `http_timeout` | seconds | `10` | timeout of every request to a provider |
-//! | `logout_path` | path | `/logout` | where the logout route is mounted (`GET` and `POST`) |
-//! | `post_logout_path` | path | `/` | where the browser lands after a logout |
-//! | `providers.<name>.issuer` | URL | — | discovery; or a `provider_metadata` table |
-//! | `providers.<name>.provider_metadata` | table | — | static metadata (`issuer`, `authorization_endpoint`, `token_endpoint`, `jwks_uri`, ...) |
-//! | `providers.<name>.client_id` | string | required | |
-//! | `providers.<name>.client_secret` | string | — | required unless `token_endpoint_auth_method = "none"` |
-//! | `providers.<name>.token_endpoint_auth_method` | string | `client_secret_basic` | or `client_secret_post`, `none` |
-//! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` |
-//! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, ...) |
-//! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo |
-//! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` |
-//! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path |
-//! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` |
+//! | key | type | default | meaning | Flask-pyoidc |
+//! |---|---|---|---|---|
+//! | `redirect_uri` | URL | required | this app's callback; its path is where the callback is mounted | `OIDC_REDIRECT_URI` |
+//! | `clock_skew` | seconds | `60` | tolerance for every time check of a token | `OIDC_CLOCK_SKEW` |
+//! | `session_lifetime` | seconds | `604800` (7 days) | after this long a session counts as logged out | `PERMANENT_SESSION_LIFETIME` |
+//! | `session_permanent` | bool | `true` | session cookie with `Max-Age` (survives a browser restart) | `OIDC_SESSION_PERMANENT` |
+//! | `login_timeout` | seconds | `600` | how long a started login (or logout) may take | — |
+//! | `http_timeout` | seconds | `10` | timeout of every request to a provider | fixed 5 s |
+//! | `logout_path` | path | `/logout` | where the logout route is mounted (`GET` and `POST`) | the `@oidc_logout` view |
+//! | `post_logout_path` | path | `/` | where the browser lands after a logout | the logout view's body |
+//! | `providers.<name>` | table | required | one provider | `{name: ProviderConfiguration}` |
+//! | `providers.<name>.issuer` | URL | — | discovery; or a `provider_metadata` table | `issuer` |
+//! | `providers.<name>.provider_metadata` | table | — | static metadata (`issuer`, `authorization_endpoint`, `token_endpoint`, `jwks_uri`, `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, ...) | `provider_metadata=ProviderMetadata(...)` |
+//! | `providers.<name>.client_id` | string | required | | `ClientMetadata.client_id` |
+//! | `providers.<name>.client_secret` | string | — | required unless `token_endpoint_auth_method = "none"` | `ClientMetadata.client_secret` |
+//! | `providers.<name>.token_endpoint_auth_method` | string | `client_secret_basic` | or `client_secret_post`, `none` | `token_endpoint_auth_method` |
+//! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` | `auth_request_params['scope']` |
+//! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) | `auth_request_params` |
+//! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo | `userinfo_http_method` |
+//! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` | — |
+//! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path | `post_logout_redirect_uris` |
+//! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` | — |
+//!
+//! Coming from Flask-pyoidc? [`coming_from_flask_pyoidc`] maps every decorator and key.
 //!
 //! `http://` URLs are accepted only for loopback hosts (`127.0.0.0/8`, `::1`, `localhost`).
 //!
@@ -144,6 +147,12 @@
 //! targets are paths of this app only. Sessions live in cookies sealed with AES-256-GCM.
 //! Tokens and secrets never appear in logs or `Debug` output.
 
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | — | — | no optional features yet: everything above is always on. Server-side session stores (Redis) and bearer-token APIs will come as additive features. |
+
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod client;
@@ -156,6 +165,9 @@ mod guard;
 mod http;
 mod logout;
 pub mod provider;
+
+#[doc = include_str!("../docs/coming_from_flask_pyoidc.md")]
+pub mod coming_from_flask_pyoidc {}
 mod request_state;
 mod routes;
 mod session;

@@ -3,7 +3,19 @@
 
 /// A marker type naming one `[oidc.providers.<NAME>]` table.
 ///
-/// Declare markers with [`oidc_provider!`](crate::oidc_provider) rather than by hand.
+/// Declare markers with [`oidc_provider!`](crate::oidc_provider) rather than by hand; a
+/// hand-written one looks like this:
+///
+/// ```
+/// use rocket_oidc_auth::Provider;
+///
+/// /// Reads `[default.oidc.providers.corporate]`.
+/// struct Corporate;
+///
+/// impl Provider for Corporate {
+///     const NAME: &'static str = "corporate";
+/// }
+/// ```
 pub trait Provider: Send + Sync + 'static {
     /// The provider's table name under `oidc.providers`.
     const NAME: &'static str;
