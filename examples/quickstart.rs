@@ -30,24 +30,23 @@ fn whoami(user: Authenticated<Default>) -> String {
     user.subject().to_string()
 }
 
-/// The access token and when it expires; a 401 JSON error once it has expired.
+/// A valid access token and when it expires: refreshed with the refresh token when it has
+/// expired, a 401 JSON error when it cannot be.
 #[get("/token")]
-fn token(user: Authenticated<Default>) -> (Status, Json<Value>) {
-    let expires_at = user.access_token_expires_at();
-    let expired = expires_at.is_some_and(|at| at <= rocket::time::OffsetDateTime::now_utc());
-    if expired {
-        return (
+async fn token(mut user: Authenticated<Default>) -> (Status, Json<Value>) {
+    match user.valid_access_token().await {
+        Ok(token) => (
+            Status::Ok,
+            Json(json!({
+                "access_token": token.secret(),
+                "expires_at": token.expires_at().map(|at| at.unix_timestamp()),
+            })),
+        ),
+        Err(err) => (
             Status::Unauthorized,
-            Json(json!({ "error": "invalid_token", "message": "the access token has expired" })),
-        );
+            Json(json!({ "error": err.error(), "message": err.description() })),
+        ),
     }
-    (
-        Status::Ok,
-        Json(json!({
-            "access_token": user.access_token(),
-            "expires_at": expires_at.map(|at| at.unix_timestamp()),
-        })),
-    )
 }
 
 /// Every error, OpenID Connect or not, as JSON with its status.

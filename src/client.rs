@@ -14,6 +14,7 @@ use crate::config::{ClientAuth, MetadataSource, ProviderConfig, UserinfoMethod};
 use crate::discovery::{self, ProviderMetadata};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::http::{Auth, Body, HttpClient, HttpResponse};
+use crate::refresh::RefreshFlights;
 use crate::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
 
 /// After a failed discovery, logins fail fast for this long instead of queueing on the
@@ -61,6 +62,7 @@ pub(crate) struct ProviderClient {
     jwks: RwLock<Option<Arc<CoreJsonWebKeySet>>>,
     /// When an unknown `kid` last made us refetch the JWKS.
     last_jwks_refetch: Mutex<Option<Instant>>,
+    pub(crate) refresh_flights: RefreshFlights,
 }
 
 impl ProviderClient {
@@ -80,6 +82,7 @@ impl ProviderClient {
             last_discovery_failure: Mutex::new(None),
             jwks: RwLock::new(None),
             last_jwks_refetch: Mutex::new(None),
+            refresh_flights: RefreshFlights::default(),
         }
     }
 
@@ -176,6 +179,7 @@ impl ProviderClient {
         state: &str,
         nonce: &str,
         code_challenge: &str,
+        silent: bool,
     ) -> String {
         let mut url = url::Url::parse(&resolved.metadata.authorization_endpoint)
             .expect("authorization_endpoint was checked when the metadata was loaded");
@@ -191,7 +195,12 @@ impl ProviderClient {
                 .append_pair("code_challenge", code_challenge)
                 .append_pair("code_challenge_method", "S256");
             for (name, value) in &self.config.auth_request_params {
-                query.append_pair(name, value);
+                if !(silent && name == "prompt") {
+                    query.append_pair(name, value);
+                }
+            }
+            if silent {
+                query.append_pair("prompt", "none");
             }
         }
         url.into()
@@ -213,6 +222,32 @@ impl ProviderClient {
         let auth = self.client_auth(&mut form);
         let endpoint = resolved.metadata.token_endpoint();
         let what = format!("token request to {endpoint}");
+        let response = self
+            .http
+            .send(
+                reqwest::Method::POST,
+                endpoint,
+                auth,
+                Body::Form(&form),
+                &what,
+            )
+            .await?;
+        parse_token_response(response, &what, self.name())
+    }
+
+    /// Uses a refresh token at the token endpoint (RFC 6749 6, Core 12.1).
+    pub(crate) async fn refresh(
+        &self,
+        resolved: &Resolved,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, OidcError> {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let auth = self.client_auth(&mut form);
+        let endpoint = resolved.metadata.token_endpoint();
+        let what = format!("refresh request to {endpoint}");
         let response = self
             .http
             .send(

@@ -36,6 +36,8 @@ struct RawConfig {
     session_lifetime: u64,
     #[serde(default = "default_true")]
     session_permanent: bool,
+    #[serde(default = "default_true")]
+    auto_refresh: bool,
     #[serde(default = "default_login_timeout")]
     login_timeout: u64,
     #[serde(default = "default_http_timeout")]
@@ -86,6 +88,7 @@ struct RawProvider {
     post_logout_redirect_uris: Vec<String>,
     #[serde(default = "default_true")]
     revoke_tokens_on_logout: bool,
+    session_refresh_interval_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +110,8 @@ pub(crate) struct Config {
     pub(crate) clock_skew: i64,
     pub(crate) session_lifetime: i64,
     pub(crate) session_permanent: bool,
+    /// Refresh an expired access token in the guard, before the route runs.
+    pub(crate) auto_refresh: bool,
     pub(crate) login_timeout: i64,
     pub(crate) http_timeout: Duration,
     pub(crate) logout_path: String,
@@ -135,6 +140,9 @@ pub(crate) struct ProviderConfig {
     pub(crate) post_logout_redirect_uri: String,
     pub(crate) post_logout_return_path: String,
     pub(crate) revoke_tokens_on_logout: bool,
+    /// After this long since the last authentication, a browser request re-authenticates
+    /// silently (`prompt=none`).
+    pub(crate) session_refresh_interval: Option<i64>,
 }
 
 /// Where a provider's metadata comes from.
@@ -268,6 +276,7 @@ impl Config {
             clock_skew: seconds(raw.clock_skew),
             session_lifetime: seconds(raw.session_lifetime),
             session_permanent: raw.session_permanent,
+            auto_refresh: raw.auto_refresh,
             login_timeout: seconds(raw.login_timeout),
             http_timeout: Duration::from_secs(raw.http_timeout),
             logout_path: raw.logout_path,
@@ -439,6 +448,10 @@ fn validate_provider(
         post_logout_redirect_uri,
         post_logout_return_path,
         revoke_tokens_on_logout: raw.revoke_tokens_on_logout,
+        session_refresh_interval: match raw.session_refresh_interval_seconds {
+            Some(0) => bail!("{key}.session_refresh_interval_seconds must be positive (or left out to disable silent re-authentication)"),
+            other => other.map(seconds),
+        },
     })
 }
 

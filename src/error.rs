@@ -54,6 +54,9 @@ pub enum ErrorKind {
     Configuration,
     /// A logout request came from another site (403).
     CrossSiteRequest,
+    /// The access token expired and could not be refreshed: no refresh token, or the
+    /// provider refused it (401).
+    NoValidToken,
 }
 
 /// An OpenID Connect failure, with a fitting HTTP status and, like Flask-pyoidc's error view,

@@ -89,11 +89,8 @@ impl Oidc {
     }
 
     /// The provider named `name`; a linear scan beats hashing for a handful of providers.
-    pub(crate) fn provider(&self, name: &str) -> Option<&ProviderClient> {
-        self.providers
-            .iter()
-            .find(|p| p.name() == name)
-            .map(|p| &**p)
+    pub(crate) fn provider(&self, name: &str) -> Option<&Arc<ProviderClient>> {
+        self.providers.iter().find(|p| p.name() == name)
     }
 
     pub(crate) fn providers(&self) -> impl Iterator<Item = &ProviderClient> {
@@ -155,11 +152,11 @@ impl Fairing for OidcFairing {
             &oidc.config.logout_path,
             &return_paths,
         );
-        Ok(rocket.mount("/", routes).manage(oidc))
+        Ok(rocket.mount("/", routes).manage(Arc::new(oidc)))
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
-        if let Some(oidc) = rocket.state::<Oidc>() {
+        if let Some(oidc) = rocket.state::<Arc<Oidc>>() {
             for line in crate::summary::lines(oidc) {
                 log::info!("{line}");
             }

@@ -40,7 +40,18 @@ struct Transaction {
     return_to: String,
     #[serde(rename = "t")]
     created_at: i64,
+    /// A silent re-authentication (`prompt=none`): falls back to an interactive login.
+    #[serde(rename = "q", default, skip_serializing_if = "std::ops::Not::not")]
+    silent: bool,
 }
+
+/// Errors of a `prompt=none` request that mean "the user must interact" (Core 3.1.2.6).
+const INTERACTION_NEEDED: &[&str] = &[
+    "login_required",
+    "interaction_required",
+    "consent_required",
+    "account_selection_required",
+];
 
 pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
@@ -50,6 +61,13 @@ pub(crate) fn random_token() -> String {
 
 fn tx_cookie_name(state: &str) -> String {
     format!("{TX_COOKIE_PREFIX}{}", &state[..TX_NAME_LEN])
+}
+
+/// When a token with `expires_in` seconds to live, received at `now`, expires.
+pub(crate) fn expires_at(expires_in: Option<f64>, now: i64) -> Option<i64> {
+    expires_in
+        .filter(|secs| secs.is_finite() && *secs >= 0.0)
+        .map(|secs| now.saturating_add(secs as i64))
 }
 
 pub(crate) fn now() -> i64 {
@@ -62,12 +80,13 @@ pub(crate) fn start_login(
     client: &ProviderClient,
     resolved: &Resolved,
     return_to: &str,
+    silent: bool,
 ) -> PendingLogin {
     let state = random_token();
     let nonce = random_token();
     let code_verifier = random_token();
     let code_challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()));
-    let location = client.authorization_url(resolved, &state, &nonce, &code_challenge);
+    let location = client.authorization_url(resolved, &state, &nonce, &code_challenge, silent);
     let transaction = Transaction {
         provider: client.name().to_string(),
         nonce,
@@ -75,6 +94,7 @@ pub(crate) fn start_login(
         return_to: safe_return_path(return_to).to_string(),
         created_at: now(),
         state,
+        silent,
     };
     let value = serde_json::to_string(&transaction).expect("a transaction always serializes");
     let transaction_cookie = oidc.cookies.sealed(
@@ -124,7 +144,8 @@ impl CallbackParams {
 }
 
 /// Finishes a login at the callback: on success the session cookie is queued on the
-/// response and the path to return to is given back.
+/// response and the location to send the browser to is given back (the path first asked
+/// for, or the provider again when a silent re-authentication needs the user).
 pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<String, OidcError> {
     let params = CallbackParams::parse(req.uri().query().map_or("", |q| q.as_str()))?;
     let Some(state) = params.state.as_deref() else {
@@ -217,6 +238,21 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
         None => {}
     }
     if let Some(error) = params.error.as_deref() {
+        if transaction.silent && INTERACTION_NEEDED.contains(&error) {
+            // The provider's session is gone: end ours and log in interactively.
+            log::info!(
+                "oidc: silent re-authentication with provider {:?} answered {error}; \
+                 falling back to an interactive login",
+                client.name()
+            );
+            request_state.set_cookie(
+                oidc.cookies
+                    .removal(client.session_cookie.clone(), "/".into()),
+            );
+            let login = start_login(oidc, client, &resolved, &transaction.return_to, false);
+            request_state.set_cookie(login.transaction_cookie);
+            return Ok(login.location);
+        }
         return Err(OidcError::from_provider(
             error,
             params.error_description.as_deref(),
@@ -250,10 +286,7 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
     let userinfo = client
         .userinfo(&resolved, &tokens.access_token, &valid.subject)
         .await?;
-    let expires_at = tokens
-        .expires_in
-        .filter(|secs| secs.is_finite() && *secs >= 0.0)
-        .map(|secs| now.saturating_add(secs as i64));
+    let expires_at = expires_at(tokens.expires_in, now);
     let session = SessionData::new(
         valid.subject,
         tokens.access_token,

@@ -1,5 +1,7 @@
 //! The `Authenticated<P>` request guard.
 
+use std::sync::Arc;
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::OnceLock;
@@ -10,10 +12,13 @@ use rocket::{Ignite, Request, Rocket, Sentinel};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::client::ProviderClient;
 use crate::error::{ErrorKind, OidcError};
 use crate::fairing::Oidc;
 use crate::flow;
 use crate::provider::Provider;
+use crate::refresh;
+use crate::request_state::CookieQueue;
 use crate::request_state::RequestState;
 use crate::session::SessionData;
 use crate::validation;
@@ -51,7 +56,41 @@ pub struct Authenticated<P: Provider> {
     session: SessionData,
     claims: OnceLock<Value>,
     userinfo: OnceLock<Option<Value>>,
+    oidc: Arc<Oidc>,
+    client: Arc<ProviderClient>,
+    /// This request's response cookies, for sessions renewed by the route.
+    cookies: CookieQueue,
     provider: PhantomData<fn() -> P>,
+}
+
+/// An access token that was valid when it was handed out.
+///
+/// Its `Debug` output never shows the token.
+#[derive(Clone)]
+pub struct AccessToken {
+    secret: String,
+    expires_at: Option<time::OffsetDateTime>,
+}
+
+impl AccessToken {
+    /// The token, for an `Authorization: Bearer` header.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// When it expires, if the provider said.
+    pub fn expires_at(&self) -> Option<time::OffsetDateTime> {
+        self.expires_at
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("secret", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 impl<P: Provider> Authenticated<P> {
@@ -138,6 +177,67 @@ impl<P: Provider> Authenticated<P> {
             .map(|raw| serde_json::from_str(raw.get()))
     }
 
+    /// The access token, refreshed first when it has expired (or expires within
+    /// `clock_skew`), the renewed session going out with this response.
+    ///
+    /// Fails with [`ErrorKind::NoValidToken`] when there is no refresh token or the provider
+    /// refuses it (the session then ends), and with the provider's error when it cannot be
+    /// reached.
+    ///
+    /// ```
+    /// # use rocket::serde::json::{json, Json, Value};
+    /// # use rocket_oidc_auth::{provider::Default, Authenticated};
+    /// #[rocket::get("/token")]
+    /// async fn token(mut user: Authenticated<Default>) -> Option<Json<Value>> {
+    ///     let token = user.valid_access_token().await.ok()?;
+    ///     Some(Json(json!({ "access_token": token.secret() })))
+    /// }
+    /// ```
+    pub async fn valid_access_token(&mut self) -> Result<AccessToken, OidcError> {
+        self.access_token_refreshed(false).await
+    }
+
+    /// Like [`valid_access_token`](Self::valid_access_token), but always refreshes
+    /// (Flask-pyoidc's `force_refresh=True`).
+    pub async fn refreshed_access_token(&mut self) -> Result<AccessToken, OidcError> {
+        self.access_token_refreshed(true).await
+    }
+
+    async fn access_token_refreshed(&mut self, force: bool) -> Result<AccessToken, OidcError> {
+        let expired =
+            refresh::access_token_expired(&self.session, flow::now(), self.oidc.config.clock_skew);
+        if force || expired {
+            match refresh::refresh_session(&self.client, &self.session, force).await {
+                Ok(refreshed) => {
+                    self.cookies.push(self.oidc.cookies.session(
+                        &self.oidc.cipher,
+                        P::NAME,
+                        &refreshed,
+                    ));
+                    self.session = refreshed;
+                    self.claims = OnceLock::new();
+                    self.userinfo = OnceLock::new();
+                }
+                Err(err) if refresh::is_refusal(&err) => {
+                    self.cookies.push(
+                        self.oidc
+                            .cookies
+                            .removal(self.client.session_cookie.clone(), "/".into()),
+                    );
+                    return Err(refresh::no_valid_token(format!(
+                        "the provider refused to refresh the access token, so the session ended: {}",
+                        err.description()
+                    )));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(AccessToken {
+            secret: self.session.access_token.clone(),
+            expires_at: self.access_token_expires_at(),
+        })
+    }
+
     /// The name of the provider this session belongs to.
     pub fn provider(&self) -> &'static str {
         P::NAME
@@ -155,30 +255,53 @@ impl<P: Provider> fmt::Debug for Authenticated<P> {
     }
 }
 
+/// What the guard makes of a session that opened.
+enum Freshness {
+    Ready(SessionData),
+    /// `session_refresh_interval_seconds` passed: re-authenticate silently.
+    Reauthenticate,
+    /// The refresh was refused: the session is over.
+    Ended,
+    Failed(OidcError),
+}
+
 #[rocket::async_trait]
 impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
     type Error = OidcError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        let Some(oidc) = req.rocket().state::<Oidc>() else {
+        let Some(oidc) = req.rocket().state::<Arc<Oidc>>() else {
             return fail(req, not_configured::<P>("OidcFairing is not attached"));
         };
         let Some(client) = oidc.provider(P::NAME) else {
             return fail(req, not_configured::<P>("the provider is not configured"));
         };
-        if let Some(cookie) = req.cookies().get(&client.session_cookie) {
-            if let Some(session) = oidc
-                .cipher
-                .open_session(&client.session_cookie, cookie.value())
-            {
-                if flow::now() - session.authenticated_at <= oidc.config.session_lifetime {
+        let now = flow::now();
+        let session = req
+            .cookies()
+            .get(&client.session_cookie)
+            .and_then(|cookie| {
+                oidc.cipher
+                    .open_session(&client.session_cookie, cookie.value())
+            })
+            .filter(|session| now - session.authenticated_at <= oidc.config.session_lifetime);
+        let mut silent = false;
+        if let Some(session) = session {
+            match keep_fresh(req, oidc, client, session, now).await {
+                Freshness::Ready(session) => {
                     return Outcome::Success(Authenticated {
                         session,
                         claims: OnceLock::new(),
                         userinfo: OnceLock::new(),
+                        oidc: oidc.clone(),
+                        client: client.clone(),
+                        cookies: RequestState::of(req).cookie_queue(),
                         provider: PhantomData,
-                    });
+                    })
                 }
+                Freshness::Reauthenticate => silent = true,
+                Freshness::Ended => {}
+                Freshness::Failed(err) => return fail(req, err),
             }
         }
 
@@ -208,7 +331,9 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             // A form post cannot be replayed after the login: return to the app's root.
             _ => "/".to_string(),
         };
-        state.set_login(flow::start_login(oidc, client, &resolved, &return_to));
+        state.set_login(flow::start_login(
+            oidc, client, &resolved, &return_to, silent,
+        ));
         Outcome::Error((
             Status::Unauthorized,
             state.record(OidcError::new(
@@ -221,9 +346,48 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
     }
 }
 
+/// Silent re-authentication when due, and the automatic refresh of an expired access token.
+async fn keep_fresh(
+    req: &Request<'_>,
+    oidc: &Oidc,
+    client: &ProviderClient,
+    session: SessionData,
+    now: i64,
+) -> Freshness {
+    let browser_get = matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
+    if let Some(interval) = client.config.session_refresh_interval {
+        if browser_get && now - session.authenticated_at >= interval {
+            return Freshness::Reauthenticate;
+        }
+    }
+    let expired = refresh::access_token_expired(&session, now, oidc.config.clock_skew);
+    if !(oidc.config.auto_refresh && expired && session.refresh_token.is_some()) {
+        return Freshness::Ready(session);
+    }
+    let state = RequestState::of(req);
+    match refresh::refresh_session(client, &session, false).await {
+        Ok(refreshed) => {
+            state.set_cookie(
+                oidc.cookies
+                    .session(&oidc.cipher, client.name(), &refreshed),
+            );
+            Freshness::Ready(refreshed)
+        }
+        Err(err) if refresh::is_refusal(&err) => {
+            log::warn!("oidc: the session ends: {err}");
+            state.set_cookie(
+                oidc.cookies
+                    .removal(client.session_cookie.clone(), "/".into()),
+            );
+            Freshness::Ended
+        }
+        Err(err) => Freshness::Failed(err),
+    }
+}
+
 impl<P: Provider> Sentinel for Authenticated<P> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        match rocket.state::<Oidc>() {
+        match rocket.state::<Arc<Oidc>>() {
             None => {
                 log::error!(
                     "oidc: a route uses Authenticated<{}> but OidcFairing is not attached: add \

@@ -168,6 +168,7 @@ pub mod provider;
 
 #[doc = include_str!("../docs/coming_from_flask_pyoidc.md")]
 pub mod coming_from_flask_pyoidc {}
+mod refresh;
 mod request_state;
 mod routes;
 mod session;
@@ -176,6 +177,6 @@ mod validation;
 
 pub use error::{ErrorKind, OidcError};
 pub use fairing::OidcFairing;
-pub use guard::Authenticated;
+pub use guard::{AccessToken, Authenticated};
 pub use logout::Logout;
 pub use provider::Provider;

@@ -7,6 +7,8 @@
 //! a cross-site `GET` (`Sec-Fetch-Site: cross-site`, or a foreign `Origin`) only shows a
 //! confirmation page whose button posts from the app itself.
 
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use rocket::http::{ContentType, Header, Status};
@@ -70,7 +72,7 @@ impl<'r> FromRequest<'r> for Logout {
     type Error = OidcError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        let Some(oidc) = req.rocket().state::<Oidc>() else {
+        let Some(oidc) = req.rocket().state::<Arc<Oidc>>() else {
             let err = OidcError::new(
                 ErrorKind::Configuration,
                 Status::InternalServerError,

@@ -5,7 +5,7 @@
 //! consume its transaction. So everything this crate writes to a response goes through here
 //! and is applied in `on_response`, whatever the outcome and whatever the app's catcher did.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rocket::http::Cookie;
 use rocket::Request;
@@ -25,7 +25,30 @@ pub(crate) struct RequestState {
     error: OnceLock<OidcError>,
     login: OnceLock<PendingLogin>,
     challenge: OnceLock<String>,
-    cookies: Mutex<Vec<Cookie<'static>>>,
+    cookies: CookieQueue,
+}
+
+/// The cookies queued for one response; shared with guards that may renew the session
+/// while the route runs.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CookieQueue(Arc<Mutex<Vec<Cookie<'static>>>>);
+
+impl CookieQueue {
+    pub(crate) fn push(&self, cookie: Cookie<'static>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(cookie);
+    }
+
+    fn take(&self) -> Vec<Cookie<'static>> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
 }
 
 impl RequestState {
@@ -72,18 +95,20 @@ impl RequestState {
 
     /// Queues a `Set-Cookie` for the response, whatever its status.
     pub(crate) fn set_cookie(&self, cookie: Cookie<'static>) {
-        self.cookies
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(cookie);
+        self.cookies.push(cookie);
     }
 
+    pub(crate) fn cookie_queue(&self) -> CookieQueue {
+        self.cookies.clone()
+    }
+
+    /// The queued cookies; a later cookie of the same name and path replaces an earlier one.
     pub(crate) fn take_cookies(&self) -> Vec<Cookie<'static>> {
-        std::mem::take(
-            &mut *self
-                .cookies
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        let mut cookies = self.cookies.take();
+        let mut seen = std::collections::HashSet::new();
+        cookies.reverse();
+        cookies.retain(|c| seen.insert((c.name().to_string(), c.path().map(str::to_string))));
+        cookies.reverse();
+        cookies
     }
 }

@@ -1,6 +1,8 @@
 //! The routes the fairing mounts: the callback at the path of `redirect_uri`, the logout
 //! route, and the return from the provider's end-session page.
 
+use std::sync::Arc;
+
 use rocket::http::{Method, Status};
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request};
@@ -36,7 +38,7 @@ fn named<H: Handler>(method: Method, path: &str, handler: H, name: &'static str)
 
 fn oidc<'r>(req: &'r Request<'_>) -> &'r Oidc {
     req.rocket()
-        .state::<Oidc>()
+        .state::<Arc<Oidc>>()
         .expect("the fairing manages Oidc before mounting its routes")
 }
 
@@ -93,7 +95,7 @@ impl Handler for LogoutRoute {
             }
             return fail(req, logout::cross_site_error());
         }
-        let logout = logout::end_sessions(req, oidc, only).await;
+        let logout = logout::end_sessions(req, oidc, only.map(|c| &**c)).await;
         Outcome::from(req, logout)
     }
 }

@@ -35,7 +35,7 @@ pub(crate) fn session_cookie_name(provider: &str) -> String {
 }
 
 /// A logged-in user's session with one provider.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct SessionData {
     #[serde(rename = "v")]
     pub(crate) version: u8,

@@ -37,6 +37,8 @@ pub(crate) struct IdTokenCheck<'a> {
 #[derive(Debug)]
 pub(crate) struct ValidIdToken {
     pub(crate) subject: String,
+    pub(crate) nonce: Option<String>,
+    pub(crate) auth_time: Option<i64>,
 }
 
 /// Why an ID token was refused.
@@ -243,7 +245,14 @@ pub(crate) fn validate_id_token(
             reject!("at_hash does not match the access token");
         }
     }
-    Ok(ValidIdToken { subject })
+    Ok(ValidIdToken {
+        subject,
+        nonce: claims.nonce,
+        auth_time: claims
+            .auth_time
+            .filter(|t| t.is_finite())
+            .map(|t| t.floor() as i64),
+    })
 }
 
 fn verify_signature(
