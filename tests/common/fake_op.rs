@@ -138,6 +138,16 @@ pub struct Behaviour {
     pub userinfo_sub: Option<String>,
     /// Forces `/userinfo` to answer with this status, before any token check (default `None`).
     pub userinfo_status: Option<u16>,
+    /// `expires_in` of access tokens (default 3600).
+    pub expires_in: i64,
+    /// Claim overrides applied after `id_token_claims` to ID tokens issued on refresh.
+    pub refresh_id_token_claims: Map<String, Value>,
+    /// `Some(error)`: the refresh_token grant answers 400 with this OAuth error.
+    pub refresh_error: Option<String>,
+    /// Issue a new refresh token on each refresh and refuse the old one (default `false`).
+    pub rotate_refresh_tokens: bool,
+    /// How long a refresh takes, to make concurrent refreshes overlap (default 0).
+    pub refresh_delay_ms: u64,
 }
 
 impl Default for Behaviour {
@@ -154,6 +164,11 @@ impl Default for Behaviour {
             signing: Signing::Good,
             userinfo_sub: None,
             userinfo_status: None,
+            expires_in: 3600,
+            refresh_id_token_claims: Map::new(),
+            refresh_error: None,
+            rotate_refresh_tokens: false,
+            refresh_delay_ms: 0,
         }
     }
 }
@@ -222,6 +237,8 @@ struct Shared {
     codes: Mutex<HashMap<String, Grant>>,
     /// Access tokens issued by `/token`, accepted by `/userinfo`.
     access_tokens: Mutex<HashSet<String>>,
+    /// Live refresh tokens, with the nonce and auth_time of their original login.
+    refresh_tokens: Mutex<HashMap<String, (Option<String>, u64)>>,
 }
 
 /// Locks a mutex, ignoring poisoning (a test's panicking `set` closure must
@@ -294,6 +311,7 @@ impl FakeOp {
             log: Mutex::new(Log::default()),
             codes: Mutex::new(HashMap::new()),
             access_tokens: Mutex::new(HashSet::new()),
+            refresh_tokens: Mutex::new(HashMap::new()),
         });
 
         let server = Arc::clone(&shared);
@@ -695,8 +713,10 @@ async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
             .push(("WWW-Authenticate", "Basic realm=\"fake-op\"".to_owned()));
         return r;
     };
-    if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
-        return Response::error(400, "unsupported_grant_type");
+    match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {}
+        Some("refresh_token") => return refresh(shared, b, &form).await,
+        _ => return Response::error(400, "unsupported_grant_type"),
     }
     // Single use: the code is consumed by the first attempt, good or bad.
     let grant = form
@@ -735,18 +755,76 @@ async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
 
     let access_token = random_token();
     lock(&shared.access_tokens).insert(access_token.clone());
+    let refresh_token = random_token();
+    let auth_time = now();
+    lock(&shared.refresh_tokens).insert(refresh_token.clone(), (grant.nonce.clone(), auth_time));
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
-        "expires_in": 3600,
-        "refresh_token": random_token(),
+        "expires_in": b.expires_in,
+        "refresh_token": refresh_token,
         "scope": "openid email profile",
     });
     if b.token_response == TokenResponse::Ok {
-        match id_token(shared, b, grant.nonce.as_deref(), &access_token) {
+        match id_token(
+            shared,
+            b,
+            grant.nonce.as_deref(),
+            &access_token,
+            auth_time,
+            &Map::new(),
+        ) {
             Some(jwt) => body["id_token"] = json!(jwt),
             None => return Response::error(500, "server_error"),
         }
+    }
+    Response::json(200, &body)
+}
+
+/// The refresh_token grant: a new access token and ID token for a live refresh token.
+async fn refresh(shared: &Shared, b: &Behaviour, form: &HashMap<String, String>) -> Response {
+    if b.refresh_delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(b.refresh_delay_ms)).await;
+    }
+    if let Some(error) = &b.refresh_error {
+        return Response::json(
+            400,
+            &json!({ "error": error, "error_description": "test refusal" }),
+        );
+    }
+    let Some(old) = form.get("refresh_token") else {
+        return Response::error(400, "invalid_request");
+    };
+    let grant = if b.rotate_refresh_tokens {
+        lock(&shared.refresh_tokens).remove(old)
+    } else {
+        lock(&shared.refresh_tokens).get(old).cloned()
+    };
+    let Some((nonce, auth_time)) = grant else {
+        return Response::error(400, "invalid_grant");
+    };
+    let access_token = random_token();
+    lock(&shared.access_tokens).insert(access_token.clone());
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": b.expires_in,
+    });
+    if b.rotate_refresh_tokens {
+        let new = random_token();
+        lock(&shared.refresh_tokens).insert(new.clone(), (nonce.clone(), auth_time));
+        body["refresh_token"] = json!(new);
+    }
+    match id_token(
+        shared,
+        b,
+        nonce.as_deref(),
+        &access_token,
+        auth_time,
+        &b.refresh_id_token_claims,
+    ) {
+        Some(jwt) => body["id_token"] = json!(jwt),
+        None => return Response::error(500, "server_error"),
     }
     Response::json(200, &body)
 }
@@ -769,6 +847,8 @@ fn id_token(
     b: &Behaviour,
     nonce: Option<&str>,
     access_token: &str,
+    auth_time: u64,
+    extra_claims: &Map<String, Value>,
 ) -> Option<String> {
     let now = now();
     let digest = Sha256::digest(access_token.as_bytes());
@@ -785,8 +865,8 @@ fn id_token(
         "at_hash".into(),
         json!(URL_SAFE_NO_PAD.encode(&digest[..16])),
     );
-    claims.insert("auth_time".into(), json!(now));
-    for (name, value) in &b.id_token_claims {
+    claims.insert("auth_time".into(), json!(auth_time));
+    for (name, value) in b.id_token_claims.iter().chain(extra_claims) {
         if value.is_null() {
             claims.remove(name);
         } else {
