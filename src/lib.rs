@@ -82,6 +82,7 @@
 //! | `clock_skew` | seconds | `60` | tolerance for every time check of a token | `OIDC_CLOCK_SKEW` |
 //! | `session_lifetime` | seconds | `604800` (7 days) | after this long a session counts as logged out | `PERMANENT_SESSION_LIFETIME` |
 //! | `session_permanent` | bool | `true` | session cookie with `Max-Age` (survives a browser restart) | `OIDC_SESSION_PERMANENT` |
+//! | `auto_refresh` | bool | `true` | the guard refreshes an expired access token before the route runs | — (manual `valid_access_token()`) |
 //! | `login_timeout` | seconds | `600` | how long a started login (or logout) may take | — |
 //! | `http_timeout` | seconds | `10` | timeout of every request to a provider | fixed 5 s |
 //! | `logout_path` | path | `/logout` | where the logout route is mounted (`GET` and `POST`) | the `@oidc_logout` view |
@@ -95,6 +96,7 @@
 //! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` | `auth_request_params['scope']` |
 //! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) | `auth_request_params` |
 //! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo | `userinfo_http_method` |
+//! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user | `session_refresh_interval_seconds` |
 //! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` | — |
 //! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path | `post_logout_redirect_uris` |
 //! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` | — |
@@ -118,6 +120,28 @@
 //!     user.subject().to_string()
 //! }
 //! ```
+//!
+//! # Token lifetime
+//!
+//! An access token counts as expired `clock_skew` seconds before its `expires_in` runs out
+//! (tokens this app sends are renewed early; tokens it receives are accepted late by the
+//! same margin). With `auto_refresh` (the default) the guard then uses the refresh token
+//! before the route runs, and the renewed session goes out with the response; routes can
+//! also ask with [`Authenticated::valid_access_token`] or force a refresh with
+//! [`Authenticated::refreshed_access_token`]. An ID token returned on refresh is validated
+//! like the first one, and must name the same `sub` (and the same `nonce` and `auth_time`
+//! when it has them). A refusal (`invalid_grant`) ends the session: browsers go through a
+//! fresh login, never an error page.
+//!
+//! Concurrent requests of one user refresh once: the first asks the token endpoint, the
+//! others (and requests still carrying the old cookie for 30 seconds) reuse its answer, so
+//! a provider that rotates refresh tokens never sees the old one twice from one app
+//! instance. Several app instances are not coordinated: the one that loses such a race gets
+//! `invalid_grant` and its user logs in again (a redirect and back while the provider's
+//! session is alive).
+//!
+//! A session ends `session_lifetime` seconds after the last authentication; with
+//! `session_refresh_interval_seconds` set, browsers re-authenticate silently before that.
 //!
 //! # Logout
 //!
