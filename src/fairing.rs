@@ -179,6 +179,9 @@ impl Fairing for OidcFairing {
                 res.set_header(Header::new("WWW-Authenticate", challenge.to_string()));
             }
         }
+        if state.is_personal() && !res.headers().contains("Cache-Control") {
+            res.set_header(Header::new("Cache-Control", "no-store"));
+        }
         for cookie in state.take_cookies() {
             res.adjoin_header(cookie);
         }

@@ -289,13 +289,15 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
         if let Some(session) = session {
             match keep_fresh(req, oidc, client, session, now).await {
                 Freshness::Ready(session) => {
+                    let state = RequestState::of(req);
+                    state.mark_personal();
                     return Outcome::Success(Authenticated {
                         session,
                         claims: OnceLock::new(),
                         userinfo: OnceLock::new(),
                         oidc: oidc.clone(),
                         client: client.clone(),
-                        cookies: RequestState::of(req).cookie_queue(),
+                        cookies: state.cookie_queue(),
                         provider: PhantomData,
                     })
                 }

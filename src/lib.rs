@@ -179,6 +179,9 @@
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[doc(hidden)]
+#[path = "bench_support.rs"]
+pub mod __bench;
 mod client;
 mod config;
 mod discovery;

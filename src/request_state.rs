@@ -26,6 +26,8 @@ pub(crate) struct RequestState {
     login: OnceLock<PendingLogin>,
     challenge: OnceLock<String>,
     cookies: CookieQueue,
+    /// A guard let a logged-in user through: the response is personal.
+    personal: OnceLock<()>,
 }
 
 /// The cookies queued for one response; shared with guards that may renew the session
@@ -96,6 +98,16 @@ impl RequestState {
     /// Queues a `Set-Cookie` for the response, whatever its status.
     pub(crate) fn set_cookie(&self, cookie: Cookie<'static>) {
         self.cookies.push(cookie);
+    }
+
+    /// Marks the response as showing a user's data, so no cache keeps it (a Back button
+    /// after logout must not show the previous user's page).
+    pub(crate) fn mark_personal(&self) {
+        let _ = self.personal.set(());
+    }
+
+    pub(crate) fn is_personal(&self) -> bool {
+        self.personal.get().is_some()
     }
 
     pub(crate) fn cookie_queue(&self) -> CookieQueue {

@@ -89,10 +89,18 @@ async fn a_good_login_sets_a_session_and_returns_to_the_page() {
     let response = browse(&client, &path_and_query(&callback)).await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/login");
-    let body = json(&browse(&client, "/login").await.into_string().await.unwrap());
+    let response = browse(&client, "/login").await;
+    assert_eq!(
+        response.headers().get_one("Cache-Control"),
+        Some("no-store"),
+        "no cache keeps a logged-in page"
+    );
+    let body = json(&response.into_string().await.unwrap());
     assert_eq!(body["id_token"]["sub"], "alice");
     assert_eq!(body["userinfo"]["email"], "alice@example.com");
     assert_eq!(op.hits("/token"), 1);
+    let public = client.get("/").dispatch().await;
+    assert_eq!(public.headers().get_one("Cache-Control"), None, "public pages untouched");
     assert_eq!(op.hits("/userinfo"), 1);
 }
 

@@ -1,0 +1,57 @@
+//! Entry points for the crate's own micro-benchmarks (`benches/micro.rs`). Not part of the
+//! API: hidden from the docs, and free to change in any release.
+
+use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use rocket::figment::Figment;
+
+use crate::session::{CookieCipher, SessionData};
+use crate::validation::{self, IdTokenCheck};
+
+/// A sealed session cookie value, as the callback would set it, for `provider`.
+pub fn session_cookie(
+    figment: &Figment,
+    provider: &str,
+    subject: &str,
+    access_token: &str,
+    id_token: &str,
+    userinfo_json: &str,
+) -> String {
+    let cipher = CookieCipher::from_figment(figment).expect("a valid secret_key");
+    let session = SessionData::new(
+        subject.into(),
+        access_token.into(),
+        Some(crate::flow::now() + 3600),
+        Some("refresh-token".into()),
+        id_token.into(),
+        serde_json::value::RawValue::from_string(userinfo_json.into()).ok(),
+        crate::flow::now(),
+    );
+    let name = crate::session::session_cookie_name(provider);
+    cipher.seal(&name, &serde_json::to_string(&session).expect("serializes"))
+}
+
+/// Validates an RS256 ID token with `keys` as the callback does; returns its `sub`.
+pub fn validate_id_token(
+    jwt: &str,
+    keys: &CoreJsonWebKeySet,
+    issuer: &str,
+    client_id: &str,
+    nonce: &str,
+    access_token: &str,
+) -> Result<String, String> {
+    let check = IdTokenCheck {
+        issuer,
+        client_id,
+        trusted_audiences: &[],
+        allowed_algs: &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        client_secret: None,
+        nonce: Some(nonce),
+        max_age: None,
+        access_token: Some(access_token),
+        now: crate::flow::now(),
+        clock_skew: 60,
+    };
+    validation::validate_id_token(jwt, keys, &check)
+        .map(|valid| valid.subject)
+        .map_err(|rejection| rejection.into_message())
+}

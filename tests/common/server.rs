@@ -1,0 +1,106 @@
+//! The quickstart example as a real HTTP server on a free 127.0.0.1 port, with the Node test
+//! provider on `localhost` (another site, as in real life), for tests that drive a real
+//! browser or any other real HTTP client.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::time::Duration;
+
+use rocket::figment::providers::{Format, Toml};
+use rocket::Shutdown;
+
+use super::app;
+use super::node_op::{self, clients_for, NodeOp};
+
+/// A running quickstart app and its provider; call [`RunningApp::stop`] at the end.
+pub struct RunningApp {
+    /// The app's origin, `http://127.0.0.1:PORT` (no trailing slash).
+    pub url: String,
+    /// The provider, with issuer `http://localhost:PORT`.
+    pub op: NodeOp,
+    shutdown: Shutdown,
+    server: tokio::task::JoinHandle<Result<rocket::Rocket<rocket::Ignite>, rocket::Error>>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl RunningApp {
+    /// Starts the provider (`OP_HOST=localhost`, the client registered for this app's port)
+    /// and the quickstart with `oidc_extra` lines under `[default.oidc]`; waits until the
+    /// app answers `GET /`.
+    pub async fn start(oidc_extra: &str) -> RunningApp {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let redirect_uri = format!("{url}/redirect_uri");
+        let op = NodeOp::start(&[
+            ("OP_HOST", "localhost"),
+            ("OP_CLIENTS", &clients_for(&redirect_uri)),
+        ]);
+        assert!(
+            op.issuer.starts_with("http://localhost:"),
+            "the provider should be on localhost: {}",
+            op.issuer
+        );
+        let figment = app::figment(
+            &op.issuer,
+            node_op::CLIENT_ID,
+            node_op::CLIENT_SECRET,
+            oidc_extra,
+            "",
+        )
+        .merge(("port", port))
+        .merge(("address", "127.0.0.1"))
+        .merge(
+            Toml::string(&format!(
+                "[default.oidc]\nredirect_uri = \"{redirect_uri}\""
+            ))
+            .nested(),
+        );
+        let rocket = app::quickstart_rocket(figment)
+            .ignite()
+            .await
+            .expect("the quickstart ignites");
+        let shutdown = rocket.shutdown();
+        let server = tokio::spawn(rocket.launch());
+
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let mut status = None;
+        for _ in 0..100 {
+            if server.is_finished() {
+                let result = server.await;
+                panic!("the quickstart stopped at launch: {result:?}");
+            }
+            if let Ok(response) = client.get(format!("{url}/")).send().await {
+                status = Some(response.status().as_u16());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            status,
+            Some(200),
+            "the quickstart should answer GET / at {url}"
+        );
+        RunningApp {
+            url,
+            op,
+            shutdown,
+            server,
+        }
+    }
+
+    /// Stops the app (gracefully, bounded) and then the provider.
+    pub async fn stop(self) {
+        self.shutdown.notify();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+    }
+}
