@@ -299,7 +299,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                         client: client.clone(),
                         cookies: state.cookie_queue(),
                         provider: PhantomData,
-                    })
+                    });
                 }
                 Freshness::Reauthenticate => silent = true,
                 Freshness::Ended => {}

@@ -100,7 +100,11 @@ async fn a_good_login_sets_a_session_and_returns_to_the_page() {
     assert_eq!(body["userinfo"]["email"], "alice@example.com");
     assert_eq!(op.hits("/token"), 1);
     let public = client.get("/").dispatch().await;
-    assert_eq!(public.headers().get_one("Cache-Control"), None, "public pages untouched");
+    assert_eq!(
+        public.headers().get_one("Cache-Control"),
+        None,
+        "public pages untouched"
+    );
     assert_eq!(op.hits("/userinfo"), 1);
 }
 
