@@ -6,6 +6,9 @@
 //! `/` (no guard) against `/whoami` (guard only) and `/login` (guard and token JSON), so the
 //! difference is what the guard costs.
 
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -19,7 +22,7 @@ use rocket_oidc_auth::__bench;
 use sha2::{Digest, Sha256};
 
 #[path = "../examples/quickstart.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unreachable_pub)]
 mod quickstart;
 
 const ISSUER: &str = "http://127.0.0.1:9";

@@ -47,6 +47,7 @@ pub fn validate_id_token(
         client_secret: None,
         nonce: Some(nonce),
         max_age: None,
+        acr_values: &[],
         access_token: Some(access_token),
         now: crate::flow::now(),
         clock_skew: 60,

@@ -326,8 +326,10 @@ impl ProviderClient {
         id_token: &str,
         nonce: Option<&str>,
         access_token: Option<&str>,
-        now: i64,
     ) -> Result<ValidIdToken, OidcError> {
+        let keys = self.keys(resolved).await?;
+        // The time the token is checked at, after every network call that led to it.
+        let now = crate::flow::now();
         let check = IdTokenCheck {
             issuer: &resolved.metadata.issuer,
             client_id: &self.config.client_id,
@@ -335,12 +337,18 @@ impl ProviderClient {
             allowed_algs: &resolved.allowed_algs,
             client_secret: self.config.client_secret.as_ref().map(|s| s.expose()),
             nonce,
-            max_age: self.config.max_age,
+            // max_age and acr_values concern the login; a refreshed ID token (no nonce sent)
+            // repeats the original authentication.
+            max_age: nonce.and(self.config.max_age),
+            acr_values: if nonce.is_some() {
+                &self.config.acr_values
+            } else {
+                &[]
+            },
             access_token,
             now,
             clock_skew: self.clock_skew,
         };
-        let keys = self.keys(resolved).await?;
         let outcome = match validation::validate_id_token(id_token, &keys, &check) {
             Err(Rejection::UnknownKey(_)) => {
                 let fresh = self.refetch_keys(resolved, Some(&keys)).await?;

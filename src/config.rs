@@ -22,6 +22,10 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "code_challenge",
     "code_challenge_method",
     "scope",
+    // Not supported yet: the callback takes the code from a GET query.
+    "response_mode",
+    "request",
+    "request_uri",
 ];
 
 #[derive(Deserialize)]
@@ -132,6 +136,8 @@ pub(crate) struct ProviderConfig {
     pub(crate) auth_request_params: Vec<(String, String)>,
     /// `max_age` from `auth_request_params`, which makes `auth_time` mandatory.
     pub(crate) max_age: Option<i64>,
+    /// `acr_values` from `auth_request_params`: the ID token's `acr` must be one of them.
+    pub(crate) acr_values: Vec<String>,
     pub(crate) userinfo: UserinfoMethod,
     pub(crate) trusted_audiences: Vec<String>,
     /// The `post_logout_redirect_uri` sent to the provider (the first configured one, or
@@ -374,6 +380,7 @@ fn validate_provider(
     };
     let mut auth_request_params = Vec::new();
     let mut max_age = None;
+    let mut acr_values = Vec::new();
     for (param, value) in raw.auth_request_params {
         if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
             let fix = if param == "scope" {
@@ -399,6 +406,9 @@ fn validate_provider(
             obj @ serde_json::Value::Object(_) => obj.to_string(),
             serde_json::Value::Null => continue,
         };
+        if param == "acr_values" {
+            acr_values = value.split_whitespace().map(str::to_string).collect();
+        }
         if param == "max_age" {
             match value.parse::<u64>() {
                 Ok(secs) => max_age = Some(seconds(secs)),
@@ -443,6 +453,7 @@ fn validate_provider(
         scope: scope.join(" "),
         auth_request_params,
         max_age,
+        acr_values,
         userinfo,
         trusted_audiences: raw.trusted_audiences,
         post_logout_redirect_uri,

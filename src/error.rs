@@ -52,6 +52,9 @@ pub enum ErrorKind {
     ProviderUnavailable,
     /// The route names a provider that is not configured (500, logged with the fix).
     Configuration,
+    /// A request to one of the crate's routes was malformed, such as a logout naming an
+    /// unknown provider (400).
+    InvalidRequest,
     /// A logout request came from another site (403).
     CrossSiteRequest,
     /// The access token expired and could not be refreshed: no refresh token, or the

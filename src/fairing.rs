@@ -177,6 +177,9 @@ impl Fairing for OidcFairing {
                 res.adjoin_header(login.transaction_cookie.clone());
             } else if let Some(challenge) = state.challenge() {
                 res.set_header(Header::new("WWW-Authenticate", challenge.to_string()));
+            } else if state.error().is_some() && !res.headers().contains("WWW-Authenticate") {
+                // RFC 9110 15.5.2: a 401 names a challenge; the way in is a new login.
+                res.set_header(Header::new("WWW-Authenticate", "Bearer realm=\"oidc\""));
             }
         }
         if state.is_personal() && !res.headers().contains("Cache-Control") {

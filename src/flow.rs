@@ -280,7 +280,6 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
             &id_token,
             Some(&transaction.nonce),
             Some(&tokens.access_token),
-            now,
         )
         .await?;
     let userinfo = client
@@ -298,11 +297,7 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
     );
     // A fresh session replaces whatever the browser held before (no fixation).
     request_state.set_cookie(oidc.cookies.session(&oidc.cipher, client.name(), &session));
-    log::info!(
-        "oidc: login with provider {:?} succeeded; returning to {}",
-        client.name(),
-        transaction.return_to
-    );
+    log::info!("oidc: login with provider {:?} succeeded", client.name());
     Ok(safe_return_path(&transaction.return_to).to_string())
 }
 
@@ -315,7 +310,7 @@ pub(crate) fn safe_return_path(target: &str) -> &str {
         && !target
             .chars()
             .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
-        && target.len() <= 2048;
+        && target.len() <= 1024;
     if safe {
         target
     } else {

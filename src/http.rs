@@ -10,8 +10,7 @@ use crate::error::OidcError;
 /// Largest provider response read, so a hostile endpoint cannot exhaust memory.
 const MAX_BODY: usize = 1 << 20;
 
-/// A provider's answer, read in full.
-#[derive(Debug)]
+/// A provider's answer, read in full. Its `Debug` leaves out the body (tokens).
 pub(crate) struct HttpResponse {
     pub(crate) status: u16,
     pub(crate) content_type: String,
@@ -25,22 +24,31 @@ impl HttpResponse {
     }
 }
 
-/// A request body.
-#[derive(Debug)]
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .finish()
+    }
+}
+
+/// A request body. Not `Debug`: forms carry secrets and tokens.
 pub(crate) enum Body<'a> {
     Empty,
     Form(&'a [(&'a str, &'a str)]),
 }
 
-/// Client authentication or bearer token for one request.
-#[derive(Debug)]
+/// Client authentication or bearer token for one request. Not `Debug`: it holds secrets.
 pub(crate) enum Auth<'a> {
     None,
     Basic { user: &'a str, password: &'a str },
     Bearer(&'a str),
 }
 
-/// Swappable in one place: every provider call in the crate goes through [`HttpClient::send`].
+/// The one way the crate talks to providers: every call goes through [`HttpClient::send`],
+/// so a test double or another transport replaces this type alone.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
     inner: reqwest::Client,
@@ -131,6 +139,9 @@ fn transport_error(e: reqwest::Error, what: &str) -> OidcError {
         OidcError::unavailable(true, format!("{what}: the provider did not answer in time"))
     } else if e.is_connect() {
         OidcError::unavailable(false, format!("{what}: cannot connect to the provider"))
+    } else if e.is_builder() {
+        // A request that could not be built (a malformed URL or header value).
+        OidcError::bad_provider_response(format!("{what}: {}", error_chain(&e)))
     } else {
         OidcError::unavailable(false, format!("{what}: {}", error_chain(&e)))
     }

@@ -121,6 +121,20 @@
 //! }
 //! ```
 //!
+//! # Extending
+//!
+//! - **Your own error pages**: a catcher reads [`OidcError::of`] and matches on
+//!   [`OidcError::kind`]; statuses are already right (4xx for bad input, 502/503/504 when a
+//!   provider fails).
+//! - **Calling APIs for the user**: [`Authenticated::valid_access_token`] hands out a token
+//!   that is valid now, refreshing it first when needed.
+//! - **Your own claims types**: [`Authenticated::id_token_claims`] and
+//!   [`Authenticated::userinfo_claims`] deserialize into any `serde` type.
+//! - **Your own logout page**: the [`Logout`] guard ends the sessions; return it to finish
+//!   at the provider, or return your own page.
+//! - **Optional login**: `Option<Authenticated<P>>` lets a route serve both visitors and
+//!   users (no redirect happens for it).
+//!
 //! # Token lifetime
 //!
 //! An access token counts as expired `clock_skew` seconds before its `expires_in` runs out
@@ -176,8 +190,6 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | — | — | no optional features yet: everything above is always on. Server-side session stores (Redis) and bearer-token APIs will come as additive features. |
-
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[doc(hidden)]
 #[path = "bench_support.rs"]

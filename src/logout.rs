@@ -62,9 +62,15 @@ const PROVIDER_WAIT: Duration = Duration::from_secs(3);
 ///         .mount("/", routes![sign_out, sign_out_here])
 /// }
 /// ```
-#[derive(Debug)]
 pub struct Logout {
     location: String,
+}
+
+impl std::fmt::Debug for Logout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The location carries the ID token (`id_token_hint`).
+        f.debug_struct("Logout").finish_non_exhaustive()
+    }
 }
 
 #[rocket::async_trait]

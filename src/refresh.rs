@@ -105,7 +105,7 @@ async fn refresh_once(
     let id_token = match tokens.id_token {
         Some(id_token) => {
             let valid = client
-                .validate_id_token(resolved, &id_token, None, Some(&tokens.access_token), now)
+                .validate_id_token(resolved, &id_token, None, Some(&tokens.access_token))
                 .await?;
             check_refreshed_id_token(client, session, &valid)?;
             id_token

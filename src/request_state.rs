@@ -13,10 +13,15 @@ use rocket::Request;
 use crate::error::OidcError;
 
 /// A login redirect prepared by the guard, applied when the response ends up a 401.
-#[derive(Debug)]
 pub(crate) struct PendingLogin {
     pub(crate) location: String,
     pub(crate) transaction_cookie: Cookie<'static>,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin").finish_non_exhaustive()
+    }
 }
 
 /// Per-request scratch space; one allocation per request at most.
@@ -32,8 +37,18 @@ pub(crate) struct RequestState {
 
 /// The cookies queued for one response; shared with guards that may renew the session
 /// while the route runs.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub(crate) struct CookieQueue(Arc<Mutex<Vec<Cookie<'static>>>>);
+
+impl std::fmt::Debug for CookieQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: the values are sealed sessions.
+        let cookies = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_list()
+            .entries(cookies.iter().map(|c| c.name().to_string()))
+            .finish()
+    }
+}
 
 impl CookieQueue {
     pub(crate) fn push(&self, cookie: Cookie<'static>) {

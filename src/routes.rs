@@ -72,13 +72,13 @@ impl Handler for LogoutRoute {
         let oidc = oidc(req);
         let only = match req.query_value::<&str>("provider") {
             None => None,
-            Some(Ok(name)) => match oidc.provider(name) {
+            Some(name) => match name.ok().and_then(|name| oidc.provider(name)) {
                 Some(client) => Some(client),
                 None => {
                     return fail(
                         req,
                         OidcError::new(
-                            ErrorKind::InvalidCallback,
+                            ErrorKind::InvalidRequest,
                             Status::BadRequest,
                             "invalid_request",
                             "the logout names a provider that is not configured",
@@ -86,7 +86,6 @@ impl Handler for LogoutRoute {
                     )
                 }
             },
-            Some(Err(_)) => None,
         };
         if logout::is_cross_site(req, oidc) {
             if req.method() == Method::Get {

@@ -12,8 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
-/// What an ID token must satisfy.
-#[derive(Debug)]
+/// What an ID token must satisfy. Not `Debug`: it holds the client secret.
 pub(crate) struct IdTokenCheck<'a> {
     pub(crate) issuer: &'a str,
     pub(crate) client_id: &'a str,
@@ -27,6 +26,8 @@ pub(crate) struct IdTokenCheck<'a> {
     pub(crate) nonce: Option<&'a str>,
     /// `max_age` sent in the authorization request: `auth_time` becomes mandatory.
     pub(crate) max_age: Option<i64>,
+    /// `acr_values` sent in the authorization request: `acr` must be one of them.
+    pub(crate) acr_values: &'a [String],
     /// The access token issued with the ID token, checked against `at_hash` when present.
     pub(crate) access_token: Option<&'a str>,
     pub(crate) now: i64,
@@ -88,6 +89,7 @@ struct Claims {
     nonce: Option<String>,
     auth_time: Option<f64>,
     at_hash: Option<String>,
+    acr: Option<String>,
 }
 
 /// The three parts of a compact JWS, decoded.
@@ -169,7 +171,7 @@ pub(crate) fn validate_id_token(
     }
     let subject = match claims.sub {
         Some(sub) if !sub.is_empty() && sub.len() <= 255 => sub,
-        Some(_) => reject!("the sub claim is empty or longer than 255 characters"),
+        Some(_) => reject!("the sub claim is empty or longer than 255 bytes"),
         None => reject!("the sub claim is missing"),
     };
     let audiences = match &claims.aud {
@@ -240,6 +242,16 @@ pub(crate) fn validate_id_token(
             _ => reject!("auth_time is missing although max_age was requested"),
         }
     }
+    if !check.acr_values.is_empty() {
+        match claims.acr.as_deref() {
+            Some(acr) if check.acr_values.iter().any(|v| v == acr) => {}
+            Some(acr) => reject!(
+                "acr {:?} is not one of the requested acr_values",
+                crate::error::sanitize(acr, 100)
+            ),
+            None => reject!("the acr claim is missing although acr_values were requested"),
+        }
+    }
     if let (Some(at_hash), Some(access_token)) = (claims.at_hash.as_deref(), check.access_token) {
         if at_hash != token_hash(&alg, access_token) {
             reject!("at_hash does not match the access token");
@@ -296,7 +308,9 @@ fn verify_signature(
                 None => format!("no key for {alg:?} in the provider's JWKS"),
             }))
         }
-        _ => reject!("the token names no kid and the JWKS has several keys for {alg:?}"),
+        _ => reject!(
+            "the JWKS has several keys for {alg:?} matching the token's kid (or it names none)"
+        ),
     };
     key.verify_signature(alg, message, &jws.signature)
         .map_err(|_| Rejection::Invalid("the signature is invalid".into()))
@@ -330,6 +344,227 @@ fn alg_names(algs: &[CoreJwsSigningAlgorithm]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openidconnect::core::{CoreHmacKey, CoreRsaPrivateSigningKey};
+    use openidconnect::{JsonWebKeyId, PrivateSigningKey};
+    use serde_json::{json, Value};
+
+    const ISSUER: &str = "https://op.example.com";
+    const CLIENT: &str = "app";
+    const SECRET: &str = "client-secret-client-secret-32by";
+    const NOW: i64 = 1_800_000_000;
+
+    fn rsa_key(kid: &str) -> CoreRsaPrivateSigningKey {
+        CoreRsaPrivateSigningKey::from_pem(
+            include_str!("../tests/fixtures/op_key_1.pem"),
+            Some(JsonWebKeyId::new(kid.into())),
+        )
+        .unwrap()
+    }
+
+    fn claims() -> Value {
+        json!({ "iss": ISSUER, "sub": "alice", "aud": CLIENT, "exp": NOW + 300, "iat": NOW,
+                "nonce": "n" })
+    }
+
+    fn jws(header: Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    fn rs256(claims: &Value) -> String {
+        let key = rsa_key("k1");
+        jws(json!({"alg": "RS256", "kid": "k1"}), claims, |m| {
+            key.sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, m)
+                .unwrap()
+        })
+    }
+
+    fn keys() -> CoreJsonWebKeySet {
+        CoreJsonWebKeySet::new(vec![rsa_key("k1").as_verification_key()])
+    }
+
+    fn check<'a>(algs: &'a [CoreJwsSigningAlgorithm]) -> IdTokenCheck<'a> {
+        IdTokenCheck {
+            issuer: ISSUER,
+            client_id: CLIENT,
+            trusted_audiences: &[],
+            allowed_algs: algs,
+            client_secret: Some(SECRET),
+            nonce: Some("n"),
+            max_age: None,
+            acr_values: &[],
+            access_token: None,
+            now: NOW,
+            clock_skew: 60,
+        }
+    }
+
+    const RS256: &[CoreJwsSigningAlgorithm] = &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
+
+    fn refused(jwt: &str, check: &IdTokenCheck<'_>, keys: &CoreJsonWebKeySet, why: &str) {
+        match validate_id_token(jwt, keys, check) {
+            Ok(_) => panic!("accepted, expected a refusal mentioning {why:?}"),
+            Err(rejection) => {
+                let message = rejection.into_message();
+                assert!(message.contains(why), "{message:?} should mention {why:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_token() {
+        let valid = validate_id_token(&rs256(&claims()), &keys(), &check(RS256)).unwrap();
+        assert_eq!(valid.subject, "alice");
+        assert_eq!(valid.nonce.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn hmac_tokens_are_keyed_with_the_client_secret_and_only_when_allowed() {
+        let hs256 = |key: &[u8]| {
+            let key = CoreHmacKey::new(key.to_vec());
+            jws(json!({"alg": "HS256"}), &claims(), |m| {
+                key.sign(&CoreJwsSigningAlgorithm::HmacSha256, m).unwrap()
+            })
+        };
+        let algs = [
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::HmacSha256,
+        ];
+        assert!(validate_id_token(&hs256(SECRET.as_bytes()), &keys(), &check(&algs)).is_ok());
+        // The classic confusion: HMAC keyed with the provider's public key.
+        let public_pem = include_str!("../tests/fixtures/op_key_1.pub.pem");
+        refused(
+            &hs256(public_pem.as_bytes()),
+            &check(&algs),
+            &keys(),
+            "signature is invalid",
+        );
+        // Not allowed at all unless the provider advertises it.
+        refused(
+            &hs256(SECRET.as_bytes()),
+            &check(RS256),
+            &keys(),
+            "not allowed",
+        );
+        // Never for a client without a secret.
+        let mut public_client = check(&algs);
+        public_client.client_secret = None;
+        refused(
+            &hs256(SECRET.as_bytes()),
+            &public_client,
+            &keys(),
+            "client secret",
+        );
+    }
+
+    #[test]
+    fn refuses_a_crit_header() {
+        let key = rsa_key("k1");
+        let jwt = jws(
+            json!({"alg": "RS256", "kid": "k1", "crit": ["exp"]}),
+            &claims(),
+            |m| {
+                key.sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, m)
+                    .unwrap()
+            },
+        );
+        refused(&jwt, &check(RS256), &keys(), "crit");
+    }
+
+    #[test]
+    fn refuses_a_token_without_kid_when_several_keys_match() {
+        let key = rsa_key("k1");
+        let jwt = jws(json!({"alg": "RS256"}), &claims(), |m| {
+            key.sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, m)
+                .unwrap()
+        });
+        assert!(
+            validate_id_token(&jwt, &keys(), &check(RS256)).is_ok(),
+            "one key: fine"
+        );
+        let two = CoreJsonWebKeySet::new(vec![
+            rsa_key("k1").as_verification_key(),
+            rsa_key("k2").as_verification_key(),
+        ]);
+        refused(&jwt, &check(RS256), &two, "several keys");
+    }
+
+    #[test]
+    fn an_unknown_kid_asks_for_a_refetch() {
+        let jwt = rs256(&claims());
+        let other = CoreJsonWebKeySet::new(vec![rsa_key("k2").as_verification_key()]);
+        assert!(matches!(
+            validate_id_token(&jwt, &other, &check(RS256)),
+            Err(Rejection::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn time_claims_use_the_clock_skew() {
+        let mut c = claims();
+        c["nbf"] = json!(NOW + 120);
+        refused(&rs256(&c), &check(RS256), &keys(), "not valid before");
+        c["nbf"] = json!(NOW + 30);
+        assert!(validate_id_token(&rs256(&c), &keys(), &check(RS256)).is_ok());
+        let mut c = claims();
+        c["exp"] = json!(NOW - 59);
+        assert!(validate_id_token(&rs256(&c), &keys(), &check(RS256)).is_ok());
+        c["exp"] = json!(NOW - 61);
+        refused(&rs256(&c), &check(RS256), &keys(), "expired");
+    }
+
+    #[test]
+    fn max_age_makes_auth_time_mandatory_and_bounded() {
+        let mut with_max_age = check(RS256);
+        with_max_age.max_age = Some(600);
+        refused(
+            &rs256(&claims()),
+            &with_max_age,
+            &keys(),
+            "auth_time is missing",
+        );
+        let mut c = claims();
+        c["auth_time"] = json!(NOW - 700);
+        refused(&rs256(&c), &with_max_age, &keys(), "older than max_age");
+        c["auth_time"] = json!(NOW - 100);
+        assert!(validate_id_token(&rs256(&c), &keys(), &with_max_age).is_ok());
+    }
+
+    #[test]
+    fn several_audiences_need_azp_and_trust() {
+        let trusted = ["api".to_string()];
+        let mut with_trust = check(RS256);
+        with_trust.trusted_audiences = &trusted;
+        let mut c = claims();
+        c["aud"] = json!([CLIENT, "api"]);
+        refused(&rs256(&c), &with_trust, &keys(), "no azp");
+        c["azp"] = json!(CLIENT);
+        assert!(validate_id_token(&rs256(&c), &keys(), &with_trust).is_ok());
+        refused(&rs256(&c), &check(RS256), &keys(), "does not trust");
+    }
+
+    #[test]
+    fn requested_acr_values_are_enforced() {
+        let acr = ["urn:mfa".to_string()];
+        let mut with_acr = check(RS256);
+        with_acr.acr_values = &acr;
+        refused(
+            &rs256(&claims()),
+            &with_acr,
+            &keys(),
+            "acr claim is missing",
+        );
+        let mut c = claims();
+        c["acr"] = json!("urn:password");
+        refused(&rs256(&c), &with_acr, &keys(), "not one of");
+        c["acr"] = json!("urn:mfa");
+        assert!(validate_id_token(&rs256(&c), &keys(), &with_acr).is_ok());
+    }
 
     #[test]
     fn refuses_none_and_unknown_algorithms() {

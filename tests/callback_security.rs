@@ -134,7 +134,7 @@ macro_rules! bad_id_token_test {
     };
 }
 
-bad_id_token_test!(refuses_a_wrong_iss, op => set_claim(op, "iss", json!("https://evil.example")), "iss");
+bad_id_token_test!(refuses_a_wrong_iss, op => set_claim(op, "iss", json!("https://evil.example")), "is not the provider's issuer");
 bad_id_token_test!(refuses_a_wrong_aud, op => set_claim(op, "aud", json!("someone-else")), "aud");
 bad_id_token_test!(refuses_a_missing_aud, op => set_claim(op, "aud", Value::Null), "aud");
 bad_id_token_test!(refuses_an_untrusted_extra_audience, op => {
@@ -283,6 +283,31 @@ async fn a_callback_without_state_or_with_a_malformed_one_is_refused() {
             "{body}"
         );
     }
+}
+
+#[rocket::async_test]
+async fn a_callback_after_the_login_timeout_is_refused() {
+    let (op, client) = setup_with("login_timeout = 1", "").await;
+    let auth_url = start_login(&client, "/login").await;
+    let callback = authorize(&auth_url).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    let status = response.status();
+    let body = response.into_string().await.unwrap();
+    assert_error(status, &body, Status::BadRequest, "invalid_state");
+    assert!(body.contains("login_timeout"), "{body}");
+    assert_eq!(op.hits("/token"), 0);
+}
+
+#[rocket::async_test]
+async fn a_callback_error_with_401_carries_a_challenge() {
+    let (op, client) = setup().await;
+    set_claim(&op, "aud", json!("someone-else"));
+    let auth_url = start_login(&client, "/login").await;
+    let callback = authorize(&auth_url).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert!(response.headers().get_one("WWW-Authenticate").is_some());
 }
 
 #[rocket::async_test]
