@@ -18,7 +18,7 @@ use crate::client::{ProviderClient, Resolved};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::fairing::Oidc;
 use crate::request_state::{PendingLogin, RequestState};
-use crate::session::SessionData;
+use crate::session::{stored_chunks, SessionData};
 
 const TX_COOKIE_PREFIX: &str = "oidc_tx_";
 /// Length of `state`, `nonce` and the PKCE verifier: 32 random bytes in base64url.
@@ -245,10 +245,10 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
                  falling back to an interactive login",
                 client.name()
             );
-            request_state.set_cookie(
-                oidc.cookies
-                    .removal(client.session_cookie.clone(), "/".into()),
-            );
+            request_state.set_cookies(oidc.cookies.remove_session(
+                &client.session_cookie,
+                stored_chunks(req.cookies(), &client.session_cookie),
+            ));
             let login = start_login(oidc, client, &resolved, &transaction.return_to, false);
             request_state.set_cookie(login.transaction_cookie);
             return Ok(login.location);
@@ -296,7 +296,13 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
         now,
     );
     // A fresh session replaces whatever the browser held before (no fixation).
-    request_state.set_cookie(oidc.cookies.session(&oidc.cipher, client.name(), &session));
+    let (cookies, _) = oidc.cookies.session(
+        &oidc.cipher,
+        &client.session_cookie,
+        &session,
+        stored_chunks(req.cookies(), &client.session_cookie),
+    )?;
+    request_state.set_cookies(cookies);
     log::info!("oidc: login with provider {:?} succeeded", client.name());
     Ok(safe_return_path(&transaction.return_to).to_string())
 }

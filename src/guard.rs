@@ -60,6 +60,8 @@ pub struct Authenticated<P: Provider> {
     client: Arc<ProviderClient>,
     /// This request's response cookies, for sessions renewed by the route.
     cookies: CookieQueue,
+    /// How many cookies the session takes now.
+    chunks: usize,
     provider: PhantomData<fn() -> P>,
 }
 
@@ -209,21 +211,28 @@ impl<P: Provider> Authenticated<P> {
         if force || expired {
             match refresh::refresh_session(&self.client, &self.session, force).await {
                 Ok(refreshed) => {
-                    self.cookies.push(self.oidc.cookies.session(
+                    let (cookies, chunks) = self.oidc.cookies.session(
                         &self.oidc.cipher,
-                        P::NAME,
+                        &self.client.session_cookie,
                         &refreshed,
-                    ));
+                        self.chunks,
+                    )?;
+                    self.chunks = chunks;
+                    for cookie in cookies {
+                        self.cookies.push(cookie);
+                    }
                     self.session = refreshed;
                     self.claims = OnceLock::new();
                     self.userinfo = OnceLock::new();
                 }
                 Err(err) if refresh::is_refusal(&err) => {
-                    self.cookies.push(
-                        self.oidc
-                            .cookies
-                            .removal(self.client.session_cookie.clone(), "/".into()),
-                    );
+                    for cookie in self
+                        .oidc
+                        .cookies
+                        .remove_session(&self.client.session_cookie, self.chunks)
+                    {
+                        self.cookies.push(cookie);
+                    }
                     return Err(refresh::no_valid_token(format!(
                         "the provider refused to refresh the access token, so the session ended: {}",
                         err.description()
@@ -257,7 +266,8 @@ impl<P: Provider> fmt::Debug for Authenticated<P> {
 
 /// What the guard makes of a session that opened.
 enum Freshness {
-    Ready(SessionData),
+    /// The session, and how many cookies it takes.
+    Ready(SessionData, usize),
     /// `session_refresh_interval_seconds` passed: re-authenticate silently.
     Reauthenticate,
     /// The refresh was refused: the session is over.
@@ -277,18 +287,17 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             return fail(req, not_configured::<P>("the provider is not configured"));
         };
         let now = flow::now();
-        let session = req
-            .cookies()
-            .get(&client.session_cookie)
-            .and_then(|cookie| {
-                oidc.cipher
-                    .open_session(&client.session_cookie, cookie.value())
-            })
+        let stored = oidc
+            .cipher
+            .read_session(req.cookies(), &client.session_cookie);
+        let chunks = stored.chunks;
+        let session = stored
+            .data
             .filter(|session| now - session.authenticated_at <= oidc.config.session_lifetime);
         let mut silent = false;
         if let Some(session) = session {
-            match keep_fresh(req, oidc, client, session, now).await {
-                Freshness::Ready(session) => {
+            match keep_fresh(req, oidc, client, session, chunks, now).await {
+                Freshness::Ready(session, chunks) => {
                     let state = RequestState::of(req);
                     state.mark_personal();
                     return Outcome::Success(Authenticated {
@@ -298,6 +307,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                         oidc: oidc.clone(),
                         client: client.clone(),
                         cookies: state.cookie_queue(),
+                        chunks,
                         provider: PhantomData,
                     });
                 }
@@ -354,6 +364,7 @@ async fn keep_fresh(
     oidc: &Oidc,
     client: &ProviderClient,
     session: SessionData,
+    chunks: usize,
     now: i64,
 ) -> Freshness {
     let browser_get = matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
@@ -364,23 +375,25 @@ async fn keep_fresh(
     }
     let expired = refresh::access_token_expired(&session, now, oidc.config.clock_skew);
     if !(oidc.config.auto_refresh && expired && session.refresh_token.is_some()) {
-        return Freshness::Ready(session);
+        return Freshness::Ready(session, chunks);
     }
     let state = RequestState::of(req);
     match refresh::refresh_session(client, &session, false).await {
         Ok(refreshed) => {
-            state.set_cookie(
-                oidc.cookies
-                    .session(&oidc.cipher, client.name(), &refreshed),
-            );
-            Freshness::Ready(refreshed)
+            match oidc
+                .cookies
+                .session(&oidc.cipher, &client.session_cookie, &refreshed, chunks)
+            {
+                Ok((cookies, chunks)) => {
+                    state.set_cookies(cookies);
+                    Freshness::Ready(refreshed, chunks)
+                }
+                Err(err) => Freshness::Failed(err),
+            }
         }
         Err(err) if refresh::is_refusal(&err) => {
             log::warn!("oidc: the session ends: {err}");
-            state.set_cookie(
-                oidc.cookies
-                    .removal(client.session_cookie.clone(), "/".into()),
-            );
+            state.set_cookies(oidc.cookies.remove_session(&client.session_cookie, chunks));
             Freshness::Ended
         }
         Err(err) => Freshness::Failed(err),

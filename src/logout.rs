@@ -156,17 +156,17 @@ pub(crate) async fn end_sessions(
         if only.is_some_and(|only| only.name() != client.name()) {
             continue;
         }
-        let Some(cookie) = req.cookies().get(&client.session_cookie) else {
-            continue;
-        };
-        state.set_cookie(
-            oidc.cookies
-                .removal(client.session_cookie.clone(), "/".into()),
-        );
-        if let Some(session) = oidc
+        let stored = oidc
             .cipher
-            .open_session(&client.session_cookie, cookie.value())
-        {
+            .read_session(req.cookies(), &client.session_cookie);
+        if stored.chunks == 0 {
+            continue;
+        }
+        state.set_cookies(
+            oidc.cookies
+                .remove_session(&client.session_cookie, stored.chunks),
+        );
+        if let Some(session) = stored.data {
             ended.push((client, session));
         }
     }

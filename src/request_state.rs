@@ -125,6 +125,12 @@ impl RequestState {
         self.personal.get().is_some()
     }
 
+    pub(crate) fn set_cookies(&self, cookies: Vec<Cookie<'static>>) {
+        for cookie in cookies {
+            self.cookies.push(cookie);
+        }
+    }
+
     pub(crate) fn cookie_queue(&self) -> CookieQueue {
         self.cookies.clone()
     }

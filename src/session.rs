@@ -16,12 +16,13 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rocket::figment::value::Value as FigmentValue;
 use rocket::figment::Figment;
-use rocket::http::{Cookie, SameSite};
+use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, ConfigError};
+use crate::error::{ErrorKind, OidcError};
 
 /// Version of the session encoding; other versions read as "not logged in".
 const SESSION_VERSION: u8 = 1;
@@ -154,11 +155,65 @@ impl CookieCipher {
             .map(|c| c.value().to_string())
     }
 
-    /// Reads `provider`'s session from the request's cookie value.
-    pub(crate) fn open_session(&self, name: &str, value: &str) -> Option<SessionData> {
-        SessionData::decode(&self.open(name, value)?)
+    /// Reads the session from the request's cookie(s) named `name`.
+    pub(crate) fn read_session(&self, jar: &CookieJar<'_>, name: &str) -> StoredSession {
+        let Some(first) = jar.get(name) else {
+            return StoredSession {
+                data: None,
+                chunks: 0,
+            };
+        };
+        let chunks = chunk_count(first.value());
+        let data = if chunks == 1 {
+            self.open(name, first.value())
+        } else {
+            assemble(jar, name, first.value(), chunks).and_then(|sealed| self.open(name, &sealed))
+        }
+        .and_then(|json| SessionData::decode(&json));
+        StoredSession { data, chunks }
     }
 }
+
+/// A session as a request carried it: its data, if the cookies opened, and how many cookies
+/// it took (0 when there was none), so a rewrite can delete chunks it no longer needs.
+pub(crate) struct StoredSession {
+    pub(crate) data: Option<SessionData>,
+    pub(crate) chunks: usize,
+}
+
+/// How many cookies carry the session whose first cookie holds `first`: a chunked session's
+/// first value is `<count>.<part>` (a sealed value never holds a `.`).
+fn chunk_count(first: &str) -> usize {
+    first
+        .split_once('.')
+        .and_then(|(count, _)| count.parse::<usize>().ok())
+        .filter(|count| (2..=MAX_CHUNKS).contains(count))
+        .unwrap_or(1)
+}
+
+/// The number of session cookies the request carries under `name`.
+pub(crate) fn stored_chunks(jar: &CookieJar<'_>, name: &str) -> usize {
+    jar.get(name).map_or(0, |first| chunk_count(first.value()))
+}
+
+fn assemble(jar: &CookieJar<'_>, name: &str, first: &str, chunks: usize) -> Option<String> {
+    let mut sealed = String::with_capacity(chunks * CHUNK_VALUE);
+    sealed.push_str(first.split_once('.')?.1);
+    for index in 1..chunks {
+        sealed.push_str(jar.get(&chunk_name(name, index))?.value());
+    }
+    Some(sealed)
+}
+
+fn chunk_name(name: &str, index: usize) -> String {
+    format!("{name}.{index}")
+}
+
+/// Largest cookie value written; with the name and attributes a cookie stays under the
+/// 4096 bytes browsers keep (RFC 6265 6.1).
+const CHUNK_VALUE: usize = 3800;
+/// Chunks a session may take: ~30 KB, beyond any real set of tokens.
+const MAX_CHUNKS: usize = 8;
 
 fn secret_key_bytes(value: &FigmentValue) -> Result<Option<Vec<u8>>, ConfigError> {
     let invalid = || {
@@ -235,21 +290,73 @@ impl CookieFactory {
         cookie
     }
 
-    /// The session cookie for `provider`.
+    /// The cookies that store `session` under `name`: one, or several chunks when the
+    /// sealed session is larger than a cookie may be; chunks left from a larger session the
+    /// request carried (`previous_chunks`) are deleted. Also says how many chunks the
+    /// session takes now.
     pub(crate) fn session(
         &self,
         cipher: &CookieCipher,
-        provider: &str,
+        name: &str,
         session: &SessionData,
-    ) -> Cookie<'static> {
-        let max_age = self.session_permanent.then_some(self.session_lifetime);
-        self.sealed(
-            cipher,
-            session_cookie_name(provider),
-            &session.encode(),
-            "/".into(),
-            max_age,
-        )
+        previous_chunks: usize,
+    ) -> Result<(Vec<Cookie<'static>>, usize), OidcError> {
+        let sealed = cipher.seal(name, &session.encode());
+        let parts: Vec<&str> = sealed
+            .as_bytes()
+            .chunks(CHUNK_VALUE)
+            .map(|part| std::str::from_utf8(part).expect("a sealed value is ASCII"))
+            .collect();
+        if parts.len() > MAX_CHUNKS {
+            return Err(OidcError::new(
+                ErrorKind::BadProviderResponse,
+                Status::BadGateway,
+                "session_too_large",
+                format!(
+                    "the provider's tokens make a session of {} bytes, more than {MAX_CHUNKS} \
+                     cookies can carry; set userinfo_http_method = \"none\" or ask the provider \
+                     for smaller tokens",
+                    sealed.len()
+                ),
+            ));
+        }
+        let mut cookies = Vec::with_capacity(parts.len().max(previous_chunks));
+        for (index, part) in parts.iter().enumerate() {
+            let (cookie_name, value) = match (index, parts.len()) {
+                (0, 1) => (name.to_string(), part.to_string()),
+                (0, count) => (name.to_string(), format!("{count}.{part}")),
+                (index, _) => (chunk_name(name, index), part.to_string()),
+            };
+            cookies.push(self.plain(cookie_name, value));
+        }
+        for index in parts.len()..previous_chunks {
+            cookies.push(self.removal(chunk_name(name, index), "/".into()));
+        }
+        Ok((cookies, parts.len()))
+    }
+
+    /// The cookies that delete a session stored in `chunks` cookies under `name`.
+    pub(crate) fn remove_session(&self, name: &str, chunks: usize) -> Vec<Cookie<'static>> {
+        (0..chunks.max(1))
+            .map(|index| match index {
+                0 => self.removal(name.to_string(), "/".into()),
+                index => self.removal(chunk_name(name, index), "/".into()),
+            })
+            .collect()
+    }
+
+    /// A session cookie carrying an already sealed value.
+    fn plain(&self, name: String, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .build();
+        if self.session_permanent {
+            cookie.set_max_age(rocket::time::Duration::seconds(self.session_lifetime));
+        }
+        cookie
     }
 
     /// A cookie that tells the browser to delete `name` at `path`.
@@ -285,9 +392,8 @@ mod tests {
     fn a_session_round_trips_through_its_cookie() {
         let cipher = CookieCipher::for_tests();
         let sealed = cipher.seal("oidc_session_default", &session().encode());
-        let back = cipher
-            .open_session("oidc_session_default", &sealed)
-            .unwrap();
+        let back =
+            SessionData::decode(&cipher.open("oidc_session_default", &sealed).unwrap()).unwrap();
         assert_eq!(back.subject, "alice");
         assert_eq!(back.userinfo.unwrap().get(), r#"{"sub":"alice"}"#);
     }
@@ -308,6 +414,23 @@ mod tests {
             .open("oidc_session_default", &sealed)
             .is_none());
         assert!(cipher.open("oidc_session_default", "").is_none());
+    }
+
+    #[test]
+    fn chunk_counts_come_from_the_first_cookie_only() {
+        assert_eq!(chunk_count("c2VhbGVk"), 1);
+        assert_eq!(chunk_count("3.c2VhbGVk"), 3);
+        assert_eq!(
+            chunk_count("1.x"),
+            1,
+            "one chunk is written without a count"
+        );
+        assert_eq!(
+            chunk_count("99.x"),
+            1,
+            "more than MAX_CHUNKS is not a count"
+        );
+        assert_eq!(chunk_count("a.b"), 1);
     }
 
     #[test]
