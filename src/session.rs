@@ -12,8 +12,11 @@
 //! The encoding is compact JSON with one-letter keys, read on every guarded request: the
 //! ID token's claims and the UserInfo response stay raw until a route asks for them.
 
-use base64::engine::general_purpose::STANDARD;
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use rand::RngCore;
 use rocket::figment::value::Value as FigmentValue;
 use rocket::figment::Figment;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
@@ -92,10 +95,16 @@ impl SessionData {
     }
 }
 
-/// Seals and opens this crate's cookies; the key never leaves this type.
+/// Seals and opens this crate's cookies with AES-256-GCM; the key never leaves this type.
+///
+/// A sealed value is `base64url(nonce ‖ ciphertext ‖ tag)` with a random 96-bit nonce and the
+/// cookie's name as associated data, so a value cannot be moved to another cookie.
 pub(crate) struct CookieCipher {
-    key: cookie::Key,
+    aead: Aes256Gcm,
 }
+
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 
 impl std::fmt::Debug for CookieCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,32 +136,58 @@ impl CookieCipher {
                 cookie::Key::generate()
             }
         };
-        Ok(CookieCipher { key })
+        Ok(CookieCipher::with_key(&key))
+    }
+
+    fn with_key(key: &cookie::Key) -> Self {
+        let aead = Aes256Gcm::new_from_slice(key.encryption()).expect("a 256-bit key");
+        CookieCipher { aead }
     }
 
     #[cfg(test)]
     pub(crate) fn for_tests() -> Self {
-        CookieCipher {
-            key: cookie::Key::generate(),
-        }
+        CookieCipher::with_key(&cookie::Key::generate())
     }
 
     /// Encrypts `value` for the cookie `name`.
     pub(crate) fn seal(&self, name: &str, value: &str) -> String {
-        let mut jar = cookie::CookieJar::new();
-        jar.private_mut(&self.key)
-            .add(Cookie::new(name.to_string(), value.to_string()));
-        jar.get(name)
-            .map(|c| c.value().to_string())
-            .unwrap_or_default()
+        let mut data = Vec::with_capacity(NONCE_LEN + value.len() + TAG_LEN);
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        data.extend_from_slice(&nonce);
+        data.extend_from_slice(value.as_bytes());
+        let tag = self
+            .aead
+            .encrypt_in_place_detached(
+                Nonce::from_slice(&nonce),
+                name.as_bytes(),
+                &mut data[NONCE_LEN..],
+            )
+            .expect("a cookie is far below AES-GCM's size limit");
+        data.extend_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(data)
     }
 
     /// Decrypts the cookie `name`'s value, or `None` when it was not sealed by this key.
     pub(crate) fn open(&self, name: &str, value: &str) -> Option<String> {
-        let jar = cookie::CookieJar::new();
-        jar.private(&self.key)
-            .decrypt(Cookie::new(name.to_string(), value.to_string()))
-            .map(|c| c.value().to_string())
+        let mut data = URL_SAFE_NO_PAD.decode(value).ok()?;
+        if data.len() < NONCE_LEN + TAG_LEN {
+            return None;
+        }
+        let tag_at = data.len() - TAG_LEN;
+        let (head, tag) = data.split_at_mut(tag_at);
+        let (nonce, ciphertext) = head.split_at_mut(NONCE_LEN);
+        self.aead
+            .decrypt_in_place_detached(
+                Nonce::from_slice(nonce),
+                name.as_bytes(),
+                ciphertext,
+                Tag::from_slice(tag),
+            )
+            .ok()?;
+        data.truncate(tag_at);
+        data.drain(..NONCE_LEN);
+        String::from_utf8(data).ok()
     }
 
     /// Reads the session from the request's cookie(s) named `name`.
