@@ -506,20 +506,31 @@ fn check_route_path(key: &str, path: &str) -> Result<(), ConfigError> {
 }
 
 fn describe_figment_error(error: rocket::figment::Error) -> String {
+    use rocket::figment::error::Kind;
     error
         .into_iter()
         .map(|e| {
-            let key = if e.path.is_empty() {
-                "oidc".to_string()
-            } else {
-                format!("oidc.{}", e.path.join("."))
-            };
+            // `extract_inner` appends the focused key ("oidc") after the path.
+            let mut path = e.path.clone();
+            if path.last().map(String::as_str) == Some("oidc") {
+                path.pop();
+            }
+            let key = std::iter::once("oidc".to_string())
+                .chain(path)
+                .collect::<Vec<_>>()
+                .join(".");
             let source = e
                 .metadata
                 .as_ref()
-                .map(|m| format!(" (from {})", m.name))
+                .map(|m| format!(" (in {})", m.name))
                 .unwrap_or_default();
-            format!("{key}: {}{source}", e.kind)
+            match &e.kind {
+                Kind::UnknownField(_, expected) => format!(
+                    "{key} is not a known key{source}: check the spelling; the keys here are {}",
+                    expected.join(", ")
+                ),
+                kind => format!("{key}: {kind}{source}"),
+            }
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -566,81 +577,72 @@ mod tests {
         assert!(debug.contains("[redacted]"));
     }
 
+    /// A configuration: `oidc` lines under `[oidc]` (a default `redirect_uri` unless they
+    /// set one), `provider` lines under the default provider (a default `issuer` unless
+    /// they set one).
+    fn toml_with(oidc: &str, provider: &str) -> String {
+        let mut toml = String::from("[oidc]\n");
+        if !oidc.contains("redirect_uri =") {
+            toml.push_str("redirect_uri = \"http://127.0.0.1:8000/redirect_uri\"\n");
+        }
+        toml.push_str(oidc);
+        toml.push_str("\n[oidc.providers.default]\nclient_id = \"app\"\nclient_secret = \"s\"\n");
+        if !provider.contains("issuer") && !provider.contains("provider_metadata") {
+            toml.push_str("issuer = \"http://localhost:3000\"\n");
+        }
+        toml.push_str(provider);
+        toml
+    }
+
     #[test]
-    fn names_each_mistake() {
+    fn names_each_mistake_and_its_fix() {
         let cases: &[(&str, &str, &str)] = &[
-            (
-                "redirect_uri = \"http://127.0.0.1:8000/redirect_uri\"\n",
-                "",
-                "oidc.redirect_uri is missing",
-            ),
-            (
-                "",
-                "redirect_uri = \"http://app.example.com/cb\"",
-                "oidc.redirect_uri",
-            ),
-            ("", "redirect_uri = \"not a url\"", "is not an absolute URL"),
-            (
-                "",
-                "redirect_uri = \"https://app.example.com/\"",
-                "must have a path",
-            ),
-            (
-                "issuer = \"http://op.example.com\"",
-                "",
-                "oidc.providers.default.issuer",
-            ),
-            (
-                "scope = [\"email\"]",
-                "",
-                "oidc.providers.default.scope must contain \"openid\"",
-            ),
-            (
-                "userinfo_http_method = \"PUT\"",
-                "",
-                "oidc.providers.default.userinfo_http_method",
-            ),
-            (
-                "token_endpoint_auth_method = \"private_key_jwt\"",
-                "",
-                "token_endpoint_auth_method",
-            ),
-            (
-                "auth_request_params = { state = \"x\" }",
-                "",
-                "auth_request_params.state",
-            ),
-            (
-                "auth_request_params = { max_age = \"soon\" }",
-                "",
-                "max_age",
-            ),
-            ("colour = \"blue\"", "", "unknown field"),
+            ("redirect_uri = \"http://app.example.com/cb\"", "", "oidc.redirect_uri = \"http://app.example.com/cb\" must use https"),
+            ("redirect_uri = \"not a url\"", "", "oidc.redirect_uri = \"not a url\" is not an absolute URL"),
+            ("redirect_uri = \"https://app.example.com/\"", "", "oidc.redirect_uri must have a path"),
+            ("redirect_uri = \"https://app.example.com/cb?x=1\"", "", "oidc.redirect_uri must not have a query"),
+            ("logout_path = \"logout\"", "", "oidc.logout_path"),
+            ("logout_path = \"/redirect_uri\"", "", "oidc.logout_path must differ"),
+            ("post_logout_path = \"//evil.example\"", "", "oidc.post_logout_path"),
+            ("clock_skew = \"lots\"", "", "oidc.clock_skew: invalid type"),
+            ("login_timeout = 0", "", "must be positive"),
+            ("colour = \"blue\"", "", "oidc.colour is not a known key"),
+            ("", "issuer = \"http://op.example.com\"", "oidc.providers.default.issuer = \"http://op.example.com\" must use https"),
+            ("", "scope = [\"email\"]", "oidc.providers.default.scope must contain \"openid\""),
+            ("", "scope = [\"openid\", \"two words\"]", "oidc.providers.default.scope has an invalid entry"),
+            ("", "userinfo_http_method = \"PUT\"", "oidc.providers.default.userinfo_http_method = \"PUT\" is not valid: use \"GET\", \"POST\" or \"none\""),
+            ("", "token_endpoint_auth_method = \"private_key_jwt\"", "oidc.providers.default.token_endpoint_auth_method = \"private_key_jwt\" is not supported"),
+            ("", "auth_request_params = { state = \"x\" }", "oidc.providers.default.auth_request_params.state cannot be set: the crate sets it"),
+            ("", "auth_request_params = { scope = \"openid\" }", "use oidc.providers.default.scope instead"),
+            ("", "auth_request_params = { response_mode = \"form_post\" }", "auth_request_params.response_mode cannot be set"),
+            ("", "auth_request_params = { max_age = \"soon\" }", "max_age = \"soon\" must be a number of seconds"),
+            ("", "session_refresh_interval_seconds = 0", "session_refresh_interval_seconds must be positive"),
+            ("", "post_logout_redirect_uris = [\"https://other.example/bye\"]", "must be a URL of this app"),
+            ("", "post_logout_redirect_uris = [\"http://127.0.0.1:8000/redirect_uri\"]", "the path must differ"),
+            ("", "colour = \"blue\"", "oidc.providers.default.colour is not a known key"),
+            ("", "issuer = \"https://op.example.com\"\n[oidc.providers.default.provider_metadata]\nissuer = \"https://op.example.com\"\nauthorization_endpoint = \"https://op.example.com/a\"", "set either issuer (discovery) or a provider_metadata table"),
+            ("", "[oidc.providers.default.provider_metadata]\nissuer = \"https://op.example.com\"\nauthorization_endpoint = \"https://op.example.com/a\"\njwks_uri = \"https://op.example.com/j\"", "provider_metadata.token_endpoint is missing"),
         ];
-        for (provider_extra, top_extra, expected) in cases {
-            let mut toml = String::from("[oidc]\n");
-            if top_extra.is_empty() {
-                toml.push_str("redirect_uri = \"http://127.0.0.1:8000/redirect_uri\"\n");
-            } else {
-                toml.push_str(top_extra);
-                toml.push('\n');
-            }
-            toml.push_str("[oidc.providers.default]\nclient_id = \"app\"\nclient_secret = \"s\"\n");
-            if !provider_extra.contains("issuer") {
-                toml.push_str("issuer = \"http://localhost:3000\"\n");
-            }
-            if !provider_extra.starts_with("redirect_uri") {
-                toml.push_str(provider_extra);
-                toml.push('\n');
-            } else {
-                toml = "[oidc]\n[oidc.providers.default]\nclient_id=\"a\"\nclient_secret=\"s\"\nissuer=\"http://localhost:3000\"\n".into();
-            }
-            let message = error_of(&toml);
+        for (oidc, provider, expected) in cases {
+            let message = error_of(&toml_with(oidc, provider));
             assert!(
                 message.contains(expected),
                 "expected {expected:?} in {message:?}"
             );
         }
+        assert!(
+            config(&toml_with("", "")).is_ok(),
+            "the base configuration is valid"
+        );
+        let missing = "[oidc]\n[oidc.providers.default]\nclient_id = \"a\"\nclient_secret = \"s\"\nissuer = \"http://localhost:3000\"";
+        assert!(
+            error_of(missing).contains("oidc.redirect_uri is missing: set it to the absolute URL")
+        );
+        let no_client = toml_with("", "").replace("client_id = \"app\"\n", "");
+        assert!(error_of(&no_client).contains("oidc.providers.default.client_id is missing"));
+        let bad_name =
+            toml_with("", "").replace("providers.default]", "providers.\"my provider\"]");
+        assert!(error_of(&bad_name).contains("a provider name may hold only"));
     }
 
     #[test]
