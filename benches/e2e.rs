@@ -1,0 +1,1866 @@
+//! End-to-end benchmark: the quickstart example (release build) against the real test
+//! provider (tests/op), driven over HTTP on 127.0.0.1, measuring the app's own CPU time from
+//! `/proc` so that the load generator's share does not blur it.
+//!
+//! Run it with `scripts/bench.sh` (or `scripts/bench.sh --compare` to add Flask-pyoidc 3.14.3
+//! under gunicorn, against the same provider, in the same run). Directly:
+//!
+//! ```sh
+//! cargo build --release --example quickstart
+//! cargo bench --bench e2e -- [--compare] [--rounds 3] [--seconds 5] [--logins 200]
+//! ```
+//!
+//! What one run does:
+//!
+//! 1. starts the Node test provider on a free port (issuer `http://localhost:PORT`) and
+//!    `target/release/examples/quickstart` on another, configured by `ROCKET_*` variables;
+//! 2. logs in once over HTTP (the provider's login and consent pages, a cookie jar, no
+//!    automatic redirects) and takes the app's `oidc_session_default` cookie;
+//! 3. runs `wrk` on `/`, `/whoami` and `/login` with that cookie, alternating rounds, counting
+//!    every response that is not a 200 (`bench/wrk/check.lua`), and reads the app's
+//!    utime + stime (or, more precisely, its threads' `schedstat`) around each round;
+//! 4. logs in many times through the app and, interleaved, through the provider alone (the
+//!    same pages and the token request, no app), one at a time, timing each login and reading
+//!    the app's CPU and the provider's per-path request counts (`GET /__test/hits`) around
+//!    each block; then reads the app's CPU between the hops of a few more logins (where it
+//!    goes) and of isolated `GET /` requests (what any request arriving alone costs); then
+//!    logs in as many times again with 8 browsers at once (the app busy, as under load);
+//! 5. checks that protected responses on an unchanged session carry no `Set-Cookie`;
+//! 6. reads the app's VmRSS after the load;
+//! 7. with `--compare`, does all of it for `bench/flask/app.py` as well (its venv is created
+//!    under `target/bench-venv` from `bench/flask/requirements.txt`).
+//!
+//! It prints a table and one PASS/MISS line per target of issue 6. Every loop is bounded in
+//! count and time, and all traffic goes to 127.0.0.1 / localhost.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use rand::RngCore;
+use reqwest::cookie::{CookieStore, Jar};
+use sha2::{Digest, Sha256};
+
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+const ROUTES: [&str; 3] = ["/", "/whoami", "/login"];
+const DISCOVERY: &str = "/.well-known/openid-configuration";
+const JWKS: &str = "/jwks";
+const TOKEN: &str = "/token";
+const USERINFO: &str = "/me";
+/// Logins per block; app blocks and provider-only blocks alternate.
+const LOGIN_BLOCK: usize = 20;
+/// Unrecorded logins through each app (and the provider alone) before the recorded ones.
+const WARMUP_LOGINS: usize = 5;
+/// Upper bounds whatever the command line says.
+const MAX_ROUNDS: u32 = 10;
+const MAX_SECONDS: u32 = 30;
+const MAX_LOGINS: usize = 2000;
+const MAX_CONNECTIONS: u32 = 256;
+/// The login phase stops starting new blocks after this long (per run).
+const LOGIN_PHASE_BUDGET: Duration = Duration::from_secs(240);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Result<T, E = BoxError> = std::result::Result<T, E>;
+
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err(format!($($arg)*).into()) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Command line
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Options {
+    compare: bool,
+    rounds: u32,
+    seconds: u32,
+    warmup_seconds: u32,
+    connections: u32,
+    wrk_threads: u32,
+    logins: usize,
+    login_concurrency: usize,
+    quickstart: Option<PathBuf>,
+    loadavg_at_start: String,
+    /// Filled in by the run: the most CPU that other processes used during a load round, as
+    /// a share of one core.
+    max_other_load: f64,
+}
+
+const USAGE: &str = "\
+usage: e2e [--compare] [--rounds N] [--seconds S] [--warmup S] [--connections C]
+           [--wrk-threads T] [--logins N] [--login-concurrency C] [--quickstart PATH]
+
+  --compare        also run Flask-pyoidc 3.14.3 (bench/flask/app.py, gunicorn -w 2)
+  --rounds N       load rounds; each round runs every route once (default 3, max 10)
+  --seconds S      wrk duration per route and round (default 5, max 30)
+  --warmup S       unrecorded warm-up per route (default 2)
+  --connections C  wrk connections (default 16)
+  --wrk-threads T  wrk threads (default 1: the app gets the other core)
+  --logins N       logins through each app, and as many through the provider alone
+                   (default 200, max 2000; stops early after 4 minutes); then as many
+                   again through each app, several at a time
+  --login-concurrency C
+                   browsers at once in that second pass (default 8)
+  --quickstart P   the quickstart binary (default: target/release/examples/quickstart)";
+
+fn parse_options() -> Result<Options> {
+    let mut options = Options {
+        compare: false,
+        rounds: 3,
+        seconds: 5,
+        warmup_seconds: 2,
+        connections: 16,
+        wrk_threads: 1,
+        logins: 200,
+        login_concurrency: 8,
+        loadavg_at_start: loadavg(),
+        max_other_load: 0.0,
+        quickstart: std::env::var_os("E2E_QUICKSTART_BIN").map(PathBuf::from),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| -> Result<String> {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}").into())
+        };
+        match arg.as_str() {
+            // `cargo bench` passes `--bench` to harness = false targets.
+            "--bench" => {}
+            "--compare" => options.compare = true,
+            "--rounds" => options.rounds = value("--rounds")?.parse()?,
+            "--seconds" => options.seconds = value("--seconds")?.parse()?,
+            "--warmup" => options.warmup_seconds = value("--warmup")?.parse()?,
+            "--connections" => options.connections = value("--connections")?.parse()?,
+            "--wrk-threads" => options.wrk_threads = value("--wrk-threads")?.parse()?,
+            "--logins" => options.logins = value("--logins")?.parse()?,
+            "--login-concurrency" => {
+                options.login_concurrency = value("--login-concurrency")?.parse()?
+            }
+            "--quickstart" => options.quickstart = Some(PathBuf::from(value("--quickstart")?)),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    options.rounds = options.rounds.clamp(1, MAX_ROUNDS);
+    options.seconds = options.seconds.clamp(1, MAX_SECONDS);
+    options.warmup_seconds = options.warmup_seconds.min(MAX_SECONDS);
+    options.connections = options.connections.clamp(1, MAX_CONNECTIONS);
+    options.wrk_threads = options.wrk_threads.clamp(1, options.connections);
+    options.logins = options.logins.clamp(LOGIN_BLOCK, MAX_LOGINS);
+    options.login_concurrency = options.login_concurrency.clamp(1, 32);
+    Ok(options)
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0; n];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes(32))
+}
+
+fn absolute(base: &str, location: &str) -> Result<String> {
+    Ok(url::Url::parse(base)?.join(location)?.to_string())
+}
+
+fn location(response: &reqwest::Response) -> Result<String> {
+    let Some(value) = response.headers().get("location") else {
+        bail!(
+            "{} from {} without a Location",
+            response.status(),
+            response.url()
+        );
+    };
+    absolute(response.url().as_str(), value.to_str()?)
+}
+
+fn median(values: &[f64]) -> f64 {
+    percentile(values, 50.0)
+}
+
+/// Nearest-rank percentile.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+// ---------------------------------------------------------------------------------------
+// /proc: CPU time and memory of a process tree (a process and its direct children)
+// ---------------------------------------------------------------------------------------
+
+/// Fields of /proc/<pid>/stat after the command name; index 0 is field 3 (state).
+fn stat_fields(pid: u32) -> Option<Vec<u64>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    Some(
+        after
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect(),
+    )
+}
+
+/// The process and its direct children (gunicorn's master and workers).
+fn tree(root: u32) -> Vec<u32> {
+    let mut pids = vec![root];
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            // Field 4 (ppid) is index 1.
+            if pid != root && stat_fields(pid).is_some_and(|f| f.get(1) == Some(&(root as u64))) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// One reading of a process tree's CPU time.
+#[derive(Debug, Clone)]
+struct CpuReading {
+    /// utime + stime of every process (+ cutime + cstime of the root: reaped workers), in
+    /// clock ticks.
+    ticks: u64,
+    /// On-CPU nanoseconds of every live thread (`/proc/<pid>/task/<tid>/schedstat`).
+    threads: HashMap<u32, u64>,
+}
+
+fn read_cpu(root: u32) -> CpuReading {
+    let mut ticks = 0;
+    let mut threads = HashMap::new();
+    for pid in tree(root) {
+        if let Some(f) = stat_fields(pid) {
+            // utime (14) and stime (15) are indexes 11 and 12; cutime, cstime 13 and 14.
+            ticks += f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+            if pid == root {
+                ticks += f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0);
+            }
+        }
+        if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+            for task in tasks.flatten() {
+                let Ok(tid) = task.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let Ok(sched) = fs::read_to_string(task.path().join("schedstat")) else {
+                    continue;
+                };
+                if let Some(ns) = sched.split_whitespace().next().and_then(|v| v.parse().ok()) {
+                    threads.insert(tid, ns);
+                }
+            }
+        }
+    }
+    CpuReading { ticks, threads }
+}
+
+/// CPU used between two readings, in seconds: from the threads' nanosecond counters when no
+/// thread of the first reading has gone (new ones count in full, as they started after it),
+/// else from the tick counters (10 ms resolution). The flag says which.
+fn cpu_between(before: &CpuReading, after: &CpuReading, ticks_per_second: u64) -> (f64, bool) {
+    let all_alive = before.threads.keys().all(|t| after.threads.contains_key(t));
+    if all_alive && !after.threads.is_empty() {
+        let ns: u64 = after
+            .threads
+            .iter()
+            .map(|(tid, ns)| ns.saturating_sub(before.threads.get(tid).copied().unwrap_or(0)))
+            .sum();
+        (ns as f64 / 1e9, true)
+    } else {
+        let ticks = after.ticks.saturating_sub(before.ticks);
+        (ticks as f64 / ticks_per_second as f64, false)
+    }
+}
+
+/// Resident memory of the tree, in kB, from VmRSS.
+fn rss_kb(root: u32) -> u64 {
+    tree(root)
+        .into_iter()
+        .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------
+// The provider
+// ---------------------------------------------------------------------------------------
+
+struct Provider {
+    issuer: String,
+    child: Child,
+    // Kept open: the provider exits when this pipe closes (when we exit, even by a crash).
+    _stdin: ChildStdin,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ensure_provider_installed() -> Result<()> {
+    let dir = Path::new(MANIFEST_DIR).join("tests/op");
+    if dir.join("node_modules/oidc-provider").exists() {
+        return Ok(());
+    }
+    eprintln!("==> npm ci in tests/op");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| format!("npm is required for the test provider ({e})"))?;
+    if !status.success() {
+        bail!("npm ci in tests/op failed");
+    }
+    Ok(())
+}
+
+impl Provider {
+    fn start(clients: &serde_json::Value, log: &Path) -> Result<Provider> {
+        ensure_provider_installed()?;
+        let mut child = Command::new("node")
+            .arg("op.mjs")
+            .current_dir(Path::new(MANIFEST_DIR).join("tests/op"))
+            .env("OP_HOST", "localhost")
+            .env("OP_CLIENTS", clients.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(File::create(log)?)
+            .spawn()
+            .map_err(|e| format!("node is required for the test provider ({e})"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(ready) = line.strip_prefix("OP_READY ") else {
+            let _ = child.kill();
+            bail!(
+                "the test provider did not start: {line:?}\n{}",
+                tail(log, 20)
+            );
+        };
+        let ready: serde_json::Value = serde_json::from_str(ready)?;
+        let issuer = ready["issuer"].as_str().ok_or("no issuer")?.to_string();
+        Ok(Provider {
+            issuer,
+            child,
+            _stdin: stdin,
+        })
+    }
+
+    async fn hits(&self, http: &reqwest::Client) -> Result<BTreeMap<String, u64>> {
+        let hits: BTreeMap<String, u64> = http
+            .get(format!("{}/__test/hits", self.issuer))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(hits)
+    }
+}
+
+fn hit_delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, path: &str) -> u64 {
+    after
+        .get(path)
+        .copied()
+        .unwrap_or(0)
+        .saturating_sub(before.get(path).copied().unwrap_or(0))
+}
+
+// ---------------------------------------------------------------------------------------
+// The apps under test
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Rocket,
+    Flask,
+}
+
+/// What a browser needs to know of an app.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    name: &'static str,
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    url: String,
+}
+
+struct App {
+    kind: Kind,
+    name: &'static str,
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    url: String,
+    client_id: &'static str,
+    client_secret: &'static str,
+    session_cookie: &'static str,
+    log: PathBuf,
+    child: Child,
+}
+
+impl App {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            name: self.name,
+            url: self.url.clone(),
+        }
+    }
+
+    fn redirect_uri(&self) -> String {
+        format!("{}/redirect_uri", self.url)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // SIGTERM first, so that gunicorn stops its workers; then SIGKILL after 5 s.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client_registration(redirect_uri: &str, client_id: &str, secret: &str) -> serde_json::Value {
+    let origin = redirect_uri.trim_end_matches("/redirect_uri");
+    serde_json::json!({
+        "client_id": client_id,
+        "client_secret": secret,
+        "redirect_uris": [redirect_uri],
+        "post_logout_redirect_uris": [format!("{origin}/"), format!("{origin}/logout/callback")],
+    })
+}
+
+fn start_rocket(binary: &Path, port: u16, issuer: &str, work_dir: &Path) -> Result<App> {
+    let url = format!("http://127.0.0.1:{port}");
+    let oidc = format!(
+        "{{redirect_uri=\"{url}/redirect_uri\", providers={{default={{issuer=\"{issuer}\", \
+         client_id=\"rocket-app\", client_secret=\"rocket-secret\", \
+         scope=[\"openid\",\"email\",\"profile\"]}}}}}}"
+    );
+    // An empty Rocket.toml: the repository's own (port 8000, localhost:3000) must not leak in.
+    let config = work_dir.join("Rocket.toml");
+    fs::write(
+        &config,
+        "# empty: benches/e2e.rs configures the app by ROCKET_* variables\n",
+    )?;
+    let log = work_dir.join("rocket.log");
+    let child = Command::new(binary)
+        .current_dir(work_dir)
+        .env("ROCKET_CONFIG", &config)
+        .env("ROCKET_ADDRESS", "127.0.0.1")
+        .env("ROCKET_PORT", port.to_string())
+        .env("ROCKET_LOG_LEVEL", "off")
+        .env("ROCKET_CLI_COLORS", "false")
+        .env("ROCKET_SECRET_KEY", STANDARD.encode(random_bytes(32)))
+        .env("ROCKET_OIDC", oidc)
+        .stdin(Stdio::null())
+        .stdout(File::create(&log)?)
+        .stderr(Stdio::from(File::options().append(true).open(&log)?))
+        .spawn()
+        .map_err(|e| format!("cannot start {} ({e})", binary.display()))?;
+    Ok(App {
+        kind: Kind::Rocket,
+        name: "rocket_oidc_auth",
+        url,
+        client_id: "rocket-app",
+        client_secret: "rocket-secret",
+        session_cookie: "oidc_session_default",
+        log,
+        child,
+    })
+}
+
+/// Creates (or reuses) `target/bench-venv` with bench/flask/requirements.txt installed.
+fn ensure_venv(venv: &Path) -> Result<()> {
+    let requirements = Path::new(MANIFEST_DIR).join("bench/flask/requirements.txt");
+    let wanted = fs::read_to_string(&requirements)?;
+    let stamp = venv.join("bench-requirements.txt");
+    if venv.join("bin/gunicorn").exists() && fs::read_to_string(&stamp).ok() == Some(wanted.clone())
+    {
+        return Ok(());
+    }
+    eprintln!("==> creating {} (Flask-pyoidc, gunicorn)", venv.display());
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let status = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .map_err(|e| format!("{python} is required for --compare ({e})"))?;
+    if !status.success() {
+        bail!("{python} -m venv {} failed", venv.display());
+    }
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&requirements)
+        .status()?;
+    if !status.success() {
+        bail!("pip install -r {} failed", requirements.display());
+    }
+    fs::write(stamp, wanted)?;
+    Ok(())
+}
+
+fn start_flask(venv: &Path, port: u16, issuer: &str, work_dir: &Path) -> Result<App> {
+    let url = format!("http://127.0.0.1:{port}");
+    let log = work_dir.join("flask.log");
+    let child = Command::new(venv.join("bin/gunicorn"))
+        .args(["--workers", "2", "--bind"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--control-socket")
+        .arg(work_dir.join("gunicorn.ctl"))
+        .args(["--log-level", "warning", "--chdir"])
+        .arg(Path::new(MANIFEST_DIR).join("bench/flask"))
+        .arg("app:app")
+        .current_dir(work_dir)
+        .env("BENCH_ISSUER", issuer)
+        .env("BENCH_REDIRECT_URI", format!("{url}/redirect_uri"))
+        .env("BENCH_CLIENT_ID", "flask-app")
+        .env("BENCH_CLIENT_SECRET", "flask-secret")
+        .env("BENCH_SECRET_KEY", random_token())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&log)?)
+        .stderr(Stdio::from(File::options().append(true).open(&log)?))
+        .spawn()
+        .map_err(|e| format!("cannot start gunicorn ({e})"))?;
+    Ok(App {
+        kind: Kind::Flask,
+        name: "Flask-pyoidc 3.14.3",
+        url,
+        client_id: "flask-app",
+        client_secret: "flask-secret",
+        session_cookie: "session",
+        log,
+        child,
+    })
+}
+
+/// Waits (at most 60 s) until `GET /` answers 200; for gunicorn, also until both workers are up.
+async fn wait_ready(app: &mut App, http: &reqwest::Client) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(status) = app.child.try_wait()? {
+            bail!(
+                "{} exited at start ({status}):\n{}",
+                app.name,
+                tail(&app.log, 30)
+            );
+        }
+        if let Ok(response) = http.get(format!("{}/", app.url)).send().await {
+            if response.status() == 200 && (app.kind == Kind::Rocket || tree(app.pid()).len() >= 3)
+            {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!(
+        "{} did not answer within 60 s:\n{}",
+        app.name,
+        tail(&app.log, 30)
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Logins over HTTP
+// ---------------------------------------------------------------------------------------
+
+/// A browser: a cookie jar, no automatic redirects.
+fn browser() -> Result<(reqwest::Client, Arc<Jar>)> {
+    let jar = Arc::new(Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(15))
+        .build()?;
+    Ok((client, jar))
+}
+
+/// Follows the provider's pages from `auth_url` (logging in as `user` and consenting) until
+/// it redirects to `app_prefix`; returns that callback URL. As tests/common/node_op.rs's
+/// `through_provider`.
+async fn through_provider(
+    browser: &reqwest::Client,
+    auth_url: &str,
+    app_prefix: &str,
+    user: &str,
+) -> Result<String> {
+    let mut next = auth_url.to_string();
+    for _ in 0..12 {
+        let response = browser.get(&next).send().await?;
+        let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let target = location(&response)?;
+            if target.starts_with(app_prefix) {
+                return Ok(target);
+            }
+            next = target;
+            continue;
+        }
+        let page = response.text().await?;
+        if status != 200 {
+            bail!("unexpected provider page ({status}) at {next}: {page}");
+        }
+        let form: Vec<(&str, &str)> = if page.contains("value=\"login\"") {
+            vec![("prompt", "login"), ("login", user), ("password", "test")]
+        } else if page.contains("value=\"consent\"") {
+            vec![("prompt", "consent")]
+        } else {
+            bail!("unknown provider page at {next}: {page}");
+        };
+        let response = browser.post(&next).form(&form).send().await?;
+        if response.status() != 303 {
+            bail!(
+                "the provider refused the form at {next}: {}",
+                response.status()
+            );
+        }
+        next = location(&response)?;
+    }
+    bail!("too many redirects at the provider")
+}
+
+/// A login through the app, as seen from the browser.
+struct AppLogin {
+    elapsed: Duration,
+    jar: Arc<Jar>,
+    /// With a probe: the app's CPU seconds for each of its hops (the redirect, the callback,
+    /// the final page), each read from just before that hop to just before the next.
+    hop_cpu_s: [f64; 3],
+}
+
+/// One full login through the app from a fresh browser: `GET /login` → provider → callback →
+/// `GET /login` (200). `probe` (the app's pid and clock ticks per second) reads the app's CPU
+/// between the hops; without it, nothing but HTTP happens while the clock runs.
+async fn login_through_app(
+    app: &Endpoint,
+    user: &str,
+    probe: Option<(u32, u64)>,
+) -> Result<AppLogin> {
+    let (client, jar) = browser()?;
+    let read = || probe.map(|(pid, _)| read_cpu(pid));
+    let mut readings = Vec::new();
+    let start = Instant::now();
+    readings.push(read());
+    let response = client
+        .get(format!("{}/login", app.url))
+        .header("Accept", "text/html")
+        .send()
+        .await?;
+    if !response.status().is_redirection() {
+        bail!(
+            "{}: GET /login answered {}, not a redirect",
+            app.name,
+            response.status()
+        );
+    }
+    let auth_url = location(&response)?;
+    let callback = through_provider(&client, &auth_url, &format!("{}/", app.url), user).await?;
+    readings.push(read());
+    let response = client.get(&callback).send().await?;
+    if !response.status().is_redirection() {
+        let status = response.status();
+        bail!(
+            "{}: the callback answered {status}: {}",
+            app.name,
+            response.text().await.unwrap_or_default()
+        );
+    }
+    let landing = location(&response)?;
+    if url::Url::parse(&landing)?.path() != "/login" {
+        bail!(
+            "{}: the callback sent the browser to {landing}, not /login",
+            app.name
+        );
+    }
+    readings.push(read());
+    let response = client
+        .get(&landing)
+        .header("Accept", "text/html")
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.bytes().await?;
+    let elapsed = start.elapsed();
+    if status != 200 {
+        bail!("{}: GET /login after the login answered {status}", app.name);
+    }
+    if !body.windows(12).any(|w| w == b"access_token") {
+        bail!(
+            "{}: GET /login after the login shows no access_token",
+            app.name
+        );
+    }
+    let mut hop_cpu_s = [0.0; 3];
+    if let Some((_, ticks_per_second)) = probe {
+        // Let the app finish with the last response before the last reading.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        readings.push(read());
+        for (hop, pair) in readings.windows(2).enumerate() {
+            if let [Some(before), Some(after)] = pair {
+                hop_cpu_s[hop] = cpu_between(before, after, ticks_per_second).0;
+            }
+        }
+    }
+    drop(client);
+    Ok(AppLogin {
+        elapsed,
+        jar,
+        hop_cpu_s,
+    })
+}
+
+/// The provider's front channel alone, for the same client: the same pages, then the token
+/// request, with no app in between.
+async fn login_provider_only(
+    issuer: &str,
+    redirect_uri: &str,
+    client_id: &str,
+    client_secret: &str,
+    user: &str,
+) -> Result<Duration> {
+    let (client, _jar) = browser()?;
+    let verifier = random_token() + &random_token();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut auth_url = url::Url::parse(&format!("{issuer}/auth"))?;
+    auth_url
+        .query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email profile")
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("state", &random_token())
+        .append_pair("nonce", &random_token())
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let app_prefix = redirect_uri.trim_end_matches("redirect_uri");
+    let start = Instant::now();
+    let callback = through_provider(&client, auth_url.as_str(), app_prefix, user).await?;
+    let callback = url::Url::parse(&callback)?;
+    let Some(code) = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+    else {
+        bail!("the provider answered without a code: {callback}");
+    };
+    let response = client
+        .post(format!("{issuer}/token"))
+        .basic_auth(client_id, Some(client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.bytes().await?;
+    let elapsed = start.elapsed();
+    if status != 200 || !body.windows(8).any(|w| w == b"id_token") {
+        bail!(
+            "token request answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(elapsed)
+}
+
+/// What any single request costs the app when it arrives alone (as a login's hops do, a few
+/// milliseconds apart) rather than in a stream: the app's CPU for an isolated `GET /`, first
+/// on a new connection, then on that connection kept alive. Means over `n`, in µs.
+async fn isolated_requests(app: &App, ticks_per_second: u64, n: usize) -> Result<(f64, f64)> {
+    let pid = app.pid();
+    let (mut first, mut again) = (0.0, 0.0);
+    for _ in 0..n {
+        let (client, _jar) = browser()?;
+        for sum in [&mut first, &mut again] {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let before = read_cpu(pid);
+            let response = client
+                .get(format!("{}/", app.url))
+                .header("Accept", "text/html")
+                .send()
+                .await?;
+            if response.status() != 200 {
+                bail!("{}: GET / answered {}", app.name, response.status());
+            }
+            response.bytes().await?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let after = read_cpu(pid);
+            *sum += cpu_between(&before, &after, ticks_per_second).0;
+        }
+    }
+    Ok((first * 1e6 / n as f64, again * 1e6 / n as f64))
+}
+
+fn session_cookie(jar: &Jar, app: &App) -> Result<String> {
+    let url: url::Url = format!("{}/", app.url).parse()?;
+    let header = jar
+        .cookies(&url)
+        .ok_or_else(|| format!("{}: no cookies after the login", app.name))?;
+    let prefix = format!("{}=", app.session_cookie);
+    header
+        .to_str()?
+        .split("; ")
+        .find(|c| c.starts_with(&prefix))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!(
+                "{}: no {} cookie after the login",
+                app.name, app.session_cookie
+            )
+            .into()
+        })
+}
+
+// ---------------------------------------------------------------------------------------
+// Load with wrk
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default)]
+struct WrkResult {
+    requests: u64,
+    duration_us: u64,
+    bytes: u64,
+    non200: u64,
+    set_cookie: u64,
+    socket_errors: u64,
+    p50_us: u64,
+    p99_us: u64,
+    first_non200: String,
+}
+
+fn run_wrk(options: &Options, url: &str, cookie: &str, seconds: u32) -> Result<WrkResult> {
+    let script = Path::new(MANIFEST_DIR).join("bench/wrk/check.lua");
+    let output = Command::new("wrk")
+        .arg(format!("-t{}", options.wrk_threads))
+        .arg(format!("-c{}", options.connections))
+        .arg(format!("-d{seconds}s"))
+        .arg("--timeout")
+        .arg("5s")
+        .arg("-s")
+        .arg(&script)
+        .arg("-H")
+        .arg(format!("Cookie: {cookie}"))
+        .arg("-H")
+        .arg("Accept: text/html,application/xhtml+xml,*/*;q=0.8")
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("wrk is required (apt-get install wrk): {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some(line) = stdout.lines().find(|l| l.starts_with("WRK_RESULT ")) else {
+        bail!(
+            "wrk printed no result for {url}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let mut result = WrkResult::default();
+    let (fields, first_bad) = line.split_once(" first_non200=").unwrap_or((line, "\"\""));
+    result.first_non200 = first_bad.trim_matches('"').to_string();
+    for field in fields.split_whitespace().skip(1) {
+        let Some((key, value)) = field.split_once('=') else {
+            continue;
+        };
+        let value: u64 = value.parse().unwrap_or(0);
+        match key {
+            "requests" => result.requests = value,
+            "duration_us" => result.duration_us = value,
+            "bytes" => result.bytes = value,
+            "non200" => result.non200 = value,
+            "set_cookie" => result.set_cookie = value,
+            "errors_connect" | "errors_read" | "errors_write" | "errors_timeout" => {
+                result.socket_errors += value
+            }
+            "p50_us" => result.p50_us = value,
+            "p99_us" => result.p99_us = value,
+            _ => {}
+        }
+    }
+    Ok(result)
+}
+
+#[derive(Debug, Clone, Default)]
+struct RouteSamples {
+    cpu_us: Vec<f64>,
+    rps: Vec<f64>,
+    p50_ms: Vec<f64>,
+    requests: u64,
+    non200: u64,
+    set_cookie: u64,
+    socket_errors: u64,
+    bytes_per_response: f64,
+    precise: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// Results of one app
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct LoginFigures {
+    logins: usize,
+    logins_per_s: f64,
+    cpu_per_login_ms: f64,
+    precise: bool,
+    app_ms: Vec<f64>,
+    /// Mean app CPU per hop: the redirect, the callback, the final page.
+    hop_us: [f64; 3],
+    /// An isolated `GET /`: first on a new connection, then on that connection kept alive.
+    isolated_us: (f64, f64),
+    discovery: u64,
+    jwks: u64,
+    token: u64,
+    userinfo: u64,
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    routes: BTreeMap<&'static str, RouteSamples>,
+    first_login_discovery: u64,
+    first_login_jwks: u64,
+    logins: LoginFigures,
+    /// The same logins, several at a time.
+    concurrent: LoginFigures,
+    /// Protected responses checked by hand on the unchanged session, and how many had
+    /// Set-Cookie.
+    manual_checked: usize,
+    manual_set_cookie: usize,
+    callback_sets_cookie: bool,
+    rss_after_load_kb: u64,
+    rss_after_logins_kb: u64,
+    session_cookie_bytes: usize,
+}
+
+impl Figures {
+    fn cpu(&self, route: &str) -> f64 {
+        self.routes
+            .get(route)
+            .map_or(f64::NAN, |r| median(&r.cpu_us))
+    }
+    /// Median over the rounds of this route's CPU per request ÷ that of `/` in the same round.
+    fn ratio(&self, route: &str) -> f64 {
+        let (Some(r), Some(base)) = (self.routes.get(route), self.routes.get("/")) else {
+            return f64::NAN;
+        };
+        let ratios: Vec<f64> = r
+            .cpu_us
+            .iter()
+            .zip(&base.cpu_us)
+            .map(|(a, b)| a / b)
+            .collect();
+        median(&ratios)
+    }
+    fn rps(&self, route: &str) -> f64 {
+        self.routes.get(route).map_or(f64::NAN, |r| median(&r.rps))
+    }
+    /// Provider requests over every login after the first (both passes): logins, discovery,
+    /// JWKS, token, userinfo.
+    fn hits(&self) -> (u64, u64, u64, u64, u64) {
+        let (a, b) = (&self.logins, &self.concurrent);
+        (
+            (a.logins + b.logins) as u64,
+            a.discovery + b.discovery,
+            a.jwks + b.jwks,
+            a.token + b.token,
+            a.userinfo + b.userinfo,
+        )
+    }
+
+    fn protected_set_cookie(&self) -> (u64, u64) {
+        let mut seen = self.manual_set_cookie as u64;
+        let mut total = self.manual_checked as u64;
+        for route in ["/whoami", "/login"] {
+            if let Some(r) = self.routes.get(route) {
+                seen += r.set_cookie;
+                total += r.requests;
+            }
+        }
+        (seen, total)
+    }
+}
+
+struct Subject {
+    app: App,
+    cookie: String,
+    figures: Figures,
+}
+
+/// Checks, on the session the load uses, that protected responses are 200 and carry no
+/// Set-Cookie, and that the cookie alone authenticates.
+async fn check_unchanged_session(subject: &mut Subject, sub: &str) -> Result<()> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    for round in 0..5 {
+        for route in ["/whoami", "/login"] {
+            let response = http
+                .get(format!("{}{route}", subject.app.url))
+                .header("Cookie", &subject.cookie)
+                .header("Accept", "text/html")
+                .send()
+                .await?;
+            let status = response.status();
+            let set_cookie = response.headers().get_all("set-cookie").iter().count();
+            let body = response.text().await?;
+            if status != 200 {
+                bail!(
+                    "{}: GET {route} with the session answered {status}",
+                    subject.app.name
+                );
+            }
+            if round == 0 && route == "/whoami" && body.trim() != sub {
+                bail!(
+                    "{}: /whoami answered {body:?}, not {sub:?}",
+                    subject.app.name
+                );
+            }
+            subject.figures.manual_checked += 1;
+            if set_cookie > 0 {
+                subject.figures.manual_set_cookie += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------
+
+fn find_quickstart(options: &Options) -> Result<PathBuf> {
+    if let Some(path) = &options.quickstart {
+        return Ok(path.clone());
+    }
+    let exe = std::env::current_exe()?;
+    for dir in exe.ancestors().skip(1) {
+        let candidate = dir.join("examples/quickstart");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        if dir.file_name().is_some_and(|n| n == "release") {
+            break;
+        }
+    }
+    bail!(
+        "target/release/examples/quickstart not found: run `cargo build --release --example \
+         quickstart` first (scripts/bench.sh does), or pass --quickstart PATH"
+    )
+}
+
+/// Busy clock ticks of the whole machine (user, nice, system, irq, softirq), from /proc/stat.
+fn machine_busy_ticks() -> u64 {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0;
+    };
+    let fields: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq ...
+    [0, 1, 2, 5, 6].iter().filter_map(|&i| fields.get(i)).sum()
+}
+
+/// This process's CPU ticks, with its waited-for children (wrk).
+fn own_ticks() -> u64 {
+    stat_fields(std::process::id()).map_or(0, |f| f[11..15].iter().sum())
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn machine() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, v)| v.trim())
+        .to_string();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{model}, {cores} cores, {mem_gib:.0} GiB, Linux {}",
+        kernel.trim()
+    )
+}
+
+async fn run(mut options: Options) -> Result<bool> {
+    let quickstart = find_quickstart(&options)?;
+    // target/release/examples/quickstart -> target
+    let target_dir = quickstart
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target"));
+    let work_dir = target_dir.join("bench-e2e");
+    fs::create_dir_all(&work_dir)?;
+    let ticks_per_second = clock_ticks_per_second();
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("wrk is required: apt-get install wrk ({e})"))?;
+
+    let venv = target_dir.join("bench-venv");
+    if options.compare {
+        ensure_venv(&venv)?;
+    }
+
+    // Ports and the provider's clients.
+    let rocket_port = free_port()?;
+    let flask_port = free_port()?;
+    let rocket_redirect = format!("http://127.0.0.1:{rocket_port}/redirect_uri");
+    let flask_redirect = format!("http://127.0.0.1:{flask_port}/redirect_uri");
+    let mut clients = vec![client_registration(
+        &rocket_redirect,
+        "rocket-app",
+        "rocket-secret",
+    )];
+    if options.compare {
+        clients.push(client_registration(
+            &flask_redirect,
+            "flask-app",
+            "flask-secret",
+        ));
+    }
+    let provider = Provider::start(&serde_json::Value::Array(clients), &work_dir.join("op.log"))?;
+    eprintln!("==> test provider at {}", provider.issuer);
+
+    // No idle connections: the provider closes them after 5 s, and a request on one it is
+    // closing fails.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+
+    // 2. Each app in turn: start it, wait for it, log in once; its session cookie drives the
+    //    load. One at a time, so that the provider's counts up to the first login are its own.
+    let mut subjects = Vec::new();
+    let kinds: &[Kind] = if options.compare {
+        &[Kind::Rocket, Kind::Flask]
+    } else {
+        &[Kind::Rocket]
+    };
+    for (i, kind) in kinds.iter().enumerate() {
+        let before = provider.hits(&http).await?;
+        let mut app = match kind {
+            Kind::Rocket => start_rocket(&quickstart, rocket_port, &provider.issuer, &work_dir)?,
+            Kind::Flask => start_flask(&venv, flask_port, &provider.issuer, &work_dir)?,
+        };
+        wait_ready(&mut app, &http).await?;
+        eprintln!("==> {} at {} (pid {})", app.name, app.url, app.pid());
+        let user = format!("bench-user-{i}");
+        let jar = login_through_app(&app.endpoint(), &user, None).await?.jar;
+        let after = provider.hits(&http).await?;
+        let cookie = session_cookie(&jar, &app)?;
+        let mut subject = Subject {
+            app,
+            cookie,
+            figures: Figures::default(),
+        };
+        subject.figures.first_login_discovery = hit_delta(&before, &after, DISCOVERY);
+        subject.figures.first_login_jwks = hit_delta(&before, &after, JWKS);
+        subject.figures.session_cookie_bytes = subject.cookie.len();
+        check_unchanged_session(&mut subject, &user).await?;
+        eprintln!(
+            "==> {} logged in as {user}; session cookie {} bytes",
+            subject.app.name,
+            subject.cookie.len()
+        );
+        subjects.push(subject);
+    }
+
+    // 3. Load: warm-up, then alternating rounds.
+    if options.warmup_seconds > 0 {
+        eprintln!("==> warm-up: {} s per route", options.warmup_seconds);
+        for subject in &subjects {
+            for route in ROUTES {
+                let url = format!("{}{route}", subject.app.url);
+                let result = run_wrk(&options, &url, &subject.cookie, options.warmup_seconds)?;
+                if result.non200 > 0 || result.requests == 0 {
+                    bail!(
+                        "{} {route}: {} of {} responses were not 200 (first: {}); the load would \
+                         measure errors, not the route",
+                        subject.app.name,
+                        result.non200,
+                        result.requests,
+                        result.first_non200
+                    );
+                }
+            }
+        }
+    }
+    eprintln!(
+        "==> load: {} rounds x {} routes x {} app(s) x {} s (wrk -t{} -c{})",
+        options.rounds,
+        ROUTES.len(),
+        subjects.len(),
+        options.seconds,
+        options.wrk_threads,
+        options.connections
+    );
+    let mut max_other_load: f64 = 0.0;
+    for round in 0..options.rounds as usize {
+        for subject in &mut subjects {
+            for k in 0..ROUTES.len() {
+                // Rotate the order so that no route always runs first.
+                let route = ROUTES[(round + k) % ROUTES.len()];
+                let url = format!("{}{route}", subject.app.url);
+                let pid = subject.app.pid();
+                let before = read_cpu(pid);
+                let (machine_before, own_before) = (machine_busy_ticks(), own_ticks());
+                let result = run_wrk(&options, &url, &subject.cookie, options.seconds)?;
+                let (machine_after, own_after) = (machine_busy_ticks(), own_ticks());
+                let after = read_cpu(pid);
+                let (cpu_s, precise) = cpu_between(&before, &after, ticks_per_second);
+                // Whatever else ran on the machine meanwhile (not the app, wrk or this
+                // process), as a share of one core.
+                let other_ticks = (machine_after - machine_before)
+                    .saturating_sub(own_after - own_before)
+                    .saturating_sub(after.ticks.saturating_sub(before.ticks));
+                let other = other_ticks as f64
+                    / ticks_per_second as f64
+                    / (result.duration_us.max(1) as f64 / 1e6);
+                max_other_load = max_other_load.max(other);
+                let requests = result.requests.max(1);
+                let cpu_us = cpu_s * 1e6 / requests as f64;
+                let rps = result.requests as f64 / (result.duration_us.max(1) as f64 / 1e6);
+                eprintln!(
+                    "    round {} {:<20} {:<7} {:>9.0} req/s  {:>7.1} µs CPU/req  non-200 {}  \
+                     Set-Cookie {}  other load {:.0}% of a core{}",
+                    round + 1,
+                    subject.app.name,
+                    route,
+                    rps,
+                    cpu_us,
+                    result.non200,
+                    result.set_cookie,
+                    other * 100.0,
+                    if precise { "" } else { "  (ticks)" }
+                );
+                let samples = subject.figures.routes.entry(route).or_default();
+                samples.cpu_us.push(cpu_us);
+                samples.rps.push(rps);
+                samples.p50_ms.push(result.p50_us as f64 / 1000.0);
+                samples.requests += result.requests;
+                samples.non200 += result.non200;
+                samples.set_cookie += result.set_cookie;
+                samples.socket_errors += result.socket_errors;
+                samples.bytes_per_response = result.bytes as f64 / requests as f64;
+                samples.precise = samples.precise || precise;
+            }
+        }
+    }
+    for subject in &mut subjects {
+        subject.figures.rss_after_load_kb = rss_kb(subject.app.pid());
+    }
+    options.max_other_load = max_other_load;
+
+    // 4. Logins: blocks through each app, alternating with blocks through the provider alone.
+    eprintln!(
+        "==> logins: {} through each app and {} through the provider alone, in blocks of {}",
+        options.logins, options.logins, LOGIN_BLOCK
+    );
+    // A few unrecorded logins first, through each app and the provider alone.
+    let mut user_counter = 0usize;
+    for _ in 0..WARMUP_LOGINS {
+        for subject in &subjects {
+            user_counter += 1;
+            let user = format!("user{user_counter}");
+            login_through_app(&subject.app.endpoint(), &user, None).await?;
+        }
+        user_counter += 1;
+        let rocket = &subjects[0].app;
+        login_provider_only(
+            &provider.issuer,
+            &rocket.redirect_uri(),
+            rocket.client_id,
+            rocket.client_secret,
+            &format!("user{user_counter}"),
+        )
+        .await?;
+    }
+    let mut provider_only_ms: Vec<f64> = Vec::new();
+    let mut cpu_s_total = vec![0.0f64; subjects.len()];
+    let mut all_precise = vec![true; subjects.len()];
+    let phase_start = Instant::now();
+    let mut done = 0usize;
+    while done < options.logins && phase_start.elapsed() < LOGIN_PHASE_BUDGET {
+        let block = LOGIN_BLOCK.min(options.logins - done);
+        for (i, subject) in subjects.iter_mut().enumerate() {
+            let pid = subject.app.pid();
+            let endpoint = subject.app.endpoint();
+            let hits_before = provider.hits(&http).await?;
+            let cpu_before = read_cpu(pid);
+            for _ in 0..block {
+                user_counter += 1;
+                let user = format!("user{user_counter}");
+                let login = login_through_app(&endpoint, &user, None).await?;
+                subject
+                    .figures
+                    .logins
+                    .app_ms
+                    .push(login.elapsed.as_secs_f64() * 1e3);
+            }
+            let cpu_after = read_cpu(pid);
+            let hits_after = provider.hits(&http).await?;
+            let (cpu_s, precise) = cpu_between(&cpu_before, &cpu_after, ticks_per_second);
+            cpu_s_total[i] += cpu_s;
+            all_precise[i] &= precise;
+            eprintln!(
+                "    {:<20} {block} logins: {:.2} ms app CPU per login{}",
+                subject.app.name,
+                cpu_s * 1e3 / block as f64,
+                if precise { "" } else { " (ticks)" }
+            );
+            let l = &mut subject.figures.logins;
+            l.logins += block;
+            l.discovery += hit_delta(&hits_before, &hits_after, DISCOVERY);
+            l.jwks += hit_delta(&hits_before, &hits_after, JWKS);
+            l.token += hit_delta(&hits_before, &hits_after, TOKEN);
+            l.userinfo += hit_delta(&hits_before, &hits_after, USERINFO);
+        }
+        let rocket = &subjects[0].app;
+        for _ in 0..block {
+            user_counter += 1;
+            let elapsed = login_provider_only(
+                &provider.issuer,
+                &rocket.redirect_uri(),
+                rocket.client_id,
+                rocket.client_secret,
+                &format!("user{user_counter}"),
+            )
+            .await?;
+            provider_only_ms.push(elapsed.as_secs_f64() * 1e3);
+        }
+        done += block;
+        eprintln!(
+            "    {done} logins per mode, {:.0} s",
+            phase_start.elapsed().as_secs_f64()
+        );
+    }
+    for (i, subject) in subjects.iter_mut().enumerate() {
+        let l = &mut subject.figures.logins;
+        l.cpu_per_login_ms = cpu_s_total[i] * 1e3 / l.logins.max(1) as f64;
+        l.precise = all_precise[i];
+        subject.figures.rss_after_logins_kb = rss_kb(subject.app.pid());
+    }
+
+    // Where a login's CPU goes: the app's CPU read between its hops, over a few more logins
+    // (not timed: the readings take time).
+    let hop_logins = LOGIN_BLOCK;
+    for subject in &mut subjects {
+        let probe = Some((subject.app.pid(), ticks_per_second));
+        let mut sums = [0.0; 3];
+        for _ in 0..hop_logins {
+            user_counter += 1;
+            let user = format!("user{user_counter}");
+            let login = login_through_app(&subject.app.endpoint(), &user, probe).await?;
+            for (sum, hop) in sums.iter_mut().zip(login.hop_cpu_s) {
+                *sum += hop;
+            }
+        }
+        subject.figures.logins.hop_us = sums.map(|s| s * 1e6 / hop_logins as f64);
+        subject.figures.logins.isolated_us =
+            isolated_requests(&subject.app, ticks_per_second, hop_logins).await?;
+    }
+
+    // The same logins with several browsers at once: the app is then busy, as under the wrk
+    // load, instead of waking from idle for every hop.
+    eprintln!(
+        "==> logins, {} at a time: {} through each app",
+        options.login_concurrency, options.logins
+    );
+    for subject in &mut subjects {
+        let pid = subject.app.pid();
+        let hits_before = provider.hits(&http).await?;
+        let cpu_before = read_cpu(pid);
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        let per_task = options.logins.div_ceil(options.login_concurrency);
+        let mut total = 0;
+        for t in 0..options.login_concurrency {
+            let n = per_task.min(options.logins - total);
+            total += n;
+            let endpoint = subject.app.endpoint();
+            let first_user = user_counter + t * per_task;
+            tasks.spawn(async move {
+                for k in 0..n {
+                    let user = format!("user{}", first_user + k);
+                    login_through_app(&endpoint, &user, None).await?;
+                }
+                Ok::<usize, BoxError>(n)
+            });
+        }
+        user_counter += options.logins;
+        let mut logins = 0;
+        let deadline = tokio::time::Instant::now() + LOGIN_PHASE_BUDGET;
+        while let Some(joined) = tokio::time::timeout_at(deadline, tasks.join_next())
+            .await
+            .map_err(|_| format!("{}: the concurrent logins took too long", subject.app.name))?
+        {
+            logins += joined??;
+        }
+        let cpu_after = read_cpu(pid);
+        let hits_after = provider.hits(&http).await?;
+        let (cpu_s, precise) = cpu_between(&cpu_before, &cpu_after, ticks_per_second);
+        let c = &mut subject.figures.concurrent;
+        c.logins = logins;
+        c.cpu_per_login_ms = cpu_s * 1e3 / logins.max(1) as f64;
+        c.precise = precise;
+        c.logins_per_s = logins as f64 / started.elapsed().as_secs_f64();
+        c.discovery = hit_delta(&hits_before, &hits_after, DISCOVERY);
+        c.jwks = hit_delta(&hits_before, &hits_after, JWKS);
+        c.token = hit_delta(&hits_before, &hits_after, TOKEN);
+        c.userinfo = hit_delta(&hits_before, &hits_after, USERINFO);
+    }
+
+    // 5. The callback changes the session, so it must set the cookie (sanity check of the
+    //    Set-Cookie detection); protected responses after it must not (checked above and by
+    //    wrk on every response).
+    for subject in &mut subjects {
+        let (client, _jar) = browser()?;
+        let response = client
+            .get(format!("{}/whoami", subject.app.url))
+            .header("Accept", "text/html")
+            .send()
+            .await?;
+        let auth_url = location(&response)?;
+        let callback = through_provider(
+            &client,
+            &auth_url,
+            &format!("{}/", subject.app.url),
+            "carol",
+        )
+        .await?;
+        let response = client.get(&callback).send().await?;
+        subject.figures.callback_sets_cookie =
+            response.headers().get_all("set-cookie").iter().any(|v| {
+                v.as_bytes()
+                    .starts_with(subject.app.session_cookie.as_bytes())
+            });
+    }
+
+    Ok(report(
+        &options,
+        &subjects,
+        &provider_only_ms,
+        &work_dir.join("report.md"),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------
+
+fn us(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else if v >= 100.0 {
+        format!("{v:.0} µs")
+    } else {
+        format!("{v:.1} µs")
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else {
+        format!("{v:.2} ms")
+    }
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb as f64 / 1024.0)
+}
+
+fn report(
+    options: &Options,
+    subjects: &[Subject],
+    provider_only_ms: &[f64],
+    save_to: &Path,
+) -> bool {
+    let mut out = String::new();
+    let columns: Vec<&str> = subjects.iter().map(|s| s.app.name).collect();
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Machine: {}", machine());
+    let _ = writeln!(
+        out,
+        "Load average (1 min) of the whole machine: {} at the start, {} at the end",
+        options.loadavg_at_start,
+        loadavg()
+    );
+    let _ = writeln!(
+        out,
+        "Other processes during the load rounds: at most {:.0}% of a core{}",
+        options.max_other_load * 100.0,
+        if options.max_other_load > 0.1 {
+            " (more than 10%: the figures are disturbed, rerun on a quiet machine)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Load: wrk -t{} -c{}, {} rounds x {} s per route, routes alternating; CPU = the app's \
+         own (utime+stime / schedstat from /proc), per request wrk counted; medians of the rounds \
+         (ratios: medians of the per-round ratios).",
+        options.wrk_threads, options.connections, options.rounds, options.seconds
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| figure | {} |", columns.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(columns.len()));
+    let row = |out: &mut String, name: &str, cell: &dyn Fn(&Subject) -> String| {
+        let cells: Vec<String> = subjects.iter().map(cell).collect();
+        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
+    };
+    for route in ROUTES {
+        row(&mut out, &format!("throughput `GET {route}`"), &|s| {
+            format!("{:.0} req/s", s.figures.rps(route))
+        });
+    }
+    row(&mut out, "CPU per request `GET /` (public)", &|s| {
+        us(s.figures.cpu("/"))
+    });
+    row(
+        &mut out,
+        "CPU per request `GET /whoami` (guard only)",
+        &|s| {
+            let f = &s.figures;
+            format!("{} ({:.2}×)", us(f.cpu("/whoami")), f.ratio("/whoami"))
+        },
+    );
+    row(
+        &mut out,
+        "CPU per request `GET /login` (guard + token JSON)",
+        &|s| {
+            let f = &s.figures;
+            format!("{} ({:.2}×)", us(f.cpu("/login")), f.ratio("/login"))
+        },
+    );
+    row(&mut out, "non-200 responses under load", &|s| {
+        let (n, t, e) = s.figures.routes.values().fold((0, 0, 0), |(n, t, e), r| {
+            (n + r.non200, t + r.requests, e + r.socket_errors)
+        });
+        format!("{n} of {t} (socket errors: {e})")
+    });
+    row(
+        &mut out,
+        &format!(
+            "app CPU per full login (all its hops), {} logins at a time",
+            options.login_concurrency
+        ),
+        &|s| {
+            let l = &s.figures.concurrent;
+            format!(
+                "{}{} ({:.0} logins/s)",
+                ms(l.cpu_per_login_ms),
+                if l.precise { "" } else { " (10 ms ticks)" },
+                l.logins_per_s
+            )
+        },
+    );
+    row(&mut out, "app CPU per full login, one at a time", &|s| {
+        let l = &s.figures.logins;
+        format!(
+            "{}{}",
+            ms(l.cpu_per_login_ms),
+            if l.precise { "" } else { " (10 ms ticks)" }
+        )
+    });
+    row(
+        &mut out,
+        "… of which the redirect / the callback / the final page",
+        &|s| {
+            let h = s.figures.logins.hop_us;
+            format!("{} / {} / {}", us(h[0]), us(h[1]), us(h[2]))
+        },
+    );
+    row(
+        &mut out,
+        "for scale: an isolated `GET /`, on a new / a kept-alive connection",
+        &|s| {
+            let (first, again) = s.figures.logins.isolated_us;
+            format!("{} / {}", us(first), us(again))
+        },
+    );
+    row(
+        &mut out,
+        "login latency through the app, median / p90",
+        &|s| {
+            let l = &s.figures.logins.app_ms;
+            format!("{} / {}", ms(median(l)), ms(percentile(l, 90.0)))
+        },
+    );
+    row(
+        &mut out,
+        "provider front channel + token request alone, median / p90",
+        &|_| {
+            format!(
+                "{} / {}",
+                ms(median(provider_only_ms)),
+                ms(percentile(provider_only_ms, 90.0))
+            )
+        },
+    );
+    row(
+        &mut out,
+        "latency the app adds per login (difference of medians)",
+        &|s| ms(median(&s.figures.logins.app_ms) - median(provider_only_ms)),
+    );
+    row(
+        &mut out,
+        "discovery / JWKS fetches from start through the first login",
+        &|s| {
+            format!(
+                "{} / {}",
+                s.figures.first_login_discovery, s.figures.first_login_jwks
+            )
+        },
+    );
+    row(
+        &mut out,
+        "discovery / JWKS fetches in the logins after it",
+        &|s| {
+            let (n, discovery, jwks, _, _) = s.figures.hits();
+            format!("{discovery} / {jwks} in {n} logins")
+        },
+    );
+    row(&mut out, "token / userinfo requests per login", &|s| {
+        let (n, _, _, token, userinfo) = s.figures.hits();
+        let n = n.max(1) as f64;
+        format!("{:.2} / {:.2}", token as f64 / n, userinfo as f64 / n)
+    });
+    row(
+        &mut out,
+        "Set-Cookie on protected responses, unchanged session",
+        &|s| {
+            let (seen, total) = s.figures.protected_set_cookie();
+            format!("{seen} of {total}")
+        },
+    );
+    row(&mut out, "session cookie size", &|s| {
+        format!("{} bytes", s.figures.session_cookie_bytes)
+    });
+    row(&mut out, "resident memory after the load (VmRSS)", &|s| {
+        let extra = if s.app.kind == Kind::Flask {
+            " (master + 2 workers)"
+        } else {
+            ""
+        };
+        format!("{}{extra}", mb(s.figures.rss_after_load_kb))
+    });
+    row(&mut out, "resident memory after the logins", &|s| {
+        mb(s.figures.rss_after_logins_kb)
+    });
+    // Targets (issue 6), for this crate only.
+    let f = &subjects[0].figures;
+    let mut all = true;
+    let mut lines = vec![String::new()];
+    let mut target = |ok: bool, what: String| {
+        all &= ok;
+        lines.push(format!("{}  {what}", if ok { "PASS" } else { "MISS" }));
+    };
+    let over = |value: f64, limit: f64| {
+        if value > limit {
+            format!(", {:.0}% over", (value / limit - 1.0) * 100.0)
+        } else {
+            String::new()
+        }
+    };
+    let whoami = f.ratio("/whoami");
+    target(
+        whoami <= 1.25,
+        format!("/whoami CPU ≤ 1.25× /: {whoami:.2}×{}", over(whoami, 1.25)),
+    );
+    let login = f.ratio("/login");
+    target(
+        login <= 1.6,
+        format!("/login CPU ≤ 1.6× /: {login:.2}×{}", over(login, 1.6)),
+    );
+    let busy = f.concurrent.cpu_per_login_ms;
+    target(
+        busy <= 1.0,
+        format!(
+            "app CPU per full login ≤ 1 ms, {} logins at a time (the app busy, as under the \
+             load): {busy:.2} ms{}",
+            options.login_concurrency,
+            over(busy, 1.0)
+        ),
+    );
+    let alone = f.logins.cpu_per_login_ms;
+    target(
+        alone <= 1.0,
+        format!(
+            "app CPU per full login ≤ 1 ms, one at a time (every hop wakes an idle app): \
+             {alone:.2} ms{}",
+            over(alone, 1.0)
+        ),
+    );
+    let (n, discovery, jwks, token, userinfo) = f.hits();
+    target(
+        discovery == 0 && jwks == 0,
+        format!(
+            "no discovery or JWKS request per login after the first: {discovery} discovery, \
+             {jwks} JWKS in {n} logins"
+        ),
+    );
+    target(
+        token == n && userinfo <= n,
+        format!(
+            "one token request and at most one userinfo request per login: {token} token, \
+             {userinfo} userinfo in {n} logins"
+        ),
+    );
+    let (seen, total) = f.protected_set_cookie();
+    target(
+        seen == 0 && f.callback_sets_cookie,
+        format!(
+            "no Set-Cookie on a protected response with an unchanged session: {seen} of {total} \
+             (the login callback, which changes it, {} one)",
+            if f.callback_sets_cookie {
+                "sets"
+            } else {
+                "did NOT set"
+            }
+        ),
+    );
+    let rss = f.rss_after_load_kb as f64 / 1024.0;
+    target(
+        rss < 30.0,
+        format!(
+            "app RSS < 30 MB after the load: {rss:.1} MB{}",
+            over(rss, 30.0)
+        ),
+    );
+    let non200: u64 = f.routes.values().map(|r| r.non200).sum();
+    target(
+        non200 == 0,
+        format!("every response under load was a 200: {non200} were not"),
+    );
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    print!("{out}");
+    match fs::write(save_to, &out) {
+        Ok(()) => println!("\n(saved to {})", save_to.display()),
+        Err(err) => eprintln!("cannot save the report to {}: {err}", save_to.display()),
+    }
+    all
+}
+
+fn main() {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(options)) {
+        Ok(true) => {}
+        Ok(false) => {
+            println!("\nSome targets were missed (see MISS above).");
+        }
+        Err(err) => {
+            let mut message = err.to_string();
+            let mut source = err.source();
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
+    }
+}
