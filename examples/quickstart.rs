@@ -4,7 +4,10 @@
 //! own provider in Rocket.toml and `cargo run --example quickstart`.
 
 use rocket::http::Status;
+use rocket::response::content::RawJson;
+use rocket::serde::json::serde_json::{self, value::RawValue};
 use rocket::serde::json::{json, Json, Value};
+use rocket::serde::Serialize;
 use rocket::{catch, catchers, get, routes, Build, Request, Rocket};
 use rocket_oidc_auth::provider::Default;
 use rocket_oidc_auth::{Authenticated, OidcError, OidcFairing};
@@ -15,13 +18,26 @@ fn index() -> &'static str {
 }
 
 /// What Flask-pyoidc's quickstart shows: the tokens and claims of the session.
+///
+/// The claims go out as the raw JSON the session holds (`id_token_raw`, `userinfo_raw`),
+/// so answering builds no `serde_json::Value`; `user.id_token()` gives the same claims as a
+/// `Value` when a route wants to look inside.
 #[get("/login")]
-fn login(user: Authenticated<Default>) -> Json<Value> {
-    Json(json!({
-        "access_token": user.access_token(),
-        "id_token": user.id_token(),
-        "userinfo": user.userinfo(),
-    }))
+fn login(user: Authenticated<Default>) -> RawJson<String> {
+    let session = Session {
+        access_token: user.access_token(),
+        id_token: user.id_token_raw(),
+        userinfo: user.userinfo_raw(),
+    };
+    RawJson(serde_json::to_string(&session).expect("strings and JSON always serialize"))
+}
+
+/// The body of `/login`: `{"access_token", "id_token", "userinfo"}`.
+#[derive(Serialize)]
+struct Session<'a> {
+    access_token: &'a str,
+    id_token: &'a RawValue,
+    userinfo: Option<&'a RawValue>,
 }
 
 /// The cheapest protected route: what the guard alone costs.

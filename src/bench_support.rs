@@ -17,17 +17,18 @@ pub fn session_cookie(
     userinfo_json: &str,
 ) -> String {
     let cipher = CookieCipher::from_figment(figment).expect("a valid secret_key");
+    let userinfo = serde_json::value::RawValue::from_string(userinfo_json.into()).ok();
     let session = SessionData::new(
-        subject.into(),
-        access_token.into(),
+        subject,
+        access_token,
         Some(crate::flow::now() + 3600),
-        Some("refresh-token".into()),
-        id_token.into(),
-        serde_json::value::RawValue::from_string(userinfo_json.into()).ok(),
+        Some("refresh-token"),
+        id_token,
+        userinfo.as_deref(),
         crate::flow::now(),
     );
     let name = crate::session::session_cookie_name(provider);
-    cipher.seal(&name, &serde_json::to_string(&session).expect("serializes"))
+    cipher.seal(&name, session.encode())
 }
 
 /// Validates an RS256 ID token with `keys` as the callback does; returns its `sub`.

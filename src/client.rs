@@ -15,6 +15,7 @@ use crate::discovery::{self, ProviderMetadata};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::http::{Auth, Body, HttpClient, HttpResponse};
 use crate::refresh::RefreshFlights;
+use crate::session::SessionCache;
 use crate::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
 
 /// After a failed discovery, logins fail fast for this long instead of queueing on the
@@ -63,6 +64,7 @@ pub(crate) struct ProviderClient {
     /// When an unknown `kid` last made us refetch the JWKS.
     last_jwks_refetch: Mutex<Option<Instant>>,
     pub(crate) refresh_flights: RefreshFlights,
+    pub(crate) sessions: SessionCache,
 }
 
 impl ProviderClient {
@@ -83,6 +85,7 @@ impl ProviderClient {
             jwks: RwLock::new(None),
             last_jwks_refetch: Mutex::new(None),
             refresh_flights: RefreshFlights::default(),
+            sessions: SessionCache::default(),
         }
     }
 

@@ -287,12 +287,12 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
         .await?;
     let expires_at = expires_at(tokens.expires_in, now);
     let session = SessionData::new(
-        valid.subject,
-        tokens.access_token,
+        &valid.subject,
+        &tokens.access_token,
         expires_at,
-        tokens.refresh_token,
-        id_token,
-        userinfo,
+        tokens.refresh_token.as_deref(),
+        &id_token,
+        userinfo.as_deref(),
         now,
     );
     // A fresh session replaces whatever the browser held before (no fixation).

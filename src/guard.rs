@@ -10,6 +10,7 @@ use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::client::ProviderClient;
@@ -53,8 +54,9 @@ use crate::validation;
 /// }
 /// ```
 pub struct Authenticated<P: Provider> {
-    session: SessionData,
+    session: Arc<SessionData>,
     claims: OnceLock<Value>,
+    claims_raw: OnceLock<Box<RawValue>>,
     userinfo: OnceLock<Option<Value>>,
     oidc: Arc<Oidc>,
     client: Arc<ProviderClient>,
@@ -98,18 +100,18 @@ impl fmt::Debug for AccessToken {
 impl<P: Provider> Authenticated<P> {
     /// The user's subject identifier at the provider (`sub`), stable and unique per provider.
     pub fn subject(&self) -> &str {
-        &self.session.subject
+        self.session.subject()
     }
 
     /// The access token issued at login.
     pub fn access_token(&self) -> &str {
-        &self.session.access_token
+        self.session.access_token()
     }
 
     /// The refresh token, if the provider issued one: for offline work on the user's behalf.
     /// Keep it server-side; never send it to the browser.
     pub fn refresh_token(&self) -> Option<&str> {
-        self.session.refresh_token.as_deref()
+        self.session.refresh_token()
     }
 
     /// When the access token expires, if the provider said.
@@ -127,10 +129,36 @@ impl<P: Provider> Authenticated<P> {
 
     /// The validated ID token's claims, as JSON (decoded on first use).
     pub fn id_token(&self) -> &Value {
-        self.claims.get_or_init(|| {
-            validation::payload_of(&self.session.id_token)
-                .and_then(|payload| serde_json::from_slice(&payload).ok())
-                .unwrap_or(Value::Null)
+        self.claims
+            .get_or_init(|| serde_json::from_str(self.id_token_raw().get()).unwrap_or(Value::Null))
+    }
+
+    /// The validated ID token's claims as raw JSON, for responses that pass them on
+    /// unchanged: serializing it copies the text, without building a [`Value`].
+    ///
+    /// ```
+    /// # use rocket::serde::json::Json;
+    /// # use rocket_oidc_auth::{provider::Default, Authenticated};
+    /// use serde_json::value::RawValue;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Me<'a> {
+    ///     id_token: &'a RawValue,
+    ///     userinfo: Option<&'a RawValue>,
+    /// }
+    ///
+    /// #[rocket::get("/me")]
+    /// fn me(user: Authenticated<Default>) -> String {
+    ///     let me = Me { id_token: user.id_token_raw(), userinfo: user.userinfo_raw() };
+    ///     serde_json::to_string(&me).unwrap_or_default()
+    /// }
+    /// ```
+    pub fn id_token_raw(&self) -> &RawValue {
+        self.claims_raw.get_or_init(|| {
+            validation::payload_of(self.session.id_token())
+                .and_then(|payload| String::from_utf8(payload).ok())
+                .and_then(|json| RawValue::from_string(json).ok())
+                .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"))
         })
     }
 
@@ -149,13 +177,13 @@ impl<P: Provider> Authenticated<P> {
     /// }
     /// ```
     pub fn id_token_claims<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        let payload = validation::payload_of(&self.session.id_token).unwrap_or_default();
+        let payload = validation::payload_of(self.session.id_token()).unwrap_or_default();
         serde_json::from_slice(&payload)
     }
 
     /// The raw ID token (a compact JWS), for example for `id_token_hint`.
     pub fn id_token_jwt(&self) -> &str {
-        &self.session.id_token
+        self.session.id_token()
     }
 
     /// The UserInfo response, or `None` when UserInfo is disabled
@@ -164,19 +192,22 @@ impl<P: Provider> Authenticated<P> {
         self.userinfo
             .get_or_init(|| {
                 self.session
-                    .userinfo
-                    .as_ref()
-                    .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                    .userinfo()
+                    .and_then(|raw| serde_json::from_str(raw).ok())
             })
             .as_ref()
     }
 
+    /// The UserInfo response as raw JSON (see [`id_token_raw`](Self::id_token_raw)).
+    pub fn userinfo_raw(&self) -> Option<&RawValue> {
+        self.session
+            .userinfo()
+            .and_then(|raw| serde_json::from_str(raw).ok())
+    }
+
     /// The UserInfo response deserialized into your own type; `None` when there is none.
     pub fn userinfo_claims<T: DeserializeOwned>(&self) -> Option<Result<T, serde_json::Error>> {
-        self.session
-            .userinfo
-            .as_ref()
-            .map(|raw| serde_json::from_str(raw.get()))
+        self.session.userinfo().map(serde_json::from_str)
     }
 
     /// The access token, refreshed first when it has expired (or expires within
@@ -221,8 +252,9 @@ impl<P: Provider> Authenticated<P> {
                     for cookie in cookies {
                         self.cookies.push(cookie);
                     }
-                    self.session = refreshed;
+                    self.session = Arc::new(refreshed);
                     self.claims = OnceLock::new();
+                    self.claims_raw = OnceLock::new();
                     self.userinfo = OnceLock::new();
                 }
                 Err(err) if refresh::is_refusal(&err) => {
@@ -242,7 +274,7 @@ impl<P: Provider> Authenticated<P> {
             }
         }
         Ok(AccessToken {
-            secret: self.session.access_token.clone(),
+            secret: self.session.access_token().to_string(),
             expires_at: self.access_token_expires_at(),
         })
     }
@@ -257,7 +289,7 @@ impl<P: Provider> fmt::Debug for Authenticated<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticated")
             .field("provider", &P::NAME)
-            .field("subject", &self.session.subject)
+            .field("subject", &self.session.subject())
             .field("access_token", &"[redacted]")
             .field("id_token", &"[redacted]")
             .finish()
@@ -267,7 +299,7 @@ impl<P: Provider> fmt::Debug for Authenticated<P> {
 /// What the guard makes of a session that opened.
 enum Freshness {
     /// The session, and how many cookies it takes.
-    Ready(SessionData, usize),
+    Ready(Arc<SessionData>, usize),
     /// `session_refresh_interval_seconds` passed: re-authenticate silently.
     Reauthenticate,
     /// The refresh was refused: the session is over.
@@ -287,9 +319,9 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             return fail(req, not_configured::<P>("the provider is not configured"));
         };
         let now = flow::now();
-        let stored = oidc
-            .cipher
-            .read_session(req.cookies(), &client.session_cookie);
+        let stored =
+            oidc.cipher
+                .read_session(req.cookies(), &client.session_cookie, &client.sessions);
         let chunks = stored.chunks;
         let session = stored
             .data
@@ -303,6 +335,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                     return Outcome::Success(Authenticated {
                         session,
                         claims: OnceLock::new(),
+                        claims_raw: OnceLock::new(),
                         userinfo: OnceLock::new(),
                         oidc: oidc.clone(),
                         client: client.clone(),
@@ -334,7 +367,9 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                 )),
             ));
         }
-        let resolved = match client.metadata().await {
+        // Boxed: the slow paths' futures are large, and the guard's own future is allocated
+        // on every request.
+        let resolved = match Box::pin(client.metadata()).await {
             Ok(resolved) => resolved,
             Err(err) => return fail(req, err),
         };
@@ -363,7 +398,7 @@ async fn keep_fresh(
     req: &Request<'_>,
     oidc: &Oidc,
     client: &ProviderClient,
-    session: SessionData,
+    session: Arc<SessionData>,
     chunks: usize,
     now: i64,
 ) -> Freshness {
@@ -374,11 +409,11 @@ async fn keep_fresh(
         }
     }
     let expired = refresh::access_token_expired(&session, now, oidc.config.clock_skew);
-    if !(oidc.config.auto_refresh && expired && session.refresh_token.is_some()) {
+    if !(oidc.config.auto_refresh && expired && session.refresh_token().is_some()) {
         return Freshness::Ready(session, chunks);
     }
     let state = RequestState::of(req);
-    match refresh::refresh_session(client, &session, false).await {
+    match Box::pin(refresh::refresh_session(client, &session, false)).await {
         Ok(refreshed) => {
             match oidc
                 .cookies
@@ -386,7 +421,7 @@ async fn keep_fresh(
             {
                 Ok((cookies, chunks)) => {
                     state.set_cookies(cookies);
-                    Freshness::Ready(refreshed, chunks)
+                    Freshness::Ready(Arc::new(refreshed), chunks)
                 }
                 Err(err) => Freshness::Failed(err),
             }
@@ -451,4 +486,18 @@ fn wants_html(req: &Request<'_>) -> bool {
         || headers
             .get("Accept")
             .any(|accept| accept.contains("text/html") || accept.contains("application/xhtml+xml"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_guard_future_stays_small() {
+        // The guard's future is boxed on every request: the slow paths (discovery, refresh)
+        // are boxed apart so that it stays a few hundred bytes.
+        let rocket = rocket::local::blocking::Client::untracked(rocket::build()).unwrap();
+        let req = rocket.get("/");
+        let future = <super::Authenticated<crate::provider::Default> as rocket::request::FromRequest>::from_request(req.inner());
+        let size = std::mem::size_of_val(&*future);
+        assert!(size < 1024, "the guard's future takes {size} bytes");
+    }
 }

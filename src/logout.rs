@@ -151,14 +151,14 @@ pub(crate) async fn end_sessions(
     only: Option<&ProviderClient>,
 ) -> Logout {
     let state = RequestState::of(req);
-    let mut ended: Vec<(&ProviderClient, SessionData)> = Vec::new();
+    let mut ended: Vec<(&ProviderClient, Arc<SessionData>)> = Vec::new();
     for client in oidc.providers() {
         if only.is_some_and(|only| only.name() != client.name()) {
             continue;
         }
-        let stored = oidc
-            .cipher
-            .read_session(req.cookies(), &client.session_cookie);
+        let stored =
+            oidc.cipher
+                .read_session(req.cookies(), &client.session_cookie, &client.sessions);
         if stored.chunks == 0 {
             continue;
         }
@@ -215,10 +215,10 @@ async fn revoke_tokens(client: &ProviderClient, resolved: &Resolved, session: &S
         return;
     }
     let mut tokens = Vec::with_capacity(2);
-    if let Some(refresh_token) = &session.refresh_token {
-        tokens.push((refresh_token.as_str(), "refresh_token"));
+    if let Some(refresh_token) = session.refresh_token() {
+        tokens.push((refresh_token, "refresh_token"));
     }
-    tokens.push((session.access_token.as_str(), "access_token"));
+    tokens.push((session.access_token(), "access_token"));
     for (token, hint) in tokens {
         match tokio::time::timeout(PROVIDER_WAIT, client.revoke(resolved, token, hint)).await {
             Ok(Ok(())) => {}
@@ -244,7 +244,7 @@ fn end_session_redirect(
         created_at: flow::now(),
     };
     url.query_pairs_mut()
-        .append_pair("id_token_hint", &session.id_token)
+        .append_pair("id_token_hint", session.id_token())
         .append_pair("client_id", &client.config.client_id)
         .append_pair(
             "post_logout_redirect_uri",

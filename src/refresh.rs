@@ -22,6 +22,7 @@ use crate::error::{ErrorKind, OidcError};
 use crate::flow;
 use crate::session::SessionData;
 use crate::validation;
+use serde_json::value::RawValue;
 
 /// How long the outcome of one refresh serves requests that carry the same refresh token.
 const REUSE_FOR: Duration = Duration::from_secs(30);
@@ -79,7 +80,7 @@ pub(crate) async fn refresh_session(
     session: &SessionData,
     fresh: bool,
 ) -> Result<SessionData, OidcError> {
-    let Some(refresh_token) = session.refresh_token.as_deref() else {
+    let Some(refresh_token) = session.refresh_token() else {
         return Err(no_valid_token(
             "the access token expired and the provider issued no refresh token",
         ));
@@ -102,37 +103,31 @@ async fn refresh_once(
 ) -> Result<SessionData, OidcError> {
     let now = flow::now();
     let tokens = client.refresh(resolved, refresh_token).await?;
-    let id_token = match tokens.id_token {
-        Some(id_token) => {
-            let valid = client
-                .validate_id_token(resolved, &id_token, None, Some(&tokens.access_token))
-                .await?;
-            check_refreshed_id_token(client, session, &valid)?;
-            id_token
-        }
-        None => session.id_token.clone(),
-    };
-    let userinfo = match client
-        .userinfo(resolved, &tokens.access_token, &session.subject)
-        .await?
-    {
-        Some(userinfo) => Some(userinfo),
-        None => session.userinfo.clone(),
-    };
+    if let Some(id_token) = &tokens.id_token {
+        let valid = client
+            .validate_id_token(resolved, id_token, None, Some(&tokens.access_token))
+            .await?;
+        check_refreshed_id_token(client, session, &valid)?;
+    }
+    let userinfo = client
+        .userinfo(resolved, &tokens.access_token, session.subject())
+        .await?;
     log::info!(
         "oidc: refreshed the access token of a session with provider {:?}",
         client.name()
     );
     Ok(SessionData::new(
-        session.subject.clone(),
-        tokens.access_token,
+        session.subject(),
+        &tokens.access_token,
         flow::expires_at(tokens.expires_in, now),
         // The provider may rotate the refresh token; otherwise the old one stays valid.
-        tokens
-            .refresh_token
-            .or_else(|| session.refresh_token.clone()),
-        id_token,
-        userinfo,
+        tokens.refresh_token.as_deref().or(session.refresh_token()),
+        tokens.id_token.as_deref().unwrap_or(session.id_token()),
+        userinfo.as_deref().or_else(|| {
+            session
+                .userinfo()
+                .and_then(|raw| serde_json::from_str::<&RawValue>(raw).ok())
+        }),
         session.authenticated_at,
     ))
 }
@@ -150,10 +145,10 @@ fn check_refreshed_id_token(
             client.name()
         ))
     };
-    if refreshed.subject != session.subject {
+    if refreshed.subject != session.subject() {
         return Err(invalid("its sub differs from the original ID token's"));
     }
-    let original: OriginalClaims = validation::payload_of(&session.id_token)
+    let original: OriginalClaims = validation::payload_of(session.id_token())
         .and_then(|payload| serde_json::from_slice(&payload).ok())
         .unwrap_or_default();
     if let (Some(nonce), Some(original_nonce)) = (&refreshed.nonce, &original.nonce) {
@@ -191,15 +186,7 @@ mod tests {
     use super::*;
 
     fn session(expires_at: Option<i64>) -> SessionData {
-        SessionData::new(
-            "alice".into(),
-            "at".into(),
-            expires_at,
-            Some("rt".into()),
-            "a.b.c".into(),
-            None,
-            0,
-        )
+        SessionData::new("alice", "at", expires_at, Some("rt"), "a.b.c", None, 0)
     }
 
     #[test]
