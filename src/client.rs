@@ -216,25 +216,15 @@ impl ProviderClient {
         code: &str,
         code_verifier: &str,
     ) -> Result<TokenResponse, OidcError> {
-        let mut form = vec![
+        let form = [
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", self.redirect_uri.as_str()),
             ("code_verifier", code_verifier),
         ];
-        let auth = self.client_auth(&mut form);
         let endpoint = resolved.metadata.token_endpoint();
         let what = format!("token request to {endpoint}");
-        let response = self
-            .http
-            .send(
-                reqwest::Method::POST,
-                endpoint,
-                auth,
-                Body::Form(&form),
-                &what,
-            )
-            .await?;
+        let response = self.post_authenticated(endpoint, &form, &what).await?;
         parse_token_response(response, &what, self.name())
     }
 
@@ -244,23 +234,13 @@ impl ProviderClient {
         resolved: &Resolved,
         refresh_token: &str,
     ) -> Result<TokenResponse, OidcError> {
-        let mut form = vec![
+        let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
         ];
-        let auth = self.client_auth(&mut form);
         let endpoint = resolved.metadata.token_endpoint();
         let what = format!("refresh request to {endpoint}");
-        let response = self
-            .http
-            .send(
-                reqwest::Method::POST,
-                endpoint,
-                auth,
-                Body::Form(&form),
-                &what,
-            )
-            .await?;
+        let response = self.post_authenticated(endpoint, &form, &what).await?;
         parse_token_response(response, &what, self.name())
     }
 
@@ -274,19 +254,9 @@ impl ProviderClient {
         let Some(endpoint) = resolved.metadata.revocation_endpoint.as_deref() else {
             return Ok(());
         };
-        let mut form = vec![("token", token), ("token_type_hint", hint)];
-        let auth = self.client_auth(&mut form);
         let what = format!("revocation request to {endpoint}");
-        let response = self
-            .http
-            .send(
-                reqwest::Method::POST,
-                endpoint,
-                auth,
-                Body::Form(&form),
-                &what,
-            )
-            .await?;
+        let form = [("token", token), ("token_type_hint", hint)];
+        let response = self.post_authenticated(endpoint, &form, &what).await?;
         // RFC 7009 2.2: 200 whether or not the token was still valid.
         if response.status == 200 {
             Ok(())
@@ -296,6 +266,26 @@ impl ProviderClient {
                 response.status
             )))
         }
+    }
+
+    /// POSTs `fields` to one of the provider's endpoints with the client's authentication.
+    async fn post_authenticated(
+        &self,
+        endpoint: &str,
+        fields: &[(&str, &str)],
+        what: &str,
+    ) -> Result<HttpResponse, OidcError> {
+        let mut form = fields.to_vec();
+        let auth = self.client_auth(&mut form);
+        self.http
+            .send(
+                reqwest::Method::POST,
+                endpoint,
+                auth,
+                Body::Form(&form),
+                what,
+            )
+            .await
     }
 
     /// The metadata if it was loaded already; never waits for the provider.
