@@ -26,7 +26,7 @@ fn login2(user: Authenticated<Provider2>) -> Json<Value> {
 #[catch(default)]
 fn error(status: Status, req: &Request<'_>) -> (Status, Json<Value>) {
     let body = match OidcError::of(req) {
-        Some(err) => json!({ "error": err.error(), "message": err.description() }),
+        Some(err) => json!({ "error": err.error(), "message": err.error_description() }),
         None => json!({ "error": status.reason_lossy(), "message": null }),
     };
     (status, Json(body))

@@ -60,7 +60,7 @@ async fn token(mut user: Authenticated<Default>) -> (Status, Json<Value>) {
         ),
         Err(err) => (
             Status::Unauthorized,
-            Json(json!({ "error": err.error(), "message": err.description() })),
+            Json(json!({ "error": err.error(), "message": err.error_description() })),
         ),
     }
 }
@@ -69,7 +69,7 @@ async fn token(mut user: Authenticated<Default>) -> (Status, Json<Value>) {
 #[catch(default)]
 fn error(status: Status, req: &Request<'_>) -> (Status, Json<Value>) {
     let body = match OidcError::of(req) {
-        Some(err) => json!({ "error": err.error(), "message": err.description() }),
+        Some(err) => json!({ "error": err.error(), "message": err.error_description() }),
         None => json!({ "error": status.reason_lossy(), "message": null }),
     };
     (status, Json(body))

@@ -442,7 +442,7 @@ fn with_context(err: OidcError, provider: &str) -> OidcError {
         err.kind(),
         err.status(),
         err.error().to_string(),
-        format!("provider {provider:?}: {}", err.description()),
+        format!("provider {provider:?}: {}", err.error_description()),
     )
 }
 

@@ -78,7 +78,7 @@ pub enum ErrorKind {
 /// #[catch(default)]
 /// fn oidc_error(status: Status, req: &Request) -> Json<Value> {
 ///     match OidcError::of(req) {
-///         Some(err) => Json(json!({ "error": err.error(), "message": err.description() })),
+///         Some(err) => Json(json!({ "error": err.error(), "message": err.error_description() })),
 ///         None => Json(json!({ "error": status.reason(), "message": null })),
 ///     }
 /// }
@@ -133,7 +133,7 @@ impl OidcError {
 
     /// A human-readable description: the provider's `error_description` where it sent one,
     /// otherwise what this crate found wrong. Never contains tokens or secrets.
-    pub fn description(&self) -> &str {
+    pub fn error_description(&self) -> &str {
         &self.description
     }
 

@@ -267,7 +267,7 @@ impl<P: Provider> Authenticated<P> {
                     }
                     return Err(refresh::no_valid_token(format!(
                         "the provider refused to refresh the access token, so the session ended: {}",
-                        err.description()
+                        err.error_description()
                     )));
                 }
                 Err(err) => return Err(err),

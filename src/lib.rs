@@ -51,7 +51,7 @@
 //!    #[catch(default)]
 //!    fn oidc_error(status: Status, req: &Request) -> Json<Value> {
 //!        let (error, message) = match OidcError::of(req) {
-//!            Some(err) => (err.error().to_string(), err.description().to_string()),
+//!            Some(err) => (err.error().to_string(), err.error_description().to_string()),
 //!            None => (status.reason_lossy().to_string(), String::new()),
 //!        };
 //!        Json(json!({ "error": error, "message": message }))
