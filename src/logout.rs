@@ -180,8 +180,16 @@ pub(crate) async fn end_sessions(
             );
             continue;
         };
+        // A refresh that ran with this session's refresh token moments ago may have issued
+        // (and rotated to) tokens this request does not carry: revoke those too.
+        let refreshed = session
+            .refresh_token()
+            .and_then(|token| client.refresh_flights.take(token));
         if client.config.revoke_tokens_on_logout {
             revoke_tokens(client, &resolved, session).await;
+            if let Some(refreshed) = &refreshed {
+                revoke_tokens(client, &resolved, refreshed).await;
+            }
         }
         if location.is_none() {
             location = end_session_redirect(oidc, client, &resolved, session, state);

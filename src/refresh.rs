@@ -24,15 +24,18 @@ use crate::session::SessionData;
 use crate::validation;
 use serde_json::value::RawValue;
 
-/// How long the outcome of one refresh serves requests that carry the same refresh token.
+/// How long, after it finished, the outcome of one refresh serves requests that carry the
+/// same refresh token.
 const REUSE_FOR: Duration = Duration::from_secs(30);
 
-type Flight = Arc<OnceCell<Result<SessionData, OidcError>>>;
+/// One refresh: when it finished, and its outcome (a new session, or a refusal; transient
+/// failures are not kept, so the next request tries again).
+type Flight = Arc<OnceCell<(Instant, Result<SessionData, OidcError>)>>;
 
 /// Refreshes in flight or just finished, by the SHA-256 of their refresh token.
 #[derive(Default)]
 pub(crate) struct RefreshFlights {
-    flights: Mutex<HashMap<[u8; 32], (Instant, Flight)>>,
+    flights: Mutex<HashMap<[u8; 32], Flight>>,
 }
 
 impl std::fmt::Debug for RefreshFlights {
@@ -42,18 +45,49 @@ impl std::fmt::Debug for RefreshFlights {
 }
 
 impl RefreshFlights {
+    fn key(refresh_token: &str) -> [u8; 32] {
+        Sha256::digest(refresh_token.as_bytes()).into()
+    }
+
+    /// The flight for `refresh_token`: one running is always joined (a second request with
+    /// the same token could spend a rotated token twice); a finished one is reused unless
+    /// `fresh` asks for a new refresh.
     fn flight(&self, refresh_token: &str, fresh: bool) -> Flight {
-        let key: [u8; 32] = Sha256::digest(refresh_token.as_bytes()).into();
+        let key = Self::key(refresh_token);
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-        flights.retain(|_, (started, _)| started.elapsed() < REUSE_FOR);
-        if fresh {
+        flights.retain(|_, flight| {
+            flight
+                .get()
+                .is_none_or(|(finished, _)| finished.elapsed() < REUSE_FOR)
+        });
+        if fresh && flights.get(&key).is_some_and(|flight| flight.initialized()) {
             flights.remove(&key);
         }
-        flights
-            .entry(key)
-            .or_insert_with(|| (Instant::now(), Flight::default()))
-            .1
-            .clone()
+        flights.entry(key).or_default().clone()
+    }
+
+    /// Forgets `flight` if it is still the one for `refresh_token`.
+    fn forget(&self, refresh_token: &str, flight: &Flight) {
+        let key = Self::key(refresh_token);
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            flights.remove(&key);
+        }
+    }
+
+    /// Takes the session a finished refresh with `refresh_token` produced, for a logout to
+    /// revoke its tokens too; later requests with the old token refresh anew (and fail).
+    pub(crate) fn take(&self, refresh_token: &str) -> Option<SessionData> {
+        let key = Self::key(refresh_token);
+        let flight = self
+            .flights
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key)?;
+        match flight.get() {
+            Some((_, Ok(session))) => Some(session.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -86,13 +120,22 @@ pub(crate) async fn refresh_session(
         ));
     };
     let flight = client.refresh_flights.flight(refresh_token, fresh);
-    flight
+    let (_, outcome) = flight
         .get_or_init(|| async {
-            let resolved = client.metadata().await?;
-            refresh_once(client, &resolved, session, refresh_token).await
+            let outcome = match client.metadata().await {
+                Ok(resolved) => refresh_once(client, &resolved, session, refresh_token).await,
+                Err(err) => Err(err),
+            };
+            (Instant::now(), outcome)
         })
-        .await
-        .clone()
+        .await;
+    if let Err(err) = outcome {
+        if !is_refusal(err) {
+            // A provider that failed for a moment: the next request tries again.
+            client.refresh_flights.forget(refresh_token, &flight);
+        }
+    }
+    outcome.clone()
 }
 
 async fn refresh_once(
@@ -103,15 +146,37 @@ async fn refresh_once(
 ) -> Result<SessionData, OidcError> {
     let now = flow::now();
     let tokens = client.refresh(resolved, refresh_token).await?;
-    if let Some(id_token) = &tokens.id_token {
-        let valid = client
-            .validate_id_token(resolved, id_token, None, Some(&tokens.access_token))
-            .await?;
-        check_refreshed_id_token(client, session, &valid)?;
+    // From here on the provider may have rotated the refresh token: a passing failure of a
+    // later step keeps the new tokens (with the previous ID token or UserInfo) rather than
+    // losing them; only a token that fails validation ends the session.
+    let mut id_token = session.id_token();
+    if let Some(refreshed) = &tokens.id_token {
+        match client
+            .validate_id_token(resolved, refreshed, None, Some(&tokens.access_token))
+            .await
+        {
+            Ok(valid) => {
+                check_refreshed_id_token(client, session, &valid)?;
+                id_token = refreshed;
+            }
+            Err(err) if err.kind() == ErrorKind::InvalidIdToken => return Err(err),
+            Err(err) => log::warn!(
+                "oidc: keeping the previous ID token: the refreshed one could not be checked \
+                 now: {err}"
+            ),
+        }
     }
-    let userinfo = client
+    let userinfo = match client
         .userinfo(resolved, &tokens.access_token, session.subject())
-        .await?;
+        .await
+    {
+        Ok(userinfo) => userinfo,
+        Err(err) if err.kind() == ErrorKind::InvalidUserinfo => return Err(err),
+        Err(err) => {
+            log::warn!("oidc: keeping the previous UserInfo after a refresh: {err}");
+            None
+        }
+    };
     log::info!(
         "oidc: refreshed the access token of a session with provider {:?}",
         client.name()
@@ -122,7 +187,7 @@ async fn refresh_once(
         flow::expires_at(tokens.expires_in, now),
         // The provider may rotate the refresh token; otherwise the old one stays valid.
         tokens.refresh_token.as_deref().or(session.refresh_token()),
-        tokens.id_token.as_deref().unwrap_or(session.id_token()),
+        id_token,
         userinfo.as_deref().or_else(|| {
             session
                 .userinfo()
@@ -198,14 +263,32 @@ mod tests {
     }
 
     #[test]
-    fn one_flight_per_refresh_token_unless_fresh() {
+    fn one_flight_per_refresh_token_and_a_running_one_is_always_joined() {
         let flights = RefreshFlights::default();
         let a = flights.flight("rt", false);
         let b = flights.flight("rt", false);
         assert!(Arc::ptr_eq(&a, &b));
         let c = flights.flight("other", false);
         assert!(!Arc::ptr_eq(&a, &c));
-        let d = flights.flight("rt", true);
-        assert!(!Arc::ptr_eq(&a, &d));
+        // Still running: even a forced refresh joins it (no second use of the token).
+        assert!(Arc::ptr_eq(&a, &flights.flight("rt", true)));
+        // Finished: reused, unless forced.
+        assert!(a.set((Instant::now(), Err(no_valid_token("x")))).is_ok());
+        assert!(Arc::ptr_eq(&a, &flights.flight("rt", false)));
+        assert!(!Arc::ptr_eq(&a, &flights.flight("rt", true)));
+    }
+
+    #[test]
+    fn a_finished_refresh_can_be_taken_by_a_logout() {
+        let flights = RefreshFlights::default();
+        let flight = flights.flight("rt", false);
+        assert!(flight.set((Instant::now(), Ok(session(Some(1))))).is_ok());
+        assert_eq!(
+            flights.take("rt").map(|s| s.access_token().to_string()),
+            Some("at".into())
+        );
+        assert!(flights.take("rt").is_none());
+        let replaced = flights.flight("rt", false);
+        assert!(!Arc::ptr_eq(&flight, &replaced));
     }
 }

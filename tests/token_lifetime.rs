@@ -177,6 +177,53 @@ async fn futures_join_all<F: std::future::Future>(
 }
 
 #[rocket::async_test]
+async fn a_provider_failing_for_a_moment_is_retried_not_remembered() {
+    let (op, client) = short_lived(2, "").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    op.set(|b| b.refresh_server_error = true);
+    let failed = client.get("/whoami").header(Accept::JSON).dispatch().await;
+    assert_eq!(failed.status(), Status::BadGateway);
+    assert!(
+        client.cookies().get(SESSION).is_some(),
+        "the session survives"
+    );
+    op.set(|b| b.refresh_server_error = false);
+    let retried = client.get("/whoami").header(Accept::JSON).dispatch().await;
+    assert_eq!(
+        retried.status(),
+        Status::Ok,
+        "retried at once, not after 30 s"
+    );
+    assert_eq!(op.hits("/token"), 3);
+}
+
+#[rocket::async_test]
+async fn a_userinfo_failure_after_a_refresh_keeps_the_new_tokens() {
+    let (op, client) = short_lived(2, "").await;
+    let first = access_token(&client).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    op.set(|b| b.userinfo_status = Some(503));
+    let body = json(
+        &client
+            .get("/login")
+            .dispatch()
+            .await
+            .into_string()
+            .await
+            .unwrap(),
+    );
+    assert_ne!(
+        body["access_token"],
+        first.as_str(),
+        "the refreshed token is kept"
+    );
+    assert_eq!(
+        body["userinfo"]["email"], "alice@example.com",
+        "the previous UserInfo stays"
+    );
+}
+
+#[rocket::async_test]
 async fn a_refused_refresh_means_a_fresh_login_not_an_error() {
     let (op, client) = short_lived(2, "").await;
     op.set(|b| b.refresh_error = Some("invalid_grant".into()));

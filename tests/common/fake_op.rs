@@ -148,6 +148,8 @@ pub struct Behaviour {
     pub rotate_refresh_tokens: bool,
     /// How long a refresh takes, to make concurrent refreshes overlap (default 0).
     pub refresh_delay_ms: u64,
+    /// The refresh_token grant answers 500 (a provider failing for a moment).
+    pub refresh_server_error: bool,
 }
 
 impl Default for Behaviour {
@@ -169,6 +171,7 @@ impl Default for Behaviour {
             refresh_error: None,
             rotate_refresh_tokens: false,
             refresh_delay_ms: 0,
+            refresh_server_error: false,
         }
     }
 }
@@ -785,6 +788,9 @@ async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
 async fn refresh(shared: &Shared, b: &Behaviour, form: &HashMap<String, String>) -> Response {
     if b.refresh_delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(b.refresh_delay_ms)).await;
+    }
+    if b.refresh_server_error {
+        return Response::text(500, "text/html", "<h1>500</h1>");
     }
     if let Some(error) = &b.refresh_error {
         return Response::json(
