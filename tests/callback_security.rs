@@ -31,19 +31,14 @@ async fn setup() -> (FakeOp, Client) {
     setup_with("", "").await
 }
 
-/// Plays the provider's part (the fake OP answers /authorize at once) and returns the URL
-/// of the callback it sent the browser to.
+/// The fake OP answers /authorize at once: the URL of the callback it sent the browser to.
 async fn authorize(auth_url: &str) -> String {
-    let response = provider_browser().get(auth_url).send().await.unwrap();
-    assert_eq!(response.status(), 303, "the fake OP redirects back");
-    response.headers()["location"].to_str().unwrap().to_string()
+    authorize_at_once(auth_url).await
 }
 
 /// A whole login through /login; returns the callback's status and body.
 async fn login(client: &Client) -> (Status, String) {
-    let auth_url = start_login(client, "/login").await;
-    let callback = authorize(&auth_url).await;
-    let response = browse(client, &path_and_query(&callback)).await;
+    let response = log_in_at_once(client, "/login").await;
     let status = response.status();
     (status, response.into_string().await.unwrap_or_default())
 }

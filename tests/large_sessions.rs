@@ -36,10 +36,7 @@ fn pad_id_tokens(op: &FakeOp, bytes: usize) {
 }
 
 async fn log_in(client: &Client) -> Status {
-    let auth_url = start_login(client, "/login").await;
-    let response = provider_browser().get(&auth_url).send().await.unwrap();
-    let callback = response.headers()["location"].to_str().unwrap().to_string();
-    browse(client, &path_and_query(&callback)).await.status()
+    log_in_at_once(client, "/login").await.status()
 }
 
 fn session_cookies(client: &Client) -> Vec<(String, usize)> {

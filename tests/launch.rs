@@ -207,14 +207,7 @@ authorization_response_iss_parameter_supported = true
         fake_op::CLIENT_SECRET
     );
     let client = quickstart(raw(&toml)).await;
-    let auth_url = common::app::start_login(&client, "/login").await;
-    let response = common::app::provider_browser()
-        .get(&auth_url)
-        .send()
-        .await
-        .unwrap();
-    let callback = response.headers()["location"].to_str().unwrap().to_string();
-    let response = common::app::browse(&client, &common::app::path_and_query(&callback)).await;
+    let response = common::app::log_in_at_once(&client, "/login").await;
     assert_eq!(response.status(), rocket::http::Status::SeeOther);
     assert_eq!(op.hits("/.well-known/openid-configuration"), 0);
     let whoami = client.get("/whoami").dispatch().await;

@@ -35,11 +35,7 @@ async fn logged_in_with_fake() -> (FakeOp, Client) {
 }
 
 async fn log_in_fake(client: &Client, uri: &str) {
-    let auth_url = start_login(client, uri).await;
-    let response = provider_browser().get(&auth_url).send().await.unwrap();
-    let callback = response.headers()["location"].to_str().unwrap().to_string();
-    let response = browse(client, &path_and_query(&callback)).await;
-    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(log_in_at_once(client, uri).await.status(), Status::SeeOther);
 }
 
 async fn still_logged_in(client: &Client) -> bool {

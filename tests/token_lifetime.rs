@@ -43,11 +43,10 @@ async fn app_with(op: &FakeOp, oidc_extra: &str) -> Client {
 }
 
 async fn log_in_fake(client: &Client) {
-    let auth_url = start_login(client, "/login").await;
-    let response = provider_browser().get(&auth_url).send().await.unwrap();
-    let callback = response.headers()["location"].to_str().unwrap().to_string();
-    let response = browse(client, &path_and_query(&callback)).await;
-    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(
+        log_in_at_once(client, "/login").await.status(),
+        Status::SeeOther
+    );
 }
 
 async fn access_token(client: &Client) -> String {
@@ -394,10 +393,7 @@ async fn clock_skew_applies_to_the_id_token_expiry() {
     });
     log_in_fake(&client).await; // 30 s late is within 60 s of skew
     let strict = app_with(&op, "clock_skew = 10").await;
-    let auth_url = start_login(&strict, "/login").await;
-    let response = provider_browser().get(&auth_url).send().await.unwrap();
-    let callback = response.headers()["location"].to_str().unwrap().to_string();
-    let response = browse(&strict, &path_and_query(&callback)).await;
+    let response = log_in_at_once(&strict, "/login").await;
     assert_eq!(
         response.status(),
         Status::Unauthorized,

@@ -110,6 +110,25 @@ pub async fn start_login(client: &Client, uri: &str) -> String {
     location(&response)
 }
 
+/// Plays the provider's part for a provider that answers `/authorize` at once with a
+/// redirect (the fake provider): returns the callback URL it sent the browser to.
+pub async fn authorize_at_once(auth_url: &str) -> String {
+    let response = provider_browser().get(auth_url).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        303,
+        "the provider redirects back at once"
+    );
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// A whole login through `uri` with such a provider; returns the callback's response.
+pub async fn log_in_at_once<'c>(client: &'c Client, uri: &str) -> LocalResponse<'c> {
+    let auth_url = start_login(client, uri).await;
+    let callback = authorize_at_once(&auth_url).await;
+    browse(client, &path_and_query(&callback)).await
+}
+
 /// A reqwest client that, like a browser, keeps cookies but follows no redirect.
 pub fn provider_browser() -> reqwest::Client {
     reqwest::Client::builder()
