@@ -4,8 +4,9 @@
 use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use rocket::figment::Figment;
 
-use crate::session::{CookieCipher, SessionData};
-use crate::validation::{self, IdTokenCheck};
+use crate::protocol::time::now;
+use crate::protocol::validation::{self, IdTokenCheck};
+use crate::session::{session_cookie_name, CookieCipher, SessionData};
 
 /// A sealed session cookie value, as the callback would set it, for `provider`.
 pub fn session_cookie(
@@ -21,13 +22,13 @@ pub fn session_cookie(
     let session = SessionData::new(
         subject,
         access_token,
-        Some(crate::flow::now() + 3600),
+        Some(now() + 3600),
         Some("refresh-token"),
         id_token,
         userinfo.as_deref(),
-        crate::flow::now(),
+        now(),
     );
-    let name = crate::session::session_cookie_name(provider);
+    let name = session_cookie_name(provider);
     cipher.seal(&name, session.encode())
 }
 
@@ -50,7 +51,7 @@ pub fn validate_id_token(
         max_age: None,
         acr_values: &[],
         access_token: Some(access_token),
-        now: crate::flow::now(),
+        now: now(),
         clock_skew: 60,
     };
     validation::validate_id_token(jwt, keys, &check)

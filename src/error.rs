@@ -4,9 +4,6 @@ use std::borrow::Cow;
 use std::fmt;
 
 use rocket::http::Status;
-use rocket::Request;
-
-use crate::request_state::RequestState;
 
 /// What went wrong, coarsely, so an application can `match` on it.
 ///
@@ -104,14 +101,6 @@ impl OidcError {
             error: error.into(),
             description: description.into(),
         }
-    }
-
-    /// The error stored on this request by the guard or the callback, if any.
-    ///
-    /// Call it from a catcher: it returns `None` when the failure had nothing to do with
-    /// OpenID Connect (a 404, another guard).
-    pub fn of<'r>(req: &'r Request<'_>) -> Option<&'r OidcError> {
-        RequestState::of(req).error()
     }
 
     /// The coarse kind of failure.

@@ -196,28 +196,23 @@
 #[doc(hidden)]
 #[path = "bench_support.rs"]
 pub mod __bench;
-mod client;
-mod config;
-mod discovery;
+
+// Layers, top to bottom; a module imports only from the layers below it (see
+// "Architecture" above).
+mod config; // configuration (floor 1, with error and provider)
 mod error;
-mod fairing;
-mod flow;
-mod guard;
-mod http;
-mod logout;
+mod flow; // login, callback, refresh, logout
+mod op; // the provider at run time: metadata, keys, calls
+mod protocol; // ID token validation, HTTP, time, randomness
 pub mod provider;
+mod session; // session data, sealed cookies, stores
+mod web; // Rocket: fairing, guards, routes, request state
 
 #[doc = include_str!("../docs/coming_from_flask_pyoidc.md")]
 pub mod coming_from_flask_pyoidc {}
-mod refresh;
-mod request_state;
-mod routes;
-mod session;
-mod summary;
-mod validation;
 
 pub use error::{ErrorKind, OidcError};
-pub use fairing::OidcFairing;
-pub use guard::{AccessToken, Authenticated};
-pub use logout::Logout;
 pub use provider::Provider;
+pub use web::fairing::OidcFairing;
+pub use web::guard::{AccessToken, Authenticated};
+pub use web::logout::Logout;

@@ -17,12 +17,14 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::client::{ProviderClient, Resolved};
-use crate::error::{ErrorKind, OidcError};
-use crate::flow;
-use crate::session::SessionData;
-use crate::validation;
 use serde_json::value::RawValue;
+
+use super::ProviderState;
+use crate::error::{ErrorKind, OidcError};
+use crate::op::client::{ProviderClient, Resolved};
+use crate::protocol::time::{expires_at, now};
+use crate::protocol::validation;
+use crate::session::SessionData;
 
 /// How long, after it finished, the outcome of one refresh serves requests that carry the
 /// same refresh token.
@@ -110,7 +112,7 @@ pub(crate) fn is_refusal(err: &OidcError) -> bool {
 /// The session with refreshed tokens. `fresh` skips the reuse of a refresh made with the
 /// same refresh token moments ago.
 pub(crate) async fn refresh_session(
-    client: &ProviderClient,
+    client: &ProviderState,
     session: &SessionData,
     fresh: bool,
 ) -> Result<SessionData, OidcError> {
@@ -144,7 +146,7 @@ async fn refresh_once(
     session: &SessionData,
     refresh_token: &str,
 ) -> Result<SessionData, OidcError> {
-    let now = flow::now();
+    let now = now();
     let tokens = client.refresh(resolved, refresh_token).await?;
     // From here on the provider may have rotated the refresh token: a passing failure of a
     // later step keeps the new tokens (with the previous ID token or UserInfo) rather than
@@ -184,7 +186,7 @@ async fn refresh_once(
     Ok(SessionData::new(
         session.subject(),
         &tokens.access_token,
-        flow::expires_at(tokens.expires_in, now),
+        expires_at(tokens.expires_in, now),
         // The provider may rotate the refresh token; otherwise the old one stays valid.
         tokens.refresh_token.as_deref().or(session.refresh_token()),
         id_token,

@@ -1,9 +1,8 @@
 //! The launch summary: what each provider offers and how sessions are kept, printed once at
 //! liftoff so a misconfiguration shows before the first login. Never prints secrets.
 
-use crate::client::ProviderClient;
 use crate::config::{MetadataSource, UserinfoMethod};
-use crate::fairing::Oidc;
+use crate::flow::{Oidc, ProviderState};
 
 /// The summary lines, one block per provider.
 pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
@@ -31,7 +30,7 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
     lines
 }
 
-fn provider_lines(client: &ProviderClient) -> Vec<String> {
+fn provider_lines(client: &ProviderState) -> Vec<String> {
     let name = client.name();
     let provider = &client.config;
     let source = match &provider.source {
@@ -113,7 +112,7 @@ fn provider_lines(client: &ProviderClient) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::http::HttpClient;
+    use crate::protocol::http::HttpClient;
     use crate::session::CookieCipher;
     use rocket::figment::providers::{Format, Toml};
     use rocket::figment::Figment;

@@ -10,13 +10,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
-use crate::config::{ClientAuth, MetadataSource, ProviderConfig, UserinfoMethod};
-use crate::discovery::{self, ProviderMetadata};
+use super::discovery;
+use crate::config::{ClientAuth, MetadataSource, ProviderConfig, ProviderMetadata, UserinfoMethod};
 use crate::error::{sanitize, ErrorKind, OidcError};
-use crate::http::{Auth, Body, HttpClient, HttpResponse};
-use crate::refresh::RefreshFlights;
-use crate::session::SessionCache;
-use crate::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
+use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
+use crate::protocol::time::now;
+use crate::protocol::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
 
 /// After a failed discovery, logins fail fast for this long instead of queueing on the
 /// provider; then the next login tries again, so the app recovers by itself.
@@ -53,8 +52,6 @@ struct OAuthErrorResponse {
 #[derive(Debug)]
 pub(crate) struct ProviderClient {
     pub(crate) config: ProviderConfig,
-    /// `oidc_session_<name>`, computed once.
-    pub(crate) session_cookie: String,
     redirect_uri: String,
     clock_skew: i64,
     http: HttpClient,
@@ -63,8 +60,6 @@ pub(crate) struct ProviderClient {
     jwks: RwLock<Option<Arc<CoreJsonWebKeySet>>>,
     /// When an unknown `kid` last made us refetch the JWKS.
     last_jwks_refetch: Mutex<Option<Instant>>,
-    pub(crate) refresh_flights: RefreshFlights,
-    pub(crate) sessions: SessionCache,
 }
 
 impl ProviderClient {
@@ -75,7 +70,6 @@ impl ProviderClient {
         http: HttpClient,
     ) -> Self {
         ProviderClient {
-            session_cookie: crate::session::session_cookie_name(&config.name),
             config,
             redirect_uri,
             clock_skew,
@@ -84,8 +78,6 @@ impl ProviderClient {
             last_discovery_failure: Mutex::new(None),
             jwks: RwLock::new(None),
             last_jwks_refetch: Mutex::new(None),
-            refresh_flights: RefreshFlights::default(),
-            sessions: SessionCache::default(),
         }
     }
 
@@ -322,7 +314,7 @@ impl ProviderClient {
     ) -> Result<ValidIdToken, OidcError> {
         let keys = self.keys(resolved).await?;
         // The time the token is checked at, after every network call that led to it.
-        let now = crate::flow::now();
+        let now = now();
         let check = IdTokenCheck {
             issuer: &resolved.metadata.issuer,
             client_id: &self.config.client_id,

@@ -10,7 +10,9 @@ use rocket::figment::Figment;
 use serde::Deserialize;
 use url::{Host, Url};
 
-use crate::discovery::ProviderMetadata;
+mod metadata;
+
+pub(crate) use metadata::ProviderMetadata;
 
 /// Parameters of the authorization request that the crate sets itself on every login.
 const RESERVED_AUTH_PARAMS: &[&str] = &[
@@ -249,7 +251,7 @@ impl Config {
         if raw.logout_path == callback_path {
             bail!("oidc.logout_path must differ from the path of oidc.redirect_uri");
         }
-        if crate::flow::safe_return_path(&raw.post_logout_path) != raw.post_logout_path {
+        if safe_return_path(&raw.post_logout_path) != raw.post_logout_path {
             bail!(
                 "oidc.post_logout_path = {:?} must be a path of this app, such as \"/\"",
                 raw.post_logout_path
@@ -536,9 +538,46 @@ fn describe_figment_error(error: rocket::figment::Error) -> String {
         .join("; ")
 }
 
+/// A path of this app to return to after login, or `/` for anything else: never `//host`,
+/// `/\host`, an absolute URL, or text with control characters.
+pub(crate) fn safe_return_path(target: &str) -> &str {
+    let bytes = target.as_bytes();
+    let safe = bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/') | Some(b'\\'))
+        && !target
+            .chars()
+            .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+        && target.len() <= 1024;
+    if safe {
+        target
+    } else {
+        "/"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_paths_stay_inside_the_app() {
+        for good in ["/", "/login", "/a/b?x=1&y=%2F%2Fevil", "/a//b"] {
+            assert_eq!(safe_return_path(good), good);
+        }
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "",
+            "/\t/evil.example",
+            "/a\\b",
+            "/a\r\nSet-Cookie: x=1",
+        ] {
+            assert_eq!(safe_return_path(evil), "/", "{evil:?}");
+        }
+    }
+
     use rocket::figment::providers::{Format, Toml};
 
     fn config(toml: &str) -> Result<Config, ConfigError> {

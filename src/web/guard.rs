@@ -13,16 +13,13 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::client::ProviderClient;
+use super::request_state::RequestState;
 use crate::error::{ErrorKind, OidcError};
-use crate::fairing::Oidc;
-use crate::flow;
+use crate::flow::{self, refresh, Oidc, ProviderState};
+use crate::protocol::time::now;
+use crate::protocol::validation;
 use crate::provider::Provider;
-use crate::refresh;
-use crate::request_state::CookieQueue;
-use crate::request_state::RequestState;
-use crate::session::SessionData;
-use crate::validation;
+use crate::session::{CookieQueue, SessionData};
 
 /// A request from a user logged in with provider `P`.
 ///
@@ -59,7 +56,7 @@ pub struct Authenticated<P: Provider> {
     claims_raw: OnceLock<Box<RawValue>>,
     userinfo: OnceLock<Option<Value>>,
     oidc: Arc<Oidc>,
-    client: Arc<ProviderClient>,
+    client: Arc<ProviderState>,
     /// This request's response cookies, for sessions renewed by the route.
     cookies: CookieQueue,
     /// How many cookies the session takes now.
@@ -238,7 +235,7 @@ impl<P: Provider> Authenticated<P> {
 
     async fn access_token_refreshed(&mut self, force: bool) -> Result<AccessToken, OidcError> {
         let expired =
-            refresh::access_token_expired(&self.session, flow::now(), self.oidc.config.clock_skew);
+            refresh::access_token_expired(&self.session, now(), self.oidc.config.clock_skew);
         if force || expired {
             match refresh::refresh_session(&self.client, &self.session, force).await {
                 Ok(refreshed) => {
@@ -318,7 +315,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
         let Some(client) = oidc.provider(P::NAME) else {
             return fail(req, not_configured::<P>("the provider is not configured"));
         };
-        let now = flow::now();
+        let now = now();
         let stored =
             oidc.cipher
                 .read_session(req.cookies(), &client.session_cookie, &client.sessions);
@@ -378,7 +375,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             // A form post cannot be replayed after the login: return to the app's root.
             _ => "/".to_string(),
         };
-        state.set_login(flow::start_login(
+        state.set_login(flow::login::start_login(
             oidc, client, &resolved, &return_to, silent,
         ));
         Outcome::Error((
@@ -400,7 +397,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
 async fn keep_fresh(
     req: &Request<'_>,
     oidc: &Oidc,
-    client: &ProviderClient,
+    client: &ProviderState,
     session: Arc<SessionData>,
     chunks: usize,
     now: i64,
@@ -423,7 +420,7 @@ async fn keep_fresh(
 async fn refresh_in_guard(
     req: &Request<'_>,
     oidc: &Oidc,
-    client: &ProviderClient,
+    client: &ProviderState,
     session: Arc<SessionData>,
     chunks: usize,
 ) -> Freshness {

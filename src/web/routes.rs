@@ -7,11 +7,10 @@ use rocket::http::{Method, Status};
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request};
 
+use super::logout::{self, see_other, Logout};
+use super::request_state::RequestState;
 use crate::error::{ErrorKind, OidcError};
-use crate::fairing::Oidc;
-use crate::flow;
-use crate::logout::{self, see_other};
-use crate::request_state::RequestState;
+use crate::flow::{self, Oidc};
 
 /// The routes for `oidc`'s configuration.
 pub(crate) fn routes(
@@ -55,7 +54,9 @@ struct Callback;
 #[rocket::async_trait]
 impl Handler for Callback {
     async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
-        match flow::finish_login(oidc(req), req).await {
+        let query = req.uri().query().map_or("", |q| q.as_str());
+        let out = RequestState::of(req).cookie_queue();
+        match flow::login::finish_login(oidc(req), query, req.cookies(), &out).await {
             Ok(return_to) => Outcome::Success(see_other(return_to)),
             Err(err) => fail(req, err),
         }
@@ -94,8 +95,10 @@ impl Handler for LogoutRoute {
             }
             return fail(req, logout::cross_site_error());
         }
-        let logout = logout::end_sessions(req, oidc, only.map(|c| &**c)).await;
-        Outcome::from(req, logout)
+        let out = RequestState::of(req).cookie_queue();
+        let location =
+            flow::logout::end_sessions(req.cookies(), &out, oidc, only.map(|c| &**c)).await;
+        Outcome::from(req, Logout::to(location))
     }
 }
 

@@ -1,5 +1,5 @@
-//! Session storage: what a logged-in user's session holds, and the encrypted, HttpOnly
-//! cookies that carry it.
+//! Sealed cookies: the encrypted, HttpOnly cookies that carry a session (or, with a
+//! server-side store, its id), split into chunks when large.
 //!
 //! The session lives in one cookie per provider (`oidc_session_<provider>`), sealed with
 //! AES-256-GCM under a key derived from Rocket's `secret_key` (the cookie name is bound in,
@@ -8,9 +8,6 @@
 //! `HttpOnly`, `SameSite=Lax` (the login returns by a cross-site top-level redirect, which
 //! `Strict` would strip), `Path=/`, and `Secure` whenever the redirect URI is https
 //! (see <https://owasp.org/www-community/controls/SecureCookieAttribute>).
-//!
-//! The encoding is compact JSON with one-letter keys, read on every guarded request: the
-//! ID token's claims and the UserInfo response stay raw until a route asks for them.
 
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
@@ -20,166 +17,13 @@ use rand::RngCore;
 use rocket::figment::value::Value as FigmentValue;
 use rocket::figment::Figment;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
+use super::cache::SessionCache;
+use super::data::SessionData;
 use crate::config::{Config, ConfigError};
 use crate::error::{ErrorKind, OidcError};
-
-/// Version of the session encoding; other versions read as "not logged in".
-const SESSION_VERSION: u8 = 1;
-
-/// Prefix of the per-provider session cookie.
-pub(crate) const SESSION_COOKIE_PREFIX: &str = "oidc_session_";
-
-/// The name of `provider`'s session cookie.
-pub(crate) fn session_cookie_name(provider: &str) -> String {
-    format!("{SESSION_COOKIE_PREFIX}{provider}")
-}
-
-/// A logged-in user's session with one provider: its JSON encoding, kept whole, and where
-/// each field lies in it. Reading a session on a request allocates the decrypted JSON once;
-/// the tokens, the claims and the UserInfo response are sliced from it, never copied.
-#[derive(Clone)]
-pub(crate) struct SessionData {
-    json: String,
-    /// The ID token's `sub`, kept apart so the cheapest routes never decode the token.
-    subject: Text,
-    access_token: Text,
-    refresh_token: Option<Text>,
-    /// The raw ID token (compact JWS), for `id_token_hint` and the claims.
-    id_token: Text,
-    /// The UserInfo response, raw JSON.
-    userinfo: Option<Range<usize>>,
-    /// When the access token expires (Unix seconds), if the provider said.
-    pub(crate) access_token_expires_at: Option<i64>,
-    /// When the user last authenticated at the provider through this app (Unix seconds).
-    pub(crate) authenticated_at: i64,
-}
-
-/// A string field: a slice of the session's JSON, or its own copy when the JSON had to be
-/// unescaped (a `sub` with a quote in it, say).
-#[derive(Clone)]
-enum Text {
-    At(Range<usize>),
-    Owned(String),
-}
-
-/// The encoding: one-letter keys, read on every guarded request.
-#[derive(Serialize, Deserialize)]
-struct Wire<'a> {
-    #[serde(rename = "v")]
-    version: u8,
-    #[serde(rename = "s", borrow)]
-    subject: Cow<'a, str>,
-    #[serde(rename = "a", borrow)]
-    access_token: Cow<'a, str>,
-    #[serde(rename = "e", skip_serializing_if = "Option::is_none", default)]
-    access_token_expires_at: Option<i64>,
-    #[serde(rename = "r", skip_serializing_if = "Option::is_none", default, borrow)]
-    refresh_token: Option<Cow<'a, str>>,
-    #[serde(rename = "i", borrow)]
-    id_token: Cow<'a, str>,
-    #[serde(rename = "u", skip_serializing_if = "Option::is_none", default, borrow)]
-    userinfo: Option<&'a RawValue>,
-    #[serde(rename = "t")]
-    authenticated_at: i64,
-}
-
-impl SessionData {
-    pub(crate) fn new(
-        subject: &str,
-        access_token: &str,
-        access_token_expires_at: Option<i64>,
-        refresh_token: Option<&str>,
-        id_token: &str,
-        userinfo: Option<&RawValue>,
-        authenticated_at: i64,
-    ) -> Self {
-        let wire = Wire {
-            version: SESSION_VERSION,
-            subject: subject.into(),
-            access_token: access_token.into(),
-            access_token_expires_at,
-            refresh_token: refresh_token.map(Cow::from),
-            id_token: id_token.into(),
-            userinfo,
-            authenticated_at,
-        };
-        let json = serde_json::to_string(&wire).expect("a session always serializes");
-        SessionData::decode(json).expect("a session reads back what it wrote")
-    }
-
-    fn decode(json: String) -> Option<SessionData> {
-        let wire: Wire<'_> = serde_json::from_str(&json).ok()?;
-        if wire.version != SESSION_VERSION {
-            return None;
-        }
-        let base = json.as_ptr() as usize;
-        let span = |text: &str| {
-            let start = text.as_ptr() as usize - base;
-            start..start + text.len()
-        };
-        let text = |cow: Cow<'_, str>| match cow {
-            Cow::Borrowed(text) => Text::At(span(text)),
-            Cow::Owned(text) => Text::Owned(text),
-        };
-        let subject = text(wire.subject);
-        let access_token = text(wire.access_token);
-        let refresh_token = wire.refresh_token.map(text);
-        let id_token = text(wire.id_token);
-        let userinfo = wire.userinfo.map(|raw| span(raw.get()));
-        let (access_token_expires_at, authenticated_at) =
-            (wire.access_token_expires_at, wire.authenticated_at);
-        Some(SessionData {
-            json,
-            subject,
-            access_token,
-            refresh_token,
-            id_token,
-            userinfo,
-            access_token_expires_at,
-            authenticated_at,
-        })
-    }
-
-    pub(crate) fn encode(&self) -> &str {
-        &self.json
-    }
-
-    fn text<'s>(&'s self, text: &'s Text) -> &'s str {
-        match text {
-            Text::At(range) => &self.json[range.clone()],
-            Text::Owned(text) => text,
-        }
-    }
-
-    pub(crate) fn subject(&self) -> &str {
-        self.text(&self.subject)
-    }
-
-    pub(crate) fn access_token(&self) -> &str {
-        self.text(&self.access_token)
-    }
-
-    pub(crate) fn refresh_token(&self) -> Option<&str> {
-        self.refresh_token.as_ref().map(|t| self.text(t))
-    }
-
-    pub(crate) fn id_token(&self) -> &str {
-        self.text(&self.id_token)
-    }
-
-    /// The UserInfo response as raw JSON.
-    pub(crate) fn userinfo(&self) -> Option<&str> {
-        self.userinfo.clone().map(|range| &self.json[range])
-    }
-}
 
 /// Seals and opens this crate's cookies with AES-256-GCM; the key never leaves this type.
 ///
@@ -320,57 +164,42 @@ pub(crate) struct StoredSession {
     pub(crate) chunks: usize,
 }
 
-/// Sessions recently opened from one cookie name, by their exact sealed value, so a user's
-/// every request does not decode, decrypt and parse the same cookie again.
-///
-/// Only values that opened are kept, each with its whole sealed text: a hit needs the very
-/// same bytes the key sealed, so the cache can never accept what the cipher would refuse.
-/// Every check of a session (lifetime, token expiry) still runs on each request. Bounded:
-/// when full it starts over.
-#[derive(Default)]
-pub(crate) struct SessionCache {
-    entries: Mutex<HashMap<[u8; CACHE_KEY_LEN], CachedSession>>,
-}
+/// The cookies queued for one response; shared with guards that may renew the session
+/// while the route runs.
+#[derive(Default, Clone)]
+pub(crate) struct CookieQueue(Arc<Mutex<Vec<Cookie<'static>>>>);
 
-/// A sealed value and the session it opened to.
-type CachedSession = (Box<str>, Arc<SessionData>);
-
-/// The cache is keyed by the end of the sealed value (the GCM tag, random per seal), and a
-/// hit is confirmed against the whole value.
-const CACHE_KEY_LEN: usize = 20;
-const CACHE_CAPACITY: usize = 1024;
-
-impl SessionCache {
-    fn key(value: &str) -> Option<[u8; CACHE_KEY_LEN]> {
-        let bytes = value.as_bytes();
-        bytes
-            .get(bytes.len().checked_sub(CACHE_KEY_LEN)?..)?
-            .try_into()
-            .ok()
-    }
-
-    fn get(&self, value: &str) -> Option<Arc<SessionData>> {
-        let key = Self::key(value)?;
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (sealed, session) = entries.get(&key)?;
-        (**sealed == *value).then(|| session.clone())
-    }
-
-    fn insert(&self, value: &str, session: Arc<SessionData>) {
-        let Some(key) = Self::key(value) else {
-            return;
-        };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_CAPACITY {
-            entries.clear();
-        }
-        entries.insert(key, (value.into(), session));
-    }
-}
-
-impl std::fmt::Debug for SessionCache {
+impl std::fmt::Debug for CookieQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionCache")
+        // Names only: the values are sealed sessions.
+        let cookies = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_list()
+            .entries(cookies.iter().map(|c| c.name().to_string()))
+            .finish()
+    }
+}
+
+impl CookieQueue {
+    pub(crate) fn push(&self, cookie: Cookie<'static>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(cookie);
+    }
+
+    pub(crate) fn take(&self) -> Vec<Cookie<'static>> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    pub(crate) fn extend(&self, cookies: Vec<Cookie<'static>>) {
+        for cookie in cookies {
+            self.push(cookie);
+        }
     }
 }
 
@@ -568,11 +397,7 @@ impl CookieFactory {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn session() -> SessionData {
-        let userinfo = RawValue::from_string(r#"{"sub":"alice"}"#.into()).unwrap();
-        SessionData::new("alice", "at", Some(10), None, "h.p.s", Some(&userinfo), 5)
-    }
+    use crate::session::data::tests::session;
 
     #[test]
     fn a_session_round_trips_through_its_cookie() {
@@ -592,16 +417,6 @@ mod tests {
     }
 
     #[test]
-    fn fields_that_need_unescaping_read_back_exactly() {
-        let tricky = "a\"b\\c\u{e9}\n";
-        let session = SessionData::new(tricky, "at", None, Some("r\"t"), "h.p.s", None, 1);
-        let back = SessionData::decode(session.encode().to_string()).unwrap();
-        assert_eq!(back.subject(), tricky);
-        assert_eq!(back.refresh_token(), Some("r\"t"));
-        assert_eq!(back.userinfo(), None);
-    }
-
-    #[test]
     fn tampered_truncated_moved_or_foreign_cookies_do_not_open() {
         let cipher = CookieCipher::for_tests();
         let sealed = cipher.seal("oidc_session_default", session().encode());
@@ -617,20 +432,6 @@ mod tests {
             .open("oidc_session_default", &sealed)
             .is_none());
         assert!(cipher.open("oidc_session_default", "").is_none());
-    }
-
-    #[test]
-    fn the_session_cache_answers_only_for_the_exact_sealed_value() {
-        let cache = SessionCache::default();
-        let sealed = CookieCipher::for_tests().seal("oidc_session_default", session().encode());
-        assert!(cache.get(&sealed).is_none());
-        cache.insert(&sealed, Arc::new(session()));
-        assert_eq!(cache.get(&sealed).unwrap().subject(), "alice");
-        // Same end (the cache key), different start: a miss, never the cached session.
-        let mut forged = sealed.clone().into_bytes();
-        forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
-        assert!(cache.get(std::str::from_utf8(&forged).unwrap()).is_none());
-        assert!(cache.get("short").is_none());
     }
 
     #[test]

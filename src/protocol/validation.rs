@@ -355,7 +355,7 @@ mod tests {
 
     fn rsa_key(kid: &str) -> CoreRsaPrivateSigningKey {
         CoreRsaPrivateSigningKey::from_pem(
-            include_str!("../tests/fixtures/op_key_1.pem"),
+            include_str!("../../tests/fixtures/op_key_1.pem"),
             Some(JsonWebKeyId::new(kid.into())),
         )
         .unwrap()
@@ -437,7 +437,7 @@ mod tests {
         ];
         assert!(validate_id_token(&hs256(SECRET.as_bytes()), &keys(), &check(&algs)).is_ok());
         // The classic confusion: HMAC keyed with the provider's public key.
-        let public_pem = include_str!("../tests/fixtures/op_key_1.pub.pem");
+        let public_pem = include_str!("../../tests/fixtures/op_key_1.pub.pem");
         refused(
             &hs256(public_pem.as_bytes()),
             &check(&algs),

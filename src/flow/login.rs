@@ -8,22 +8,33 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
-use rocket::Request;
+use rocket::http::{Cookie, CookieJar};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::client::{ProviderClient, Resolved};
+use super::{Oidc, ProviderState};
+use crate::config::safe_return_path;
 use crate::error::{sanitize, ErrorKind, OidcError};
-use crate::fairing::Oidc;
-use crate::request_state::{PendingLogin, RequestState};
-use crate::session::{stored_chunks, SessionData};
+use crate::op::client::Resolved;
+use crate::protocol::random::{random_token, RANDOM_LEN};
+use crate::protocol::time::{expires_at, now};
+use crate::session::{stored_chunks, CookieQueue, SessionData};
 
 const TX_COOKIE_PREFIX: &str = "oidc_tx_";
-/// Length of `state`, `nonce` and the PKCE verifier: 32 random bytes in base64url.
-const RANDOM_LEN: usize = 43;
 const TX_NAME_LEN: usize = 16;
+
+/// A login redirect prepared by the guard, applied when the response ends up a 401.
+pub(crate) struct PendingLogin {
+    pub(crate) location: String,
+    pub(crate) transaction_cookie: Cookie<'static>,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin").finish_non_exhaustive()
+    }
+}
 
 /// What the callback needs to finish one login.
 #[derive(Serialize, Deserialize)]
@@ -53,31 +64,14 @@ const INTERACTION_NEEDED: &[&str] = &[
     "account_selection_required",
 ];
 
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn tx_cookie_name(state: &str) -> String {
     format!("{TX_COOKIE_PREFIX}{}", &state[..TX_NAME_LEN])
-}
-
-/// When a token with `expires_in` seconds to live, received at `now`, expires.
-pub(crate) fn expires_at(expires_in: Option<f64>, now: i64) -> Option<i64> {
-    expires_in
-        .filter(|secs| secs.is_finite() && *secs >= 0.0)
-        .map(|secs| now.saturating_add(secs as i64))
-}
-
-pub(crate) fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Prepares the redirect to the provider and the transaction cookie for it.
 pub(crate) fn start_login(
     oidc: &Oidc,
-    client: &ProviderClient,
+    client: &ProviderState,
     resolved: &Resolved,
     return_to: &str,
     silent: bool,
@@ -146,8 +140,16 @@ impl CallbackParams {
 /// Finishes a login at the callback: on success the session cookie is queued on the
 /// response and the location to send the browser to is given back (the path first asked
 /// for, or the provider again when a silent re-authentication needs the user).
-pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<String, OidcError> {
-    let params = CallbackParams::parse(req.uri().query().map_or("", |q| q.as_str()))?;
+///
+/// `query` is the callback's query string, `jar` the request's cookies; every cookie the
+/// callback writes (also on failure: the transaction is consumed) goes to `out`.
+pub(crate) async fn finish_login(
+    oidc: &Oidc,
+    query: &str,
+    jar: &CookieJar<'_>,
+    out: &CookieQueue,
+) -> Result<String, OidcError> {
+    let params = CallbackParams::parse(query)?;
     let Some(state) = params.state.as_deref() else {
         return Err(OidcError::invalid_callback(
             "invalid_request",
@@ -167,13 +169,11 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
 
     // Single use: the transaction cookie is deleted whatever happens next.
     let name = tx_cookie_name(state);
-    let request_state = RequestState::of(req);
-    request_state.set_cookie(
+    out.push(
         oidc.cookies
             .removal(name.clone(), oidc.config.callback_path.clone()),
     );
-    let transaction = req
-        .cookies()
+    let transaction = jar
         .get(&name)
         .and_then(|cookie| oidc.cipher.open(&name, cookie.value()))
         .and_then(|json| serde_json::from_str::<Transaction>(&json).ok())
@@ -245,12 +245,12 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
                  falling back to an interactive login",
                 client.name()
             );
-            request_state.set_cookies(oidc.cookies.remove_session(
+            out.extend(oidc.cookies.remove_session(
                 &client.session_cookie,
-                stored_chunks(req.cookies(), &client.session_cookie),
+                stored_chunks(jar, &client.session_cookie),
             ));
             let login = start_login(oidc, client, &resolved, &transaction.return_to, false);
-            request_state.set_cookie(login.transaction_cookie);
+            out.push(login.transaction_cookie);
             return Ok(login.location);
         }
         return Err(OidcError::from_provider(
@@ -300,59 +300,16 @@ pub(crate) async fn finish_login(oidc: &Oidc, req: &Request<'_>) -> Result<Strin
         &oidc.cipher,
         &client.session_cookie,
         &session,
-        stored_chunks(req.cookies(), &client.session_cookie),
+        stored_chunks(jar, &client.session_cookie),
     )?;
-    request_state.set_cookies(cookies);
+    out.extend(cookies);
     log::info!("oidc: login with provider {:?} succeeded", client.name());
     Ok(safe_return_path(&transaction.return_to).to_string())
-}
-
-/// A path of this app to return to after login, or `/` for anything else: never `//host`,
-/// `/\host`, an absolute URL, or text with control characters.
-pub(crate) fn safe_return_path(target: &str) -> &str {
-    let bytes = target.as_bytes();
-    let safe = bytes.first() == Some(&b'/')
-        && !matches!(bytes.get(1), Some(b'/') | Some(b'\\'))
-        && !target
-            .chars()
-            .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
-        && target.len() <= 1024;
-    if safe {
-        target
-    } else {
-        "/"
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn return_paths_stay_inside_the_app() {
-        for good in ["/", "/login", "/a/b?x=1&y=%2F%2Fevil", "/a//b"] {
-            assert_eq!(safe_return_path(good), good);
-        }
-        for evil in [
-            "//evil.example",
-            "/\\evil.example",
-            "https://evil.example/",
-            "evil",
-            "",
-            "/\t/evil.example",
-            "/a\\b",
-            "/a\r\nSet-Cookie: x=1",
-        ] {
-            assert_eq!(safe_return_path(evil), "/", "{evil:?}");
-        }
-    }
-
-    #[test]
-    fn random_tokens_are_43_base64url_characters_and_differ() {
-        let (a, b) = (random_token(), random_token());
-        assert_eq!(a.len(), RANDOM_LEN);
-        assert_ne!(a, b);
-    }
 
     #[test]
     fn repeated_callback_parameters_are_refused() {

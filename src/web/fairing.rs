@@ -9,12 +9,12 @@ use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::{Header, Status};
 use rocket::{Build, Orbit, Request, Response, Rocket};
 
-use crate::client::ProviderClient;
+use super::request_state::RequestState;
+use super::{routes, summary};
 use crate::config::Config;
-use crate::http::HttpClient;
-use crate::request_state::RequestState;
-use crate::routes;
-use crate::session::{CookieCipher, CookieFactory};
+use crate::flow::Oidc;
+use crate::protocol::http::HttpClient;
+use crate::session::CookieCipher;
 
 /// How long ignite waits for each provider's discovery before going on without it.
 const EAGER_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,49 +52,6 @@ impl OidcFairing {
     /// ```
     pub fn from_config() -> Self {
         OidcFairing { _private: () }
-    }
-}
-
-/// The state shared by the guard and the routes.
-#[derive(Debug)]
-pub(crate) struct Oidc {
-    pub(crate) config: Config,
-    pub(crate) cipher: CookieCipher,
-    pub(crate) cookies: CookieFactory,
-    /// The origin of `redirect_uri`: what a same-origin request's `Origin` header says.
-    pub(crate) app_origin: String,
-    providers: Vec<Arc<ProviderClient>>,
-}
-
-impl Oidc {
-    pub(crate) fn new(mut config: Config, cipher: CookieCipher, http: &HttpClient) -> Self {
-        let providers = std::mem::take(&mut config.providers)
-            .into_iter()
-            .map(|provider| {
-                Arc::new(ProviderClient::new(
-                    provider,
-                    config.redirect_uri.to_string(),
-                    config.clock_skew,
-                    http.clone(),
-                ))
-            })
-            .collect();
-        Oidc {
-            app_origin: config.redirect_uri.origin().ascii_serialization(),
-            cookies: CookieFactory::new(&config),
-            config,
-            cipher,
-            providers,
-        }
-    }
-
-    /// The provider named `name`; a linear scan beats hashing for a handful of providers.
-    pub(crate) fn provider(&self, name: &str) -> Option<&Arc<ProviderClient>> {
-        self.providers.iter().find(|p| p.name() == name)
-    }
-
-    pub(crate) fn providers(&self) -> impl Iterator<Item = &ProviderClient> {
-        self.providers.iter().map(|p| &**p)
     }
 }
 
@@ -157,7 +114,7 @@ impl Fairing for OidcFairing {
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         if let Some(oidc) = rocket.state::<Arc<Oidc>>() {
-            for line in crate::summary::lines(oidc) {
+            for line in summary::lines(oidc) {
                 log::info!("{line}");
             }
         }

@@ -5,24 +5,14 @@
 //! consume its transaction. So everything this crate writes to a response goes through here
 //! and is applied in `on_response`, whatever the outcome and whatever the app's catcher did.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use rocket::http::Cookie;
 use rocket::Request;
 
 use crate::error::OidcError;
-
-/// A login redirect prepared by the guard, applied when the response ends up a 401.
-pub(crate) struct PendingLogin {
-    pub(crate) location: String,
-    pub(crate) transaction_cookie: Cookie<'static>,
-}
-
-impl std::fmt::Debug for PendingLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingLogin").finish_non_exhaustive()
-    }
-}
+use crate::flow::PendingLogin;
+use crate::session::CookieQueue;
 
 /// Per-request scratch space; one allocation per request at most.
 #[derive(Debug, Default)]
@@ -33,39 +23,6 @@ pub(crate) struct RequestState {
     cookies: CookieQueue,
     /// A guard let a logged-in user through: the response is personal.
     personal: OnceLock<()>,
-}
-
-/// The cookies queued for one response; shared with guards that may renew the session
-/// while the route runs.
-#[derive(Default, Clone)]
-pub(crate) struct CookieQueue(Arc<Mutex<Vec<Cookie<'static>>>>);
-
-impl std::fmt::Debug for CookieQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Names only: the values are sealed sessions.
-        let cookies = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f.debug_list()
-            .entries(cookies.iter().map(|c| c.name().to_string()))
-            .finish()
-    }
-}
-
-impl CookieQueue {
-    pub(crate) fn push(&self, cookie: Cookie<'static>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(cookie);
-    }
-
-    fn take(&self) -> Vec<Cookie<'static>> {
-        std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
-    }
 }
 
 impl RequestState {
@@ -110,11 +67,6 @@ impl RequestState {
         self.challenge.get().map(String::as_str)
     }
 
-    /// Queues a `Set-Cookie` for the response, whatever its status.
-    pub(crate) fn set_cookie(&self, cookie: Cookie<'static>) {
-        self.cookies.push(cookie);
-    }
-
     /// Marks the response as showing a user's data, so no cache keeps it (a Back button
     /// after logout must not show the previous user's page).
     pub(crate) fn mark_personal(&self) {
@@ -143,5 +95,15 @@ impl RequestState {
         cookies.retain(|c| seen.insert((c.name().to_string(), c.path().map(str::to_string))));
         cookies.reverse();
         cookies
+    }
+}
+
+impl OidcError {
+    /// The error stored on this request by the guard or the callback, if any.
+    ///
+    /// Call it from a catcher: it returns `None` when the failure had nothing to do with
+    /// OpenID Connect (a 404, another guard).
+    pub fn of<'r>(req: &'r Request<'_>) -> Option<&'r OidcError> {
+        RequestState::of(req).error()
     }
 }

@@ -1,0 +1,74 @@
+//! Provider metadata: the shape shared by discovery documents and the static
+//! `provider_metadata` table, and the checks it must pass before it is used.
+
+use serde::Deserialize;
+
+use super::{parse_url, ConfigError};
+
+/// The provider metadata this crate uses; unknown members are ignored.
+///
+/// The same shape serves discovery documents and the static `provider_metadata` table.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ProviderMetadata {
+    pub(crate) issuer: String,
+    pub(crate) authorization_endpoint: String,
+    pub(crate) token_endpoint: Option<String>,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) userinfo_endpoint: Option<String>,
+    pub(crate) end_session_endpoint: Option<String>,
+    pub(crate) revocation_endpoint: Option<String>,
+    pub(crate) introspection_endpoint: Option<String>,
+    #[serde(default)]
+    pub(crate) id_token_signing_alg_values_supported: Vec<String>,
+    #[serde(default)]
+    pub(crate) code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub(crate) authorization_response_iss_parameter_supported: bool,
+}
+
+impl ProviderMetadata {
+    /// Checks that the endpoints the code flow needs are present and safe to call.
+    pub(crate) fn check(&self, key: &str) -> Result<(), ConfigError> {
+        parse_url(&format!("{key}.issuer"), &self.issuer)?;
+        parse_url(
+            &format!("{key}.authorization_endpoint"),
+            &self.authorization_endpoint,
+        )?;
+        let required = [
+            ("token_endpoint", &self.token_endpoint),
+            ("jwks_uri", &self.jwks_uri),
+        ];
+        for (name, value) in required {
+            match value {
+                Some(url) => {
+                    parse_url(&format!("{key}.{name}"), url)?;
+                }
+                None => {
+                    return Err(ConfigError(format!(
+                        "{key}.{name} is missing: the authorization code flow needs it"
+                    )))
+                }
+            }
+        }
+        let optional = [
+            ("userinfo_endpoint", &self.userinfo_endpoint),
+            ("end_session_endpoint", &self.end_session_endpoint),
+            ("revocation_endpoint", &self.revocation_endpoint),
+            ("introspection_endpoint", &self.introspection_endpoint),
+        ];
+        for (name, value) in optional {
+            if let Some(url) = value {
+                parse_url(&format!("{key}.{name}"), url)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn token_endpoint(&self) -> &str {
+        self.token_endpoint.as_deref().unwrap_or_default()
+    }
+
+    pub(crate) fn jwks_uri(&self) -> &str {
+        self.jwks_uri.as_deref().unwrap_or_default()
+    }
+}

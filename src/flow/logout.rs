@@ -1,0 +1,186 @@
+//! Logout: the local sessions end, the tokens are revoked (RFC 7009) where the provider
+//! allows it, and the browser goes through the provider's `end_session_endpoint`
+//! (OpenID Connect RP-Initiated Logout 1.0) when it has one, coming back to a route of this
+//! crate that checks the logout's `state` before landing on `post_logout_path`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::http::CookieJar;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::{Oidc, ProviderState};
+use crate::op::client::{ProviderClient, Resolved};
+use crate::protocol::random::random_token;
+use crate::protocol::time::now;
+use crate::session::{CookieQueue, SessionData};
+
+/// The cookie that carries a logout's `state` to the return route.
+pub(crate) const LOGOUT_COOKIE: &str = "oidc_logout";
+
+/// The most a logout waits for a provider (revocation, discovery), so a provider that is
+/// down never holds the user back.
+const PROVIDER_WAIT: Duration = Duration::from_secs(3);
+
+/// The state of an RP-initiated logout in flight.
+#[derive(Serialize, Deserialize)]
+struct LogoutState {
+    #[serde(rename = "s")]
+    state: String,
+    #[serde(rename = "p")]
+    provider: String,
+    #[serde(rename = "t")]
+    created_at: i64,
+}
+
+/// Ends the sessions of `only` (or of every provider): removes their cookies, revokes their
+/// tokens, and prepares the provider's end-session redirect for the first that has one.
+///
+/// Returns where to send the browser; the cookies to write go to `out`.
+pub(crate) async fn end_sessions(
+    jar: &CookieJar<'_>,
+    out: &CookieQueue,
+    oidc: &Oidc,
+    only: Option<&ProviderState>,
+) -> String {
+    let mut ended: Vec<(&ProviderState, Arc<SessionData>)> = Vec::new();
+    for client in oidc.providers() {
+        if only.is_some_and(|only| only.name() != client.name()) {
+            continue;
+        }
+        let stored = oidc
+            .cipher
+            .read_session(jar, &client.session_cookie, &client.sessions);
+        if stored.chunks == 0 {
+            continue;
+        }
+        out.extend(
+            oidc.cookies
+                .remove_session(&client.session_cookie, stored.chunks),
+        );
+        if let Some(session) = stored.data {
+            ended.push((client, session));
+        }
+    }
+
+    let mut location = None;
+    for (client, session) in &ended {
+        let Some(resolved) = metadata_within(client, PROVIDER_WAIT).await else {
+            log::warn!(
+                "oidc: logout: provider {:?} is unreachable; ended the local session only",
+                client.name()
+            );
+            continue;
+        };
+        // A refresh that ran with this session's refresh token moments ago may have issued
+        // (and rotated to) tokens this request does not carry: revoke those too.
+        let refreshed = session
+            .refresh_token()
+            .and_then(|token| client.refresh_flights.take(token));
+        if client.config.revoke_tokens_on_logout {
+            revoke_tokens(client, &resolved, session).await;
+            if let Some(refreshed) = &refreshed {
+                revoke_tokens(client, &resolved, refreshed).await;
+            }
+        }
+        if location.is_none() {
+            location = end_session_redirect(oidc, client, &resolved, session, out);
+        }
+        log::info!(
+            "oidc: logout: ended the session with provider {:?}",
+            client.name()
+        );
+    }
+    location.unwrap_or_else(|| oidc.config.post_logout_path.clone())
+}
+
+async fn metadata_within(
+    client: &ProviderClient,
+    wait: Duration,
+) -> Option<std::sync::Arc<Resolved>> {
+    if let Some(resolved) = client.cached_metadata() {
+        return Some(resolved);
+    }
+    tokio::time::timeout(wait, client.metadata())
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
+/// Revokes the refresh token, then the access token; failures are logged, never fatal.
+async fn revoke_tokens(client: &ProviderClient, resolved: &Resolved, session: &SessionData) {
+    if resolved.metadata.revocation_endpoint.is_none() {
+        return;
+    }
+    let mut tokens = Vec::with_capacity(2);
+    if let Some(refresh_token) = session.refresh_token() {
+        tokens.push((refresh_token, "refresh_token"));
+    }
+    tokens.push((session.access_token(), "access_token"));
+    for (token, hint) in tokens {
+        match tokio::time::timeout(PROVIDER_WAIT, client.revoke(resolved, token, hint)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!("oidc: logout: revoking the {hint} failed: {err}"),
+            Err(_) => log::warn!("oidc: logout: revoking the {hint} timed out"),
+        }
+    }
+}
+
+/// The provider's end-session URL, with the state cookie queued for the way back.
+fn end_session_redirect(
+    oidc: &Oidc,
+    client: &ProviderClient,
+    resolved: &Resolved,
+    session: &SessionData,
+    out: &CookieQueue,
+) -> Option<String> {
+    let endpoint = resolved.metadata.end_session_endpoint.as_deref()?;
+    let mut url = url::Url::parse(endpoint).ok()?;
+    let logout_state = LogoutState {
+        state: random_token(),
+        provider: client.name().to_string(),
+        created_at: now(),
+    };
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", session.id_token())
+        .append_pair("client_id", &client.config.client_id)
+        .append_pair(
+            "post_logout_redirect_uri",
+            &client.config.post_logout_redirect_uri,
+        )
+        .append_pair("state", &logout_state.state);
+    let value = serde_json::to_string(&logout_state).expect("a logout state serializes");
+    out.push(oidc.cookies.sealed(
+        &oidc.cipher,
+        LOGOUT_COOKIE.into(),
+        &value,
+        client.config.post_logout_return_path.clone(),
+        Some(oidc.config.login_timeout),
+    ));
+    Some(url.into())
+}
+
+/// Checks the browser's return from the provider's end-session page: the `returned` state
+/// must be the one this browser's logout cookie holds, within `login_timeout`. Returns the
+/// provider's name when it is. The cookie is single use: its removal goes to `out`.
+pub(crate) fn finish_return(
+    oidc: &Oidc,
+    jar: &CookieJar<'_>,
+    returned: &str,
+    out: &CookieQueue,
+    cookie_path: &str,
+) -> Option<String> {
+    out.push(
+        oidc.cookies
+            .removal(LOGOUT_COOKIE.into(), cookie_path.to_string()),
+    );
+    let expected = jar
+        .get(LOGOUT_COOKIE)
+        .and_then(|cookie| oidc.cipher.open(LOGOUT_COOKIE, cookie.value()))
+        .and_then(|json| serde_json::from_str::<LogoutState>(&json).ok())?;
+    let matches = !returned.is_empty()
+        && bool::from(expected.state.as_bytes().ct_eq(returned.as_bytes()))
+        && now() - expected.created_at <= oidc.config.login_timeout;
+    matches.then_some(expected.provider)
+}

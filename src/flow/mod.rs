@@ -1,0 +1,88 @@
+//! Flows: the login (start and callback), token refresh and logout, written against the
+//! provider runtime and the session layer. Rocket's request types stay above, in `web`: a
+//! flow reads what it needs (a query, the cookie jar) and queues the cookies it writes.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::op::client::ProviderClient;
+use crate::protocol::http::HttpClient;
+use crate::session::{session_cookie_name, CookieCipher, CookieFactory, SessionCache};
+
+pub(crate) mod login;
+pub(crate) mod logout;
+pub(crate) mod refresh;
+
+use refresh::RefreshFlights;
+
+pub(crate) use login::PendingLogin;
+
+/// The state shared by the guard and the routes.
+#[derive(Debug)]
+pub(crate) struct Oidc {
+    pub(crate) config: Config,
+    pub(crate) cipher: CookieCipher,
+    pub(crate) cookies: CookieFactory,
+    /// The origin of `redirect_uri`: what a same-origin request's `Origin` header says.
+    pub(crate) app_origin: String,
+    providers: Vec<Arc<ProviderState>>,
+}
+
+impl Oidc {
+    pub(crate) fn new(mut config: Config, cipher: CookieCipher, http: &HttpClient) -> Self {
+        let providers = std::mem::take(&mut config.providers)
+            .into_iter()
+            .map(|provider| {
+                Arc::new(ProviderState {
+                    session_cookie: session_cookie_name(&provider.name),
+                    client: ProviderClient::new(
+                        provider,
+                        config.redirect_uri.to_string(),
+                        config.clock_skew,
+                        http.clone(),
+                    ),
+                    sessions: SessionCache::default(),
+                    refresh_flights: RefreshFlights::default(),
+                })
+            })
+            .collect();
+        Oidc {
+            app_origin: config.redirect_uri.origin().ascii_serialization(),
+            cookies: CookieFactory::new(&config),
+            config,
+            cipher,
+            providers,
+        }
+    }
+
+    /// The provider named `name`; a linear scan beats hashing for a handful of providers.
+    pub(crate) fn provider(&self, name: &str) -> Option<&Arc<ProviderState>> {
+        self.providers.iter().find(|p| p.name() == name)
+    }
+
+    pub(crate) fn providers(&self) -> impl Iterator<Item = &ProviderState> {
+        self.providers.iter().map(|p| &**p)
+    }
+}
+
+/// One configured provider at run time: its client, and what this process keeps for its
+/// sessions.
+#[derive(Debug)]
+pub(crate) struct ProviderState {
+    pub(crate) client: ProviderClient,
+    /// `oidc_session_<name>`, computed once.
+    pub(crate) session_cookie: String,
+    /// Sessions recently opened from cookies.
+    pub(crate) sessions: SessionCache,
+    /// Refreshes in flight or just finished.
+    pub(crate) refresh_flights: RefreshFlights,
+}
+
+impl Deref for ProviderState {
+    type Target = ProviderClient;
+
+    fn deref(&self) -> &ProviderClient {
+        &self.client
+    }
+}

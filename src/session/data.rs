@@ -1,0 +1,179 @@
+//! What a logged-in user's session holds, and its encoding: compact JSON with one-letter
+//! keys, read on every guarded request. The ID token's claims and the UserInfo response stay
+//! raw until a route asks for them.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Version of the session encoding; other versions read as "not logged in".
+const SESSION_VERSION: u8 = 1;
+
+/// Prefix of the per-provider session cookie.
+pub(crate) const SESSION_COOKIE_PREFIX: &str = "oidc_session_";
+
+/// The name of `provider`'s session cookie.
+pub(crate) fn session_cookie_name(provider: &str) -> String {
+    format!("{SESSION_COOKIE_PREFIX}{provider}")
+}
+
+/// A logged-in user's session with one provider: its JSON encoding, kept whole, and where
+/// each field lies in it. Reading a session on a request allocates the decrypted JSON once;
+/// the tokens, the claims and the UserInfo response are sliced from it, never copied.
+#[derive(Clone)]
+pub(crate) struct SessionData {
+    json: String,
+    /// The ID token's `sub`, kept apart so the cheapest routes never decode the token.
+    subject: Text,
+    access_token: Text,
+    refresh_token: Option<Text>,
+    /// The raw ID token (compact JWS), for `id_token_hint` and the claims.
+    id_token: Text,
+    /// The UserInfo response, raw JSON.
+    userinfo: Option<Range<usize>>,
+    /// When the access token expires (Unix seconds), if the provider said.
+    pub(crate) access_token_expires_at: Option<i64>,
+    /// When the user last authenticated at the provider through this app (Unix seconds).
+    pub(crate) authenticated_at: i64,
+}
+
+/// A string field: a slice of the session's JSON, or its own copy when the JSON had to be
+/// unescaped (a `sub` with a quote in it, say).
+#[derive(Clone)]
+enum Text {
+    At(Range<usize>),
+    Owned(String),
+}
+
+/// The encoding: one-letter keys, read on every guarded request.
+#[derive(Serialize, Deserialize)]
+struct Wire<'a> {
+    #[serde(rename = "v")]
+    version: u8,
+    #[serde(rename = "s", borrow)]
+    subject: Cow<'a, str>,
+    #[serde(rename = "a", borrow)]
+    access_token: Cow<'a, str>,
+    #[serde(rename = "e", skip_serializing_if = "Option::is_none", default)]
+    access_token_expires_at: Option<i64>,
+    #[serde(rename = "r", skip_serializing_if = "Option::is_none", default, borrow)]
+    refresh_token: Option<Cow<'a, str>>,
+    #[serde(rename = "i", borrow)]
+    id_token: Cow<'a, str>,
+    #[serde(rename = "u", skip_serializing_if = "Option::is_none", default, borrow)]
+    userinfo: Option<&'a RawValue>,
+    #[serde(rename = "t")]
+    authenticated_at: i64,
+}
+
+impl SessionData {
+    pub(crate) fn new(
+        subject: &str,
+        access_token: &str,
+        access_token_expires_at: Option<i64>,
+        refresh_token: Option<&str>,
+        id_token: &str,
+        userinfo: Option<&RawValue>,
+        authenticated_at: i64,
+    ) -> Self {
+        let wire = Wire {
+            version: SESSION_VERSION,
+            subject: subject.into(),
+            access_token: access_token.into(),
+            access_token_expires_at,
+            refresh_token: refresh_token.map(Cow::from),
+            id_token: id_token.into(),
+            userinfo,
+            authenticated_at,
+        };
+        let json = serde_json::to_string(&wire).expect("a session always serializes");
+        SessionData::decode(json).expect("a session reads back what it wrote")
+    }
+
+    pub(super) fn decode(json: String) -> Option<SessionData> {
+        let wire: Wire<'_> = serde_json::from_str(&json).ok()?;
+        if wire.version != SESSION_VERSION {
+            return None;
+        }
+        let base = json.as_ptr() as usize;
+        let span = |text: &str| {
+            let start = text.as_ptr() as usize - base;
+            start..start + text.len()
+        };
+        let text = |cow: Cow<'_, str>| match cow {
+            Cow::Borrowed(text) => Text::At(span(text)),
+            Cow::Owned(text) => Text::Owned(text),
+        };
+        let subject = text(wire.subject);
+        let access_token = text(wire.access_token);
+        let refresh_token = wire.refresh_token.map(text);
+        let id_token = text(wire.id_token);
+        let userinfo = wire.userinfo.map(|raw| span(raw.get()));
+        let (access_token_expires_at, authenticated_at) =
+            (wire.access_token_expires_at, wire.authenticated_at);
+        Some(SessionData {
+            json,
+            subject,
+            access_token,
+            refresh_token,
+            id_token,
+            userinfo,
+            access_token_expires_at,
+            authenticated_at,
+        })
+    }
+
+    pub(crate) fn encode(&self) -> &str {
+        &self.json
+    }
+
+    fn text<'s>(&'s self, text: &'s Text) -> &'s str {
+        match text {
+            Text::At(range) => &self.json[range.clone()],
+            Text::Owned(text) => text,
+        }
+    }
+
+    pub(crate) fn subject(&self) -> &str {
+        self.text(&self.subject)
+    }
+
+    pub(crate) fn access_token(&self) -> &str {
+        self.text(&self.access_token)
+    }
+
+    pub(crate) fn refresh_token(&self) -> Option<&str> {
+        self.refresh_token.as_ref().map(|t| self.text(t))
+    }
+
+    pub(crate) fn id_token(&self) -> &str {
+        self.text(&self.id_token)
+    }
+
+    /// The UserInfo response as raw JSON.
+    pub(crate) fn userinfo(&self) -> Option<&str> {
+        self.userinfo.clone().map(|range| &self.json[range])
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub(crate) fn session() -> SessionData {
+        let userinfo = RawValue::from_string(r#"{"sub":"alice"}"#.into()).unwrap();
+        SessionData::new("alice", "at", Some(10), None, "h.p.s", Some(&userinfo), 5)
+    }
+
+    #[test]
+    fn fields_that_need_unescaping_read_back_exactly() {
+        let tricky = "a\"b\\c\u{e9}\n";
+        let session = SessionData::new(tricky, "at", None, Some("r\"t"), "h.p.s", None, 1);
+        let back = SessionData::decode(session.encode().to_string()).unwrap();
+        assert_eq!(back.subject(), tricky);
+        assert_eq!(back.refresh_token(), Some("r\"t"));
+        assert_eq!(back.userinfo(), None);
+    }
+}

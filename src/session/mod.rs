@@ -1,0 +1,11 @@
+//! Sessions: what a logged-in user's session holds ([`data`]), how it travels in sealed
+//! cookies ([`codec`]), and where it lives between requests ([`store`]: in the cookie itself,
+//! in this process, or in Redis).
+
+mod cache;
+mod codec;
+mod data;
+
+pub(crate) use cache::SessionCache;
+pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};
+pub(crate) use data::{session_cookie_name, SessionData};

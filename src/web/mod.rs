@@ -1,0 +1,9 @@
+//! Everything Rocket: the fairing, the request guards, the mounted routes, the per-request
+//! state the fairing's response hook reads, and the launch summary.
+
+pub(crate) mod fairing;
+pub(crate) mod guard;
+pub(crate) mod logout;
+pub(crate) mod request_state;
+pub(crate) mod routes;
+pub(crate) mod summary;
