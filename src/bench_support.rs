@@ -6,7 +6,7 @@ use rocket::figment::Figment;
 
 use crate::protocol::time::now;
 use crate::protocol::validation::{self, IdTokenCheck};
-use crate::session::{session_cookie_name, CookieCipher, SessionData};
+use crate::session::{session_cookie_name, CookieCipher, NewSession, SessionData};
 
 /// A sealed session cookie value, as the callback would set it, for `provider`.
 pub fn session_cookie(
@@ -19,15 +19,19 @@ pub fn session_cookie(
 ) -> String {
     let cipher = CookieCipher::from_figment(figment).expect("a valid secret_key");
     let userinfo = serde_json::value::RawValue::from_string(userinfo_json.into()).ok();
-    let session = SessionData::new(
+    let id = crate::protocol::random::random_token();
+    let session = SessionData::new(NewSession {
+        id: &id,
+        sid: None,
+        last_seen: now(),
         subject,
         access_token,
-        Some(now() + 3600),
-        Some("refresh-token"),
+        access_token_expires_at: Some(now() + 3600),
+        refresh_token: Some("refresh-token"),
         id_token,
-        userinfo.as_deref(),
-        now(),
-    );
+        userinfo: userinfo.as_deref(),
+        authenticated_at: now(),
+    });
     let name = session_cookie_name(provider);
     cipher.seal(&name, session.encode())
 }

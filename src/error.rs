@@ -57,6 +57,9 @@ pub enum ErrorKind {
     /// The access token expired and could not be refreshed: no refresh token, or the
     /// provider refused it (401).
     NoValidToken,
+    /// The session store (Redis) failed or did not answer in time (503). Public routes keep
+    /// working; guarded ones answer this until the store is back.
+    StoreUnavailable,
 }
 
 /// An OpenID Connect failure, with a fitting HTTP status and, like Flask-pyoidc's error view,

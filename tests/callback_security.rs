@@ -540,7 +540,7 @@ async fn cookies_carry_explicit_attributes() {
         .iter()
         .find(|c| c.starts_with("oidc_session_default="))
         .expect("a session cookie");
-    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=28800"] {
         assert!(
             session.contains(attribute),
             "{attribute} missing in {session}"

@@ -52,13 +52,63 @@ struct RawConfig {
     logout_path: String,
     #[serde(default = "default_post_logout_path")]
     post_logout_path: String,
+    #[serde(default = "default_idle_timeout")]
+    session_idle_timeout: u64,
+    #[serde(default = "default_true")]
+    end_session_with_access_token: bool,
+    backchannel_logout_path: Option<String>,
+    frontchannel_logout_path: Option<String>,
+    #[serde(default)]
+    session: RawSession,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    store: Option<String>,
+    #[serde(default)]
+    memory: RawMemory,
+    redis: Option<RawRedis>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMemory {
+    capacity: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedis {
+    url: Option<String>,
+    #[serde(default)]
+    cluster: Vec<String>,
+    #[serde(default = "default_key_prefix")]
+    key_prefix: String,
+    #[serde(default = "default_connect_timeout_ms")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_response_timeout_ms")]
+    response_timeout_ms: u64,
+}
+
+fn default_idle_timeout() -> u64 {
+    1800
+}
+fn default_key_prefix() -> String {
+    "rocket_oidc:".into()
+}
+fn default_connect_timeout_ms() -> u64 {
+    2000
+}
+fn default_response_timeout_ms() -> u64 {
+    1000
 }
 
 fn default_clock_skew() -> u64 {
     60
 }
 fn default_session_lifetime() -> u64 {
-    7 * 24 * 3600
+    8 * 3600
 }
 fn default_true() -> bool {
     true
@@ -123,6 +173,39 @@ pub(crate) struct Config {
     pub(crate) logout_path: String,
     /// Where the browser lands after a logout.
     pub(crate) post_logout_path: String,
+    /// A session unused for this long ends.
+    pub(crate) session_idle_timeout: i64,
+    /// A session whose access token expired and cannot be refreshed ends.
+    pub(crate) end_session_with_access_token: bool,
+    /// Where the provider posts back-channel logout tokens.
+    pub(crate) backchannel_logout_path: String,
+    /// Where the provider's front-channel logout iframe points.
+    pub(crate) frontchannel_logout_path: String,
+    /// Where sessions live.
+    pub(crate) store: StoreConfig,
+}
+
+/// `[oidc.session]`: where sessions live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreConfig {
+    /// In the browser's sealed cookie (the default).
+    Cookie,
+    /// In this process, at most `capacity` entries.
+    Memory { capacity: usize },
+    /// In Redis.
+    Redis(RedisSettings),
+}
+
+/// `[oidc.session.redis]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RedisSettings {
+    /// A standalone server: `redis://` or `rediss://` (TLS).
+    pub(crate) url: Option<Secret>,
+    /// Or the seed nodes of a Redis Cluster.
+    pub(crate) cluster: Vec<Secret>,
+    pub(crate) key_prefix: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
 }
 
 /// One `[oidc.providers.<name>]` table, validated.
@@ -186,8 +269,8 @@ pub(crate) enum UserinfoMethod {
 }
 
 /// A secret that never shows in logs or `Debug` output.
-#[derive(Clone)]
-pub(crate) struct Secret(String);
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) String);
 
 impl Secret {
     pub(crate) fn expose(&self) -> &str {
@@ -266,6 +349,30 @@ impl Config {
         if raw.login_timeout == 0 || raw.session_lifetime == 0 || raw.http_timeout == 0 {
             bail!("oidc.login_timeout, oidc.session_lifetime and oidc.http_timeout must be positive numbers of seconds");
         }
+        if raw.session_idle_timeout == 0 {
+            bail!("oidc.session_idle_timeout must be a positive number of seconds (it ends sessions left unused that long)");
+        }
+        let backchannel_logout_path = raw
+            .backchannel_logout_path
+            .unwrap_or_else(|| format!("{}/backchannel", raw.logout_path));
+        let frontchannel_logout_path = raw
+            .frontchannel_logout_path
+            .unwrap_or_else(|| format!("{}/frontchannel", raw.logout_path));
+        check_route_path("oidc.backchannel_logout_path", &backchannel_logout_path)?;
+        check_route_path("oidc.frontchannel_logout_path", &frontchannel_logout_path)?;
+        let mut paths = [
+            ("oidc.redirect_uri", callback_path.as_str()),
+            ("oidc.logout_path", raw.logout_path.as_str()),
+            ("oidc.backchannel_logout_path", backchannel_logout_path.as_str()),
+            ("oidc.frontchannel_logout_path", frontchannel_logout_path.as_str()),
+        ];
+        paths.sort_by_key(|(_, path)| *path);
+        for pair in paths.windows(2) {
+            if pair[0].1 == pair[1].1 {
+                bail!("{} and {} are both {:?}: give each its own path", pair[0].0, pair[1].0, pair[0].1);
+            }
+        }
+        let store = validate_store(raw.session)?;
         let app = AppUrls {
             origin: redirect_uri.origin().ascii_serialization(),
             callback_path: &callback_path,
@@ -289,7 +396,64 @@ impl Config {
             http_timeout: Duration::from_secs(raw.http_timeout),
             logout_path: raw.logout_path,
             post_logout_path: raw.post_logout_path,
+            session_idle_timeout: seconds(raw.session_idle_timeout),
+            end_session_with_access_token: raw.end_session_with_access_token,
+            backchannel_logout_path,
+            frontchannel_logout_path,
+            store,
         })
+    }
+}
+
+fn validate_store(raw: RawSession) -> Result<StoreConfig, ConfigError> {
+    let store = raw.store.as_deref().unwrap_or("cookie");
+    let memory_capacity = raw.memory.capacity.unwrap_or(100_000);
+    match (store, raw.redis) {
+        ("cookie", _) => Ok(StoreConfig::Cookie),
+        ("memory", _) => Ok(StoreConfig::Memory {
+            capacity: memory_capacity,
+        }),
+        ("redis", None) => bail!(
+            "oidc.session.store = \"redis\" needs a [default.oidc.session.redis] table with url = \"redis://host:6379\" (or cluster = [...])"
+        ),
+        ("redis", Some(redis)) => {
+            if !cfg!(feature = "redis") {
+                bail!(
+                    "oidc.session.store = \"redis\" needs the crate's `redis` feature: \
+                     rocket_oidc_auth = {{ version = \"0.1\", features = [\"redis\"] }} in Cargo.toml \
+                     (or cargo run --features redis)"
+                );
+            }
+            let key = "oidc.session.redis";
+            let urls: Vec<&String> = redis.url.iter().chain(&redis.cluster).collect();
+            match (&redis.url, redis.cluster.is_empty()) {
+                (Some(_), false) => bail!("{key}: set either url (one server) or cluster (the nodes of a Redis Cluster), not both"),
+                (None, true) => bail!("{key}.url is missing: url = \"redis://127.0.0.1:6379\" (rediss:// for TLS), or cluster = [\"redis://node1:7000\", ...]"),
+                _ => {}
+            }
+            for url in urls {
+                let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+                if !matches!(scheme, Some("redis" | "rediss")) {
+                    bail!("{key}: a Redis URL must start with redis:// or rediss:// (TLS), e.g. redis://127.0.0.1:6379");
+                }
+                if Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_none() {
+                    bail!("{key}: a Redis URL must name a host, e.g. redis://127.0.0.1:6379");
+                }
+            }
+            if redis.connect_timeout_ms == 0 || redis.response_timeout_ms == 0 {
+                bail!("{key}.connect_timeout_ms and response_timeout_ms must be positive (milliseconds)");
+            }
+            Ok(StoreConfig::Redis(RedisSettings {
+                url: redis.url.map(Secret),
+                cluster: redis.cluster.into_iter().map(Secret).collect(),
+                key_prefix: redis.key_prefix,
+                connect_timeout: Duration::from_millis(redis.connect_timeout_ms),
+                response_timeout: Duration::from_millis(redis.response_timeout_ms),
+            }))
+        }
+        (other, _) => bail!(
+            "oidc.session.store = {other:?} is not a store: use \"cookie\" (the default), \"memory\" or \"redis\""
+        ),
     }
 }
 

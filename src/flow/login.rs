@@ -19,7 +19,7 @@ use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::op::client::Resolved;
 use crate::protocol::random::{random_token, RANDOM_LEN};
 use crate::protocol::time::{expires_at, now};
-use crate::session::{stored_chunks, CookieQueue, SessionData};
+use crate::session::{stored_chunks, CookieQueue, NewSession, SessionData};
 
 const TX_COOKIE_PREFIX: &str = "oidc_tx_";
 const TX_NAME_LEN: usize = 16;
@@ -286,23 +286,22 @@ pub(crate) async fn finish_login(
         .userinfo(&resolved, &tokens.access_token, &valid.subject)
         .await?;
     let expires_at = expires_at(tokens.expires_in, now);
-    let session = SessionData::new(
-        &valid.subject,
-        &tokens.access_token,
-        expires_at,
-        tokens.refresh_token.as_deref(),
-        &id_token,
-        userinfo.as_deref(),
-        now,
-    );
-    // A fresh session replaces whatever the browser held before (no fixation).
-    let (cookies, _) = oidc.cookies.session(
-        &oidc.cipher,
-        &client.session_cookie,
-        &session,
-        stored_chunks(jar, &client.session_cookie),
-    )?;
-    out.extend(cookies);
+    let id = random_token();
+    let session = SessionData::new(NewSession {
+        id: &id,
+        sid: valid.sid.as_deref(),
+        last_seen: now,
+        subject: &valid.subject,
+        access_token: &tokens.access_token,
+        access_token_expires_at: expires_at,
+        refresh_token: tokens.refresh_token.as_deref(),
+        id_token: &id_token,
+        userinfo: userinfo.as_deref(),
+        authenticated_at: now,
+    });
+    // A fresh session, with a new id, replaces whatever the browser held before (no
+    // fixation).
+    super::session::save_new(oidc, client, &session, jar, out).await?;
     log::info!("oidc: login with provider {:?} succeeded", client.name());
     Ok(safe_return_path(&transaction.return_to).to_string())
 }

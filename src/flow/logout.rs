@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::{Oidc, ProviderState};
+use crate::error::OidcError;
 use crate::op::client::{ProviderClient, Resolved};
 use crate::protocol::random::random_token;
 use crate::protocol::time::now;
@@ -37,29 +38,25 @@ struct LogoutState {
 /// Ends the sessions of `only` (or of every provider): removes their cookies, revokes their
 /// tokens, and prepares the provider's end-session redirect for the first that has one.
 ///
-/// Returns where to send the browser; the cookies to write go to `out`.
+/// Returns where to send the browser; the cookies to write go to `out`. Fails (503) only
+/// when the session store does: the session must not outlive a logout on the server.
 pub(crate) async fn end_sessions(
     jar: &CookieJar<'_>,
     out: &CookieQueue,
     oidc: &Oidc,
     only: Option<&ProviderState>,
-) -> String {
+) -> Result<String, OidcError> {
     let mut ended: Vec<(&ProviderState, Arc<SessionData>)> = Vec::new();
     for client in oidc.providers() {
         if only.is_some_and(|only| only.name() != client.name()) {
             continue;
         }
-        let stored = oidc
-            .cipher
-            .read_session(jar, &client.session_cookie, &client.sessions);
-        if stored.chunks == 0 {
+        let loaded = super::session::load(oidc, client, jar).await?;
+        if loaded.chunks == 0 {
             continue;
         }
-        out.extend(
-            oidc.cookies
-                .remove_session(&client.session_cookie, stored.chunks),
-        );
-        if let Some(session) = stored.data {
+        super::session::end(oidc, client, loaded.session.as_deref(), loaded.chunks, out).await?;
+        if let Some(session) = loaded.session {
             ended.push((client, session));
         }
     }
@@ -92,7 +89,7 @@ pub(crate) async fn end_sessions(
             client.name()
         );
     }
-    location.unwrap_or_else(|| oidc.config.post_logout_path.clone())
+    Ok(location.unwrap_or_else(|| oidc.config.post_logout_path.clone()))
 }
 
 async fn metadata_within(

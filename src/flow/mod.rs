@@ -8,11 +8,15 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::op::client::ProviderClient;
 use crate::protocol::http::HttpClient;
-use crate::session::{session_cookie_name, CookieCipher, CookieFactory, SessionCache};
+use crate::session::{
+    session_cookie_name, CookieCipher, CookieFactory, SessionCache, SessionStore,
+};
 
+pub(crate) mod backchannel;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod refresh;
+pub(crate) mod session;
 
 use refresh::RefreshFlights;
 
@@ -26,11 +30,22 @@ pub(crate) struct Oidc {
     pub(crate) cookies: CookieFactory,
     /// The origin of `redirect_uri`: what a same-origin request's `Origin` header says.
     pub(crate) app_origin: String,
+    /// Where sessions live when `server_side`; with the cookie store, where the marks of
+    /// ended sessions live.
+    pub(crate) store: Arc<dyn SessionStore>,
+    /// Sessions live in `store`, the cookie carries their id.
+    pub(crate) server_side: bool,
     providers: Vec<Arc<ProviderState>>,
 }
 
 impl Oidc {
-    pub(crate) fn new(mut config: Config, cipher: CookieCipher, http: &HttpClient) -> Self {
+    pub(crate) fn new(
+        mut config: Config,
+        cipher: CookieCipher,
+        http: &HttpClient,
+        store: Arc<dyn SessionStore>,
+        server_side: bool,
+    ) -> Self {
         let providers = std::mem::take(&mut config.providers)
             .into_iter()
             .map(|provider| {
@@ -52,6 +67,8 @@ impl Oidc {
             cookies: CookieFactory::new(&config),
             config,
             cipher,
+            store,
+            server_side,
             providers,
         }
     }

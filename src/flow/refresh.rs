@@ -24,7 +24,7 @@ use crate::error::{ErrorKind, OidcError};
 use crate::op::client::{ProviderClient, Resolved};
 use crate::protocol::time::{expires_at, now};
 use crate::protocol::validation;
-use crate::session::SessionData;
+use crate::session::{NewSession, SessionData};
 
 /// How long, after it finished, the outcome of one refresh serves requests that carry the
 /// same refresh token.
@@ -183,20 +183,20 @@ async fn refresh_once(
         "oidc: refreshed the access token of a session with provider {:?}",
         client.name()
     );
-    Ok(SessionData::new(
-        session.subject(),
-        &tokens.access_token,
-        expires_at(tokens.expires_in, now),
+    let userinfo = userinfo.as_deref().or_else(|| {
+        session
+            .userinfo()
+            .and_then(|raw| serde_json::from_str::<&RawValue>(raw).ok())
+    });
+    Ok(SessionData::new(NewSession {
+        access_token: &tokens.access_token,
+        access_token_expires_at: expires_at(tokens.expires_in, now),
         // The provider may rotate the refresh token; otherwise the old one stays valid.
-        tokens.refresh_token.as_deref().or(session.refresh_token()),
+        refresh_token: tokens.refresh_token.as_deref().or(session.refresh_token()),
         id_token,
-        userinfo.as_deref().or_else(|| {
-            session
-                .userinfo()
-                .and_then(|raw| serde_json::from_str::<&RawValue>(raw).ok())
-        }),
-        session.authenticated_at,
-    ))
+        userinfo,
+        ..session.fields()
+    }))
 }
 
 /// Core 12.2: a refreshed ID token names the same user, the original authentication time,
@@ -253,7 +253,7 @@ mod tests {
     use super::*;
 
     fn session(expires_at: Option<i64>) -> SessionData {
-        SessionData::new("alice", "at", expires_at, Some("rt"), "a.b.c", None, 0)
+        SessionData::for_tests("alice", "at", expires_at, Some("rt"), "a.b.c", None, 0)
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::discovery;
 use crate::config::{ClientAuth, MetadataSource, ProviderConfig, ProviderMetadata, UserinfoMethod};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
+use crate::protocol::logout_token::{validate_logout_token, LogoutTokenCheck, ValidLogoutToken};
 use crate::protocol::time::now;
 use crate::protocol::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
 
@@ -347,6 +348,44 @@ impl ProviderClient {
                 self.name(),
                 rejection.into_message()
             ))
+        })
+    }
+
+    /// Validates a back-channel logout token, refetching the JWKS once when it names an
+    /// unknown key.
+    pub(crate) async fn validate_logout_token(
+        &self,
+        resolved: &Resolved,
+        logout_token: &str,
+    ) -> Result<ValidLogoutToken, OidcError> {
+        let keys = self.keys(resolved).await?;
+        let check = LogoutTokenCheck {
+            issuer: &resolved.metadata.issuer,
+            client_id: &self.config.client_id,
+            trusted_audiences: &self.config.trusted_audiences,
+            allowed_algs: &resolved.allowed_algs,
+            client_secret: self.config.client_secret.as_ref().map(|s| s.expose()),
+            now: now(),
+            clock_skew: self.clock_skew,
+        };
+        let outcome = match validate_logout_token(logout_token, &keys, &check) {
+            Err(Rejection::UnknownKey(_)) => {
+                let fresh = self.refetch_keys(resolved, Some(&keys)).await?;
+                validate_logout_token(logout_token, &fresh, &check)
+            }
+            outcome => outcome,
+        };
+        outcome.map_err(|rejection| {
+            OidcError::new(
+                ErrorKind::InvalidRequest,
+                rocket::http::Status::BadRequest,
+                "invalid_request",
+                format!(
+                    "the logout token for provider {:?} is invalid: {}",
+                    self.name(),
+                    rejection.into_message()
+                ),
+            )
         })
     }
 

@@ -2,6 +2,7 @@
 //! the sessions or the flows; the layers above call down into it.
 
 pub(crate) mod http;
+pub(crate) mod logout_token;
 pub(crate) mod random;
 pub(crate) mod time;
 pub(crate) mod validation;

@@ -38,6 +38,8 @@ pub(crate) struct IdTokenCheck<'a> {
 #[derive(Debug)]
 pub(crate) struct ValidIdToken {
     pub(crate) subject: String,
+    /// The provider's session id, for back-channel logout.
+    pub(crate) sid: Option<String>,
     pub(crate) nonce: Option<String>,
     pub(crate) auth_time: Option<i64>,
 }
@@ -64,15 +66,16 @@ macro_rules! reject {
 }
 
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
-    crit: Option<serde_json::Value>,
+pub(super) struct Header {
+    pub(super) alg: String,
+    pub(super) kid: Option<String>,
+    pub(super) crit: Option<serde_json::Value>,
+    pub(super) typ: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Audience {
+pub(super) enum Audience {
     One(String),
     Many(Vec<String>),
 }
@@ -90,17 +93,18 @@ struct Claims {
     auth_time: Option<f64>,
     at_hash: Option<String>,
     acr: Option<String>,
+    sid: Option<String>,
 }
 
 /// The three parts of a compact JWS, decoded.
-struct Jws<'a> {
+pub(super) struct Jws<'a> {
     signing_input: &'a str,
-    header: Vec<u8>,
-    payload: Vec<u8>,
+    pub(super) header: Vec<u8>,
+    pub(super) payload: Vec<u8>,
     signature: Vec<u8>,
 }
 
-fn split(jwt: &str) -> Result<Jws<'_>, Rejection> {
+pub(super) fn split(jwt: &str) -> Result<Jws<'_>, Rejection> {
     let mut parts = jwt.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -153,7 +157,7 @@ pub(crate) fn validate_id_token(
             alg_names(check.allowed_algs)
         ),
     };
-    verify_signature(&jws, &alg, header.kid.as_deref(), keys, check)?;
+    verify_signature(&jws, &alg, header.kid.as_deref(), keys, check.client_secret)?;
 
     let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|e| Rejection::Invalid(format!("the claims are not valid: {e}")))?;
@@ -259,6 +263,7 @@ pub(crate) fn validate_id_token(
     }
     Ok(ValidIdToken {
         subject,
+        sid: claims.sid,
         nonce: claims.nonce,
         auth_time: claims
             .auth_time
@@ -267,17 +272,17 @@ pub(crate) fn validate_id_token(
     })
 }
 
-fn verify_signature(
+pub(super) fn verify_signature(
     jws: &Jws<'_>,
     alg: &CoreJwsSigningAlgorithm,
     kid: Option<&str>,
     keys: &CoreJsonWebKeySet,
-    check: &IdTokenCheck<'_>,
+    client_secret: Option<&str>,
 ) -> Result<(), Rejection> {
     let message = jws.signing_input.as_bytes();
     if alg.uses_shared_secret() {
         // Core 10.1: MAC algorithms are keyed with the client secret, never a JWKS entry.
-        let Some(secret) = check.client_secret else {
+        let Some(secret) = client_secret else {
             reject!("alg {alg:?} needs a client secret and this client has none");
         };
         let key = CoreJsonWebKey::new_symmetric(secret.as_bytes().to_vec());
@@ -333,7 +338,7 @@ fn token_hash(alg: &CoreJwsSigningAlgorithm, token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-fn alg_names(algs: &[CoreJwsSigningAlgorithm]) -> String {
+pub(super) fn alg_names(algs: &[CoreJwsSigningAlgorithm]) -> String {
     algs.iter()
         .filter_map(|alg| serde_json::to_value(alg).ok())
         .filter_map(|v| v.as_str().map(str::to_string))

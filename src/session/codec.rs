@@ -357,6 +357,11 @@ impl CookieFactory {
         Ok((cookies, parts.len()))
     }
 
+    /// The cookie that carries a server-side session's id.
+    pub(crate) fn session_id(&self, cipher: &CookieCipher, name: &str, id: &str) -> Cookie<'static> {
+        self.plain(name.to_string(), cipher.seal(name, id))
+    }
+
     /// The cookies that delete a session stored in `chunks` cookies under `name`.
     pub(crate) fn remove_session(&self, name: &str, chunks: usize) -> Vec<Cookie<'static>> {
         (0..chunks.max(1))

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// Version of the session encoding; other versions read as "not logged in".
-const SESSION_VERSION: u8 = 1;
+const SESSION_VERSION: u8 = 2;
 
 /// Prefix of the per-provider session cookie.
 pub(crate) const SESSION_COOKIE_PREFIX: &str = "oidc_session_";
@@ -25,6 +25,14 @@ pub(crate) fn session_cookie_name(provider: &str) -> String {
 #[derive(Clone)]
 pub(crate) struct SessionData {
     json: String,
+    /// This session's own random id: what a server-side store keys it by, and what a logout
+    /// marks as ended.
+    id: Text,
+    /// The provider's session id (the ID token's `sid`), for back-channel logout.
+    sid: Option<Text>,
+    /// When a request last used the session (Unix seconds), for the idle timeout; written
+    /// back at most once a minute.
+    pub(crate) last_seen: i64,
     /// The ID token's `sub`, kept apart so the cheapest routes never decode the token.
     subject: Text,
     access_token: Text,
@@ -36,6 +44,21 @@ pub(crate) struct SessionData {
     /// When the access token expires (Unix seconds), if the provider said.
     pub(crate) access_token_expires_at: Option<i64>,
     /// When the user last authenticated at the provider through this app (Unix seconds).
+    pub(crate) authenticated_at: i64,
+}
+
+/// The fields of a session, to create one.
+#[derive(Clone, Copy)]
+pub(crate) struct NewSession<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) sid: Option<&'a str>,
+    pub(crate) last_seen: i64,
+    pub(crate) subject: &'a str,
+    pub(crate) access_token: &'a str,
+    pub(crate) access_token_expires_at: Option<i64>,
+    pub(crate) refresh_token: Option<&'a str>,
+    pub(crate) id_token: &'a str,
+    pub(crate) userinfo: Option<&'a RawValue>,
     pub(crate) authenticated_at: i64,
 }
 
@@ -52,6 +75,12 @@ enum Text {
 struct Wire<'a> {
     #[serde(rename = "v")]
     version: u8,
+    #[serde(rename = "d", borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "x", skip_serializing_if = "Option::is_none", default, borrow)]
+    sid: Option<Cow<'a, str>>,
+    #[serde(rename = "l")]
+    last_seen: i64,
     #[serde(rename = "s", borrow)]
     subject: Cow<'a, str>,
     #[serde(rename = "a", borrow)]
@@ -69,30 +98,43 @@ struct Wire<'a> {
 }
 
 impl SessionData {
-    pub(crate) fn new(
-        subject: &str,
-        access_token: &str,
-        access_token_expires_at: Option<i64>,
-        refresh_token: Option<&str>,
-        id_token: &str,
-        userinfo: Option<&RawValue>,
-        authenticated_at: i64,
-    ) -> Self {
+    pub(crate) fn new(fields: NewSession<'_>) -> Self {
         let wire = Wire {
             version: SESSION_VERSION,
-            subject: subject.into(),
-            access_token: access_token.into(),
-            access_token_expires_at,
-            refresh_token: refresh_token.map(Cow::from),
-            id_token: id_token.into(),
-            userinfo,
-            authenticated_at,
+            id: fields.id.into(),
+            sid: fields.sid.map(Cow::from),
+            last_seen: fields.last_seen,
+            subject: fields.subject.into(),
+            access_token: fields.access_token.into(),
+            access_token_expires_at: fields.access_token_expires_at,
+            refresh_token: fields.refresh_token.map(Cow::from),
+            id_token: fields.id_token.into(),
+            userinfo: fields.userinfo,
+            authenticated_at: fields.authenticated_at,
         };
         let json = serde_json::to_string(&wire).expect("a session always serializes");
         SessionData::decode(json).expect("a session reads back what it wrote")
     }
 
-    pub(super) fn decode(json: String) -> Option<SessionData> {
+    /// This session's fields, to build a changed copy with `SessionData::new`.
+    pub(crate) fn fields(&self) -> NewSession<'_> {
+        NewSession {
+            id: self.id(),
+            sid: self.sid(),
+            last_seen: self.last_seen,
+            subject: self.subject(),
+            access_token: self.access_token(),
+            access_token_expires_at: self.access_token_expires_at,
+            refresh_token: self.refresh_token(),
+            id_token: self.id_token(),
+            userinfo: self
+                .userinfo()
+                .and_then(|raw| serde_json::from_str::<&RawValue>(raw).ok()),
+            authenticated_at: self.authenticated_at,
+        }
+    }
+
+    pub(crate) fn decode(json: String) -> Option<SessionData> {
         let wire: Wire<'_> = serde_json::from_str(&json).ok()?;
         if wire.version != SESSION_VERSION {
             return None;
@@ -106,6 +148,9 @@ impl SessionData {
             Cow::Borrowed(text) => Text::At(span(text)),
             Cow::Owned(text) => Text::Owned(text),
         };
+        let id = text(wire.id);
+        let sid = wire.sid.map(text);
+        let last_seen = wire.last_seen;
         let subject = text(wire.subject);
         let access_token = text(wire.access_token);
         let refresh_token = wire.refresh_token.map(text);
@@ -115,6 +160,9 @@ impl SessionData {
             (wire.access_token_expires_at, wire.authenticated_at);
         Some(SessionData {
             json,
+            id,
+            sid,
+            last_seen,
             subject,
             access_token,
             refresh_token,
@@ -134,6 +182,39 @@ impl SessionData {
             Text::At(range) => &self.json[range.clone()],
             Text::Owned(text) => text,
         }
+    }
+
+    /// A session with a fixed id and no `sid`, from positional fields (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        subject: &str,
+        access_token: &str,
+        access_token_expires_at: Option<i64>,
+        refresh_token: Option<&str>,
+        id_token: &str,
+        userinfo: Option<&RawValue>,
+        authenticated_at: i64,
+    ) -> Self {
+        SessionData::new(NewSession {
+            id: "test-session-id",
+            sid: None,
+            last_seen: authenticated_at,
+            subject,
+            access_token,
+            access_token_expires_at,
+            refresh_token,
+            id_token,
+            userinfo,
+            authenticated_at,
+        })
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        self.text(&self.id)
+    }
+
+    pub(crate) fn sid(&self) -> Option<&str> {
+        self.sid.as_ref().map(|t| self.text(t))
     }
 
     pub(crate) fn subject(&self) -> &str {
@@ -164,13 +245,13 @@ pub(super) mod tests {
 
     pub(crate) fn session() -> SessionData {
         let userinfo = RawValue::from_string(r#"{"sub":"alice"}"#.into()).unwrap();
-        SessionData::new("alice", "at", Some(10), None, "h.p.s", Some(&userinfo), 5)
+        SessionData::for_tests("alice", "at", Some(10), None, "h.p.s", Some(&userinfo), 5)
     }
 
     #[test]
     fn fields_that_need_unescaping_read_back_exactly() {
         let tricky = "a\"b\\c\u{e9}\n";
-        let session = SessionData::new(tricky, "at", None, Some("r\"t"), "h.p.s", None, 1);
+        let session = SessionData::for_tests(tricky, "at", None, Some("r\"t"), "h.p.s", None, 1);
         let back = SessionData::decode(session.encode().to_string()).unwrap();
         assert_eq!(back.subject(), tricky);
         assert_eq!(back.refresh_token(), Some("r\"t"));

@@ -5,7 +5,11 @@
 mod cache;
 mod codec;
 mod data;
+mod memory;
+mod store;
 
 pub(crate) use cache::SessionCache;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};
-pub(crate) use data::{session_cookie_name, SessionData};
+pub(crate) use data::{session_cookie_name, NewSession, SessionData};
+pub use memory::MemoryStore;
+pub use store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};

@@ -11,10 +11,10 @@ use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use super::request_state::RequestState;
 use super::{routes, summary};
-use crate::config::Config;
+use crate::config::{Config, RedisSettings, StoreConfig};
 use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
-use crate::session::CookieCipher;
+use crate::session::{CookieCipher, MemoryStore, SessionStore};
 
 /// How long ignite waits for each provider's discovery before going on without it.
 const EAGER_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,9 +36,10 @@ const EAGER_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 ///     rocket::build().attach(OidcFairing::from_config())
 /// }
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct OidcFairing {
-    _private: (),
+    /// A store handed in from code; otherwise `oidc.session.store` decides.
+    store: Option<Arc<dyn SessionStore>>,
 }
 
 impl OidcFairing {
@@ -51,7 +52,23 @@ impl OidcFairing {
     /// # drop(rocket);
     /// ```
     pub fn from_config() -> Self {
-        OidcFairing { _private: () }
+        OidcFairing { store: None }
+    }
+
+    /// A fairing configured from the application's figment, keeping sessions in `store`
+    /// instead of the one `oidc.session.store` names: your own [`SessionStore`], or one of
+    /// the crate's built with settings of your own.
+    ///
+    /// ```
+    /// use rocket_oidc_auth::{MemoryStore, OidcFairing};
+    ///
+    /// let rocket = rocket::build().attach(OidcFairing::with_store(MemoryStore::new(10_000)));
+    /// # drop(rocket);
+    /// ```
+    pub fn with_store(store: impl SessionStore) -> Self {
+        OidcFairing {
+            store: Some(Arc::new(store)),
+        }
     }
 }
 
@@ -83,7 +100,22 @@ impl Fairing for OidcFairing {
                 return Err(rocket);
             }
         };
-        let oidc = Oidc::new(config, cipher, &http);
+        let (store, server_side): (Arc<dyn SessionStore>, bool) =
+            match (&self.store, &config.store) {
+                (Some(store), _) => (store.clone(), true),
+                (None, StoreConfig::Cookie) => (Arc::new(MemoryStore::default()), false),
+                (None, StoreConfig::Memory { capacity }) => {
+                    (Arc::new(MemoryStore::new(*capacity)), true)
+                }
+                (None, StoreConfig::Redis(settings)) => match connect_redis(settings).await {
+                    Ok(store) => (store, true),
+                    Err(message) => {
+                        log::error!("{message}");
+                        return Err(rocket);
+                    }
+                },
+            };
+        let oidc = Oidc::new(config, cipher, &http, store, server_side);
         for client in oidc.providers() {
             let load = async {
                 let resolved = client.metadata().await?;
@@ -104,11 +136,7 @@ impl Fairing for OidcFairing {
             .collect();
         return_paths.sort_unstable();
         return_paths.dedup();
-        let routes = routes::routes(
-            &oidc.config.callback_path,
-            &oidc.config.logout_path,
-            &return_paths,
-        );
+        let routes = routes::routes(&oidc.config, &return_paths);
         Ok(rocket.mount("/", routes).manage(Arc::new(oidc)))
     }
 
@@ -146,4 +174,19 @@ impl Fairing for OidcFairing {
             res.adjoin_header(cookie);
         }
     }
+}
+
+/// The Redis store `settings` describe, connected.
+#[cfg(feature = "redis")]
+async fn connect_redis(settings: &RedisSettings) -> Result<Arc<dyn SessionStore>, String> {
+    crate::session::RedisStore::connect(settings)
+        .await
+        .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
+        .map_err(|e| format!("oidc: oidc.session.redis: {e}"))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn connect_redis(_: &RedisSettings) -> Result<Arc<dyn SessionStore>, String> {
+    // Config validation refuses `store = "redis"` without the feature.
+    Err("oidc: oidc.session.store = \"redis\" needs the crate's `redis` feature".into())
 }

@@ -15,11 +15,11 @@ use serde_json::Value;
 
 use super::request_state::RequestState;
 use crate::error::{ErrorKind, OidcError};
-use crate::flow::{self, refresh, Oidc, ProviderState};
+use crate::flow::{self, refresh, session, Oidc, ProviderState};
 use crate::protocol::time::now;
 use crate::protocol::validation;
 use crate::provider::Provider;
-use crate::session::{CookieQueue, SessionData};
+use crate::session::{CookieQueue, NewSession, SessionData};
 
 /// A request from a user logged in with provider `P`.
 ///
@@ -239,29 +239,28 @@ impl<P: Provider> Authenticated<P> {
         if force || expired {
             match refresh::refresh_session(&self.client, &self.session, force).await {
                 Ok(refreshed) => {
-                    let (cookies, chunks) = self.oidc.cookies.session(
-                        &self.oidc.cipher,
-                        &self.client.session_cookie,
+                    self.chunks = session::update(
+                        &self.oidc,
+                        &self.client,
                         &refreshed,
                         self.chunks,
-                    )?;
-                    self.chunks = chunks;
-                    for cookie in cookies {
-                        self.cookies.push(cookie);
-                    }
+                        &self.cookies,
+                    )
+                    .await?;
                     self.session = Arc::new(refreshed);
                     self.claims = OnceLock::new();
                     self.claims_raw = OnceLock::new();
                     self.userinfo = OnceLock::new();
                 }
                 Err(err) if refresh::is_refusal(&err) => {
-                    for cookie in self
-                        .oidc
-                        .cookies
-                        .remove_session(&self.client.session_cookie, self.chunks)
-                    {
-                        self.cookies.push(cookie);
-                    }
+                    session::end(
+                        &self.oidc,
+                        &self.client,
+                        Some(&self.session),
+                        self.chunks,
+                        &self.cookies,
+                    )
+                    .await?;
                     return Err(refresh::no_valid_token(format!(
                         "the provider refused to refresh the access token, so the session ended: {}",
                         err.error_description()
@@ -316,15 +315,19 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             return fail(req, not_configured::<P>("the provider is not configured"));
         };
         let now = now();
-        let stored =
-            oidc.cipher
-                .read_session(req.cookies(), &client.session_cookie, &client.sessions);
-        let chunks = stored.chunks;
-        let session = stored
-            .data
-            .filter(|session| now - session.authenticated_at <= oidc.config.session_lifetime);
+        // Boxed: the store's future is large, and the guard's own is allocated per request.
+        let loaded = match Box::pin(session::load(oidc, client, req.cookies())).await {
+            Ok(loaded) => loaded,
+            Err(err) => return fail(req, err),
+        };
+        let chunks = loaded.chunks;
         let mut silent = false;
-        if let Some(session) = session {
+        if loaded.session.is_none() && chunks > 0 {
+            // A cookie that did not open, or a session that ended on the server.
+            RequestState::of(req)
+                .set_cookies(oidc.cookies.remove_session(&client.session_cookie, chunks));
+        }
+        if let Some(session) = loaded.session {
             match keep_fresh(req, oidc, client, session, chunks, now).await {
                 Freshness::Ready(session, chunks) => {
                     let state = RequestState::of(req);
@@ -390,10 +393,12 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
     }
 }
 
-/// Silent re-authentication when due, and the automatic refresh of an expired access token.
+/// The end of a session that is over, silent re-authentication when due, the automatic
+/// refresh of an expired access token, and the write-back that keeps an active session from
+/// idling out.
 ///
 /// Decided without awaiting anything, so the common case (a fresh session) adds nothing to
-/// the guard's future, which is allocated on every request; the refresh is boxed apart.
+/// the guard's future, which is allocated on every request; the slow paths are boxed apart.
 async fn keep_fresh(
     req: &Request<'_>,
     oidc: &Oidc,
@@ -402,6 +407,17 @@ async fn keep_fresh(
     chunks: usize,
     now: i64,
 ) -> Freshness {
+    if let Some(why) = session::ended(oidc, &session, now) {
+        log::info!(
+            "oidc: a session with provider {:?} ended: {why}",
+            client.name()
+        );
+        let out = RequestState::of(req).cookie_queue();
+        return match Box::pin(session::end(oidc, client, Some(&session), chunks, &out)).await {
+            Ok(()) => Freshness::Ended,
+            Err(err) => Freshness::Failed(err),
+        };
+    }
     let browser_get = matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
     if let Some(interval) = client.config.session_refresh_interval {
         if browser_get && now - session.authenticated_at >= interval {
@@ -409,39 +425,67 @@ async fn keep_fresh(
         }
     }
     let expired = refresh::access_token_expired(&session, now, oidc.config.clock_skew);
-    if !(oidc.config.auto_refresh && expired && session.refresh_token().is_some()) {
-        return Freshness::Ready(session, chunks);
+    if oidc.config.auto_refresh && expired && session.refresh_token().is_some() {
+        return Box::pin(refresh_in_guard(req, oidc, client, session, chunks, now)).await;
     }
-    Box::pin(refresh_in_guard(req, oidc, client, session, chunks)).await
+    if session::needs_touch(oidc, &session, now) {
+        return Box::pin(touch(req, oidc, client, session, chunks, now)).await;
+    }
+    Freshness::Ready(session, chunks)
 }
 
-/// The guard's automatic refresh: the renewed session goes out with the response; a
-/// refusal ends the session.
+/// Writes the session back with `last_seen = now`. A failure only postpones it: the
+/// session itself was read fine.
+async fn touch(
+    req: &Request<'_>,
+    oidc: &Oidc,
+    client: &ProviderState,
+    session: Arc<SessionData>,
+    chunks: usize,
+    now: i64,
+) -> Freshness {
+    let touched = SessionData::new(NewSession {
+        last_seen: now,
+        ..session.fields()
+    });
+    let out = RequestState::of(req).cookie_queue();
+    match session::update(oidc, client, &touched, chunks, &out).await {
+        Ok(chunks) => Freshness::Ready(Arc::new(touched), chunks),
+        Err(err) => {
+            log::warn!("oidc: could not record the session's activity: {err}");
+            Freshness::Ready(session, chunks)
+        }
+    }
+}
+
+/// The guard's automatic refresh: the renewed session is stored (or goes out with the
+/// response); a refusal ends the session.
 async fn refresh_in_guard(
     req: &Request<'_>,
     oidc: &Oidc,
     client: &ProviderState,
     session: Arc<SessionData>,
     chunks: usize,
+    now: i64,
 ) -> Freshness {
-    let state = RequestState::of(req);
+    let out = RequestState::of(req).cookie_queue();
     match refresh::refresh_session(client, &session, false).await {
         Ok(refreshed) => {
-            match oidc
-                .cookies
-                .session(&oidc.cipher, &client.session_cookie, &refreshed, chunks)
-            {
-                Ok((cookies, chunks)) => {
-                    state.set_cookies(cookies);
-                    Freshness::Ready(Arc::new(refreshed), chunks)
-                }
+            let refreshed = SessionData::new(NewSession {
+                last_seen: now,
+                ..refreshed.fields()
+            });
+            match session::update(oidc, client, &refreshed, chunks, &out).await {
+                Ok(chunks) => Freshness::Ready(Arc::new(refreshed), chunks),
                 Err(err) => Freshness::Failed(err),
             }
         }
         Err(err) if refresh::is_refusal(&err) => {
             log::warn!("oidc: the session ends: {err}");
-            state.set_cookies(oidc.cookies.remove_session(&client.session_cookie, chunks));
-            Freshness::Ended
+            match session::end(oidc, client, Some(&session), chunks, &out).await {
+                Ok(()) => Freshness::Ended,
+                Err(err) => Freshness::Failed(err),
+            }
         }
         Err(err) => Freshness::Failed(err),
     }

@@ -78,8 +78,10 @@ impl<'r> FromRequest<'r> for Logout {
             return Outcome::Error((err.status(), RequestState::of(req).fail(err)));
         }
         let state = RequestState::of(req);
-        let location = end_sessions(req.cookies(), &state.cookie_queue(), oidc, None).await;
-        Outcome::Success(Logout { location })
+        match end_sessions(req.cookies(), &state.cookie_queue(), oidc, None).await {
+            Ok(location) => Outcome::Success(Logout { location }),
+            Err(err) => Outcome::Error((err.status(), state.fail(err))),
+        }
     }
 }
 

@@ -3,25 +3,36 @@
 
 use std::sync::Arc;
 
-use rocket::http::{Method, Status};
+use rocket::data::ToByteUnit;
+use rocket::http::{ContentType, Header, Method, Status};
+use rocket::response::Response;
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request};
 
 use super::logout::{self, see_other, Logout};
 use super::request_state::RequestState;
+use crate::config::Config;
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::{self, Oidc};
 
 /// The routes for `oidc`'s configuration.
-pub(crate) fn routes(
-    callback_path: &str,
-    logout_path: &str,
-    logout_return_paths: &[&str],
-) -> Vec<Route> {
+pub(crate) fn routes(config: &Config, logout_return_paths: &[&str]) -> Vec<Route> {
     let mut routes = vec![
-        named(Method::Get, callback_path, Callback, "oidc_callback"),
-        named(Method::Get, logout_path, LogoutRoute, "oidc_logout"),
-        named(Method::Post, logout_path, LogoutRoute, "oidc_logout"),
+        named(Method::Get, &config.callback_path, Callback, "oidc_callback"),
+        named(Method::Get, &config.logout_path, LogoutRoute, "oidc_logout"),
+        named(Method::Post, &config.logout_path, LogoutRoute, "oidc_logout"),
+        named(
+            Method::Post,
+            &config.backchannel_logout_path,
+            BackchannelLogout,
+            "oidc_backchannel_logout",
+        ),
+        named(
+            Method::Get,
+            &config.frontchannel_logout_path,
+            FrontchannelLogout,
+            "oidc_frontchannel_logout",
+        ),
     ];
     for path in logout_return_paths {
         routes.push(named(Method::Get, path, LogoutReturn, "oidc_logout_return"));
@@ -96,9 +107,10 @@ impl Handler for LogoutRoute {
             return fail(req, logout::cross_site_error());
         }
         let out = RequestState::of(req).cookie_queue();
-        let location =
-            flow::logout::end_sessions(req.cookies(), &out, oidc, only.map(|c| &**c)).await;
-        Outcome::from(req, Logout::to(location))
+        match flow::logout::end_sessions(req.cookies(), &out, oidc, only.map(|c| &**c)).await {
+            Ok(location) => Outcome::from(req, Logout::to(location)),
+            Err(err) => fail(req, err),
+        }
     }
 }
 
@@ -110,5 +122,125 @@ struct LogoutReturn;
 impl Handler for LogoutReturn {
     async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
         Outcome::Success(logout::finish(req, oidc(req)))
+    }
+}
+
+/// Where the provider posts logout tokens (Back-Channel Logout 1.0, 2.5): answers 200 with
+/// `Cache-Control: no-store`, or 400 with a JSON error (2.8); 503 when the store failed, so
+/// the provider may retry.
+#[derive(Clone, Debug)]
+struct BackchannelLogout;
+
+/// The largest back-channel request body read: a logout token is a few KB.
+const BACKCHANNEL_BODY_LIMIT: u64 = 64 * 1024;
+
+#[rocket::async_trait]
+impl Handler for BackchannelLogout {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
+        let oidc = oidc(req);
+        let outcome = match logout_token(req, data).await {
+            Ok(token) => flow::backchannel::backchannel_logout(oidc, &token)
+                .await
+                .map(|_| ()),
+            Err(err) => Err(err),
+        };
+        let (status, body) = match outcome {
+            Ok(()) => (Status::Ok, String::new()),
+            Err(err) => {
+                err.log();
+                let body = serde_json::json!({
+                    "error": err.error(),
+                    "error_description": err.error_description(),
+                })
+                .to_string();
+                (err.status(), body)
+            }
+        };
+        let mut response = Response::build();
+        response
+            .status(status)
+            .header(Header::new("Cache-Control", "no-store"));
+        if !body.is_empty() {
+            response.header(ContentType::JSON);
+        }
+        Outcome::Success(
+            response
+                .sized_body(body.len(), std::io::Cursor::new(body))
+                .finalize(),
+        )
+    }
+}
+
+/// The `logout_token` of a back-channel logout request: a form with exactly one.
+async fn logout_token(req: &Request<'_>, data: Data<'_>) -> Result<String, OidcError> {
+    let bad = |why: &str| {
+        OidcError::new(
+            ErrorKind::InvalidRequest,
+            Status::BadRequest,
+            "invalid_request",
+            format!("back-channel logout: {why}"),
+        )
+    };
+    if req.content_type().is_none_or(|ct| !ct.is_form()) {
+        return Err(bad(
+            "the body must be application/x-www-form-urlencoded with a logout_token",
+        ));
+    }
+    let body = data
+        .open(BACKCHANNEL_BODY_LIMIT.bytes())
+        .into_string()
+        .await
+        .map_err(|_| bad("the body could not be read"))?;
+    if !body.is_complete() {
+        return Err(bad("the body is larger than 64 KiB"));
+    }
+    let mut tokens = url::form_urlencoded::parse(body.as_bytes())
+        .filter(|(name, _)| name == "logout_token")
+        .map(|(_, value)| value.into_owned());
+    match (tokens.next(), tokens.next()) {
+        (Some(token), None) if !token.is_empty() => Ok(token),
+        (Some(_), Some(_)) => Err(bad("the logout_token parameter is repeated")),
+        _ => Err(bad("the logout_token parameter is missing")),
+    }
+}
+
+/// The page the provider loads in an iframe for a front-channel logout (Front-Channel
+/// Logout 1.0): never cached, and framed only by the provider's origin.
+#[derive(Clone, Debug)]
+struct FrontchannelLogout;
+
+#[rocket::async_trait]
+impl Handler for FrontchannelLogout {
+    async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
+        let oidc = oidc(req);
+        let param = |name: &str| req.query_value::<&str>(name).and_then(Result::ok);
+        let out = RequestState::of(req).cookie_queue();
+        match flow::backchannel::frontchannel_logout(
+            oidc,
+            param("iss"),
+            param("sid"),
+            req.cookies(),
+            &out,
+        )
+        .await
+        {
+            Ok(frame_origin) => {
+                let page = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Logged out</title></head><body></body></html>";
+                let ancestors = frame_origin.unwrap_or_else(|| "'none'".into());
+                Outcome::Success(
+                    Response::build()
+                        .status(Status::Ok)
+                        .header(ContentType::HTML)
+                        .header(Header::new("Cache-Control", "no-store"))
+                        .header(Header::new(
+                            "Content-Security-Policy",
+                            format!("frame-ancestors {ancestors}"),
+                        ))
+                        .sized_body(page.len(), std::io::Cursor::new(page))
+                        .finalize(),
+                )
+            }
+            Err(err) => fail(req, err),
+        }
     }
 }

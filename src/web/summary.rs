@@ -1,17 +1,37 @@
 //! The launch summary: what each provider offers and how sessions are kept, printed once at
 //! liftoff so a misconfiguration shows before the first login. Never prints secrets.
 
-use crate::config::{MetadataSource, UserinfoMethod};
+use crate::config::{MetadataSource, StoreConfig, UserinfoMethod};
 use crate::flow::{Oidc, ProviderState};
 
 /// The summary lines, one block per provider.
 pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
     let config = &oidc.config;
+    let store = match (&config.store, oidc.server_side) {
+        (_, false) => "sealed cookies (ended sessions marked in this process)".to_string(),
+        (StoreConfig::Memory { capacity }, true) => {
+            format!("this process's memory (at most {capacity} entries), id in a sealed cookie")
+        }
+        (StoreConfig::Redis(redis), true) => format!(
+            "Redis {} (prefix {:?}), id in a sealed cookie",
+            if redis.cluster.is_empty() {
+                "standalone"
+            } else {
+                "Cluster"
+            },
+            redis.key_prefix
+        ),
+        (StoreConfig::Cookie, true) => format!("{:?}, id in a sealed cookie", oidc.store),
+    };
+    let origin = &oidc.app_origin;
     let mut lines = vec![format!(
-        "oidc: callback {} · logout {} · sessions in sealed cookies (HttpOnly, SameSite=Lax, \
-         Secure={}, {}, lifetime {} s)",
+        "oidc: callback {} · logout {} · back-channel logout {origin}{} · front-channel logout \
+         {origin}{} · sessions in {store} (HttpOnly, SameSite=Lax, Secure={}, {}, lifetime {} s, \
+         idle timeout {} s)",
         config.redirect_uri,
         config.logout_path,
+        config.backchannel_logout_path,
+        config.frontchannel_logout_path,
         if config.secure_cookies {
             "yes"
         } else {
@@ -23,14 +43,16 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
             "browser-session"
         },
         config.session_lifetime,
+        config.session_idle_timeout,
     )];
     for client in oidc.providers() {
-        lines.extend(provider_lines(client));
+        let backchannel_uri = format!("{origin}{}", config.backchannel_logout_path);
+        lines.extend(provider_lines(client, &backchannel_uri));
     }
     lines
 }
 
-fn provider_lines(client: &ProviderState) -> Vec<String> {
+fn provider_lines(client: &ProviderState, backchannel_uri: &str) -> Vec<String> {
     let name = client.name();
     let provider = &client.config;
     let source = match &provider.source {
@@ -90,7 +112,8 @@ fn provider_lines(client: &ProviderState) -> Vec<String> {
         },
     ));
     lines.push(format!(
-        "oidc: provider {name:?}: logout: {}; token revocation {}",
+        "oidc: provider {name:?}: logout: {}; token revocation {}; back-channel logout \
+         (register backchannel_logout_uri) {}",
         if metadata.end_session_endpoint.is_some() {
             format!(
                 "RP-initiated, back to {}",
@@ -104,6 +127,7 @@ fn provider_lines(client: &ProviderState) -> Vec<String> {
         } else {
             "off"
         },
+        backchannel_uri,
     ));
     lines
 }
@@ -135,7 +159,8 @@ mod tests {
         ));
         let config = Config::from_figment(&figment).unwrap();
         let http = HttpClient::new(std::time::Duration::from_secs(1)).unwrap();
-        let oidc = Oidc::new(config, CookieCipher::for_tests(), &http);
+        let store = std::sync::Arc::new(crate::session::MemoryStore::default());
+        let oidc = Oidc::new(config, CookieCipher::for_tests(), &http, store, false);
         let text = lines(&oidc).join("\n");
         assert!(text.contains("provider \"default\""), "{text}");
         assert!(text.contains("provider \"google\""), "{text}");

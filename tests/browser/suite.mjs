@@ -583,10 +583,10 @@ const scenarios = {
     check(s.sameSite === 'Lax', 'the session cookie is SameSite=Lax', s);
     check(s.secure === false, 'the session cookie is not Secure over http', s);
     check(s.path === '/', 'the session cookie is scoped to /', s);
-    const week = 7 * 24 * 3600;
+    const lifetime = 8 * 3600; // the default session_lifetime
     const now = Date.now() / 1000;
-    check(s.expires > now + week - 120 && s.expires < now + week + 120,
-      'the session cookie expires in about 7 days (session_lifetime, session_permanent)', { expires: s.expires, now });
+    check(s.expires > now + lifetime - 120 && s.expires < now + lifetime + 120,
+      'the session cookie expires in about 8 hours (session_lifetime, session_permanent)', { expires: s.expires, now });
     check(s.name.length + s.value.length < 4096, 'the session cookie fits in 4096 bytes', s.name.length + s.value.length);
     const sHeader = setCookies.find((c) => c.line.startsWith(`${SESSION_COOKIE}=`));
     check(sHeader && /;\s*SameSite=Lax/i.test(sHeader.line) && /;\s*HttpOnly/i.test(sHeader.line)

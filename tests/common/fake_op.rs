@@ -338,6 +338,45 @@ impl FakeOp {
         f(&mut lock(&self.shared.behaviour));
     }
 
+    /// A back-channel logout token (Back-Channel Logout 1.0, 2.4) for `sub` and `sid`, valid
+    /// and fresh, with `overrides` applied (a `Value::Null` removes a claim), header `typ`,
+    /// signed as `signing` says.
+    pub fn logout_token(
+        &self,
+        sid: Option<&str>,
+        sub: Option<&str>,
+        overrides: Value,
+        typ: &str,
+        signing: Signing,
+    ) -> String {
+        let now = now();
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.issuer));
+        claims.insert("aud".into(), json!(CLIENT_ID));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + 120));
+        claims.insert("jti".into(), json!(format!("jti-{}", random_token())));
+        claims.insert(
+            "events".into(),
+            json!({ "http://schemas.openid.net/event/backchannel-logout": {} }),
+        );
+        if let Some(sid) = sid {
+            claims.insert("sid".into(), json!(sid));
+        }
+        if let Some(sub) = sub {
+            claims.insert("sub".into(), json!(sub));
+        }
+        for (name, value) in overrides.as_object().cloned().unwrap_or_default() {
+            if value.is_null() {
+                claims.remove(&name);
+            } else {
+                claims.insert(name, value);
+            }
+        }
+        let b = lock(&self.shared.behaviour).clone();
+        sign(&self.shared, &b, &signing, typ, claims).expect("fake OP: sign a logout token")
+    }
+
     /// Number of requests received for `path` (query string ignored).
     pub fn hits(&self, path: &str) -> usize {
         lock(&self.shared.log).hits.get(path).copied().unwrap_or(0)
@@ -880,14 +919,26 @@ fn id_token(
         }
     }
 
+    sign(shared, b, &b.signing, "JWT", claims)
+}
+
+/// Signs `claims` as the provider would, with header `typ`, or breaks the signature as
+/// `signing` says.
+fn sign(
+    shared: &Shared,
+    b: &Behaviour,
+    signing: &Signing,
+    typ: &str,
+    claims: Map<String, Value>,
+) -> Option<String> {
     let (key, kid) = shared.current_key(b);
-    let (alg, kid) = match b.signing {
+    let (alg, kid) = match signing {
         Signing::AlgNone => ("none", kid),
         Signing::Hs256WithPublicKey => ("HS256", kid),
         Signing::UnknownKid => ("RS256", "nope"),
         Signing::Good | Signing::BadSignature | Signing::OtherKey => ("RS256", kid),
     };
-    let header = json!({ "alg": alg, "typ": "JWT", "kid": kid });
+    let header = json!({ "alg": alg, "typ": typ, "kid": kid });
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -896,7 +947,7 @@ fn id_token(
 
     let rs256 = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
     let input = signing_input.as_bytes();
-    let signature = match b.signing {
+    let signature = match signing {
         Signing::Good | Signing::UnknownKid => key.sign(&rs256, input).ok()?,
         Signing::BadSignature => {
             let mut sig = key.sign(&rs256, input).ok()?;

@@ -1,0 +1,157 @@
+//! Logout initiated by the provider: Back-Channel Logout 1.0 (the provider posts a signed
+//! logout token, server to server) and Front-Channel Logout 1.0 (the provider loads a page
+//! of this app in a hidden iframe of the user's browser).
+//!
+//! Back-channel logout ends every matching session at once, in every instance that shares
+//! the store: a server-side store deletes them; the cookie store marks their `sid` (or
+//! `sub`) as ended, which every instance sharing that store checks on each request.
+//! Front-channel logout is the weaker option: browsers that block third-party cookies (and
+//! `SameSite=Lax` session cookies) never send the session cookie into the provider's iframe,
+//! so it ends only sessions whose cookie the iframe receives.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rocket::http::{CookieJar, Status};
+use sha2::{Digest, Sha256};
+
+use super::{session, Oidc};
+use crate::error::{sanitize, ErrorKind, OidcError};
+use crate::protocol::time::now;
+use crate::protocol::validation::payload_of;
+use crate::session::{CookieQueue, SetMode};
+
+/// Handles one back-channel logout request's `logout_token`; returns how many sessions a
+/// server-side store ended (the cookie store marks them instead and reports 0).
+pub(crate) async fn backchannel_logout(oidc: &Oidc, logout_token: &str) -> Result<usize, OidcError> {
+    let issuer = unverified_issuer(logout_token)?;
+    let mut matched = false;
+    let mut last_error = None;
+    for client in oidc.providers() {
+        let resolved = client.metadata().await?;
+        if resolved.metadata.issuer != issuer {
+            continue;
+        }
+        matched = true;
+        let valid = match client.validate_logout_token(&resolved, logout_token).await {
+            Ok(valid) => valid,
+            Err(err) => {
+                // Several providers may share an issuer (one client each): try them all.
+                last_error = Some(err);
+                continue;
+            }
+        };
+        let now = now();
+        // Never accept the same token twice (2.6 step 7); remembered while it could pass.
+        let ttl = Duration::from_secs(u64::try_from(valid.replayable_until - now).unwrap_or(1).max(1));
+        let first_time = oidc
+            .store
+            .set_value(&jti_key(&issuer, &valid.jti), "1", ttl, SetMode::IfAbsent)
+            .await
+            .map_err(session::store_failed)?;
+        if !first_time {
+            return Err(invalid("the logout token was used before (its jti was seen)".into()));
+        }
+        // A sid names one provider session; only without it does sub end all of the user's.
+        let (sid, subject) = match valid.sid.as_deref() {
+            Some(sid) => (Some(sid), None),
+            None => (None, valid.subject.as_deref()),
+        };
+        let ended = session::end_by_index(oidc, client, sid, subject, now).await?;
+        log::info!(
+            "oidc: back-channel logout from provider {:?} ended {} ({})",
+            client.name(),
+            if oidc.server_side {
+                format!("{ended} session(s)")
+            } else {
+                "the matching sessions".to_string()
+            },
+            if sid.is_some() { "by sid" } else { "by sub" }
+        );
+        return Ok(ended);
+    }
+    Err(last_error.unwrap_or_else(|| {
+        invalid(if matched {
+            "the logout token matches no configured client".into()
+        } else {
+            format!(
+                "the logout token's iss {:?} is not the issuer of a configured provider",
+                sanitize(&issuer, 200)
+            )
+        })
+    }))
+}
+
+/// Handles a front-channel logout: ends the session of the provider whose issuer is `iss`
+/// when its `sid` is the one sent. Both are required, so a page of another site that loads
+/// this URL cannot log a user out (it does not know the provider session's id).
+pub(crate) async fn frontchannel_logout(
+    oidc: &Oidc,
+    iss: Option<&str>,
+    sid: Option<&str>,
+    jar: &CookieJar<'_>,
+    out: &CookieQueue,
+) -> Result<Option<String>, OidcError> {
+    let (Some(iss), Some(sid)) = (iss, sid) else {
+        return Err(invalid(
+            "a front-channel logout needs iss and sid: register the client with \
+             frontchannel_logout_session_required = true"
+                .into(),
+        ));
+    };
+    for client in oidc.providers() {
+        let Some(resolved) = client.cached_metadata() else {
+            continue;
+        };
+        if resolved.metadata.issuer != iss {
+            continue;
+        }
+        let loaded = session::load(oidc, client, jar).await?;
+        if let Some(current) = loaded.session.as_deref().filter(|s| s.sid() == Some(sid)) {
+            session::end(oidc, client, Some(current), loaded.chunks, out).await?;
+            log::info!("oidc: front-channel logout from provider {:?}", client.name());
+        }
+        return Ok(Some(origin_of(&resolved.metadata.issuer)));
+    }
+    Err(invalid(format!(
+        "the front-channel logout's iss {:?} is not the issuer of a configured provider",
+        sanitize(iss, 200)
+    )))
+}
+
+/// The provider that may frame the front-channel page: the origin of its issuer.
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
+/// `iss` of a token not yet validated: only to pick the provider that validates it.
+fn unverified_issuer(token: &str) -> Result<String, OidcError> {
+    #[derive(serde::Deserialize)]
+    struct Issuer {
+        iss: Option<String>,
+    }
+    payload_of(token)
+        .and_then(|payload| serde_json::from_slice::<Issuer>(&payload).ok())
+        .and_then(|claims| claims.iss)
+        .ok_or_else(|| invalid("the logout token is not a JWT with an iss claim".into()))
+}
+
+fn jti_key(issuer: &str, jti: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(issuer.as_bytes());
+    hasher.update([0]);
+    hasher.update(jti.as_bytes());
+    format!("jti:{}", URL_SAFE_NO_PAD.encode(&hasher.finalize()[..18]))
+}
+
+fn invalid(description: String) -> OidcError {
+    OidcError::new(
+        ErrorKind::InvalidRequest,
+        Status::BadRequest,
+        "invalid_request",
+        description,
+    )
+}

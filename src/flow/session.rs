@@ -1,0 +1,342 @@
+//! A user's session across requests, whatever the store: read it (from the sealed cookie, or
+//! through the cookie's id from a server-side store), decide whether it has ended, write it
+//! back, end it.
+//!
+//! With the cookie store the session travels in the browser's sealed cookie; what ends it on
+//! the server is a mark in the (per-process, or shared) store, checked on every request: the
+//! session's own id after a logout, or its provider `sid` / `sub` after a back-channel
+//! logout. With a server-side store the cookie carries only the session's random id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rocket::http::{CookieJar, Status};
+use sha2::{Digest, Sha256};
+
+use super::{Oidc, ProviderState};
+use crate::error::{ErrorKind, OidcError};
+use crate::protocol::random::RANDOM_LEN;
+use crate::session::{CookieQueue, SessionData, SessionRecord, SetMode, StoreError};
+
+/// A session as a request carried it.
+pub(crate) struct Loaded {
+    /// The session, if the request had a live one.
+    pub(crate) session: Option<Arc<SessionData>>,
+    /// How many cookies the request carried for it (0: none), so a rewrite or a removal
+    /// covers them all.
+    pub(crate) chunks: usize,
+}
+
+/// Reads `client`'s session from the request's cookies (and the store).
+///
+/// A cookie that does not open, a session the store no longer has, or one marked as ended
+/// is no session; a store that fails is an error (503), never "not logged in", which would
+/// send every user to the provider during an outage.
+pub(crate) async fn load(
+    oidc: &Oidc,
+    client: &ProviderState,
+    jar: &CookieJar<'_>,
+) -> Result<Loaded, OidcError> {
+    if !oidc.server_side {
+        let stored = oidc
+            .cipher
+            .read_session(jar, &client.session_cookie, &client.sessions);
+        let session = match stored.data {
+            Some(session) if is_marked_ended(oidc, client, &session).await? => None,
+            other => other,
+        };
+        return Ok(Loaded {
+            session,
+            chunks: stored.chunks,
+        });
+    }
+    let Some(cookie) = jar.get(&client.session_cookie) else {
+        return Ok(Loaded {
+            session: None,
+            chunks: 0,
+        });
+    };
+    let Some(id) = oidc
+        .cipher
+        .open(&client.session_cookie, cookie.value())
+        .filter(|id| is_session_id(id))
+    else {
+        return Ok(Loaded {
+            session: None,
+            chunks: 1,
+        });
+    };
+    let record = oidc.store.load(&id).await.map_err(store_failed)?;
+    let session = record
+        .filter(|record| record.provider == client.name())
+        .and_then(|record| SessionData::decode(record.data))
+        .filter(|session| session.id() == id)
+        .map(Arc::new);
+    Ok(Loaded {
+        session,
+        chunks: 1,
+    })
+}
+
+/// Why `session` has ended at `now`, if it has: its lifetime, its idle timeout, or (with
+/// `end_session_with_access_token`) an expired access token that no refresh token renews.
+pub(crate) fn ended(oidc: &Oidc, session: &SessionData, now: i64) -> Option<&'static str> {
+    let config = &oidc.config;
+    if now - session.authenticated_at > config.session_lifetime {
+        return Some("its lifetime (oidc.session_lifetime) is over");
+    }
+    if now - session.last_seen > config.session_idle_timeout {
+        return Some("it was idle longer than oidc.session_idle_timeout");
+    }
+    if config.end_session_with_access_token
+        && session.refresh_token().is_none()
+        && session
+            .access_token_expires_at
+            .is_some_and(|expires_at| now >= expires_at)
+    {
+        return Some("its access token expired and there is no refresh token");
+    }
+    None
+}
+
+/// Whether a request at `now` should write `session` back to keep it from idling out: at
+/// most once per tenth of the idle timeout, and at most once a minute.
+pub(crate) fn needs_touch(oidc: &Oidc, session: &SessionData, now: i64) -> bool {
+    let every = (oidc.config.session_idle_timeout / 10).clamp(1, 60);
+    now - session.last_seen >= every
+}
+
+/// Stores a session that a login just created: a new id (never the one the browser had:
+/// no session fixation), the data in the cookie or the store. A session the browser held
+/// before is ended.
+pub(crate) async fn save_new(
+    oidc: &Oidc,
+    client: &ProviderState,
+    session: &SessionData,
+    jar: &CookieJar<'_>,
+    out: &CookieQueue,
+) -> Result<(), OidcError> {
+    if !oidc.server_side {
+        let chunks = crate::session::stored_chunks(jar, &client.session_cookie);
+        let (cookies, _) =
+            oidc.cookies
+                .session(&oidc.cipher, &client.session_cookie, session, chunks)?;
+        out.extend(cookies);
+        return Ok(());
+    }
+    let previous = jar
+        .get(&client.session_cookie)
+        .and_then(|cookie| oidc.cipher.open(&client.session_cookie, cookie.value()))
+        .filter(|id| is_session_id(id) && id != session.id());
+    save(oidc, client, session).await?;
+    if let Some(previous) = previous {
+        if let Err(err) = oidc.store.delete(&previous).await {
+            log::warn!("oidc: could not delete the session this login replaced: {err}");
+        }
+    }
+    out.push(oidc.cookies.session_id(&oidc.cipher, &client.session_cookie, session.id()));
+    Ok(())
+}
+
+/// Writes back a session that changed (refreshed tokens, a newer `last_seen`) under its
+/// id. Returns how many cookies it takes now.
+pub(crate) async fn update(
+    oidc: &Oidc,
+    client: &ProviderState,
+    session: &SessionData,
+    chunks: usize,
+    out: &CookieQueue,
+) -> Result<usize, OidcError> {
+    if !oidc.server_side {
+        let (cookies, chunks) =
+            oidc.cookies
+                .session(&oidc.cipher, &client.session_cookie, session, chunks)?;
+        out.extend(cookies);
+        return Ok(chunks);
+    }
+    save(oidc, client, session).await?;
+    Ok(chunks)
+}
+
+/// Ends a session: its cookies go, and on the server the store forgets it (server-side
+/// store) or marks its id as ended (cookie store), so a copy of the cookie is refused too.
+pub(crate) async fn end(
+    oidc: &Oidc,
+    client: &ProviderState,
+    session: Option<&SessionData>,
+    chunks: usize,
+    out: &CookieQueue,
+) -> Result<(), OidcError> {
+    out.extend(
+        oidc.cookies
+            .remove_session(&client.session_cookie, chunks),
+    );
+    let Some(session) = session else {
+        return Ok(());
+    };
+    if oidc.server_side {
+        oidc.store
+            .delete(session.id())
+            .await
+            .map_err(store_failed)?;
+    } else {
+        let ttl = remaining(oidc, session, crate::protocol::time::now());
+        oidc.store
+            .set_value(&ended_key(session.id()), "1", ttl, SetMode::Always)
+            .await
+            .map_err(store_failed)?;
+    }
+    Ok(())
+}
+
+/// Ends every session of `client` that a back-channel logout names: by the provider's
+/// session id and/or the user. Returns how many sessions a server-side store deleted (the
+/// cookie store cannot count: it marks the `sid`/`sub` as ended).
+pub(crate) async fn end_by_index(
+    oidc: &Oidc,
+    client: &ProviderState,
+    sid: Option<&str>,
+    subject: Option<&str>,
+    now: i64,
+) -> Result<usize, OidcError> {
+    let provider = client.name();
+    if oidc.server_side {
+        let mut deleted = 0;
+        if let Some(sid) = sid {
+            let index = crate::session::SessionIndex::Sid { provider, sid };
+            deleted += oidc
+                .store
+                .delete_by_index(index)
+                .await
+                .map_err(store_failed)?;
+        }
+        if let Some(subject) = subject {
+            let index = crate::session::SessionIndex::Subject { provider, subject };
+            deleted += oidc
+                .store
+                .delete_by_index(index)
+                .await
+                .map_err(store_failed)?;
+        }
+        return Ok(deleted);
+    }
+    // Marks outlive every session they could match.
+    let ttl = Duration::from_secs(
+        u64::try_from(oidc.config.session_lifetime + oidc.config.clock_skew).unwrap_or(1),
+    );
+    if let Some(sid) = sid {
+        oidc.store
+            .set_value(&sid_key(provider, sid), "1", ttl, SetMode::Always)
+            .await
+            .map_err(store_failed)?;
+    }
+    if let Some(subject) = subject {
+        oidc.store
+            .set_value(
+                &subject_key(provider, subject),
+                &now.to_string(),
+                ttl,
+                SetMode::Always,
+            )
+            .await
+            .map_err(store_failed)?;
+    }
+    Ok(0)
+}
+
+async fn save(oidc: &Oidc, client: &ProviderState, session: &SessionData) -> Result<(), OidcError> {
+    let record = SessionRecord::new(
+        client.name().to_string(),
+        session.subject().to_string(),
+        session.sid().map(str::to_string),
+        session.encode().to_string(),
+    );
+    let ttl = remaining(oidc, session, crate::protocol::time::now());
+    oidc.store
+        .save(session.id(), &record, ttl)
+        .await
+        .map_err(store_failed)
+}
+
+/// How long `session` can live from `now`: until its idle timeout or its lifetime ends.
+fn remaining(oidc: &Oidc, session: &SessionData, now: i64) -> Duration {
+    let config = &oidc.config;
+    let until = (session.last_seen + config.session_idle_timeout)
+        .min(session.authenticated_at + config.session_lifetime);
+    Duration::from_secs(u64::try_from(until - now).unwrap_or(0).max(1))
+}
+
+/// Whether a cookie-store session was ended on the server: by a logout (its id), or by a
+/// back-channel logout (its provider session, or every session of its user up to then).
+async fn is_marked_ended(
+    oidc: &Oidc,
+    client: &ProviderState,
+    session: &SessionData,
+) -> Result<bool, OidcError> {
+    let store = &oidc.store;
+    if store
+        .get_value(&ended_key(session.id()))
+        .await
+        .map_err(store_failed)?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    if let Some(sid) = session.sid() {
+        if store
+            .get_value(&sid_key(client.name(), sid))
+            .await
+            .map_err(store_failed)?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    let ended_at = store
+        .get_value(&subject_key(client.name(), session.subject()))
+        .await
+        .map_err(store_failed)?;
+    Ok(ended_at
+        .and_then(|at| at.parse::<i64>().ok())
+        .is_some_and(|at| session.authenticated_at <= at))
+}
+
+fn ended_key(id: &str) -> String {
+    format!("ended:{id}")
+}
+
+fn sid_key(provider: &str, sid: &str) -> String {
+    format!("ended-sid:{}", digest(provider, sid))
+}
+
+fn subject_key(provider: &str, subject: &str) -> String {
+    format!("ended-sub:{}", digest(provider, subject))
+}
+
+/// A fixed-length key part for values that may hold any character.
+fn digest(provider: &str, value: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(provider.as_bytes());
+    hasher.update([0]);
+    hasher.update(value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&hasher.finalize()[..18])
+}
+
+fn is_session_id(id: &str) -> bool {
+    id.len() == RANDOM_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A store that failed: 503, and one log line that says why.
+pub(crate) fn store_failed(err: StoreError) -> OidcError {
+    OidcError::new(
+        ErrorKind::StoreUnavailable,
+        Status::ServiceUnavailable,
+        "session_store_unavailable",
+        format!("the session store failed: {err}"),
+    )
+}

@@ -1,0 +1,174 @@
+//! Logout tokens (OpenID Connect Back-Channel Logout 1.0, 2.4 and 2.6): validated like an
+//! ID token, plus the rules that keep an ID token from passing as one.
+
+use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use serde::Deserialize;
+
+use super::validation::{
+    alg_names, parse_alg, split, verify_signature, Audience, Header, Rejection,
+};
+use crate::error::sanitize;
+
+/// The event a logout token must carry.
+pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str =
+    "http://schemas.openid.net/event/backchannel-logout";
+
+/// What a logout token must satisfy. Not `Debug`: it holds the client secret.
+pub(crate) struct LogoutTokenCheck<'a> {
+    pub(crate) issuer: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) trusted_audiences: &'a [String],
+    /// Allowed `alg` values; never contains `none`.
+    pub(crate) allowed_algs: &'a [CoreJwsSigningAlgorithm],
+    pub(crate) client_secret: Option<&'a str>,
+    pub(crate) now: i64,
+    pub(crate) clock_skew: i64,
+}
+
+/// What a valid logout token names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ValidLogoutToken {
+    pub(crate) sid: Option<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) jti: String,
+    /// Until when the token could be replayed: its `exp`, or `iat` plus the largest
+    /// lifetime this client accepts.
+    pub(crate) replayable_until: i64,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+    iat: Option<f64>,
+    exp: Option<f64>,
+    jti: Option<String>,
+    sid: Option<String>,
+    events: Option<serde_json::Map<String, serde_json::Value>>,
+    nonce: Option<serde_json::Value>,
+}
+
+/// How old (by `iat`) a logout token without `exp` may be.
+pub(crate) const MAX_AGE_WITHOUT_EXP: i64 = 120;
+
+macro_rules! reject {
+    ($($arg:tt)*) => { return Err(Rejection::Invalid(format!($($arg)*))) };
+}
+
+/// Validates a logout token against `keys` and `check`. The `jti` replay check is the
+/// caller's (it needs the store).
+pub(crate) fn validate_logout_token(
+    jwt: &str,
+    keys: &CoreJsonWebKeySet,
+    check: &LogoutTokenCheck<'_>,
+) -> Result<ValidLogoutToken, Rejection> {
+    let jws = split(jwt)?;
+    let header: Header = serde_json::from_slice(&jws.header)
+        .map_err(|e| Rejection::Invalid(format!("the header is not valid JSON: {e}")))?;
+    if header.crit.is_some() {
+        reject!("the header has a `crit` member, which this client does not understand");
+    }
+    if let Some(typ) = header.typ.as_deref() {
+        // RFC 7515 4.1.9: "application/" may be left out; media types ignore case.
+        let typ = typ.to_ascii_lowercase();
+        if typ != "logout+jwt" && typ != "application/logout+jwt" {
+            reject!("typ {:?} is not logout+jwt", sanitize(&typ, 40));
+        }
+    }
+    let alg = match parse_alg(&header.alg) {
+        Some(alg) if check.allowed_algs.contains(&alg) => alg,
+        _ => reject!(
+            "alg {:?} is not allowed (allowed: {})",
+            sanitize(&header.alg, 16),
+            alg_names(check.allowed_algs)
+        ),
+    };
+    verify_signature(
+        &jws,
+        &alg,
+        header.kid.as_deref(),
+        keys,
+        check.client_secret,
+    )?;
+    let claims: Claims = serde_json::from_slice(&jws.payload)
+        .map_err(|e| Rejection::Invalid(format!("the claims are not valid: {e}")))?;
+    let (now, skew) = (check.now, check.clock_skew);
+    match claims.iss.as_deref() {
+        Some(iss) if iss == check.issuer => {}
+        Some(iss) => reject!(
+            "iss {:?} is not the provider's issuer {:?}",
+            sanitize(iss, 200),
+            check.issuer
+        ),
+        None => reject!("the iss claim is missing"),
+    }
+    let audiences = match &claims.aud {
+        Some(Audience::One(aud)) => std::slice::from_ref(aud),
+        Some(Audience::Many(auds)) => auds.as_slice(),
+        None => reject!("the aud claim is missing"),
+    };
+    if !audiences.iter().any(|aud| aud == check.client_id) {
+        reject!("aud does not contain this client's client_id {:?}", check.client_id);
+    }
+    if let Some(untrusted) = audiences
+        .iter()
+        .find(|aud| *aud != check.client_id && !check.trusted_audiences.contains(aud))
+    {
+        reject!(
+            "aud contains {:?}, an audience this client does not trust",
+            sanitize(untrusted, 100)
+        );
+    }
+    let issued_at = match claims.iat {
+        Some(iat) if iat.is_finite() => iat.floor() as i64,
+        _ => reject!("the iat claim is missing"),
+    };
+    if issued_at > now.saturating_add(skew) {
+        reject!("iat lies in the future (now {now}, clock skew {skew} s)");
+    }
+    let replayable_until = match claims.exp {
+        Some(exp) if exp.is_finite() => {
+            let exp = exp.floor() as i64;
+            if now >= exp.saturating_add(skew) {
+                reject!("the token expired at {exp} (now {now}, clock skew {skew} s)");
+            }
+            exp.saturating_add(skew)
+        }
+        Some(_) => reject!("the exp claim is not a number"),
+        None => {
+            // Tolerated (drafts before 1.0 final had no exp), but only when fresh.
+            if now > issued_at.saturating_add(MAX_AGE_WITHOUT_EXP + skew) {
+                reject!("the token has no exp and was issued more than {MAX_AGE_WITHOUT_EXP} s ago");
+            }
+            issued_at.saturating_add(MAX_AGE_WITHOUT_EXP + skew)
+        }
+    };
+    let has_event = claims
+        .events
+        .as_ref()
+        .and_then(|events| events.get(BACKCHANNEL_LOGOUT_EVENT))
+        .is_some_and(serde_json::Value::is_object);
+    if !has_event {
+        reject!("the events claim does not hold the back-channel logout event {BACKCHANNEL_LOGOUT_EVENT}");
+    }
+    if claims.nonce.is_some() {
+        reject!("the token has a nonce claim, which a logout token must not have (an ID token?)");
+    }
+    let jti = match claims.jti {
+        Some(jti) if !jti.is_empty() && jti.len() <= 256 => jti,
+        Some(_) => reject!("the jti claim is empty or longer than 256 bytes"),
+        None => reject!("the jti claim is missing"),
+    };
+    let nonempty = |v: Option<String>| v.filter(|v| !v.is_empty() && v.len() <= 255);
+    let (sid, subject) = (nonempty(claims.sid), nonempty(claims.sub));
+    if sid.is_none() && subject.is_none() {
+        reject!("the token names neither sid nor sub");
+    }
+    Ok(ValidLogoutToken {
+        sid,
+        subject,
+        jti,
+        replayable_until,
+    })
+}

@@ -1,0 +1,276 @@
+//! The in-process store: sessions and values in this process's memory, bounded.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};
+
+/// Sessions kept in this process's memory: for tests, small apps and a single instance.
+///
+/// Everything it holds expires with its `ttl`, and it holds at most `capacity` entries
+/// (sessions and values together): when full it first drops what expired, then the entries
+/// closest to expiry, with a warning in the log. Sessions end when the process restarts, and
+/// instances never see each other's sessions: run several instances on Redis instead.
+///
+/// ```
+/// use rocket_oidc_auth::{MemoryStore, OidcFairing};
+///
+/// let fairing = OidcFairing::with_store(MemoryStore::new(100_000));
+/// # drop(fairing);
+/// ```
+pub struct MemoryStore {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<String, (SessionRecord, Instant)>,
+    indexes: HashMap<IndexKey, HashSet<String>>,
+    values: HashMap<String, (String, Instant)>,
+}
+
+#[derive(Hash, PartialEq, Eq)]
+enum IndexKey {
+    Sid(String, String),
+    Subject(String, String),
+}
+
+impl IndexKey {
+    fn of(index: SessionIndex<'_>) -> Self {
+        match index {
+            SessionIndex::Sid { provider, sid } => IndexKey::Sid(provider.into(), sid.into()),
+            SessionIndex::Subject { provider, subject } => {
+                IndexKey::Subject(provider.into(), subject.into())
+            }
+        }
+    }
+
+    fn all(record: &SessionRecord) -> Vec<IndexKey> {
+        let mut keys = vec![IndexKey::Subject(
+            record.provider.clone(),
+            record.subject.clone(),
+        )];
+        if let Some(sid) = &record.sid {
+            keys.push(IndexKey::Sid(record.provider.clone(), sid.clone()));
+        }
+        keys
+    }
+}
+
+impl MemoryStore {
+    /// A store holding at most `capacity` entries (at least 16).
+    pub fn new(capacity: usize) -> Self {
+        MemoryStore {
+            capacity: capacity.max(16),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for MemoryStore {
+    /// A store for 100,000 entries.
+    fn default() -> Self {
+        MemoryStore::new(100_000)
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn len(&self) -> usize {
+        self.sessions.len() + self.values.len()
+    }
+
+    fn remove_session(&mut self, id: &str) -> bool {
+        let Some((record, _)) = self.sessions.remove(id) else {
+            return false;
+        };
+        for key in IndexKey::all(&record) {
+            if let Some(ids) = self.indexes.get_mut(&key) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.indexes.remove(&key);
+                }
+            }
+        }
+        true
+    }
+
+    /// Makes room for one more entry.
+    fn make_room(&mut self, capacity: usize, now: Instant) {
+        if self.len() < capacity {
+            return;
+        }
+        let expired: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, (_, until))| *until <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            self.remove_session(&id);
+        }
+        self.values.retain(|_, (_, until)| *until > now);
+        if self.len() < capacity {
+            return;
+        }
+        // Still full of live entries: drop the eighth closest to expiry.
+        let mut all: Vec<(Instant, bool, String)> = self
+            .sessions
+            .iter()
+            .map(|(id, (_, until))| (*until, true, id.clone()))
+            .chain(
+                self.values
+                    .iter()
+                    .map(|(key, (_, until))| (*until, false, key.clone())),
+            )
+            .collect();
+        all.sort_unstable();
+        let drop = (capacity / 8).max(1);
+        log::warn!(
+            "oidc: the memory session store is full ({capacity} entries): dropping the {drop} \
+             closest to expiry; raise oidc.session.memory.capacity or use Redis"
+        );
+        for (_, is_session, key) in all.into_iter().take(drop) {
+            if is_session {
+                self.remove_session(&key);
+            } else {
+                self.values.remove(&key);
+            }
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        match inner.sessions.get(id) {
+            Some((record, until)) if *until > now => Ok(Some(record.clone())),
+            Some(_) => {
+                inner.remove_session(id);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn save(
+        &self,
+        id: &str,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        if !inner.remove_session(id) {
+            inner.make_room(self.capacity, now);
+        }
+        for key in IndexKey::all(record) {
+            inner.indexes.entry(key).or_default().insert(id.to_string());
+        }
+        inner
+            .sessions
+            .insert(id.to_string(), (record.clone(), now + ttl));
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.lock().remove_session(id);
+        Ok(())
+    }
+
+    async fn delete_by_index(&self, index: SessionIndex<'_>) -> Result<usize, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let ids = inner
+            .indexes
+            .remove(&IndexKey::of(index))
+            .unwrap_or_default();
+        let mut deleted = 0;
+        for id in ids {
+            let live = inner
+                .sessions
+                .get(&id)
+                .is_some_and(|(_, until)| *until > now);
+            if inner.remove_session(&id) && live {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn set_value(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+        mode: SetMode,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        match inner.values.get(key) {
+            Some((_, until)) if *until > now && mode == SetMode::IfAbsent => return Ok(false),
+            Some(_) => {}
+            None => inner.make_room(self.capacity, now),
+        }
+        inner
+            .values
+            .insert(key.to_string(), (value.to_string(), now + ttl));
+        Ok(true)
+    }
+
+    async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let now = Instant::now();
+        let inner = self.lock();
+        Ok(inner
+            .values
+            .get(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(value, _)| value.clone()))
+    }
+
+    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().values.remove(key);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: usize) -> SessionRecord {
+        SessionRecord::new("p".into(), format!("user{n}"), None, "{}".into())
+    }
+
+    #[tokio::test]
+    async fn a_full_store_drops_the_entries_closest_to_expiry() {
+        let store = MemoryStore::new(16);
+        for n in 0..16 {
+            let ttl = Duration::from_secs(100 + n as u64);
+            store.save(&format!("s{n}"), &record(n), ttl).await.unwrap();
+        }
+        store
+            .save("new", &record(99), Duration::from_secs(1000))
+            .await
+            .unwrap();
+        assert!(store.load("new").await.unwrap().is_some());
+        assert!(store.load("s0").await.unwrap().is_none(), "closest to expiry");
+        assert!(store.load("s15").await.unwrap().is_some());
+        assert!(store.lock().len() <= 16);
+    }
+}

@@ -1,0 +1,370 @@
+//! Sessions on the server's side, written once and run against every store (`cookie`,
+//! `memory`, Redis standalone, Redis Cluster): logout that bites (a copied cookie is refused
+//! afterwards), back-channel and front-channel logout, the idle timeout, and the end of a
+//! session whose access token expired without a refresh token.
+
+mod common {
+    pub mod app;
+    pub mod fake_op;
+    pub mod redis;
+}
+
+use std::time::Duration;
+
+use common::app::*;
+use common::fake_op::{self, FakeOp, Signing};
+use rocket::http::{Accept, ContentType, Cookie, Status};
+use rocket::local::asynchronous::Client;
+use serde_json::{json, Value};
+
+const SESSION: &str = "oidc_session_default";
+
+/// Where the sessions of one test live; keeps its Redis servers running.
+struct Store {
+    /// Lines for `[default.oidc.session]`.
+    table: String,
+    _servers: Option<common::redis::Servers>,
+}
+
+impl Store {
+    fn cookie() -> Store {
+        Store {
+            table: "store = \"cookie\"".into(),
+            _servers: None,
+        }
+    }
+
+    fn memory() -> Store {
+        Store {
+            table: "store = \"memory\"".into(),
+            _servers: None,
+        }
+    }
+
+    fn redis() -> Store {
+        let server = common::redis::Servers::standalone();
+        Store {
+            table: format!(
+                "store = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"\nkey_prefix = \"t{}:\"",
+                server.url(),
+                std::process::id()
+            ),
+            _servers: Some(server),
+        }
+    }
+
+    fn cluster() -> Store {
+        let cluster = common::redis::Servers::cluster();
+        let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("{u:?}")).collect();
+        Store {
+            table: format!(
+                "store = \"redis\"\n[default.oidc.session.redis]\ncluster = [{}]",
+                nodes.join(", ")
+            ),
+            _servers: Some(cluster),
+        }
+    }
+}
+
+/// The quickstart with the fake provider, sessions in `store`, `oidc` lines under
+/// `[default.oidc]`.
+async fn app(store: &Store, oidc: &str) -> (FakeOp, Client) {
+    let op = FakeOp::start().await;
+    let extra = format!("{oidc}\n[default.oidc.session]\n{}", store.table);
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        &extra,
+        "",
+    ))
+    .await;
+    (op, client)
+}
+
+async fn log_in(client: &Client) {
+    assert_eq!(
+        log_in_at_once(client, "/login").await.status(),
+        Status::SeeOther
+    );
+    assert_eq!(whoami(client, None).await, Status::Ok, "logged in");
+}
+
+/// `/whoami` as an API call, with the client's cookies, or with `cookie` as the session
+/// cookie instead of the tracked one.
+async fn whoami(client: &Client, cookie: Option<&str>) -> Status {
+    let mut request = client.get("/whoami").header(Accept::JSON);
+    if let Some(value) = cookie {
+        request = request.cookie(Cookie::new(SESSION, value.to_string()));
+    }
+    request.dispatch().await.status()
+}
+
+/// Makes the client forget its session cookie without ending the session (a second
+/// browser, in effect): an unusable cookie in its place is answered with its removal.
+async fn forget_session(client: &Client) {
+    whoami(client, Some("unusable")).await;
+    assert!(client.cookies().get(SESSION).is_none());
+}
+
+fn session_cookie(client: &Client) -> String {
+    client
+        .cookies()
+        .get(SESSION)
+        .expect("a session cookie")
+        .value()
+        .to_string()
+}
+
+async fn backchannel(client: &Client, body: &str) -> (Status, Option<String>, String) {
+    let response = client
+        .post("/logout/backchannel")
+        .header(ContentType::Form)
+        .body(body.to_string())
+        .dispatch()
+        .await;
+    let status = response.status();
+    let cache = response.headers().get_one("Cache-Control").map(str::to_string);
+    (status, cache, response.into_string().await.unwrap_or_default())
+}
+
+fn form(token: &str) -> String {
+    format!("logout_token={token}")
+}
+
+/// The store suite: one module per store, the same tests in each.
+macro_rules! store_suite {
+    ($($store:ident),* $(,)?) => {$(
+        mod $store {
+            use super::*;
+
+            #[rocket::async_test]
+            async fn a_copy_of_the_session_cookie_is_refused_after_logout() {
+                super::copied_cookie_refused_after_logout(Store::$store()).await;
+            }
+
+            #[rocket::async_test]
+            async fn back_channel_logout_by_sid_ends_only_that_session() {
+                super::backchannel_by_sid(Store::$store()).await;
+            }
+
+            #[rocket::async_test]
+            async fn back_channel_logout_by_sub_ends_the_users_sessions() {
+                super::backchannel_by_sub(Store::$store()).await;
+            }
+
+            #[rocket::async_test]
+            async fn bad_logout_tokens_answer_400_and_end_nothing() {
+                super::bad_logout_tokens(Store::$store()).await;
+            }
+
+            #[rocket::async_test]
+            async fn front_channel_logout_needs_the_sessions_sid() {
+                super::frontchannel(Store::$store()).await;
+            }
+
+            #[rocket::async_test]
+            async fn an_idle_session_ends() {
+                super::idle_timeout(Store::$store()).await;
+            }
+
+            #[rocket::async_test]
+            async fn a_session_ends_when_its_token_expires_without_a_refresh_token() {
+                super::token_expiry_without_refresh(Store::$store()).await;
+            }
+        }
+    )*};
+}
+
+store_suite!(cookie, memory, redis, cluster);
+
+async fn copied_cookie_refused_after_logout(store: Store) {
+    let (_op, client) = app(&store, "").await;
+    log_in(&client).await;
+    let copy = session_cookie(&client);
+    assert_eq!(whoami(&client, Some(&copy)).await, Status::Ok, "the copy works");
+    let response = client
+        .post("/logout")
+        .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(whoami(&client, None).await, Status::Unauthorized);
+    assert_eq!(
+        whoami(&client, Some(&copy)).await,
+        Status::Unauthorized,
+        "a copy of the cookie taken before the logout must be refused"
+    );
+}
+
+async fn backchannel_by_sid(store: Store) {
+    let (op, client) = app(&store, "").await;
+    op.set(|b| {
+        b.id_token_claims.insert("sid".into(), json!("op-session-1"));
+    });
+    log_in(&client).await;
+    let first = session_cookie(&client);
+    // A second login of the same user in another provider session.
+    op.set(|b| {
+        b.id_token_claims.insert("sid".into(), json!("op-session-2"));
+    });
+    forget_session(&client).await;
+    log_in(&client).await;
+    let second = session_cookie(&client);
+    assert_ne!(first, second);
+
+    let token = op.logout_token(Some("op-session-1"), Some("alice"), json!({}), "logout+jwt", Signing::Good);
+    let (status, cache, body) = backchannel(&client, &form(&token)).await;
+    assert_eq!(status, Status::Ok, "{body}");
+    assert_eq!(cache.as_deref(), Some("no-store"));
+    assert_eq!(whoami(&client, Some(&first)).await, Status::Unauthorized, "sid 1 ended");
+    assert_eq!(whoami(&client, Some(&second)).await, Status::Ok, "sid 2 lives on");
+}
+
+async fn backchannel_by_sub(store: Store) {
+    let (op, client) = app(&store, "").await;
+    log_in(&client).await;
+    let first = session_cookie(&client);
+    forget_session(&client).await;
+    log_in(&client).await;
+    let second = session_cookie(&client);
+    let token = op.logout_token(None, Some("alice"), json!({}), "logout+jwt", Signing::Good);
+    let (status, _, body) = backchannel(&client, &form(&token)).await;
+    assert_eq!(status, Status::Ok, "{body}");
+    assert_eq!(whoami(&client, Some(&first)).await, Status::Unauthorized);
+    assert_eq!(whoami(&client, Some(&second)).await, Status::Unauthorized);
+    // A login after the logout is a new session (the cookie store compares login times in
+    // seconds, and ends a login of the logout's own second too).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    forget_session(&client).await;
+    log_in(&client).await;
+}
+
+async fn bad_logout_tokens(store: Store) {
+    let (op, client) = app(&store, "").await;
+    op.set(|b| {
+        b.id_token_claims.insert("sid".into(), json!("op-session-1"));
+    });
+    log_in(&client).await;
+    let sid = Some("op-session-1");
+    let sub = Some("alice");
+    let good = |overrides: Value| op.logout_token(sid, sub, overrides, "logout+jwt", Signing::Good);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let replayed = good(json!({}));
+    let mut cases: Vec<(&str, String)> = vec![
+        ("bad signature", form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::BadSignature))),
+        ("alg none", form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::AlgNone))),
+        ("HS256 with the public key", form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::Hs256WithPublicKey))),
+        ("unpublished key", form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::OtherKey))),
+        ("typ JWT", form(&op.logout_token(sid, sub, json!({}), "JWT", Signing::Good))),
+        ("wrong iss", form(&good(json!({"iss": "http://127.0.0.1:1"})))),
+        ("wrong aud", form(&good(json!({"aud": "someone-else"})))),
+        ("no aud", form(&good(json!({"aud": null})))),
+        ("iat in the future", form(&good(json!({"iat": now + 3600})))),
+        ("no iat", form(&good(json!({"iat": null})))),
+        ("expired", form(&good(json!({"exp": now - 3600, "iat": now - 4000})))),
+        ("no events", form(&good(json!({"events": null})))),
+        ("wrong event", form(&good(json!({"events": {"http://example.com/other": {}}})))),
+        ("a nonce", form(&good(json!({"nonce": "n"})))),
+        ("no jti", form(&good(json!({"jti": null})))),
+        ("neither sid nor sub", form(&good(json!({"sid": null, "sub": null})))),
+        ("not a JWT", form("not-a-jwt")),
+        ("no logout_token", "other=1".into()),
+        ("repeated logout_token", format!("{}&{}", form(&replayed), form(&replayed))),
+    ];
+    // Replay: the first use is valid and ends the session; log in again for the rest.
+    let (status, _, body) = backchannel(&client, &form(&replayed)).await;
+    assert_eq!(status, Status::Ok, "{body}");
+    // A new provider session for the new login.
+    op.set(|b| {
+        b.id_token_claims.insert("sid".into(), json!("op-session-2"));
+    });
+    forget_session(&client).await;
+    log_in(&client).await;
+    cases.push(("replayed jti", form(&replayed)));
+    for (case, body) in cases {
+        let (status, cache, text) = backchannel(&client, &body).await;
+        assert_eq!(status, Status::BadRequest, "{case}: {text}");
+        assert_eq!(cache.as_deref(), Some("no-store"), "{case}");
+        let error = json(&text);
+        assert_eq!(error["error"], "invalid_request", "{case}: {text}");
+        assert!(error["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{case}");
+        assert_eq!(whoami(&client, None).await, Status::Ok, "{case} must end nothing");
+    }
+    let response = client
+        .post("/logout/backchannel")
+        .header(ContentType::JSON)
+        .body("{}")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::BadRequest, "not a form");
+}
+
+async fn frontchannel(store: Store) {
+    let (op, client) = app(&store, "").await;
+    op.set(|b| {
+        b.id_token_claims.insert("sid".into(), json!("op-session-1"));
+    });
+    log_in(&client).await;
+    let iss = op.issuer.clone();
+    for query in [
+        String::new(),
+        format!("?iss={iss}"),
+        "?sid=op-session-1".to_string(),
+        format!("?iss=http://127.0.0.1:1&sid=op-session-1"),
+    ] {
+        let response = client.get(format!("/logout/frontchannel{query}")).dispatch().await;
+        assert_eq!(response.status(), Status::BadRequest, "{query:?}");
+        assert_eq!(whoami(&client, None).await, Status::Ok, "{query:?} ends nothing");
+    }
+    let wrong_sid = client
+        .get(format!("/logout/frontchannel?iss={iss}&sid=another"))
+        .dispatch()
+        .await;
+    assert_eq!(wrong_sid.status(), Status::Ok);
+    assert_eq!(whoami(&client, None).await, Status::Ok, "another sid ends nothing");
+
+    let copy = session_cookie(&client);
+    let response = client
+        .get(format!("/logout/frontchannel?iss={iss}&sid=op-session-1"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    let headers = response.headers();
+    assert_eq!(headers.get_one("Cache-Control"), Some("no-store"));
+    assert_eq!(
+        headers.get_one("Content-Security-Policy"),
+        Some(format!("frame-ancestors {iss}").as_str())
+    );
+    assert_eq!(whoami(&client, None).await, Status::Unauthorized);
+    assert_eq!(whoami(&client, Some(&copy)).await, Status::Unauthorized);
+}
+
+async fn idle_timeout(store: Store) {
+    let (_op, client) = app(&store, "session_idle_timeout = 3").await;
+    log_in(&client).await;
+    // Activity keeps it alive past the timeout...
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(whoami(&client, None).await, Status::Ok, "active");
+    }
+    // ...idleness ends it.
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    assert_eq!(whoami(&client, None).await, Status::Unauthorized, "idle");
+}
+
+async fn token_expiry_without_refresh(store: Store) {
+    let (op, client) = app(&store, "clock_skew = 0").await;
+    op.set(|b| b.expires_in = 1);
+    op.set(|b| b.refresh_error = Some("invalid_grant".into()));
+    log_in(&client).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        whoami(&client, None).await,
+        Status::Unauthorized,
+        "the refresh is refused: the session is over"
+    );
+}
