@@ -106,6 +106,8 @@ pub fn clients_for(redirect_uri: &str) -> String {
         "client_secret": CLIENT_SECRET,
         "redirect_uris": [redirect_uri],
         "post_logout_redirect_uris": [format!("{origin}/"), format!("{origin}/logout/callback")],
+        "backchannel_logout_uri": format!("{origin}/logout/backchannel"),
+        "backchannel_logout_session_required": true,
     }])
     .to_string()
 }

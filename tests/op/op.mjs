@@ -102,6 +102,8 @@ const DEFAULT_CLIENTS = [{
   client_secret: 'rocket-secret',
   redirect_uris: ['http://127.0.0.1:8000/redirect_uri'],
   post_logout_redirect_uris: ['http://127.0.0.1:8000/', 'http://127.0.0.1:8000/logout/callback'],
+  backchannel_logout_uri: 'http://127.0.0.1:8000/logout/backchannel',
+  backchannel_logout_session_required: true,
 }];
 
 function clientsFromEnv() {
@@ -259,9 +261,20 @@ const configuration = {
     revocation: { enabled: true },
     introspection: { enabled: true },
     clientCredentials: { enabled: true },
+    // Logout tokens to clients that register a backchannel_logout_uri, when the user
+    // logs out at the provider.
+    backchannelLogout: { enabled: true },
   },
 
   renderError,
+
+  // The library refuses outgoing requests to loopback and private addresses (SSRF
+  // protection); a test provider must reach the app under test on 127.0.0.1 for
+  // back-channel logout, so its protected dispatcher is dropped here.
+  fetch: (url, options) => {
+    const { dispatcher: _ssrfGuard, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
 };
 
 // ---------------------------------------------------------------------------
@@ -319,6 +332,8 @@ if (verbose) {
 
 // Unexpected failures inside the provider are worth seeing in test output.
 provider.on('server_error', (_ctx, err) => log('server_error:', err));
+provider.on('backchannel.error', (_ctx, err, client) => log(`back-channel logout to ${client.clientId} failed:`, err.message, err.cause?.message ?? ''));
+if (verbose) provider.on('backchannel.success', (_ctx, client) => log(`back-channel logout to ${client.clientId} sent`));
 
 handler = provider.callback();
 
