@@ -213,9 +213,9 @@ pub mod coming_from_flask_pyoidc {}
 
 pub use error::{ErrorKind, OidcError};
 pub use provider::Provider;
-pub use session::{
-    MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMode, StoreError,
-};
+pub use session::{MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};
+#[cfg(feature = "redis")]
+pub use session::{RedisConfig, RedisStore};
 pub use web::fairing::OidcFairing;
 pub use web::guard::{AccessToken, Authenticated};
 pub use web::logout::Logout;

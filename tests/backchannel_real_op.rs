@@ -101,7 +101,7 @@ async fn with_the_memory_store() {
 
 #[rocket::async_test]
 async fn with_redis() {
-    let redis = common::redis::Servers::standalone();
+    let redis = common::redis::RedisServer::start();
     logout_at_the_provider_ends_the_apps_session(&format!(
         "store = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"",
         redis.url()

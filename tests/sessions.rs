@@ -23,7 +23,7 @@ const SESSION: &str = "oidc_session_default";
 struct Store {
     /// Lines for `[default.oidc.session]`.
     table: String,
-    _servers: Option<common::redis::Servers>,
+    _servers: Option<Box<dyn std::any::Any>>,
 }
 
 impl Store {
@@ -42,26 +42,26 @@ impl Store {
     }
 
     fn redis() -> Store {
-        let server = common::redis::Servers::standalone();
+        let server = common::redis::RedisServer::start();
         Store {
             table: format!(
                 "store = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"\nkey_prefix = \"t{}:\"",
                 server.url(),
                 std::process::id()
             ),
-            _servers: Some(server),
+            _servers: Some(Box::new(server)),
         }
     }
 
     fn cluster() -> Store {
-        let cluster = common::redis::Servers::cluster();
+        let cluster = common::redis::RedisCluster::start();
         let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("{u:?}")).collect();
         Store {
             table: format!(
                 "store = \"redis\"\n[default.oidc.session.redis]\ncluster = [{}]",
                 nodes.join(", ")
             ),
-            _servers: Some(cluster),
+            _servers: Some(Box::new(cluster)),
         }
     }
 }
@@ -124,8 +124,15 @@ async fn backchannel(client: &Client, body: &str) -> (Status, Option<String>, St
         .dispatch()
         .await;
     let status = response.status();
-    let cache = response.headers().get_one("Cache-Control").map(str::to_string);
-    (status, cache, response.into_string().await.unwrap_or_default())
+    let cache = response
+        .headers()
+        .get_one("Cache-Control")
+        .map(str::to_string);
+    (
+        status,
+        cache,
+        response.into_string().await.unwrap_or_default(),
+    )
 }
 
 fn form(token: &str) -> String {
@@ -182,7 +189,11 @@ async fn copied_cookie_refused_after_logout(store: Store) {
     let (_op, client) = app(&store, "").await;
     log_in(&client).await;
     let copy = session_cookie(&client);
-    assert_eq!(whoami(&client, Some(&copy)).await, Status::Ok, "the copy works");
+    assert_eq!(
+        whoami(&client, Some(&copy)).await,
+        Status::Ok,
+        "the copy works"
+    );
     let response = client
         .post("/logout")
         .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
@@ -200,25 +211,41 @@ async fn copied_cookie_refused_after_logout(store: Store) {
 async fn backchannel_by_sid(store: Store) {
     let (op, client) = app(&store, "").await;
     op.set(|b| {
-        b.id_token_claims.insert("sid".into(), json!("op-session-1"));
+        b.id_token_claims
+            .insert("sid".into(), json!("op-session-1"));
     });
     log_in(&client).await;
     let first = session_cookie(&client);
     // A second login of the same user in another provider session.
     op.set(|b| {
-        b.id_token_claims.insert("sid".into(), json!("op-session-2"));
+        b.id_token_claims
+            .insert("sid".into(), json!("op-session-2"));
     });
     forget_session(&client).await;
     log_in(&client).await;
     let second = session_cookie(&client);
     assert_ne!(first, second);
 
-    let token = op.logout_token(Some("op-session-1"), Some("alice"), json!({}), "logout+jwt", Signing::Good);
+    let token = op.logout_token(
+        Some("op-session-1"),
+        Some("alice"),
+        json!({}),
+        "logout+jwt",
+        Signing::Good,
+    );
     let (status, cache, body) = backchannel(&client, &form(&token)).await;
     assert_eq!(status, Status::Ok, "{body}");
     assert_eq!(cache.as_deref(), Some("no-store"));
-    assert_eq!(whoami(&client, Some(&first)).await, Status::Unauthorized, "sid 1 ended");
-    assert_eq!(whoami(&client, Some(&second)).await, Status::Ok, "sid 2 lives on");
+    assert_eq!(
+        whoami(&client, Some(&first)).await,
+        Status::Unauthorized,
+        "sid 1 ended"
+    );
+    assert_eq!(
+        whoami(&client, Some(&second)).await,
+        Status::Ok,
+        "sid 2 lives on"
+    );
 }
 
 async fn backchannel_by_sub(store: Store) {
@@ -243,7 +270,8 @@ async fn backchannel_by_sub(store: Store) {
 async fn bad_logout_tokens(store: Store) {
     let (op, client) = app(&store, "").await;
     op.set(|b| {
-        b.id_token_claims.insert("sid".into(), json!("op-session-1"));
+        b.id_token_claims
+            .insert("sid".into(), json!("op-session-1"));
     });
     log_in(&client).await;
     let sid = Some("op-session-1");
@@ -255,32 +283,69 @@ async fn bad_logout_tokens(store: Store) {
         .as_secs();
     let replayed = good(json!({}));
     let mut cases: Vec<(&str, String)> = vec![
-        ("bad signature", form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::BadSignature))),
-        ("alg none", form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::AlgNone))),
-        ("HS256 with the public key", form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::Hs256WithPublicKey))),
-        ("unpublished key", form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::OtherKey))),
-        ("typ JWT", form(&op.logout_token(sid, sub, json!({}), "JWT", Signing::Good))),
-        ("wrong iss", form(&good(json!({"iss": "http://127.0.0.1:1"})))),
+        (
+            "bad signature",
+            form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::BadSignature)),
+        ),
+        (
+            "alg none",
+            form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::AlgNone)),
+        ),
+        (
+            "HS256 with the public key",
+            form(&op.logout_token(
+                sid,
+                sub,
+                json!({}),
+                "logout+jwt",
+                Signing::Hs256WithPublicKey,
+            )),
+        ),
+        (
+            "unpublished key",
+            form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::OtherKey)),
+        ),
+        (
+            "typ JWT",
+            form(&op.logout_token(sid, sub, json!({}), "JWT", Signing::Good)),
+        ),
+        (
+            "wrong iss",
+            form(&good(json!({"iss": "http://127.0.0.1:1"}))),
+        ),
         ("wrong aud", form(&good(json!({"aud": "someone-else"})))),
         ("no aud", form(&good(json!({"aud": null})))),
         ("iat in the future", form(&good(json!({"iat": now + 3600})))),
         ("no iat", form(&good(json!({"iat": null})))),
-        ("expired", form(&good(json!({"exp": now - 3600, "iat": now - 4000})))),
+        (
+            "expired",
+            form(&good(json!({"exp": now - 3600, "iat": now - 4000}))),
+        ),
         ("no events", form(&good(json!({"events": null})))),
-        ("wrong event", form(&good(json!({"events": {"http://example.com/other": {}}})))),
+        (
+            "wrong event",
+            form(&good(json!({"events": {"http://example.com/other": {}}}))),
+        ),
         ("a nonce", form(&good(json!({"nonce": "n"})))),
         ("no jti", form(&good(json!({"jti": null})))),
-        ("neither sid nor sub", form(&good(json!({"sid": null, "sub": null})))),
+        (
+            "neither sid nor sub",
+            form(&good(json!({"sid": null, "sub": null}))),
+        ),
         ("not a JWT", form("not-a-jwt")),
         ("no logout_token", "other=1".into()),
-        ("repeated logout_token", format!("{}&{}", form(&replayed), form(&replayed))),
+        (
+            "repeated logout_token",
+            format!("{}&{}", form(&replayed), form(&replayed)),
+        ),
     ];
     // Replay: the first use is valid and ends the session; log in again for the rest.
     let (status, _, body) = backchannel(&client, &form(&replayed)).await;
     assert_eq!(status, Status::Ok, "{body}");
     // A new provider session for the new login.
     op.set(|b| {
-        b.id_token_claims.insert("sid".into(), json!("op-session-2"));
+        b.id_token_claims
+            .insert("sid".into(), json!("op-session-2"));
     });
     forget_session(&client).await;
     log_in(&client).await;
@@ -291,8 +356,17 @@ async fn bad_logout_tokens(store: Store) {
         assert_eq!(cache.as_deref(), Some("no-store"), "{case}");
         let error = json(&text);
         assert_eq!(error["error"], "invalid_request", "{case}: {text}");
-        assert!(error["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{case}");
-        assert_eq!(whoami(&client, None).await, Status::Ok, "{case} must end nothing");
+        assert!(
+            error["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{case}"
+        );
+        assert_eq!(
+            whoami(&client, None).await,
+            Status::Ok,
+            "{case} must end nothing"
+        );
     }
     let response = client
         .post("/logout/backchannel")
@@ -306,7 +380,8 @@ async fn bad_logout_tokens(store: Store) {
 async fn frontchannel(store: Store) {
     let (op, client) = app(&store, "").await;
     op.set(|b| {
-        b.id_token_claims.insert("sid".into(), json!("op-session-1"));
+        b.id_token_claims
+            .insert("sid".into(), json!("op-session-1"));
     });
     log_in(&client).await;
     let iss = op.issuer.clone();
@@ -316,16 +391,27 @@ async fn frontchannel(store: Store) {
         "?sid=op-session-1".to_string(),
         format!("?iss=http://127.0.0.1:1&sid=op-session-1"),
     ] {
-        let response = client.get(format!("/logout/frontchannel{query}")).dispatch().await;
+        let response = client
+            .get(format!("/logout/frontchannel{query}"))
+            .dispatch()
+            .await;
         assert_eq!(response.status(), Status::BadRequest, "{query:?}");
-        assert_eq!(whoami(&client, None).await, Status::Ok, "{query:?} ends nothing");
+        assert_eq!(
+            whoami(&client, None).await,
+            Status::Ok,
+            "{query:?} ends nothing"
+        );
     }
     let wrong_sid = client
         .get(format!("/logout/frontchannel?iss={iss}&sid=another"))
         .dispatch()
         .await;
     assert_eq!(wrong_sid.status(), Status::Ok);
-    assert_eq!(whoami(&client, None).await, Status::Ok, "another sid ends nothing");
+    assert_eq!(
+        whoami(&client, None).await,
+        Status::Ok,
+        "another sid ends nothing"
+    );
 
     let copy = session_cookie(&client);
     let response = client

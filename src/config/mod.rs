@@ -363,13 +363,24 @@ impl Config {
         let mut paths = [
             ("oidc.redirect_uri", callback_path.as_str()),
             ("oidc.logout_path", raw.logout_path.as_str()),
-            ("oidc.backchannel_logout_path", backchannel_logout_path.as_str()),
-            ("oidc.frontchannel_logout_path", frontchannel_logout_path.as_str()),
+            (
+                "oidc.backchannel_logout_path",
+                backchannel_logout_path.as_str(),
+            ),
+            (
+                "oidc.frontchannel_logout_path",
+                frontchannel_logout_path.as_str(),
+            ),
         ];
         paths.sort_by_key(|(_, path)| *path);
         for pair in paths.windows(2) {
             if pair[0].1 == pair[1].1 {
-                bail!("{} and {} are both {:?}: give each its own path", pair[0].0, pair[1].0, pair[0].1);
+                bail!(
+                    "{} and {} are both {:?}: give each its own path",
+                    pair[0].0,
+                    pair[1].0,
+                    pair[0].1
+                );
             }
         }
         let store = validate_store(raw.session)?;

@@ -24,7 +24,10 @@ use crate::session::{CookieQueue, SetMode};
 
 /// Handles one back-channel logout request's `logout_token`; returns how many sessions a
 /// server-side store ended (the cookie store marks them instead and reports 0).
-pub(crate) async fn backchannel_logout(oidc: &Oidc, logout_token: &str) -> Result<usize, OidcError> {
+pub(crate) async fn backchannel_logout(
+    oidc: &Oidc,
+    logout_token: &str,
+) -> Result<usize, OidcError> {
     let issuer = unverified_issuer(logout_token)?;
     let mut matched = false;
     let mut last_error = None;
@@ -44,14 +47,20 @@ pub(crate) async fn backchannel_logout(oidc: &Oidc, logout_token: &str) -> Resul
         };
         let now = now();
         // Never accept the same token twice (2.6 step 7); remembered while it could pass.
-        let ttl = Duration::from_secs(u64::try_from(valid.replayable_until - now).unwrap_or(1).max(1));
+        let ttl = Duration::from_secs(
+            u64::try_from(valid.replayable_until - now)
+                .unwrap_or(1)
+                .max(1),
+        );
         let first_time = oidc
             .store
             .set_value(&jti_key(&issuer, &valid.jti), "1", ttl, SetMode::IfAbsent)
             .await
             .map_err(session::store_failed)?;
         if !first_time {
-            return Err(invalid("the logout token was used before (its jti was seen)".into()));
+            return Err(invalid(
+                "the logout token was used before (its jti was seen)".into(),
+            ));
         }
         // A sid names one provider session; only without it does sub end all of the user's.
         let (sid, subject) = match valid.sid.as_deref() {
@@ -110,7 +119,10 @@ pub(crate) async fn frontchannel_logout(
         let loaded = session::load(oidc, client, jar).await?;
         if let Some(current) = loaded.session.as_deref().filter(|s| s.sid() == Some(sid)) {
             session::end(oidc, client, Some(current), loaded.chunks, out).await?;
-            log::info!("oidc: front-channel logout from provider {:?}", client.name());
+            log::info!(
+                "oidc: front-channel logout from provider {:?}",
+                client.name()
+            );
         }
         return Ok(Some(origin_of(&resolved.metadata.issuer)));
     }

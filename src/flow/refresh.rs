@@ -105,6 +105,7 @@ pub(crate) fn access_token_expired(session: &SessionData, now: i64, clock_skew: 
 /// provider failing (the session may still be fine).
 pub(crate) fn is_refusal(err: &OidcError) -> bool {
     err.kind() == ErrorKind::TokenRequest && err.status().code < 500
+        || err.kind() == ErrorKind::NoValidToken
         || err.kind() == ErrorKind::InvalidIdToken
         || err.kind() == ErrorKind::InvalidUserinfo
 }

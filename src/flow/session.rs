@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::{Oidc, ProviderState};
 use crate::error::{ErrorKind, OidcError};
 use crate::protocol::random::RANDOM_LEN;
-use crate::session::{CookieQueue, SessionData, SessionRecord, SetMode, StoreError};
+use crate::session::{CookieQueue, NewSession, SessionData, SessionRecord, SetMode, StoreError};
 
 /// A session as a request carried it.
 pub(crate) struct Loaded {
@@ -68,14 +68,8 @@ pub(crate) async fn load(
             chunks: 1,
         });
     };
-    let record = oidc.store.load(&id).await.map_err(store_failed)?;
-    let session = record
-        .filter(|record| record.provider == client.name())
-        .and_then(|record| SessionData::decode(record.data))
-        .filter(|session| session.id() == id)
-        .map(Arc::new);
     Ok(Loaded {
-        session,
+        session: stored(oidc, client, &id).await?.map(Arc::new),
         chunks: 1,
     })
 }
@@ -136,7 +130,10 @@ pub(crate) async fn save_new(
             log::warn!("oidc: could not delete the session this login replaced: {err}");
         }
     }
-    out.push(oidc.cookies.session_id(&oidc.cipher, &client.session_cookie, session.id()));
+    out.push(
+        oidc.cookies
+            .session_id(&oidc.cipher, &client.session_cookie, session.id()),
+    );
     Ok(())
 }
 
@@ -160,6 +157,115 @@ pub(crate) async fn update(
     Ok(chunks)
 }
 
+/// How long an instance holds the refresh lock of a session at most; others wait as long.
+const REFRESH_LOCK: Duration = Duration::from_secs(15);
+/// How often a waiting instance looks for the refreshed session.
+const REFRESH_POLL: Duration = Duration::from_millis(50);
+
+/// Refreshes `session`'s tokens (`force`: even when they have not expired) and stores the
+/// result; returns it with the number of cookies it takes. A refusal comes back as the
+/// provider's error; the caller ends the session.
+///
+/// With a server-side store, one refresh runs per session across every instance: the
+/// instance that takes the session's lock in the store asks the provider and saves the
+/// result; the others wait for the stored session to change and use it, so a rotating
+/// refresh token is spent once. With the cookie store, one refresh runs per refresh token
+/// in this process.
+pub(crate) async fn refresh(
+    oidc: &Oidc,
+    client: &ProviderState,
+    session: &SessionData,
+    chunks: usize,
+    force: bool,
+    out: &CookieQueue,
+) -> Result<(SessionData, usize), OidcError> {
+    let now = crate::protocol::time::now();
+    if !oidc.server_side {
+        let refreshed = super::refresh::refresh_session(client, session, force).await?;
+        let refreshed = SessionData::new(NewSession {
+            last_seen: now,
+            ..refreshed.fields()
+        });
+        let chunks = update(oidc, client, &refreshed, chunks, out).await?;
+        return Ok((refreshed, chunks));
+    }
+    let lock = format!("refresh:{}", session.id());
+    let holder = crate::protocol::random::random_token();
+    let deadline = tokio::time::Instant::now() + REFRESH_LOCK;
+    loop {
+        let took = oidc
+            .store
+            .set_value(&lock, &holder, REFRESH_LOCK, SetMode::IfAbsent)
+            .await
+            .map_err(store_failed)?;
+        if took {
+            let outcome = refresh_holding_lock(oidc, client, session, force, now).await;
+            if let Err(err) = oidc.store.delete_value(&lock).await {
+                log::warn!("oidc: could not release a refresh lock (it expires by itself): {err}");
+            }
+            return outcome.map(|refreshed| (refreshed, chunks));
+        }
+        // Another instance is refreshing: wait for its result in the store.
+        tokio::time::sleep(REFRESH_POLL).await;
+        if let Some(current) = stored(oidc, client, session.id()).await? {
+            if current.access_token() != session.access_token() {
+                return Ok((current, chunks));
+            }
+        } else {
+            return Err(super::refresh::no_valid_token(
+                "the session ended while another instance refreshed it",
+            ));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(OidcError::new(
+                ErrorKind::StoreUnavailable,
+                Status::ServiceUnavailable,
+                "session_store_unavailable",
+                "another instance holds this session's refresh lock and did not finish in time",
+            ));
+        }
+    }
+}
+
+/// The refresh itself, lock held: the stored session may have been refreshed since this
+/// request read it (then that one is used, unless `force`).
+async fn refresh_holding_lock(
+    oidc: &Oidc,
+    client: &ProviderState,
+    session: &SessionData,
+    force: bool,
+    now: i64,
+) -> Result<SessionData, OidcError> {
+    let Some(current) = stored(oidc, client, session.id()).await? else {
+        return Err(super::refresh::no_valid_token(
+            "the session ended before its tokens could be refreshed",
+        ));
+    };
+    if current.access_token() != session.access_token() && !force {
+        return Ok(current);
+    }
+    let refreshed = super::refresh::refresh_session(client, &current, force).await?;
+    let refreshed = SessionData::new(NewSession {
+        last_seen: now,
+        ..refreshed.fields()
+    });
+    save(oidc, client, &refreshed).await?;
+    Ok(refreshed)
+}
+
+/// The session stored under `id` now.
+async fn stored(
+    oidc: &Oidc,
+    client: &ProviderState,
+    id: &str,
+) -> Result<Option<SessionData>, OidcError> {
+    let record = oidc.store.load(id).await.map_err(store_failed)?;
+    Ok(record
+        .filter(|record| record.provider == client.name())
+        .and_then(|record| SessionData::decode(record.data))
+        .filter(|session| session.id() == id))
+}
+
 /// Ends a session: its cookies go, and on the server the store forgets it (server-side
 /// store) or marks its id as ended (cookie store), so a copy of the cookie is refused too.
 pub(crate) async fn end(
@@ -169,10 +275,7 @@ pub(crate) async fn end(
     chunks: usize,
     out: &CookieQueue,
 ) -> Result<(), OidcError> {
-    out.extend(
-        oidc.cookies
-            .remove_session(&client.session_cookie, chunks),
-    );
+    out.extend(oidc.cookies.remove_session(&client.session_cookie, chunks));
     let Some(session) = session else {
         return Ok(());
     };

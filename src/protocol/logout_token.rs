@@ -84,13 +84,7 @@ pub(crate) fn validate_logout_token(
             alg_names(check.allowed_algs)
         ),
     };
-    verify_signature(
-        &jws,
-        &alg,
-        header.kid.as_deref(),
-        keys,
-        check.client_secret,
-    )?;
+    verify_signature(&jws, &alg, header.kid.as_deref(), keys, check.client_secret)?;
     let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|e| Rejection::Invalid(format!("the claims are not valid: {e}")))?;
     let (now, skew) = (check.now, check.clock_skew);
@@ -109,7 +103,10 @@ pub(crate) fn validate_logout_token(
         None => reject!("the aud claim is missing"),
     };
     if !audiences.iter().any(|aud| aud == check.client_id) {
-        reject!("aud does not contain this client's client_id {:?}", check.client_id);
+        reject!(
+            "aud does not contain this client's client_id {:?}",
+            check.client_id
+        );
     }
     if let Some(untrusted) = audiences
         .iter()
@@ -139,7 +136,9 @@ pub(crate) fn validate_logout_token(
         None => {
             // Tolerated (drafts before 1.0 final had no exp), but only when fresh.
             if now > issued_at.saturating_add(MAX_AGE_WITHOUT_EXP + skew) {
-                reject!("the token has no exp and was issued more than {MAX_AGE_WITHOUT_EXP} s ago");
+                reject!(
+                    "the token has no exp and was issued more than {MAX_AGE_WITHOUT_EXP} s ago"
+                );
             }
             issued_at.saturating_add(MAX_AGE_WITHOUT_EXP + skew)
         }

@@ -358,7 +358,12 @@ impl CookieFactory {
     }
 
     /// The cookie that carries a server-side session's id.
-    pub(crate) fn session_id(&self, cipher: &CookieCipher, name: &str, id: &str) -> Cookie<'static> {
+    pub(crate) fn session_id(
+        &self,
+        cipher: &CookieCipher,
+        name: &str,
+        id: &str,
+    ) -> Cookie<'static> {
         self.plain(name.to_string(), cipher.seal(name, id))
     }
 

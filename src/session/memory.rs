@@ -269,7 +269,10 @@ mod tests {
             .await
             .unwrap();
         assert!(store.load("new").await.unwrap().is_some());
-        assert!(store.load("s0").await.unwrap().is_none(), "closest to expiry");
+        assert!(
+            store.load("s0").await.unwrap().is_none(),
+            "closest to expiry"
+        );
         assert!(store.load("s15").await.unwrap().is_some());
         assert!(store.lock().len() <= 16);
     }

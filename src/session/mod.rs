@@ -6,10 +6,14 @@ mod cache;
 mod codec;
 mod data;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 
 pub(crate) use cache::SessionCache;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};
 pub(crate) use data::{session_cookie_name, NewSession, SessionData};
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisConfig, RedisStore};
 pub use store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};

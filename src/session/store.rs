@@ -88,7 +88,10 @@ impl StoreError {
         message: impl Into<String>,
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        StoreError { message: message.into(), source }
+        StoreError {
+            message: message.into(),
+            source,
+        }
     }
 }
 
@@ -122,7 +125,8 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// Stores `record` under `id` for `ttl` (replacing what was there), and indexes `id`
     /// under `(provider, sid)` and `(provider, subject)` so that `delete_by_index` finds it.
     /// An index lives at least as long as the longest session in it.
-    async fn save(&self, id: &str, record: &SessionRecord, ttl: Duration) -> Result<(), StoreError>;
+    async fn save(&self, id: &str, record: &SessionRecord, ttl: Duration)
+        -> Result<(), StoreError>;
 
     /// Deletes the session `id` (no error when there is none).
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
@@ -132,7 +136,13 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
 
     /// Sets a small value (replay caches, locks, ended-session marks) for `ttl`; returns
     /// whether it was written (always `true` with `SetMode::Always`).
-    async fn set_value(&self, key: &str, value: &str, ttl: Duration, mode: SetMode) -> Result<bool, StoreError>;
+    async fn set_value(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+        mode: SetMode,
+    ) -> Result<bool, StoreError>;
 
     /// The value under `key`, unless absent or expired.
     async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError>;

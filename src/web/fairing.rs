@@ -100,21 +100,21 @@ impl Fairing for OidcFairing {
                 return Err(rocket);
             }
         };
-        let (store, server_side): (Arc<dyn SessionStore>, bool) =
-            match (&self.store, &config.store) {
-                (Some(store), _) => (store.clone(), true),
-                (None, StoreConfig::Cookie) => (Arc::new(MemoryStore::default()), false),
-                (None, StoreConfig::Memory { capacity }) => {
-                    (Arc::new(MemoryStore::new(*capacity)), true)
+        let (store, server_side): (Arc<dyn SessionStore>, bool) = match (&self.store, &config.store)
+        {
+            (Some(store), _) => (store.clone(), true),
+            (None, StoreConfig::Cookie) => (Arc::new(MemoryStore::default()), false),
+            (None, StoreConfig::Memory { capacity }) => {
+                (Arc::new(MemoryStore::new(*capacity)), true)
+            }
+            (None, StoreConfig::Redis(settings)) => match connect_redis(settings).await {
+                Ok(store) => (store, true),
+                Err(message) => {
+                    log::error!("{message}");
+                    return Err(rocket);
                 }
-                (None, StoreConfig::Redis(settings)) => match connect_redis(settings).await {
-                    Ok(store) => (store, true),
-                    Err(message) => {
-                        log::error!("{message}");
-                        return Err(rocket);
-                    }
-                },
-            };
+            },
+        };
         let oidc = Oidc::new(config, cipher, &http, store, server_side);
         for client in oidc.providers() {
             let load = async {
@@ -179,7 +179,18 @@ impl Fairing for OidcFairing {
 /// The Redis store `settings` describe, connected.
 #[cfg(feature = "redis")]
 async fn connect_redis(settings: &RedisSettings) -> Result<Arc<dyn SessionStore>, String> {
-    crate::session::RedisStore::connect(settings)
+    let config = crate::session::RedisConfig {
+        url: settings.url.as_ref().map(|url| url.expose().to_string()),
+        cluster: settings
+            .cluster
+            .iter()
+            .map(|url| url.expose().to_string())
+            .collect(),
+        key_prefix: settings.key_prefix.clone(),
+        connect_timeout: settings.connect_timeout,
+        response_timeout: settings.response_timeout,
+    };
+    crate::session::RedisStore::connect(&config)
         .await
         .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
         .map_err(|e| format!("oidc: oidc.session.redis: {e}"))

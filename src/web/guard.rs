@@ -237,16 +237,18 @@ impl<P: Provider> Authenticated<P> {
         let expired =
             refresh::access_token_expired(&self.session, now(), self.oidc.config.clock_skew);
         if force || expired {
-            match refresh::refresh_session(&self.client, &self.session, force).await {
-                Ok(refreshed) => {
-                    self.chunks = session::update(
-                        &self.oidc,
-                        &self.client,
-                        &refreshed,
-                        self.chunks,
-                        &self.cookies,
-                    )
-                    .await?;
+            match session::refresh(
+                &self.oidc,
+                &self.client,
+                &self.session,
+                self.chunks,
+                force,
+                &self.cookies,
+            )
+            .await
+            {
+                Ok((refreshed, chunks)) => {
+                    self.chunks = chunks;
                     self.session = Arc::new(refreshed);
                     self.claims = OnceLock::new();
                     self.claims_raw = OnceLock::new();
@@ -426,7 +428,7 @@ async fn keep_fresh(
     }
     let expired = refresh::access_token_expired(&session, now, oidc.config.clock_skew);
     if oidc.config.auto_refresh && expired && session.refresh_token().is_some() {
-        return Box::pin(refresh_in_guard(req, oidc, client, session, chunks, now)).await;
+        return Box::pin(refresh_in_guard(req, oidc, client, session, chunks)).await;
     }
     if session::needs_touch(oidc, &session, now) {
         return Box::pin(touch(req, oidc, client, session, chunks, now)).await;
@@ -466,20 +468,10 @@ async fn refresh_in_guard(
     client: &ProviderState,
     session: Arc<SessionData>,
     chunks: usize,
-    now: i64,
 ) -> Freshness {
     let out = RequestState::of(req).cookie_queue();
-    match refresh::refresh_session(client, &session, false).await {
-        Ok(refreshed) => {
-            let refreshed = SessionData::new(NewSession {
-                last_seen: now,
-                ..refreshed.fields()
-            });
-            match session::update(oidc, client, &refreshed, chunks, &out).await {
-                Ok(chunks) => Freshness::Ready(Arc::new(refreshed), chunks),
-                Err(err) => Freshness::Failed(err),
-            }
-        }
+    match session::refresh(oidc, client, &session, chunks, false, &out).await {
+        Ok((refreshed, chunks)) => Freshness::Ready(Arc::new(refreshed), chunks),
         Err(err) if refresh::is_refusal(&err) => {
             log::warn!("oidc: the session ends: {err}");
             match session::end(oidc, client, Some(&session), chunks, &out).await {

@@ -18,9 +18,19 @@ use crate::flow::{self, Oidc};
 /// The routes for `oidc`'s configuration.
 pub(crate) fn routes(config: &Config, logout_return_paths: &[&str]) -> Vec<Route> {
     let mut routes = vec![
-        named(Method::Get, &config.callback_path, Callback, "oidc_callback"),
+        named(
+            Method::Get,
+            &config.callback_path,
+            Callback,
+            "oidc_callback",
+        ),
         named(Method::Get, &config.logout_path, LogoutRoute, "oidc_logout"),
-        named(Method::Post, &config.logout_path, LogoutRoute, "oidc_logout"),
+        named(
+            Method::Post,
+            &config.logout_path,
+            LogoutRoute,
+            "oidc_logout",
+        ),
         named(
             Method::Post,
             &config.backchannel_logout_path,

@@ -24,6 +24,7 @@
 //   OP_TTL_ID_TOKEN         seconds (default 3600)
 //   OP_TTL_REFRESH_TOKEN    seconds (default 86400)
 //   OP_TTL_SESSION          seconds (default 86400)
+//   OP_ROTATE_REFRESH_TOKENS=1  rotate the refresh token on every refresh
 //   OP_IGNORE_STDIN=1       do not exit when stdin (a pipe) closes
 //   OP_VERBOSE=1            log every request and all library notices to stderr
 
@@ -225,6 +226,9 @@ const configuration = {
   // real IdP's "online" tokens. (Returning false there would also make them
   // survive logout: the library ties both together.)
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // OP_ROTATE_REFRESH_TOKENS=1: every refresh spends the refresh token and issues a new
+  // one (the library's default rotates only late in a token's life).
+  ...(env.OP_ROTATE_REFRESH_TOKENS === '1' ? { rotateRefreshToken: true } : {}),
 
   ttl: {
     AccessToken: ttl.accessToken,
