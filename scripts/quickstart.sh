@@ -3,6 +3,10 @@
 # oidc-provider, tests/op) in one terminal: installs the provider's npm packages,
 # starts it on http://localhost:3000, starts the app on http://127.0.0.1:8000,
 # and stops both on Ctrl-C.
+#
+#   scripts/quickstart.sh --redis   the same, with the sessions in Redis: builds with
+#                                   `--features redis` and starts redis-server on
+#                                   127.0.0.1:6379 (Debian: apt-get install redis-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,17 +17,28 @@ need cargo "install Rust from https://rustup.rs"
 need node "install Node.js 20 or newer (e.g. apt-get install nodejs npm)"
 need npm "install npm (e.g. apt-get install npm)"
 
+features=()
+if [ "${1:-}" = "--redis" ]; then
+  need redis-server "install Redis 7 (e.g. apt-get install redis-server)"
+  need redis-cli "install Redis 7 (e.g. apt-get install redis-server)"
+  features=(--features redis)
+elif [ -n "${1:-}" ]; then
+  echo "usage: scripts/quickstart.sh [--redis]" >&2
+  exit 2
+fi
+
 if [ ! -d tests/op/node_modules/oidc-provider ]; then
   echo "==> installing the test provider's npm packages (tests/op)"
   (cd tests/op && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 echo "==> building the quickstart example"
-cargo build --example quickstart
+cargo build --example quickstart "${features[@]}"
 
 log=$(mktemp)
 cleanup() {
   [ -n "${op_pid:-}" ] && kill "$op_pid" 2>/dev/null || true
+  [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true
   rm -f "$log"
 }
 trap cleanup EXIT
@@ -43,6 +58,22 @@ for _ in $(seq 1 100); do
 done
 grep -q '^OP_READY' "$log" || { cat "$log" >&2; echo "error: the test provider did not start in 10 s" >&2; exit 1; }
 
+if [ ${#features[@]} -gt 0 ]; then
+  echo "==> starting redis-server on 127.0.0.1:6379 (sessions go there)"
+  redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p 6379 ping >/dev/null 2>&1 && break
+    if ! kill -0 "$redis_pid" 2>/dev/null; then
+      echo "error: redis-server did not start (is port 6379 in use?)" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  # Merged into Rocket.toml's [default.oidc], like any other key.
+  export ROCKET_OIDC='{session={store="redis",redis={url="redis://127.0.0.1:6379"}}}'
+fi
+
 cat <<'BANNER'
 
   ┌──────────────────────────────────────────────────────────────────┐
@@ -53,4 +84,4 @@ cat <<'BANNER'
   └──────────────────────────────────────────────────────────────────┘
 
 BANNER
-ROCKET_CLI_COLORS="${ROCKET_CLI_COLORS:-false}" cargo run --quiet --example quickstart
+ROCKET_CLI_COLORS="${ROCKET_CLI_COLORS:-false}" cargo run --quiet --example quickstart "${features[@]}"

@@ -80,7 +80,18 @@
 //! |---|---|---|---|---|
 //! | `redirect_uri` | URL | required | this app's callback; its path is where the callback is mounted | `OIDC_REDIRECT_URI` |
 //! | `clock_skew` | seconds | `60` | tolerance for every time check of a token | `OIDC_CLOCK_SKEW` |
-//! | `session_lifetime` | seconds | `604800` (7 days) | after this long a session counts as logged out | `PERMANENT_SESSION_LIFETIME` |
+//! | `session_lifetime` | seconds | `28800` (8 hours) | after this long since the login a session ends (browsers log in again, silently while the provider's session lives) | `PERMANENT_SESSION_LIFETIME` |
+//! | `session_idle_timeout` | seconds | `1800` (30 minutes) | a session unused this long ends | — |
+//! | `end_session_with_access_token` | bool | `true` | a session whose access token expired and that has no refresh token ends | — |
+//! | `session.store` | string | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` (see [Sessions and stores](#sessions-and-stores)) | — |
+//! | `session.memory.capacity` | number | `100000` | most entries the memory store (and the cookie store's marks of ended sessions) holds | — |
+//! | `session.redis.url` | URL | — | `redis://[user:password@]host:port[/db]`, `rediss://` for TLS | — |
+//! | `session.redis.cluster` | list of URLs | — | seed nodes of a Redis Cluster, instead of `url` | — |
+//! | `session.redis.key_prefix` | string | `"rocket_oidc:"` | in front of every key, so apps can share a Redis | — |
+//! | `session.redis.connect_timeout_ms` | ms | `2000` | how long connecting (at launch, and each reconnection) may take | — |
+//! | `session.redis.response_timeout_ms` | ms | `1000` | how long one Redis command may take before the request answers 503 | — |
+//! | `backchannel_logout_path` | path | `<logout_path>/backchannel` | where the provider posts logout tokens (register `<origin><path>` as `backchannel_logout_uri`) | — |
+//! | `frontchannel_logout_path` | path | `<logout_path>/frontchannel` | the front-channel logout page (register it as `frontchannel_logout_uri`, with `frontchannel_logout_session_required`) | — |
 //! | `session_permanent` | bool | `true` | session cookie with `Max-Age` (survives a browser restart) | `OIDC_SESSION_PERMANENT` |
 //! | `auto_refresh` | bool | `true` | the guard refreshes an expired access token before the route runs | — (manual `valid_access_token()`) |
 //! | `login_timeout` | seconds | `600` | how long a started login (or logout) may take | — |
@@ -147,15 +158,85 @@
 //! when it has them). A refusal (`invalid_grant`) ends the session: browsers go through a
 //! fresh login, never an error page.
 //!
-//! Concurrent requests of one user refresh once: the first asks the token endpoint, the
-//! others (and requests still carrying the old cookie for 30 seconds) reuse its answer, so
-//! a provider that rotates refresh tokens never sees the old one twice from one app
-//! instance. Several app instances are not coordinated: the one that loses such a race gets
-//! `invalid_grant` and its user logs in again (a redirect and back while the provider's
-//! session is alive).
+//! Concurrent requests of one user refresh once, so a provider that rotates refresh tokens
+//! never sees the old one twice. With a server-side store (`memory`, `redis`) this holds
+//! across every instance sharing the store: the instance that takes the session's refresh
+//! lock in the store asks the token endpoint and stores the result, the others wait for the
+//! stored session to change and use it. With the cookie store it holds per process: the
+//! first request asks the token endpoint, the others (and requests still carrying the old
+//! cookie for 30 seconds) reuse its answer; two instances can race, and the loser's user
+//! logs in again (a redirect and back while the provider's session is alive).
 //!
-//! A session ends `session_lifetime` seconds after the last authentication; with
-//! `session_refresh_interval_seconds` set, browsers re-authenticate silently before that.
+//! A session ends `session_lifetime` seconds after the login, after `session_idle_timeout`
+//! seconds without a request, and (with `end_session_with_access_token`) when its access
+//! token expires with no refresh token to renew it. With `session_refresh_interval_seconds`
+//! set, browsers re-authenticate silently before the lifetime runs out.
+//!
+//! What [`Authenticated::valid_access_token`] knows is the token's expiry as the provider
+//! stated it at issue: it does not ask the provider whether the token was revoked since
+//! (that takes introspection, a round trip per call). A logout through this app, or a
+//! back-channel logout from the provider, ends the session itself, so a revoked token is
+//! never handed out after one of those.
+//!
+//! # Sessions and stores
+//!
+//! `[default.oidc.session] store` decides where sessions live:
+//!
+//! | store | where | pick it when |
+//! |---|---|---|
+//! | `"cookie"` (default) | the browser's sealed cookie; the server keeps only marks of ended sessions, in this process | one instance, or several where a logout seen by one instance need not bind the others at once |
+//! | `"memory"` | this process; the cookie carries a random id | one instance that wants small cookies and sessions it can end; tests |
+//! | `"redis"` | Redis or Redis Cluster (cargo feature `redis`); the cookie carries a random id | several instances behind a load balancer |
+//!
+//! ```toml
+//! [default.oidc.session]
+//! store = "redis"
+//!
+//! [default.oidc.session.redis]
+//! url = "redis://127.0.0.1:6379"      # rediss:// for TLS; or cluster = ["redis://n1:7000", ...]
+//! key_prefix = "myapp:"
+//! response_timeout_ms = 500
+//! ```
+//!
+//! Every session has a random id, new at every login (no session fixation). A logout ends
+//! the session on the server too: a server-side store deletes it, the cookie store marks
+//! its id as ended, so a copy of the cookie taken before the logout is refused. The
+//! login's transaction (state, nonce, PKCE verifier) travels in its own sealed cookie, so a
+//! callback may land on any instance that shares the `secret_key`.
+//!
+//! The Redis store runs on the [`redis`](https://docs.rs/redis) crate: maintained, async on
+//! tokio, one self-reconnecting multiplexed connection (`ConnectionManager`) per server and
+//! the async cluster client for Redis Cluster, TLS through rustls. One multiplexed
+//! connection pipelines every request's commands, so there is no pool to size. Every
+//! command is bounded by `response_timeout_ms`: while Redis is down or paused, guarded
+//! routes answer `503 session_store_unavailable` (never "logged out", which would send every
+//! user to the provider), public routes keep working, and the next request after Redis is
+//! back succeeds. Keys are namespaced by `key_prefix`, expire with their session, and the
+//! logout indexes (`sid`, `sub`) are keys of their own: no `KEYS` or `SCAN` anywhere. It
+//! needs Redis 7. Your own store implements [`SessionStore`] and goes in with
+//! [`OidcFairing::with_store`].
+//!
+//! # Back-channel and front-channel logout
+//!
+//! The fairing mounts `POST <logout_path>/backchannel` (OpenID Connect Back-Channel Logout
+//! 1.0): register `<origin of redirect_uri>/logout/backchannel` as the client's
+//! `backchannel_logout_uri` (the launch summary prints it), with
+//! `backchannel_logout_session_required = true` so logout tokens name the provider session.
+//! A logout token is validated like an ID token (signature with an allowed algorithm, `iss`,
+//! `aud`, `iat`, `exp`), must carry the back-channel logout event, `sid` and/or `sub`, a
+//! `jti` not seen before, no `nonce`, and `typ` `logout+jwt` when it has a `typ`; anything
+//! else answers 400 with a JSON error and ends nothing. A valid token ends the sessions of
+//! its `sid` (or, without one, every session of its `sub`) at once: a server-side store
+//! deletes them for every instance; the cookie store marks them as ended in this process's
+//! memory, so with the cookie store a back-channel logout binds only the instance that
+//! received it (use Redis for several instances).
+//!
+//! Front-channel logout (`GET <logout_path>/frontchannel?iss=…&sid=…`, Front-Channel Logout
+//! 1.0) is the weaker option: browsers that block third-party cookies, and the `SameSite=Lax`
+//! session cookie itself, keep the session cookie out of the provider's iframe, so it ends a
+//! session only when the browser sends it. It needs `iss` and `sid` (register
+//! `frontchannel_logout_session_required = true`), answers `Cache-Control: no-store`, and
+//! may be framed only by the provider's origin. Prefer back-channel logout.
 //!
 //! # Logout
 //!
@@ -191,7 +272,21 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | — | — | no optional features yet: everything above is always on. Server-side session stores (Redis) and bearer-token APIs will come as additive features. |
+//! | `redis` | off | `RedisStore`: sessions in Redis or Redis Cluster (`session.store = "redis"`) |
+//!
+//! # Architecture
+//!
+//! The modules sit in layers; a module imports only from the layers below it, so the
+//! protocol code can be tested without Rocket or a server, and a store never knows about
+//! requests:
+//!
+//! | layer | modules | owns |
+//! |---|---|---|
+//! | Rocket glue | `web::{fairing, guard, routes, logout, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
+//! | flows | `flow::{login, refresh, logout, backchannel, session}` and the shared state (`flow::Oidc`) | the login and callback, token refresh, logout, provider-initiated logout, a session's life across requests |
+//! | provider runtime · sessions | `op::{client, discovery}` · `session::{data, codec, cache, store, memory, redis}` | metadata, keys and calls to the provider · session data, sealed cookies, stores |
+//! | protocol | `protocol::{validation, logout_token, http, time, random}` | ID and logout token validation, the one HTTP client, the clock, randomness |
+//! | floor | `config`, `error`, `provider` | configuration, the error type, provider markers |
 
 #[doc(hidden)]
 #[path = "bench_support.rs"]

@@ -15,6 +15,8 @@ mod common {
     pub mod app;
     #[path = "../common/node_op.rs"]
     pub mod node_op;
+    #[path = "../common/redis.rs"]
+    pub mod redis;
     #[path = "../common/server.rs"]
     pub mod server;
 }
@@ -173,4 +175,27 @@ async fn restart_ephemeral() {
 #[rocket::async_test]
 async fn cookies() {
     scenario("cookies", "").await;
+}
+
+/// Every scenario again with the sessions in Redis (the cookie carries only the session's
+/// id): what a browser sees must not change with the store.
+#[rocket::async_test]
+async fn every_scenario_with_the_redis_store() {
+    let redis = common::redis::RedisServer::start();
+    let store = format!(
+        "[default.oidc.session]\nstore = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"",
+        redis.url()
+    );
+    for (name, own) in [
+        ("login", ""),
+        ("two-tabs", ""),
+        ("back-button", ""),
+        ("logout", ""),
+        ("back-after-logout", ""),
+        ("restart-permanent", ""),
+        ("restart-ephemeral", "session_permanent = false"),
+        ("cookies", ""),
+    ] {
+        scenario(name, &format!("{own}\n{store}")).await;
+    }
 }

@@ -214,6 +214,11 @@ impl<P: Provider> Authenticated<P> {
     /// refuses it (the session then ends), and with the provider's error when it cannot be
     /// reached.
     ///
+    /// "Valid" means: not expired by the `expires_in` the provider gave when it issued the
+    /// token. It does not ask the provider whether the token was revoked since; a logout
+    /// through this app or a back-channel logout ends the whole session, so those never
+    /// leave a revoked token behind here.
+    ///
     /// ```
     /// # use rocket::serde::json::{json, Json, Value};
     /// # use rocket_oidc_auth::{provider::Default, Authenticated};
