@@ -85,7 +85,7 @@
 //! | `end_session_with_access_token` | bool | `true` | a session whose access token expired and that has no refresh token ends | — |
 //! | `session.store` | string | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` (see [Sessions and stores](#sessions-and-stores)) | — |
 //! | `session.memory.capacity` | number | `100000` | most entries the memory store (and the cookie store's marks of ended sessions) holds | — |
-//! | `session.redis.url` | URL | — | `redis://[user:password@]host:port[/db]`, `rediss://` for TLS | — |
+//! | `session.redis.url` | URL | — | `redis://[user:password@]host:port[/db]`, `rediss://` for TLS; with `store = "cookie"`, where the marks of ended sessions go (shared by instances) | — |
 //! | `session.redis.cluster` | list of URLs | — | seed nodes of a Redis Cluster, instead of `url` | — |
 //! | `session.redis.key_prefix` | string | `"rocket_oidc:"` | in front of every key, so apps can share a Redis | — |
 //! | `session.redis.connect_timeout_ms` | ms | `2000` | how long connecting (at launch, and each reconnection) may take | — |
@@ -184,7 +184,7 @@
 //!
 //! | store | where | pick it when |
 //! |---|---|---|
-//! | `"cookie"` (default) | the browser's sealed cookie; the server keeps only marks of ended sessions, in this process | one instance, or several where a logout seen by one instance need not bind the others at once |
+//! | `"cookie"` (default) | the browser's sealed cookie; the server keeps only marks of ended sessions: in this process, or in Redis when a `[session.redis]` table is given (shared by every instance) | no server to run, or sessions too big for nothing but Redis marks |
 //! | `"memory"` | this process; the cookie carries a random id | one instance that wants small cookies and sessions it can end; tests |
 //! | `"redis"` | Redis or Redis Cluster (cargo feature `redis`); the cookie carries a random id | several instances behind a load balancer |
 //!
@@ -227,9 +227,9 @@
 //! `jti` not seen before, no `nonce`, and `typ` `logout+jwt` when it has a `typ`; anything
 //! else answers 400 with a JSON error and ends nothing. A valid token ends the sessions of
 //! its `sid` (or, without one, every session of its `sub`) at once: a server-side store
-//! deletes them for every instance; the cookie store marks them as ended in this process's
-//! memory, so with the cookie store a back-channel logout binds only the instance that
-//! received it (use Redis for several instances).
+//! deletes them for every instance; the cookie store marks them as ended, in this process
+//! (so only the instance that received the token knows), or in Redis for every instance
+//! when the cookie store has a `[session.redis]` table.
 //!
 //! Front-channel logout (`GET <logout_path>/frontchannel?iss=…&sid=…`, Front-Channel Logout
 //! 1.0) is the weaker option: browsers that block third-party cookies, and the `SameSite=Lax`

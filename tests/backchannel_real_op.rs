@@ -24,8 +24,27 @@ fn browser(jar: &Arc<Jar>) -> reqwest::Client {
         .unwrap()
 }
 
-async fn logout_at_the_provider_ends_the_apps_session(session_table: &str) {
+/// Logs in on a running app, logs out at the provider, and checks that a copy of the
+/// session cookie is refused by that app and, when `shared` is set, by a second instance
+/// of the app on the same store (the provider knows only the first one's address).
+async fn logout_at_the_provider_ends_the_apps_session(session_table: &str, shared: bool) {
     let app = RunningApp::start(&format!("[default.oidc.session]\n{session_table}")).await;
+    let second = if shared {
+        let figment = common::app::figment(
+            &app.op.issuer,
+            common::node_op::CLIENT_ID,
+            common::node_op::CLIENT_SECRET,
+            &format!("[default.oidc.session]\n{session_table}"),
+            "",
+        )
+        .merge(rocket::figment::providers::Serialized::default(
+            "oidc.redirect_uri",
+            format!("{}/redirect_uri", app.url),
+        ));
+        Some(common::app::quickstart(figment).await)
+    } else {
+        None
+    };
     let jar = Arc::new(Jar::default());
     let browser = browser(&jar);
     let login = browser
@@ -57,6 +76,13 @@ async fn logout_at_the_provider_ends_the_apps_session(session_table: &str) {
         .to_string();
     assert!(copy.contains("oidc_session_default="), "{copy}");
     assert_eq!(whoami(Some(copy.clone())).await, 200, "logged in");
+    if let Some(second) = &second {
+        assert_eq!(
+            on_second(second, &copy).await,
+            200,
+            "the second instance shares the session"
+        );
+    }
 
     // The user logs out at the provider itself (not through the app).
     let page = browser
@@ -82,29 +108,65 @@ async fn logout_at_the_provider_ends_the_apps_session(session_table: &str) {
     assert_eq!(confirm.status(), 303, "the provider logged out");
     // The provider posted the logout token before answering.
     assert_eq!(
-        whoami(Some(copy)).await,
+        whoami(Some(copy.clone())).await,
         401,
         "the session (and every copy of its cookie) ended by back-channel logout"
     );
+    if let Some(second) = &second {
+        assert_eq!(
+            on_second(second, &copy).await,
+            401,
+            "ended on the second instance too"
+        );
+    }
     app.stop().await;
 }
 
 #[rocket::async_test]
 async fn with_the_cookie_store() {
-    logout_at_the_provider_ends_the_apps_session("store = \"cookie\"").await;
+    logout_at_the_provider_ends_the_apps_session("store = \"cookie\"", false).await;
 }
 
 #[rocket::async_test]
 async fn with_the_memory_store() {
-    logout_at_the_provider_ends_the_apps_session("store = \"memory\"").await;
+    logout_at_the_provider_ends_the_apps_session("store = \"memory\"", false).await;
 }
 
 #[rocket::async_test]
-async fn with_redis() {
+async fn with_redis_on_two_instances() {
     let redis = common::redis::RedisServer::start();
-    logout_at_the_provider_ends_the_apps_session(&format!(
+    let table = format!(
         "store = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"",
         redis.url()
-    ))
-    .await;
+    );
+    logout_at_the_provider_ends_the_apps_session(&table, true).await;
+}
+
+#[rocket::async_test]
+async fn with_the_cookie_store_and_its_marks_in_redis_on_two_instances() {
+    let redis = common::redis::RedisServer::start();
+    let table = format!(
+        "store = \"cookie\"\n[default.oidc.session.redis]\nurl = \"{}\"",
+        redis.url()
+    );
+    logout_at_the_provider_ends_the_apps_session(&table, true).await;
+}
+
+/// `/whoami` on a local instance with `cookies` as the `Cookie` header.
+async fn on_second(second: &rocket::local::asynchronous::Client, cookies: &str) -> u16 {
+    let cookies = cookies.split("; ").filter_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        Some(rocket::http::Cookie::new(
+            name.to_string(),
+            value.to_string(),
+        ))
+    });
+    second
+        .get("/whoami")
+        .header(rocket::http::Accept::JSON)
+        .cookies(cookies)
+        .dispatch()
+        .await
+        .status()
+        .code
 }

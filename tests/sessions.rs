@@ -1,5 +1,5 @@
-//! Sessions on the server's side, written once and run against every store (`cookie`,
-//! `memory`, Redis standalone, Redis Cluster): logout that bites (a copied cookie is refused
+//! Sessions on the server's side, written once and run against every store (`cookie`, the
+//! cookie store with its marks in Redis, `memory`, Redis standalone, Redis Cluster): logout that bites (a copied cookie is refused
 //! afterwards), back-channel and front-channel logout, the idle timeout, and the end of a
 //! session whose access token expired without a refresh token.
 
@@ -48,6 +48,18 @@ impl Store {
                 "store = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"\nkey_prefix = \"t{}:\"",
                 server.url(),
                 std::process::id()
+            ),
+            _servers: Some(Box::new(server)),
+        }
+    }
+
+    /// The cookie store with its marks of ended sessions in Redis, shared by instances.
+    fn cookie_on_redis() -> Store {
+        let server = common::redis::RedisServer::start();
+        Store {
+            table: format!(
+                "store = \"cookie\"\n[default.oidc.session.redis]\nurl = \"{}\"",
+                server.url()
             ),
             _servers: Some(Box::new(server)),
         }
@@ -120,7 +132,7 @@ async fn backchannel(client: &Client, body: &str) -> (Status, Option<String>, St
     let response = client
         .post("/logout/backchannel")
         .header(ContentType::Form)
-        .body(body.to_string())
+        .body(body)
         .dispatch()
         .await;
     let status = response.status();
@@ -183,7 +195,7 @@ macro_rules! store_suite {
     )*};
 }
 
-store_suite!(cookie, memory, redis, cluster);
+store_suite!(cookie, cookie_on_redis, memory, redis, cluster);
 
 async fn copied_cookie_refused_after_logout(store: Store) {
     let (_op, client) = app(&store, "").await;
@@ -389,7 +401,7 @@ async fn frontchannel(store: Store) {
         String::new(),
         format!("?iss={iss}"),
         "?sid=op-session-1".to_string(),
-        format!("?iss=http://127.0.0.1:1&sid=op-session-1"),
+        "?iss=http://127.0.0.1:1&sid=op-session-1".to_string(),
     ] {
         let response = client
             .get(format!("/logout/frontchannel{query}"))

@@ -188,8 +188,12 @@ pub(crate) struct Config {
 /// `[oidc.session]`: where sessions live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StoreConfig {
-    /// In the browser's sealed cookie (the default).
-    Cookie,
+    /// In the browser's sealed cookie (the default); the marks of ended sessions in this
+    /// process (at most `capacity`), or in Redis when `shared` is set.
+    Cookie {
+        capacity: usize,
+        shared: Option<RedisSettings>,
+    },
     /// In this process, at most `capacity` entries.
     Memory { capacity: usize },
     /// In Redis.
@@ -418,54 +422,63 @@ impl Config {
 
 fn validate_store(raw: RawSession) -> Result<StoreConfig, ConfigError> {
     let store = raw.store.as_deref().unwrap_or("cookie");
-    let memory_capacity = raw.memory.capacity.unwrap_or(100_000);
+    let capacity = raw.memory.capacity.unwrap_or(100_000);
     match (store, raw.redis) {
-        ("cookie", _) => Ok(StoreConfig::Cookie),
-        ("memory", _) => Ok(StoreConfig::Memory {
-            capacity: memory_capacity,
+        ("cookie", redis) => Ok(StoreConfig::Cookie {
+            capacity,
+            shared: redis.map(validate_redis).transpose()?,
         }),
+        ("memory", None) => Ok(StoreConfig::Memory { capacity }),
+        ("memory", Some(_)) => bail!(
+            "oidc.session.redis is set but oidc.session.store = \"memory\" does not use it: set store = \"redis\", or remove the table"
+        ),
         ("redis", None) => bail!(
             "oidc.session.store = \"redis\" needs a [default.oidc.session.redis] table with url = \"redis://host:6379\" (or cluster = [...])"
         ),
-        ("redis", Some(redis)) => {
-            if !cfg!(feature = "redis") {
-                bail!(
-                    "oidc.session.store = \"redis\" needs the crate's `redis` feature: \
-                     rocket_oidc_auth = {{ version = \"0.1\", features = [\"redis\"] }} in Cargo.toml \
-                     (or cargo run --features redis)"
-                );
-            }
-            let key = "oidc.session.redis";
-            let urls: Vec<&String> = redis.url.iter().chain(&redis.cluster).collect();
-            match (&redis.url, redis.cluster.is_empty()) {
-                (Some(_), false) => bail!("{key}: set either url (one server) or cluster (the nodes of a Redis Cluster), not both"),
-                (None, true) => bail!("{key}.url is missing: url = \"redis://127.0.0.1:6379\" (rediss:// for TLS), or cluster = [\"redis://node1:7000\", ...]"),
-                _ => {}
-            }
-            for url in urls {
-                let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-                if !matches!(scheme, Some("redis" | "rediss")) {
-                    bail!("{key}: a Redis URL must start with redis:// or rediss:// (TLS), e.g. redis://127.0.0.1:6379");
-                }
-                if Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).is_none() {
-                    bail!("{key}: a Redis URL must name a host, e.g. redis://127.0.0.1:6379");
-                }
-            }
-            if redis.connect_timeout_ms == 0 || redis.response_timeout_ms == 0 {
-                bail!("{key}.connect_timeout_ms and response_timeout_ms must be positive (milliseconds)");
-            }
-            Ok(StoreConfig::Redis(RedisSettings {
-                url: redis.url.map(Secret),
-                cluster: redis.cluster.into_iter().map(Secret).collect(),
-                key_prefix: redis.key_prefix,
-                connect_timeout: Duration::from_millis(redis.connect_timeout_ms),
-                response_timeout: Duration::from_millis(redis.response_timeout_ms),
-            }))
-        }
+        ("redis", Some(redis)) => Ok(StoreConfig::Redis(validate_redis(redis)?)),
         (other, _) => bail!(
             "oidc.session.store = {other:?} is not a store: use \"cookie\" (the default), \"memory\" or \"redis\""
         ),
     }
+}
+
+fn validate_redis(redis: RawRedis) -> Result<RedisSettings, ConfigError> {
+    if !cfg!(feature = "redis") {
+        bail!(
+            "oidc.session.redis needs the crate's `redis` feature: \
+             rocket_oidc_auth = {{ version = \"0.1\", features = [\"redis\"] }} in Cargo.toml \
+             (or cargo run --features redis)"
+        );
+    }
+    let key = "oidc.session.redis";
+    match (&redis.url, redis.cluster.is_empty()) {
+        (Some(_), false) => bail!("{key}: set either url (one server) or cluster (the nodes of a Redis Cluster), not both"),
+        (None, true) => bail!("{key}.url is missing: url = \"redis://127.0.0.1:6379\" (rediss:// for TLS), or cluster = [\"redis://node1:7000\", ...]"),
+        _ => {}
+    }
+    for url in redis.url.iter().chain(&redis.cluster) {
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+        if !matches!(scheme, Some("redis" | "rediss")) {
+            bail!("{key}: a Redis URL must start with redis:// or rediss:// (TLS), e.g. redis://127.0.0.1:6379");
+        }
+        if Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .is_none()
+        {
+            bail!("{key}: a Redis URL must name a host, e.g. redis://127.0.0.1:6379");
+        }
+    }
+    if redis.connect_timeout_ms == 0 || redis.response_timeout_ms == 0 {
+        bail!("{key}.connect_timeout_ms and response_timeout_ms must be positive (milliseconds)");
+    }
+    Ok(RedisSettings {
+        url: redis.url.map(Secret),
+        cluster: redis.cluster.into_iter().map(Secret).collect(),
+        key_prefix: redis.key_prefix,
+        connect_timeout: Duration::from_millis(redis.connect_timeout_ms),
+        response_timeout: Duration::from_millis(redis.response_timeout_ms),
+    })
 }
 
 fn seconds(value: u64) -> i64 {

@@ -103,7 +103,26 @@ impl Fairing for OidcFairing {
         let (store, server_side): (Arc<dyn SessionStore>, bool) = match (&self.store, &config.store)
         {
             (Some(store), _) => (store.clone(), true),
-            (None, StoreConfig::Cookie) => (Arc::new(MemoryStore::default()), false),
+            (
+                None,
+                StoreConfig::Cookie {
+                    capacity,
+                    shared: None,
+                },
+            ) => (Arc::new(MemoryStore::new(*capacity)), false),
+            (
+                None,
+                StoreConfig::Cookie {
+                    shared: Some(settings),
+                    ..
+                },
+            ) => match connect_redis(settings).await {
+                Ok(store) => (store, false),
+                Err(message) => {
+                    log::error!("{message}");
+                    return Err(rocket);
+                }
+            },
             (None, StoreConfig::Memory { capacity }) => {
                 (Arc::new(MemoryStore::new(*capacity)), true)
             }

@@ -8,6 +8,14 @@ use crate::flow::{Oidc, ProviderState};
 pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
     let config = &oidc.config;
     let store = match (&config.store, oidc.server_side) {
+        (
+            StoreConfig::Cookie {
+                shared: Some(_), ..
+            },
+            false,
+        ) => {
+            "sealed cookies (ended sessions marked in Redis, shared by every instance)".to_string()
+        }
         (_, false) => "sealed cookies (ended sessions marked in this process)".to_string(),
         (StoreConfig::Memory { capacity }, true) => {
             format!("this process's memory (at most {capacity} entries), id in a sealed cookie")
@@ -21,7 +29,9 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
             },
             redis.key_prefix
         ),
-        (StoreConfig::Cookie, true) => format!("{:?}, id in a sealed cookie", oidc.store),
+        (StoreConfig::Cookie { .. }, true) => {
+            format!("{:?}, id in a sealed cookie", oidc.store)
+        }
     };
     let origin = &oidc.app_origin;
     let mut lines = vec![format!(
