@@ -32,7 +32,10 @@ pub(crate) async fn backchannel_logout(
     let mut matched = false;
     let mut last_error = None;
     for client in oidc.providers() {
-        let resolved = client.metadata().await?;
+        // A provider that is down now cannot have sent this token: skip it.
+        let Ok(resolved) = client.metadata().await else {
+            continue;
+        };
         if resolved.metadata.issuer != issuer {
             continue;
         }
@@ -110,7 +113,7 @@ pub(crate) async fn frontchannel_logout(
         ));
     };
     for client in oidc.providers() {
-        let Some(resolved) = client.cached_metadata() else {
+        let Ok(resolved) = client.metadata().await else {
             continue;
         };
         if resolved.metadata.issuer != iss {

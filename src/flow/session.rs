@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use rocket::futures::future::try_join3;
 use rocket::http::{CookieJar, Status};
 use sha2::{Digest, Sha256};
 
@@ -379,31 +380,27 @@ async fn is_marked_ended(
     session: &SessionData,
 ) -> Result<bool, OidcError> {
     let store = &oidc.store;
-    if store
-        .get_value(&ended_key(session.id()))
-        .await
-        .map_err(store_failed)?
-        .is_some()
-    {
-        return Ok(true);
-    }
-    if let Some(sid) = session.sid() {
-        if store
-            .get_value(&sid_key(client.name(), sid))
-            .await
-            .map_err(store_failed)?
-            .is_some()
-        {
-            return Ok(true);
-        }
-    }
-    let ended_at = store
-        .get_value(&subject_key(client.name(), session.subject()))
-        .await
-        .map_err(store_failed)?;
-    Ok(ended_at
-        .and_then(|at| at.parse::<i64>().ok())
-        .is_some_and(|at| session.authenticated_at <= at))
+    let by_id = ended_key(session.id());
+    let by_sid = session.sid().map(|sid| sid_key(client.name(), sid));
+    let by_subject = subject_key(client.name(), session.subject());
+    // Concurrently: with the marks in Redis, one round trip's latency instead of three.
+    let (ended, sid_ended, subject_ended_at) = try_join3(
+        store.get_value(&by_id),
+        async {
+            match &by_sid {
+                Some(key) => store.get_value(key).await,
+                None => Ok(None),
+            }
+        },
+        store.get_value(&by_subject),
+    )
+    .await
+    .map_err(store_failed)?;
+    Ok(ended.is_some()
+        || sid_ended.is_some()
+        || subject_ended_at
+            .and_then(|at| at.parse::<i64>().ok())
+            .is_some_and(|at| session.authenticated_at <= at))
 }
 
 fn ended_key(id: &str) -> String {
