@@ -138,24 +138,37 @@ pub(crate) async fn save_new(
     Ok(())
 }
 
-/// Writes back a session that changed (refreshed tokens, a newer `last_seen`) under its
-/// id. Returns how many cookies it takes now.
-pub(crate) async fn update(
+/// Writes back `session`, a newer version of `previous` (same id): into the cookie, or
+/// into the store only if the stored session is still `previous`, so that a session a
+/// logout deleted meanwhile stays deleted and a concurrent refresh's tokens are never
+/// overwritten with older ones. Returns how many cookies it takes now, or `None` when the
+/// stored session changed or ended first (nothing was written).
+pub(crate) async fn write_back(
     oidc: &Oidc,
     client: &ProviderState,
+    previous: &SessionData,
     session: &SessionData,
     chunks: usize,
     out: &CookieQueue,
-) -> Result<usize, OidcError> {
+) -> Result<Option<usize>, OidcError> {
     if !oidc.server_side {
         let (cookies, chunks) =
             oidc.cookies
                 .session(&oidc.cipher, &client.session_cookie, session, chunks)?;
         out.extend(cookies);
-        return Ok(chunks);
+        return Ok(Some(chunks));
     }
-    save(oidc, client, session).await?;
-    Ok(chunks)
+    let replaced = oidc
+        .store
+        .replace(
+            session.id(),
+            &record_of(client, previous),
+            &record_of(client, session),
+            remaining(oidc, session, crate::protocol::time::now()),
+        )
+        .await
+        .map_err(store_failed)?;
+    Ok(replaced.then_some(chunks))
 }
 
 /// How long an instance holds the refresh lock of a session at most; others wait as long.
@@ -187,7 +200,9 @@ pub(crate) async fn refresh(
             last_seen: now,
             ..refreshed.fields()
         });
-        let chunks = update(oidc, client, &refreshed, chunks, out).await?;
+        let chunks = write_back(oidc, client, session, &refreshed, chunks, out)
+            .await?
+            .unwrap_or(chunks);
         return Ok((refreshed, chunks));
     }
     let lock = format!("refresh:{}", session.id());
@@ -237,21 +252,54 @@ async fn refresh_holding_lock(
     force: bool,
     now: i64,
 ) -> Result<SessionData, OidcError> {
-    let Some(current) = stored(oidc, client, session.id()).await? else {
-        return Err(super::refresh::no_valid_token(
-            "the session ended before its tokens could be refreshed",
-        ));
+    let ended = || {
+        super::refresh::no_valid_token("the session ended (a logout) while it was being refreshed")
+    };
+    let Some(mut current) = stored(oidc, client, session.id()).await? else {
+        return Err(ended());
     };
     if current.access_token() != session.access_token() && !force {
         return Ok(current);
     }
-    let refreshed = super::refresh::refresh_session(client, &current, force).await?;
-    let refreshed = SessionData::new(NewSession {
-        last_seen: now,
-        ..refreshed.fields()
-    });
-    save(oidc, client, &refreshed).await?;
-    Ok(refreshed)
+    let tokens = super::refresh::refresh_session(client, &current, force).await?;
+    // Only a request that read the session before this lock (a write-back of its activity)
+    // can change it now: then the new tokens go over its version. A logout wins.
+    for _ in 0..3 {
+        let refreshed = SessionData::new(NewSession {
+            last_seen: now.max(current.last_seen),
+            ..tokens.fields()
+        });
+        let replaced = oidc
+            .store
+            .replace(
+                session.id(),
+                &record_of(client, &current),
+                &record_of(client, &refreshed),
+                remaining(oidc, &refreshed, now),
+            )
+            .await
+            .map_err(store_failed)?;
+        if replaced {
+            return Ok(refreshed);
+        }
+        match stored(oidc, client, session.id()).await? {
+            Some(newer) => current = newer,
+            None => {
+                log::info!(
+                    "oidc: a session with provider {:?} ended while its tokens were refreshed; \
+                     the new tokens are dropped",
+                    client.name()
+                );
+                return Err(ended());
+            }
+        }
+    }
+    Err(OidcError::new(
+        ErrorKind::StoreUnavailable,
+        Status::ServiceUnavailable,
+        "session_store_unavailable",
+        "the stored session kept changing while its tokens were refreshed",
+    ))
 }
 
 /// The session stored under `id` now.
@@ -350,13 +398,18 @@ pub(crate) async fn end_by_index(
     Ok(0)
 }
 
-async fn save(oidc: &Oidc, client: &ProviderState, session: &SessionData) -> Result<(), OidcError> {
-    let record = SessionRecord::new(
+/// How a store keeps `session`.
+fn record_of(client: &ProviderState, session: &SessionData) -> SessionRecord {
+    SessionRecord::new(
         client.name().to_string(),
         session.subject().to_string(),
         session.sid().map(str::to_string),
         session.encode().to_string(),
-    );
+    )
+}
+
+async fn save(oidc: &Oidc, client: &ProviderState, session: &SessionData) -> Result<(), OidcError> {
+    let record = record_of(client, session);
     let ttl = remaining(oidc, session, crate::protocol::time::now());
     oidc.store
         .save(session.id(), &record, ttl)
@@ -439,4 +492,87 @@ pub(crate) fn store_failed(err: StoreError) -> OidcError {
         "session_store_unavailable",
         format!("the session store failed: {err}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::protocol::http::HttpClient;
+    use crate::session::{CookieCipher, MemoryStore};
+    use rocket::figment::providers::{Format, Toml};
+    use rocket::figment::Figment;
+
+    fn oidc_on_memory() -> Oidc {
+        let figment = Figment::from(Toml::string(
+            r#"
+            [oidc]
+            redirect_uri = "https://app.example.com/cb"
+            [oidc.session]
+            store = "memory"
+            [oidc.providers.default]
+            issuer = "https://op.example.com"
+            client_id = "app"
+            client_secret = "secret"
+            "#,
+        ));
+        let config = Config::from_figment(&figment).unwrap();
+        let http = HttpClient::new(Duration::from_secs(1)).unwrap();
+        let store = Arc::new(MemoryStore::new(100));
+        Oidc::new(config, CookieCipher::for_tests(), &http, store, true)
+    }
+
+    #[tokio::test]
+    async fn a_write_back_never_brings_back_a_session_that_a_logout_ended() {
+        let oidc = oidc_on_memory();
+        let client = oidc.provider("default").unwrap().clone();
+        let now = crate::protocol::time::now();
+        let read = SessionData::for_tests("alice", "at", Some(now + 60), None, "h.p.s", None, now);
+        save(&oidc, &client, &read).await.unwrap();
+        let out = CookieQueue::default();
+        // Another request (or instance) logs out between this request's read and its write.
+        end(&oidc, &client, Some(&read), 1, &out).await.unwrap();
+        let touched = SessionData::new(NewSession {
+            last_seen: now + 61,
+            ..read.fields()
+        });
+        let written = write_back(&oidc, &client, &read, &touched, 1, &out)
+            .await
+            .unwrap();
+        assert_eq!(written, None, "nothing written");
+        assert!(stored(&oidc, &client, read.id()).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_write_back_never_overwrites_a_newer_session() {
+        let oidc = oidc_on_memory();
+        let client = oidc.provider("default").unwrap().clone();
+        let now = crate::protocol::time::now();
+        let read = SessionData::for_tests("alice", "old", Some(now + 60), None, "h.p.s", None, now);
+        save(&oidc, &client, &read).await.unwrap();
+        let refreshed = SessionData::new(NewSession {
+            access_token: "new",
+            ..read.fields()
+        });
+        let out = CookieQueue::default();
+        assert_eq!(
+            write_back(&oidc, &client, &read, &refreshed, 1, &out)
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        // A request that read the old version writes back its activity: refused.
+        let touched = SessionData::new(NewSession {
+            last_seen: now + 61,
+            ..read.fields()
+        });
+        assert_eq!(
+            write_back(&oidc, &client, &read, &touched, 1, &out)
+                .await
+                .unwrap(),
+            None
+        );
+        let kept = stored(&oidc, &client, read.id()).await.unwrap().unwrap();
+        assert_eq!(kept.access_token(), "new");
+    }
 }

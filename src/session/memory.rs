@@ -188,6 +188,24 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn replace(
+        &self,
+        id: &str,
+        previous: &SessionRecord,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        match inner.sessions.get_mut(id) {
+            Some(entry) if entry.1 > now && entry.0 == *previous => {
+                *entry = (record.clone(), now + ttl);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         self.lock().remove_session(id);
         Ok(())
@@ -255,6 +273,30 @@ mod tests {
 
     fn record(n: usize) -> SessionRecord {
         SessionRecord::new("p".into(), format!("user{n}"), None, "{}".into())
+    }
+
+    #[tokio::test]
+    async fn replace_writes_only_over_the_expected_session() {
+        let store = MemoryStore::new(16);
+        let ttl = Duration::from_secs(60);
+        let (old, new) = (record(1), record(2));
+        assert!(
+            !store.replace("s", &old, &new, ttl).await.unwrap(),
+            "absent"
+        );
+        store.save("s", &old, ttl).await.unwrap();
+        assert!(
+            !store.replace("s", &new, &new, ttl).await.unwrap(),
+            "changed"
+        );
+        assert!(store.replace("s", &old, &new, ttl).await.unwrap());
+        assert_eq!(store.load("s").await.unwrap(), Some(new.clone()));
+        store.delete("s").await.unwrap();
+        assert!(
+            !store.replace("s", &new, &old, ttl).await.unwrap(),
+            "deleted stays deleted"
+        );
+        assert_eq!(store.load("s").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -458,13 +458,7 @@ impl SessionStore for RedisStore {
         };
         try_join(self.index_add(&sub_key, id, index_ttl_ms), sid_add).await?;
 
-        let json = serde_json::to_string(&StoredRef {
-            p: &record.provider,
-            u: &record.subject,
-            s: record.sid.as_deref(),
-            d: &record.data,
-        })
-        .map_err(|e| StoreError::new("could not encode a session", Some(Box::new(e))))?;
+        let json = self.encode(record)?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.session_key(id))
             .arg(json)
@@ -472,6 +466,46 @@ impl SessionStore for RedisStore {
             .arg(ttl_ms);
         self.exec::<()>("SET", Req::Cmd(&cmd), Retry::Idempotent)
             .await
+    }
+
+    async fn replace(
+        &self,
+        id: &str,
+        previous: &SessionRecord,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let ttl_ms = ttl_ms(ttl);
+        let index_ttl_ms = ttl_ms
+            .saturating_add(ttl_ms_exact(INDEX_TTL_SLACK))
+            .min(MAX_TTL_MS);
+        // The indexes first, as in `save`: they must outlive the session's new expiry.
+        let (sub_key, sid_key) = self.record_keys(record);
+        let sid_add = async {
+            match &sid_key {
+                Some(key) => self.index_add(key, id, index_ttl_ms).await,
+                None => Ok(()),
+            }
+        };
+        try_join(self.index_add(&sub_key, id, index_ttl_ms), sid_add).await?;
+        let expected = self.encode(previous)?;
+        let json = self.encode(record)?;
+        // Compare and set on one key (so it runs unchanged on a cluster).
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+             redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end",
+        )
+        .arg(1)
+        .arg(self.session_key(id))
+        .arg(expected)
+        .arg(json)
+        .arg(ttl_ms);
+        // Not idempotent: a second run would compare against its own write.
+        let replaced: i64 = self
+            .exec("EVAL (replace)", Req::Cmd(&cmd), Retry::IfNotSent)
+            .await?;
+        Ok(replaced == 1)
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
@@ -568,6 +602,18 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
+    /// The stored form of `record`: always the same text for the same record, which
+    /// `replace` compares.
+    fn encode(&self, record: &SessionRecord) -> Result<String, StoreError> {
+        serde_json::to_string(&StoredRef {
+            p: &record.provider,
+            u: &record.subject,
+            s: record.sid.as_deref(),
+            d: &record.data,
+        })
+        .map_err(|e| StoreError::new("could not encode a session", Some(Box::new(e))))
+    }
+
     fn decode(&self, raw: &str) -> Result<SessionRecord, StoreError> {
         let s: Stored = serde_json::from_str(raw).map_err(|e| {
             StoreError::new(

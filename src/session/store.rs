@@ -128,6 +128,19 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     async fn save(&self, id: &str, record: &SessionRecord, ttl: Duration)
         -> Result<(), StoreError>;
 
+    /// Replaces the session `id` with `record` for `ttl`, but only if it still holds exactly
+    /// `previous` (compare and set); returns `false`, writing nothing, when it changed or is
+    /// gone. This keeps a session that a logout deleted from coming back, and a refresh's
+    /// new tokens from being overwritten by a request that read the session before it.
+    /// The record names the same provider, subject and sid as `previous`.
+    async fn replace(
+        &self,
+        id: &str,
+        previous: &SessionRecord,
+        record: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes the session `id` (no error when there is none).
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
 

@@ -456,8 +456,10 @@ async fn touch(
         ..session.fields()
     });
     let out = RequestState::of(req).cookie_queue();
-    match session::update(oidc, client, &touched, chunks, &out).await {
-        Ok(chunks) => Freshness::Ready(Arc::new(touched), chunks),
+    match session::write_back(oidc, client, &session, &touched, chunks, &out).await {
+        Ok(Some(chunks)) => Freshness::Ready(Arc::new(touched), chunks),
+        // Changed meanwhile (a refresh, a logout): this request keeps what it read.
+        Ok(None) => Freshness::Ready(session, chunks),
         Err(err) => {
             log::warn!("oidc: could not record the session's activity: {err}");
             Freshness::Ready(session, chunks)
