@@ -904,4 +904,99 @@ mod tests {
         assert!(parse_url("k", "http://127.10.0.1/x").is_ok());
         assert!(parse_url("k", "http://localhost.evil.com/x").is_err());
     }
+
+    #[test]
+    fn session_stores_and_their_mistakes() {
+        let store = |lines: &str| config(&toml_with(&format!("[oidc.session]\n{lines}"), ""));
+        assert_eq!(
+            config(GOOD).unwrap().store,
+            StoreConfig::Cookie {
+                capacity: 100_000,
+                shared: None
+            }
+        );
+        assert_eq!(
+            store("store = \"memory\"\nmemory = { capacity = 500 }")
+                .unwrap()
+                .store,
+            StoreConfig::Memory { capacity: 500 }
+        );
+        let defaults = config(GOOD).unwrap();
+        assert_eq!(
+            (defaults.session_lifetime, defaults.session_idle_timeout),
+            (8 * 3600, 1800)
+        );
+        assert!(defaults.end_session_with_access_token);
+        assert_eq!(defaults.backchannel_logout_path, "/logout/backchannel");
+        assert_eq!(defaults.frontchannel_logout_path, "/logout/frontchannel");
+        let cases: &[(&str, &str)] = &[
+            (
+                "store = \"disk\"",
+                "oidc.session.store = \"disk\" is not a store",
+            ),
+            (
+                "store = \"redis\"",
+                "needs a [default.oidc.session.redis] table",
+            ),
+            (
+                "store = \"memory\"\n[oidc.session.redis]\nurl = \"redis://127.0.0.1\"",
+                "oidc.session.store = \"memory\" does not use it",
+            ),
+        ];
+        for (lines, expected) in cases {
+            let err = store(lines).expect_err(lines).0;
+            assert!(err.contains(expected), "{lines}: {err}");
+        }
+        let redis_cases: &[(&str, &str)] = &[
+            (
+                "url = \"http://127.0.0.1:6379\"",
+                "must start with redis:// or rediss://",
+            ),
+            ("url = \"redis://\"", "must name a host"),
+            (
+                "url = \"redis://a:1\"\ncluster = [\"redis://b:2\"]",
+                "set either url (one server) or cluster",
+            ),
+            ("key_prefix = \"x\"", "oidc.session.redis.url is missing"),
+            (
+                "url = \"redis://a:1\"\nresponse_timeout_ms = 0",
+                "must be positive (milliseconds)",
+            ),
+        ];
+        for (lines, expected) in redis_cases {
+            let err = store(&format!("store = \"redis\"\n[oidc.session.redis]\n{lines}"))
+                .expect_err(lines)
+                .0;
+            let expected = if cfg!(feature = "redis") {
+                *expected
+            } else {
+                "needs the crate's `redis` feature"
+            };
+            assert!(err.contains(expected), "{lines}: {err}");
+        }
+        if cfg!(feature = "redis") {
+            let redis =
+                store("store = \"redis\"\n[oidc.session.redis]\nurl = \"rediss://u:pw@host:6380\"")
+                    .unwrap();
+            assert!(matches!(redis.store, StoreConfig::Redis(_)));
+            assert!(
+                !format!("{redis:?}").contains("pw@"),
+                "the password stays out of Debug"
+            );
+        }
+    }
+
+    #[test]
+    fn the_crates_paths_must_differ() {
+        let err = error_of(&toml_with(
+            "backchannel_logout_path = \"/redirect_uri\"",
+            "",
+        ));
+        assert!(
+            err.contains("oidc.backchannel_logout_path") && err.contains("oidc.redirect_uri"),
+            "{err}"
+        );
+        let err = error_of(&toml_with("session_idle_timeout = 0", ""));
+        assert!(err.contains("oidc.session_idle_timeout"), "{err}");
+    }
 }
