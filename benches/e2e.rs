@@ -3,11 +3,12 @@
 //! `/proc` so that the load generator's share does not blur it.
 //!
 //! Run it with `scripts/bench.sh` (or `scripts/bench.sh --compare` to add Flask-pyoidc 3.14.3
-//! under gunicorn, against the same provider, in the same run). Directly:
+//! under gunicorn, against the same provider, in the same run; `--stores` to add the
+//! many-users comparison of the session stores). Directly:
 //!
 //! ```sh
-//! cargo build --release --example quickstart
-//! cargo bench --bench e2e -- [--compare] [--rounds 3] [--seconds 5] [--logins 200]
+//! cargo build --release --example quickstart --features redis
+//! cargo bench --bench e2e -- [--compare] [--stores] [--rounds 3] [--seconds 5] [--logins 200]
 //! ```
 //!
 //! What one run does:
@@ -28,7 +29,16 @@
 //! 5. checks that protected responses on an unchanged session carry no `Set-Cookie`;
 //! 6. reads the app's VmRSS after the load;
 //! 7. with `--compare`, does all of it for `bench/flask/app.py` as well (its venv is created
-//!    under `target/bench-venv` from `bench/flask/requirements.txt`).
+//!    under `target/bench-venv` from `bench/flask/requirements.txt`);
+//! 8. with `--stores` (or `--only-stores`, which skips 2. to 7.), for each session store
+//!    (`cookie`, `memory`, `redis`) in turn: starts its own `redis-server` on a free loopback
+//!    port for `redis`, starts the app with `ROCKET_OIDC={session={store=...}}`, creates
+//!    `--sessions` (2,000) distinct sessions by real logins through the provider, several at
+//!    a time, checks that each one's cookie answers `/whoami` with its own user, and then runs
+//!    `wrk` on `/`, `/whoami` and `/login` with `bench/wrk/rotate.lua`, which sends the next
+//!    session's Cookie on every request, in two load shapes (`-t1 -c16` and `-t2 -c32`),
+//!    reading the app's CPU and (for `redis`) the Redis server's CPU and command counts
+//!    around each round. The app and the Redis server are stopped before the next store.
 //!
 //! It prints a table and one PASS/MISS line per target of issue 6. Every loop is bounded in
 //! count and time, and all traffic goes to 127.0.0.1 / localhost.
@@ -36,7 +46,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
@@ -63,6 +74,7 @@ const MAX_ROUNDS: u32 = 10;
 const MAX_SECONDS: u32 = 30;
 const MAX_LOGINS: usize = 2000;
 const MAX_CONNECTIONS: u32 = 256;
+const MAX_SESSIONS: usize = 20_000;
 /// The login phase stops starting new blocks after this long (per run).
 const LOGIN_PHASE_BUDGET: Duration = Duration::from_secs(240);
 
@@ -88,6 +100,14 @@ struct Options {
     logins: usize,
     login_concurrency: usize,
     quickstart: Option<PathBuf>,
+    /// The stores to compare with many sessions (`--stores`); empty: no comparison.
+    stores: Vec<Store>,
+    /// `--only-stores`: the store comparison alone.
+    only_stores: bool,
+    sessions: usize,
+    store_rounds: u32,
+    store_seconds: u32,
+    store_warmup_seconds: u32,
     loadavg_at_start: String,
     /// Filled in by the run: the most CPU that other processes used during a load round, as
     /// a share of one core.
@@ -97,6 +117,8 @@ struct Options {
 const USAGE: &str = "\
 usage: e2e [--compare] [--rounds N] [--seconds S] [--warmup S] [--connections C]
            [--wrk-threads T] [--logins N] [--login-concurrency C] [--quickstart PATH]
+           [--stores [LIST] | --only-stores [LIST]] [--sessions N] [--store-rounds N]
+           [--store-seconds S] [--store-warmup S]
 
   --compare        also run Flask-pyoidc 3.14.3 (bench/flask/app.py, gunicorn -w 2)
   --rounds N       load rounds; each round runs every route once (default 3, max 10)
@@ -109,7 +131,25 @@ usage: e2e [--compare] [--rounds N] [--seconds S] [--warmup S] [--connections C]
                    again through each app, several at a time
   --login-concurrency C
                    browsers at once in that second pass (default 8)
-  --quickstart P   the quickstart binary (default: target/release/examples/quickstart)";
+  --quickstart P   the quickstart binary (default: target/release/examples/quickstart)
+
+Many users, per session store (after the run above, or alone):
+  --stores [LIST]  also compare the session stores, LIST a comma-separated subset of
+                   cookie,memory,redis (default all three): for each, the app with that
+                   store, --sessions distinct sessions from real logins (--login-concurrency
+                   at a time), and wrk on /, /whoami, /login sending the next session's
+                   Cookie on every request (bench/wrk/rotate.lua), as wrk -t1 -c16 and as
+                   wrk -t2 -c32. For redis the bench starts its own redis-server on a free
+                   loopback port (needs redis-server, and the quickstart built with
+                   --features redis) and reports its CPU too. About 80 s per store with the
+                   defaults (about 4 minutes for all three on 2 cores)
+  --only-stores [LIST]
+                   the store comparison alone (skips the one-cookie run above)
+  --sessions N     sessions per store (default 2000, max 20000)
+  --store-rounds N rounds per load shape; each runs every route once (default 3, max 10)
+  --store-seconds S
+                   wrk duration per route and round (default 2, max 30)
+  --store-warmup S unrecorded warm-up per route and load shape (default 1)";
 
 fn parse_options() -> Result<Options> {
     let mut options = Options {
@@ -121,11 +161,17 @@ fn parse_options() -> Result<Options> {
         wrk_threads: 1,
         logins: 200,
         login_concurrency: 8,
+        stores: Vec::new(),
+        only_stores: false,
+        sessions: 2000,
+        store_rounds: 3,
+        store_seconds: 2,
+        store_warmup_seconds: 1,
         loadavg_at_start: loadavg(),
         max_other_load: 0.0,
         quickstart: std::env::var_os("E2E_QUICKSTART_BIN").map(PathBuf::from),
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> Result<String> {
             args.next()
@@ -145,6 +191,28 @@ fn parse_options() -> Result<Options> {
                 options.login_concurrency = value("--login-concurrency")?.parse()?
             }
             "--quickstart" => options.quickstart = Some(PathBuf::from(value("--quickstart")?)),
+            "--stores" | "--only-stores" => {
+                options.only_stores |= arg == "--only-stores";
+                // An optional list: the next argument, unless it is an option.
+                let list = match args.peek() {
+                    Some(next) if !next.starts_with('-') => args.next().unwrap_or_default(),
+                    _ => "cookie,memory,redis".to_string(),
+                };
+                options.stores.clear();
+                for name in list.split(',').filter(|n| !n.is_empty()) {
+                    let store = Store::parse(name)?;
+                    if !options.stores.contains(&store) {
+                        options.stores.push(store);
+                    }
+                }
+                if options.stores.is_empty() {
+                    bail!("{arg} needs at least one store\n{USAGE}");
+                }
+            }
+            "--sessions" => options.sessions = value("--sessions")?.parse()?,
+            "--store-rounds" => options.store_rounds = value("--store-rounds")?.parse()?,
+            "--store-seconds" => options.store_seconds = value("--store-seconds")?.parse()?,
+            "--store-warmup" => options.store_warmup_seconds = value("--store-warmup")?.parse()?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -159,7 +227,22 @@ fn parse_options() -> Result<Options> {
     options.wrk_threads = options.wrk_threads.clamp(1, options.connections);
     options.logins = options.logins.clamp(LOGIN_BLOCK, MAX_LOGINS);
     options.login_concurrency = options.login_concurrency.clamp(1, 32);
+    // Every wrk thread needs a session of its own.
+    options.sessions = options.sessions.clamp(2, MAX_SESSIONS);
+    options.store_rounds = options.store_rounds.clamp(1, MAX_ROUNDS);
+    options.store_seconds = options.store_seconds.clamp(1, MAX_SECONDS);
+    options.store_warmup_seconds = options.store_warmup_seconds.min(MAX_SECONDS);
     Ok(options)
+}
+
+impl Options {
+    /// The load shape of the one-cookie run.
+    fn shape(&self) -> Shape {
+        Shape {
+            threads: self.wrk_threads,
+            connections: self.connections,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -170,6 +253,17 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// `n` distinct free ports (all bound at once, then released).
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -483,22 +577,41 @@ impl Drop for App {
     }
 }
 
-fn client_registration(redirect_uri: &str, client_id: &str, secret: &str) -> serde_json::Value {
-    let origin = redirect_uri.trim_end_matches("/redirect_uri");
+/// A client of the provider for apps at `origins` (`http://127.0.0.1:PORT`): the one-cookie
+/// run's app, and each store's in turn, share one client.
+fn client_registration(origins: &[String], client_id: &str, secret: &str) -> serde_json::Value {
+    let redirect_uris: Vec<String> = origins
+        .iter()
+        .map(|o| format!("{o}/redirect_uri"))
+        .collect();
+    let post_logout: Vec<String> = origins
+        .iter()
+        .flat_map(|o| [format!("{o}/"), format!("{o}/logout/callback")])
+        .collect();
     serde_json::json!({
         "client_id": client_id,
         "client_secret": secret,
-        "redirect_uris": [redirect_uri],
-        "post_logout_redirect_uris": [format!("{origin}/"), format!("{origin}/logout/callback")],
+        "redirect_uris": redirect_uris,
+        "post_logout_redirect_uris": post_logout,
     })
 }
 
-fn start_rocket(binary: &Path, port: u16, issuer: &str, work_dir: &Path) -> Result<App> {
+/// The quickstart on `port`. `store`: the store comparison's app, its name and the inline
+/// TOML table of `oidc.session`; `None`: the one-cookie run's (no session table: the
+/// default store).
+fn start_rocket(
+    binary: &Path,
+    port: u16,
+    issuer: &str,
+    work_dir: &Path,
+    store: Option<(&'static str, &str)>,
+) -> Result<App> {
     let url = format!("http://127.0.0.1:{port}");
+    let session = store.map_or(String::new(), |(_, table)| format!(", session={table}"));
     let oidc = format!(
         "{{redirect_uri=\"{url}/redirect_uri\", providers={{default={{issuer=\"{issuer}\", \
          client_id=\"rocket-app\", client_secret=\"rocket-secret\", \
-         scope=[\"openid\",\"email\",\"profile\"]}}}}}}"
+         scope=[\"openid\",\"email\",\"profile\"]}}}}{session}}}"
     );
     // An empty Rocket.toml: the repository's own (port 8000, localhost:3000) must not leak in.
     let config = work_dir.join("Rocket.toml");
@@ -506,7 +619,13 @@ fn start_rocket(binary: &Path, port: u16, issuer: &str, work_dir: &Path) -> Resu
         &config,
         "# empty: benches/e2e.rs configures the app by ROCKET_* variables\n",
     )?;
-    let log = work_dir.join("rocket.log");
+    let (name, log) = match store {
+        Some((name, _)) => {
+            let file = name.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+            (name, work_dir.join(format!("{file}.log")))
+        }
+        None => ("rocket_oidc_auth", work_dir.join("rocket.log")),
+    };
     let child = Command::new(binary)
         .current_dir(work_dir)
         .env("ROCKET_CONFIG", &config)
@@ -523,7 +642,7 @@ fn start_rocket(binary: &Path, port: u16, issuer: &str, work_dir: &Path) -> Resu
         .map_err(|e| format!("cannot start {} ({e})", binary.display()))?;
     Ok(App {
         kind: Kind::Rocket,
-        name: "rocket_oidc_auth",
+        name,
         url,
         client_id: "rocket-app",
         client_secret: "rocket-secret",
@@ -893,20 +1012,62 @@ struct WrkResult {
     p50_us: u64,
     p99_us: u64,
     first_non200: String,
+    /// With [`Cookies::Rotate`]: the sessions the threads took turns with.
+    sessions: u64,
 }
 
-fn run_wrk(options: &Options, url: &str, cookie: &str, seconds: u32) -> Result<WrkResult> {
-    let script = Path::new(MANIFEST_DIR).join("bench/wrk/check.lua");
-    let output = Command::new("wrk")
-        .arg(format!("-t{}", options.wrk_threads))
-        .arg(format!("-c{}", options.connections))
+/// wrk's threads and connections.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    threads: u32,
+    connections: u32,
+}
+
+/// The store comparison's load shapes.
+const STORE_SHAPES: [Shape; 2] = [
+    Shape {
+        threads: 1,
+        connections: 16,
+    },
+    Shape {
+        threads: 2,
+        connections: 32,
+    },
+];
+
+/// What goes in the Cookie header of wrk's requests.
+#[derive(Debug, Clone, Copy)]
+enum Cookies<'a> {
+    /// The same on every request (`bench/wrk/check.lua`).
+    One(&'a str),
+    /// The next line of this file on every request (`bench/wrk/rotate.lua`).
+    Rotate(&'a Path),
+}
+
+fn run_wrk(shape: Shape, url: &str, cookies: Cookies<'_>, seconds: u32) -> Result<WrkResult> {
+    let mut command = Command::new("wrk");
+    command
+        .arg(format!("-t{}", shape.threads))
+        .arg(format!("-c{}", shape.connections))
         .arg(format!("-d{seconds}s"))
         .arg("--timeout")
         .arg("5s")
-        .arg("-s")
-        .arg(&script)
-        .arg("-H")
-        .arg(format!("Cookie: {cookie}"))
+        .arg("-s");
+    match cookies {
+        Cookies::One(cookie) => {
+            command
+                .arg(Path::new(MANIFEST_DIR).join("bench/wrk/check.lua"))
+                .arg("-H")
+                .arg(format!("Cookie: {cookie}"));
+        }
+        Cookies::Rotate(file) => {
+            command
+                .arg(Path::new(MANIFEST_DIR).join("bench/wrk/rotate.lua"))
+                .env("WRK_COOKIES", file)
+                .env("WRK_THREADS", shape.threads.to_string());
+        }
+    }
+    let output = command
         .arg("-H")
         .arg("Accept: text/html,application/xhtml+xml,*/*;q=0.8")
         .arg(url)
@@ -939,6 +1100,7 @@ fn run_wrk(options: &Options, url: &str, cookie: &str, seconds: u32) -> Result<W
             }
             "p50_us" => result.p50_us = value,
             "p99_us" => result.p99_us = value,
+            "sessions" => result.sessions = value,
             _ => {}
         }
     }
@@ -1190,19 +1352,21 @@ async fn run(mut options: Options) -> Result<bool> {
         ensure_venv(&venv)?;
     }
 
-    // Ports and the provider's clients.
-    let rocket_port = free_port()?;
-    let flask_port = free_port()?;
-    let rocket_redirect = format!("http://127.0.0.1:{rocket_port}/redirect_uri");
-    let flask_redirect = format!("http://127.0.0.1:{flask_port}/redirect_uri");
+    // Ports and the provider's clients: the one-cookie run's app and every store's app are
+    // one client with a redirect URI each.
+    let ports = free_ports(2 + options.stores.len())?;
+    let (rocket_port, flask_port) = (ports[0], ports[1]);
+    let store_ports = ports[2..].to_vec();
+    let origin = |port: &u16| format!("http://127.0.0.1:{port}");
+    let rocket_origins: Vec<String> = ports[..1].iter().chain(&store_ports).map(origin).collect();
     let mut clients = vec![client_registration(
-        &rocket_redirect,
+        &rocket_origins,
         "rocket-app",
         "rocket-secret",
     )];
     if options.compare {
         clients.push(client_registration(
-            &flask_redirect,
+            &[origin(&flask_port)],
             "flask-app",
             "flask-secret",
         ));
@@ -1218,6 +1382,60 @@ async fn run(mut options: Options) -> Result<bool> {
         .timeout(Duration::from_secs(10))
         .build()?;
 
+    let env = Env {
+        quickstart,
+        work_dir,
+        venv,
+        ticks_per_second,
+        provider,
+        http,
+        rocket_port,
+        flask_port,
+        store_ports,
+    };
+    let mut out = String::new();
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Machine: {}", machine());
+    let mut all = true;
+    if !options.only_stores {
+        let (text, pass) = one_cookie_run(&mut options, &env).await?;
+        out.push_str(&text);
+        all = pass;
+    }
+    if !options.stores.is_empty() {
+        out.push_str(&store_run(&options, &env).await?);
+    }
+    print!("{out}");
+    let save_to = env.work_dir.join("report.md");
+    match fs::write(&save_to, &out) {
+        Ok(()) => println!("\n(saved to {})", save_to.display()),
+        Err(err) => eprintln!("cannot save the report to {}: {err}", save_to.display()),
+    }
+    Ok(all)
+}
+
+/// What the parts of a run share.
+struct Env {
+    quickstart: PathBuf,
+    work_dir: PathBuf,
+    venv: PathBuf,
+    ticks_per_second: u64,
+    provider: Provider,
+    http: reqwest::Client,
+    rocket_port: u16,
+    flask_port: u16,
+    /// One per store of `--stores`, in its order.
+    store_ports: Vec<u16>,
+}
+
+/// Steps 2 to 7 (one logged-in cookie on every request): the report's text and whether every
+/// target was met.
+async fn one_cookie_run(options: &mut Options, env: &Env) -> Result<(String, bool)> {
+    let (quickstart, work_dir, venv) = (&env.quickstart, &env.work_dir, &env.venv);
+    let (provider, http) = (&env.provider, &env.http);
+    let ticks_per_second = env.ticks_per_second;
+    let (rocket_port, flask_port) = (env.rocket_port, env.flask_port);
+
     // 2. Each app in turn: start it, wait for it, log in once; its session cookie drives the
     //    load. One at a time, so that the provider's counts up to the first login are its own.
     let mut subjects = Vec::new();
@@ -1227,16 +1445,18 @@ async fn run(mut options: Options) -> Result<bool> {
         &[Kind::Rocket]
     };
     for (i, kind) in kinds.iter().enumerate() {
-        let before = provider.hits(&http).await?;
+        let before = provider.hits(http).await?;
         let mut app = match kind {
-            Kind::Rocket => start_rocket(&quickstart, rocket_port, &provider.issuer, &work_dir)?,
-            Kind::Flask => start_flask(&venv, flask_port, &provider.issuer, &work_dir)?,
+            Kind::Rocket => {
+                start_rocket(quickstart, rocket_port, &provider.issuer, work_dir, None)?
+            }
+            Kind::Flask => start_flask(venv, flask_port, &provider.issuer, work_dir)?,
         };
-        wait_ready(&mut app, &http).await?;
+        wait_ready(&mut app, http).await?;
         eprintln!("==> {} at {} (pid {})", app.name, app.url, app.pid());
         let user = format!("bench-user-{i}");
         let jar = login_through_app(&app.endpoint(), &user, None).await?.jar;
-        let after = provider.hits(&http).await?;
+        let after = provider.hits(http).await?;
         let cookie = session_cookie(&jar, &app)?;
         let mut subject = Subject {
             app,
@@ -1261,7 +1481,12 @@ async fn run(mut options: Options) -> Result<bool> {
         for subject in &subjects {
             for route in ROUTES {
                 let url = format!("{}{route}", subject.app.url);
-                let result = run_wrk(&options, &url, &subject.cookie, options.warmup_seconds)?;
+                let result = run_wrk(
+                    options.shape(),
+                    &url,
+                    Cookies::One(&subject.cookie),
+                    options.warmup_seconds,
+                )?;
                 if result.non200 > 0 || result.requests == 0 {
                     bail!(
                         "{} {route}: {} of {} responses were not 200 (first: {}); the load would \
@@ -1294,7 +1519,12 @@ async fn run(mut options: Options) -> Result<bool> {
                 let pid = subject.app.pid();
                 let before = read_cpu(pid);
                 let (machine_before, own_before) = (machine_busy_ticks(), own_ticks());
-                let result = run_wrk(&options, &url, &subject.cookie, options.seconds)?;
+                let result = run_wrk(
+                    options.shape(),
+                    &url,
+                    Cookies::One(&subject.cookie),
+                    options.seconds,
+                )?;
                 let (machine_after, own_after) = (machine_busy_ticks(), own_ticks());
                 let after = read_cpu(pid);
                 let (cpu_s, precise) = cpu_between(&before, &after, ticks_per_second);
@@ -1375,7 +1605,7 @@ async fn run(mut options: Options) -> Result<bool> {
         for (i, subject) in subjects.iter_mut().enumerate() {
             let pid = subject.app.pid();
             let endpoint = subject.app.endpoint();
-            let hits_before = provider.hits(&http).await?;
+            let hits_before = provider.hits(http).await?;
             let cpu_before = read_cpu(pid);
             for _ in 0..block {
                 user_counter += 1;
@@ -1388,7 +1618,7 @@ async fn run(mut options: Options) -> Result<bool> {
                     .push(login.elapsed.as_secs_f64() * 1e3);
             }
             let cpu_after = read_cpu(pid);
-            let hits_after = provider.hits(&http).await?;
+            let hits_after = provider.hits(http).await?;
             let (cpu_s, precise) = cpu_between(&cpu_before, &cpu_after, ticks_per_second);
             cpu_s_total[i] += cpu_s;
             all_precise[i] &= precise;
@@ -1458,7 +1688,7 @@ async fn run(mut options: Options) -> Result<bool> {
     );
     for subject in &mut subjects {
         let pid = subject.app.pid();
-        let hits_before = provider.hits(&http).await?;
+        let hits_before = provider.hits(http).await?;
         let cpu_before = read_cpu(pid);
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -1487,7 +1717,7 @@ async fn run(mut options: Options) -> Result<bool> {
             logins += joined??;
         }
         let cpu_after = read_cpu(pid);
-        let hits_after = provider.hits(&http).await?;
+        let hits_after = provider.hits(http).await?;
         let (cpu_s, precise) = cpu_between(&cpu_before, &cpu_after, ticks_per_second);
         let c = &mut subject.figures.concurrent;
         c.logins = logins;
@@ -1526,12 +1756,709 @@ async fn run(mut options: Options) -> Result<bool> {
             });
     }
 
-    Ok(report(
-        &options,
-        &subjects,
-        &provider_only_ms,
-        &work_dir.join("report.md"),
-    ))
+    Ok(report(options, &subjects, &provider_only_ms))
+}
+
+// ---------------------------------------------------------------------------------------
+// Many users, per session store (--stores)
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Cookie,
+    Memory,
+    Redis,
+}
+
+impl Store {
+    fn parse(name: &str) -> Result<Store> {
+        Ok(match name.trim() {
+            "cookie" => Store::Cookie,
+            "memory" => Store::Memory,
+            "redis" => Store::Redis,
+            other => bail!("unknown store {other:?} (cookie, memory or redis)\n{USAGE}"),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Store::Cookie => "cookie",
+            Store::Memory => "memory",
+            Store::Redis => "redis",
+        }
+    }
+
+    fn app_name(self) -> &'static str {
+        match self {
+            Store::Cookie => "rocket_oidc_auth cookie store",
+            Store::Memory => "rocket_oidc_auth memory store",
+            Store::Redis => "rocket_oidc_auth redis store",
+        }
+    }
+}
+
+/// A `redis-server` of the bench's own on a free loopback port, without persistence; killed
+/// when dropped.
+struct RedisServer {
+    port: u16,
+    child: Child,
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RedisServer {
+    fn start(work_dir: &Path) -> Result<RedisServer> {
+        let port = free_port()?;
+        let log = work_dir.join("redis.log");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .current_dir(work_dir)
+            .stdin(Stdio::null())
+            .stdout(File::create(&log)?)
+            .stderr(Stdio::from(File::options().append(true).open(&log)?))
+            .spawn()
+            .map_err(|e| {
+                format!("redis-server is required for the redis store (apt-get install redis-server): {e}")
+            })?;
+        let mut server = RedisServer { port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                bail!(
+                    "redis-server exited at start ({status}):\n{}",
+                    tail(&log, 20)
+                );
+            }
+            if server.command("PING").is_ok_and(|reply| reply == "PONG") {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "redis-server did not answer within 10 s:\n{}",
+                    tail(&log, 20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// One inline command on a connection of its own; the reply's text (a simple string, an
+    /// integer or a bulk string).
+    fn command(&self, command: &str) -> Result<String> {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(format!("{command}\r\n").as_bytes())?;
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        let (kind, rest) = line.split_at(line.len().min(1));
+        match kind {
+            "+" | ":" => Ok(rest.to_string()),
+            "$" => {
+                let Ok(len) = usize::try_from(rest.parse::<i64>()?) else {
+                    return Ok(String::new());
+                };
+                let mut bulk = vec![0; len + 2];
+                reader.read_exact(&mut bulk)?;
+                bulk.truncate(len);
+                Ok(String::from_utf8_lossy(&bulk).into_owned())
+            }
+            _ => bail!("redis-server answered {command:?} with {line:?}"),
+        }
+    }
+
+    /// Calls per command so far (`INFO commandstats`), without the bench's own.
+    fn command_calls(&self) -> Result<BTreeMap<String, u64>> {
+        let info = self.command("INFO commandstats")?;
+        let mut calls = BTreeMap::new();
+        for line in info.lines() {
+            let Some((name, fields)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            if matches!(name, "info" | "ping" | "dbsize") {
+                continue;
+            }
+            if let Some(n) = fields
+                .split(',')
+                .find_map(|f| f.strip_prefix("calls="))
+                .and_then(|n| n.parse().ok())
+            {
+                calls.insert(name.to_string(), n);
+            }
+        }
+        Ok(calls)
+    }
+}
+
+/// One session of the store comparison.
+struct Session {
+    user: String,
+    /// The whole Cookie header a browser sends the app after its login.
+    cookie: String,
+}
+
+/// `n` logins through the app, `concurrency` browsers at once, users `{prefix}{0..n}`.
+async fn many_logins(
+    endpoint: &Endpoint,
+    n: usize,
+    concurrency: usize,
+    prefix: &str,
+) -> Result<Vec<Session>> {
+    let app_url: url::Url = format!("{}/", endpoint.url).parse()?;
+    let per_task = n.div_ceil(concurrency);
+    let mut tasks = tokio::task::JoinSet::new();
+    for first in (0..n).step_by(per_task) {
+        let last = (first + per_task).min(n);
+        let (endpoint, app_url, prefix) = (endpoint.clone(), app_url.clone(), prefix.to_string());
+        tasks.spawn(async move {
+            let mut sessions = Vec::with_capacity(last - first);
+            for k in first..last {
+                let user = format!("{prefix}{k}");
+                let login = login_through_app(&endpoint, &user, None).await?;
+                let Some(cookie) = login.jar.cookies(&app_url) else {
+                    bail!("{}: no cookies after the login of {user}", endpoint.name);
+                };
+                sessions.push((
+                    k,
+                    Session {
+                        user,
+                        cookie: cookie.to_str()?.to_string(),
+                    },
+                ));
+            }
+            Ok::<_, BoxError>(sessions)
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    let deadline = tokio::time::Instant::now() + LOGIN_PHASE_BUDGET;
+    while let Some(joined) = tokio::time::timeout_at(deadline, tasks.join_next())
+        .await
+        .map_err(|_| format!("{}: {n} logins took too long", endpoint.name))?
+    {
+        all.extend(joined??);
+    }
+    all.sort_by_key(|(k, _)| *k);
+    Ok(all.into_iter().map(|(_, session)| session).collect())
+}
+
+/// Every session's cookie, alone, answers `/whoami` with its own user (200, no Set-Cookie).
+async fn check_sessions(app: &App, sessions: &[Session]) -> Result<()> {
+    let distinct: std::collections::HashSet<&str> =
+        sessions.iter().map(|s| s.cookie.as_str()).collect();
+    if distinct.len() != sessions.len() {
+        bail!(
+            "{}: {} logins gave only {} distinct cookies",
+            app.name,
+            sessions.len(),
+            distinct.len()
+        );
+    }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    for session in sessions {
+        let response = http
+            .get(format!("{}/whoami", app.url))
+            .header("Cookie", &session.cookie)
+            .header("Accept", "text/html")
+            .send()
+            .await?;
+        let status = response.status();
+        let set_cookie = response.headers().contains_key("set-cookie");
+        let body = response.text().await?;
+        if status != 200 || body.trim() != session.user || set_cookie {
+            bail!(
+                "{}: /whoami with the session of {} answered {status} {body:?}{}",
+                app.name,
+                session.user,
+                if set_cookie { " with a Set-Cookie" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One route under one load shape, over the rounds.
+#[derive(Debug, Default)]
+struct StoreRoute {
+    /// The app's CPU per request, µs, per round.
+    app_us: Vec<f64>,
+    /// redis-server's CPU per request, µs, per round (redis store only).
+    redis_us: Vec<f64>,
+    rps: Vec<f64>,
+    requests: u64,
+    non200: u64,
+    set_cookie: u64,
+    socket_errors: u64,
+    first_non200: String,
+    /// Sessions the load took turns with (from rotate.lua).
+    sessions: u64,
+    /// Redis commands during the rounds, by name.
+    redis_calls: BTreeMap<String, u64>,
+}
+
+impl StoreRoute {
+    fn app(&self) -> f64 {
+        median(&self.app_us)
+    }
+
+    fn redis(&self) -> f64 {
+        median(&self.redis_us)
+    }
+
+    fn both(&self) -> Vec<f64> {
+        self.app_us
+            .iter()
+            .zip(self.redis_us.iter().chain(std::iter::repeat(&0.0)))
+            .map(|(a, r)| a + r)
+            .collect()
+    }
+
+    /// Median over the rounds of this route's CPU ÷ that of `base` in the same round: the
+    /// app's alone, or the app's + Redis's.
+    fn ratio(&self, base: &StoreRoute, with_redis: bool) -> f64 {
+        let (mine, theirs) = if with_redis {
+            (self.both(), base.both())
+        } else {
+            (self.app_us.clone(), base.app_us.clone())
+        };
+        let ratios: Vec<f64> = mine.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+        median(&ratios)
+    }
+}
+
+#[derive(Debug)]
+struct StoreFigures {
+    store: Store,
+    sessions: usize,
+    /// Mean length of the Cookie header, bytes.
+    cookie_bytes: f64,
+    login_seconds: f64,
+    /// The app's CPU per login during the many logins, ms.
+    login_cpu_ms: f64,
+    /// By index of [`STORE_SHAPES`], then route.
+    shapes: Vec<BTreeMap<&'static str, StoreRoute>>,
+    rss_after_logins_kb: u64,
+    rss_after_load_kb: u64,
+    /// redis store: keys after the logins, and redis-server's VmRSS after the load.
+    redis_keys: Option<u64>,
+    redis_rss_kb: Option<u64>,
+    /// The most CPU that other processes used during a round, as a share of one core.
+    max_other_load: f64,
+    seconds: f64,
+}
+
+/// Step 8: every store of `--stores` in turn; the report's section.
+async fn store_run(options: &Options, env: &Env) -> Result<String> {
+    let started = Instant::now();
+    eprintln!(
+        "==> many users: {} sessions per store; stores {}",
+        options.sessions,
+        options
+            .stores
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut figures = Vec::new();
+    for (&store, &port) in options.stores.iter().zip(&env.store_ports) {
+        figures.push(measure_store(options, env, store, port).await?);
+    }
+    Ok(store_report(options, &figures, started.elapsed()))
+}
+
+async fn measure_store(
+    options: &Options,
+    env: &Env,
+    store: Store,
+    port: u16,
+) -> Result<StoreFigures> {
+    let started = Instant::now();
+    let ticks_per_second = env.ticks_per_second;
+    // Declared before the app, so dropped after it: the app stops first.
+    let redis = match store {
+        Store::Redis => Some(RedisServer::start(&env.work_dir)?),
+        _ => None,
+    };
+    let table = match &redis {
+        Some(redis) => format!("{{store=\"redis\", redis={{url=\"{}\"}}}}", redis.url()),
+        None => format!("{{store=\"{}\"}}", store.name()),
+    };
+    let mut app = start_rocket(
+        &env.quickstart,
+        port,
+        &env.provider.issuer,
+        &env.work_dir,
+        Some((store.app_name(), &table)),
+    )?;
+    wait_ready(&mut app, &env.http).await?;
+    let pid = app.pid();
+    eprintln!(
+        "==> {} at {} (pid {}){}",
+        app.name,
+        app.url,
+        pid,
+        redis.as_ref().map_or(String::new(), |r| format!(
+            ", redis-server at {} (pid {})",
+            r.url(),
+            r.pid()
+        ))
+    );
+
+    // The sessions: real logins, several at a time.
+    let cpu_before = read_cpu(pid);
+    let login_started = Instant::now();
+    let sessions = many_logins(
+        &app.endpoint(),
+        options.sessions,
+        options.login_concurrency,
+        &format!("{}-user-", store.name()),
+    )
+    .await?;
+    let login_seconds = login_started.elapsed().as_secs_f64();
+    let login_cpu_s = cpu_between(&cpu_before, &read_cpu(pid), ticks_per_second).0;
+    check_sessions(&app, &sessions).await?;
+    let cookie_bytes =
+        sessions.iter().map(|s| s.cookie.len()).sum::<usize>() as f64 / sessions.len() as f64;
+    let file = env.work_dir.join(format!("sessions-{}.txt", store.name()));
+    let mut lines = String::new();
+    for session in &sessions {
+        lines.push_str(&session.cookie);
+        lines.push('\n');
+    }
+    fs::write(&file, lines)?;
+    let redis_keys = match &redis {
+        Some(redis) => Some(redis.command("DBSIZE")?.parse()?),
+        None => None,
+    };
+    eprintln!(
+        "    {} sessions in {login_seconds:.1} s ({:.0} logins/s, {:.2} ms app CPU per login), \
+         each checked on /whoami; Cookie header {cookie_bytes:.0} bytes{}",
+        sessions.len(),
+        sessions.len() as f64 / login_seconds,
+        login_cpu_s * 1e3 / sessions.len() as f64,
+        redis_keys.map_or(String::new(), |k| format!("; {k} Redis keys"))
+    );
+    let rss_after_logins_kb = rss_kb(pid);
+
+    let mut figures = StoreFigures {
+        store,
+        sessions: sessions.len(),
+        cookie_bytes,
+        login_seconds,
+        login_cpu_ms: login_cpu_s * 1e3 / sessions.len() as f64,
+        shapes: Vec::new(),
+        rss_after_logins_kb,
+        rss_after_load_kb: 0,
+        redis_keys,
+        redis_rss_kb: None,
+        max_other_load: 0.0,
+        seconds: 0.0,
+    };
+    for shape in STORE_SHAPES {
+        let mut routes: BTreeMap<&'static str, StoreRoute> = BTreeMap::new();
+        if options.store_warmup_seconds > 0 {
+            for route in ROUTES {
+                let url = format!("{}{route}", app.url);
+                let result = run_wrk(
+                    shape,
+                    &url,
+                    Cookies::Rotate(&file),
+                    options.store_warmup_seconds,
+                )?;
+                if result.non200 > 0 || result.requests == 0 {
+                    eprintln!(
+                        "    warm-up {route}: {} of {} responses were not 200 (first: {})",
+                        result.non200, result.requests, result.first_non200
+                    );
+                }
+            }
+        }
+        for round in 0..options.store_rounds as usize {
+            for k in 0..ROUTES.len() {
+                let route = ROUTES[(round + k) % ROUTES.len()];
+                let url = format!("{}{route}", app.url);
+                let calls_before = redis.as_ref().map(|r| r.command_calls()).transpose()?;
+                let before = read_cpu(pid);
+                let redis_before = redis.as_ref().map(|r| read_cpu(r.pid()));
+                let (machine_before, own_before) = (machine_busy_ticks(), own_ticks());
+                let result = run_wrk(shape, &url, Cookies::Rotate(&file), options.store_seconds)?;
+                let (machine_after, own_after) = (machine_busy_ticks(), own_ticks());
+                let after = read_cpu(pid);
+                let redis_after = redis.as_ref().map(|r| read_cpu(r.pid()));
+                let calls_after = redis.as_ref().map(|r| r.command_calls()).transpose()?;
+                let requests = result.requests.max(1) as f64;
+                let seconds = result.duration_us.max(1) as f64 / 1e6;
+                let (app_s, precise) = cpu_between(&before, &after, ticks_per_second);
+                let mut known_ticks = after.ticks.saturating_sub(before.ticks);
+                let redis_s = match (&redis_before, &redis_after) {
+                    (Some(b), Some(a)) => {
+                        known_ticks += a.ticks.saturating_sub(b.ticks);
+                        Some(cpu_between(b, a, ticks_per_second).0)
+                    }
+                    _ => None,
+                };
+                let other_ticks = (machine_after - machine_before)
+                    .saturating_sub(own_after - own_before)
+                    .saturating_sub(known_ticks);
+                let other = other_ticks as f64 / ticks_per_second as f64 / seconds;
+                figures.max_other_load = figures.max_other_load.max(other);
+                let r = routes.entry(route).or_default();
+                r.app_us.push(app_s * 1e6 / requests);
+                if let Some(redis_s) = redis_s {
+                    r.redis_us.push(redis_s * 1e6 / requests);
+                }
+                r.rps.push(result.requests as f64 / seconds);
+                r.requests += result.requests;
+                r.non200 += result.non200;
+                r.set_cookie += result.set_cookie;
+                r.socket_errors += result.socket_errors;
+                r.sessions = result.sessions;
+                if r.first_non200.is_empty() {
+                    r.first_non200 = result.first_non200.clone();
+                }
+                if let (Some(b), Some(a)) = (&calls_before, &calls_after) {
+                    for (name, n) in a {
+                        let delta = n - b.get(name).copied().unwrap_or(0);
+                        if delta > 0 {
+                            *r.redis_calls.entry(name.clone()).or_default() += delta;
+                        }
+                    }
+                }
+                eprintln!(
+                    "    {:<6} -t{} -c{:<3} round {} {:<7} {:>8.0} req/s  {:>6.1} µs app{}  \
+                     non-200 {}  Set-Cookie {}  other load {:.0}% of a core{}",
+                    store.name(),
+                    shape.threads,
+                    shape.connections,
+                    round + 1,
+                    route,
+                    result.requests as f64 / seconds,
+                    app_s * 1e6 / requests,
+                    redis_s.map_or(String::new(), |s| format!(
+                        " + {:>5.1} µs Redis",
+                        s * 1e6 / requests
+                    )),
+                    result.non200,
+                    result.set_cookie,
+                    other * 100.0,
+                    if precise { "" } else { "  (ticks)" }
+                );
+            }
+        }
+        figures.shapes.push(routes);
+    }
+    figures.rss_after_load_kb = rss_kb(pid);
+    figures.redis_rss_kb = redis.as_ref().map(|r| rss_kb(r.pid()));
+    drop(app);
+    drop(redis);
+    figures.seconds = started.elapsed().as_secs_f64();
+    Ok(figures)
+}
+
+fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> String {
+    let mut out = String::new();
+    let max_other = figures.iter().map(|f| f.max_other_load).fold(0.0, f64::max);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "## Many users, per session store");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{} distinct sessions per store, each from a real login through the provider ({} at \
+         a time) and checked on `/whoami`; wrk sends the next session's Cookie on every \
+         request, in rotation (bench/wrk/rotate.lua); {} rounds x {} s per route and load \
+         shape (after {} s of warm-up), routes alternating; medians of the rounds (ratios: \
+         medians of the per-round ratios). CPU per request wrk counted: the app's own, and \
+         the redis-server's own, from /proc (schedstat). The store comparison took {:.0} s ({}).",
+        options.sessions,
+        options.login_concurrency,
+        options.store_rounds,
+        options.store_seconds,
+        options.store_warmup_seconds,
+        took.as_secs_f64(),
+        figures
+            .iter()
+            .map(|f| format!("{} {:.0} s", f.store.name(), f.seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "Load average (1 min) at the end: {}. Other processes during these rounds: at most \
+         {:.0}% of a core{}",
+        loadavg(),
+        max_other * 100.0,
+        if max_other > 0.1 {
+            " (more than 10%: the figures are disturbed, rerun on a quiet machine)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| store | sessions | Cookie header | logins: time, rate, app CPU per login | app RSS \
+         after the logins / the load | Redis: keys, RSS | Redis commands per request |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for f in figures {
+        let redis = match (f.redis_keys, f.redis_rss_kb) {
+            (Some(keys), Some(rss)) => format!("{keys} keys, {}", mb(rss)),
+            _ => "–".into(),
+        };
+        let mut commands = Vec::new();
+        for route in ROUTES {
+            let (mut requests, mut calls) = (0, BTreeMap::<&str, u64>::new());
+            for shape in &f.shapes {
+                if let Some(r) = shape.get(route) {
+                    requests += r.requests;
+                    for (name, n) in &r.redis_calls {
+                        *calls.entry(name).or_default() += n;
+                    }
+                }
+            }
+            let listed: Vec<String> = calls
+                .iter()
+                .map(|(name, n)| (name, *n as f64 / requests.max(1) as f64))
+                .filter(|(_, per)| *per >= 0.005)
+                .map(|(name, per)| format!("{} {per:.2}", name.to_uppercase()))
+                .collect();
+            if !listed.is_empty() {
+                commands.push(format!("`{route}`: {}", listed.join(", ")));
+            }
+        }
+        let commands = if f.store == Store::Redis {
+            if commands.is_empty() {
+                "none".to_string()
+            } else {
+                commands.join("; ")
+            }
+        } else {
+            "–".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} bytes | {:.1} s, {:.0}/s, {} | {} / {} | {redis} | {commands} |",
+            f.store.name(),
+            f.sessions,
+            f.cookie_bytes,
+            f.login_seconds,
+            f.sessions as f64 / f.login_seconds,
+            ms(f.login_cpu_ms),
+            mb(f.rss_after_logins_kb),
+            mb(f.rss_after_load_kb)
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| store | wrk | req/s `/` · `/whoami` · `/login` | app CPU `/` | app CPU `/whoami` \
+         (× `/`) | app CPU `/login` (× `/`) | Redis CPU `/` · `/whoami` · `/login` | app + \
+         Redis `/whoami` (× `/`) | app + Redis `/login` (× `/`) | non-200 · Set-Cookie · \
+         socket errors |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    for (s, shape) in STORE_SHAPES.iter().enumerate() {
+        for f in figures {
+            let Some(routes) = f.shapes.get(s) else {
+                continue;
+            };
+            let empty = StoreRoute::default();
+            let get = |route: &str| routes.get(route).unwrap_or(&empty);
+            let (root, whoami, login) = (get("/"), get("/whoami"), get("/login"));
+            let redis = f.store == Store::Redis;
+            let app_cell =
+                |r: &StoreRoute| format!("{} ({:.2}×)", us(r.app()), r.ratio(root, false));
+            let both_cell = |r: &StoreRoute| {
+                if redis {
+                    format!("{} ({:.2}×)", us(median(&r.both())), r.ratio(root, true))
+                } else {
+                    "–".into()
+                }
+            };
+            let redis_cell = if redis {
+                format!(
+                    "{} · {} · {}",
+                    us(root.redis()),
+                    us(whoami.redis()),
+                    us(login.redis())
+                )
+            } else {
+                "–".into()
+            };
+            let (requests, non200, set_cookie, errors) =
+                [root, whoami, login]
+                    .iter()
+                    .fold((0, 0, 0, 0), |(t, n, c, e), r| {
+                        (
+                            t + r.requests,
+                            n + r.non200,
+                            c + r.set_cookie,
+                            e + r.socket_errors,
+                        )
+                    });
+            let first_bad = [root, whoami, login]
+                .iter()
+                .map(|r| r.first_non200.as_str())
+                .find(|b| !b.is_empty())
+                .map_or(String::new(), |b| format!(" (first: {b})"));
+            let _ = writeln!(
+                out,
+                "| {} | -t{} -c{} | {:.0} · {:.0} · {:.0} | {} | {} | {} | {redis_cell} | {} | {} \
+                 | {non200} · {set_cookie} · {errors} of {requests}{first_bad} |",
+                f.store.name(),
+                shape.threads,
+                shape.connections,
+                median(&root.rps),
+                median(&whoami.rps),
+                median(&login.rps),
+                us(root.app()),
+                app_cell(whoami),
+                app_cell(login),
+                both_cell(whoami),
+                both_cell(login),
+            );
+        }
+    }
+    let sessions_used: Vec<String> = figures
+        .iter()
+        .filter_map(|f| {
+            let r = f.shapes.first()?.get("/whoami")?;
+            Some(format!(
+                "{} {} sessions, each {:.0} times per round",
+                f.store.name(),
+                r.sessions,
+                r.requests as f64 / options.store_rounds as f64 / r.sessions.max(1) as f64
+            ))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nSessions wrk took turns with on `/whoami` (-t1 -c16): {}.",
+        sessions_used.join("; ")
+    );
+    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1560,16 +2487,10 @@ fn mb(kb: u64) -> String {
     format!("{:.1} MB", kb as f64 / 1024.0)
 }
 
-fn report(
-    options: &Options,
-    subjects: &[Subject],
-    provider_only_ms: &[f64],
-    save_to: &Path,
-) -> bool {
+/// The one-cookie run's table and targets, and whether every target was met.
+fn report(options: &Options, subjects: &[Subject], provider_only_ms: &[f64]) -> (String, bool) {
     let mut out = String::new();
     let columns: Vec<&str> = subjects.iter().map(|s| s.app.name).collect();
-    let _ = writeln!(out);
-    let _ = writeln!(out, "Machine: {}", machine());
     let _ = writeln!(
         out,
         "Load average (1 min) of the whole machine: {} at the start, {} at the end",
@@ -1827,12 +2748,7 @@ fn report(
     for line in lines {
         let _ = writeln!(out, "{line}");
     }
-    print!("{out}");
-    match fs::write(save_to, &out) {
-        Ok(()) => println!("\n(saved to {})", save_to.display()),
-        Err(err) => eprintln!("cannot save the report to {}: {err}", save_to.display()),
-    }
-    all
+    (out, all)
 }
 
 fn main() {

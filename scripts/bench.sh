@@ -3,14 +3,23 @@
 # bundled test provider (tests/op), loaded with wrk on 127.0.0.1; prints a table and one
 # PASS/MISS line per target. Takes about 1 minute (2 with --compare), plus the build.
 #
-#   scripts/bench.sh              # rocket_oidc_auth alone
+#   scripts/bench.sh              # rocket_oidc_auth alone, one logged-in cookie on every request
 #   scripts/bench.sh --compare    # and Flask-pyoidc 3.14.3 under gunicorn, same provider,
 #                                 # same run (its venv: target/bench-venv)
-#   scripts/bench.sh --help       # the other options (rounds, seconds, logins, ...)
+#   scripts/bench.sh --stores     # and then many users per session store: for each of cookie,
+#                                 # memory and redis (its own redis-server on a free loopback
+#                                 # port, stopped after), 2,000 sessions from real logins and
+#                                 # wrk sending the next session's Cookie on every request, as
+#                                 # wrk -t1 -c16 and -t2 -c32; CPU per request of the app and
+#                                 # of Redis. About 4 more minutes on 2 cores
+#   scripts/bench.sh --only-stores [cookie,memory,redis]
+#                                 # that comparison alone (a subset with the list)
+#   scripts/bench.sh --help       # the other options (rounds, seconds, logins, sessions, ...)
 #
-# Installs what it needs and is missing: wrk (apt-get), the provider's npm packages, and
-# with --compare a Python venv from bench/flask/requirements.txt. The report is also saved
-# to target/bench-e2e/report.md.
+# Installs what it needs and is missing: wrk and, with --stores/--only-stores, redis-server
+# (apt-get), the provider's npm packages, and with --compare a Python venv from
+# bench/flask/requirements.txt. Builds the quickstart with the `redis` feature (a binary
+# built so serves every store). The report is also saved to target/bench-e2e/report.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,18 +29,28 @@ need() {
 need cargo "install Rust from https://rustup.rs"
 need node "install Node.js 20 or newer (e.g. apt-get install nodejs npm)"
 need npm "install npm (e.g. apt-get install npm)"
+stores=no
 for arg in "$@"; do
   if [ "$arg" = "--compare" ]; then need python3 "install Python 3 (with venv and pip)"; fi
+  if [ "$arg" = "--stores" ] || [ "$arg" = "--only-stores" ]; then stores=yes; fi
 done
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "==> installing wrk (Debian package)"
-  sudo=""
+# apt_install COMMAND PACKAGE: installs the Debian package when COMMAND is missing.
+apt_install() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "==> installing $2 (Debian package)"
+  local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || {
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1 || {
     $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2"
   }
+  command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is still missing after installing $2" >&2; exit 1; }
+}
+apt_install wrk wrk
+if [ "$stores" = yes ]; then
+  # The redis store runs against the bench's own redis-server (it needs Redis 7).
+  apt_install redis-server redis-server
 fi
 
 if [ ! -d tests/op/node_modules/oidc-provider ]; then
@@ -39,7 +58,9 @@ if [ ! -d tests/op/node_modules/oidc-provider ]; then
   (cd tests/op && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-echo "==> building the quickstart example (release)"
-cargo build --release --example quickstart
+# With the redis feature: the one binary serves the cookie, memory and redis stores. The
+# bench is built with the same features, so the library is compiled once.
+echo "==> building the quickstart example (release, --features redis)"
+cargo build --release --example quickstart --features redis
 
-cargo bench --bench e2e -- "$@"
+cargo bench --features redis --bench e2e -- "$@"

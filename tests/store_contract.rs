@@ -28,6 +28,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const SLACK: Duration = Duration::from_millis(300);
 /// Long enough that nothing expires during a test.
 const LONG: Duration = Duration::from_secs(60);
+/// A ttl that ends during a test, but not before the next command or two.
+const SHORT: Duration = Duration::from_millis(400);
+/// A wait after which a `SHORT` entry has expired.
+const PAST_SHORT: Duration = Duration::from_millis(800);
 
 // ---------------------------------------------------------------------------------------
 // Stores under test
@@ -169,6 +173,19 @@ async fn set(
         .expect("set_value")
 }
 
+async fn replace(
+    store: &dyn SessionStore,
+    id: &str,
+    previous: &SessionRecord,
+    record: &SessionRecord,
+    ttl: Duration,
+) -> bool {
+    store
+        .replace(id, previous, record, ttl)
+        .await
+        .expect("replace")
+}
+
 async fn delete_by(store: &dyn SessionStore, index: SessionIndex<'_>) -> usize {
     store.delete_by_index(index).await.expect("delete_by_index")
 }
@@ -251,27 +268,18 @@ mod contract {
 
     pub(super) async fn a_session_is_gone_after_its_ttl(store: &dyn SessionStore) {
         let r = record("p", "carol", Some("s"), "d");
-        store
-            .save("ex-a", &r, Duration::from_millis(300))
-            .await
-            .unwrap();
+        store.save("ex-a", &r, SHORT).await.unwrap();
         assert_session(store, "ex-a", Some(&r)).await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(PAST_SHORT).await;
         assert_session(store, "ex-a", None).await;
 
         // Saving again sets the new ttl: longer…
-        store
-            .save("ex-b", &r, Duration::from_millis(300))
-            .await
-            .unwrap();
+        store.save("ex-b", &r, SHORT).await.unwrap();
         store.save("ex-b", &r, LONG).await.unwrap();
         // …or shorter.
         store.save("ex-c", &r, LONG).await.unwrap();
-        store
-            .save("ex-c", &r, Duration::from_millis(300))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        store.save("ex-c", &r, SHORT).await.unwrap();
+        tokio::time::sleep(PAST_SHORT).await;
         assert_session(store, "ex-b", Some(&r)).await;
         assert_session(store, "ex-c", None).await;
 
@@ -284,13 +292,10 @@ mod contract {
     pub(super) async fn delete_by_index_counts_only_live_sessions(store: &dyn SessionStore) {
         let r = record("p", "dora", Some("S"), "d");
         store.save("cnt-live", &r, LONG).await.unwrap();
-        store
-            .save("cnt-expired", &r, Duration::from_millis(200))
-            .await
-            .unwrap();
+        store.save("cnt-expired", &r, SHORT).await.unwrap();
         store.save("cnt-deleted", &r, LONG).await.unwrap();
         store.delete("cnt-deleted").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(PAST_SHORT).await;
 
         assert_eq!(delete_by(store, by_sub("p", "dora")).await, 1);
         assert_session(store, "cnt-live", None).await;
@@ -300,11 +305,8 @@ mod contract {
 
         // A short session saved after a long one leaves the long one findable.
         store.save("cnt-long", &r, LONG).await.unwrap();
-        store
-            .save("cnt-short", &r, Duration::from_millis(200))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        store.save("cnt-short", &r, SHORT).await.unwrap();
+        tokio::time::sleep(PAST_SHORT).await;
         assert_eq!(delete_by(store, by_sid("p", "S")).await, 1);
         assert_session(store, "cnt-long", None).await;
     }
@@ -437,6 +439,81 @@ mod contract {
         assert_session(store, "mv", None).await;
     }
 
+    pub(super) async fn replace_writes_only_over_the_session_it_read(store: &dyn SessionStore) {
+        let v1 = record("p", "rita", Some("S"), "v1");
+        let v2 = record("p", "rita", Some("S"), "v2");
+        let v3 = record("p", "rita", Some("S"), "v3");
+        // Absent: nothing is written.
+        assert!(!replace(store, "cas", &v1, &v2, LONG).await);
+        assert_session(store, "cas", None).await;
+
+        store.save("cas", &v1, LONG).await.unwrap();
+        // Changed since it was read: nothing is written.
+        assert!(!replace(store, "cas", &v2, &v3, LONG).await);
+        assert_session(store, "cas", Some(&v1)).await;
+        // As it was read: written.
+        assert!(replace(store, "cas", &v1, &v2, LONG).await);
+        assert_session(store, "cas", Some(&v2)).await;
+        // A second write-back of the same read loses to the first.
+        assert!(!replace(store, "cas", &v1, &v3, LONG).await);
+        assert_session(store, "cas", Some(&v2)).await;
+        // The same record again is still a match.
+        assert!(replace(store, "cas", &v2, &v2, LONG).await);
+
+        // A replaced session stays in its indexes: a logout finds it.
+        assert_eq!(delete_by(store, by_sid("p", "S")).await, 1);
+        assert_session(store, "cas", None).await;
+        // A session a logout deleted never comes back.
+        assert!(!replace(store, "cas", &v2, &v3, LONG).await);
+        assert_session(store, "cas", None).await;
+        assert_eq!(delete_by(store, by_sub("p", "rita")).await, 0);
+
+        // Nor does one that expired.
+        store.save("cas-x", &v1, SHORT).await.unwrap();
+        tokio::time::sleep(PAST_SHORT).await;
+        assert!(!replace(store, "cas-x", &v1, &v2, LONG).await);
+        assert_session(store, "cas-x", None).await;
+
+        // A replace compares the whole record, data and all.
+        let other_data = record("p", "rita", Some("S"), "v1 ");
+        store.save("cas-y", &v1, LONG).await.unwrap();
+        assert!(!replace(store, "cas-y", &other_data, &v2, LONG).await);
+        assert_session(store, "cas-y", Some(&v1)).await;
+    }
+
+    pub(super) async fn replace_sets_the_new_ttl(store: &dyn SessionStore) {
+        let v1 = record("p", "tom", None, "v1");
+        let v2 = record("p", "tom", None, "v2");
+        store.save("rt-longer", &v1, SHORT).await.unwrap();
+        assert!(replace(store, "rt-longer", &v1, &v2, LONG).await);
+        store.save("rt-shorter", &v1, LONG).await.unwrap();
+        assert!(replace(store, "rt-shorter", &v1, &v2, SHORT).await);
+        tokio::time::sleep(PAST_SHORT).await;
+        assert_session(store, "rt-longer", Some(&v2)).await;
+        assert_session(store, "rt-shorter", None).await;
+        // The longer-lived replacement is still found by its index.
+        assert_eq!(delete_by(store, by_sub("p", "tom")).await, 1);
+    }
+
+    pub(super) async fn concurrent_replaces_have_exactly_one_winner(store: &dyn SessionStore) {
+        let read = record("p", "race", Some("S"), "read");
+        store.save("race", &read, LONG).await.unwrap();
+        let writes: Vec<SessionRecord> = (0..20)
+            .map(|i| record("p", "race", Some("S"), &format!("write {i}")))
+            .collect();
+        let tries = writes.iter().map(|w| store.replace("race", &read, w, LONG));
+        let wins: Vec<&SessionRecord> = rocket::futures::future::join_all(tries)
+            .await
+            .into_iter()
+            .zip(&writes)
+            .filter(|(won, _)| *won.as_ref().expect("replace"))
+            .map(|(_, w)| w)
+            .collect();
+        let shown: Vec<String> = wins.iter().map(|w| show(Some(w))).collect();
+        assert_eq!(wins.len(), 1, "winners: {shown:?}");
+        assert_session(store, "race", Some(wins[0])).await;
+    }
+
     pub(super) async fn set_value_if_absent_writes_only_once(store: &dyn SessionStore) {
         assert_value(store, "v-a", None).await;
         assert!(set(store, "v-a", "1", LONG, SetMode::IfAbsent).await);
@@ -459,11 +536,10 @@ mod contract {
     }
 
     pub(super) async fn a_value_is_gone_after_its_ttl(store: &dyn SessionStore) {
-        let short = Duration::from_millis(200);
-        assert!(set(store, "vt-b", "x", short, SetMode::Always).await);
-        assert!(!set(store, "vt-b", "y", short, SetMode::IfAbsent).await);
+        assert!(set(store, "vt-b", "x", SHORT, SetMode::Always).await);
+        assert!(!set(store, "vt-b", "y", SHORT, SetMode::IfAbsent).await);
         assert_value(store, "vt-b", Some("x")).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(PAST_SHORT).await;
         assert_value(store, "vt-b", None).await;
         // Once expired, IfAbsent writes again.
         assert!(set(store, "vt-b", "z", LONG, SetMode::IfAbsent).await);
@@ -471,10 +547,10 @@ mod contract {
 
         // Always resets the ttl.
         assert!(set(store, "vt-c", "x", LONG, SetMode::Always).await);
-        assert!(set(store, "vt-c", "y", short, SetMode::Always).await);
-        assert!(set(store, "vt-d", "x", short, SetMode::Always).await);
+        assert!(set(store, "vt-c", "y", SHORT, SetMode::Always).await);
+        assert!(set(store, "vt-d", "x", SHORT, SetMode::Always).await);
         assert!(set(store, "vt-d", "y", LONG, SetMode::Always).await);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(PAST_SHORT).await;
         assert_value(store, "vt-c", None).await;
         assert_value(store, "vt-d", Some("y")).await;
 
@@ -528,6 +604,9 @@ mod contract {
             .await
             .expect("save with Duration::MAX");
         assert_session(store, "huge", Some(&r)).await;
+        let r2 = record("p", "u", Some("s"), "d2");
+        assert!(replace(store, "huge", &r, &r2, Duration::MAX).await);
+        assert_session(store, "huge", Some(&r2)).await;
         assert!(set(store, "huge", "v", Duration::MAX, SetMode::Always).await);
         assert_value(store, "huge", Some("v")).await;
         assert_eq!(delete_by(store, by_sub("p", "u")).await, 1);
@@ -579,6 +658,9 @@ store_contract!(
     index_names_with_separators_never_collide,
     an_index_deletes_many_sessions_at_once,
     re_saving_a_session_moves_it_to_its_new_indexes,
+    replace_writes_only_over_the_session_it_read,
+    replace_sets_the_new_ttl,
+    concurrent_replaces_have_exactly_one_winner,
     set_value_if_absent_writes_only_once,
     a_value_is_gone_after_its_ttl,
     concurrent_if_absent_has_exactly_one_winner,
@@ -590,7 +672,7 @@ store_contract!(
 // MemoryStore only: the capacity bound.
 // ---------------------------------------------------------------------------------------
 
-/// How many of `ids` load.
+/// Those of `ids` that load.
 async fn live(store: &dyn SessionStore, ids: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut found = Vec::new();
     for id in ids {
@@ -890,6 +972,39 @@ async fn redis_standalone_key_layout_and_prefix() {
 }
 
 #[tokio::test]
+async fn redis_standalone_a_failed_replace_writes_nothing() {
+    let server = RedisServer::start();
+    let store = standalone_store(&server).await;
+    let r = record("p", "carol", Some("s"), "d");
+    let r2 = record("p", "carol", Some("s"), "d2");
+    // A session that never was: nothing to replace, and nothing written.
+    assert!(!replace(&store, "never", &r, &r2, LONG).await);
+    assert_eq!(server.cli(&["KEYS", "*"]), "", "after a replace of nothing");
+    // A session a logout deleted (with its index entries): the same.
+    store.save("gone", &r, LONG).await.unwrap();
+    store.delete("gone").await.unwrap();
+    assert_eq!(server.cli(&["KEYS", "*"]), "", "after the logout");
+    assert!(!replace(&store, "gone", &r, &r2, LONG).await);
+    assert_eq!(
+        server.cli(&["KEYS", "*"]),
+        "",
+        "after a replace of a deleted session"
+    );
+    // A successful replace writes the session under its key, with the new ttl.
+    store.save("live", &r, SHORT).await.unwrap();
+    assert!(replace(&store, "live", &r, &r2, LONG).await);
+    assert_eq!(
+        server.cli(&["GET", "t:s:live"]),
+        r#"{"p":"p","u":"carol","s":"s","d":"d2"}"#
+    );
+    let ttl = pttl(&server, "t:s:live");
+    assert!(ttl > 55_000 && ttl <= 60_000, "PTTL {ttl}");
+    for index in ["t:u:cA:Y2Fyb2w", "t:x:cA:cw"] {
+        assert!(pttl(&server, index) >= ttl, "{index} outlives the session");
+    }
+}
+
+#[tokio::test]
 async fn redis_standalone_a_session_it_cannot_read_is_an_error() {
     let server = RedisServer::start();
     let store = standalone_store(&server).await;
@@ -1080,6 +1195,7 @@ async fn redis_passwords_stay_out_of_debug_and_errors() {
             !msg.contains("wrong-pw") && !msg.contains("s3cret"),
             "{msg}"
         );
+        assert!(err.to_string().contains("uthentication"), "{err}");
         assert!(
             err.to_string()
                 .contains(&format!("127.0.0.1:{}", server.port())),
@@ -1136,6 +1252,7 @@ async fn redis_rediss_urls_are_accepted_and_fail_cleanly() {
     .await
     .expect_err("insecure TLS is not compiled in");
     eprintln!("rediss #insecure: {err}");
+    assert!(err.to_string().contains("insecure"), "{err}");
     assert!(
         err.to_string()
             .contains(&format!("127.0.0.1:{}", server.port())),

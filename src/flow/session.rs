@@ -420,9 +420,15 @@ async fn save(oidc: &Oidc, client: &ProviderState, session: &SessionData) -> Res
 /// How long `session` can live from `now`: until its idle timeout or its lifetime ends.
 fn remaining(oidc: &Oidc, session: &SessionData, now: i64) -> Duration {
     let config = &oidc.config;
-    let until = (session.last_seen + config.session_idle_timeout)
-        .min(session.authenticated_at + config.session_lifetime);
-    Duration::from_secs(u64::try_from(until - now).unwrap_or(0).max(1))
+    let until = (session
+        .last_seen
+        .saturating_add(config.session_idle_timeout))
+    .min(
+        session
+            .authenticated_at
+            .saturating_add(config.session_lifetime),
+    );
+    Duration::from_secs(u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1))
 }
 
 /// Whether a cookie-store session was ended on the server: by a logout (its id), or by a

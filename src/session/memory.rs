@@ -59,6 +59,13 @@ impl IndexKey {
     }
 }
 
+/// When an entry written at `now` for `ttl` expires; a century at most (no overflow).
+fn until(now: Instant, ttl: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(ttl.min(CENTURY))
+        .unwrap_or(now + Duration::from_secs(365 * 24 * 3600))
+}
+
 impl MemoryStore {
     /// A store holding at most `capacity` entries (at least 16).
     pub fn new(capacity: usize) -> Self {
@@ -184,7 +191,7 @@ impl SessionStore for MemoryStore {
         }
         inner
             .sessions
-            .insert(id.to_string(), (record.clone(), now + ttl));
+            .insert(id.to_string(), (record.clone(), until(now, ttl)));
         Ok(())
     }
 
@@ -199,7 +206,7 @@ impl SessionStore for MemoryStore {
         let mut inner = self.lock();
         match inner.sessions.get_mut(id) {
             Some(entry) if entry.1 > now && entry.0 == *previous => {
-                *entry = (record.clone(), now + ttl);
+                *entry = (record.clone(), until(now, ttl));
                 Ok(true)
             }
             _ => Ok(false),
@@ -247,7 +254,7 @@ impl SessionStore for MemoryStore {
         }
         inner
             .values
-            .insert(key.to_string(), (value.to_string(), now + ttl));
+            .insert(key.to_string(), (value.to_string(), until(now, ttl)));
         Ok(true)
     }
 

@@ -463,9 +463,23 @@ impl SessionStore for RedisStore {
         cmd.arg(self.session_key(id))
             .arg(json)
             .arg("PX")
-            .arg(ttl_ms);
-        self.exec::<()>("SET", Req::Cmd(&cmd), Retry::Idempotent)
-            .await
+            .arg(ttl_ms)
+            .arg("GET");
+        let replaced: Option<String> = self.exec("SET", Req::Cmd(&cmd), Retry::Idempotent).await?;
+        // A session saved over another of other owners leaves their indexes.
+        if let Some(old) = replaced.and_then(|raw| self.decode(&raw).ok()) {
+            let (old_sub, old_sid) = self.record_keys(&old);
+            let stale = [Some(old_sub), old_sid]
+                .into_iter()
+                .flatten()
+                .filter(|key| *key != sub_key && Some(key) != sid_key.as_ref());
+            for key in stale {
+                if let Err(e) = self.index_remove(&key, id).await {
+                    log::warn!("oidc: a re-saved session stays in an old index: {e}");
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn replace(
@@ -476,18 +490,6 @@ impl SessionStore for RedisStore {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let ttl_ms = ttl_ms(ttl);
-        let index_ttl_ms = ttl_ms
-            .saturating_add(ttl_ms_exact(INDEX_TTL_SLACK))
-            .min(MAX_TTL_MS);
-        // The indexes first, as in `save`: they must outlive the session's new expiry.
-        let (sub_key, sid_key) = self.record_keys(record);
-        let sid_add = async {
-            match &sid_key {
-                Some(key) => self.index_add(key, id, index_ttl_ms).await,
-                None => Ok(()),
-            }
-        };
-        try_join(self.index_add(&sub_key, id, index_ttl_ms), sid_add).await?;
         let expected = self.encode(previous)?;
         let json = self.encode(record)?;
         // Compare and set on one key (so it runs unchanged on a cluster).
@@ -505,7 +507,25 @@ impl SessionStore for RedisStore {
         let replaced: i64 = self
             .exec("EVAL (replace)", Req::Cmd(&cmd), Retry::IfNotSent)
             .await?;
-        Ok(replaced == 1)
+        if replaced != 1 {
+            return Ok(false);
+        }
+        // The id is in its indexes since `save`; they must now outlive its new expiry. A
+        // failure here leaves them expiring a little early (logged), not a lost session.
+        let index_ttl_ms = ttl_ms
+            .saturating_add(ttl_ms_exact(INDEX_TTL_SLACK))
+            .min(MAX_TTL_MS);
+        let (sub_key, sid_key) = self.record_keys(record);
+        let sid_add = async {
+            match &sid_key {
+                Some(key) => self.index_add(key, id, index_ttl_ms).await,
+                None => Ok(()),
+            }
+        };
+        if let Err(e) = try_join(self.index_add(&sub_key, id, index_ttl_ms), sid_add).await {
+            log::warn!("oidc: a replaced session's index expiry was not extended: {e}");
+        }
+        Ok(true)
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {

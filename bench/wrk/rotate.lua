@@ -1,0 +1,95 @@
+-- wrk script for benches/e2e.rs (--stores): many users. Every request carries the Cookie
+-- header of the NEXT session of a file (one Cookie header value per line), in rotation, so
+-- that N logged-in sessions take turns instead of one session answering every request.
+-- Counts, as check.lua does, every response that is not a 200 and every response with a
+-- Set-Cookie header, and prints one machine-readable line at the end:
+--
+--   WRK_RESULT requests=N duration_us=N non200=N set_cookie=N sessions=N ...
+--
+-- Usage (the file and wrk's thread count come by environment, not by wrk's arguments):
+--
+--   WRK_COOKIES=target/bench-e2e/sessions-memory.txt WRK_THREADS=2 \
+--     wrk -t2 -c32 -d5s -s bench/wrk/rotate.lua -H 'Accept: text/html' http://127.0.0.1:PORT/whoami
+--
+-- With T threads, thread k takes the lines k, k+T, k+2T, ... (each session belongs to one
+-- thread; the connections of a thread take its sessions in turn). The requests are built
+-- once, in init, so a request costs wrk one table lookup.
+
+local threads = {}
+local started = 0
+
+function setup(thread)
+  thread:set("id", started)
+  started = started + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  non200 = 0
+  set_cookie = 0
+  first_bad = ""
+  local path = os.getenv("WRK_COOKIES")
+  if path == nil or path == "" then
+    error("rotate.lua: set WRK_COOKIES to a file of Cookie header values, one a line")
+  end
+  local nthreads = tonumber(os.getenv("WRK_THREADS") or "1") or 1
+  local headers = {}
+  for name, value in pairs(wrk.headers) do
+    headers[name] = value
+  end
+  prepared = {}
+  local line_no = 0
+  for line in io.lines(path) do
+    if line ~= "" then
+      if line_no % nthreads == id then
+        headers["Cookie"] = line
+        prepared[#prepared + 1] = wrk.format(nil, nil, headers)
+      end
+      line_no = line_no + 1
+    end
+  end
+  if #prepared == 0 then
+    error("rotate.lua: no session for thread " .. tostring(id) .. " in " .. path)
+  end
+  sessions = #prepared
+  next_one = 1
+end
+
+function request()
+  local r = prepared[next_one]
+  next_one = next_one % sessions + 1
+  return r
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    non200 = non200 + 1
+    if first_bad == "" then
+      first_bad = tostring(status) .. " " .. tostring(headers["Location"] or headers["location"] or "")
+    end
+  end
+  for name, _ in pairs(headers) do
+    if string.lower(name) == "set-cookie" then
+      set_cookie = set_cookie + 1
+      break
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local bad, cookies, used, example = 0, 0, 0, ""
+  for _, thread in ipairs(threads) do
+    bad = bad + thread:get("non200")
+    cookies = cookies + thread:get("set_cookie")
+    used = used + thread:get("sessions")
+    if example == "" then example = thread:get("first_bad") end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "WRK_RESULT requests=%d duration_us=%d bytes=%d non200=%d set_cookie=%d sessions=%d "
+      .. "errors_connect=%d errors_read=%d errors_write=%d errors_timeout=%d "
+      .. "p50_us=%d p90_us=%d p99_us=%d first_non200=%q\n",
+    summary.requests, summary.duration, summary.bytes, bad, cookies, used,
+    e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), example))
+end
