@@ -2319,9 +2319,10 @@ fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> 
     let _ = writeln!(
         out,
         "| store | sessions | Cookie header | logins: time, rate, app CPU per login | app RSS \
-         after the logins / the load | Redis: keys, RSS | Redis commands per request |"
+         after the logins / the load | Redis: keys, RSS | Redis commands per request | other \
+         processes, most in a round |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for f in figures {
         let redis = match (f.redis_keys, f.redis_rss_kb) {
             (Some(keys), Some(rss)) => format!("{keys} keys, {}", mb(rss)),
@@ -2359,7 +2360,8 @@ fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> 
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} bytes | {:.1} s, {:.0}/s, {} | {} / {} | {redis} | {commands} |",
+            "| {} | {} | {:.0} bytes | {:.1} s, {:.0}/s, {} | {} / {} | {redis} | {commands} | \
+             {:.0}% of a core |",
             f.store.name(),
             f.sessions,
             f.cookie_bytes,
@@ -2367,7 +2369,8 @@ fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> 
             f.sessions as f64 / f.login_seconds,
             ms(f.login_cpu_ms),
             mb(f.rss_after_logins_kb),
-            mb(f.rss_after_load_kb)
+            mb(f.rss_after_load_kb),
+            f.max_other_load * 100.0
         );
     }
     let _ = writeln!(out);

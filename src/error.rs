@@ -89,6 +89,8 @@ pub struct OidcError {
     status: Status,
     error: Cow<'static, str>,
     description: String,
+    /// What only the log may say (hosts, a store's own error), never the description.
+    log_detail: Option<std::sync::Arc<str>>,
 }
 
 impl OidcError {
@@ -103,6 +105,7 @@ impl OidcError {
             status,
             error: error.into(),
             description: description.into(),
+            log_detail: None,
         }
     }
 
@@ -131,11 +134,19 @@ impl OidcError {
 
     /// Logs the failure once, at a level that fits whose fault it is.
     pub(crate) fn log(&self) {
+        let detail = self.log_detail.as_deref().unwrap_or_default();
+        let sep = if detail.is_empty() { "" } else { ": " };
         if self.status.code >= 500 {
-            log::error!("oidc: {self}");
+            log::error!("oidc: {self}{sep}{detail}");
         } else {
-            log::warn!("oidc: {self}");
+            log::warn!("oidc: {self}{sep}{detail}");
         }
+    }
+
+    /// Adds what the log line (and only it) should say about the cause.
+    pub(crate) fn with_log_detail(mut self, detail: impl Into<String>) -> Self {
+        self.log_detail = Some(detail.into().into());
+        self
     }
 }
 

@@ -175,8 +175,10 @@
 //! What [`Authenticated::valid_access_token`] knows is the token's expiry as the provider
 //! stated it at issue: it does not ask the provider whether the token was revoked since
 //! (that takes introspection, a round trip per call). A logout through this app, or a
-//! back-channel logout from the provider, ends the session itself, so a revoked token is
-//! never handed out after one of those.
+//! back-channel logout from the provider, ends the session itself, so the instances that
+//! see that end never hand out its tokens again: every instance with a server-side store
+//! (or the cookie store with its marks in Redis), only the instance that saw the logout
+//! with the cookie store alone.
 //!
 //! # Sessions and stores
 //!

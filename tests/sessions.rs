@@ -183,6 +183,11 @@ macro_rules! store_suite {
             }
 
             #[rocket::async_test]
+            async fn a_busy_copy_of_the_cookie_stays_refused_after_logout() {
+                super::copied_cookie_refused_after_logout_while_the_copy_stays_active(Store::$store()).await;
+            }
+
+            #[rocket::async_test]
             async fn an_idle_session_ends() {
                 super::idle_timeout(Store::$store()).await;
             }
@@ -286,49 +291,68 @@ async fn bad_logout_tokens(store: Store) {
             .insert("sid".into(), json!("op-session-1"));
     });
     log_in(&client).await;
-    let sid = Some("op-session-1");
+    // A valid token, used once (it ends session 1), for the replay case below.
+    let replayed = op.logout_token(
+        Some("op-session-1"),
+        Some("alice"),
+        json!({}),
+        "logout+jwt",
+        Signing::Good,
+    );
+    let (status, _, body) = backchannel(&client, &form(&replayed)).await;
+    assert_eq!(status, Status::Ok, "{body}");
+    assert_eq!(whoami(&client, None).await, Status::Unauthorized);
+    // The live session every bad token below names: accepting any of them would end it.
+    op.set(|b| {
+        b.id_token_claims
+            .insert("sid".into(), json!("op-session-2"));
+    });
+    forget_session(&client).await;
+    log_in(&client).await;
+    let sid = Some("op-session-2");
     let sub = Some("alice");
     let good = |overrides: Value| op.logout_token(sid, sub, overrides, "logout+jwt", Signing::Good);
+    let signed = |signing: Signing, typ: &str| op.logout_token(sid, sub, json!({}), typ, signing);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let replayed = good(json!({}));
-    let mut cases: Vec<(&str, String)> = vec![
+    let event = "http://schemas.openid.net/event/backchannel-logout";
+    let cases: Vec<(&str, String)> = vec![
         (
             "bad signature",
-            form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::BadSignature)),
+            form(&signed(Signing::BadSignature, "logout+jwt")),
         ),
-        (
-            "alg none",
-            form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::AlgNone)),
-        ),
+        ("alg none", form(&signed(Signing::AlgNone, "logout+jwt"))),
         (
             "HS256 with the public key",
-            form(&op.logout_token(
-                sid,
-                sub,
-                json!({}),
-                "logout+jwt",
-                Signing::Hs256WithPublicKey,
-            )),
+            form(&signed(Signing::Hs256WithPublicKey, "logout+jwt")),
         ),
         (
             "unpublished key",
-            form(&op.logout_token(sid, sub, json!({}), "logout+jwt", Signing::OtherKey)),
+            form(&signed(Signing::OtherKey, "logout+jwt")),
         ),
-        (
-            "typ JWT",
-            form(&op.logout_token(sid, sub, json!({}), "JWT", Signing::Good)),
-        ),
+        ("typ JWT", form(&signed(Signing::Good, "JWT"))),
         (
             "wrong iss",
             form(&good(json!({"iss": "http://127.0.0.1:1"}))),
         ),
         ("wrong aud", form(&good(json!({"aud": "someone-else"})))),
+        (
+            "an untrusted second aud",
+            form(&good(json!({"aud": [fake_op::CLIENT_ID, "someone-else"]}))),
+        ),
         ("no aud", form(&good(json!({"aud": null})))),
         ("iat in the future", form(&good(json!({"iat": now + 3600})))),
         ("no iat", form(&good(json!({"iat": null})))),
+        (
+            "issued over an hour ago",
+            form(&good(json!({"iat": now - 4000, "exp": now + 600}))),
+        ),
+        (
+            "no exp and a stale iat",
+            form(&good(json!({"exp": null, "iat": now - 600}))),
+        ),
         (
             "expired",
             form(&good(json!({"exp": now - 3600, "iat": now - 4000}))),
@@ -338,30 +362,28 @@ async fn bad_logout_tokens(store: Store) {
             "wrong event",
             form(&good(json!({"events": {"http://example.com/other": {}}}))),
         ),
+        (
+            "an event that is not an object",
+            form(&good(json!({"events": {event: "yes"}}))),
+        ),
         ("a nonce", form(&good(json!({"nonce": "n"})))),
         ("no jti", form(&good(json!({"jti": null})))),
         (
             "neither sid nor sub",
             form(&good(json!({"sid": null, "sub": null}))),
         ),
+        (
+            "a sid over 255 bytes",
+            form(&good(json!({"sid": "s".repeat(256)}))),
+        ),
         ("not a JWT", form("not-a-jwt")),
         ("no logout_token", "other=1".into()),
         (
             "repeated logout_token",
-            format!("{}&{}", form(&replayed), form(&replayed)),
+            format!("{}&{}", form(&good(json!({}))), form(&good(json!({})))),
         ),
+        ("replayed jti", form(&replayed)),
     ];
-    // Replay: the first use is valid and ends the session; log in again for the rest.
-    let (status, _, body) = backchannel(&client, &form(&replayed)).await;
-    assert_eq!(status, Status::Ok, "{body}");
-    // A new provider session for the new login.
-    op.set(|b| {
-        b.id_token_claims
-            .insert("sid".into(), json!("op-session-2"));
-    });
-    forget_session(&client).await;
-    log_in(&client).await;
-    cases.push(("replayed jti", form(&replayed)));
     for (case, body) in cases {
         let (status, cache, text) = backchannel(&client, &body).await;
         assert_eq!(status, Status::BadRequest, "{case}: {text}");
@@ -387,6 +409,10 @@ async fn bad_logout_tokens(store: Store) {
         .dispatch()
         .await;
     assert_eq!(response.status(), Status::BadRequest, "not a form");
+    // And the same token, valid, does end it: the cases above differ only in their flaw.
+    let (status, _, body) = backchannel(&client, &form(&good(json!({})))).await;
+    assert_eq!(status, Status::Ok, "{body}");
+    assert_eq!(whoami(&client, None).await, Status::Unauthorized);
 }
 
 async fn frontchannel(store: Store) {
@@ -455,14 +481,68 @@ async fn idle_timeout(store: Store) {
 }
 
 async fn token_expiry_without_refresh(store: Store) {
+    // Ends by default...
     let (op, client) = app(&store, "clock_skew = 0").await;
-    op.set(|b| b.expires_in = 1);
-    op.set(|b| b.refresh_error = Some("invalid_grant".into()));
+    op.set(|b| {
+        b.expires_in = 3;
+        b.no_refresh_token = true;
+    });
     log_in(&client).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     assert_eq!(
         whoami(&client, None).await,
         Status::Unauthorized,
-        "the refresh is refused: the session is over"
+        "the access token expired and nothing renews it: the session is over"
+    );
+    // ...and lives on with end_session_with_access_token = false (the route decides).
+    let (op, client) = app(
+        &store,
+        "clock_skew = 0\nend_session_with_access_token = false",
+    )
+    .await;
+    op.set(|b| {
+        b.expires_in = 3;
+        b.no_refresh_token = true;
+    });
+    log_in(&client).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(
+        whoami(&client, None).await,
+        Status::Ok,
+        "the session lives on"
+    );
+    let token = client.get("/token").header(Accept::JSON).dispatch().await;
+    assert_eq!(
+        token.status(),
+        Status::Unauthorized,
+        "but it has no valid token"
+    );
+}
+
+async fn copied_cookie_refused_after_logout_while_the_copy_stays_active(store: Store) {
+    let (_op, client) = app(&store, "session_idle_timeout = 3").await;
+    log_in(&client).await;
+    let original = session_cookie(&client);
+    // A thief keeps a copy busy: each use records activity (the copy is renewed).
+    let mut copy = original.clone();
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(whoami(&client, Some(&copy)).await, Status::Ok);
+        copy = session_cookie(&client);
+    }
+    // The user logs out with the cookie they had (its activity is older than the copy's).
+    let response = client
+        .post("/logout")
+        .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
+        .cookie(Cookie::new(SESSION, original))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    // Past the idle timeout of the logged-out cookie, within the copy's.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        whoami(&client, Some(&copy)).await,
+        Status::Unauthorized,
+        "a logout ends every copy for as long as one could live"
     );
 }

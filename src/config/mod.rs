@@ -469,6 +469,9 @@ fn validate_redis(redis: RawRedis) -> Result<RedisSettings, ConfigError> {
             bail!("{key}: a Redis URL must name a host, e.g. redis://127.0.0.1:6379");
         }
     }
+    if !redis.cluster.is_empty() && redis.key_prefix.contains(['{', '}']) {
+        bail!("{key}.key_prefix must not contain {{ or }} on a cluster: it would be a hash tag and put every key on one node");
+    }
     if redis.connect_timeout_ms == 0 || redis.response_timeout_ms == 0 {
         bail!("{key}.connect_timeout_ms and response_timeout_ms must be positive (milliseconds)");
     }

@@ -32,14 +32,14 @@ pub(crate) async fn backchannel_logout(
     let mut matched = false;
     let mut last_error = None;
     for client in oidc.providers() {
-        // A provider that is down now cannot have sent this token: skip it.
-        let Ok(resolved) = client.metadata().await else {
-            continue;
-        };
-        if resolved.metadata.issuer != issuer {
+        // Matched on the configured issuer (discovery checks it equals the document's), so
+        // a provider whose metadata cannot be loaded right now answers 503 (the provider
+        // retries) rather than 400 (it gives up).
+        if client.config.source.issuer() != issuer {
             continue;
         }
         matched = true;
+        let resolved = client.metadata().await?;
         let valid = match client.validate_logout_token(&resolved, logout_token).await {
             Ok(valid) => valid,
             Err(err) => {
@@ -70,7 +70,14 @@ pub(crate) async fn backchannel_logout(
             Some(sid) => (Some(sid), None),
             None => (None, valid.subject.as_deref()),
         };
-        let ended = session::end_by_index(oidc, client, sid, subject, now).await?;
+        let ended = match session::end_by_index(oidc, client, sid, subject, now).await {
+            Ok(ended) => ended,
+            Err(err) => {
+                // Forget the jti, so the provider's retry of this token is not a "replay".
+                let _ = oidc.store.delete_value(&jti_key(&issuer, &valid.jti)).await;
+                return Err(err);
+            }
+        };
         log::info!(
             "oidc: back-channel logout from provider {:?} ended {} ({})",
             client.name(),
@@ -113,12 +120,10 @@ pub(crate) async fn frontchannel_logout(
         ));
     };
     for client in oidc.providers() {
-        let Ok(resolved) = client.metadata().await else {
-            continue;
-        };
-        if resolved.metadata.issuer != iss {
+        if client.config.source.issuer() != iss {
             continue;
         }
+        let resolved = client.metadata().await?;
         let loaded = session::load(oidc, client, jar).await?;
         if let Some(current) = loaded.session.as_deref().filter(|s| s.sid() == Some(sid)) {
             session::end(oidc, client, Some(current), loaded.chunks, out).await?;

@@ -105,6 +105,14 @@ async fn metadata_within(
         .and_then(Result::ok)
 }
 
+/// Revokes the tokens of a refresh whose session a logout ended meanwhile (they were never
+/// stored, so the logout did not see them).
+pub(crate) async fn revoke_dropped(client: &ProviderState, tokens: &SessionData) {
+    if let Some(resolved) = metadata_within(client, PROVIDER_WAIT).await {
+        revoke_tokens(client, &resolved, tokens).await;
+    }
+}
+
 /// Revokes the refresh token, then the access token; failures are logged, never fatal.
 async fn revoke_tokens(client: &ProviderClient, resolved: &Resolved, session: &SessionData) {
     if resolved.metadata.revocation_endpoint.is_none() {

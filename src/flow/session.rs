@@ -114,11 +114,22 @@ pub(crate) async fn save_new(
     out: &CookieQueue,
 ) -> Result<(), OidcError> {
     if !oidc.server_side {
-        let chunks = crate::session::stored_chunks(jar, &client.session_cookie);
-        let (cookies, _) =
-            oidc.cookies
-                .session(&oidc.cipher, &client.session_cookie, session, chunks)?;
+        let previous = oidc
+            .cipher
+            .read_session(jar, &client.session_cookie, &client.sessions);
+        let (cookies, _) = oidc.cookies.session(
+            &oidc.cipher,
+            &client.session_cookie,
+            session,
+            previous.chunks,
+        )?;
         out.extend(cookies);
+        // The session this login replaces ends (a copy of its cookie is refused too).
+        if let Some(previous) = previous.data.filter(|p| p.id() != session.id()) {
+            if let Err(err) = mark_ended(oidc, &previous).await {
+                log::warn!("oidc: could not end the session this login replaced: {err}");
+            }
+        }
         return Ok(());
     }
     let previous = jar
@@ -171,8 +182,16 @@ pub(crate) async fn write_back(
     Ok(replaced.then_some(chunks))
 }
 
-/// How long an instance holds the refresh lock of a session at most; others wait as long.
+/// How long an instance holds the refresh lock of a session at least; with a slow provider
+/// longer (see `refresh_lock_for`).
 const REFRESH_LOCK: Duration = Duration::from_secs(15);
+
+/// How long the refresh lock is held: longer than a refresh can take (the token request,
+/// a JWKS refetch and UserInfo, each up to `http_timeout`), so it never expires under a
+/// running refresh.
+fn refresh_lock_for(oidc: &Oidc) -> Duration {
+    REFRESH_LOCK.max(oidc.config.http_timeout * 3 + Duration::from_secs(5))
+}
 /// How often a waiting instance looks for the refreshed session.
 const REFRESH_POLL: Duration = Duration::from_millis(50);
 
@@ -207,16 +226,18 @@ pub(crate) async fn refresh(
     }
     let lock = format!("refresh:{}", session.id());
     let holder = crate::protocol::random::random_token();
-    let deadline = tokio::time::Instant::now() + REFRESH_LOCK;
+    let lock_for = refresh_lock_for(oidc);
+    let deadline = tokio::time::Instant::now() + lock_for;
     loop {
         let took = oidc
             .store
-            .set_value(&lock, &holder, REFRESH_LOCK, SetMode::IfAbsent)
+            .set_value(&lock, &holder, lock_for, SetMode::IfAbsent)
             .await
             .map_err(store_failed)?;
         if took {
             let outcome = refresh_holding_lock(oidc, client, session, force, now).await;
-            if let Err(err) = oidc.store.delete_value(&lock).await {
+            // Only this holder's lock: never one another instance took after it expired.
+            if let Err(err) = oidc.store.delete_value_if(&lock, &holder).await {
                 log::warn!("oidc: could not release a refresh lock (it expires by itself): {err}");
             }
             return outcome.map(|refreshed| (refreshed, chunks));
@@ -234,10 +255,10 @@ pub(crate) async fn refresh(
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(OidcError::new(
-                ErrorKind::StoreUnavailable,
-                Status::ServiceUnavailable,
-                "session_store_unavailable",
-                "another instance holds this session's refresh lock and did not finish in time",
+                ErrorKind::ProviderUnavailable,
+                Status::GatewayTimeout,
+                "temporarily_unavailable",
+                "another instance's refresh of this session's tokens did not finish in time",
             ));
         }
     }
@@ -287,9 +308,12 @@ async fn refresh_holding_lock(
             None => {
                 log::info!(
                     "oidc: a session with provider {:?} ended while its tokens were refreshed; \
-                     the new tokens are dropped",
+                     the new tokens are revoked",
                     client.name()
                 );
+                if client.config.revoke_tokens_on_logout {
+                    super::logout::revoke_dropped(client, &tokens).await;
+                }
                 return Err(ended());
             }
         }
@@ -334,13 +358,29 @@ pub(crate) async fn end(
             .await
             .map_err(store_failed)?;
     } else {
-        let ttl = remaining(oidc, session, crate::protocol::time::now());
-        oidc.store
-            .set_value(&ended_key(session.id()), "1", ttl, SetMode::Always)
-            .await
-            .map_err(store_failed)?;
+        mark_ended(oidc, session).await?;
     }
     Ok(())
+}
+
+/// Marks a cookie-store session as ended for as long as any copy of its cookie could be
+/// used: until its lifetime ends (a copy in use keeps it from idling out).
+async fn mark_ended(oidc: &Oidc, session: &SessionData) -> Result<(), OidcError> {
+    let config = &oidc.config;
+    let until = session
+        .authenticated_at
+        .saturating_add(config.session_lifetime)
+        .saturating_add(config.clock_skew);
+    let ttl = Duration::from_secs(
+        u64::try_from(until.saturating_sub(crate::protocol::time::now()))
+            .unwrap_or(0)
+            .max(1),
+    );
+    oidc.store
+        .set_value(&ended_key(session.id()), "1", ttl, SetMode::Always)
+        .await
+        .map(drop)
+        .map_err(store_failed)
 }
 
 /// Ends every session of `client` that a back-channel logout names: by the provider's
@@ -380,7 +420,12 @@ pub(crate) async fn end_by_index(
     );
     if let Some(sid) = sid {
         oidc.store
-            .set_value(&sid_key(provider, sid), "1", ttl, SetMode::Always)
+            .set_value(
+                &sid_key(provider, sid),
+                &now.to_string(),
+                ttl,
+                SetMode::Always,
+            )
             .await
             .map_err(store_failed)?;
     }
@@ -455,11 +500,13 @@ async fn is_marked_ended(
     )
     .await
     .map_err(store_failed)?;
-    Ok(ended.is_some()
-        || sid_ended.is_some()
-        || subject_ended_at
-            .and_then(|at| at.parse::<i64>().ok())
-            .is_some_and(|at| session.authenticated_at <= at))
+    // A logout of a provider session or of a user ends the logins made up to then, not
+    // later ones (a provider may reuse a sid).
+    let ended_before = |at: Option<String>| {
+        at.and_then(|at| at.parse::<i64>().ok())
+            .is_some_and(|at| session.authenticated_at <= at)
+    };
+    Ok(ended.is_some() || ended_before(sid_ended) || ended_before(subject_ended_at))
 }
 
 fn ended_key(id: &str) -> String {
@@ -490,95 +537,14 @@ fn is_session_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// A store that failed: 503, and one log line that says why.
+/// A store that failed: 503 with a description fit for users, and one log line that says
+/// why (the store's own error, which may name hosts).
 pub(crate) fn store_failed(err: StoreError) -> OidcError {
     OidcError::new(
         ErrorKind::StoreUnavailable,
         Status::ServiceUnavailable,
         "session_store_unavailable",
-        format!("the session store failed: {err}"),
+        "sessions cannot be read or written right now; try again in a moment",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::protocol::http::HttpClient;
-    use crate::session::{CookieCipher, MemoryStore};
-    use rocket::figment::providers::{Format, Toml};
-    use rocket::figment::Figment;
-
-    fn oidc_on_memory() -> Oidc {
-        let figment = Figment::from(Toml::string(
-            r#"
-            [oidc]
-            redirect_uri = "https://app.example.com/cb"
-            [oidc.session]
-            store = "memory"
-            [oidc.providers.default]
-            issuer = "https://op.example.com"
-            client_id = "app"
-            client_secret = "secret"
-            "#,
-        ));
-        let config = Config::from_figment(&figment).unwrap();
-        let http = HttpClient::new(Duration::from_secs(1)).unwrap();
-        let store = Arc::new(MemoryStore::new(100));
-        Oidc::new(config, CookieCipher::for_tests(), &http, store, true)
-    }
-
-    #[tokio::test]
-    async fn a_write_back_never_brings_back_a_session_that_a_logout_ended() {
-        let oidc = oidc_on_memory();
-        let client = oidc.provider("default").unwrap().clone();
-        let now = crate::protocol::time::now();
-        let read = SessionData::for_tests("alice", "at", Some(now + 60), None, "h.p.s", None, now);
-        save(&oidc, &client, &read).await.unwrap();
-        let out = CookieQueue::default();
-        // Another request (or instance) logs out between this request's read and its write.
-        end(&oidc, &client, Some(&read), 1, &out).await.unwrap();
-        let touched = SessionData::new(NewSession {
-            last_seen: now + 61,
-            ..read.fields()
-        });
-        let written = write_back(&oidc, &client, &read, &touched, 1, &out)
-            .await
-            .unwrap();
-        assert_eq!(written, None, "nothing written");
-        assert!(stored(&oidc, &client, read.id()).await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn a_write_back_never_overwrites_a_newer_session() {
-        let oidc = oidc_on_memory();
-        let client = oidc.provider("default").unwrap().clone();
-        let now = crate::protocol::time::now();
-        let read = SessionData::for_tests("alice", "old", Some(now + 60), None, "h.p.s", None, now);
-        save(&oidc, &client, &read).await.unwrap();
-        let refreshed = SessionData::new(NewSession {
-            access_token: "new",
-            ..read.fields()
-        });
-        let out = CookieQueue::default();
-        assert_eq!(
-            write_back(&oidc, &client, &read, &refreshed, 1, &out)
-                .await
-                .unwrap(),
-            Some(1)
-        );
-        // A request that read the old version writes back its activity: refused.
-        let touched = SessionData::new(NewSession {
-            last_seen: now + 61,
-            ..read.fields()
-        });
-        assert_eq!(
-            write_back(&oidc, &client, &read, &touched, 1, &out)
-                .await
-                .unwrap(),
-            None
-        );
-        let kept = stored(&oidc, &client, read.id()).await.unwrap().unwrap();
-        assert_eq!(kept.access_token(), "new");
-    }
+    .with_log_detail(format!("the session store failed: {err}"))
 }

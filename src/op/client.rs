@@ -380,12 +380,9 @@ impl ProviderClient {
                 ErrorKind::InvalidRequest,
                 rocket::http::Status::BadRequest,
                 "invalid_request",
-                format!(
-                    "the logout token for provider {:?} is invalid: {}",
-                    self.name(),
-                    rejection.into_message()
-                ),
+                format!("the logout token is invalid: {}", rejection.into_message()),
             )
+            .with_log_detail(format!("checked for provider {:?}", self.name()))
         })
     }
 

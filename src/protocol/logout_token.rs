@@ -52,6 +52,10 @@ struct Claims {
 /// How old (by `iat`) a logout token without `exp` may be.
 pub(crate) const MAX_AGE_WITHOUT_EXP: i64 = 120;
 
+/// How old (by `iat`) any logout token may be: providers send them at the logout (and may
+/// retry for a while); an older one is refused, so its `jti` need not be kept longer.
+pub(crate) const MAX_AGE: i64 = 3600;
+
 macro_rules! reject {
     ($($arg:tt)*) => { return Err(Rejection::Invalid(format!($($arg)*))) };
 }
@@ -124,13 +128,18 @@ pub(crate) fn validate_logout_token(
     if issued_at > now.saturating_add(skew) {
         reject!("iat lies in the future (now {now}, clock skew {skew} s)");
     }
+    if now > issued_at.saturating_add(MAX_AGE + skew) {
+        reject!("the token was issued more than {MAX_AGE} s ago");
+    }
     let replayable_until = match claims.exp {
         Some(exp) if exp.is_finite() => {
             let exp = exp.floor() as i64;
             if now >= exp.saturating_add(skew) {
                 reject!("the token expired at {exp} (now {now}, clock skew {skew} s)");
             }
-            exp.saturating_add(skew)
+            // Replays are refused by iat age after this anyway.
+            exp.min(issued_at.saturating_add(MAX_AGE))
+                .saturating_add(skew)
         }
         Some(_) => reject!("the exp claim is not a number"),
         None => {
@@ -159,8 +168,15 @@ pub(crate) fn validate_logout_token(
         Some(_) => reject!("the jti claim is empty or longer than 256 bytes"),
         None => reject!("the jti claim is missing"),
     };
-    let nonempty = |v: Option<String>| v.filter(|v| !v.is_empty() && v.len() <= 255);
-    let (sid, subject) = (nonempty(claims.sid), nonempty(claims.sub));
+    for (name, value) in [("sid", &claims.sid), ("sub", &claims.sub)] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > 255)
+        {
+            reject!("the {name} claim is empty or longer than 255 bytes");
+        }
+    }
+    let (sid, subject) = (claims.sid, claims.sub);
     if sid.is_none() && subject.is_none() {
         reject!("the token names neither sid nor sub");
     }

@@ -9,8 +9,11 @@ use super::store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreErro
 /// Sessions kept in this process's memory: for tests, small apps and a single instance.
 ///
 /// Everything it holds expires with its `ttl`, and it holds at most `capacity` entries
-/// (sessions and values together): when full it first drops what expired, then the entries
-/// closest to expiry, with a warning in the log. Sessions end when the process restarts, and
+/// (sessions and values together): when full it first drops what expired, then ends the
+/// sessions closest to expiry, with a warning in the log. Values (the marks that make a
+/// logout bite, replay caches, locks) are never dropped early; a store full of them refuses
+/// new writes (503) rather than forget a logout. Size it for your sessions plus, with the
+/// cookie store, the logouts of one `session_lifetime`. Sessions end when the process restarts, and
 /// instances never see each other's sessions: run several instances on Redis instead.
 ///
 /// ```
@@ -115,10 +118,13 @@ impl Inner {
         true
     }
 
-    /// Makes room for one more entry.
-    fn make_room(&mut self, capacity: usize, now: Instant) {
+    /// Makes room for one more entry: drops what expired, then, if still full, the eighth
+    /// of the sessions closest to expiry (their users log in again). Values (the marks of
+    /// ended sessions, replay caches, locks) are never dropped early: dropping one would
+    /// bring a logged-out session back. A store full of live values refuses the write.
+    fn make_room(&mut self, capacity: usize, now: Instant) -> Result<(), StoreError> {
         if self.len() < capacity {
-            return;
+            return Ok(());
         }
         let expired: Vec<String> = self
             .sessions
@@ -131,32 +137,33 @@ impl Inner {
         }
         self.values.retain(|_, (_, until)| *until > now);
         if self.len() < capacity {
-            return;
+            return Ok(());
         }
-        // Still full of live entries: drop the eighth closest to expiry.
-        let mut all: Vec<(Instant, bool, String)> = self
+        let mut sessions: Vec<(Instant, String)> = self
             .sessions
             .iter()
-            .map(|(id, (_, until))| (*until, true, id.clone()))
-            .chain(
-                self.values
-                    .iter()
-                    .map(|(key, (_, until))| (*until, false, key.clone())),
-            )
+            .map(|(id, (_, until))| (*until, id.clone()))
             .collect();
-        all.sort_unstable();
-        let drop = (capacity / 8).max(1);
-        log::warn!(
-            "oidc: the memory session store is full ({capacity} entries): dropping the {drop} \
-             closest to expiry; raise oidc.session.memory.capacity or use Redis"
-        );
-        for (_, is_session, key) in all.into_iter().take(drop) {
-            if is_session {
-                self.remove_session(&key);
-            } else {
-                self.values.remove(&key);
-            }
+        if sessions.is_empty() {
+            return Err(StoreError::new(
+                format!(
+                    "the memory store is full ({capacity} entries) of marks that must not be \
+                     dropped early (ended sessions, replayed tokens); raise \
+                     oidc.session.memory.capacity or use Redis"
+                ),
+                None,
+            ));
         }
+        sessions.sort_unstable();
+        let drop = (capacity / 8).clamp(1, sessions.len());
+        log::warn!(
+            "oidc: the memory session store is full ({capacity} entries): ending the {drop} \
+             sessions closest to expiry; raise oidc.session.memory.capacity or use Redis"
+        );
+        for (_, id) in sessions.into_iter().take(drop) {
+            self.remove_session(&id);
+        }
+        Ok(())
     }
 }
 
@@ -184,7 +191,7 @@ impl SessionStore for MemoryStore {
         let now = Instant::now();
         let mut inner = self.lock();
         if !inner.remove_session(id) {
-            inner.make_room(self.capacity, now);
+            inner.make_room(self.capacity, now)?;
         }
         for key in IndexKey::all(record) {
             inner.indexes.entry(key).or_default().insert(id.to_string());
@@ -250,7 +257,7 @@ impl SessionStore for MemoryStore {
         match inner.values.get(key) {
             Some((_, until)) if *until > now && mode == SetMode::IfAbsent => return Ok(false),
             Some(_) => {}
-            None => inner.make_room(self.capacity, now),
+            None => inner.make_room(self.capacity, now)?,
         }
         inner
             .values
@@ -271,6 +278,19 @@ impl SessionStore for MemoryStore {
     async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
         self.lock().values.remove(key);
         Ok(())
+    }
+
+    async fn delete_value_if(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let holds = inner
+            .values
+            .get(key)
+            .is_some_and(|(held, until)| held == value && *until > now);
+        if holds {
+            inner.values.remove(key);
+        }
+        Ok(holds)
     }
 }
 

@@ -619,6 +619,22 @@ impl SessionStore for RedisStore {
             .await
             .map(drop)
     }
+
+    async fn delete_value_if(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+             return redis.call('DEL', KEYS[1]) else return 0 end",
+        )
+        .arg(1)
+        .arg(self.value_key(key))
+        .arg(value);
+        // Running it twice deletes nothing more.
+        let deleted: i64 = self
+            .exec("EVAL (delete_value_if)", Req::Cmd(&cmd), Retry::Idempotent)
+            .await?;
+        Ok(deleted == 1)
+    }
 }
 
 impl RedisStore {

@@ -162,4 +162,9 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
 
     /// Deletes the value under `key` (no error when there is none).
     async fn delete_value(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes the value under `key` only if it is `value` (compare and delete, for locks:
+    /// a holder whose lock expired never removes the next holder's); returns whether it
+    /// deleted.
+    async fn delete_value_if(&self, key: &str, value: &str) -> Result<bool, StoreError>;
 }

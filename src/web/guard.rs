@@ -215,9 +215,10 @@ impl<P: Provider> Authenticated<P> {
     /// reached.
     ///
     /// "Valid" means: not expired by the `expires_in` the provider gave when it issued the
-    /// token. It does not ask the provider whether the token was revoked since; a logout
-    /// through this app or a back-channel logout ends the whole session, so those never
-    /// leave a revoked token behind here.
+    /// token. It does not ask the provider whether the token was revoked since. A logout
+    /// through this app or a back-channel logout ends the whole session where the store
+    /// shares it (every instance with Redis or the memory store's one process; with the
+    /// cookie store alone, only the instance that saw the logout).
     ///
     /// ```
     /// # use rocket::serde::json::{json, Json, Value};

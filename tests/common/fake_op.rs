@@ -148,6 +148,8 @@ pub struct Behaviour {
     pub rotate_refresh_tokens: bool,
     /// How long a refresh takes, to make concurrent refreshes overlap (default 0).
     pub refresh_delay_ms: u64,
+    /// The code grant issues no refresh token (default `false`: it issues one).
+    pub no_refresh_token: bool,
     /// The refresh_token grant answers 500 (a provider failing for a moment).
     pub refresh_server_error: bool,
 }
@@ -170,6 +172,7 @@ impl Default for Behaviour {
             refresh_id_token_claims: Map::new(),
             refresh_error: None,
             rotate_refresh_tokens: false,
+            no_refresh_token: false,
             refresh_delay_ms: 0,
             refresh_server_error: false,
         }
@@ -807,6 +810,9 @@ async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
         "refresh_token": refresh_token,
         "scope": "openid email profile",
     });
+    if b.no_refresh_token {
+        body.as_object_mut().unwrap().remove("refresh_token");
+    }
     if b.token_response == TokenResponse::Ok {
         match id_token(
             shared,
