@@ -597,6 +597,36 @@ mod contract {
         assert_value(store, "shared", Some("value")).await;
     }
 
+    pub(super) async fn delete_value_if_deletes_only_the_expected_value(store: &dyn SessionStore) {
+        assert!(!store.delete_value_if("lock", "me").await.expect("absent"));
+        assert!(set(store, "lock", "me", LONG, SetMode::Always).await);
+        assert!(!store
+            .delete_value_if("lock", "other")
+            .await
+            .expect("other holder"));
+        assert_value(store, "lock", Some("me")).await;
+        assert!(store.delete_value_if("lock", "me").await.expect("holder"));
+        assert_value(store, "lock", None).await;
+        // An expired lock is not deleted on behalf of its old holder.
+        assert!(
+            set(
+                store,
+                "short-lock",
+                "me",
+                Duration::from_millis(100),
+                SetMode::Always
+            )
+            .await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(set(store, "short-lock", "next", LONG, SetMode::IfAbsent).await);
+        assert!(!store
+            .delete_value_if("short-lock", "me")
+            .await
+            .expect("expired"));
+        assert_value(store, "short-lock", Some("next")).await;
+    }
+
     pub(super) async fn a_huge_ttl_is_accepted(store: &dyn SessionStore) {
         let r = record("p", "u", Some("s"), "d");
         store
@@ -665,6 +695,7 @@ store_contract!(
     a_value_is_gone_after_its_ttl,
     concurrent_if_absent_has_exactly_one_winner,
     values_and_sessions_do_not_share_keys,
+    delete_value_if_deletes_only_the_expected_value,
     a_huge_ttl_is_accepted,
 );
 
@@ -684,9 +715,9 @@ async fn live(store: &dyn SessionStore, ids: impl IntoIterator<Item = String>) -
 }
 
 #[tokio::test]
-async fn memory_a_full_store_drops_the_entries_closest_to_expiry() {
+async fn memory_a_full_store_ends_sessions_but_never_drops_a_value() {
     let store = MemoryStore::new(16);
-    // 12 sessions and 4 values, the values expiring first.
+    // 4 values (the marks a logout needs) expiring first, and 12 sessions.
     for n in 0..4u64 {
         let ttl = Duration::from_secs(100 + n);
         assert!(set(&store, &format!("v{n}"), "x", ttl, SetMode::Always).await);
@@ -696,39 +727,52 @@ async fn memory_a_full_store_drops_the_entries_closest_to_expiry() {
         let r = record("p", &format!("user{n}"), None, "d");
         store.save(&format!("s{n}"), &r, ttl).await.unwrap();
     }
-    // Full: one more drops the eighth (2) closest to expiry, values and sessions alike.
+    // Full: one more session ends the eighth (2) of the sessions closest to expiry.
     let r = record("p", "new", None, "d");
     store
         .save("new", &r, Duration::from_secs(1000))
         .await
         .unwrap();
     assert_session(&store, "new", Some(&r)).await;
-    assert_value(&store, "v0", None).await;
-    assert_value(&store, "v1", None).await;
-    assert_value(&store, "v2", Some("x")).await;
-    assert_value(&store, "v3", Some("x")).await;
-    let sessions = live(&store, (4..16).map(|n| format!("s{n}"))).await;
-    assert_eq!(sessions.len(), 12, "{sessions:?}");
-
-    // The room left is filled, and a full store drops the next closest: the values…
-    let later = Duration::from_secs(1000);
-    assert!(set(&store, "v-new1", "y", later, SetMode::Always).await);
-    assert_value(&store, "v2", Some("x")).await;
-    assert!(set(&store, "v-new2", "y", later, SetMode::Always).await);
-    assert_value(&store, "v2", None).await;
-    assert_value(&store, "v3", None).await;
-    let sessions = live(&store, (4..16).map(|n| format!("s{n}"))).await;
-    assert_eq!(sessions.len(), 12, "{sessions:?}");
-    // …then the sessions.
-    assert!(set(&store, "v-new3", "y", later, SetMode::Always).await);
-    assert!(set(&store, "v-new4", "y", later, SetMode::Always).await);
+    for n in 0..4 {
+        assert_value(&store, &format!("v{n}"), Some("x")).await;
+    }
     let sessions = live(&store, (4..16).map(|n| format!("s{n}"))).await;
     let expected: Vec<String> = (6..16).map(|n| format!("s{n}")).collect();
     assert_eq!(sessions, expected);
-    for key in ["v-new1", "v-new2", "v-new3", "v-new4"] {
-        assert_value(&store, key, Some("y")).await;
+    // Values fill the room and then end sessions, never other values.
+    let later = Duration::from_secs(1000);
+    for n in 0..11 {
+        assert!(set(&store, &format!("w{n}"), "y", later, SetMode::Always).await);
     }
-    assert_eq!(delete_by(&store, by_sub("p", "new")).await, 1);
+    for n in 0..4 {
+        assert_value(&store, &format!("v{n}"), Some("x")).await;
+    }
+    for n in 0..11 {
+        assert_value(&store, &format!("w{n}"), Some("y")).await;
+    }
+    assert!(live(&store, (4..16).map(|n| format!("s{n}"))).await.len() < 10);
+}
+
+#[tokio::test]
+async fn memory_a_store_full_of_values_refuses_more_instead_of_forgetting() {
+    let store = MemoryStore::new(16);
+    for n in 0..16 {
+        assert!(set(&store, &format!("v{n}"), "x", LONG, SetMode::Always).await);
+    }
+    let err = store
+        .set_value("one-more", "x", LONG, SetMode::Always)
+        .await
+        .expect_err("a full store of live values refuses");
+    assert!(
+        err.to_string().contains("oidc.session.memory.capacity"),
+        "{err}"
+    );
+    for n in 0..16 {
+        assert_value(&store, &format!("v{n}"), Some("x")).await;
+    }
+    let r = record("p", "u", None, "d");
+    assert!(store.save("s", &r, LONG).await.is_err(), "nor a session");
 }
 
 #[tokio::test]
