@@ -8,6 +8,7 @@ mod common {
     pub mod fake_op;
     pub mod node_op;
     pub mod redis;
+    pub mod server;
 }
 
 use std::time::{Duration, Instant};
@@ -272,4 +273,90 @@ async fn a_restarted_redis_keeps_its_sessions_and_the_app_reconnects() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(whoami(&a, session.value()).await.0, Status::Ok);
+}
+
+/// The quickstart served twice, on two ports, behind an imagined load balancer whose URL is
+/// the first one's (`redirect_uri` names it on both), sharing one Redis.
+#[rocket::async_test]
+async fn two_quickstarts_on_two_ports_share_sessions_logins_and_logouts() {
+    use common::server::{free_port_now, Served};
+    use reqwest::cookie::{CookieStore, Jar};
+    use std::sync::Arc;
+
+    let redis = RedisServer::start();
+    let (port_a, port_b) = (free_port_now(), free_port_now());
+    let public = format!("http://127.0.0.1:{port_a}");
+    let redirect_uri = format!("{public}/redirect_uri");
+    let op = NodeOp::start(&[
+        ("OP_HOST", "localhost"),
+        ("OP_CLIENTS", &node_op::clients_for(&redirect_uri)),
+    ]);
+    let table = redis_table(&redis);
+    let a = Served::start(&op.issuer, port_a, &redirect_uri, &table).await;
+    let b = Served::start(&op.issuer, port_b, &redirect_uri, &table).await;
+    // One browser: cookies are per host, not per port, so both instances get them.
+    let jar = Arc::new(Jar::default());
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    let login = browser
+        .get(format!("{}/login", a.url))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303, "A starts the login");
+    let auth_url = login.headers()["location"].to_str().unwrap().to_string();
+    let (callback, _) =
+        through_provider(&browser, &auth_url, &public, AtProvider::LogIn("alice")).await;
+    // The balancer sends the callback to B.
+    let on_b = callback.replacen(&a.url, &b.url, 1);
+    let finished = browser.get(&on_b).send().await.unwrap();
+    assert_eq!(finished.status(), 303, "B finishes A's login");
+    assert_eq!(finished.headers()["location"], "/login");
+
+    let whoami = |url: String, cookies: Option<String>| {
+        let request = reqwest::Client::new()
+            .get(format!("{url}/whoami"))
+            .header("Accept", "application/json");
+        let request = match cookies {
+            Some(cookies) => request.header("Cookie", cookies),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let copy = jar
+        .cookies(&a.url.parse().unwrap())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        whoami(a.url.clone(), Some(copy.clone())).await,
+        (200, "alice".into())
+    );
+    assert_eq!(
+        whoami(b.url.clone(), Some(copy.clone())).await,
+        (200, "alice".into())
+    );
+
+    let logout = browser
+        .post(format!("{}/logout", a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 303, "A logs out");
+    assert_eq!(
+        whoami(b.url.clone(), Some(copy.clone())).await.0,
+        401,
+        "B refuses the session (and the copy of its cookie)"
+    );
+    assert_eq!(whoami(a.url.clone(), Some(copy)).await.0, 401);
+    a.stop().await;
+    b.stop().await;
 }

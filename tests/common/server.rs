@@ -29,25 +29,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-impl RunningApp {
-    /// Starts the provider (`OP_HOST=localhost`, the client registered for this app's port)
-    /// and the quickstart with `oidc_extra` lines under `[default.oidc]`; waits until the
-    /// app answers `GET /`.
-    pub async fn start(oidc_extra: &str) -> RunningApp {
-        let port = free_port();
+/// A quickstart app served on a real port (without a provider of its own).
+pub struct Served {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    shutdown: Shutdown,
+    server: tokio::task::JoinHandle<Result<rocket::Rocket<rocket::Ignite>, rocket::Error>>,
+}
+
+impl Served {
+    /// Serves the quickstart on `port` for the provider at `issuer`, with `redirect_uri`
+    /// and `oidc_extra` lines under `[default.oidc]`; waits until it answers `GET /`.
+    pub async fn start(issuer: &str, port: u16, redirect_uri: &str, oidc_extra: &str) -> Served {
         let url = format!("http://127.0.0.1:{port}");
-        let redirect_uri = format!("{url}/redirect_uri");
-        let op = NodeOp::start(&[
-            ("OP_HOST", "localhost"),
-            ("OP_CLIENTS", &clients_for(&redirect_uri)),
-        ]);
-        assert!(
-            op.issuer.starts_with("http://localhost:"),
-            "the provider should be on localhost: {}",
-            op.issuer
-        );
         let figment = app::figment(
-            &op.issuer,
+            issuer,
             node_op::CLIENT_ID,
             node_op::CLIENT_SECRET,
             oidc_extra,
@@ -90,11 +86,48 @@ impl RunningApp {
             Some(200),
             "the quickstart should answer GET / at {url}"
         );
+        Served {
+            url,
+            shutdown,
+            server,
+        }
+    }
+
+    /// Stops the app (gracefully, bounded).
+    pub async fn stop(self) {
+        self.shutdown.notify();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+    }
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port_now() -> u16 {
+    free_port()
+}
+
+impl RunningApp {
+    /// Starts the provider (`OP_HOST=localhost`, the client registered for this app's port)
+    /// and the quickstart with `oidc_extra` lines under `[default.oidc]`; waits until the
+    /// app answers `GET /`.
+    pub async fn start(oidc_extra: &str) -> RunningApp {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let redirect_uri = format!("{url}/redirect_uri");
+        let op = NodeOp::start(&[
+            ("OP_HOST", "localhost"),
+            ("OP_CLIENTS", &clients_for(&redirect_uri)),
+        ]);
+        assert!(
+            op.issuer.starts_with("http://localhost:"),
+            "the provider should be on localhost: {}",
+            op.issuer
+        );
+        let served = Served::start(&op.issuer, port, &redirect_uri, oidc_extra).await;
         RunningApp {
             url,
             op,
-            shutdown,
-            server,
+            shutdown: served.shutdown,
+            server: served.server,
         }
     }
 
