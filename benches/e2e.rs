@@ -141,8 +141,8 @@ Many users, per session store (after the run above, or alone):
                    Cookie on every request (bench/wrk/rotate.lua), as wrk -t1 -c16 and as
                    wrk -t2 -c32. For redis the bench starts its own redis-server on a free
                    loopback port (needs redis-server, and the quickstart built with
-                   --features redis) and reports its CPU too. About 80 s per store with the
-                   defaults (about 4 minutes for all three on 2 cores)
+                   --features redis) and reports its CPU too. About 55 s per store with the
+                   defaults (under 3 minutes for all three on 2 cores)
   --only-stores [LIST]
                    the store comparison alone (skips the one-cookie run above)
   --sessions N     sessions per store (default 2000, max 20000)
@@ -2141,7 +2141,12 @@ async fn measure_store(
     check_sessions(&app, &sessions).await?;
     let cookie_bytes =
         sessions.iter().map(|s| s.cookie.len()).sum::<usize>() as f64 / sessions.len() as f64;
-    let file = env.work_dir.join(format!("sessions-{}.txt", store.name()));
+    // Named by pid: two runs at once must not send each other's cookies.
+    let file = env.work_dir.join(format!(
+        "sessions-{}-{}.txt",
+        store.name(),
+        std::process::id()
+    ));
     let mut lines = String::new();
     for session in &sessions {
         lines.push_str(&session.cookie);
@@ -2273,6 +2278,7 @@ async fn measure_store(
     figures.redis_rss_kb = redis.as_ref().map(|r| rss_kb(r.pid()));
     drop(app);
     drop(redis);
+    let _ = fs::remove_file(&file);
     figures.seconds = started.elapsed().as_secs_f64();
     Ok(figures)
 }

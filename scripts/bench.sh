@@ -11,7 +11,7 @@
 #                                 # port, stopped after), 2,000 sessions from real logins and
 #                                 # wrk sending the next session's Cookie on every request, as
 #                                 # wrk -t1 -c16 and -t2 -c32; CPU per request of the app and
-#                                 # of Redis. About 4 more minutes on 2 cores
+#                                 # of Redis. About 3 more minutes on 2 cores
 #   scripts/bench.sh --only-stores [cookie,memory,redis]
 #                                 # that comparison alone (a subset with the list)
 #   scripts/bench.sh --help       # the other options (rounds, seconds, logins, sessions, ...)

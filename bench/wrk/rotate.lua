@@ -8,7 +8,7 @@
 --
 -- Usage (the file and wrk's thread count come by environment, not by wrk's arguments):
 --
---   WRK_COOKIES=target/bench-e2e/sessions-memory.txt WRK_THREADS=2 \
+--   WRK_COOKIES=cookies.txt WRK_THREADS=2 \
 --     wrk -t2 -c32 -d5s -s bench/wrk/rotate.lua -H 'Accept: text/html' http://127.0.0.1:PORT/whoami
 --
 -- With T threads, thread k takes the lines k, k+T, k+2T, ... (each session belongs to one
