@@ -40,8 +40,15 @@ pub fn rocket() -> Rocket<Build> {
         .register("/", catchers![error])
 }
 
+/// Launches the app; a failed launch ends with exit code 1 and one line, not a panic.
 #[rocket::main]
-async fn main() {
-    // On failure Rocket reports why (a configuration key to fix, a port in use) and exits.
-    let _ = rocket().launch().await;
+async fn main() -> std::process::ExitCode {
+    match rocket().launch().await {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // Rocket and the fairing have logged why (the key to fix, the port in use).
+            eprintln!("error: the app did not start: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! own provider in Rocket.toml and `cargo run --example quickstart`.
 
 use rocket::http::Status;
-use rocket::response::content::RawJson;
+use rocket::response::content::{RawHtml, RawJson};
 use rocket::serde::json::serde_json::{self, value::RawValue};
 use rocket::serde::json::{json, Json, Value};
 use rocket::serde::Serialize;
@@ -12,9 +12,28 @@ use rocket::{catch, catchers, get, routes, Build, Request, Rocket};
 use rocket_oidc_auth::provider::Default;
 use rocket_oidc_auth::{Authenticated, OidcError, OidcFairing};
 
+/// The public first page: links through the demo, and the logout as a form button (a
+/// logout is a `POST` from the app's own page).
 #[get("/")]
-fn index() -> &'static str {
-    "Hello! This page is public. Visit /login to log in, /logout to log out.\n"
+fn index() -> RawHtml<&'static str> {
+    RawHtml(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>rocket_oidc_auth quickstart</title>
+<meta name="viewport" content="width=device-width"></head>
+<body>
+<h1>rocket_oidc_auth quickstart</h1>
+<p>This page is public. The others need a login at the provider.</p>
+<ul>
+<li><a href="/login">Log in</a> and see the session: the tokens, the ID token's claims, UserInfo</li>
+<li><a href="/whoami">Who am I?</a> (your <code>sub</code>)</li>
+<li><a href="/token">A valid access token</a> (refreshed when it expired)</li>
+</ul>
+<form method="post" action="/logout"><button type="submit">Log out</button></form>
+</body>
+</html>
+"#,
+    )
 }
 
 /// What Flask-pyoidc's quickstart shows: the tokens and claims of the session.
@@ -83,8 +102,15 @@ pub fn rocket() -> Rocket<Build> {
         .register("/", catchers![error])
 }
 
+/// Launches the app; a failed launch ends with exit code 1 and one line, not a panic.
 #[rocket::main]
-async fn main() {
-    // On failure Rocket reports why (a configuration key to fix, a port in use) and exits.
-    let _ = rocket().launch().await;
+async fn main() -> std::process::ExitCode {
+    match rocket().launch().await {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // Rocket and the fairing have logged why (the key to fix, the port in use).
+            eprintln!("error: the app did not start: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -348,6 +348,32 @@ async fn a_callback_without_iss_is_refused_when_the_provider_advertises_it() {
     assert_eq!(op.hits("/token"), 0);
 }
 
+/// A provider that sends `iss` only with codes (Django OAuth Toolkit): its error redirects
+/// are still refused (RFC 9207), and the message says what the provider answered.
+#[rocket::async_test]
+async fn an_error_redirect_without_iss_is_refused_and_names_the_providers_error() {
+    let (op, client) = setup().await;
+    op.set(|b| b.callback_iss = CallbackIss::MissingOnErrors);
+    let (status, body) = login(&client).await;
+    assert_eq!(status, Status::SeeOther, "a login with iss works: {body}");
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .await;
+    op.set(|b| b.authorize_error = Some(("access_denied".into(), "the user said no".into())));
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::BadRequest, "invalid_issuer");
+    let message = json(&body)["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("access_denied") && message.contains("the user said no"),
+        "{message}"
+    );
+}
+
 #[rocket::async_test]
 async fn a_callback_without_iss_is_accepted_when_the_provider_does_not_advertise_it() {
     let op = FakeOp::start().await;

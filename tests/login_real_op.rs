@@ -52,6 +52,15 @@ async fn a_full_login_through_the_quickstart_routes() {
 
     let public = client.get("/").dispatch().await;
     assert_eq!(public.status(), Status::Ok);
+    assert_eq!(public.content_type(), Some(rocket::http::ContentType::HTML));
+    let page = public.into_string().await.unwrap();
+    for link in ["href=\"/login\"", "href=\"/whoami\"", "href=\"/token\""] {
+        assert!(page.contains(link), "the first page links {link}: {page}");
+    }
+    assert!(
+        page.contains("<form method=\"post\" action=\"/logout\">"),
+        "logging out is a form button: {page}"
+    );
 
     let auth_url = start_login(&client, "/login").await;
     assert!(
@@ -165,6 +174,11 @@ async fn an_app_started_while_the_provider_is_down_recovers_when_it_is_up() {
     .await;
     let response = browse(&client, "/login").await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert_eq!(
+        response.headers().get_one("Retry-After"),
+        Some("5"),
+        "a 503 says when to try again"
+    );
     let body = json(&response.into_string().await.unwrap());
     assert_eq!(body["error"], "provider_unavailable");
 

@@ -62,6 +62,13 @@ async fn whoami(client: &Client, session: &str) -> (Status, String) {
         .dispatch()
         .await;
     let status = response.status();
+    if status == Status::ServiceUnavailable {
+        assert_eq!(
+            response.headers().get_one("Retry-After"),
+            Some("1"),
+            "a 503 says when to try again"
+        );
+    }
     (status, response.into_string().await.unwrap_or_default())
 }
 

@@ -348,6 +348,38 @@ refused_refresh_test!(
     "aud",
     json!("someone-else")
 );
+refused_refresh_test!(
+    a_refreshed_id_token_with_an_earlier_auth_time_ends_the_session,
+    "auth_time",
+    json!(1_000_000)
+);
+
+/// Core 12.2 asks the provider to repeat the original `auth_time`; a provider that puts a
+/// later login's there (the user logged in again elsewhere) is tolerated.
+#[rocket::async_test]
+async fn a_refreshed_id_token_with_a_later_auth_time_is_accepted() {
+    let op = FakeOp::start().await;
+    let client = app_with(&op, "").await;
+    log_in_fake(&client).await;
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 30;
+    set_refresh_claim(&op, "auth_time", json!(later));
+    let forced = client
+        .get("/forced")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(!forced.starts_with("error"), "{forced}");
+    assert!(
+        client.cookies().get(SESSION).is_some(),
+        "the session lives on"
+    );
+}
 
 #[rocket::async_test]
 async fn a_refreshed_id_token_without_nonce_is_accepted() {

@@ -230,8 +230,17 @@ pub(crate) async fn finish_login(
                 "invalid_issuer",
                 format!(
                     "the callback has no iss although provider {:?} advertises \
-                     authorization_response_iss_parameter_supported",
-                    client.name()
+                     authorization_response_iss_parameter_supported{}",
+                    client.name(),
+                    // Some providers leave iss out of error redirects: say what they said.
+                    params.error.as_deref().map_or(String::new(), |error| format!(
+                        "; the provider's own answer was error={:?}{}",
+                        sanitize(error, 64),
+                        params
+                            .error_description
+                            .as_deref()
+                            .map_or(String::new(), |d| format!(" ({:?})", sanitize(d, 200)))
+                    ))
                 ),
             ))
         }

@@ -225,10 +225,21 @@ fn check_refreshed_id_token(
         }
     }
     if let (Some(auth_time), Some(original_auth_time)) = (refreshed.auth_time, original.auth_time) {
-        if auth_time != original_auth_time.floor() as i64 {
+        let original_auth_time = original_auth_time.floor() as i64;
+        // Core 12.2 asks the provider to repeat the original auth_time; some (Django OAuth
+        // Toolkit) put a later login's there. Later is tolerated (the duty is the
+        // provider's), earlier is refused.
+        if auth_time < original_auth_time {
             return Err(invalid(
-                "its auth_time differs from the original ID token's",
+                "its auth_time is earlier than the original ID token's",
             ));
+        }
+        if auth_time > original_auth_time {
+            log::info!(
+                "oidc: provider {:?} refreshed an ID token with a later auth_time ({auth_time}, \
+                 originally {original_auth_time}): the user logged in again there; accepted",
+                client.name()
+            );
         }
     }
     Ok(())

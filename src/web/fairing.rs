@@ -186,6 +186,19 @@ impl Fairing for OidcFairing {
                 res.set_header(Header::new("WWW-Authenticate", "Bearer realm=\"oidc\""));
             }
         }
+        if res.status() == Status::ServiceUnavailable && !res.headers().contains("Retry-After") {
+            if let Some(err) = state.error() {
+                // RFC 9110 10.2.3: when to try again. A store recovers within a second; a
+                // provider that is down is retried by discovery every second too, but give
+                // it longer.
+                let after = if err.kind() == crate::ErrorKind::StoreUnavailable {
+                    "1"
+                } else {
+                    "5"
+                };
+                res.set_header(Header::new("Retry-After", after));
+            }
+        }
         if state.is_personal() && !res.headers().contains("Cache-Control") {
             res.set_header(Header::new("Cache-Control", "no-store"));
         }

@@ -74,6 +74,8 @@ pub enum CallbackIss {
     Wrong,
     /// No `iss` parameter at all.
     Missing,
+    /// The real issuer on success, none on error redirects (Django OAuth Toolkit 3.4).
+    MissingOnErrors,
 }
 
 /// How `/token` answers once the request itself was valid.
@@ -715,8 +717,11 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
     }
     match b.callback_iss {
         CallbackIss::Correct => params.push(("iss", shared.issuer.clone())),
+        CallbackIss::MissingOnErrors if b.authorize_error.is_none() => {
+            params.push(("iss", shared.issuer.clone()))
+        }
         CallbackIss::Wrong => params.push(("iss", "https://evil.example".to_owned())),
-        CallbackIss::Missing => {}
+        CallbackIss::Missing | CallbackIss::MissingOnErrors => {}
     }
     match with_query(redirect_uri, &params) {
         Some(location) => Response::redirect(&location),
