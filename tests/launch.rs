@@ -213,3 +213,24 @@ authorization_response_iss_parameter_supported = true
     let whoami = client.get("/whoami").dispatch().await;
     assert_eq!(whoami.into_string().await.unwrap(), "alice");
 }
+
+#[rocket::get("/redirect_uri")]
+fn my_callback() -> &'static str {
+    "mine"
+}
+
+/// An app route on the callback's path stops launch with the crate's own message (which key
+/// to change), before Rocket's collision report would suggest ranks.
+#[rocket::async_test]
+async fn an_app_route_on_the_callback_path_stops_launch() {
+    let figment = raw(&format!(
+        "[default.oidc]\nredirect_uri = \"http://127.0.0.1:8000/redirect_uri\"\n{PROVIDER}"
+    ));
+    let rocket = rocket::custom(figment)
+        .attach(OidcFairing::from_config())
+        .mount("/", rocket::routes![default_route, my_callback]);
+    match Client::untracked(rocket).await {
+        Ok(_) => panic!("launch should fail"),
+        Err(error) => assert_failed_fairing(error),
+    }
+}

@@ -233,16 +233,19 @@ pub(crate) async fn finish_login(
                      authorization_response_iss_parameter_supported{}",
                     client.name(),
                     // Some providers leave iss out of error redirects: say what they said.
-                    params.error.as_deref().map_or(String::new(), |error| format!(
-                        "; the provider's own answer was error={:?}{}",
-                        sanitize(error, 64),
-                        params
-                            .error_description
-                            .as_deref()
-                            .map_or(String::new(), |d| format!(" ({:?})", sanitize(d, 200)))
-                    ))
+                    params
+                        .error
+                        .as_deref()
+                        .map_or(String::new(), |error| format!(
+                            "; the provider's own answer was error={:?}{}",
+                            sanitize(error, 64),
+                            params
+                                .error_description
+                                .as_deref()
+                                .map_or(String::new(), |d| format!(" ({:?})", sanitize(d, 200)))
+                        ))
                 ),
-            ))
+            ));
         }
         None => {}
     }

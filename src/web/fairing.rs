@@ -135,6 +135,17 @@ impl Fairing for OidcFairing {
             },
         };
         let oidc = Oidc::new(config, cipher, &http, store, server_side);
+        let mut return_paths: Vec<&str> = oidc
+            .providers()
+            .map(|p| p.config.post_logout_return_path.as_str())
+            .collect();
+        return_paths.sort_unstable();
+        return_paths.dedup();
+        let routes = routes::routes(&oidc.config, &return_paths);
+        if let Some(message) = routes::conflict(rocket.routes(), &routes) {
+            log::error!("{message}");
+            return Err(rocket);
+        }
         for client in oidc.providers() {
             let load = async {
                 let resolved = client.metadata().await?;
@@ -149,13 +160,6 @@ impl Fairing for OidcFairing {
                 ),
             }
         }
-        let mut return_paths: Vec<&str> = oidc
-            .providers()
-            .map(|p| p.config.post_logout_return_path.as_str())
-            .collect();
-        return_paths.sort_unstable();
-        return_paths.dedup();
-        let routes = routes::routes(&oidc.config, &return_paths);
         Ok(rocket.mount("/", routes).manage(Arc::new(oidc)))
     }
 

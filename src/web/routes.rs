@@ -50,6 +50,36 @@ pub(crate) fn routes(config: &Config, logout_return_paths: &[&str]) -> Vec<Route
     routes
 }
 
+/// The first of the crate's `routes` that an app route already takes (same method, same
+/// path), as a launch error naming the key that moves the crate's route. Rocket would
+/// report it too, as a collision to solve with ranks; moving the path is the right fix.
+pub(crate) fn conflict<'a>(app: impl Iterator<Item = &'a Route>, ours: &[Route]) -> Option<String> {
+    let app: Vec<&Route> = app.collect();
+    for route in ours {
+        let path = route.uri.path();
+        let taken = app
+            .iter()
+            .find(|other| other.method == route.method && other.uri.path() == path);
+        if let Some(other) = taken {
+            let key = match route.name.as_deref() {
+                Some("oidc_callback") => "the path of oidc.redirect_uri",
+                Some("oidc_logout") => "oidc.logout_path",
+                Some("oidc_backchannel_logout") => "oidc.backchannel_logout_path",
+                Some("oidc_frontchannel_logout") => "oidc.frontchannel_logout_path",
+                _ => "the path of oidc.providers.<name>.post_logout_redirect_uris",
+            };
+            return Some(format!(
+                "oidc: the app already mounts {} {path} ({}), where the crate mounts its {} \
+                 route: change {key} (or move the app's route)",
+                route.method,
+                other.name.as_deref().unwrap_or("unnamed route"),
+                route.name.as_deref().unwrap_or("oidc"),
+            ));
+        }
+    }
+    None
+}
+
 fn named<H: Handler>(method: Method, path: &str, handler: H, name: &'static str) -> Route {
     let mut route = Route::new(method, path, handler);
     route.name = Some(name.into());
@@ -252,5 +282,32 @@ impl Handler for FrontchannelLogout {
             }
             Err(err) => fail(req, err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_route_on_a_crate_path_is_named_with_the_key_to_change() {
+        let ours = vec![
+            named(Method::Get, "/redirect_uri", Callback, "oidc_callback"),
+            named(Method::Post, "/logout", LogoutRoute, "oidc_logout"),
+        ];
+        let app = [named(Method::Get, "/logout", Callback, "my_logout")];
+        assert_eq!(
+            conflict(app.iter(), &ours),
+            None,
+            "another method is no conflict"
+        );
+        let app = [
+            named(Method::Get, "/", Callback, "index"),
+            named(Method::Get, "/redirect_uri", Callback, "my_callback"),
+        ];
+        let message = conflict(app.iter(), &ours).expect("a conflict");
+        assert!(message.contains("GET /redirect_uri"), "{message}");
+        assert!(message.contains("my_callback"), "{message}");
+        assert!(message.contains("oidc.redirect_uri"), "{message}");
     }
 }
