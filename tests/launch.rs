@@ -234,3 +234,49 @@ async fn an_app_route_on_the_callback_path_stops_launch() {
         Err(error) => assert_failed_fairing(error),
     }
 }
+
+/// The quickstart's launch against the fake provider with `issuer` (its own, or a variant).
+async fn launch_with_issuer(op: &FakeOp, issuer: &str) -> Result<Client, rocket::Error> {
+    let _ = op;
+    Client::untracked(common::app::quickstart_rocket(figment(
+        issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    )))
+    .await
+}
+
+/// A definite answer that can never become right stops launch: an issuer with a trailing
+/// slash (the document names it without), a wrong path (404), a page that is not JSON.
+#[rocket::async_test]
+async fn a_permanent_provider_mistake_stops_launch() {
+    let op = FakeOp::start().await;
+    for issuer in [format!("{}/", op.issuer), format!("{}/wrong", op.issuer)] {
+        match launch_with_issuer(&op, &issuer).await {
+            Ok(_) => panic!("{issuer} should stop launch"),
+            Err(error) => assert_failed_fairing(error),
+        }
+    }
+    op.set(|b| b.discovery_status = Some(200));
+    match launch_with_issuer(&op, &op.issuer).await {
+        Ok(_) => panic!("a discovery page that is not JSON should stop launch"),
+        Err(error) => assert_failed_fairing(error),
+    }
+}
+
+/// A provider that fails for now (5xx, 429, down) does not stop launch: logins retry it.
+#[rocket::async_test]
+async fn a_passing_provider_failure_does_not_stop_launch() {
+    let op = FakeOp::start().await;
+    for status in [500, 503, 429] {
+        op.set(|b| b.discovery_status = Some(status));
+        if let Err(error) = launch_with_issuer(&op, &op.issuer).await {
+            panic!("status {status} is passing, yet launch failed: {error}");
+        }
+    }
+    if let Err(error) = launch_with_issuer(&op, "http://127.0.0.1:1").await {
+        panic!("a provider that is down is passing, yet launch failed: {error}");
+    }
+}

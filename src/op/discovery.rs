@@ -21,10 +21,13 @@ pub(crate) async fn discover(
         .send(reqwest::Method::GET, &url, Auth::None, Body::Empty, &what)
         .await?;
     if response.status != 200 {
-        return Err(OidcError::bad_provider_response(format!(
-            "{what}: status {} (check oidc.providers.{provider}.issuer)",
-            response.status
-        )));
+        return Err(status_error(
+            response.status,
+            format!(
+                "{what}: status {} (check oidc.providers.{provider}.issuer)",
+                response.status
+            ),
+        ));
     }
     let metadata: ProviderMetadata = serde_json::from_slice(&response.body).map_err(|e| {
         OidcError::bad_provider_response(format!("{what}: not a discovery document: {e}"))
@@ -59,12 +62,22 @@ pub(crate) async fn fetch_jwks(
         )
         .await?;
     if response.status != 200 {
-        return Err(OidcError::bad_provider_response(format!(
-            "{what}: status {}",
-            response.status
-        )));
+        return Err(status_error(
+            response.status,
+            format!("{what}: status {}", response.status),
+        ));
     }
     serde_json::from_slice(&response.body).map_err(|e| {
         OidcError::bad_provider_response(format!("{what}: not a JSON Web Key Set: {e}"))
     })
+}
+
+/// A status that is not 200: passing (5xx, 429: the provider is unavailable, try later)
+/// or definite (any other: the URL or the configuration is wrong).
+fn status_error(status: u16, description: String) -> OidcError {
+    if status >= 500 || status == 429 {
+        OidcError::unavailable(false, description)
+    } else {
+        OidcError::bad_provider_response(description)
+    }
 }

@@ -12,6 +12,7 @@ use rocket::{Build, Orbit, Request, Response, Rocket};
 use super::request_state::RequestState;
 use super::{routes, summary};
 use crate::config::{Config, RedisSettings, StoreConfig};
+use crate::error::ErrorKind;
 use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
 use crate::session::{CookieCipher, MemoryStore, SessionStore};
@@ -23,8 +24,10 @@ const EAGER_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// At ignite it reads `[default.oidc]` from the application's figment (Rocket.toml,
 /// `ROCKET_OIDC`, `ROCKET_CONFIG`), refuses to launch on a configuration mistake with one
-/// log line naming the key, loads each provider's metadata (a provider that is down is
-/// retried on the first login, so the app recovers by itself), and mounts the callback at
+/// log line naming the key, loads each provider's metadata (a provider that is down, slow or
+/// answering 5xx is retried on the first login, so the app recovers by itself; a definite
+/// wrong answer, such as a 404 or a document naming another issuer, stops launch), and
+/// mounts the callback at
 /// the path of `redirect_uri` and the logout route at `logout_path` (`/logout`).
 ///
 /// ```no_run
@@ -153,6 +156,18 @@ impl Fairing for OidcFairing {
             };
             match tokio::time::timeout(EAGER_DISCOVERY_TIMEOUT, load).await {
                 Ok(Ok(_)) => {}
+                // A definite answer that can never become right (a 404, a document that is
+                // not JSON or names another issuer): a configuration mistake, so launch
+                // stops. Refused connections, timeouts and 5xx are passing: logins retry.
+                Ok(Err(err)) if err.kind() != ErrorKind::ProviderUnavailable => {
+                    log::error!(
+                        "oidc: provider {:?} cannot work: {}; fix oidc.providers.{}",
+                        client.name(),
+                        err.error_description(),
+                        client.name()
+                    );
+                    return Err(rocket);
+                }
                 Ok(Err(_)) | Err(_) => log::warn!(
                     "oidc: provider {:?} ({}) is not reachable yet; logins will retry it",
                     client.name(),

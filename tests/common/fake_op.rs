@@ -119,6 +119,8 @@ pub enum Signing {
 pub struct Behaviour {
     /// `issuer` in the discovery document (default: the real issuer).
     pub discovery_issuer: Option<String>,
+    /// Discovery answers this status with an HTML page instead of the document.
+    pub discovery_status: Option<u16>,
     /// `authorization_response_iss_parameter_supported` in discovery (default `true`).
     pub advertise_iss_param: bool,
     /// Sign with and publish key 2 (kid `"key-2"`) instead of key 1 (default `false`).
@@ -160,6 +162,7 @@ impl Default for Behaviour {
     fn default() -> Self {
         Behaviour {
             discovery_issuer: None,
+            discovery_status: None,
             advertise_iss_param: true,
             rotate_keys: false,
             authorize_error: None,
@@ -648,6 +651,9 @@ async fn handle(shared: &Shared, req: Recorded) -> Response {
 }
 
 fn discovery(shared: &Shared, b: &Behaviour) -> Response {
+    if let Some(status) = b.discovery_status {
+        return Response::text(status, "text/html", "<html><body>not here</body></html>");
+    }
     let base = &shared.issuer;
     Response::json(
         200,
