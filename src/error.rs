@@ -126,8 +126,10 @@ impl OidcError {
         &self.error
     }
 
-    /// A human-readable description: the provider's `error_description` where it sent one,
-    /// otherwise what this crate found wrong. Never contains tokens or secrets.
+    /// A human-readable description fit for end users: the provider's `error_description`
+    /// where it sent one, otherwise what went wrong in plain terms. Never contains tokens,
+    /// secrets, configuration keys or internal URLs; those are in
+    /// [`developer_detail`](Self::developer_detail).
     pub fn error_description(&self) -> &str {
         &self.description
     }
@@ -147,6 +149,14 @@ impl OidcError {
     pub(crate) fn with_log_detail(mut self, detail: impl Into<String>) -> Self {
         self.log_detail = Some(detail.into().into());
         self
+    }
+
+    /// What went wrong in terms for the app's developers and operators: configuration keys,
+    /// endpoints, which claim of a token failed, a store's own error. The crate logs it with
+    /// the failure; show it in your own logs or developer pages, never to end users (use
+    /// [`error_description`](Self::error_description) for them).
+    pub fn developer_detail(&self) -> Option<&str> {
+        self.log_detail.as_deref()
     }
 }
 
@@ -184,31 +194,37 @@ impl OidcError {
         )
     }
 
-    pub(crate) fn invalid_id_token(description: impl Into<String>) -> Self {
+    /// `detail` (which claim failed, against which issuer) goes to the log only.
+    pub(crate) fn invalid_id_token(detail: impl Into<String>) -> Self {
         Self::new(
             ErrorKind::InvalidIdToken,
             Status::Unauthorized,
             "invalid_id_token",
-            description,
+            "the login could not be verified: the provider's identity token was not valid",
         )
+        .with_log_detail(detail)
     }
 
-    pub(crate) fn invalid_userinfo(description: impl Into<String>) -> Self {
+    /// `detail` goes to the log only.
+    pub(crate) fn invalid_userinfo(detail: impl Into<String>) -> Self {
         Self::new(
             ErrorKind::InvalidUserinfo,
             Status::Unauthorized,
             "invalid_userinfo",
-            description,
+            "the login could not be completed: the provider's user information was not usable",
         )
+        .with_log_detail(detail)
     }
 
-    pub(crate) fn bad_provider_response(description: impl Into<String>) -> Self {
+    /// `detail` (the endpoint, the status, what was wrong) goes to the log only.
+    pub(crate) fn bad_provider_response(detail: impl Into<String>) -> Self {
         Self::new(
             ErrorKind::BadProviderResponse,
             Status::BadGateway,
             "bad_provider_response",
-            description,
+            "the login service sent an answer this site cannot use; try again later",
         )
+        .with_log_detail(detail)
     }
 
     pub(crate) fn unavailable(timed_out: bool, description: impl Into<String>) -> Self {
@@ -217,12 +233,18 @@ impl OidcError {
         } else {
             Status::ServiceUnavailable
         };
+        let summary = if timed_out {
+            "the login service did not answer in time; try again in a moment"
+        } else {
+            "the login service cannot be reached right now; try again in a moment"
+        };
         Self::new(
             ErrorKind::ProviderUnavailable,
             status,
             "provider_unavailable",
-            description,
+            summary,
         )
+        .with_log_detail(description)
     }
 
     /// An OAuth error the provider sent in the authorization response.

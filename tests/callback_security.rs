@@ -14,17 +14,49 @@ use serde_json::{json, Value};
 
 const SESSION_COOKIE: &str = "oidc_session_default";
 
+/// The quickstart's catcher shows users only `error_description()`; for the callback,
+/// these tests also render `developer_detail()` (what the log says), to assert both.
+#[rocket::catch(default)]
+fn callback_error_with_detail(
+    status: Status,
+    req: &rocket::Request<'_>,
+) -> (Status, rocket::serde::json::Json<Value>) {
+    let body = match rocket_oidc_auth::OidcError::of(req) {
+        Some(err) => json!({
+            "error": err.error(),
+            "message": err.error_description(),
+            "detail": err.developer_detail(),
+        }),
+        None => json!({ "error": status.reason_lossy(), "message": null }),
+    };
+    (status, rocket::serde::json::Json(body))
+}
+
 async fn setup_with(oidc_extra: &str, provider_extra: &str) -> (FakeOp, Client) {
     let op = FakeOp::start().await;
-    let client = quickstart(figment(
+    let rocket = quickstart_rocket(figment(
         &op.issuer,
         fake_op::CLIENT_ID,
         fake_op::CLIENT_SECRET,
         oidc_extra,
         provider_extra,
     ))
-    .await;
+    .register(
+        "/redirect_uri",
+        rocket::catchers![callback_error_with_detail],
+    );
+    let client = Client::tracked(rocket)
+        .await
+        .expect("the quickstart launches");
     (op, client)
+}
+
+/// The developer detail of an error body (see `callback_error_with_detail`).
+fn detail(body: &str) -> String {
+    json(body)["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 async fn setup() -> (FakeOp, Client) {
@@ -115,8 +147,8 @@ macro_rules! bad_id_token_test {
             let (status, body) = login(&client).await;
             assert_error(status, &body, Status::Unauthorized, "invalid_id_token");
             assert!(
-                body.contains($expect),
-                "the description should say {:?}: {body}",
+                detail(&body).contains($expect),
+                "the developer detail should say {:?}: {body}",
                 $expect
             );
             assert_eq!(
@@ -175,7 +207,7 @@ async fn an_unknown_kid_refetches_the_jwks_once_then_fails() {
     op.set(|b| b.signing = Signing::UnknownKid);
     let (status, body) = login(&client).await;
     assert_error(status, &body, Status::Unauthorized, "invalid_id_token");
-    assert!(body.contains("nope"), "{body}");
+    assert!(detail(&body).contains("nope"), "{body}");
     assert_eq!(op.hits("/jwks"), jwks_before + 1, "exactly one refetch");
 }
 
@@ -290,7 +322,7 @@ async fn a_callback_after_the_login_timeout_is_refused() {
     let status = response.status();
     let body = response.into_string().await.unwrap();
     assert_error(status, &body, Status::BadRequest, "invalid_state");
-    assert!(body.contains("login_timeout"), "{body}");
+    assert!(detail(&body).contains("login_timeout"), "{body}");
     assert_eq!(op.hits("/token"), 0);
 }
 
@@ -744,4 +776,50 @@ async fn without_an_app_catcher_rockets_default_error_page_shows() {
     assert_eq!(response.status(), Status::Forbidden);
     let page = response.into_string().await.unwrap();
     assert!(page.contains("403"), "{page}");
+}
+
+/// What a catcher shows users (`error_description`) names no configuration key, endpoint or
+/// host; the developer detail (and the log) does.
+#[rocket::async_test]
+async fn error_descriptions_are_fit_for_users_and_the_detail_for_developers() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut fake_op::Behaviour)>)> = vec![
+        (
+            "the token endpoint refuses the client",
+            Box::new(|b| b.token_response = TokenResponse::OAuthError("invalid_client".into())),
+        ),
+        (
+            "the token endpoint fails",
+            Box::new(|b| b.token_response = TokenResponse::ServerError),
+        ),
+        (
+            "a wrong aud",
+            Box::new(|b| {
+                b.id_token_claims
+                    .insert("aud".into(), json!("someone-else"));
+            }),
+        ),
+        (
+            "UserInfo fails",
+            Box::new(|b| b.userinfo_status = Some(500)),
+        ),
+    ];
+    for (case, behaviour) in cases {
+        let (op, client) = setup().await;
+        op.set(|b| behaviour(b));
+        let (status, body) = login(&client).await;
+        assert!(status.code >= 400, "{case}: {body}");
+        let parsed = json(&body);
+        let message = parsed["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{case}: {body}");
+        for internal in ["oidc.", "http://", "127.0.0.1", "provider \"default\""] {
+            assert!(
+                !message.contains(internal),
+                "{case}: the message names {internal:?}: {body}"
+            );
+        }
+        assert!(
+            !detail(&body).is_empty(),
+            "{case}: the developer detail says what went wrong: {body}"
+        );
+    }
 }

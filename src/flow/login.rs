@@ -194,8 +194,9 @@ pub(crate) async fn finish_login(
     if now - transaction.created_at > oidc.config.login_timeout {
         return Err(OidcError::invalid_callback(
             "invalid_state",
-            "the login took longer than oidc.login_timeout; start it again",
-        ));
+            "the login took too long; start it again",
+        )
+        .with_log_detail("older than oidc.login_timeout"));
     }
     let client = oidc.provider(&transaction.provider).ok_or_else(|| {
         OidcError::invalid_callback(

@@ -466,12 +466,11 @@ fn allowed_algs(metadata: &ProviderMetadata, has_secret: bool) -> Vec<CoreJwsSig
 }
 
 fn with_context(err: OidcError, provider: &str) -> OidcError {
-    OidcError::new(
-        err.kind(),
-        err.status(),
-        err.error().to_string(),
-        format!("provider {provider:?}: {}", err.error_description()),
-    )
+    let detail = format!(
+        "provider {provider:?}: {}",
+        err.developer_detail().unwrap_or(err.error_description())
+    );
+    err.with_log_detail(detail)
 }
 
 fn parse_token_response(
@@ -505,11 +504,13 @@ fn parse_token_response(
                         ErrorKind::TokenRequest,
                         rocket::http::Status::BadGateway,
                         code,
-                        format!(
-                            "{description} (check oidc.providers.{provider}.client_id, \
-                             client_secret and token_endpoint_auth_method)"
-                        ),
-                    ))
+                        "the login service refused this site's credentials; tell the site's \
+                         operators",
+                    )
+                    .with_log_detail(format!(
+                        "{description} (check oidc.providers.{provider}.client_id, \
+                         client_secret and token_endpoint_auth_method)"
+                    )))
                 } else {
                     Err(OidcError::new(
                         ErrorKind::TokenRequest,

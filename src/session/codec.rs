@@ -334,13 +334,14 @@ impl CookieFactory {
                 ErrorKind::BadProviderResponse,
                 Status::BadGateway,
                 "session_too_large",
-                format!(
-                    "the provider's tokens make a session of {} bytes, more than {MAX_CHUNKS} \
-                     cookies can carry; set userinfo_http_method = \"none\" or ask the provider \
-                     for smaller tokens",
-                    sealed.len()
-                ),
-            ));
+                "the login service's tokens are too large for this site's session cookies",
+            )
+            .with_log_detail(format!(
+                "the provider's tokens make a session of {} bytes, more than {MAX_CHUNKS} \
+                 cookies can carry; set userinfo_http_method = \"none\", ask the provider for \
+                 smaller tokens, or keep sessions on the server (oidc.session.store)",
+                sealed.len()
+            )));
         }
         let mut cookies = Vec::with_capacity(parts.len().max(previous_chunks));
         for (index, part) in parts.iter().enumerate() {

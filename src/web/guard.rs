@@ -522,12 +522,13 @@ fn not_configured<P: Provider>(why: &str) -> OidcError {
         ErrorKind::Configuration,
         Status::InternalServerError,
         "server_error",
-        format!(
-            "Authenticated<{}> cannot work: {why} (see oidc.providers.{})",
-            std::any::type_name::<P>(),
-            P::NAME
-        ),
+        "the login of this page is not set up correctly; tell the site's operators",
     )
+    .with_log_detail(format!(
+        "Authenticated<{}> cannot work: {why} (see oidc.providers.{})",
+        std::any::type_name::<P>(),
+        P::NAME
+    ))
 }
 
 fn fail<T>(req: &Request<'_>, err: OidcError) -> Outcome<T, OidcError> {
