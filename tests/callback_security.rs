@@ -782,7 +782,8 @@ async fn without_an_app_catcher_rockets_default_error_page_shows() {
 /// host; the developer detail (and the log) does.
 #[rocket::async_test]
 async fn error_descriptions_are_fit_for_users_and_the_detail_for_developers() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut fake_op::Behaviour)>)> = vec![
+    type Misbehave = Box<dyn Fn(&mut fake_op::Behaviour)>;
+    let cases: Vec<(&str, Misbehave)> = vec![
         (
             "the token endpoint refuses the client",
             Box::new(|b| b.token_response = TokenResponse::OAuthError("invalid_client".into())),
