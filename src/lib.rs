@@ -267,8 +267,11 @@
 //! algorithms, `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`, `auth_time`, `at_hash`). Return
 //! targets are paths of this app only. Sessions live in cookies sealed with AES-256-GCM
 //! (split into chunks of under 4 KB when the tokens are large), and responses to logged-in
-//! requests carry `Cache-Control: no-store`. Tokens and secrets never appear in logs or
-//! `Debug` output.
+//! requests carry `Cache-Control: no-store`. Tokens and secrets never appear in the crate's
+//! logs or `Debug` output, and [`OidcError::error_description`] is fit for end users (the
+//! developer's side is [`OidcError::developer_detail`]). Rocket's own request log prints
+//! each request's URI, the callback's `code` included: run production with
+//! `log_level = "critical"`.
 
 //! # Features
 //!
