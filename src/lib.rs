@@ -107,7 +107,7 @@
 //! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` | `auth_request_params['scope']` |
 //! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) | `auth_request_params` |
 //! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo | `userinfo_http_method` |
-//! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user | `session_refresh_interval_seconds` |
+//! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user; needs a provider that implements `prompt=none` (Django OAuth Toolkit 3.4 answers it with a 500 page of its own, and the browser never comes back) | `session_refresh_interval_seconds` |
 //! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` | — |
 //! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path | `post_logout_redirect_uris` |
 //! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` | — |
