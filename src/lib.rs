@@ -110,6 +110,7 @@
 //! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user; needs a provider that implements `prompt=none` (Django OAuth Toolkit 3.4 answers it with a 500 page of its own, and the browser never comes back) | `session_refresh_interval_seconds` |
 //! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` | — |
 //! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path | `post_logout_redirect_uris` |
+//! | `providers.<name>.endpoints` | table | `{}` | `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, `introspection_endpoint` that replace (or add to) the provider's metadata; missing revocation and introspection endpoints are also looked up in its RFC 8414 metadata (`/.well-known/oauth-authorization-server`) | — |
 //! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` | — |
 //!
 //! Coming from Flask-pyoidc? [`coming_from_flask_pyoidc`] maps every decorator and key.

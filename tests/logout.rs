@@ -413,3 +413,61 @@ async fn an_app_route_can_log_out_with_the_logout_guard() {
     assert_eq!(response.into_string().await.unwrap(), "signed out here");
     assert!(!still_logged_in(&client).await);
 }
+
+/// A provider that lists its revocation endpoint only in its RFC 8414 metadata (Django OAuth
+/// Toolkit): the logout still revokes the tokens there.
+#[rocket::async_test]
+async fn a_revocation_endpoint_only_in_rfc8414_metadata_is_used() {
+    let op = FakeOp::start().await;
+    op.set(|b| b.oauth_metadata = true);
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .await;
+    log_in_fake(&client, "/login").await;
+    client
+        .post("/logout")
+        .header(header("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
+    assert_eq!(op.hits("/revoke"), 2, "the refresh and the access token");
+    let request = op.last_request("/revoke").unwrap();
+    assert_eq!(request.form_params()["token_type_hint"], "access_token");
+}
+
+/// An endpoint set in `[providers.<name>.endpoints]` replaces (or adds to) the provider's
+/// metadata.
+#[rocket::async_test]
+async fn a_configured_endpoint_overrides_discovery() {
+    let op = FakeOp::start().await;
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        &format!(
+            "[default.oidc.providers.default.endpoints]\nrevocation_endpoint = \"{}/revoke\"",
+            op.issuer
+        ),
+    ))
+    .await;
+    log_in_fake(&client, "/login").await;
+    client
+        .post("/logout")
+        .header(header("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
+    assert_eq!(op.hits("/revoke"), 2, "revoked at the configured endpoint");
+    // Without either, nothing is revoked (the fake provider's OpenID document lists none).
+    let (op, client) = logged_in_with_fake().await;
+    client
+        .post("/logout")
+        .header(header("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
+    assert_eq!(op.hits("/revoke"), 0);
+}

@@ -145,6 +145,19 @@ struct RawProvider {
     #[serde(default = "default_true")]
     revoke_tokens_on_logout: bool,
     session_refresh_interval_seconds: Option<u64>,
+    #[serde(default)]
+    endpoints: RawEndpoints,
+}
+
+/// `[oidc.providers.<name>.endpoints]`: endpoints that replace (or add to) what discovery
+/// or `provider_metadata` says.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoints {
+    userinfo_endpoint: Option<String>,
+    end_session_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +251,40 @@ pub(crate) struct ProviderConfig {
     /// After this long since the last authentication, a browser request re-authenticates
     /// silently (`prompt=none`).
     pub(crate) session_refresh_interval: Option<i64>,
+    /// Endpoints that replace what the provider's metadata says.
+    pub(crate) endpoints: EndpointOverrides,
+}
+
+/// Endpoints set in the configuration, over the provider's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EndpointOverrides {
+    pub(crate) userinfo_endpoint: Option<String>,
+    pub(crate) end_session_endpoint: Option<String>,
+    pub(crate) revocation_endpoint: Option<String>,
+    pub(crate) introspection_endpoint: Option<String>,
+}
+
+impl EndpointOverrides {
+    /// `metadata` with these endpoints in place of its own.
+    pub(crate) fn apply(&self, metadata: &mut ProviderMetadata) {
+        let pairs = [
+            (&self.userinfo_endpoint, &mut metadata.userinfo_endpoint),
+            (
+                &self.end_session_endpoint,
+                &mut metadata.end_session_endpoint,
+            ),
+            (&self.revocation_endpoint, &mut metadata.revocation_endpoint),
+            (
+                &self.introspection_endpoint,
+                &mut metadata.introspection_endpoint,
+            ),
+        ];
+        for (configured, field) in pairs {
+            if let Some(url) = configured {
+                *field = Some(url.clone());
+            }
+        }
+    }
 }
 
 /// Where a provider's metadata comes from.
@@ -655,6 +702,25 @@ fn validate_provider(
         session_refresh_interval: match raw.session_refresh_interval_seconds {
             Some(0) => bail!("{key}.session_refresh_interval_seconds must be positive (or left out to disable silent re-authentication)"),
             other => other.map(seconds),
+        },
+        endpoints: {
+            let e = raw.endpoints;
+            for (name, value) in [
+                ("userinfo_endpoint", &e.userinfo_endpoint),
+                ("end_session_endpoint", &e.end_session_endpoint),
+                ("revocation_endpoint", &e.revocation_endpoint),
+                ("introspection_endpoint", &e.introspection_endpoint),
+            ] {
+                if let Some(url) = value {
+                    parse_url(&format!("{key}.endpoints.{name}"), url)?;
+                }
+            }
+            EndpointOverrides {
+                userinfo_endpoint: e.userinfo_endpoint,
+                end_session_endpoint: e.end_session_endpoint,
+                revocation_endpoint: e.revocation_endpoint,
+                introspection_endpoint: e.introspection_endpoint,
+            }
         },
     })
 }

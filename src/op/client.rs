@@ -108,7 +108,8 @@ impl ProviderClient {
             }
         };
         match metadata {
-            Ok(metadata) => {
+            Ok(mut metadata) => {
+                self.config.endpoints.apply(&mut metadata);
                 let resolved = Arc::new(Resolved {
                     allowed_algs: allowed_algs(&metadata, self.config.client_secret.is_some()),
                     metadata,

@@ -43,7 +43,72 @@ pub(crate) async fn discover(
     metadata
         .check(&format!("discovery document of oidc.providers.{provider}"))
         .map_err(|e| OidcError::bad_provider_response(format!("{what}: {e}")))?;
+    let mut metadata = metadata;
+    if metadata.revocation_endpoint.is_none() || metadata.introspection_endpoint.is_none() {
+        fill_from_oauth_metadata(http, issuer, provider, &mut metadata).await;
+    }
     Ok(metadata)
+}
+
+/// Some providers (Django OAuth Toolkit) list `revocation_endpoint` and
+/// `introspection_endpoint` only in their OAuth 2.0 Authorization Server Metadata (RFC 8414,
+/// `/.well-known/oauth-authorization-server`): the ones the OpenID document lacks are taken
+/// from there when it names the same issuer. Any failure leaves them missing.
+async fn fill_from_oauth_metadata(
+    http: &HttpClient,
+    issuer: &str,
+    provider: &str,
+    metadata: &mut ProviderMetadata,
+) {
+    #[derive(serde::Deserialize)]
+    struct OAuthMetadata {
+        issuer: String,
+        revocation_endpoint: Option<String>,
+        introspection_endpoint: Option<String>,
+    }
+    // RFC 8414 3: the well-known part goes between the host and the issuer's path.
+    let Ok(parsed) = url::Url::parse(issuer) else {
+        return;
+    };
+    let url = format!(
+        "{}/.well-known/oauth-authorization-server{}",
+        parsed.origin().ascii_serialization(),
+        parsed.path().trim_end_matches('/')
+    );
+    let what = format!("OAuth metadata at {url}");
+    let found = match http
+        .send(reqwest::Method::GET, &url, Auth::None, Body::Empty, &what)
+        .await
+    {
+        Ok(response) if response.status == 200 => {
+            serde_json::from_slice::<OAuthMetadata>(&response.body).ok()
+        }
+        _ => None,
+    };
+    let Some(found) = found.filter(|found| found.issuer == issuer) else {
+        return;
+    };
+    let valid = |url: Option<String>, name: &str| {
+        url.filter(|url| crate::config::parse_url(&format!("{what}: {name}"), url).is_ok())
+    };
+    if metadata.revocation_endpoint.is_none() {
+        if let Some(endpoint) = valid(found.revocation_endpoint, "revocation_endpoint") {
+            log::info!(
+                "oidc: provider {provider:?}: revocation_endpoint taken from its RFC 8414 \
+                 metadata (the OpenID discovery document lacks it)"
+            );
+            metadata.revocation_endpoint = Some(endpoint);
+        }
+    }
+    if metadata.introspection_endpoint.is_none() {
+        if let Some(endpoint) = valid(found.introspection_endpoint, "introspection_endpoint") {
+            log::info!(
+                "oidc: provider {provider:?}: introspection_endpoint taken from its RFC 8414 \
+                 metadata (the OpenID discovery document lacks it)"
+            );
+            metadata.introspection_endpoint = Some(endpoint);
+        }
+    }
 }
 
 /// Fetches the provider's JSON Web Key Set.

@@ -11,6 +11,7 @@
 //! | `POST /token` | `grant_type=authorization_code`, client auth, single-use codes, PKCE S256 |
 //! | `GET`/`POST /userinfo` | needs `Authorization: Bearer <access token from /token>` |
 //! | `GET /logout` | `303` to `post_logout_redirect_uri` (with `state`), else `200` |
+//! | `POST /revoke` | `200` (listed only in RFC 8414 metadata, with `oauth_metadata`, or configured) |
 //!
 //! Every deviation from a well-behaved provider is switched on through
 //! [`Behaviour`] (see [`FakeOp::set`]); with `Behaviour::default()` the fake
@@ -121,6 +122,10 @@ pub struct Behaviour {
     pub discovery_issuer: Option<String>,
     /// Discovery answers this status with an HTML page instead of the document.
     pub discovery_status: Option<u16>,
+    /// Serve RFC 8414 metadata (`/.well-known/oauth-authorization-server`) naming the
+    /// revocation endpoint `/revoke`, which the OpenID document never lists (Django OAuth
+    /// Toolkit 3.4); without it that path is a 404.
+    pub oauth_metadata: bool,
     /// `authorization_response_iss_parameter_supported` in discovery (default `true`).
     pub advertise_iss_param: bool,
     /// Sign with and publish key 2 (kid `"key-2"`) instead of key 1 (default `false`).
@@ -163,6 +168,7 @@ impl Default for Behaviour {
         Behaviour {
             discovery_issuer: None,
             discovery_status: None,
+            oauth_metadata: false,
             advertise_iss_param: true,
             rotate_keys: false,
             authorize_error: None,
@@ -635,6 +641,19 @@ async fn handle(shared: &Shared, req: Recorded) -> Response {
     let method = req.method.as_str();
     match req.path.as_str() {
         "/.well-known/openid-configuration" if method == "GET" => discovery(shared, &b),
+        "/.well-known/oauth-authorization-server" if method == "GET" && b.oauth_metadata => {
+            Response::json(
+                200,
+                &json!({
+                    "issuer": shared.issuer,
+                    "authorization_endpoint": format!("{}/authorize", shared.issuer),
+                    "token_endpoint": format!("{}/token", shared.issuer),
+                    "revocation_endpoint": format!("{}/revoke", shared.issuer),
+                }),
+            )
+        }
+        // RFC 7009: 200 whatever the token.
+        "/revoke" if method == "POST" => Response::text(200, "text/plain", ""),
         "/jwks" if method == "GET" => jwks(shared, &b),
         "/authorize" if method == "GET" => authorize(shared, &b, &req),
         "/token" if method == "POST" => token(shared, &b, &req).await,
