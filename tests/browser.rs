@@ -129,6 +129,13 @@ async fn login() {
     scenario("login", "").await;
 }
 
+/// /login opened on `localhost` while `redirect_uri` is on `127.0.0.1`: the app sends the
+/// browser to its own origin first, and the login succeeds.
+#[rocket::async_test]
+async fn other_host() {
+    scenario("other-host", "").await;
+}
+
 /// Two tabs start logins (/login and /whoami) before either finishes; tab 1 logs in, tab 2
 /// goes through by single sign-on with its own transaction; both end where they started.
 #[rocket::async_test]

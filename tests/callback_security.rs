@@ -824,3 +824,38 @@ async fn error_descriptions_are_fit_for_users_and_the_detail_for_developers() {
         );
     }
 }
+
+/// The host slip: the app opened on `localhost` while `redirect_uri` is on `127.0.0.1` goes
+/// to `redirect_uri`'s origin first (no transaction cookie on the wrong host); other host
+/// names (a proxy's internal one) are left alone.
+#[rocket::async_test]
+async fn a_login_on_the_other_loopback_name_goes_to_redirect_uris_origin_first() {
+    let (_op, client) = setup().await;
+    let response = client
+        .get("/login?x=1")
+        .header(Accept::HTML)
+        .header(rocket::http::Header::new("Host", "localhost:8000"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "http://127.0.0.1:8000/login?x=1");
+    assert!(
+        set_cookies(&response)
+            .iter()
+            .all(|c| !c.starts_with("oidc_tx_")),
+        "no login starts on the wrong host"
+    );
+    for host in ["127.0.0.1:8000", "app.internal:8000", "localhost:9999"] {
+        let response = client
+            .get("/login")
+            .header(Accept::HTML)
+            .header(rocket::http::Header::new("Host", host))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::SeeOther, "{host}");
+        assert!(
+            !location(&response).starts_with("http://127.0.0.1:8000/"),
+            "{host}: straight to the provider"
+        );
+    }
+}

@@ -27,12 +27,50 @@ const TX_NAME_LEN: usize = 16;
 /// A login redirect prepared by the guard, applied when the response ends up a 401.
 pub(crate) struct PendingLogin {
     pub(crate) location: String,
-    pub(crate) transaction_cookie: Cookie<'static>,
+    /// None for a redirect to the app's own origin first (see `other_host_redirect`).
+    pub(crate) transaction_cookie: Option<Cookie<'static>>,
 }
 
 impl std::fmt::Debug for PendingLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingLogin").finish_non_exhaustive()
+    }
+}
+
+/// Where to send a browser that asks for `path_and_query` on `host` (its `Host` header)
+/// before a login starts, when `host` is another loopback name for the app's own origin
+/// (`localhost` against a `redirect_uri` on `127.0.0.1`, or the reverse): the login's
+/// cookie must land on the host the callback is on, or the callback cannot find it.
+///
+/// Only loopback names on the same port are compared: behind a proxy `Host` may name the
+/// app's internal address, so any other difference is left alone (the origin of a
+/// redirect is always `redirect_uri`'s, never the request's).
+pub(crate) fn other_host_redirect(
+    oidc: &Oidc,
+    host: Option<&str>,
+    path_and_query: &str,
+) -> Option<String> {
+    let redirect_uri = &oidc.config.redirect_uri;
+    let expected_host = redirect_uri.host_str()?;
+    let expected_port = redirect_uri.port_or_known_default()?;
+    let (name, port) = split_host(host?)?;
+    let port = port.unwrap_or(expected_port);
+    let loopback = |name: &str| matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "::1");
+    let differs = !name.eq_ignore_ascii_case(expected_host);
+    (differs && port == expected_port && loopback(name) && loopback(expected_host))
+        .then(|| format!("{}{}", oidc.app_origin, safe_return_path(path_and_query)))
+}
+
+/// A `Host` header's name and port.
+fn split_host(host: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (name, after) = rest.split_once(']')?;
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return Some((&host[..name.len() + 2], port));
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) => Some((name, Some(port.parse().ok()?))),
+        None => Some((host, None)),
     }
 }
 
@@ -100,7 +138,7 @@ pub(crate) fn start_login(
     );
     PendingLogin {
         location,
-        transaction_cookie,
+        transaction_cookie: Some(transaction_cookie),
     }
 }
 
@@ -180,8 +218,14 @@ pub(crate) async fn finish_login(
         .ok_or_else(|| {
             OidcError::invalid_callback(
                 "invalid_state",
+                "this login could not be matched to this browser (it was finished already, or \
+                 started elsewhere); start it again",
+            )
+            .with_log_detail(
                 "no login is in progress for this state: the callback was replayed or forged, \
-                 or the browser did not send the login's cookie",
+                 or the browser did not send the login's cookie; the usual cause is a login \
+                 started on another host name or scheme than oidc.redirect_uri's (localhost \
+                 against 127.0.0.1, http against https)",
             )
         })?;
     if !bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes())) {
@@ -263,7 +307,7 @@ pub(crate) async fn finish_login(
                 stored_chunks(jar, &client.session_cookie),
             ));
             let login = start_login(oidc, client, &resolved, &transaction.return_to, false);
-            out.push(login.transaction_cookie);
+            out.extend(login.transaction_cookie.into_iter().collect());
             return Ok(login.location);
         }
         return Err(OidcError::from_provider(
@@ -322,6 +366,17 @@ pub(crate) async fn finish_login(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_headers_split_into_name_and_port() {
+        assert_eq!(
+            split_host("localhost:8000"),
+            Some(("localhost", Some(8000)))
+        );
+        assert_eq!(split_host("127.0.0.1"), Some(("127.0.0.1", None)));
+        assert_eq!(split_host("[::1]:8000"), Some(("[::1]", Some(8000))));
+        assert_eq!(split_host("host:nope"), None);
+    }
 
     #[test]
     fn repeated_callback_parameters_are_refused() {

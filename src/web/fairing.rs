@@ -197,7 +197,9 @@ impl Fairing for OidcFairing {
                 res.set_header(Header::new("Cache-Control", "no-store"));
                 res.remove_header("Content-Type");
                 res.set_sized_body(0, Cursor::new(""));
-                res.adjoin_header(login.transaction_cookie.clone());
+                if let Some(cookie) = &login.transaction_cookie {
+                    res.adjoin_header(cookie.clone());
+                }
             } else if let Some(challenge) = state.challenge() {
                 res.set_header(Header::new("WWW-Authenticate", challenge.to_string()));
             } else if state.error().is_some() && !res.headers().contains("WWW-Authenticate") {

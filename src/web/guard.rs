@@ -375,6 +375,28 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                 )),
             ));
         }
+        if matches!(req.method(), Method::Get | Method::Head) {
+            let host = req.headers().get_one("Host");
+            if let Some(location) =
+                flow::login::other_host_redirect(oidc, host, &req.uri().to_string())
+            {
+                // Another name for this app (localhost against 127.0.0.1): go to redirect_uri's
+                // first, so the login's cookie lands where the callback will look for it.
+                state.set_login(flow::PendingLogin {
+                    location,
+                    transaction_cookie: None,
+                });
+                return Outcome::Error((
+                    Status::Unauthorized,
+                    state.record(OidcError::new(
+                        ErrorKind::Unauthenticated,
+                        Status::Unauthorized,
+                        "login_required",
+                        "redirecting to this app's own host name before the login",
+                    )),
+                ));
+            }
+        }
         // Boxed: the slow paths' futures are large, and the guard's own future is allocated
         // on every request.
         let resolved = match Box::pin(client.metadata()).await {

@@ -320,6 +320,26 @@ const scenarios = {
    * Tabs start logins before any finishes; each ends logged in on the page it first asked
    * for, through its own transaction (state, nonce, PKCE verifier, return path).
    */
+  /**
+   * The host slip: /login opened on the other loopback name (localhost while redirect_uri is
+   * on 127.0.0.1). The app first sends the browser to redirect_uri's origin, so the login's
+   * cookie lands where the callback reads it, and the login succeeds.
+   */
+  async 'other-host'() {
+    const { context, close } = await freshContext();
+    const page = await firstPage(context);
+    const other = APP.replace('127.0.0.1', 'localhost');
+    log(`open ${other}/login`);
+    await page.goto(`${other}/login`);
+    await shot(page, 'provider-login-page');
+    check(isOp(page.url()), 'the login should reach the provider', page.url());
+    await logInAtProvider(page, 'bob');
+    check(page.url() === `${APP}/login`, 'the login should land on /login at redirect_uri\'s origin', page.url());
+    await expectLoginJson(page, 'bob');
+    expectNoAppErrors();
+    await close();
+  },
+
   async 'two-tabs'() {
     const { context, close } = await freshContext();
     const tab1 = await firstPage(context);
