@@ -32,6 +32,19 @@ if [ ! -d tests/op/node_modules/oidc-provider ]; then
   (cd tests/op && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# A secret_key of this checkout's own (Rocket.toml carries none): sessions survive restarts
+# of the quickstart, and no published key ever seals them.
+key_file=target/quickstart-secret-key
+if [ -z "${ROCKET_SECRET_KEY:-}" ]; then
+  if [ ! -s "$key_file" ]; then
+    mkdir -p target
+    head -c 32 /dev/urandom | base64 > "$key_file"
+    chmod 600 "$key_file"
+  fi
+  ROCKET_SECRET_KEY=$(cat "$key_file")
+  export ROCKET_SECRET_KEY
+fi
+
 echo "==> building the quickstart example"
 cargo build --example quickstart "${features[@]}"
 
