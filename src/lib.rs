@@ -116,6 +116,9 @@
 //! Coming from Flask-pyoidc? [`coming_from_flask_pyoidc`] maps every decorator and key.
 //!
 //! `http://` URLs are accepted only for loopback hosts (`127.0.0.0/8`, `::1`, `localhost`).
+//! For a development setup on a LAN or between containers, `dangerously_allow_http = true`
+//! under `[debug.oidc]` accepts plain http anywhere (with a warning at every launch); the
+//! release profile refuses it.
 //!
 //! # Several providers
 //!

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{parse_url, ConfigError};
+use super::{parse_url_for, ConfigError, UrlPolicy};
 
 /// The provider metadata this crate uses; unknown members are ignored.
 ///
@@ -28,7 +28,8 @@ pub(crate) struct ProviderMetadata {
 
 impl ProviderMetadata {
     /// Checks that the endpoints the code flow needs are present and safe to call.
-    pub(crate) fn check(&self, key: &str) -> Result<(), ConfigError> {
+    pub(crate) fn check(&self, key: &str, policy: UrlPolicy) -> Result<(), ConfigError> {
+        let parse_url = |key: &str, value: &str| parse_url_for(policy, key, value);
         parse_url(&format!("{key}.issuer"), &self.issuer)?;
         parse_url(
             &format!("{key}.authorization_endpoint"),

@@ -60,6 +60,8 @@ struct RawConfig {
     frontchannel_logout_path: Option<String>,
     #[serde(default)]
     session: RawSession,
+    #[serde(default)]
+    dangerously_allow_http: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -196,6 +198,8 @@ pub(crate) struct Config {
     pub(crate) frontchannel_logout_path: String,
     /// Where sessions live.
     pub(crate) store: StoreConfig,
+    /// Plain http accepted beyond loopback hosts (development only).
+    pub(crate) url_policy: UrlPolicy,
 }
 
 /// `[oidc.session]`: where sessions live.
@@ -253,6 +257,8 @@ pub(crate) struct ProviderConfig {
     pub(crate) session_refresh_interval: Option<i64>,
     /// Endpoints that replace what the provider's metadata says.
     pub(crate) endpoints: EndpointOverrides,
+    /// Whether the provider's URLs may be plain http beyond loopback.
+    pub(crate) url_policy: UrlPolicy,
 }
 
 /// Endpoints set in the configuration, over the provider's metadata.
@@ -362,6 +368,12 @@ impl Config {
         let raw: RawConfig = figment
             .extract_inner("oidc")
             .map_err(|e| ConfigError(describe_figment_error(e)))?;
+        if raw.dangerously_allow_http && figment.profile() == rocket::Config::RELEASE_PROFILE {
+            bail!(
+                "oidc.dangerously_allow_http is set in the release profile: plain http carries \
+                 codes and tokens in clear; use https, or keep the setting to a debug profile"
+            );
+        }
         Config::validate(raw)
     }
 
@@ -372,7 +384,12 @@ impl Config {
                  e.g. redirect_uri = \"https://app.example.com/redirect_uri\" under [default.oidc]"
             );
         };
-        let redirect_uri = parse_url("oidc.redirect_uri", &redirect_uri)?;
+        let policy = if raw.dangerously_allow_http {
+            UrlPolicy::AllowHttp
+        } else {
+            UrlPolicy::Strict
+        };
+        let redirect_uri = parse_url_for(policy, "oidc.redirect_uri", &redirect_uri)?;
         if redirect_uri.fragment().is_some() || redirect_uri.query().is_some() {
             bail!("oidc.redirect_uri must not have a query or fragment: use a plain path such as /redirect_uri");
         }
@@ -436,6 +453,7 @@ impl Config {
         }
         let store = validate_store(raw.session)?;
         let app = AppUrls {
+            policy,
             origin: redirect_uri.origin().ascii_serialization(),
             callback_path: &callback_path,
             logout_path: &raw.logout_path,
@@ -463,6 +481,7 @@ impl Config {
             backchannel_logout_path,
             frontchannel_logout_path,
             store,
+            url_policy: policy,
         })
     }
 }
@@ -537,6 +556,7 @@ fn seconds(value: u64) -> i64 {
 
 /// What a provider's settings are checked against.
 struct AppUrls<'a> {
+    policy: UrlPolicy,
     origin: String,
     callback_path: &'a str,
     logout_path: &'a str,
@@ -558,11 +578,11 @@ fn validate_provider(
     }
     let source = match (raw.issuer, raw.provider_metadata) {
         (Some(issuer), None) => {
-            parse_url(&format!("{key}.issuer"), &issuer)?;
+            parse_url_for(app.policy, &format!("{key}.issuer"), &issuer)?;
             MetadataSource::Discovery { issuer }
         }
         (None, Some(metadata)) => {
-            metadata.check(&format!("{key}.provider_metadata"))?;
+            metadata.check(&format!("{key}.provider_metadata"), app.policy)?;
             MetadataSource::Static(Box::new(metadata))
         }
         (Some(_), Some(_)) => bail!(
@@ -669,9 +689,9 @@ fn validate_provider(
     };
     let key_uris = format!("{key}.post_logout_redirect_uris");
     for uri in &raw.post_logout_redirect_uris {
-        parse_url(&key_uris, uri)?;
+        parse_url_for(app.policy, &key_uris, uri)?;
     }
-    let parsed = parse_url(&key_uris, &post_logout_redirect_uri)?;
+    let parsed = parse_url_for(app.policy, &key_uris, &post_logout_redirect_uri)?;
     if parsed.origin().ascii_serialization() != app.origin || parsed.query().is_some() {
         bail!(
             "{key_uris}: {post_logout_redirect_uri:?} must be a URL of this app (origin {}) \
@@ -712,7 +732,7 @@ fn validate_provider(
                 ("introspection_endpoint", &e.introspection_endpoint),
             ] {
                 if let Some(url) = value {
-                    parse_url(&format!("{key}.endpoints.{name}"), url)?;
+                    parse_url_for(app.policy, &format!("{key}.endpoints.{name}"), url)?;
                 }
             }
             EndpointOverrides {
@@ -722,18 +742,35 @@ fn validate_provider(
                 introspection_endpoint: e.introspection_endpoint,
             }
         },
+        url_policy: app.policy,
     })
 }
 
 /// Parses an absolute URL that must be https, or http on a loopback host.
+#[cfg(test)]
 pub(crate) fn parse_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    parse_url_for(UrlPolicy::Strict, key, value)
+}
+
+/// Whether plain http is accepted beyond loopback hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum UrlPolicy {
+    /// https, or http on loopback hosts only.
+    #[default]
+    Strict,
+    /// http anywhere (`dangerously_allow_http`, development setups only).
+    AllowHttp,
+}
+
+/// [`parse_url`] under `policy`.
+pub(crate) fn parse_url_for(policy: UrlPolicy, key: &str, value: &str) -> Result<Url, ConfigError> {
     let url = match Url::parse(value) {
         Ok(url) => url,
         Err(e) => bail!("{key} = {value:?} is not an absolute URL ({e}): write it in full, e.g. \"https://host.example/path\""),
     };
     match url.scheme() {
         "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
+        "http" if is_loopback(&url) || policy == UrlPolicy::AllowHttp => Ok(url),
         "http" => bail!(
             "{key} = {value:?} must use https: plain http is accepted only for loopback hosts \
              (127.0.0.0/8, ::1, localhost)"
@@ -1067,5 +1104,28 @@ mod tests {
         );
         let err = error_of(&toml_with("session_idle_timeout = 0", ""));
         assert!(err.contains("oidc.session_idle_timeout"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_is_an_explicit_debug_only_choice() {
+        let lan = |extra: &str| {
+            format!(
+                "[oidc]\nredirect_uri = \"http://192.168.1.5:8000/cb\"\n{extra}\n\
+                 [oidc.providers.default]\nissuer = \"http://192.168.1.9:8080\"\n\
+                 client_id = \"app\"\nclient_secret = \"s\"\n"
+            )
+        };
+        let err = config(&lan("")).expect_err("http on a LAN").0;
+        assert!(err.contains("must use https"), "{err}");
+        let allowed = config(&lan("dangerously_allow_http = true")).unwrap();
+        assert_eq!(allowed.url_policy, UrlPolicy::AllowHttp);
+        assert_eq!(allowed.providers[0].url_policy, UrlPolicy::AllowHttp);
+        let release = Config::from_figment(
+            &Figment::from(Toml::string(&lan("dangerously_allow_http = true")))
+                .select(rocket::Config::RELEASE_PROFILE),
+        )
+        .expect_err("refused in release")
+        .0;
+        assert!(release.contains("oidc.dangerously_allow_http"), "{release}");
     }
 }

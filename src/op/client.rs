@@ -104,7 +104,7 @@ impl ProviderClient {
         let metadata = match &self.config.source {
             MetadataSource::Static(metadata) => Ok((**metadata).clone()),
             MetadataSource::Discovery { issuer } => {
-                discovery::discover(&self.http, issuer, self.name()).await
+                discovery::discover(&self.http, issuer, self.name(), self.config.url_policy).await
             }
         };
         match metadata {

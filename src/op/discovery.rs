@@ -2,7 +2,7 @@
 
 use openidconnect::core::CoreJsonWebKeySet;
 
-use crate::config::ProviderMetadata;
+use crate::config::{ProviderMetadata, UrlPolicy};
 use crate::error::OidcError;
 use crate::protocol::http::{Auth, Body, HttpClient};
 
@@ -11,6 +11,7 @@ pub(crate) async fn discover(
     http: &HttpClient,
     issuer: &str,
     provider: &str,
+    policy: UrlPolicy,
 ) -> Result<ProviderMetadata, OidcError> {
     let url = format!(
         "{}/.well-known/openid-configuration",
@@ -41,11 +42,14 @@ pub(crate) async fn discover(
         )));
     }
     metadata
-        .check(&format!("discovery document of oidc.providers.{provider}"))
+        .check(
+            &format!("discovery document of oidc.providers.{provider}"),
+            policy,
+        )
         .map_err(|e| OidcError::bad_provider_response(format!("{what}: {e}")))?;
     let mut metadata = metadata;
     if metadata.revocation_endpoint.is_none() || metadata.introspection_endpoint.is_none() {
-        fill_from_oauth_metadata(http, issuer, provider, &mut metadata).await;
+        fill_from_oauth_metadata(http, issuer, provider, policy, &mut metadata).await;
     }
     Ok(metadata)
 }
@@ -58,6 +62,7 @@ async fn fill_from_oauth_metadata(
     http: &HttpClient,
     issuer: &str,
     provider: &str,
+    policy: UrlPolicy,
     metadata: &mut ProviderMetadata,
 ) {
     #[derive(serde::Deserialize)]
@@ -89,7 +94,9 @@ async fn fill_from_oauth_metadata(
         return;
     };
     let valid = |url: Option<String>, name: &str| {
-        url.filter(|url| crate::config::parse_url(&format!("{what}: {name}"), url).is_ok())
+        url.filter(|url| {
+            crate::config::parse_url_for(policy, &format!("{what}: {name}"), url).is_ok()
+        })
     };
     if metadata.revocation_endpoint.is_none() {
         if let Some(endpoint) = valid(found.revocation_endpoint, "revocation_endpoint") {

@@ -96,6 +96,12 @@ impl Fairing for OidcFairing {
                 return Err(rocket);
             }
         };
+        if config.url_policy == crate::config::UrlPolicy::AllowHttp {
+            log::warn!(
+                "oidc: oidc.dangerously_allow_http is on: plain http to non-loopback hosts is \
+                 accepted (development only; refused in the release profile)"
+            );
+        }
         let http = match HttpClient::new(config.http_timeout) {
             Ok(http) => http,
             Err(e) => {

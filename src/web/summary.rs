@@ -1,7 +1,7 @@
 //! The launch summary: what each provider offers and how sessions are kept, printed once at
 //! liftoff so a misconfiguration shows before the first login. Never prints secrets.
 
-use crate::config::{MetadataSource, StoreConfig, UserinfoMethod};
+use crate::config::{MetadataSource, StoreConfig, UrlPolicy, UserinfoMethod};
 use crate::flow::{Oidc, ProviderState};
 
 /// The summary lines, one block per provider.
@@ -55,6 +55,14 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
         config.session_lifetime,
         config.session_idle_timeout,
     )];
+    if config.url_policy == UrlPolicy::AllowHttp {
+        lines.push(
+            "oidc: WARNING: oidc.dangerously_allow_http is on: codes, tokens and session \
+             cookies may travel in clear over plain http to non-loopback hosts; development \
+             setups only"
+                .into(),
+        );
+    }
     for client in oidc.providers() {
         let backchannel_uri = format!("{origin}{}", config.backchannel_logout_path);
         lines.extend(provider_lines(client, &backchannel_uri));
