@@ -76,11 +76,12 @@ pub enum ErrorKind {
 /// use rocket_oidc_auth::OidcError;
 ///
 /// #[catch(default)]
-/// fn oidc_error(status: Status, req: &Request) -> Json<Value> {
-///     match OidcError::of(req) {
-///         Some(err) => Json(json!({ "error": err.error(), "message": err.error_description() })),
-///         None => Json(json!({ "error": status.reason(), "message": null })),
-///     }
+/// fn oidc_error(status: Status, req: &Request) -> (Status, Json<Value>) {
+///     let body = match OidcError::of(req) {   // like Flask-pyoidc's error view
+///         Some(err) => json!({ "error": err.error(), "message": err.error_description() }),
+///         None => json!({ "error": status.reason_lossy(), "message": null }),
+///     };
+///     (status, Json(body))
 /// }
 /// ```
 #[derive(Clone)]

@@ -49,12 +49,12 @@
 //!    }
 //!
 //!    #[catch(default)]
-//!    fn oidc_error(status: Status, req: &Request) -> Json<Value> {
-//!        let (error, message) = match OidcError::of(req) {
-//!            Some(err) => (err.error().to_string(), err.error_description().to_string()),
-//!            None => (status.reason_lossy().to_string(), String::new()),
+//!    fn oidc_error(status: Status, req: &Request) -> (Status, Json<Value>) {
+//!        let body = match OidcError::of(req) {   // like Flask-pyoidc's error view
+//!            Some(err) => json!({ "error": err.error(), "message": err.error_description() }),
+//!            None => json!({ "error": status.reason_lossy(), "message": null }),
 //!        };
-//!        Json(json!({ "error": error, "message": message }))
+//!        (status, Json(body))
 //!    }
 //!
 //!    #[launch]
@@ -76,44 +76,45 @@
 //! set the Rocket way: `ROCKET_OIDC='{redirect_uri="..."}'`, or the whole file through
 //! `ROCKET_CONFIG=path/to/Rocket.toml`.
 //!
-//! | key | type | default | meaning | Flask-pyoidc |
-//! |---|---|---|---|---|
-//! | `redirect_uri` | URL | required | this app's callback; its path is where the callback is mounted | `OIDC_REDIRECT_URI` |
-//! | `clock_skew` | seconds | `60` | tolerance for every time check of a token | `OIDC_CLOCK_SKEW` |
-//! | `session_lifetime` | seconds | `28800` (8 hours) | after this long since the login a session ends (browsers log in again, silently while the provider's session lives) | `PERMANENT_SESSION_LIFETIME` |
-//! | `session_idle_timeout` | seconds | `1800` (30 minutes) | a session unused this long ends | — |
-//! | `end_session_with_access_token` | bool | `true` | a session whose access token expired and that has no refresh token ends | — |
-//! | `session.store` | string | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` (see [Sessions and stores](#sessions-and-stores)) | — |
-//! | `session.memory.capacity` | number | `100000` | most entries the memory store (and the cookie store's marks of ended sessions) holds | — |
-//! | `session.redis.url` | URL | — | `redis://[user:password@]host:port[/db]`, `rediss://` for TLS; with `store = "cookie"`, where the marks of ended sessions go (shared by instances) | — |
-//! | `session.redis.cluster` | list of URLs | — | seed nodes of a Redis Cluster, instead of `url` | — |
-//! | `session.redis.key_prefix` | string | `"rocket_oidc:"` | in front of every key, so apps can share a Redis | — |
-//! | `session.redis.connect_timeout_ms` | ms | `2000` | how long connecting (at launch, and each reconnection) may take | — |
-//! | `session.redis.response_timeout_ms` | ms | `1000` | how long one Redis command may take before the request answers 503 | — |
-//! | `backchannel_logout_path` | path | `<logout_path>/backchannel` | where the provider posts logout tokens (register `<origin><path>` as `backchannel_logout_uri`) | — |
-//! | `frontchannel_logout_path` | path | `<logout_path>/frontchannel` | the front-channel logout page (register it as `frontchannel_logout_uri`, with `frontchannel_logout_session_required`) | — |
-//! | `session_permanent` | bool | `true` | session cookie with `Max-Age` (survives a browser restart) | `OIDC_SESSION_PERMANENT` |
-//! | `auto_refresh` | bool | `true` | the guard refreshes an expired access token before the route runs | — (manual `valid_access_token()`) |
-//! | `login_timeout` | seconds | `600` | how long a started login (or logout) may take | — |
-//! | `http_timeout` | seconds | `10` | timeout of every request to a provider | fixed 5 s |
-//! | `logout_path` | path | `/logout` | where the logout route is mounted (`GET` and `POST`) | the `@oidc_logout` view |
-//! | `post_logout_path` | path | `/` | where the browser lands after a logout | the logout view's body |
-//! | `providers.<name>` | table | required | one provider | `{name: ProviderConfiguration}` |
-//! | `providers.<name>.issuer` | URL | — | discovery; or a `provider_metadata` table | `issuer` |
-//! | `providers.<name>.provider_metadata` | table | — | static metadata (`issuer`, `authorization_endpoint`, `token_endpoint`, `jwks_uri`, `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, ...) | `provider_metadata=ProviderMetadata(...)` |
-//! | `providers.<name>.client_id` | string | required | | `ClientMetadata.client_id` |
-//! | `providers.<name>.client_secret` | string | — | required unless `token_endpoint_auth_method = "none"` | `ClientMetadata.client_secret` |
-//! | `providers.<name>.token_endpoint_auth_method` | string | `client_secret_basic` | or `client_secret_post`, `none` | `token_endpoint_auth_method` |
-//! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` | `auth_request_params['scope']` |
-//! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) | `auth_request_params` |
-//! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo | `userinfo_http_method` |
-//! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user; needs a provider that implements `prompt=none` (Django OAuth Toolkit 3.4 answers it with a 500 page of its own, and the browser never comes back) | `session_refresh_interval_seconds` |
-//! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` | — |
-//! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path | `post_logout_redirect_uris` |
-//! | `providers.<name>.endpoints` | table | `{}` | `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, `introspection_endpoint` that replace (or add to) the provider's metadata; missing revocation and introspection endpoints are also looked up in its RFC 8414 metadata (`/.well-known/oauth-authorization-server`) | — |
-//! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` | — |
+//! | key | type | default | meaning |
+//! |---|---|---|---|
+//! | `redirect_uri` | URL | required | this app's callback; its path is where the callback is mounted |
+//! | `clock_skew` | seconds | `60` | tolerance for every time check of a token |
+//! | `session_lifetime` | seconds | `28800` (8 hours) | after this long since the login a session ends (browsers log in again, silently while the provider's session lives) |
+//! | `session_idle_timeout` | seconds | `1800` (30 minutes) | a session unused this long ends |
+//! | `end_session_with_access_token` | bool | `true` | a session whose access token expired and that has no refresh token ends |
+//! | `session.store` | string | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` (see [Sessions and stores](#sessions-and-stores)) |
+//! | `session.memory.capacity` | number | `100000` | most entries the memory store (and the cookie store's marks of ended sessions) holds |
+//! | `session.redis.url` | URL | — | `redis://[user:password@]host:port[/db]`, `rediss://` for TLS; with `store = "cookie"`, where the marks of ended sessions go (shared by instances) |
+//! | `session.redis.cluster` | list of URLs | — | seed nodes of a Redis Cluster, instead of `url` |
+//! | `session.redis.key_prefix` | string | `"rocket_oidc:"` | in front of every key, so apps can share a Redis |
+//! | `session.redis.connect_timeout_ms` | ms | `2000` | how long connecting (at launch, and each reconnection) may take |
+//! | `session.redis.response_timeout_ms` | ms | `1000` | how long one Redis command may take before the request answers 503 |
+//! | `backchannel_logout_path` | path | `<logout_path>/backchannel` | where the provider posts logout tokens (register `<origin><path>` as `backchannel_logout_uri`) |
+//! | `frontchannel_logout_path` | path | `<logout_path>/frontchannel` | the front-channel logout page (register it as `frontchannel_logout_uri`, with `frontchannel_logout_session_required`) |
+//! | `session_permanent` | bool | `true` | session cookie with `Max-Age` (survives a browser restart) |
+//! | `auto_refresh` | bool | `true` | the guard refreshes an expired access token before the route runs |
+//! | `login_timeout` | seconds | `600` | how long a started login (or logout) may take |
+//! | `http_timeout` | seconds | `10` | timeout of every request to a provider |
+//! | `logout_path` | path | `/logout` | where the logout route is mounted (`GET` and `POST`) |
+//! | `post_logout_path` | path | `/` | where the browser lands after a logout |
+//! | `providers.<name>` | table | required | one provider |
+//! | `providers.<name>.issuer` | URL | — | discovery; or a `provider_metadata` table |
+//! | `providers.<name>.provider_metadata` | table | — | static metadata (`issuer`, `authorization_endpoint`, `token_endpoint`, `jwks_uri`, `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, ...) |
+//! | `providers.<name>.client_id` | string | required | |
+//! | `providers.<name>.client_secret` | string | — | required unless `token_endpoint_auth_method = "none"` |
+//! | `providers.<name>.token_endpoint_auth_method` | string | `client_secret_basic` | or `client_secret_post`, `none` |
+//! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` |
+//! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) |
+//! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo |
+//! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user; needs a provider that implements `prompt=none` (Django OAuth Toolkit 3.4 answers it with a 500 page of its own, and the browser never comes back) |
+//! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` |
+//! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path |
+//! | `providers.<name>.endpoints` | table | `{}` | `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, `introspection_endpoint` that replace (or add to) the provider's metadata; missing revocation and introspection endpoints are also looked up in its RFC 8414 metadata (`/.well-known/oauth-authorization-server`) |
+//! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` |
 //!
-//! Coming from Flask-pyoidc? [`coming_from_flask_pyoidc`] maps every decorator and key.
+//! Coming from Flask-pyoidc? [`coming_from_flask_pyoidc`] maps every decorator, key and
+//! feature.
 //!
 //! `http://` URLs are accepted only for loopback hosts (`127.0.0.0/8`, `::1`, `localhost`).
 //! For a development setup on a LAN or between containers, `dangerously_allow_http = true`

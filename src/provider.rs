@@ -1,5 +1,25 @@
 //! Provider markers: one zero-sized type per configured provider, so a route names the
 //! provider it needs in its signature (`Authenticated<Google>`).
+//!
+//! The marker of the provider named `default` is [`Default`](struct@Default): `use
+//! rocket_oidc_auth::provider::Default;` hides `std::default::Default` (the trait and its
+//! derive) in that module. Where you need both, name the marker through its module, or
+//! rename it:
+//!
+//! ```
+//! use rocket_oidc_auth::{provider, Authenticated};
+//!
+//! #[derive(Default)] // std's derive, untouched
+//! struct Settings {
+//!     verbose: bool,
+//! }
+//!
+//! #[rocket::get("/me")]
+//! fn me(user: Authenticated<provider::Default>) -> String {
+//!     user.subject().to_string()
+//! }
+//! // or: use rocket_oidc_auth::provider::Default as DefaultProvider;
+//! ```
 
 /// A marker type naming one `[oidc.providers.<NAME>]` table.
 ///
