@@ -173,12 +173,13 @@ impl fmt::Display for OidcError {
 
 impl fmt::Debug for OidcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Short: Rocket prints it for every failed guard, next to the crate's own log line
+        // that says it all (Display and the developer detail).
         f.debug_struct("OidcError")
             .field("kind", &self.kind)
             .field("status", &self.status.code)
             .field("error", &self.error)
-            .field("description", &self.description)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

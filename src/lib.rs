@@ -66,6 +66,25 @@
 //!    }
 //!    ```
 //!
+//! A failed launch (a configuration mistake, a provider's permanent error, a port in use)
+//! is logged in one line naming what to fix; `#[launch]` then panics with Rocket's
+//! "aborting due to fairing failure(s)" (and a backtrace with `RUST_BACKTRACE=1`). A `main`
+//! of your own ends it cleanly, with exit code 1, as the crate's examples do:
+//!
+//! ```no_run
+//! # fn rocket() -> rocket::Rocket<rocket::Build> { rocket::build() }
+//! #[rocket::main]
+//! async fn main() -> std::process::ExitCode {
+//!     match rocket().launch().await {
+//!         Ok(_) => std::process::ExitCode::SUCCESS,
+//!         Err(err) => {
+//!             eprintln!("error: the app did not start: {err}");
+//!             std::process::ExitCode::FAILURE
+//!         }
+//!     }
+//! }
+//! ```
+//!
 //! An unauthenticated browser request to `/login` is redirected to the provider; after the
 //! login the callback (mounted at the path of `redirect_uri`) validates everything, stores
 //! the session and sends the browser back to `/login`.

@@ -124,8 +124,8 @@ impl ProviderClient {
                 Ok(resolved)
             }
             Err(err) => {
+                // Logged once, by whoever answers the request (or launch) with it.
                 let err = with_context(err, self.name());
-                err.log();
                 *last_failure = Some((Instant::now(), err.clone()));
                 Err(err)
             }

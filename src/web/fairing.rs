@@ -169,15 +169,22 @@ impl Fairing for OidcFairing {
                     log::error!(
                         "oidc: provider {:?} cannot work: {}; fix oidc.providers.{}",
                         client.name(),
-                        err.error_description(),
+                        err.developer_detail().unwrap_or(err.error_description()),
                         client.name()
                     );
                     return Err(rocket);
                 }
-                Ok(Err(_)) | Err(_) => log::warn!(
-                    "oidc: provider {:?} ({}) is not reachable yet; logins will retry it",
+                Ok(Err(err)) => log::warn!(
+                    "oidc: provider {:?} ({}) is not reachable yet; logins will retry it: {}",
                     client.name(),
-                    client.config.source.issuer()
+                    client.config.source.issuer(),
+                    err.developer_detail().unwrap_or(err.error_description())
+                ),
+                Err(_) => log::warn!(
+                    "oidc: provider {:?} ({}) did not answer within {} s; logins will retry it",
+                    client.name(),
+                    client.config.source.issuer(),
+                    EAGER_DISCOVERY_TIMEOUT.as_secs()
                 ),
             }
         }
