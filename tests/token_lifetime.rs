@@ -355,18 +355,15 @@ refused_refresh_test!(
 );
 
 /// Core 12.2 asks the provider to repeat the original `auth_time`; a provider that puts a
-/// later login's there (the user logged in again elsewhere) is tolerated.
+/// later login's there (Django OAuth Toolkit, after the user logged in again elsewhere) is
+/// tolerated.
 #[rocket::async_test]
 async fn a_refreshed_id_token_with_a_later_auth_time_is_accepted() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "").await;
     log_in_fake(&client).await;
-    let later = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 30;
-    set_refresh_claim(&op, "auth_time", json!(later));
+    op.set(|b| b.refresh_auth_time_now = true);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let forced = client
         .get("/forced")
         .dispatch()
@@ -378,6 +375,37 @@ async fn a_refreshed_id_token_with_a_later_auth_time_is_accepted() {
     assert!(
         client.cookies().get(SESSION).is_some(),
         "the session lives on"
+    );
+}
+
+/// A provider that answers `prompt=none` with a page of its own (Django OAuth Toolkit):
+/// the browser that comes back without finishing the silent attempt logs in interactively
+/// instead of being sent to that page again.
+#[rocket::async_test]
+async fn a_silent_attempt_that_never_came_back_is_followed_by_an_interactive_login() {
+    let op = FakeOp::start().await;
+    op.set(|b| b.prompt_none_error_page = true);
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "session_refresh_interval_seconds = 1",
+    ))
+    .await;
+    log_in_fake(&client).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let first = browse(&client, "/whoami").await;
+    assert_eq!(first.status(), Status::SeeOther);
+    assert_eq!(param(&location(&first), "prompt").as_deref(), Some("none"));
+    // The provider shows its own error page; the user comes back to the app.
+    let again = browse(&client, "/whoami").await;
+    assert_eq!(again.status(), Status::SeeOther);
+    assert!(location(&again).starts_with(&op.issuer));
+    assert_eq!(
+        param(&location(&again), "prompt"),
+        None,
+        "an interactive login this time"
     );
 }
 

@@ -142,6 +142,28 @@ pub(crate) fn start_login(
     }
 }
 
+/// The cookie that remembers, for a short while, that a silent re-authentication with
+/// `provider` was sent: if the browser comes back without finishing it, the next login is
+/// interactive (the provider could not do `prompt=none`).
+pub(crate) fn silent_attempt_cookie(provider: &str) -> String {
+    format!("oidc_silent_{provider}")
+}
+
+/// How long a silent attempt counts as one that did not come back, once it is this old.
+const SILENT_ATTEMPT_FOR: i64 = 120;
+
+/// The marker cookie for a silent re-authentication with `provider` starting now.
+pub(crate) fn silent_attempt_marker(oidc: &Oidc, provider: &str) -> Cookie<'static> {
+    let name = silent_attempt_cookie(provider);
+    oidc.cookies.sealed(
+        &oidc.cipher,
+        name,
+        "1",
+        "/".into(),
+        Some(SILENT_ATTEMPT_FOR.min(oidc.config.login_timeout)),
+    )
+}
+
 /// The parameters of an authorization response; each may appear once.
 #[derive(Default)]
 struct CallbackParams {
@@ -242,6 +264,11 @@ pub(crate) async fn finish_login(
         )
         .with_log_detail("older than oidc.login_timeout"));
     }
+    // A login came back: a later re-authentication may be silent again.
+    out.push(
+        oidc.cookies
+            .removal(silent_attempt_cookie(&transaction.provider), "/".into()),
+    );
     let client = oidc.provider(&transaction.provider).ok_or_else(|| {
         OidcError::invalid_callback(
             "invalid_state",

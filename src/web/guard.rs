@@ -352,7 +352,19 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                         provider: PhantomData,
                     });
                 }
-                Freshness::Reauthenticate => silent = true,
+                Freshness::Reauthenticate => {
+                    // A silent attempt that never came back (a provider that answers
+                    // prompt=none with a page of its own): this time the user logs in.
+                    let tried = flow::login::silent_attempt_cookie(client.name());
+                    silent = req.cookies().get(&tried).is_none();
+                    if !silent {
+                        log::info!(
+                            "oidc: a silent re-authentication with provider {:?} did not come \
+                             back; logging in interactively",
+                            client.name()
+                        );
+                    }
+                }
                 Freshness::Ended => {}
                 Freshness::Failed(err) => return fail(req, err),
             }
@@ -408,6 +420,12 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             // A form post cannot be replayed after the login: return to the app's root.
             _ => "/".to_string(),
         };
+        if silent {
+            state.set_cookies(vec![flow::login::silent_attempt_marker(
+                oidc,
+                client.name(),
+            )]);
+        }
         state.set_login(flow::login::start_login(
             oidc, client, &resolved, &return_to, silent,
         ));

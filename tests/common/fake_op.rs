@@ -157,6 +157,12 @@ pub struct Behaviour {
     pub rotate_refresh_tokens: bool,
     /// How long a refresh takes, to make concurrent refreshes overlap (default 0).
     pub refresh_delay_ms: u64,
+    /// Refreshed ID tokens carry the time of the refresh as `auth_time`, as if the user had
+    /// logged in again (Django OAuth Toolkit 3.4 after a new login elsewhere).
+    pub refresh_auth_time_now: bool,
+    /// `/authorize` with `prompt=none` answers a 500 page of its own instead of redirecting
+    /// back (Django OAuth Toolkit 3.4).
+    pub prompt_none_error_page: bool,
     /// The code grant issues no refresh token (default `false`: it issues one).
     pub no_refresh_token: bool,
     /// The refresh_token grant answers 500 (a provider failing for a moment).
@@ -184,6 +190,8 @@ impl Default for Behaviour {
             refresh_error: None,
             rotate_refresh_tokens: false,
             no_refresh_token: false,
+            refresh_auth_time_now: false,
+            prompt_none_error_page: false,
             refresh_delay_ms: 0,
             refresh_server_error: false,
         }
@@ -713,6 +721,13 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
     if q.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
         return Response::text(400, "text/plain", "unknown client_id");
     }
+    if b.prompt_none_error_page && q.get("prompt").map(String::as_str) == Some("none") {
+        return Response::text(
+            500,
+            "text/html",
+            "<html><body>Server Error (500)</body></html>",
+        );
+    }
     // The query of the redirect back to the client, in order.
     let mut params: Vec<(&str, String)> = Vec::new();
     if let Some((error, description)) = &b.authorize_error {
@@ -896,6 +911,11 @@ async fn refresh(shared: &Shared, b: &Behaviour, form: &HashMap<String, String>)
         lock(&shared.refresh_tokens).insert(new.clone(), (nonce.clone(), auth_time));
         body["refresh_token"] = json!(new);
     }
+    let auth_time = if b.refresh_auth_time_now {
+        now()
+    } else {
+        auth_time
+    };
     match id_token(
         shared,
         b,
