@@ -859,3 +859,51 @@ async fn a_login_on_the_other_loopback_name_goes_to_redirect_uris_origin_first()
         );
     }
 }
+
+/// Behind a proxy trusted with `trust_forwarded_headers`, a login asked for under another
+/// scheme or host than `redirect_uri`'s goes there first; without the setting the
+/// forwarded headers are ignored (a client could send any).
+#[rocket::async_test]
+async fn forwarded_headers_count_only_when_trusted() {
+    let (op, trusting) = setup_with("trust_forwarded_headers = true", "").await;
+    for (proto, host) in [
+        ("https", "127.0.0.1:8000"),
+        ("http", "localhost:8000"),
+        ("http", "www.example.com"),
+    ] {
+        let response = forwarded(&trusting, proto, host).await;
+        assert_eq!(response.status(), Status::SeeOther, "{proto} {host}");
+        assert_eq!(
+            location(&response),
+            "http://127.0.0.1:8000/login",
+            "{proto}://{host} is not redirect_uri's origin"
+        );
+    }
+    let response = forwarded(&trusting, "http", "127.0.0.1:8000").await;
+    assert!(
+        location(&response).starts_with(&op.issuer),
+        "the right origin logs in"
+    );
+    let (op, ignoring) = setup().await;
+    let response = forwarded(&ignoring, "https", "www.example.com").await;
+    assert!(
+        location(&response).starts_with(&op.issuer),
+        "untrusted forwarded headers change nothing"
+    );
+}
+
+/// `/login` as a browser behind a proxy that says the request came as `proto://host`.
+async fn forwarded<'c>(
+    client: &'c Client,
+    proto: &'static str,
+    host: &'static str,
+) -> rocket::local::asynchronous::LocalResponse<'c> {
+    client
+        .get("/login")
+        .header(Accept::HTML)
+        .header(rocket::http::Header::new("Host", "app.internal:8000"))
+        .header(rocket::http::Header::new("X-Forwarded-Proto", proto))
+        .header(rocket::http::Header::new("X-Forwarded-Host", host))
+        .dispatch()
+        .await
+}

@@ -62,6 +62,8 @@ struct RawConfig {
     session: RawSession,
     #[serde(default)]
     dangerously_allow_http: bool,
+    #[serde(default)]
+    trust_forwarded_headers: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -200,6 +202,9 @@ pub(crate) struct Config {
     pub(crate) store: StoreConfig,
     /// Plain http accepted beyond loopback hosts (development only).
     pub(crate) url_policy: UrlPolicy,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host` say how the browser reached the app (a
+    /// proxy in front sets them, and strips any the client sent).
+    pub(crate) trust_forwarded_headers: bool,
 }
 
 /// `[oidc.session]`: where sessions live.
@@ -482,6 +487,7 @@ impl Config {
             frontchannel_logout_path,
             store,
             url_policy: policy,
+            trust_forwarded_headers: raw.trust_forwarded_headers,
         })
     }
 }

@@ -37,28 +37,62 @@ impl std::fmt::Debug for PendingLogin {
     }
 }
 
-/// Where to send a browser that asks for `path_and_query` on `host` (its `Host` header)
-/// before a login starts, when `host` is another loopback name for the app's own origin
-/// (`localhost` against a `redirect_uri` on `127.0.0.1`, or the reverse): the login's
-/// cookie must land on the host the callback is on, or the callback cannot find it.
+/// How the browser reached the app, as far as the request says: its `Host` header and,
+/// behind a trusted proxy, `X-Forwarded-Proto` / `X-Forwarded-Host`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestOrigin<'a> {
+    pub(crate) host: Option<&'a str>,
+    pub(crate) forwarded_proto: Option<&'a str>,
+    pub(crate) forwarded_host: Option<&'a str>,
+}
+
+/// Where to send a browser that asks for `path_and_query` before a login starts, when it
+/// reached the app under another origin than `redirect_uri`'s: the login's cookie must land
+/// on the host the callback is on, or the callback cannot find it.
 ///
-/// Only loopback names on the same port are compared: behind a proxy `Host` may name the
-/// app's internal address, so any other difference is left alone (the origin of a
-/// redirect is always `redirect_uri`'s, never the request's).
+/// Without `trust_forwarded_headers`, only another loopback name on the same port is
+/// recognized (`localhost` against `127.0.0.1`): behind a proxy `Host` may name the app's
+/// internal address. With it, the forwarded scheme, host and port are compared (http
+/// against https too). The target is always `redirect_uri`'s origin, never the request's.
 pub(crate) fn other_host_redirect(
     oidc: &Oidc,
-    host: Option<&str>,
+    origin: RequestOrigin<'_>,
     path_and_query: &str,
 ) -> Option<String> {
     let redirect_uri = &oidc.config.redirect_uri;
     let expected_host = redirect_uri.host_str()?;
     let expected_port = redirect_uri.port_or_known_default()?;
-    let (name, port) = split_host(host?)?;
+    let target = || format!("{}{}", oidc.app_origin, safe_return_path(path_and_query));
+    let first = |list: &str| {
+        list.split(',')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    if oidc.config.trust_forwarded_headers {
+        let scheme = origin
+            .forwarded_proto
+            .map(first)
+            .unwrap_or_else(|| redirect_uri.scheme().to_string());
+        let host = origin.forwarded_host.map(first);
+        let host = host.as_deref().or(origin.host)?;
+        let (name, port) = split_host(host)?;
+        let default_port = if scheme.eq_ignore_ascii_case("https") {
+            443
+        } else {
+            80
+        };
+        let differs = !scheme.eq_ignore_ascii_case(redirect_uri.scheme())
+            || !name.eq_ignore_ascii_case(expected_host)
+            || port.unwrap_or(default_port) != expected_port;
+        return differs.then(target);
+    }
+    let (name, port) = split_host(origin.host?)?;
     let port = port.unwrap_or(expected_port);
     let loopback = |name: &str| matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "::1");
     let differs = !name.eq_ignore_ascii_case(expected_host);
-    (differs && port == expected_port && loopback(name) && loopback(expected_host))
-        .then(|| format!("{}{}", oidc.app_origin, safe_return_path(path_and_query)))
+    (differs && port == expected_port && loopback(name) && loopback(expected_host)).then(target)
 }
 
 /// A `Host` header's name and port.

@@ -388,9 +388,14 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             ));
         }
         if matches!(req.method(), Method::Get | Method::Head) {
-            let host = req.headers().get_one("Host");
+            let headers = req.headers();
+            let origin = flow::login::RequestOrigin {
+                host: headers.get_one("Host"),
+                forwarded_proto: headers.get_one("X-Forwarded-Proto"),
+                forwarded_host: headers.get_one("X-Forwarded-Host"),
+            };
             if let Some(location) =
-                flow::login::other_host_redirect(oidc, host, &req.uri().to_string())
+                flow::login::other_host_redirect(oidc, origin, &req.uri().to_string())
             {
                 // Another name for this app (localhost against 127.0.0.1): go to redirect_uri's
                 // first, so the login's cookie lands where the callback will look for it.
