@@ -275,7 +275,7 @@ pub(crate) async fn finish_login(
             OidcError::invalid_callback(
                 "invalid_state",
                 "this login could not be matched to this browser (it was finished already, or \
-                 started elsewhere); start it again",
+                 started on another address of this site); start it again",
             )
             .with_log_detail(
                 "no login is in progress for this state: the callback was replayed or forged, \
