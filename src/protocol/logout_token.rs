@@ -5,7 +5,8 @@ use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use serde::Deserialize;
 
 use super::validation::{
-    alg_names, parse_alg, split, verify_signature, Audience, Header, Rejection,
+    alg_names, check_audience, check_issuer, parse_alg, split, verify_signature, Audience, Header,
+    Rejection,
 };
 use crate::error::sanitize;
 
@@ -92,35 +93,12 @@ pub(crate) fn validate_logout_token(
     let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|e| Rejection::Invalid(format!("the claims are not valid: {e}")))?;
     let (now, skew) = (check.now, check.clock_skew);
-    match claims.iss.as_deref() {
-        Some(iss) if iss == check.issuer => {}
-        Some(iss) => reject!(
-            "iss {:?} is not the provider's issuer {:?}",
-            sanitize(iss, 200),
-            check.issuer
-        ),
-        None => reject!("the iss claim is missing"),
-    }
-    let audiences = match &claims.aud {
-        Some(Audience::One(aud)) => std::slice::from_ref(aud),
-        Some(Audience::Many(auds)) => auds.as_slice(),
-        None => reject!("the aud claim is missing"),
-    };
-    if !audiences.iter().any(|aud| aud == check.client_id) {
-        reject!(
-            "aud does not contain this client's client_id {:?}",
-            check.client_id
-        );
-    }
-    if let Some(untrusted) = audiences
-        .iter()
-        .find(|aud| *aud != check.client_id && !check.trusted_audiences.contains(aud))
-    {
-        reject!(
-            "aud contains {:?}, an audience this client does not trust",
-            sanitize(untrusted, 100)
-        );
-    }
+    check_issuer(claims.iss.as_deref(), check.issuer)?;
+    check_audience(
+        claims.aud.as_ref(),
+        check.client_id,
+        check.trusted_audiences,
+    )?;
     let issued_at = match claims.iat {
         Some(iat) if iat.is_finite() => iat.floor() as i64,
         _ => reject!("the iat claim is missing"),

@@ -164,40 +164,17 @@ pub(crate) fn validate_id_token(
     let skew = check.clock_skew;
     let now = check.now;
 
-    match claims.iss.as_deref() {
-        Some(iss) if iss == check.issuer => {}
-        Some(iss) => reject!(
-            "iss {:?} is not the provider's issuer {:?}",
-            crate::error::sanitize(iss, 200),
-            check.issuer
-        ),
-        None => reject!("the iss claim is missing"),
-    }
+    check_issuer(claims.iss.as_deref(), check.issuer)?;
     let subject = match claims.sub {
         Some(sub) if !sub.is_empty() && sub.len() <= 255 => sub,
         Some(_) => reject!("the sub claim is empty or longer than 255 bytes"),
         None => reject!("the sub claim is missing"),
     };
-    let audiences = match &claims.aud {
-        Some(Audience::One(aud)) => std::slice::from_ref(aud),
-        Some(Audience::Many(auds)) => auds.as_slice(),
-        None => reject!("the aud claim is missing"),
-    };
-    if !audiences.iter().any(|aud| aud == check.client_id) {
-        reject!(
-            "aud does not contain this client's client_id {:?}",
-            check.client_id
-        );
-    }
-    if let Some(untrusted) = audiences
-        .iter()
-        .find(|aud| *aud != check.client_id && !check.trusted_audiences.contains(aud))
-    {
-        reject!(
-            "aud contains {:?}, an audience this client does not trust (list it in trusted_audiences if it should)",
-            crate::error::sanitize(untrusted, 100)
-        );
-    }
+    let audiences = check_audience(
+        claims.aud.as_ref(),
+        check.client_id,
+        check.trusted_audiences,
+    )?;
     match claims.azp.as_deref() {
         Some(azp) if azp != check.client_id => reject!(
             "azp {:?} is not this client's client_id",
@@ -270,6 +247,46 @@ pub(crate) fn validate_id_token(
             .filter(|t| t.is_finite())
             .map(|t| t.floor() as i64),
     })
+}
+
+/// `iss` must be the provider's issuer (ID and logout tokens alike).
+pub(super) fn check_issuer(iss: Option<&str>, issuer: &str) -> Result<(), Rejection> {
+    match iss {
+        Some(iss) if iss == issuer => Ok(()),
+        Some(iss) => reject!(
+            "iss {:?} is not the provider's issuer {:?}",
+            crate::error::sanitize(iss, 200),
+            issuer
+        ),
+        None => reject!("the iss claim is missing"),
+    }
+}
+
+/// `aud` must name this client, and nobody this client does not trust; returns the
+/// audiences.
+pub(super) fn check_audience<'a>(
+    aud: Option<&'a Audience>,
+    client_id: &str,
+    trusted_audiences: &[String],
+) -> Result<&'a [String], Rejection> {
+    let audiences = match aud {
+        Some(Audience::One(aud)) => std::slice::from_ref(aud),
+        Some(Audience::Many(auds)) => auds.as_slice(),
+        None => reject!("the aud claim is missing"),
+    };
+    if !audiences.iter().any(|aud| aud == client_id) {
+        reject!("aud does not contain this client's client_id {client_id:?}");
+    }
+    if let Some(untrusted) = audiences
+        .iter()
+        .find(|aud| *aud != client_id && !trusted_audiences.contains(aud))
+    {
+        reject!(
+            "aud contains {:?}, an audience this client does not trust (list it in trusted_audiences if it should)",
+            crate::error::sanitize(untrusted, 100)
+        );
+    }
+    Ok(audiences)
 }
 
 pub(super) fn verify_signature(

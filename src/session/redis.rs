@@ -413,6 +413,28 @@ impl RedisStore {
             .map(drop)
     }
 
+    /// Adds `id` to `record`'s indexes (by `sub`, and by `sid` when it has one), each
+    /// kept at least as long as a session living `ttl_ms`; returns their keys.
+    async fn index_record(
+        &self,
+        id: &str,
+        record: &SessionRecord,
+        ttl_ms: u64,
+    ) -> Result<(String, Option<String>), StoreError> {
+        let index_ttl_ms = ttl_ms
+            .saturating_add(ttl_ms_exact(INDEX_TTL_SLACK))
+            .min(MAX_TTL_MS);
+        let (sub_key, sid_key) = self.record_keys(record);
+        let sid_add = async {
+            match &sid_key {
+                Some(key) => self.index_add(key, id, index_ttl_ms).await,
+                None => Ok(()),
+            }
+        };
+        try_join(self.index_add(&sub_key, id, index_ttl_ms), sid_add).await?;
+        Ok((sub_key, sid_key))
+    }
+
     fn record_keys(&self, record: &SessionRecord) -> (String, Option<String>) {
         let sub = self.index_key(SessionIndex::Subject {
             provider: &record.provider,
@@ -444,19 +466,9 @@ impl SessionStore for RedisStore {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let ttl_ms = ttl_ms(ttl);
-        let index_ttl_ms = ttl_ms
-            .saturating_add(ttl_ms_exact(INDEX_TTL_SLACK))
-            .min(MAX_TTL_MS);
         // Indexes first: a session that is stored is always findable by a back-channel
         // logout. (If the session write then fails, the index just names a missing id.)
-        let (sub_key, sid_key) = self.record_keys(record);
-        let sid_add = async {
-            match &sid_key {
-                Some(key) => self.index_add(key, id, index_ttl_ms).await,
-                None => Ok(()),
-            }
-        };
-        try_join(self.index_add(&sub_key, id, index_ttl_ms), sid_add).await?;
+        let (sub_key, sid_key) = self.index_record(id, record, ttl_ms).await?;
 
         let json = self.encode(record)?;
         let mut cmd = redis::cmd("SET");
@@ -512,17 +524,7 @@ impl SessionStore for RedisStore {
         }
         // The id is in its indexes since `save`; they must now outlive its new expiry. A
         // failure here leaves them expiring a little early (logged), not a lost session.
-        let index_ttl_ms = ttl_ms
-            .saturating_add(ttl_ms_exact(INDEX_TTL_SLACK))
-            .min(MAX_TTL_MS);
-        let (sub_key, sid_key) = self.record_keys(record);
-        let sid_add = async {
-            match &sid_key {
-                Some(key) => self.index_add(key, id, index_ttl_ms).await,
-                None => Ok(()),
-            }
-        };
-        if let Err(e) = try_join(self.index_add(&sub_key, id, index_ttl_ms), sid_add).await {
+        if let Err(e) = self.index_record(id, record, ttl_ms).await {
             log::warn!("oidc: a replaced session's index expiry was not extended: {e}");
         }
         Ok(true)
