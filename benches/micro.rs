@@ -29,12 +29,23 @@ const ISSUER: &str = "http://127.0.0.1:9";
 const CLIENT_ID: &str = "rocket-app";
 const ACCESS_TOKEN: &str = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
 
+/// This run's `secret_key`: random (no key is committed), the same for the whole run.
+fn secret_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use base64::engine::general_purpose::STANDARD;
+        let mut bytes = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+        STANDARD.encode(bytes)
+    })
+}
+
 fn figment() -> Figment {
     Figment::from(rocket::Config::release_default()).merge(
         Toml::string(&format!(
             r#"
             [default]
-            secret_key = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="
+            secret_key = "{key}"
             log_level = "off"
             [default.oidc]
             redirect_uri = "http://127.0.0.1:8000/redirect_uri"
@@ -43,7 +54,8 @@ fn figment() -> Figment {
             issuer = "{ISSUER}"
             client_id = "{CLIENT_ID}"
             client_secret = "rocket-secret"
-            "#
+            "#,
+            key = secret_key()
         ))
         .nested(),
     )
@@ -119,7 +131,7 @@ fn authorization_redirect(c: &mut Criterion) {
         Toml::string(&format!(
             r#"
             [default]
-            secret_key = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="
+            secret_key = "{key}"
             log_level = "off"
             [default.oidc]
             redirect_uri = "http://127.0.0.1:8000/redirect_uri"
@@ -132,7 +144,8 @@ fn authorization_redirect(c: &mut Criterion) {
             authorization_endpoint = "{ISSUER}/auth"
             token_endpoint = "{ISSUER}/token"
             jwks_uri = "{ISSUER}/jwks"
-            "#
+            "#,
+            key = secret_key()
         ))
         .nested(),
     );

@@ -663,7 +663,7 @@ async fn tampered_truncated_and_foreign_session_cookies_mean_not_logged_in() {
     let truncated = good[..good.len() / 2].to_string();
     let plain = r#"{"v":1,"s":"mallory","a":"x","i":"a.b.c","t":9999999999}"#.to_string();
     // A second instance of the app (same secret_key), as on another machine.
-    let untracked = Client::untracked(whoami_app(&op.issuer, app::SECRET_KEY))
+    let untracked = Client::untracked(whoami_app(&op.issuer, app::secret_key()))
         .await
         .unwrap();
     // The cookie works there...
@@ -766,7 +766,7 @@ fn anything(
 #[rocket::async_test]
 async fn without_an_app_catcher_rockets_default_error_page_shows() {
     let op = FakeOp::start().await;
-    let client = Client::tracked(whoami_app(&op.issuer, app::SECRET_KEY))
+    let client = Client::tracked(whoami_app(&op.issuer, app::secret_key()))
         .await
         .unwrap();
     op.set(|b| b.authorize_error = Some(("access_denied".into(), "no".into())));

@@ -6,7 +6,7 @@ mod common {
     pub mod fake_op;
 }
 
-use common::app::{json, start_login, SECRET_KEY};
+use common::app::{json, secret_key, start_login};
 use common::fake_op::{self, FakeOp};
 use rocket::http::{Accept, Status};
 use rocket::local::asynchronous::Client;
@@ -22,7 +22,7 @@ async fn rocket_config_and_rocket_oidc_configure_the_quickstart() {
         format!(
             r#"
 [default]
-secret_key = "{SECRET_KEY}"
+secret_key = "{}"
 log_level = "critical"
 [default.oidc]
 redirect_uri = "http://127.0.0.1:8000/from_file"
@@ -31,6 +31,7 @@ issuer = "{}"
 client_id = "{}"
 client_secret = "{}"
 "#,
+            secret_key(),
             op.issuer,
             fake_op::CLIENT_ID,
             fake_op::CLIENT_SECRET

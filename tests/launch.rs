@@ -6,7 +6,7 @@ mod common {
     pub mod fake_op;
 }
 
-use common::app::{figment, quickstart, SECRET_KEY};
+use common::app::{figment, quickstart, secret_key};
 use common::fake_op::{self, FakeOp};
 use rocket::error::ErrorKind;
 use rocket::figment::providers::{Format, Toml};
@@ -30,7 +30,7 @@ fn google_route(user: Authenticated<Google>) -> String {
 fn raw(toml: &str) -> Figment {
     Figment::from(rocket::Config::debug_default())
         .merge(("log_level", "critical"))
-        .merge(("secret_key", SECRET_KEY))
+        .merge(("secret_key", secret_key()))
         .merge(Toml::string(toml).nested())
 }
 
@@ -279,4 +279,34 @@ async fn a_passing_provider_failure_does_not_stop_launch() {
     if let Err(error) = launch_with_issuer(&op, "http://127.0.0.1:1").await {
         panic!("a provider that is down is passing, yet launch failed: {error}");
     }
+}
+
+const PUBLISHED_KEY: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+
+fn with_published_key(oidc_extra: &str) -> Figment {
+    raw(&format!(
+        "[default.oidc]\nredirect_uri = \"http://127.0.0.1:8000/redirect_uri\"\n{oidc_extra}\n\
+         [default.oidc.providers.default]\nclient_id = \"app\"\nclient_secret = \"secret\"\n\
+         [default.oidc.providers.default.provider_metadata]\nissuer = \"http://127.0.0.1:1\"\n\
+         authorization_endpoint = \"http://127.0.0.1:1/authorize\"\n\
+         token_endpoint = \"http://127.0.0.1:1/token\"\njwks_uri = \"http://127.0.0.1:1/jwks\"\n"
+    ))
+    .merge(("secret_key", PUBLISHED_KEY))
+}
+
+/// Rocket's published example key stops launch (Rocket only warns): sessions sealed with
+/// it could be forged by anyone.
+#[rocket::async_test]
+async fn rockets_published_secret_key_stops_launch() {
+    assert_failed_fairing(launch_error(with_published_key("")).await);
+    // A throwaway debug setup may allow it explicitly, never the release profile.
+    let allowed = with_published_key("dangerously_allow_published_secret_key = true");
+    let rocket = rocket::custom(allowed.clone())
+        .attach(OidcFairing::from_config())
+        .mount("/", rocket::routes![default_route]);
+    if let Err(error) = Client::untracked(rocket).await {
+        panic!("allowed in debug, yet launch failed: {error}");
+    }
+    let release = allowed.select(rocket::Config::RELEASE_PROFILE);
+    assert_failed_fairing(launch_error(release).await);
 }

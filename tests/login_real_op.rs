@@ -277,7 +277,7 @@ async fn two_providers_side_by_side() {
     let toml = format!(
         r#"
 [default]
-secret_key = "{SECRET_KEY}"
+secret_key = "{}"
 log_level = "critical"
 [default.oidc]
 redirect_uri = "{REDIRECT_URI}"
@@ -291,6 +291,7 @@ client_id = "{id}"
 client_secret = "{secret}"
 scope = "openid profile"
 "#,
+        secret_key(),
         op1.issuer,
         op2.issuer,
         id = node_op::CLIENT_ID,

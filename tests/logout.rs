@@ -187,7 +187,7 @@ async fn without_end_session_endpoint_the_logout_is_local_and_failed_revocation_
     let toml = format!(
         r#"
 [default]
-secret_key = "{SECRET_KEY}"
+secret_key = "{}"
 log_level = "critical"
 [default.oidc]
 redirect_uri = "{REDIRECT_URI}"
@@ -202,6 +202,7 @@ jwks_uri = "{issuer}/jwks"
 revocation_endpoint = "{issuer}/broken-revocation"
 authorization_response_iss_parameter_supported = true
 "#,
+        secret_key(),
         fake_op::CLIENT_ID,
         fake_op::CLIENT_SECRET
     );

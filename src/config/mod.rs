@@ -64,6 +64,10 @@ struct RawConfig {
     dangerously_allow_http: bool,
     #[serde(default)]
     trust_forwarded_headers: bool,
+    /// Read by the cookie cipher (see `session::codec`); listed so the key is known.
+    #[serde(default)]
+    #[allow(dead_code)]
+    dangerously_allow_published_secret_key: bool,
 }
 
 #[derive(Deserialize, Default)]

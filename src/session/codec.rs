@@ -51,6 +51,29 @@ impl CookieCipher {
             Ok(value) => secret_key_bytes(&value)?,
             Err(_) => None,
         };
+        if let Some(master) = &master {
+            if is_published_key(master) {
+                let allowed = figment
+                    .find_value("oidc.dangerously_allow_published_secret_key")
+                    .ok()
+                    .and_then(|v| v.to_bool())
+                    .unwrap_or(false);
+                if !allowed || figment.profile() == rocket::Config::RELEASE_PROFILE {
+                    return Err(ConfigError(
+                        "secret_key is a published key (Rocket's documentation shows it): \
+                         anyone can seal sessions with it and log in as anyone; generate \
+                         your own with `openssl rand -base64 32` and keep it out of version \
+                         control (for a throwaway debug setup only: \
+                         oidc.dangerously_allow_published_secret_key = true)"
+                            .into(),
+                    ));
+                }
+                log::warn!(
+                    "oidc: secret_key is a published key, allowed by \
+                     oidc.dangerously_allow_published_secret_key: anyone can forge sessions"
+                );
+            }
+        }
         let key = match master {
             Some(master) => {
                 let mut hasher = Sha256::new();
@@ -264,6 +287,17 @@ fn secret_key_bytes(value: &FigmentValue) -> Result<Option<Vec<u8>>, ConfigError
         return Err(invalid());
     }
     Ok((!bytes.iter().all(|b| *b == 0)).then_some(bytes))
+}
+
+/// Keys published in documentation, which sessions must never be sealed with: Rocket's own
+/// example key (Rocket itself only warns about it).
+const PUBLISHED_KEYS: &[&str] = &["hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="];
+
+fn is_published_key(master: &[u8]) -> bool {
+    PUBLISHED_KEYS
+        .iter()
+        .filter_map(|key| STANDARD.decode(key).ok())
+        .any(|published| published == master)
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

@@ -11,7 +11,17 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 #[allow(dead_code)]
 mod quickstart;
 
-pub const SECRET_KEY: &str = "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=";
+/// This test process's `secret_key`: random, so no key is committed; shared by every app
+/// of the process (several "instances" of one deployment share theirs).
+pub fn secret_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    })
+}
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8000/redirect_uri";
 
 /// A configuration with one provider named `default`. `oidc_extra` lines go under
@@ -24,10 +34,11 @@ pub fn figment(
     provider_extra: &str,
 ) -> Figment {
     let log_level = std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into());
+    let secret_key = secret_key();
     let toml = format!(
         r#"
 [default]
-secret_key = "{SECRET_KEY}"
+secret_key = "{secret_key}"
 log_level = "{log_level}"
 cli_colors = false
 
