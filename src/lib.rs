@@ -275,8 +275,11 @@
 //! (`state` must match, single use) before the browser lands on `post_logout_path`; a wrong
 //! or missing `state` shows a plain logged-out page and redirects nowhere.
 //!
-//! Other sites cannot log your users out: a `POST` must be same-origin (checked with
-//! `Origin` and `Sec-Fetch-Site`), and a cross-site `GET` only shows a confirmation page.
+//! Other sites cannot log your users out: only a request that shows it comes from this
+//! app's pages logs out (`Sec-Fetch-Site`, else `Origin`, else `Referer`, as OWASP's CSRF
+//! cheat sheet says). A cross-site `POST` is refused; a cross-site `GET`, or any request that
+//! says nothing of where it comes from, gets a confirmation page whose button posts to the
+//! configured `logout_path`.
 //! Put a logout button in your pages as a form:
 //!
 //! ```html

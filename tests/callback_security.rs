@@ -76,7 +76,11 @@ async fn login(client: &Client) -> (Status, String) {
 }
 
 async fn log_out(client: &Client) {
-    client.get("/logout").dispatch().await;
+    client
+        .get("/logout")
+        .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
     assert!(client.cookies().get(SESSION_COOKIE).is_none());
 }
 

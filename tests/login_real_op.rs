@@ -124,7 +124,11 @@ async fn a_second_login_reuses_discovery_and_the_cached_keys() {
     let browser = provider_browser();
     let (status, _) = log_in(&client, &browser, "/login", AtProvider::LogIn("bob")).await;
     assert_eq!(status, Status::SeeOther);
-    client.get("/logout").dispatch().await;
+    client
+        .get("/logout")
+        .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
     assert!(client.cookies().get("oidc_session_default").is_none());
     // The provider's own session is still alive: single sign-on, no login page.
     let (status, _) = log_in(&client, &browser, "/whoami", AtProvider::NoPages).await;

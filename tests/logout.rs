@@ -61,7 +61,7 @@ async fn logout_at_the_real_provider_ends_both_sessions() {
     browse(&client, &path_and_query(&callback)).await;
     assert!(still_logged_in(&client).await);
 
-    let response = browse(&client, "/logout").await;
+    let response = browse_same_origin(&client, "/logout").await;
     assert_eq!(response.status(), Status::SeeOther);
     let end_session = location(&response);
     assert!(
@@ -174,7 +174,7 @@ async fn logout_revokes_the_refresh_token_at_the_provider() {
     assert!(!token.is_empty(), "the provider issued a refresh token");
     assert!(introspect(&op, &token).await, "active before logout");
 
-    let response = browse(&client, "/logout").await;
+    let response = browse_same_origin(&client, "/logout").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(!introspect(&op, &token).await, "inactive after logout");
 }
@@ -210,7 +210,7 @@ authorization_response_iss_parameter_supported = true
         Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested());
     let client = quickstart(figment).await;
     log_in_fake(&client, "/login").await;
-    let response = browse(&client, "/logout").await;
+    let response = browse_same_origin(&client, "/logout").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/");
     assert!(!still_logged_in(&client).await);
@@ -222,7 +222,7 @@ authorization_response_iss_parameter_supported = true
 #[rocket::async_test]
 async fn a_wrong_missing_or_replayed_logout_state_never_redirects() {
     let (op, client) = logged_in_with_fake().await;
-    let response = browse(&client, "/logout").await;
+    let response = browse_same_origin(&client, "/logout").await;
     let end_session = location(&response);
     assert!(
         end_session.starts_with(&format!("{}/logout?", op.issuer)),
@@ -259,7 +259,7 @@ async fn the_right_logout_state_lands_once_on_the_configured_page() {
     ))
     .await;
     log_in_fake(&client, "/login").await;
-    let end_session = location(&browse(&client, "/logout").await);
+    let end_session = location(&browse_same_origin(&client, "/logout").await);
     let response = provider_browser().get(&end_session).send().await.unwrap();
     let back = response.headers()["location"].to_str().unwrap().to_string();
     let response = browse(&client, &path_and_query(&back)).await;
@@ -353,7 +353,7 @@ async fn logout_can_name_one_provider() {
     log_in_fake(&client, "/whoami").await;
     log_in_fake(&client, "/second").await;
 
-    let response = browse(&client, "/logout?provider=second").await;
+    let response = browse_same_origin(&client, "/logout?provider=second").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&op2.issuer));
     assert!(
@@ -363,10 +363,10 @@ async fn logout_can_name_one_provider() {
     let second = client.get("/second").header(Accept::JSON).dispatch().await;
     assert_eq!(second.status(), Status::Unauthorized);
 
-    let response = browse(&client, "/logout?provider=nope").await;
+    let response = browse_same_origin(&client, "/logout?provider=nope").await;
     assert_eq!(response.status(), Status::BadRequest);
 
-    let response = browse(&client, "/logout").await;
+    let response = browse_same_origin(&client, "/logout").await;
     assert!(location(&response).starts_with(&op1.issuer));
     assert!(!still_logged_in(&client).await);
 }
@@ -403,13 +403,21 @@ async fn an_app_route_can_log_out_with_the_logout_guard() {
     assert_eq!(refused.status(), Status::Forbidden);
     assert!(still_logged_in(&client).await);
 
-    let response = client.post("/sign-out").dispatch().await;
+    let response = client
+        .post("/sign-out")
+        .header(Header::new("Origin", "http://127.0.0.1:8000"))
+        .dispatch()
+        .await;
     assert_eq!(response.status(), Status::SeeOther);
     assert!(location(&response).starts_with(&format!("{}/logout?", op.issuer)));
     assert!(!still_logged_in(&client).await);
 
     log_in_fake(&client, "/login").await;
-    let response = client.post("/sign-out-here").dispatch().await;
+    let response = client
+        .post("/sign-out-here")
+        .header(Header::new("Origin", "http://127.0.0.1:8000"))
+        .dispatch()
+        .await;
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(response.into_string().await.unwrap(), "signed out here");
     assert!(!still_logged_in(&client).await);
@@ -471,4 +479,96 @@ async fn a_configured_endpoint_overrides_discovery() {
         .dispatch()
         .await;
     assert_eq!(op.hits("/revoke"), 0);
+}
+
+/// Without Fetch Metadata (older browsers, webviews), `Origin` and then `Referer` decide; a
+/// request that says nothing gets the confirmation page, never a logout (OWASP CSRF).
+#[rocket::async_test]
+async fn without_fetch_metadata_origin_and_referer_decide() {
+    let (_op, client) = logged_in_with_fake().await;
+    let get = |headers: Vec<Header<'static>>| {
+        let mut request = client.get("/logout").header(Accept::HTML);
+        for header in headers {
+            request = request.header(header);
+        }
+        request
+    };
+    let confirmation = |page: &str| page.contains("<form method=\"post\" action=\"/logout\">");
+    for (case, headers) in [
+        ("no header at all", vec![]),
+        (
+            "a cross-site Referer",
+            vec![Header::new("Referer", "https://evil.example/page")],
+        ),
+        ("Origin null", vec![Header::new("Origin", "null")]),
+    ] {
+        let response = get(headers).dispatch().await;
+        assert_eq!(response.status(), Status::Ok, "{case}");
+        assert!(
+            confirmation(&response.into_string().await.unwrap()),
+            "{case}"
+        );
+        assert!(still_logged_in(&client).await, "{case}: not logged out");
+    }
+    let refused = client
+        .post("/logout")
+        .header(Header::new("Referer", "https://evil.example/page"))
+        .dispatch()
+        .await;
+    assert_eq!(
+        refused.status(),
+        Status::Forbidden,
+        "a cross-site POST by Referer"
+    );
+    let unknown = client.post("/logout").dispatch().await;
+    assert_eq!(
+        unknown.status(),
+        Status::Ok,
+        "a POST that says nothing is asked again"
+    );
+    assert!(still_logged_in(&client).await);
+    let response = get(vec![Header::new(
+        "Referer",
+        "http://127.0.0.1:8000/somewhere",
+    )])
+    .dispatch()
+    .await;
+    assert_eq!(
+        response.status(),
+        Status::SeeOther,
+        "a same-origin Referer logs out"
+    );
+    assert!(!still_logged_in(&client).await);
+}
+
+/// `GET //logout` (or any path variant) renders a form that posts to the configured
+/// logout path, never to another host; the return's cookie is removed at its configured
+/// path.
+#[rocket::async_test]
+async fn the_confirmation_form_posts_to_the_configured_path() {
+    let (_op, client) = logged_in_with_fake().await;
+    let response = client
+        .get("//logout?provider=default")
+        .header(Accept::HTML)
+        .header(Header::new("Sec-Fetch-Site", "cross-site"))
+        .dispatch()
+        .await;
+    assert_eq!(
+        response.status(),
+        Status::Ok,
+        "Rocket routes //logout to the logout route"
+    );
+    let page = response.into_string().await.unwrap();
+    assert!(
+        page.contains("action=\"/logout?provider=default\""),
+        "the action comes from the configuration: {page}"
+    );
+    assert!(!page.contains("action=\"//"), "{page}");
+    let back = client.get("//logout/callback?state=x").dispatch().await;
+    for cookie in set_cookies(&back)
+        .iter()
+        .filter(|c| c.starts_with("oidc_logout="))
+    {
+        assert!(cookie.contains("Path=/logout/callback"), "{cookie}");
+    }
 }

@@ -354,6 +354,7 @@ async fn two_quickstarts_on_two_ports_share_sessions_logins_and_logouts() {
 
     let logout = browser
         .post(format!("{}/logout", a.url))
+        .header("Origin", public.as_str())
         .send()
         .await
         .unwrap();

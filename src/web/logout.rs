@@ -73,7 +73,8 @@ impl<'r> FromRequest<'r> for Logout {
             );
             return Outcome::Error((err.status(), RequestState::of(req).fail(err)));
         };
-        if is_cross_site(req, oidc) {
+        if site_of(req, oidc) != Site::Same {
+            // Only a request that shows it comes from this app's pages logs out.
             let err = cross_site_error();
             return Outcome::Error((err.status(), RequestState::of(req).fail(err)));
         }
@@ -110,22 +111,44 @@ pub(crate) fn cross_site_error() -> OidcError {
         ErrorKind::CrossSiteRequest,
         Status::Forbidden,
         "cross_site_request",
-        "a logout must come from this app's own pages, not from another site",
+        "a logout must come from this site's own pages",
     )
 }
 
-/// Whether a browser says the request comes from another site. Requests without these
-/// headers (non-browser clients, which hold no victim's cookies) pass.
-pub(crate) fn is_cross_site(req: &Request<'_>, oidc: &Oidc) -> bool {
+/// Where a request says it comes from (OWASP's CSRF cheat sheet: Fetch Metadata first,
+/// then `Origin`, then `Referer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Site {
+    /// This app's own pages (or the user typing the URL: `Sec-Fetch-Site: none`).
+    Same,
+    /// Another site.
+    Cross,
+    /// The request says nothing (an old browser, a stripped `Referer`, a non-browser client).
+    Unknown,
+}
+
+/// Where `req` says it comes from.
+pub(crate) fn site_of(req: &Request<'_>, oidc: &Oidc) -> Site {
     let headers = req.headers();
     if let Some(site) = headers.get_one("Sec-Fetch-Site") {
-        if site != "same-origin" && site != "none" {
-            return true;
-        }
+        return match site {
+            "same-origin" | "none" => Site::Same,
+            _ => Site::Cross,
+        };
     }
-    headers
-        .get_one("Origin")
-        .is_some_and(|origin| origin != oidc.app_origin)
+    if let Some(origin) = headers.get_one("Origin") {
+        return if origin == oidc.app_origin {
+            Site::Same
+        } else {
+            Site::Cross
+        };
+    }
+    if let Some(referer) = headers.get_one("Referer") {
+        let same = url::Url::parse(referer)
+            .is_ok_and(|url| url.origin().ascii_serialization() == oidc.app_origin);
+        return if same { Site::Same } else { Site::Cross };
+    }
+    Site::Unknown
 }
 
 /// The browser's return from the provider's end-session page.
@@ -140,7 +163,10 @@ pub(crate) fn finish(req: &Request<'_>, oidc: &Oidc) -> Response<'static> {
         req.cookies(),
         returned,
         &state.cookie_queue(),
-        req.uri().path().as_str(),
+        // The route's configured path, never the request's own (`//logout/callback`).
+        req.route()
+            .map(|route| route.uri.path())
+            .unwrap_or(&oidc.config.post_logout_path),
     );
     match provider {
         Some(provider) => {
@@ -163,7 +189,8 @@ pub(crate) fn finish(req: &Request<'_>, oidc: &Oidc) -> Response<'static> {
     }
 }
 
-/// The page a cross-site `GET` of the logout route gets: a button that posts from here.
+/// The page a logout that does not show it comes from this app gets: a button that posts
+/// from here. `action` is the configured logout path (never the request's own path).
 pub(crate) fn confirmation_page(action: &str) -> Response<'static> {
     html_page(
         "Log out?",

@@ -139,12 +139,24 @@ impl Handler for LogoutRoute {
                 }
             },
         };
-        if logout::is_cross_site(req, oidc) {
-            if req.method() == Method::Get {
-                // A link from another site: ask, and let the button post from here.
-                return Outcome::Success(logout::confirmation_page(&req.uri().to_string()));
+        match logout::site_of(req, oidc) {
+            logout::Site::Same => {}
+            // A POST from another site is refused.
+            logout::Site::Cross if req.method() == Method::Post => {
+                return fail(req, logout::cross_site_error())
             }
-            return fail(req, logout::cross_site_error());
+            // A link from another site, or a request that does not say where it comes from
+            // (a browser without Fetch Metadata, `Origin` or `Referer`): ask, and let the
+            // button post from here. Built from the configuration, never from the request
+            // path (`//logout` must not post to another host).
+            logout::Site::Cross | logout::Site::Unknown => {
+                let mut action = oidc.config.logout_path.clone();
+                if let Some(client) = only {
+                    action.push_str("?provider=");
+                    action.push_str(client.name());
+                }
+                return Outcome::Success(logout::confirmation_page(&action));
+            }
         }
         let out = RequestState::of(req).cookie_queue();
         match flow::logout::end_sessions(req.cookies(), &out, oidc, only.map(|c| &**c)).await {

@@ -84,6 +84,17 @@ pub async fn browse<'c>(client: &'c Client, uri: &str) -> LocalResponse<'c> {
         .await
 }
 
+/// A browser's GET from one of the app's own pages (a click on its link): it accepts HTML
+/// and says `Sec-Fetch-Site: same-origin`, as every current browser does.
+pub async fn browse_same_origin<'c>(client: &'c Client, uri: &str) -> LocalResponse<'c> {
+    client
+        .get(uri.to_string())
+        .header(Accept::HTML)
+        .header(Header::new("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await
+}
+
 pub fn location(response: &LocalResponse<'_>) -> String {
     response
         .headers()
