@@ -139,7 +139,9 @@ impl OidcError {
     pub(crate) fn log(&self) {
         let detail = self.log_detail.as_deref().unwrap_or_default();
         let sep = if detail.is_empty() { "" } else { ": " };
-        if self.status.code >= 500 {
+        // An error the provider reported for a user's own login (even `server_error`) is
+        // the provider's, not this app's: a warning.
+        if self.status.code >= 500 && self.kind != ErrorKind::ProviderError {
             log::error!("oidc: {self}{sep}{detail}");
         } else {
             log::warn!("oidc: {self}{sep}{detail}");
@@ -270,5 +272,38 @@ impl OidcError {
 
 /// Keeps provider-supplied text printable and short before it is logged or rendered.
 pub(crate) fn sanitize(text: &str, max: usize) -> String {
-    text.chars().filter(|c| !c.is_control()).take(max).collect()
+    text.chars()
+        .filter(|c| !c.is_control() && !is_format_char(*c))
+        .take(max)
+        .collect()
+}
+
+/// Unicode format characters (category Cf) that can make a log line or an error page say
+/// something else than it holds: bidirectional overrides (U+202E), zero-width characters,
+/// soft hyphens, the byte order mark.
+fn is_format_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitized_text_keeps_no_control_or_format_characters() {
+        let hostile = "ok\u{202E}gnp.exe\u{200B}\r\nX-Injected: 1\u{FEFF}";
+        assert_eq!(sanitize(hostile, 100), "okgnp.exeX-Injected: 1");
+        assert_eq!(sanitize("abcdef", 3), "abc");
+    }
 }

@@ -572,3 +572,32 @@ async fn the_confirmation_form_posts_to_the_configured_path() {
         assert!(cookie.contains("Path=/logout/callback"), "{cookie}");
     }
 }
+
+/// A revocation endpoint that hangs holds a logout back for a bounded time in all (not per
+/// token, not per provider), and the logout still ends the session.
+#[rocket::async_test]
+async fn a_hung_revocation_endpoint_delays_the_logout_a_bounded_time() {
+    let op = FakeOp::start().await;
+    op.set(|b| {
+        b.oauth_metadata = true;
+        b.revoke_hangs = true;
+    });
+    let client = quickstart(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "http_timeout = 30",
+        "",
+    ))
+    .await;
+    log_in_fake(&client, "/login").await;
+    let started = std::time::Instant::now();
+    let response = browse_same_origin(&client, "/logout").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(4800),
+        "the logout waited {:?}",
+        started.elapsed()
+    );
+    assert!(!still_logged_in(&client).await);
+}

@@ -51,7 +51,7 @@ pub(crate) async fn backchannel_logout(
         let now = now();
         // Never accept the same token twice (2.6 step 7); remembered while it could pass.
         let ttl = Duration::from_secs(
-            u64::try_from(valid.replayable_until - now)
+            u64::try_from(valid.replayable_until.saturating_sub(now))
                 .unwrap_or(1)
                 .max(1),
         );

@@ -291,7 +291,7 @@ pub(crate) async fn finish_login(
         ));
     }
     let now = now();
-    if now - transaction.created_at > oidc.config.login_timeout {
+    if now.saturating_sub(transaction.created_at) > oidc.config.login_timeout {
         return Err(OidcError::invalid_callback(
             "invalid_state",
             "the login took too long; start it again",

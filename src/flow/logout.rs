@@ -24,6 +24,9 @@ pub(crate) const LOGOUT_COOKIE: &str = "oidc_logout";
 /// down never holds the user back.
 const PROVIDER_WAIT: Duration = Duration::from_secs(3);
 
+/// The most a whole logout waits for its providers, however many sessions it ends.
+const LOGOUT_WAIT: Duration = Duration::from_secs(4);
+
 /// The state of an RP-initiated logout in flight.
 #[derive(Serialize, Deserialize)]
 struct LogoutState {
@@ -62,6 +65,7 @@ pub(crate) async fn end_sessions(
     }
 
     let mut location = None;
+    let deadline = tokio::time::Instant::now() + LOGOUT_WAIT;
     for (client, session) in &ended {
         let Some(resolved) = metadata_within(client, PROVIDER_WAIT).await else {
             log::warn!(
@@ -76,9 +80,22 @@ pub(crate) async fn end_sessions(
             .refresh_token()
             .and_then(|token| client.refresh_flights.take(token));
         if client.config.revoke_tokens_on_logout {
-            revoke_tokens(client, &resolved, session).await;
-            if let Some(refreshed) = &refreshed {
-                revoke_tokens(client, &resolved, refreshed).await;
+            let revocations = async {
+                revoke_tokens(client, &resolved, session).await;
+                if let Some(refreshed) = &refreshed {
+                    revoke_tokens(client, &resolved, refreshed).await;
+                }
+            };
+            if tokio::time::timeout_at(deadline, revocations)
+                .await
+                .is_err()
+            {
+                log::warn!(
+                    "oidc: logout: revocation at provider {:?} did not finish within {} s; \
+                     the logout goes on",
+                    client.name(),
+                    LOGOUT_WAIT.as_secs()
+                );
             }
         }
         if location.is_none() {
@@ -186,6 +203,6 @@ pub(crate) fn finish_return(
         .and_then(|json| serde_json::from_str::<LogoutState>(&json).ok())?;
     let matches = !returned.is_empty()
         && bool::from(expected.state.as_bytes().ct_eq(returned.as_bytes()))
-        && now() - expected.created_at <= oidc.config.login_timeout;
+        && now().saturating_sub(expected.created_at) <= oidc.config.login_timeout;
     matches.then_some(expected.provider)
 }

@@ -79,10 +79,15 @@ pub(crate) async fn load(
 /// `end_session_with_access_token`) an expired access token that no refresh token renews.
 pub(crate) fn ended(oidc: &Oidc, session: &SessionData, now: i64) -> Option<&'static str> {
     let config = &oidc.config;
-    if now - session.authenticated_at > config.session_lifetime {
+    // Times from a session are data: saturate, and a time in the future is no time at all.
+    let late = now.saturating_add(config.clock_skew);
+    if session.authenticated_at > late || session.last_seen > late {
+        return Some("its login or activity time lies in the future");
+    }
+    if now.saturating_sub(session.authenticated_at) > config.session_lifetime {
         return Some("its lifetime (oidc.session_lifetime) is over");
     }
-    if now - session.last_seen > config.session_idle_timeout {
+    if now.saturating_sub(session.last_seen) > config.session_idle_timeout {
         return Some("it was idle longer than oidc.session_idle_timeout");
     }
     if config.end_session_with_access_token
@@ -100,7 +105,7 @@ pub(crate) fn ended(oidc: &Oidc, session: &SessionData, now: i64) -> Option<&'st
 /// most once per tenth of the idle timeout, and at most once a minute.
 pub(crate) fn needs_touch(oidc: &Oidc, session: &SessionData, now: i64) -> bool {
     let every = (oidc.config.session_idle_timeout / 10).clamp(1, 60);
-    now - session.last_seen >= every
+    now.saturating_sub(session.last_seen) >= every
 }
 
 /// Stores a session that a login just created: a new id (never the one the browser had:

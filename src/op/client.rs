@@ -38,9 +38,29 @@ pub(crate) struct Resolved {
 pub(crate) struct TokenResponse {
     pub(crate) access_token: String,
     pub(crate) token_type: String,
+    #[serde(default, deserialize_with = "number_or_numeric_string")]
     pub(crate) expires_in: Option<f64>,
     pub(crate) refresh_token: Option<String>,
     pub(crate) id_token: Option<String>,
+}
+
+/// `expires_in` as a JSON number, or as a numeric string (some Azure AD endpoints send
+/// `"3600"`): the duty is the provider's, and refusing would only lock users out.
+fn number_or_numeric_string<'de, D>(deserializer: D) -> Result<Option<f64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrString {
+        Number(f64),
+        String(String),
+    }
+    Ok(match Option::<NumberOrString>::deserialize(deserializer)? {
+        Some(NumberOrString::Number(n)) => Some(n),
+        Some(NumberOrString::String(s)) => s.trim().parse::<f64>().ok(),
+        None => None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -529,5 +549,30 @@ fn parse_token_response(
         status => Err(OidcError::bad_provider_response(format!(
             "{what}: status {status}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_may_be_a_number_or_a_numeric_string() {
+        let parse = |json: &str| {
+            serde_json::from_str::<TokenResponse>(json)
+                .unwrap()
+                .expires_in
+        };
+        let base = r#""access_token":"a","token_type":"Bearer""#;
+        assert_eq!(
+            parse(&format!("{{{base},\"expires_in\":3600}}")),
+            Some(3600.0)
+        );
+        assert_eq!(
+            parse(&format!("{{{base},\"expires_in\":\"3600\"}}")),
+            Some(3600.0)
+        );
+        assert_eq!(parse(&format!("{{{base},\"expires_in\":\"soon\"}}")), None);
+        assert_eq!(parse(&format!("{{{base}}}")), None);
     }
 }

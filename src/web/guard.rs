@@ -473,7 +473,7 @@ async fn keep_fresh(
     }
     let browser_get = matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
     if let Some(interval) = client.config.session_refresh_interval {
-        if browser_get && now - session.authenticated_at >= interval {
+        if browser_get && now.saturating_sub(session.authenticated_at) >= interval {
             return Freshness::Reauthenticate;
         }
     }

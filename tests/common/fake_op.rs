@@ -126,6 +126,8 @@ pub struct Behaviour {
     /// revocation endpoint `/revoke`, which the OpenID document never lists (Django OAuth
     /// Toolkit 3.4); without it that path is a 404.
     pub oauth_metadata: bool,
+    /// `/revoke` never answers.
+    pub revoke_hangs: bool,
     /// `authorization_response_iss_parameter_supported` in discovery (default `true`).
     pub advertise_iss_param: bool,
     /// Sign with and publish key 2 (kid `"key-2"`) instead of key 1 (default `false`).
@@ -175,6 +177,7 @@ impl Default for Behaviour {
             discovery_issuer: None,
             discovery_status: None,
             oauth_metadata: false,
+            revoke_hangs: false,
             advertise_iss_param: true,
             rotate_keys: false,
             authorize_error: None,
@@ -661,7 +664,12 @@ async fn handle(shared: &Shared, req: Recorded) -> Response {
             )
         }
         // RFC 7009: 200 whatever the token.
-        "/revoke" if method == "POST" => Response::text(200, "text/plain", ""),
+        "/revoke" if method == "POST" => {
+            if b.revoke_hangs {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Response::text(200, "text/plain", "")
+        }
         "/jwks" if method == "GET" => jwks(shared, &b),
         "/authorize" if method == "GET" => authorize(shared, &b, &req),
         "/token" if method == "POST" => token(shared, &b, &req).await,
