@@ -132,6 +132,7 @@
 //! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` |
 //! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path |
 //! | `providers.<name>.endpoints` | table | `{}` | `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, `introspection_endpoint` that replace (or add to) the provider's metadata; missing revocation and introspection endpoints are also looked up in its RFC 8414 metadata (`/.well-known/oauth-authorization-server`) |
+//! | `providers.<name>.jwks_max_age_seconds` | seconds | `3600` | how long fetched keys are trusted before they are fetched again, so a key the provider removed stops working (a key it adds is fetched at once, on first sight of its `kid`); discovery metadata is reloaded daily. A failed reload keeps the keys in hand |
 //! | `providers.<name>.revoke_tokens_on_logout` | bool | `true` | revoke the refresh and access tokens (RFC 7009) when the provider has a `revocation_endpoint` |
 //!
 //! Coming from Flask-pyoidc? [`coming_from_flask_pyoidc`] maps every decorator, key and

@@ -234,6 +234,37 @@ async fn a_key_rotation_is_picked_up_by_one_jwks_refetch() {
     assert_eq!(op.hits("/jwks"), jwks_after_first + 1);
 }
 
+/// A key the provider removed from its JWKS stops being trusted once the cached keys are
+/// due for their scheduled reload (`jwks_max_age_seconds`), without a restart.
+#[rocket::async_test]
+async fn a_key_the_provider_removed_stops_being_trusted() {
+    let (op, client) = setup_with("", "jwks_max_age_seconds = 1").await;
+    let (status, _) = login(&client).await;
+    assert_eq!(status, Status::SeeOther, "key 1 cached");
+    // The provider rotates to key 2 and removes key 1; a token signed with key 1 arrives.
+    op.set(|b| {
+        b.rotate_keys = true;
+        b.signing = Signing::RetiredKey;
+    });
+    log_out(&client).await;
+    let (status, body) = login(&client).await;
+    assert_eq!(
+        status,
+        Status::SeeOther,
+        "still trusted while the cache is fresh: {body}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    log_out(&client).await;
+    let jwks_before = op.hits("/jwks");
+    let (status, body) = login(&client).await;
+    assert_error(status, &body, Status::Unauthorized, "invalid_id_token");
+    assert!(op.hits("/jwks") > jwks_before, "the keys were reloaded");
+    // And the current key works.
+    op.set(|b| b.signing = Signing::Good);
+    let (status, body) = login(&client).await;
+    assert_eq!(status, Status::SeeOther, "{body}");
+}
+
 #[rocket::async_test]
 async fn refuses_a_userinfo_response_for_another_subject() {
     let (op, client) = setup().await;

@@ -155,6 +155,12 @@ struct RawProvider {
     session_refresh_interval_seconds: Option<u64>,
     #[serde(default)]
     endpoints: RawEndpoints,
+    #[serde(default = "default_jwks_max_age")]
+    jwks_max_age_seconds: u64,
+}
+
+fn default_jwks_max_age() -> u64 {
+    3600
 }
 
 /// `[oidc.providers.<name>.endpoints]`: endpoints that replace (or add to) what discovery
@@ -268,6 +274,8 @@ pub(crate) struct ProviderConfig {
     pub(crate) endpoints: EndpointOverrides,
     /// Whether the provider's URLs may be plain http beyond loopback.
     pub(crate) url_policy: UrlPolicy,
+    /// How long fetched keys are trusted before they are fetched again.
+    pub(crate) jwks_max_age: Duration,
 }
 
 /// Endpoints set in the configuration, over the provider's metadata.
@@ -753,6 +761,10 @@ fn validate_provider(
             }
         },
         url_policy: app.policy,
+        jwks_max_age: match raw.jwks_max_age_seconds {
+            0 => bail!("{key}.jwks_max_age_seconds must be positive"),
+            seconds => Duration::from_secs(seconds),
+        },
     })
 }
 

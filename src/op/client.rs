@@ -22,6 +22,14 @@ use crate::protocol::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
 /// provider; then the next login tries again, so the app recovers by itself.
 const DISCOVERY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// How long loaded metadata is used before discovery runs again (a failure keeps the old
+/// metadata and tries again a minute later).
+const METADATA_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// After a failed scheduled reload, the old metadata or keys serve this long before the
+/// next attempt.
+const RELOAD_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// The JWKS is refetched for an unknown `kid` at most this often (the first load does not
 /// count), so a stream of tokens naming unknown keys cannot hammer the provider.
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(5);
@@ -77,8 +85,12 @@ pub(crate) struct ProviderClient {
     clock_skew: i64,
     http: HttpClient,
     metadata: RwLock<Option<Arc<Resolved>>>,
+    /// When the metadata is due for a reload (discovery only).
+    metadata_due: std::sync::Mutex<Option<Instant>>,
     last_discovery_failure: Mutex<Option<(Instant, OidcError)>>,
     jwks: RwLock<Option<Arc<CoreJsonWebKeySet>>>,
+    /// When the keys are due for a reload: a key the provider removed stops being trusted.
+    jwks_due: std::sync::Mutex<Option<Instant>>,
     /// When an unknown `kid` last made us refetch the JWKS.
     last_jwks_refetch: Mutex<Option<Instant>>,
 }
@@ -96,8 +108,10 @@ impl ProviderClient {
             clock_skew,
             http,
             metadata: RwLock::new(None),
+            metadata_due: std::sync::Mutex::new(None),
             last_discovery_failure: Mutex::new(None),
             jwks: RwLock::new(None),
+            jwks_due: std::sync::Mutex::new(None),
             last_jwks_refetch: Mutex::new(None),
         }
     }
@@ -108,13 +122,18 @@ impl ProviderClient {
 
     /// The provider's metadata: cached after the first success, discovered otherwise.
     pub(crate) async fn metadata(&self) -> Result<Arc<Resolved>, OidcError> {
-        if let Some(resolved) = read(&self.metadata) {
-            return Ok(resolved);
+        let cached = read(&self.metadata);
+        if let Some(resolved) = &cached {
+            if !is_due(&self.metadata_due) {
+                return Ok(resolved.clone());
+            }
         }
         // One discovery at a time; the others wait for its result instead of repeating it.
         let mut last_failure = self.last_discovery_failure.lock().await;
         if let Some(resolved) = read(&self.metadata) {
-            return Ok(resolved);
+            if !is_due(&self.metadata_due) {
+                return Ok(resolved);
+            }
         }
         if let Some((at, err)) = last_failure.as_ref() {
             if at.elapsed() < DISCOVERY_RETRY_AFTER {
@@ -135,6 +154,9 @@ impl ProviderClient {
                     metadata,
                 });
                 *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(resolved.clone());
+                if matches!(self.config.source, MetadataSource::Discovery { .. }) {
+                    set_due(&self.metadata_due, METADATA_MAX_AGE);
+                }
                 *last_failure = None;
                 log::info!(
                     "oidc: provider {:?}: metadata of {} loaded",
@@ -144,8 +166,19 @@ impl ProviderClient {
                 Ok(resolved)
             }
             Err(err) => {
-                // Logged once, by whoever answers the request (or launch) with it.
                 let err = with_context(err, self.name());
+                if let Some(resolved) = cached {
+                    // A scheduled reload that failed: the metadata in hand serves on.
+                    log::warn!(
+                        "oidc: provider {:?}: reloading its metadata failed, the loaded one \
+                         serves on: {}",
+                        self.name(),
+                        err.developer_detail().unwrap_or(err.error_description())
+                    );
+                    set_due(&self.metadata_due, RELOAD_RETRY_AFTER);
+                    return Ok(resolved);
+                }
+                // Logged once, by whoever answers the request (or launch) with it.
                 *last_failure = Some((Instant::now(), err.clone()));
                 Err(err)
             }
@@ -158,9 +191,50 @@ impl ProviderClient {
         resolved: &Resolved,
     ) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
         match read(&self.jwks) {
-            Some(keys) => Ok(keys),
+            Some(keys) if !is_due(&self.jwks_due) => Ok(keys),
+            // Due for its scheduled reload: a key the provider removed must stop working.
+            Some(keys) => match self.reload_keys(resolved, &keys).await {
+                Ok(fresh) => Ok(fresh),
+                Err(err) => {
+                    log::warn!(
+                        "oidc: provider {:?}: reloading its keys failed, the loaded ones serve \
+                         on: {}",
+                        self.name(),
+                        err.developer_detail().unwrap_or(err.error_description())
+                    );
+                    set_due(&self.jwks_due, RELOAD_RETRY_AFTER);
+                    Ok(keys)
+                }
+            },
             None => self.refetch_keys(resolved, None).await,
         }
+    }
+
+    /// The scheduled reload of the JWKS: one request fetches, the others use its result.
+    async fn reload_keys(
+        &self,
+        resolved: &Resolved,
+        loaded: &Arc<CoreJsonWebKeySet>,
+    ) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+        let _one_at_a_time = self.last_jwks_refetch.lock().await;
+        if let Some(current) = read(&self.jwks) {
+            if !Arc::ptr_eq(&current, loaded) || !is_due(&self.jwks_due) {
+                return Ok(current);
+            }
+        }
+        self.store_keys(resolved).await
+    }
+
+    /// Fetches and keeps the JWKS, due again after `jwks_max_age_seconds`.
+    async fn store_keys(&self, resolved: &Resolved) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+        let keys = Arc::new(
+            discovery::fetch_jwks(&self.http, resolved.metadata.jwks_uri())
+                .await
+                .map_err(|e| with_context(e, self.name()))?,
+        );
+        *self.jwks.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
+        set_due(&self.jwks_due, self.config.jwks_max_age);
+        Ok(keys)
     }
 
     /// Fetches the JWKS again unless another request just did (then its result is used).
@@ -177,15 +251,10 @@ impl ProviderClient {
                 return Ok(current);
             }
         }
-        let keys = Arc::new(
-            discovery::fetch_jwks(&self.http, resolved.metadata.jwks_uri())
-                .await
-                .map_err(|e| with_context(e, self.name()))?,
-        );
+        let keys = self.store_keys(resolved).await?;
         if stale.is_some() {
             *last_refetch = Some(Instant::now());
         }
-        *self.jwks.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
         Ok(keys)
     }
 
@@ -464,6 +533,17 @@ impl ProviderClient {
             .ok_or_else(|| OidcError::invalid_userinfo(format!("{what}: not UTF-8 JSON")))?;
         Ok(Some(raw))
     }
+}
+
+/// Whether the deadline in `due` has passed.
+fn is_due(due: &std::sync::Mutex<Option<Instant>>) -> bool {
+    due.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some_and(|at| Instant::now() >= at)
+}
+
+fn set_due(due: &std::sync::Mutex<Option<Instant>>, after: Duration) {
+    *due.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + after);
 }
 
 fn read<T>(lock: &RwLock<Option<Arc<T>>>) -> Option<Arc<T>> {

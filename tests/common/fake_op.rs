@@ -113,6 +113,9 @@ pub enum Signing {
     /// RS256 with the key that `/jwks` does NOT publish, but the kid of the
     /// published one (by default: signed with key 2, header kid `"key-1"`).
     OtherKey,
+    /// RS256 with the key that `/jwks` no longer publishes, under its own kid: a key the
+    /// provider retired (with `rotate_keys`: key 1, kid `"key-1"`).
+    RetiredKey,
 }
 
 /// Everything a test can change; public fields, `Default` is a correct OP.
@@ -1001,6 +1004,7 @@ fn sign(
         Signing::Hs256WithPublicKey => ("HS256", kid),
         Signing::UnknownKid => ("RS256", "nope"),
         Signing::Good | Signing::BadSignature | Signing::OtherKey => ("RS256", kid),
+        Signing::RetiredKey => ("RS256", if b.rotate_keys { KID_1 } else { KID_2 }),
     };
     let header = json!({ "alg": alg, "typ": typ, "kid": kid });
     let signing_input = format!(
@@ -1022,7 +1026,7 @@ fn sign(
         Signing::Hs256WithPublicKey => CoreHmacKey::new(KEY_1_PUBLIC_PEM.as_bytes())
             .sign(&CoreJwsSigningAlgorithm::HmacSha256, input)
             .ok()?,
-        Signing::OtherKey => shared.other_key(b).sign(&rs256, input).ok()?,
+        Signing::OtherKey | Signing::RetiredKey => shared.other_key(b).sign(&rs256, input).ok()?,
     };
     Some(format!(
         "{signing_input}.{}",
