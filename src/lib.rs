@@ -295,7 +295,9 @@
 //! (two tabs can log in at once); the callback checks RFC 9207 `iss`, and the ID token is
 //! validated as OpenID Connect Core 3.1.3.7 says (signature with an allow-list of
 //! algorithms, `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`, `auth_time`, `at_hash`). Return
-//! targets are paths of this app only. Sessions live in cookies sealed with AES-256-GCM
+//! targets are paths of this app only. Over https every cookie of the crate is named
+//! `__Host-…` (set only from a secure origin, `Path=/`, no `Domain`: a sibling subdomain
+//! cannot plant a login or a session). Sessions live in cookies sealed with AES-256-GCM
 //! (split into chunks of under 4 KB when the tokens are large), and responses to logged-in
 //! requests carry `Cache-Control: no-store`. Tokens and secrets never appear in the crate's
 //! logs or `Debug` output, and [`OidcError::error_description`] is fit for end users (the

@@ -669,6 +669,45 @@ async fn cookies_are_secure_when_the_redirect_uri_is_https() {
     let response = browse(&client, "/login").await;
     let cookies = set_cookies(&response);
     assert!(cookies[0].contains("Secure"), "{cookies:?}");
+    // `__Host-` names (no sibling subdomain or plain-http page can set them), hence Path=/.
+    let tx = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-oidc_tx_"))
+        .unwrap_or_else(|| panic!("a __Host- transaction cookie: {cookies:?}"));
+    assert!(tx.contains("Path=/;") || tx.ends_with("Path=/"), "{tx}");
+    assert!(!tx.contains("Domain"), "{tx}");
+    let callback = authorize(&location(&response)).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let session = set_cookies(&response)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-oidc_session_default="))
+        .expect("a __Host- session cookie");
+    assert!(
+        session.contains("Secure") && session.contains("Path=/"),
+        "{session}"
+    );
+    assert_eq!(
+        client.get("/whoami").dispatch().await.status(),
+        Status::Ok,
+        "logged in with the prefixed cookie"
+    );
+    // A cookie without the prefix (what an attacker on a sibling host could set) is no
+    // session at all.
+    let injected = client
+        .cookies()
+        .get("__Host-oidc_session_default")
+        .unwrap()
+        .value()
+        .to_string();
+    let response = client
+        .get("/whoami")
+        .header(Accept::JSON)
+        .cookie(Cookie::new("__Host-oidc_session_default", "gone"))
+        .cookie(Cookie::new("oidc_session_default", injected))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Unauthorized);
 }
 
 #[rocket::async_test]

@@ -165,9 +165,9 @@ pub(crate) fn start_login(
     let value = serde_json::to_string(&transaction).expect("a transaction always serializes");
     let transaction_cookie = oidc.cookies.sealed(
         &oidc.cipher,
-        tx_cookie_name(&transaction.state),
+        oidc.cookies.name(&tx_cookie_name(&transaction.state)),
         &value,
-        oidc.config.callback_path.clone(),
+        oidc.cookies.path_for(&oidc.config.callback_path),
         Some(oidc.config.login_timeout),
     );
     PendingLogin {
@@ -179,8 +179,8 @@ pub(crate) fn start_login(
 /// The cookie that remembers, for a short while, that a silent re-authentication with
 /// `provider` was sent: if the browser comes back without finishing it, the next login is
 /// interactive (the provider could not do `prompt=none`).
-pub(crate) fn silent_attempt_cookie(provider: &str) -> String {
-    format!("oidc_silent_{provider}")
+pub(crate) fn silent_attempt_cookie(oidc: &Oidc, provider: &str) -> String {
+    oidc.cookies.name(&format!("oidc_silent_{provider}"))
 }
 
 /// How long a silent attempt counts as one that did not come back, once it is this old.
@@ -188,7 +188,7 @@ const SILENT_ATTEMPT_FOR: i64 = 120;
 
 /// The marker cookie for a silent re-authentication with `provider` starting now.
 pub(crate) fn silent_attempt_marker(oidc: &Oidc, provider: &str) -> Cookie<'static> {
-    let name = silent_attempt_cookie(provider);
+    let name = silent_attempt_cookie(oidc, provider);
     oidc.cookies.sealed(
         &oidc.cipher,
         name,
@@ -262,11 +262,11 @@ pub(crate) async fn finish_login(
     }
 
     // Single use: the transaction cookie is deleted whatever happens next.
-    let name = tx_cookie_name(state);
-    out.push(
-        oidc.cookies
-            .removal(name.clone(), oidc.config.callback_path.clone()),
-    );
+    let name = oidc.cookies.name(&tx_cookie_name(state));
+    out.push(oidc.cookies.removal(
+        name.clone(),
+        oidc.cookies.path_for(&oidc.config.callback_path),
+    ));
     let transaction = jar
         .get(&name)
         .and_then(|cookie| oidc.cipher.open(&name, cookie.value()))
@@ -299,10 +299,10 @@ pub(crate) async fn finish_login(
         .with_log_detail("older than oidc.login_timeout"));
     }
     // A login came back: a later re-authentication may be silent again.
-    out.push(
-        oidc.cookies
-            .removal(silent_attempt_cookie(&transaction.provider), "/".into()),
-    );
+    out.push(oidc.cookies.removal(
+        silent_attempt_cookie(oidc, &transaction.provider),
+        "/".into(),
+    ));
     let client = oidc.provider(&transaction.provider).ok_or_else(|| {
         OidcError::invalid_callback(
             "invalid_state",

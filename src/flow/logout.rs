@@ -173,13 +173,16 @@ fn end_session_redirect(
         )
         .append_pair("state", &logout_state.state);
     let value = serde_json::to_string(&logout_state).expect("a logout state serializes");
-    out.push(oidc.cookies.sealed(
-        &oidc.cipher,
-        LOGOUT_COOKIE.into(),
-        &value,
-        client.config.post_logout_return_path.clone(),
-        Some(oidc.config.login_timeout),
-    ));
+    out.push(
+        oidc.cookies.sealed(
+            &oidc.cipher,
+            oidc.cookies.name(LOGOUT_COOKIE),
+            &value,
+            oidc.cookies
+                .path_for(&client.config.post_logout_return_path),
+            Some(oidc.config.login_timeout),
+        ),
+    );
     Some(url.into())
 }
 
@@ -193,13 +196,14 @@ pub(crate) fn finish_return(
     out: &CookieQueue,
     cookie_path: &str,
 ) -> Option<String> {
+    let name = oidc.cookies.name(LOGOUT_COOKIE);
     out.push(
         oidc.cookies
-            .removal(LOGOUT_COOKIE.into(), cookie_path.to_string()),
+            .removal(name.clone(), oidc.cookies.path_for(cookie_path)),
     );
     let expected = jar
-        .get(LOGOUT_COOKIE)
-        .and_then(|cookie| oidc.cipher.open(LOGOUT_COOKIE, cookie.value()))
+        .get(&name)
+        .and_then(|cookie| oidc.cipher.open(&name, cookie.value()))
         .and_then(|json| serde_json::from_str::<LogoutState>(&json).ok())?;
     let matches = !returned.is_empty()
         && bool::from(expected.state.as_bytes().ct_eq(returned.as_bytes()))

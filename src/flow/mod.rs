@@ -46,11 +46,12 @@ impl Oidc {
         store: Arc<dyn SessionStore>,
         server_side: bool,
     ) -> Self {
+        let cookies = CookieFactory::new(&config);
         let providers = std::mem::take(&mut config.providers)
             .into_iter()
             .map(|provider| {
                 Arc::new(ProviderState {
-                    session_cookie: session_cookie_name(&provider.name),
+                    session_cookie: cookies.name(&session_cookie_name(&provider.name)),
                     client: ProviderClient::new(
                         provider,
                         config.redirect_uri.to_string(),
@@ -64,7 +65,7 @@ impl Oidc {
             .collect();
         Oidc {
             app_origin: config.redirect_uri.origin().ascii_serialization(),
-            cookies: CookieFactory::new(&config),
+            cookies,
             config,
             cipher,
             store,

@@ -324,6 +324,27 @@ impl CookieFactory {
         }
     }
 
+    /// The name of the crate's cookie `base`: `__Host-<base>` over https, so that no sibling
+    /// subdomain or plain-http page can set one for the browser (RFC 6265bis 4.1.3.2;
+    /// such a cookie must be `Secure`, `Path=/`, without `Domain`).
+    pub(crate) fn name(&self, base: &str) -> String {
+        if self.secure {
+            format!("__Host-{base}")
+        } else {
+            base.to_string()
+        }
+    }
+
+    /// The path of a cookie only `path` needs: `path` over http, `/` over https (where the
+    /// `__Host-` prefix demands it).
+    pub(crate) fn path_for(&self, path: &str) -> String {
+        if self.secure {
+            "/".into()
+        } else {
+            path.to_string()
+        }
+    }
+
     /// A sealed cookie with `HttpOnly`, `SameSite=Lax`, `Secure` when over https.
     pub(crate) fn sealed(
         &self,

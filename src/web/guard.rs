@@ -355,7 +355,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                 Freshness::Reauthenticate => {
                     // A silent attempt that never came back (a provider that answers
                     // prompt=none with a page of its own): this time the user logs in.
-                    let tried = flow::login::silent_attempt_cookie(client.name());
+                    let tried = flow::login::silent_attempt_cookie(oidc, client.name());
                     silent = req.cookies().get(&tried).is_none();
                     if !silent {
                         log::info!(
