@@ -292,7 +292,8 @@
 //! # Security
 //!
 //! Every login uses PKCE S256, `state` and `nonce`, kept in a per-login transaction cookie
-//! (two tabs can log in at once); the callback checks RFC 9207 `iss`, and the ID token is
+//! (two tabs can log in at once; a browser keeps at most four pending logins, the oldest
+//! dropped first); the callback checks RFC 9207 `iss`, and the ID token is
 //! validated as OpenID Connect Core 3.1.3.7 says (signature with an allow-list of
 //! algorithms, `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`, `auth_time`, `at_hash`). Return
 //! targets are paths of this app only. Over https every cookie of the crate is named

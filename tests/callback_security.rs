@@ -981,3 +981,32 @@ async fn forwarded<'c>(
         .dispatch()
         .await
 }
+
+/// Anonymous visits to guarded pages keep at most four pending logins per browser: the
+/// oldest transaction cookies are dropped, so they cannot pile up past a proxy's header
+/// limit; the newest logins still finish, the dropped ones cannot.
+#[rocket::async_test]
+async fn pending_logins_are_capped_per_browser() {
+    let (_op, client) = setup().await;
+    let mut auth_urls = Vec::new();
+    for n in 0..7 {
+        auth_urls.push(start_login(&client, &format!("/login?visit={n}")).await);
+    }
+    let pending = client
+        .cookies()
+        .iter()
+        .filter(|c| c.name().starts_with("oidc_tx_"))
+        .count();
+    assert_eq!(pending, 4, "at most four pending logins");
+    let oldest = authorize(&auth_urls[0]).await;
+    let response = browse(&client, &path_and_query(&oldest)).await;
+    assert_eq!(
+        response.status(),
+        Status::BadRequest,
+        "the oldest was dropped"
+    );
+    let newest = authorize(&auth_urls[6]).await;
+    let response = browse(&client, &path_and_query(&newest)).await;
+    assert_eq!(response.status(), Status::SeeOther, "the newest finishes");
+    assert_eq!(location(&response), "/login?visit=6");
+}

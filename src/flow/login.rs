@@ -176,6 +176,65 @@ pub(crate) fn start_login(
     }
 }
 
+/// Most logins one browser may have pending at once: starting one more drops the oldest,
+/// so anonymous visits cannot pile up transaction cookies past a proxy's header limit.
+pub(crate) const MAX_PENDING_LOGINS: usize = 4;
+
+/// The cookie that lists a browser's pending logins (their transaction cookies' names and
+/// start times), readable everywhere, whatever path the transaction cookies have.
+const PENDING_COOKIE: &str = "oidc_pending";
+
+/// The cookies that keep a browser at most `MAX_PENDING_LOGINS` pending logins once `login`
+/// starts: removals of the oldest transaction cookies, and the updated list.
+pub(crate) fn keep_few_pending(
+    oidc: &Oidc,
+    jar: &CookieJar<'_>,
+    login: &PendingLogin,
+) -> Vec<Cookie<'static>> {
+    let Some(started) = &login.transaction_cookie else {
+        return Vec::new();
+    };
+    let now = now();
+    let mut pending = pending_logins(oidc, jar, now);
+    pending.retain(|(name, _)| name != started.name());
+    pending.push((started.name().to_string(), now));
+    let mut cookies = Vec::new();
+    while pending.len() > MAX_PENDING_LOGINS {
+        let (oldest, _) = pending.remove(0);
+        cookies.push(
+            oidc.cookies
+                .removal(oldest, oidc.cookies.path_for(&oidc.config.callback_path)),
+        );
+    }
+    cookies.push(pending_cookie(oidc, &pending));
+    cookies
+}
+
+/// The pending logins a browser's list names, oldest first, without those past
+/// `login_timeout`.
+fn pending_logins(oidc: &Oidc, jar: &CookieJar<'_>, now: i64) -> Vec<(String, i64)> {
+    let name = oidc.cookies.name(PENDING_COOKIE);
+    let mut pending: Vec<(String, i64)> = jar
+        .get(&name)
+        .and_then(|cookie| oidc.cipher.open(&name, cookie.value()))
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    pending.retain(|(_, at)| now.saturating_sub(*at) <= oidc.config.login_timeout);
+    pending.sort_by_key(|(_, at)| *at);
+    pending
+}
+
+fn pending_cookie(oidc: &Oidc, pending: &[(String, i64)]) -> Cookie<'static> {
+    let value = serde_json::to_string(pending).expect("names and times serialize");
+    oidc.cookies.sealed(
+        &oidc.cipher,
+        oidc.cookies.name(PENDING_COOKIE),
+        &value,
+        "/".into(),
+        Some(oidc.config.login_timeout),
+    )
+}
+
 /// The cookie that remembers, for a short while, that a silent re-authentication with
 /// `provider` was sent: if the browser comes back without finishing it, the next login is
 /// interactive (the provider could not do `prompt=none`).
@@ -267,6 +326,17 @@ pub(crate) async fn finish_login(
         name.clone(),
         oidc.cookies.path_for(&oidc.config.callback_path),
     ));
+    // ...and leaves the list of pending logins.
+    let mut pending = pending_logins(oidc, jar, now());
+    if pending.iter().any(|(pending, _)| *pending == name) {
+        pending.retain(|(pending, _)| *pending != name);
+        out.push(if pending.is_empty() {
+            oidc.cookies
+                .removal(oidc.cookies.name(PENDING_COOKIE), "/".into())
+        } else {
+            pending_cookie(oidc, &pending)
+        });
+    }
     let transaction = jar
         .get(&name)
         .and_then(|cookie| oidc.cipher.open(&name, cookie.value()))

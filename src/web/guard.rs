@@ -431,9 +431,9 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                 client.name(),
             )]);
         }
-        state.set_login(flow::login::start_login(
-            oidc, client, &resolved, &return_to, silent,
-        ));
+        let login = flow::login::start_login(oidc, client, &resolved, &return_to, silent);
+        state.set_cookies(flow::login::keep_few_pending(oidc, req.cookies(), &login));
+        state.set_login(login);
         Outcome::Error((
             Status::Unauthorized,
             state.record(OidcError::new(
