@@ -336,6 +336,8 @@ mod config; // configuration (floor 1, with error and provider)
 mod error;
 mod flow; // login, callback, refresh, logout
 mod op; // the provider at run time: metadata, keys, calls
+#[cfg(test)]
+mod properties; // property tests of every parser of untrusted input
 mod protocol; // ID token validation, HTTP, time, randomness
 pub mod provider;
 mod session; // session data, sealed cookies, stores

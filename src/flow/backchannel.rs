@@ -148,7 +148,7 @@ fn origin_of(url: &str) -> String {
 }
 
 /// `iss` of a token not yet validated: only to pick the provider that validates it.
-fn unverified_issuer(token: &str) -> Result<String, OidcError> {
+pub(crate) fn unverified_issuer(token: &str) -> Result<String, OidcError> {
     #[derive(serde::Deserialize)]
     struct Issuer {
         iss: Option<String>,

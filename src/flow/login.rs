@@ -259,7 +259,7 @@ pub(crate) fn silent_attempt_marker(oidc: &Oidc, provider: &str) -> Cookie<'stat
 
 /// The parameters of an authorization response; each may appear once.
 #[derive(Default)]
-struct CallbackParams {
+pub(crate) struct CallbackParams {
     state: Option<String>,
     code: Option<String>,
     iss: Option<String>,
@@ -268,7 +268,7 @@ struct CallbackParams {
 }
 
 impl CallbackParams {
-    fn parse(query: &str) -> Result<Self, OidcError> {
+    pub(crate) fn parse(query: &str) -> Result<Self, OidcError> {
         let mut params = CallbackParams::default();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let slot = match &*name {

@@ -228,7 +228,7 @@ impl CookieQueue {
 
 /// How many cookies carry the session whose first cookie holds `first`: a chunked session's
 /// first value is `<count>.<part>` (a sealed value never holds a `.`).
-fn chunk_count(first: &str) -> usize {
+pub(crate) fn chunk_count(first: &str) -> usize {
     first
         .split_once('.')
         .and_then(|(count, _)| count.parse::<usize>().ok())

@@ -11,6 +11,8 @@ mod redis;
 mod store;
 
 pub(crate) use cache::SessionCache;
+#[cfg(test)]
+pub(crate) use codec::chunk_count;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};
 pub(crate) use data::{session_cookie_name, NewSession, SessionData};
 pub use memory::MemoryStore;

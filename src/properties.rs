@@ -1,0 +1,222 @@
+//! Property tests for everything that parses untrusted input: the callback's query, sealed
+//! cookies and their chunk counts, session and transaction JSON, JWTs (ID and logout
+//! tokens), return paths, provider documents. Each property runs a bounded number of cases
+//! on every `cargo test` (CI included); the machine's stable toolchain cannot run
+//! `cargo fuzz`, so these stand in for it. Known nasty inputs are kept as explicit seeds.
+
+use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use proptest::prelude::*;
+
+use crate::config::{safe_return_path, ProviderMetadata};
+use crate::flow::backchannel::unverified_issuer;
+use crate::flow::login::CallbackParams;
+use crate::protocol::logout_token::{validate_logout_token, LogoutTokenCheck};
+use crate::protocol::validation::{payload_of, validate_id_token, IdTokenCheck};
+use crate::session::{chunk_count, CookieCipher, SessionData};
+
+/// Seeds that broke parsers elsewhere: empty parts, huge counts, odd Unicode.
+const SEEDS: &[&str] = &[
+    "",
+    ".",
+    "..",
+    "a.b.c.d",
+    "99999999999999999999.x",
+    "eyJhbGciOiJub25lIn0.e30.",
+    "state=&state=",
+    "%FF%FE=%00",
+    "\u{202E}/\\evil",
+    "//evil.example",
+    "/\u{0}",
+];
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// A JWS-shaped string: three base64url parts holding arbitrary bytes.
+fn jws_shaped() -> impl Strategy<Value = String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    (
+        proptest::collection::vec(any::<u8>(), 0..200),
+        proptest::collection::vec(any::<u8>(), 0..400),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    )
+        .prop_map(|(h, p, s)| {
+            format!(
+                "{}.{}.{}",
+                URL_SAFE_NO_PAD.encode(h),
+                URL_SAFE_NO_PAD.encode(p),
+                URL_SAFE_NO_PAD.encode(s)
+            )
+        })
+}
+
+/// A JWS whose header and payload are JSON objects with keys a token has.
+fn jwt_like() -> impl Strategy<Value = String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let value = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(serde_json::Value::from),
+        ".{0,40}".prop_map(serde_json::Value::from),
+        Just(serde_json::json!(["a", 1, null])),
+        Just(serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}})),
+    ];
+    let keys = proptest::sample::subsequence(
+        vec![
+            "iss",
+            "sub",
+            "aud",
+            "azp",
+            "exp",
+            "iat",
+            "nbf",
+            "nonce",
+            "auth_time",
+            "at_hash",
+            "acr",
+            "sid",
+            "jti",
+            "events",
+            "alg",
+            "kid",
+            "typ",
+            "crit",
+        ],
+        0..12,
+    );
+    (
+        keys.clone(),
+        proptest::collection::vec(value.clone(), 12),
+        keys,
+        proptest::collection::vec(value, 12),
+    )
+        .prop_map(|(hk, hv, pk, pv)| {
+            let object = |keys: Vec<&str>, values: Vec<serde_json::Value>| {
+                serde_json::Value::Object(
+                    keys.into_iter().map(str::to_string).zip(values).collect(),
+                )
+            };
+            format!(
+                "{}.{}.{}",
+                URL_SAFE_NO_PAD.encode(object(hk, hv).to_string()),
+                URL_SAFE_NO_PAD.encode(object(pk, pv).to_string()),
+                URL_SAFE_NO_PAD.encode(b"signature")
+            )
+        })
+}
+
+fn empty_keys() -> CoreJsonWebKeySet {
+    serde_json::from_str(r#"{"keys":[]}"#).unwrap()
+}
+
+fn id_token_rejected(jwt: &str) -> bool {
+    let algs = [
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::HmacSha256,
+    ];
+    let check = IdTokenCheck {
+        issuer: "https://op.example",
+        client_id: "app",
+        trusted_audiences: &[],
+        allowed_algs: &algs,
+        client_secret: Some("secret"),
+        nonce: Some("n"),
+        max_age: Some(60),
+        acr_values: &[],
+        access_token: Some("at"),
+        now: 1_700_000_000,
+        clock_skew: 60,
+    };
+    validate_id_token(jwt, &empty_keys(), &check).is_err()
+}
+
+fn logout_token_rejected(jwt: &str) -> bool {
+    let algs = [
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        CoreJwsSigningAlgorithm::HmacSha256,
+    ];
+    let check = LogoutTokenCheck {
+        issuer: "https://op.example",
+        client_id: "app",
+        trusted_audiences: &[],
+        allowed_algs: &algs,
+        client_secret: Some("secret"),
+        now: 1_700_000_000,
+        clock_skew: 60,
+    };
+    validate_logout_token(jwt, &empty_keys(), &check).is_err()
+}
+
+#[test]
+fn the_seeds_are_handled() {
+    let cipher = CookieCipher::for_tests();
+    for seed in SEEDS {
+        let _ = CallbackParams::parse(seed);
+        assert!(safe_return_path(seed).starts_with('/'));
+        assert!(cipher.open("oidc_session_default", seed).is_none());
+        let _ = chunk_count(seed);
+        assert!(SessionData::decode(seed.to_string()).is_none());
+        assert!(id_token_rejected(seed) && logout_token_rejected(seed));
+        let _ = unverified_issuer(seed);
+        let _ = payload_of(seed);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The callback's query: any string parses or is refused, never a panic.
+    #[test]
+    fn any_callback_query_is_handled(query in ".{0,300}") {
+        let _ = CallbackParams::parse(&query);
+    }
+
+    /// A return path is always a path of this app.
+    #[test]
+    fn a_return_path_never_leaves_the_app(target in ".{0,200}") {
+        let path = safe_return_path(&target);
+        prop_assert!(path.starts_with('/'));
+        prop_assert!(!path.starts_with("//") && !path.starts_with("/\\"));
+        prop_assert!(!path.chars().any(char::is_control));
+    }
+
+    /// A cookie value this key did not seal never opens, whatever it holds.
+    #[test]
+    fn a_foreign_cookie_never_opens(value in "[A-Za-z0-9_.-]{0,600}", bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let cipher = CookieCipher::for_tests();
+        prop_assert!(cipher.open("oidc_session_default", &value).is_none());
+        let lossy = String::from_utf8_lossy(&bytes);
+        prop_assert!(cipher.open("oidc_session_default", &lossy).is_none());
+        let count = chunk_count(&value);
+        prop_assert!((1..=8).contains(&count));
+    }
+
+    /// Session JSON that is not ours is no session (and no panic).
+    #[test]
+    fn arbitrary_session_json_is_no_session(json in ".{0,300}") {
+        let _ = SessionData::decode(json);
+    }
+
+    /// Arbitrary and JWT-shaped ID and logout tokens are refused without a panic (no key
+    /// in the set, so none can pass).
+    #[test]
+    fn arbitrary_tokens_are_refused(jwt in prop_oneof![".{0,300}", jws_shaped(), jwt_like()]) {
+        prop_assert!(id_token_rejected(&jwt));
+        prop_assert!(logout_token_rejected(&jwt));
+        let _ = unverified_issuer(&jwt);
+    }
+
+    /// Provider documents: arbitrary bytes parse or fail, never panic.
+    #[test]
+    fn arbitrary_provider_documents_are_handled(bytes in proptest::collection::vec(any::<u8>(), 0..500)) {
+        let _ = serde_json::from_slice::<ProviderMetadata>(&bytes);
+        let _ = serde_json::from_slice::<CoreJsonWebKeySet>(&bytes);
+    }
+}
