@@ -139,12 +139,17 @@ impl OidcError {
     pub(crate) fn log(&self) {
         let detail = self.log_detail.as_deref().unwrap_or_default();
         let sep = if detail.is_empty() { "" } else { ": " };
-        // An error the provider reported for a user's own login (even `server_error`) is
-        // the provider's, not this app's: a warning.
+        log::log!(self.log_level(), "oidc: {self}{sep}{detail}");
+    }
+
+    /// Errors for this app's operators (5xx: a provider or store failing) at `Error`;
+    /// bad input and what a provider reported for a user's own login (even its
+    /// `server_error`) at `Warn`.
+    fn log_level(&self) -> log::Level {
         if self.status.code >= 500 && self.kind != ErrorKind::ProviderError {
-            log::error!("oidc: {self}{sep}{detail}");
+            log::Level::Error
         } else {
-            log::warn!("oidc: {self}{sep}{detail}");
+            log::Level::Warn
         }
     }
 
@@ -299,6 +304,17 @@ fn is_format_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_providers_own_error_report_is_a_warning_not_an_error() {
+        let reported = OidcError::from_provider("server_error", Some("oops"));
+        assert_eq!(reported.status().code, 502);
+        assert_eq!(reported.log_level(), log::Level::Warn);
+        let failing = OidcError::unavailable(false, "connection refused");
+        assert_eq!(failing.log_level(), log::Level::Error);
+        let bad_input = OidcError::invalid_callback("invalid_state", "x");
+        assert_eq!(bad_input.log_level(), log::Level::Warn);
+    }
 
     #[test]
     fn sanitized_text_keeps_no_control_or_format_characters() {
