@@ -613,9 +613,25 @@ async fn cookies_carry_explicit_attributes() {
     let (_op, client) = setup().await;
     let response = browse(&client, "/login").await;
     let cookies = set_cookies(&response);
-    assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let tx = &cookies[0];
-    assert!(tx.starts_with("oidc_tx_"), "{tx}");
+    assert_eq!(
+        cookies.len(),
+        2,
+        "the transaction and the list of pending logins: {cookies:?}"
+    );
+    let tx = cookies
+        .iter()
+        .find(|c| c.starts_with("oidc_tx_"))
+        .unwrap_or_else(|| panic!("a transaction cookie: {cookies:?}"));
+    let pending = cookies
+        .iter()
+        .find(|c| c.starts_with("oidc_pending="))
+        .unwrap_or_else(|| panic!("the list of pending logins: {cookies:?}"));
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        assert!(
+            pending.contains(attribute),
+            "{attribute} missing in {pending}"
+        );
+    }
     for attribute in [
         "HttpOnly",
         "SameSite=Lax",
@@ -953,11 +969,26 @@ async fn forwarded_headers_count_only_when_trusted() {
             "{proto}://{host} is not redirect_uri's origin"
         );
     }
-    let response = forwarded(&trusting, "http", "127.0.0.1:8000").await;
-    assert!(
-        location(&response).starts_with(&op.issuer),
-        "the right origin logs in"
-    );
+    for (proto, host) in [
+        ("http", "127.0.0.1:8000"),
+        ("http", "127.0.0.1"),
+        ("http", "evil.example, 127.0.0.1:8000"),
+    ] {
+        let response = forwarded(&trusting, proto, host).await;
+        assert!(
+            location(&response).starts_with(&op.issuer),
+            "{proto}://{host}: the right origin (the proxy's right-most value) logs in"
+        );
+    }
+    // Without X-Forwarded-Host, the internal Host is no difference (no redirect loop).
+    let response = trusting
+        .get("/login")
+        .header(Accept::HTML)
+        .header(rocket::http::Header::new("Host", "app.internal:8000"))
+        .header(rocket::http::Header::new("X-Forwarded-Proto", "http"))
+        .dispatch()
+        .await;
+    assert!(location(&response).starts_with(&op.issuer));
     let (op, ignoring) = setup().await;
     let response = forwarded(&ignoring, "https", "www.example.com").await;
     assert!(
@@ -1009,4 +1040,45 @@ async fn pending_logins_are_capped_per_browser() {
     let response = browse(&client, &path_and_query(&newest)).await;
     assert_eq!(response.status(), Status::SeeOther, "the newest finishes");
     assert_eq!(location(&response), "/login?visit=6");
+}
+
+#[rocket::get("/maybe")]
+fn maybe(
+    user: Option<rocket_oidc_auth::Authenticated<rocket_oidc_auth::provider::Default>>,
+) -> String {
+    user.map(|user| user.subject().to_string())
+        .unwrap_or_default()
+}
+
+/// A public page with `Option<Authenticated<P>>` writes no cookie and never touches a
+/// login in progress (its login redirect is never sent, so neither are its cookies).
+#[rocket::async_test]
+async fn an_optional_guard_leaves_pending_logins_alone() {
+    let op = FakeOp::start().await;
+    let rocket = quickstart_rocket(figment(
+        &op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET,
+        "",
+        "",
+    ))
+    .mount("/", rocket::routes![maybe]);
+    let client = Client::tracked(rocket).await.unwrap();
+    let auth_url = start_login(&client, "/login").await;
+    for _ in 0..6 {
+        let response = browse(&client, "/maybe").await;
+        assert_eq!(response.status(), Status::Ok);
+        assert!(
+            set_cookies(&response).is_empty(),
+            "{:?}",
+            set_cookies(&response)
+        );
+    }
+    let callback = authorize(&auth_url).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(
+        response.status(),
+        Status::SeeOther,
+        "the login still finishes"
+    );
 }

@@ -385,7 +385,7 @@ impl Config {
         let raw: RawConfig = figment
             .extract_inner("oidc")
             .map_err(|e| ConfigError(describe_figment_error(e)))?;
-        if raw.dangerously_allow_http && figment.profile() == rocket::Config::RELEASE_PROFILE {
+        if raw.dangerously_allow_http && is_release(figment) {
             bail!(
                 "oidc.dangerously_allow_http is set in the release profile: plain http carries \
                  codes and tokens in clear; use https, or keep the setting to a debug profile"
@@ -502,6 +502,12 @@ impl Config {
             trust_forwarded_headers: raw.trust_forwarded_headers,
         })
     }
+}
+
+/// A release deployment: the `release` profile, or a build without debug assertions
+/// (whatever the profile is called), where the `dangerously_…` settings are refused.
+pub(crate) fn is_release(figment: &Figment) -> bool {
+    figment.profile() == rocket::Config::RELEASE_PROFILE || !cfg!(debug_assertions)
 }
 
 fn validate_store(raw: RawSession) -> Result<StoreConfig, ConfigError> {

@@ -29,6 +29,10 @@ pub(crate) struct PendingLogin {
     pub(crate) location: String,
     /// None for a redirect to the app's own origin first (see `other_host_redirect`).
     pub(crate) transaction_cookie: Option<Cookie<'static>>,
+    /// Cookies that go with the redirect only (the list of pending logins, the silent
+    /// attempt's marker): a route that answers anyway (`Option<Authenticated<P>>`) must
+    /// not touch the browser's logins.
+    pub(crate) other_cookies: Vec<Cookie<'static>>,
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -52,8 +56,9 @@ pub(crate) struct RequestOrigin<'a> {
 ///
 /// Without `trust_forwarded_headers`, only another loopback name on the same port is
 /// recognized (`localhost` against `127.0.0.1`): behind a proxy `Host` may name the app's
-/// internal address. With it, the forwarded scheme, host and port are compared (http
-/// against https too). The target is always `redirect_uri`'s origin, never the request's.
+/// internal address. With it, `X-Forwarded-Proto` and `X-Forwarded-Host` (their right-most
+/// values, the proxy's own) are compared when present (http against https too). The target
+/// is always `redirect_uri`'s origin, never the request's.
 pub(crate) fn other_host_redirect(
     oidc: &Oidc,
     origin: RequestOrigin<'_>,
@@ -63,30 +68,30 @@ pub(crate) fn other_host_redirect(
     let expected_host = redirect_uri.host_str()?;
     let expected_port = redirect_uri.port_or_known_default()?;
     let target = || format!("{}{}", oidc.app_origin, safe_return_path(path_and_query));
-    let first = |list: &str| {
-        list.split(',')
+    // A proxy appends its own value: the right-most one is the proxy's, not the client's.
+    let last = |list: &str| {
+        list.rsplit(',')
             .next()
             .unwrap_or_default()
             .trim()
             .to_string()
     };
     if oidc.config.trust_forwarded_headers {
-        let scheme = origin
+        // Only what the proxy says is compared: a missing header is no difference (the
+        // internal `Host` behind a proxy never is), nor is a host without a port.
+        let scheme_differs = origin
             .forwarded_proto
-            .map(first)
-            .unwrap_or_else(|| redirect_uri.scheme().to_string());
-        let host = origin.forwarded_host.map(first);
-        let host = host.as_deref().or(origin.host)?;
-        let (name, port) = split_host(host)?;
-        let default_port = if scheme.eq_ignore_ascii_case("https") {
-            443
-        } else {
-            80
+            .map(last)
+            .is_some_and(|scheme| !scheme.eq_ignore_ascii_case(redirect_uri.scheme()));
+        let host_differs = match origin.forwarded_host.map(last) {
+            Some(host) => {
+                let (name, port) = split_host(&host)?;
+                !name.eq_ignore_ascii_case(expected_host)
+                    || port.is_some_and(|port| port != expected_port)
+            }
+            None => false,
         };
-        let differs = !scheme.eq_ignore_ascii_case(redirect_uri.scheme())
-            || !name.eq_ignore_ascii_case(expected_host)
-            || port.unwrap_or(default_port) != expected_port;
-        return differs.then(target);
+        return (scheme_differs || host_differs).then(target);
     }
     let (name, port) = split_host(origin.host?)?;
     let port = port.unwrap_or(expected_port);
@@ -173,6 +178,7 @@ pub(crate) fn start_login(
     PendingLogin {
         location,
         transaction_cookie: Some(transaction_cookie),
+        other_cookies: Vec::new(),
     }
 }
 

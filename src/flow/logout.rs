@@ -67,7 +67,9 @@ pub(crate) async fn end_sessions(
     let mut location = None;
     let deadline = tokio::time::Instant::now() + LOGOUT_WAIT;
     for (client, session) in &ended {
-        let Some(resolved) = metadata_within(client, PROVIDER_WAIT).await else {
+        let wait =
+            PROVIDER_WAIT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let Some(resolved) = metadata_within(client, wait).await else {
             log::warn!(
                 "oidc: logout: provider {:?} is unreachable; ended the local session only",
                 client.name()

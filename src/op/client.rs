@@ -595,10 +595,12 @@ fn parse_token_response(
         400 | 401 => match serde_json::from_slice::<OAuthErrorResponse>(&response.body) {
             Ok(err) => {
                 let code = sanitize(&err.error, 64);
+                // The provider's own description is for the user; without one, say it
+                // plainly (the endpoint goes to the log only).
                 let description = err
                     .error_description
                     .map(|d| sanitize(&d, 512))
-                    .unwrap_or_else(|| format!("{what} was refused"));
+                    .unwrap_or_else(|| "the login service refused the request".to_string());
                 if code == "invalid_client" || code == "unauthorized_client" {
                     // The app's credentials are wrong: not the user's fault.
                     Err(OidcError::new(
@@ -618,7 +620,8 @@ fn parse_token_response(
                         rocket::http::Status::BadRequest,
                         code,
                         description,
-                    ))
+                    )
+                    .with_log_detail(format!("{what} was refused")))
                 }
             }
             Err(_) => Err(OidcError::bad_provider_response(format!(

@@ -58,7 +58,7 @@ impl CookieCipher {
                     .ok()
                     .and_then(|v| v.to_bool())
                     .unwrap_or(false);
-                if !allowed || figment.profile() == rocket::Config::RELEASE_PROFILE {
+                if !allowed || crate::config::is_release(figment) {
                     return Err(ConfigError(
                         "secret_key is a published key (Rocket's documentation shows it): \
                          anyone can seal sessions with it and log in as anyone; generate \

@@ -213,6 +213,9 @@ impl Fairing for OidcFairing {
                 if let Some(cookie) = &login.transaction_cookie {
                     res.adjoin_header(cookie.clone());
                 }
+                for cookie in &login.other_cookies {
+                    res.adjoin_header(cookie.clone());
+                }
             } else if let Some(challenge) = state.challenge() {
                 res.set_header(Header::new("WWW-Authenticate", challenge.to_string()));
             } else if state.error().is_some() && !res.headers().contains("WWW-Authenticate") {

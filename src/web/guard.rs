@@ -356,7 +356,11 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                     // A silent attempt that never came back (a provider that answers
                     // prompt=none with a page of its own): this time the user logs in.
                     let tried = flow::login::silent_attempt_cookie(oidc, client.name());
-                    silent = req.cookies().get(&tried).is_none();
+                    silent = req
+                        .cookies()
+                        .get(&tried)
+                        .and_then(|cookie| oidc.cipher.open(&tried, cookie.value()))
+                        .is_none();
                     if !silent {
                         log::info!(
                             "oidc: a silent re-authentication with provider {:?} did not come \
@@ -402,6 +406,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                 state.set_login(flow::PendingLogin {
                     location,
                     transaction_cookie: None,
+                    other_cookies: Vec::new(),
                 });
                 return Outcome::Error((
                     Status::Unauthorized,
@@ -425,14 +430,13 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             // A form post cannot be replayed after the login: return to the app's root.
             _ => "/".to_string(),
         };
+        let mut login = flow::login::start_login(oidc, client, &resolved, &return_to, silent);
+        login.other_cookies = flow::login::keep_few_pending(oidc, req.cookies(), &login);
         if silent {
-            state.set_cookies(vec![flow::login::silent_attempt_marker(
-                oidc,
-                client.name(),
-            )]);
+            login
+                .other_cookies
+                .push(flow::login::silent_attempt_marker(oidc, client.name()));
         }
-        let login = flow::login::start_login(oidc, client, &resolved, &return_to, silent);
-        state.set_cookies(flow::login::keep_few_pending(oidc, req.cookies(), &login));
         state.set_login(login);
         Outcome::Error((
             Status::Unauthorized,
