@@ -286,12 +286,12 @@ async fn a_restarted_redis_keeps_its_sessions_and_the_app_reconnects() {
 /// the first one's (`redirect_uri` names it on both), sharing one Redis.
 #[rocket::async_test]
 async fn two_quickstarts_on_two_ports_share_sessions_logins_and_logouts() {
-    use common::server::{free_port_now, Served};
+    use common::server::{free_port, Served};
     use reqwest::cookie::{CookieStore, Jar};
     use std::sync::Arc;
 
     let redis = RedisServer::start();
-    let (port_a, port_b) = (free_port_now(), free_port_now());
+    let (port_a, port_b) = (free_port(), free_port());
     let public = format!("http://127.0.0.1:{port_a}");
     let redirect_uri = format!("{public}/redirect_uri");
     let op = NodeOp::start(&[

@@ -11,10 +11,7 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use rocket::http::{CookieJar, Status};
-use sha2::{Digest, Sha256};
 
 use super::{session, Oidc};
 use crate::error::{sanitize, ErrorKind, OidcError};
@@ -160,11 +157,7 @@ pub(crate) fn unverified_issuer(token: &str) -> Result<String, OidcError> {
 }
 
 fn jti_key(issuer: &str, jti: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(issuer.as_bytes());
-    hasher.update([0]);
-    hasher.update(jti.as_bytes());
-    format!("jti:{}", URL_SAFE_NO_PAD.encode(&hasher.finalize()[..18]))
+    format!("jti:{}", session::digest(issuer, jti))
 }
 
 fn invalid(description: String) -> OidcError {

@@ -526,10 +526,11 @@ fn subject_key(provider: &str, subject: &str) -> String {
     format!("ended-sub:{}", digest(provider, subject))
 }
 
-/// A fixed-length key part for values that may hold any character.
-fn digest(provider: &str, value: &str) -> String {
+/// A fixed-length key part for values that may hold any character (`scope` is the provider
+/// or issuer the value belongs to).
+pub(crate) fn digest(scope: &str, value: &str) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(provider.as_bytes());
+    hasher.update(scope.as_bytes());
     hasher.update([0]);
     hasher.update(value.as_bytes());
     URL_SAFE_NO_PAD.encode(&hasher.finalize()[..18])

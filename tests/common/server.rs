@@ -21,7 +21,8 @@ pub struct RunningApp {
     server: tokio::task::JoinHandle<Result<rocket::Rocket<rocket::Ignite>, rocket::Error>>,
 }
 
-fn free_port() -> u16 {
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind a free port")
         .local_addr()
@@ -98,11 +99,6 @@ impl Served {
         self.shutdown.notify();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
     }
-}
-
-/// A free port on 127.0.0.1.
-pub fn free_port_now() -> u16 {
-    free_port()
 }
 
 impl RunningApp {
