@@ -226,6 +226,17 @@ impl OidcError {
     }
 
     /// `detail` (the endpoint, the status, what was wrong) goes to the log only.
+    /// A mistake in the app's setup met at run time (500); `detail` says how to fix it.
+    pub(crate) fn configuration(detail: impl Into<String>) -> Self {
+        OidcError::new(
+            ErrorKind::Configuration,
+            Status::InternalServerError,
+            "server_error",
+            "the login of this page is not set up correctly; tell the site's operators",
+        )
+        .with_log_detail(detail)
+    }
+
     pub(crate) fn bad_provider_response(detail: impl Into<String>) -> Self {
         Self::new(
             ErrorKind::BadProviderResponse,

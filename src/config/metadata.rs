@@ -24,6 +24,19 @@ pub(crate) struct ProviderMetadata {
     pub(crate) code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
     pub(crate) authorization_response_iss_parameter_supported: bool,
+    /// RFC 9126 5.
+    pub(crate) pushed_authorization_request_endpoint: Option<String>,
+    #[serde(default)]
+    pub(crate) require_pushed_authorization_requests: bool,
+    #[serde(default)]
+    pub(crate) token_endpoint_auth_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub(crate) token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 9449 5.1.
+    #[serde(default)]
+    pub(crate) dpop_signing_alg_values_supported: Vec<String>,
+    /// OpenID Connect Discovery 1.0 3, RFC 7591.
+    pub(crate) registration_endpoint: Option<String>,
 }
 
 impl ProviderMetadata {
@@ -56,6 +69,11 @@ impl ProviderMetadata {
             ("end_session_endpoint", &self.end_session_endpoint),
             ("revocation_endpoint", &self.revocation_endpoint),
             ("introspection_endpoint", &self.introspection_endpoint),
+            (
+                "pushed_authorization_request_endpoint",
+                &self.pushed_authorization_request_endpoint,
+            ),
+            ("registration_endpoint", &self.registration_endpoint),
         ];
         for (name, value) in optional {
             if let Some(url) = value {

@@ -10,8 +10,12 @@ use rocket::figment::Figment;
 use serde::Deserialize;
 use url::{Host, Url};
 
+mod client;
 mod metadata;
 
+pub(crate) use client::{
+    AssertionAudience, ClientAuth, ClientSettings, HttpSettings, RegistrationConfig,
+};
 pub(crate) use metadata::ProviderMetadata;
 
 /// Parameters of the authorization request that the crate sets itself on every login.
@@ -157,6 +161,27 @@ struct RawProvider {
     endpoints: RawEndpoints,
     #[serde(default = "default_jwks_max_age")]
     jwks_max_age_seconds: u64,
+    // Client authentication, keys, PAR, DPoP, algorithms, HTTP and registration: read by
+    // `client::validate_client`.
+    private_key: Option<String>,
+    private_key_pem: Option<String>,
+    private_key_kid: Option<String>,
+    jwks_path: Option<String>,
+    token_endpoint_auth_signing_alg: Option<String>,
+    client_assertion_audience: Option<String>,
+    #[serde(default)]
+    use_par: bool,
+    #[serde(default)]
+    dpop: bool,
+    dpop_alg: Option<String>,
+    id_token_signed_response_alg: Option<String>,
+    discovery_url: Option<String>,
+    #[serde(default)]
+    ca_certificates: Vec<String>,
+    http_proxy: Option<String>,
+    http_user_agent: Option<String>,
+    client_registration: Option<BTreeMap<String, serde_json::Value>>,
+    registration_file: Option<String>,
 }
 
 fn default_jwks_max_age() -> u64 {
@@ -251,7 +276,8 @@ pub(crate) struct ProviderConfig {
     pub(crate) source: MetadataSource,
     pub(crate) client_id: String,
     pub(crate) client_secret: Option<Secret>,
-    pub(crate) client_auth: ClientAuth,
+    /// Client authentication, keys, PAR, DPoP, the ID token algorithm, HTTP, registration.
+    pub(crate) client: ClientSettings,
     /// Space-separated, always containing `openid`.
     pub(crate) scope: String,
     pub(crate) auth_request_params: Vec<(String, String)>,
@@ -324,14 +350,6 @@ impl MetadataSource {
             MetadataSource::Static(metadata) => &metadata.issuer,
         }
     }
-}
-
-/// How the client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ClientAuth {
-    Basic,
-    Post,
-    None,
 }
 
 /// Whether and how the UserInfo endpoint is called after login.
@@ -588,7 +606,7 @@ struct AppUrls<'a> {
 
 fn validate_provider(
     name: String,
-    raw: RawProvider,
+    mut raw: RawProvider,
     app: &AppUrls<'_>,
 ) -> Result<ProviderConfig, ConfigError> {
     let key = format!("oidc.providers.{name}");
@@ -600,7 +618,13 @@ fn validate_provider(
     {
         bail!("{key}: a provider name may hold only letters, digits, '_' and '-' (at most 32): rename the table");
     }
-    let source = match (raw.issuer, raw.provider_metadata) {
+    let client_secret = raw
+        .client_secret
+        .take()
+        .filter(|s| !s.is_empty())
+        .map(Secret);
+    let client = client::validate_client(&key, &mut raw, client_secret.is_some(), app.policy)?;
+    let source = match (raw.issuer.take(), raw.provider_metadata.take()) {
         (Some(issuer), None) => {
             parse_url_for(app.policy, &format!("{key}.issuer"), &issuer)?;
             MetadataSource::Discovery { issuer }
@@ -617,28 +641,24 @@ fn validate_provider(
              [..providers.{name}.provider_metadata] table"
         ),
     };
-    let client_id = match raw.client_id {
-        Some(id) if !id.is_empty() => id,
-        _ => {
-            bail!("{key}.client_id is missing: set it to the client ID registered at the provider")
+    let client_id = match raw.client_id.take() {
+        Some(id) if !id.is_empty() => {
+            if client.registration.is_some() {
+                bail!(
+                    "{key}: client_id and a client_registration table exclude each other: keep \
+                     client_id (and client_secret) for a client registered beforehand, or the \
+                     table to register one dynamically"
+                );
+            }
+            id
         }
-    };
-    let client_secret = raw.client_secret.filter(|s| !s.is_empty()).map(Secret);
-    let client_auth = match raw.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_basic") => ClientAuth::Basic,
-        Some("client_secret_post") => ClientAuth::Post,
-        Some("none") => ClientAuth::None,
-        Some(other) => bail!(
-            "{key}.token_endpoint_auth_method = {other:?} is not supported: use \
-             \"client_secret_basic\", \"client_secret_post\" or \"none\""
+        // Filled in by dynamic registration.
+        _ if client.registration.is_some() => String::new(),
+        _ => bail!(
+            "{key}.client_id is missing: set it to the client ID registered at the provider (or \
+             add a [..providers.{name}.client_registration] table to register dynamically)"
         ),
     };
-    if client_auth != ClientAuth::None && client_secret.is_none() {
-        bail!(
-            "{key}.client_secret is missing: set it, or set token_endpoint_auth_method = \"none\" \
-             for a public client"
-        );
-    }
     let scope: Vec<String> = match raw.scope {
         None => vec!["openid".into()],
         Some(StringOrList::String(s)) => s.split_whitespace().map(str::to_string).collect(),
@@ -733,7 +753,7 @@ fn validate_provider(
         source,
         client_id,
         client_secret,
-        client_auth,
+        client,
         scope: scope.join(" "),
         auth_request_params,
         max_age,
@@ -925,7 +945,7 @@ mod tests {
         assert_eq!(config.callback_path, "/redirect_uri");
         assert!(!config.secure_cookies);
         assert_eq!(config.providers[0].scope, "openid");
-        assert_eq!(config.providers[0].client_auth, ClientAuth::Basic);
+        assert_eq!(config.providers[0].client.client_auth, ClientAuth::Basic);
         assert_eq!(config.providers[0].userinfo, UserinfoMethod::Get);
         assert_eq!(config.clock_skew, 60);
     }
@@ -972,7 +992,23 @@ mod tests {
             ("", "scope = [\"email\"]", "oidc.providers.default.scope must contain \"openid\""),
             ("", "scope = [\"openid\", \"two words\"]", "oidc.providers.default.scope has an invalid entry"),
             ("", "userinfo_http_method = \"PUT\"", "oidc.providers.default.userinfo_http_method = \"PUT\" is not valid: use \"GET\", \"POST\" or \"none\""),
-            ("", "token_endpoint_auth_method = \"private_key_jwt\"", "oidc.providers.default.token_endpoint_auth_method = \"private_key_jwt\" is not supported"),
+            ("", "token_endpoint_auth_method = \"tls_client_auth\"", "oidc.providers.default.token_endpoint_auth_method = \"tls_client_auth\" is not supported"),
+            ("", "token_endpoint_auth_method = \"private_key_jwt\"", "\"private_key_jwt\" needs the client's private key"),
+            ("", "token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key = \"/nonexistent/key.pem\"", "oidc.providers.default.private_key = \"/nonexistent/key.pem\" cannot be read"),
+            ("", "token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key_pem = \"garbage\"", "oidc.providers.default.private_key_pem: not a PEM private key"),
+            ("", "token_endpoint_auth_method = \"client_secret_jwt\"\ntoken_endpoint_auth_signing_alg = \"RS256\"", "cannot sign client_secret_jwt assertions"),
+            ("", "token_endpoint_auth_signing_alg = \"HS256\"", "only applies to client_secret_jwt and private_key_jwt"),
+            ("", "token_endpoint_auth_method = \"client_secret_jwt\"\ntoken_endpoint_auth_signing_alg = \"HS999\"", "token_endpoint_auth_signing_alg = \"HS999\" is not an algorithm"),
+            ("", "client_assertion_audience = \"everyone\"", "client_assertion_audience = \"everyone\" is not valid"),
+            ("", "jwks_path = \"/jwks\"", "jwks_path serves the client's public key"),
+            ("", "dpop_alg = \"ES256\"", "dpop_alg is set but dpop is off"),
+            ("", "dpop = true\ndpop_alg = \"RS256\"", "dpop_alg = \"RS256\" is not supported for DPoP"),
+            ("", "id_token_signed_response_alg = \"none\"", "id_token_signed_response_alg = \"none\" is not an algorithm"),
+            ("", "discovery_url = \"http://op.example.com/.well-known/openid-configuration\"", "discovery_url = \"http://op.example.com/.well-known/openid-configuration\" must use https"),
+            ("", "ca_certificates = [\"/nonexistent/ca.pem\"]", "ca_certificates: \"/nonexistent/ca.pem\" cannot be read"),
+            ("", "http_proxy = \"proxy:3128\"", "http_proxy must be a URL"),
+            ("", "registration_file = \"/tmp/x.json\"", "registration_file is for dynamic registration"),
+            ("", "[oidc.providers.default.client_registration]\nclient_name = \"app\"", "client_id and a client_registration table exclude each other"),
             ("", "auth_request_params = { state = \"x\" }", "oidc.providers.default.auth_request_params.state cannot be set: the crate sets it"),
             ("", "auth_request_params = { scope = \"openid\" }", "use oidc.providers.default.scope instead"),
             ("", "auth_request_params = { response_mode = \"form_post\" }", "auth_request_params.response_mode cannot be set"),
@@ -1015,7 +1051,7 @@ mod tests {
             "client_id = \"app\"\ntoken_endpoint_auth_method = \"none\"",
         );
         assert_eq!(
-            config(&public).unwrap().providers[0].client_auth,
+            config(&public).unwrap().providers[0].client.client_auth,
             ClientAuth::None
         );
     }

@@ -145,19 +145,22 @@ fn tx_cookie_name(state: &str) -> String {
     format!("{TX_COOKIE_PREFIX}{}", &state[..TX_NAME_LEN])
 }
 
-/// Prepares the redirect to the provider and the transaction cookie for it.
-pub(crate) fn start_login(
+/// Prepares the redirect to the provider and the transaction cookie for it (pushing the
+/// request to the provider first when it uses PAR).
+pub(crate) async fn start_login(
     oidc: &Oidc,
     client: &ProviderState,
     resolved: &Resolved,
     return_to: &str,
     silent: bool,
-) -> PendingLogin {
+) -> Result<PendingLogin, OidcError> {
     let state = random_token();
     let nonce = random_token();
     let code_verifier = random_token();
     let code_challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()));
-    let location = client.authorization_url(resolved, &state, &nonce, &code_challenge, silent);
+    let location = client
+        .authorization_url(resolved, &state, &nonce, &code_challenge, silent)
+        .await?;
     let transaction = Transaction {
         provider: client.name().to_string(),
         nonce,
@@ -175,11 +178,11 @@ pub(crate) fn start_login(
         oidc.cookies.path_for(&oidc.config.callback_path),
         Some(oidc.config.login_timeout),
     );
-    PendingLogin {
+    Ok(PendingLogin {
         location,
         transaction_cookie: Some(transaction_cookie),
         other_cookies: Vec::new(),
-    }
+    })
 }
 
 /// Most logins one browser may have pending at once: starting one more drops the oldest,
@@ -443,7 +446,7 @@ pub(crate) async fn finish_login(
                 &client.session_cookie,
                 stored_chunks(jar, &client.session_cookie),
             ));
-            let login = start_login(oidc, client, &resolved, &transaction.return_to, false);
+            let login = start_login(oidc, client, &resolved, &transaction.return_to, false).await?;
             out.extend(login.transaction_cookie.into_iter().collect());
             return Ok(login.location);
         }

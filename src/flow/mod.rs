@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::op::client::ProviderClient;
-use crate::protocol::http::HttpClient;
+use crate::protocol::http::{HttpClient, HttpOptions};
 use crate::session::{
     session_cookie_name, CookieCipher, CookieFactory, SessionCache, SessionStore,
 };
@@ -39,31 +39,51 @@ pub(crate) struct Oidc {
 }
 
 impl Oidc {
+    /// The shared state; `http` serves every provider without HTTP settings of its own
+    /// (`ca_certificates`, `http_proxy`, `http_user_agent`), and all of them when `handed_in`.
     pub(crate) fn new(
         mut config: Config,
         cipher: CookieCipher,
         http: &HttpClient,
+        handed_in: bool,
         store: Arc<dyn SessionStore>,
         server_side: bool,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let cookies = CookieFactory::new(&config);
-        let providers = std::mem::take(&mut config.providers)
-            .into_iter()
-            .map(|provider| {
-                Arc::new(ProviderState {
-                    session_cookie: cookies.name(&session_cookie_name(&provider.name)),
-                    client: ProviderClient::new(
-                        provider,
-                        config.redirect_uri.to_string(),
-                        config.clock_skew,
-                        http.clone(),
-                    ),
-                    sessions: SessionCache::default(),
-                    refresh_flights: RefreshFlights::default(),
-                })
-            })
-            .collect();
-        Oidc {
+        let mut providers = Vec::new();
+        for provider in std::mem::take(&mut config.providers) {
+            let settings = &provider.client.http;
+            let http = if settings.is_default() {
+                http.clone()
+            } else if handed_in {
+                return Err(format!(
+                    "oidc.providers.{}: ca_certificates, http_proxy and http_user_agent do not \
+                     apply to the HTTP client handed to OidcFairing::with_http_client: set them \
+                     on that client and remove them from the configuration",
+                    provider.name
+                ));
+            } else {
+                let options = HttpOptions {
+                    ca_certificates: &settings.ca_certificates,
+                    proxy: settings.proxy.as_ref().map(|p| p.expose()),
+                    user_agent: settings.user_agent.as_deref(),
+                };
+                HttpClient::with_options(config.http_timeout, &options)
+                    .map_err(|e| format!("oidc.providers.{}: {e}", provider.name))?
+            };
+            providers.push(Arc::new(ProviderState {
+                session_cookie: cookies.name(&session_cookie_name(&provider.name)),
+                client: ProviderClient::new(
+                    provider,
+                    config.redirect_uri.to_string(),
+                    config.clock_skew,
+                    http,
+                ),
+                sessions: SessionCache::default(),
+                refresh_flights: RefreshFlights::default(),
+            }));
+        }
+        Ok(Oidc {
             app_origin: config.redirect_uri.origin().ascii_serialization(),
             cookies,
             config,
@@ -71,7 +91,7 @@ impl Oidc {
             store,
             server_side,
             providers,
-        }
+        })
     }
 
     /// The provider named `name`; a linear scan beats hashing for a handful of providers.

@@ -11,10 +11,13 @@ use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
 use super::discovery;
-use crate::config::{ClientAuth, MetadataSource, ProviderConfig, ProviderMetadata, UserinfoMethod};
+use crate::config::{
+    AssertionAudience, ClientAuth, MetadataSource, ProviderConfig, ProviderMetadata, UserinfoMethod,
+};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
 use crate::protocol::logout_token::{validate_logout_token, LogoutTokenCheck, ValidLogoutToken};
+use crate::protocol::signing::{self, SigningAlg};
 use crate::protocol::time::now;
 use crate::protocol::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
 
@@ -33,6 +36,9 @@ const RELOAD_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// The JWKS is refetched for an unknown `kid` at most this often (the first load does not
 /// count), so a stream of tokens naming unknown keys cannot hammer the provider.
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(5);
+
+/// Client assertions expire this many seconds after they are made.
+const ASSERTION_LIFETIME: i64 = 60;
 
 /// Metadata once resolved, with what is derived from it.
 #[derive(Debug)]
@@ -143,14 +149,30 @@ impl ProviderClient {
         let metadata = match &self.config.source {
             MetadataSource::Static(metadata) => Ok((**metadata).clone()),
             MetadataSource::Discovery { issuer } => {
-                discovery::discover(&self.http, issuer, self.name(), self.config.url_policy).await
+                discovery::discover(
+                    &self.http,
+                    issuer,
+                    self.config.client.discovery_url.as_deref(),
+                    self.name(),
+                    self.config.url_policy,
+                )
+                .await
             }
         };
         match metadata {
             Ok(mut metadata) => {
                 self.config.endpoints.apply(&mut metadata);
+                if let Err(err) = self.check_metadata(&metadata) {
+                    *last_failure = Some((Instant::now(), err.clone()));
+                    return Err(err);
+                }
                 let resolved = Arc::new(Resolved {
-                    allowed_algs: allowed_algs(&metadata, self.config.client_secret.is_some()),
+                    allowed_algs: allowed_algs(
+                        &metadata,
+                        self.config.client_secret.is_some(),
+                        self.config.client.id_token_alg,
+                        self.name(),
+                    ),
                     metadata,
                 });
                 *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(resolved.clone());
@@ -183,6 +205,58 @@ impl ProviderClient {
                 Err(err)
             }
         }
+    }
+
+    /// What the client's settings need from the provider: a PAR endpoint when logins push,
+    /// an advertised assertion algorithm. A mismatch is a configuration error (launch stops);
+    /// an authentication method the provider does not list is only logged, since providers
+    /// often list fewer than they accept.
+    fn check_metadata(&self, metadata: &ProviderMetadata) -> Result<(), OidcError> {
+        let name = self.name();
+        let settings = &self.config.client;
+        if (settings.use_par || metadata.require_pushed_authorization_requests)
+            && metadata.pushed_authorization_request_endpoint.is_none()
+        {
+            let why = if settings.use_par {
+                format!("oidc.providers.{name}.use_par is on")
+            } else {
+                "its metadata sets require_pushed_authorization_requests".to_string()
+            };
+            return Err(OidcError::configuration(format!(
+                "provider {name:?} has no pushed_authorization_request_endpoint, but {why}: \
+                 turn use_par off, or check the provider's PAR settings"
+            )));
+        }
+        let assertion_alg = match (settings.client_auth, &settings.private_key) {
+            (ClientAuth::SecretJwt(alg), _) => Some(alg),
+            (ClientAuth::PrivateKeyJwt, Some(key)) => Some(key.alg()),
+            _ => None,
+        };
+        let advertised = &metadata.token_endpoint_auth_signing_alg_values_supported;
+        if let Some(alg) = assertion_alg {
+            if !advertised.is_empty() && !advertised.iter().any(|a| a == alg.name()) {
+                return Err(OidcError::configuration(format!(
+                    "provider {name:?} does not accept {alg} client assertions (it lists {}): \
+                     set oidc.providers.{name}.token_endpoint_auth_signing_alg to one of them{}",
+                    advertised.join(", "),
+                    if settings.private_key.is_some() {
+                        " that fits the private key"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+        let methods = &metadata.token_endpoint_auth_methods_supported;
+        let method = settings.client_auth.name();
+        if !methods.is_empty() && !methods.iter().any(|m| m == method) {
+            log::warn!(
+                "oidc: provider {name:?} does not list {method} in \
+                 token_endpoint_auth_methods_supported ({}); trying it anyway",
+                methods.join(", ")
+            );
+        }
+        Ok(())
     }
 
     /// The provider's keys, fetched on first use.
@@ -258,38 +332,103 @@ impl ProviderClient {
         Ok(keys)
     }
 
-    /// Builds the authorization request URL (Core 3.1.2.1) with PKCE S256.
-    pub(crate) fn authorization_url(
+    /// Whether logins push their parameters first (RFC 9126): configured, or required by
+    /// the provider or the registered client.
+    pub(crate) fn uses_par(&self, resolved: &Resolved) -> bool {
+        self.config.client.use_par || resolved.metadata.require_pushed_authorization_requests
+    }
+
+    /// The URL that sends the browser to the provider (Core 3.1.2.1) with PKCE S256: the
+    /// whole request in the query, or with PAR only `client_id` and the `request_uri` the
+    /// provider gave for the pushed parameters.
+    pub(crate) async fn authorization_url(
         &self,
         resolved: &Resolved,
         state: &str,
         nonce: &str,
         code_challenge: &str,
         silent: bool,
-    ) -> String {
-        let mut url = url::Url::parse(&resolved.metadata.authorization_endpoint)
-            .expect("authorization_endpoint was checked when the metadata was loaded");
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("response_type", "code")
-                .append_pair("client_id", &self.config.client_id)
-                .append_pair("redirect_uri", &self.redirect_uri)
-                .append_pair("scope", &self.config.scope)
-                .append_pair("state", state)
-                .append_pair("nonce", nonce)
-                .append_pair("code_challenge", code_challenge)
-                .append_pair("code_challenge_method", "S256");
-            for (name, value) in &self.config.auth_request_params {
-                if !(silent && name == "prompt") {
-                    query.append_pair(name, value);
-                }
-            }
-            if silent {
-                query.append_pair("prompt", "none");
+    ) -> Result<String, OidcError> {
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", &self.config.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.config.scope),
+            ("state", state),
+            ("nonce", nonce),
+            ("code_challenge", code_challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        for (name, value) in &self.config.auth_request_params {
+            if !(silent && name == "prompt") {
+                params.push((name, value));
             }
         }
-        url.into()
+        if silent {
+            params.push(("prompt", "none"));
+        }
+        let mut url = url::Url::parse(&resolved.metadata.authorization_endpoint)
+            .expect("authorization_endpoint was checked when the metadata was loaded");
+        if self.uses_par(resolved) {
+            let request_uri = self.push_authorization_request(resolved, &params).await?;
+            url.query_pairs_mut()
+                .append_pair("client_id", &self.config.client_id)
+                .append_pair("request_uri", &request_uri);
+        } else {
+            url.query_pairs_mut().extend_pairs(params);
+        }
+        Ok(url.into())
+    }
+
+    /// Pushes an authorization request (RFC 9126 2) with the client's authentication;
+    /// returns its `request_uri`.
+    async fn push_authorization_request(
+        &self,
+        resolved: &Resolved,
+        params: &[(&str, &str)],
+    ) -> Result<String, OidcError> {
+        let Some(endpoint) = resolved
+            .metadata
+            .pushed_authorization_request_endpoint
+            .as_deref()
+        else {
+            return Err(OidcError::configuration(format!(
+                "provider {:?} has no pushed_authorization_request_endpoint, but logins must \
+                 use PAR (oidc.providers.{}.use_par, or the provider requires it)",
+                self.name(),
+                self.name()
+            )));
+        };
+        let what = format!("pushed authorization request to {endpoint}");
+        // The client authenticates itself; client_id goes in as the authentication adds it.
+        let fields: Vec<(&str, &str)> = params
+            .iter()
+            .copied()
+            .filter(|(name, _)| *name != "client_id")
+            .collect();
+        let response = self
+            .post_authenticated(resolved, endpoint, &fields, &what)
+            .await?;
+        #[derive(Deserialize)]
+        struct Pushed {
+            request_uri: String,
+        }
+        match response.status {
+            // RFC 9126 2.2 says 201; a 200 with the same body is taken (the provider's duty).
+            200 | 201 => serde_json::from_slice::<Pushed>(&response.body)
+                .ok()
+                .filter(|pushed| !pushed.request_uri.is_empty())
+                .map(|pushed| pushed.request_uri)
+                .ok_or_else(|| {
+                    OidcError::bad_provider_response(format!(
+                        "{what}: the answer has no request_uri"
+                    ))
+                }),
+            400 | 401 => Err(oauth_refusal(&response, &what, self.name())),
+            status => Err(OidcError::bad_provider_response(format!(
+                "{what}: status {status}"
+            ))),
+        }
     }
 
     /// Exchanges an authorization code at the token endpoint (Core 3.1.3.1).
@@ -307,7 +446,9 @@ impl ProviderClient {
         ];
         let endpoint = resolved.metadata.token_endpoint();
         let what = format!("token request to {endpoint}");
-        let response = self.post_authenticated(endpoint, &form, &what).await?;
+        let response = self
+            .post_authenticated(resolved, endpoint, &form, &what)
+            .await?;
         parse_token_response(response, &what, self.name())
     }
 
@@ -323,7 +464,9 @@ impl ProviderClient {
         ];
         let endpoint = resolved.metadata.token_endpoint();
         let what = format!("refresh request to {endpoint}");
-        let response = self.post_authenticated(endpoint, &form, &what).await?;
+        let response = self
+            .post_authenticated(resolved, endpoint, &form, &what)
+            .await?;
         parse_token_response(response, &what, self.name())
     }
 
@@ -339,7 +482,9 @@ impl ProviderClient {
         };
         let what = format!("revocation request to {endpoint}");
         let form = [("token", token), ("token_type_hint", hint)];
-        let response = self.post_authenticated(endpoint, &form, &what).await?;
+        let response = self
+            .post_authenticated(resolved, endpoint, &form, &what)
+            .await?;
         // RFC 7009 2.2: 200 whether or not the token was still valid.
         if response.status == 200 {
             Ok(())
@@ -354,45 +499,109 @@ impl ProviderClient {
     /// POSTs `fields` to one of the provider's endpoints with the client's authentication.
     async fn post_authenticated(
         &self,
+        resolved: &Resolved,
         endpoint: &str,
         fields: &[(&str, &str)],
         what: &str,
     ) -> Result<HttpResponse, OidcError> {
+        self.post_authenticated_with(resolved, endpoint, fields, &[], what)
+            .await
+    }
+
+    /// [`Self::post_authenticated`] with extra headers (a DPoP proof).
+    async fn post_authenticated_with(
+        &self,
+        resolved: &Resolved,
+        endpoint: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&'static str, &str)],
+        what: &str,
+    ) -> Result<HttpResponse, OidcError> {
+        let client_id = self.config.client_id.as_str();
+        let secret = self.config.client_secret.as_ref().map(|s| s.expose());
         let mut form = fields.to_vec();
-        let auth = self.client_auth(&mut form);
+        let assertion;
+        let auth = match (self.config.client.client_auth, secret) {
+            (ClientAuth::Basic, Some(secret)) => Auth::Basic {
+                user: client_id,
+                password: secret,
+            },
+            (ClientAuth::Post, Some(secret)) => {
+                form.push(("client_id", client_id));
+                form.push(("client_secret", secret));
+                Auth::None
+            }
+            (ClientAuth::SecretJwt(_) | ClientAuth::PrivateKeyJwt, _) => {
+                assertion = self.client_assertion(resolved, client_id, secret)?;
+                form.push(("client_id", client_id));
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ));
+                form.push(("client_assertion", &assertion));
+                Auth::None
+            }
+            _ => {
+                form.push(("client_id", client_id));
+                Auth::None
+            }
+        };
         self.http
-            .send(
+            .send_with(
                 reqwest::Method::POST,
                 endpoint,
                 auth,
                 Body::Form(&form),
+                headers,
                 what,
             )
             .await
     }
 
+    /// A client assertion (RFC 7523 2.2, Core 9): `iss` = `sub` = client_id, `aud` = the
+    /// issuer (or the token endpoint), a fresh `jti`, valid for a minute.
+    fn client_assertion(
+        &self,
+        resolved: &Resolved,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<String, OidcError> {
+        let audience = match self.config.client.assertion_audience {
+            AssertionAudience::Issuer => resolved.metadata.issuer.as_str(),
+            AssertionAudience::TokenEndpoint => resolved.metadata.token_endpoint(),
+        };
+        let now = now();
+        let claims = serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "jti": crate::protocol::random::random_token(),
+            "iat": now,
+            "exp": now + ASSERTION_LIFETIME,
+        });
+        let signed = match (
+            self.config.client.client_auth,
+            &self.config.client.private_key,
+        ) {
+            (ClientAuth::SecretJwt(alg), _) => {
+                secret.and_then(|secret| signing::sign_hmac(secret, alg, &claims))
+            }
+            (ClientAuth::PrivateKeyJwt, Some(key)) => Some(key.sign(Default::default(), &claims)),
+            _ => None,
+        };
+        signed.ok_or_else(|| {
+            OidcError::configuration(format!(
+                "provider {:?}: no key to sign a client assertion with (check \
+                 oidc.providers.{}.token_endpoint_auth_method and private_key)",
+                self.name(),
+                self.name()
+            ))
+        })
+    }
+
     /// The metadata if it was loaded already; never waits for the provider.
     pub(crate) fn cached_metadata(&self) -> Option<Arc<Resolved>> {
         read(&self.metadata)
-    }
-
-    fn client_auth<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) -> Auth<'a> {
-        let secret = self.config.client_secret.as_ref().map(|s| s.expose());
-        match (self.config.client_auth, secret) {
-            (ClientAuth::Basic, Some(secret)) => Auth::Basic {
-                user: &self.config.client_id,
-                password: secret,
-            },
-            (ClientAuth::Post, Some(secret)) => {
-                form.push(("client_id", &self.config.client_id));
-                form.push(("client_secret", secret));
-                Auth::None
-            }
-            _ => {
-                form.push(("client_id", &self.config.client_id));
-                Auth::None
-            }
-        }
     }
 
     /// Validates an ID token, refetching the JWKS once when it names an unknown key.
@@ -550,9 +759,30 @@ fn read<T>(lock: &RwLock<Option<Arc<T>>>) -> Option<Arc<T>> {
     lock.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// The ID token algorithms this client accepts: what the provider advertises, minus `none`,
-/// minus HMAC when there is no client secret; RS256 when the provider advertises nothing.
-fn allowed_algs(metadata: &ProviderMetadata, has_secret: bool) -> Vec<CoreJwsSigningAlgorithm> {
+/// The ID token algorithms this client accepts: the pinned one
+/// (`id_token_signed_response_alg`), else what the provider advertises, minus `none`, minus
+/// HMAC when there is no client secret; RS256 when the provider advertises nothing.
+fn allowed_algs(
+    metadata: &ProviderMetadata,
+    has_secret: bool,
+    pin: Option<SigningAlg>,
+    provider: &str,
+) -> Vec<CoreJwsSigningAlgorithm> {
+    if let Some(pin) = pin {
+        if !metadata
+            .id_token_signing_alg_values_supported
+            .iter()
+            .any(|name| name == pin.name())
+        {
+            // The provider's duty to list it; a stricter check would only lock users out.
+            log::warn!(
+                "oidc: provider {provider:?} does not advertise {pin} for ID tokens \
+                 (id_token_signing_alg_values_supported), but oidc.providers.{provider}.\
+                 id_token_signed_response_alg pins it: ID tokens signed otherwise are refused"
+            );
+        }
+        return validation::parse_alg(pin.name()).into_iter().collect();
+    }
     let algs: Vec<_> = metadata
         .id_token_signing_alg_values_supported
         .iter()
@@ -592,46 +822,50 @@ fn parse_token_response(
             }
             Ok(tokens)
         }
-        400 | 401 => match serde_json::from_slice::<OAuthErrorResponse>(&response.body) {
-            Ok(err) => {
-                let code = sanitize(&err.error, 64);
-                // The provider's own description is for the user; without one, say it
-                // plainly (the endpoint goes to the log only).
-                let description = err
-                    .error_description
-                    .map(|d| sanitize(&d, 512))
-                    .unwrap_or_else(|| "the login service refused the request".to_string());
-                if code == "invalid_client" || code == "unauthorized_client" {
-                    // The app's credentials are wrong: not the user's fault.
-                    Err(OidcError::new(
-                        ErrorKind::TokenRequest,
-                        rocket::http::Status::BadGateway,
-                        code,
-                        "the login service refused this site's credentials; tell the site's \
-                         operators",
-                    )
-                    .with_log_detail(format!(
-                        "{description} (check oidc.providers.{provider}.client_id, \
-                         client_secret and token_endpoint_auth_method)"
-                    )))
-                } else {
-                    Err(OidcError::new(
-                        ErrorKind::TokenRequest,
-                        rocket::http::Status::BadRequest,
-                        code,
-                        description,
-                    )
-                    .with_log_detail(format!("{what} was refused")))
-                }
-            }
-            Err(_) => Err(OidcError::bad_provider_response(format!(
-                "{what}: status {} without an OAuth error",
-                response.status
-            ))),
-        },
+        400 | 401 => Err(oauth_refusal(&response, what, provider)),
         status => Err(OidcError::bad_provider_response(format!(
             "{what}: status {status}"
         ))),
+    }
+}
+
+/// A 400 or 401 from one of the provider's endpoints, read as an OAuth error response
+/// (RFC 6749 5.2): the app's own credentials refused are the operators' problem (502),
+/// anything else the provider's answer to this request (400).
+fn oauth_refusal(response: &HttpResponse, what: &str, provider: &str) -> OidcError {
+    let Ok(err) = serde_json::from_slice::<OAuthErrorResponse>(&response.body) else {
+        return OidcError::bad_provider_response(format!(
+            "{what}: status {} without an OAuth error",
+            response.status
+        ));
+    };
+    let code = sanitize(&err.error, 64);
+    // The provider's own description is for the user; without one, say it plainly (the
+    // endpoint goes to the log only).
+    let description = err
+        .error_description
+        .map(|d| sanitize(&d, 512))
+        .unwrap_or_else(|| "the login service refused the request".to_string());
+    if code == "invalid_client" || code == "unauthorized_client" {
+        // The app's credentials are wrong: not the user's fault.
+        OidcError::new(
+            ErrorKind::TokenRequest,
+            rocket::http::Status::BadGateway,
+            code,
+            "the login service refused this site's credentials; tell the site's operators",
+        )
+        .with_log_detail(format!(
+            "{what}: {description} (check oidc.providers.{provider}.client_id, client_secret, \
+             token_endpoint_auth_method and private_key)"
+        ))
+    } else {
+        OidcError::new(
+            ErrorKind::TokenRequest,
+            rocket::http::Status::BadRequest,
+            code,
+            description,
+        )
+        .with_log_detail(format!("{what} was refused"))
     }
 }
 

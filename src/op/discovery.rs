@@ -6,17 +6,22 @@ use crate::config::{ProviderMetadata, UrlPolicy};
 use crate::error::OidcError;
 use crate::protocol::http::{Auth, Body, HttpClient};
 
-/// Fetches `<issuer>/.well-known/openid-configuration` and checks it names `issuer` exactly.
+/// Fetches `<issuer>/.well-known/openid-configuration` (or `discovery_url`, for providers
+/// whose document lives elsewhere) and checks it names `issuer` exactly.
 pub(crate) async fn discover(
     http: &HttpClient,
     issuer: &str,
+    discovery_url: Option<&str>,
     provider: &str,
     policy: UrlPolicy,
 ) -> Result<ProviderMetadata, OidcError> {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
+    let url = match discovery_url {
+        Some(url) => url.to_string(),
+        None => format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ),
+    };
     let what = format!("discovery at {url}");
     let response = http
         .send(reqwest::Method::GET, &url, Auth::None, Body::Empty, &what)

@@ -15,6 +15,9 @@ pub(crate) struct HttpResponse {
     pub(crate) status: u16,
     pub(crate) content_type: String,
     pub(crate) body: Vec<u8>,
+    /// `DPoP-Nonce` (RFC 9449 8): the nonce the next proof must carry.
+    pub(crate) dpop_nonce: Option<String>,
+    pub(crate) www_authenticate: Option<String>,
 }
 
 impl HttpResponse {
@@ -43,27 +46,74 @@ pub(crate) enum Body<'a> {
 /// Client authentication or bearer token for one request. Not `Debug`: it holds secrets.
 pub(crate) enum Auth<'a> {
     None,
-    Basic { user: &'a str, password: &'a str },
+    Basic {
+        user: &'a str,
+        password: &'a str,
+    },
     Bearer(&'a str),
+    /// A DPoP-bound access token (RFC 9449 7.1); the proof goes in a header of its own.
+    Dpop(&'a str),
 }
+
+/// The crate's user agent unless the configuration names another.
+const USER_AGENT: &str = concat!("rocket_oidc_auth/", env!("CARGO_PKG_VERSION"));
 
 /// The one way the crate talks to providers: every call goes through [`HttpClient::send`],
 /// so a test double or another transport replaces this type alone.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
     inner: reqwest::Client,
+    /// Bounds every request, whatever client was handed in.
+    timeout: Duration,
+}
+
+/// How a provider's HTTP client differs from the default: extra trusted CA certificates
+/// (PEM), a proxy, a user agent.
+#[derive(Default)]
+pub(crate) struct HttpOptions<'a> {
+    pub(crate) ca_certificates: &'a [(String, Vec<u8>)],
+    pub(crate) proxy: Option<&'a str>,
+    pub(crate) user_agent: Option<&'a str>,
 }
 
 impl HttpClient {
     pub(crate) fn new(timeout: Duration) -> Result<Self, String> {
-        let inner = reqwest::Client::builder()
+        HttpClient::with_options(timeout, &HttpOptions::default())
+    }
+
+    /// A client with `options` on top of the defaults (redirects off, bounded timeouts).
+    pub(crate) fn with_options(
+        timeout: Duration,
+        options: &HttpOptions<'_>,
+    ) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
-            .user_agent(concat!("rocket_oidc_auth/", env!("CARGO_PKG_VERSION")))
+            .user_agent(options.user_agent.unwrap_or(USER_AGENT));
+        for (source, pem) in options.ca_certificates {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("{source}: not a PEM certificate bundle: {e}"))?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        if let Some(proxy) = options.proxy {
+            // The URL may carry credentials: the error names no URL.
+            let proxy = reqwest::Proxy::all(proxy)
+                .map_err(|e| format!("the http_proxy URL is not usable: {}", error_chain(&e)))?;
+            builder = builder.proxy(proxy);
+        }
+        let inner = builder
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(HttpClient { inner })
+            .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
+        Ok(HttpClient { inner, timeout })
+    }
+
+    /// A client the application built. Its own settings stay (it should not follow
+    /// redirects); each request is still bounded by `timeout`.
+    pub(crate) fn from_reqwest(inner: reqwest::Client, timeout: Duration) -> Self {
+        HttpClient { inner, timeout }
     }
 
     /// Sends one request; `what` names it in error messages ("token request to https://...").
@@ -75,10 +125,27 @@ impl HttpClient {
         body: Body<'_>,
         what: &str,
     ) -> Result<HttpResponse, OidcError> {
+        self.send_with(method, url, auth, body, &[], what).await
+    }
+
+    /// [`HttpClient::send`] with extra request headers (DPoP proofs).
+    pub(crate) async fn send_with(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        auth: Auth<'_>,
+        body: Body<'_>,
+        headers: &[(&'static str, &str)],
+        what: &str,
+    ) -> Result<HttpResponse, OidcError> {
         let mut request = self
             .inner
             .request(method, url)
+            .timeout(self.timeout)
             .header(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         match auth {
             Auth::None => {}
             Auth::Basic { user, password } => {
@@ -91,6 +158,9 @@ impl HttpClient {
             }
             Auth::Bearer(token) => {
                 request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+            }
+            Auth::Dpop(token) => {
+                request = request.header(AUTHORIZATION, format!("DPoP {token}"));
             }
         }
         match body {
@@ -106,12 +176,16 @@ impl HttpClient {
         }
         let mut response = request.send().await.map_err(|e| transport_error(e, what))?;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header(CONTENT_TYPE.as_str()).unwrap_or_default();
+        let dpop_nonce = header("dpop-nonce");
+        let www_authenticate = header("www-authenticate");
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -129,6 +203,8 @@ impl HttpClient {
             status,
             content_type,
             body,
+            dpop_nonce,
+            www_authenticate,
         })
     }
 }

@@ -4,5 +4,6 @@
 pub(crate) mod http;
 pub(crate) mod logout_token;
 pub(crate) mod random;
+pub(crate) mod signing;
 pub(crate) mod time;
 pub(crate) mod validation;

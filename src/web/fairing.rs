@@ -43,6 +43,8 @@ const EAGER_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct OidcFairing {
     /// A store handed in from code; otherwise `oidc.session.store` decides.
     store: Option<Arc<dyn SessionStore>>,
+    /// An HTTP client handed in from code for every call to the providers.
+    http: Option<reqwest::Client>,
 }
 
 impl OidcFairing {
@@ -55,7 +57,10 @@ impl OidcFairing {
     /// # drop(rocket);
     /// ```
     pub fn from_config() -> Self {
-        OidcFairing { store: None }
+        OidcFairing {
+            store: None,
+            http: None,
+        }
     }
 
     /// A fairing configured from the application's figment, keeping sessions in `store`
@@ -71,7 +76,32 @@ impl OidcFairing {
     pub fn with_store(store: impl SessionStore) -> Self {
         OidcFairing {
             store: Some(Arc::new(store)),
+            http: None,
         }
+    }
+
+    /// Calls the providers through `client` instead of a client the crate builds: for a
+    /// transport of your own (trusted roots, proxies, connection pools, instrumentation).
+    ///
+    /// Build it with redirects off, as the crate's own client is: a provider endpoint that
+    /// redirects would otherwise lead the client's credentials elsewhere. Each request is
+    /// still bounded by `oidc.http_timeout`. The providers' `ca_certificates`, `http_proxy`
+    /// and `http_user_agent` settings then do not apply (launch refuses them).
+    ///
+    /// ```
+    /// use rocket_oidc_auth::OidcFairing;
+    ///
+    /// let client = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .user_agent("my-app/1.0")
+    ///     .build()
+    ///     .unwrap();
+    /// let rocket = rocket::build().attach(OidcFairing::from_config().with_http_client(client));
+    /// # drop(rocket);
+    /// ```
+    pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
     }
 }
 
@@ -102,12 +132,15 @@ impl Fairing for OidcFairing {
                  accepted (development only; refused in the release profile)"
             );
         }
-        let http = match HttpClient::new(config.http_timeout) {
-            Ok(http) => http,
-            Err(e) => {
-                log::error!("oidc: {e}");
-                return Err(rocket);
-            }
+        let http = match &self.http {
+            Some(client) => HttpClient::from_reqwest(client.clone(), config.http_timeout),
+            None => match HttpClient::new(config.http_timeout) {
+                Ok(http) => http,
+                Err(e) => {
+                    log::error!("oidc: {e}");
+                    return Err(rocket);
+                }
+            },
         };
         let (store, server_side): (Arc<dyn SessionStore>, bool) = match (&self.store, &config.store)
         {
@@ -143,14 +176,27 @@ impl Fairing for OidcFairing {
                 }
             },
         };
-        let oidc = Oidc::new(config, cipher, &http, store, server_side);
+        let oidc = match Oidc::new(
+            config,
+            cipher,
+            &http,
+            self.http.is_some(),
+            store,
+            server_side,
+        ) {
+            Ok(oidc) => oidc,
+            Err(message) => {
+                log::error!("{message}");
+                return Err(rocket);
+            }
+        };
         let mut return_paths: Vec<&str> = oidc
             .providers()
             .map(|p| p.config.post_logout_return_path.as_str())
             .collect();
         return_paths.sort_unstable();
         return_paths.dedup();
-        let routes = routes::routes(&oidc.config, &return_paths);
+        let routes = routes::routes(&oidc.config, &return_paths, client_jwks(&oidc));
         if let Some(message) = routes::conflict(rocket.routes(), &routes) {
             log::error!("{message}");
             return Err(rocket);
@@ -243,6 +289,27 @@ impl Fairing for OidcFairing {
             res.adjoin_header(cookie);
         }
     }
+}
+
+/// The JWK Set served at each `jwks_path`: the public keys of every provider's client
+/// that publishes there.
+fn client_jwks(oidc: &Oidc) -> Vec<(String, String)> {
+    let mut sets: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+    for provider in oidc.providers() {
+        let settings = &provider.config.client;
+        let (Some(path), Some(key)) = (&settings.jwks_path, &settings.private_key) else {
+            continue;
+        };
+        let jwk = key.published_jwk();
+        match sets.iter_mut().find(|(p, _)| p == path) {
+            Some((_, keys)) if !keys.contains(&jwk) => keys.push(jwk),
+            Some(_) => {}
+            None => sets.push((path.clone(), vec![jwk])),
+        }
+    }
+    sets.into_iter()
+        .map(|(path, keys)| (path, serde_json::json!({ "keys": keys }).to_string()))
+        .collect()
 }
 
 /// The Redis store `settings` describe, connected.

@@ -430,7 +430,11 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             // A form post cannot be replayed after the login: return to the app's root.
             _ => "/".to_string(),
         };
-        let mut login = flow::login::start_login(oidc, client, &resolved, &return_to, silent);
+        let started = flow::login::start_login(oidc, client, &resolved, &return_to, silent);
+        let mut login = match Box::pin(started).await {
+            Ok(login) => login,
+            Err(err) => return fail(req, err),
+        };
         login.other_cookies = flow::login::keep_few_pending(oidc, req.cookies(), &login);
         if silent {
             login

@@ -16,7 +16,11 @@ use crate::error::{ErrorKind, OidcError};
 use crate::flow::{self, Oidc};
 
 /// The routes for `oidc`'s configuration.
-pub(crate) fn routes(config: &Config, logout_return_paths: &[&str]) -> Vec<Route> {
+pub(crate) fn routes(
+    config: &Config,
+    logout_return_paths: &[&str],
+    client_jwks: Vec<(String, String)>,
+) -> Vec<Route> {
     let mut routes = vec![
         named(
             Method::Get,
@@ -47,7 +51,27 @@ pub(crate) fn routes(config: &Config, logout_return_paths: &[&str]) -> Vec<Route
     for path in logout_return_paths {
         routes.push(named(Method::Get, path, LogoutReturn, "oidc_logout_return"));
     }
+    for (path, body) in client_jwks {
+        routes.push(named(Method::Get, &path, ClientJwks(body), "oidc_jwks"));
+    }
     routes
+}
+
+/// The public keys of the client (`jwks_path`): a JWK Set, for providers that read the
+/// client's `jwks_uri` to check its `private_key_jwt` assertions.
+#[derive(Clone, Debug)]
+struct ClientJwks(String);
+
+#[rocket::async_trait]
+impl Handler for ClientJwks {
+    async fn handle<'r>(&self, _req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
+        let mut response = rocket::Response::build();
+        response
+            .header(rocket::http::ContentType::JSON)
+            .raw_header("Cache-Control", "public, max-age=300")
+            .sized_body(self.0.len(), std::io::Cursor::new(self.0.clone()));
+        Outcome::Success(response.finalize())
+    }
 }
 
 /// The first of the crate's `routes` that an app route already takes (same method, same
@@ -66,6 +90,7 @@ pub(crate) fn conflict<'a>(app: impl Iterator<Item = &'a Route>, ours: &[Route])
                 Some("oidc_logout") => "oidc.logout_path",
                 Some("oidc_backchannel_logout") => "oidc.backchannel_logout_path",
                 Some("oidc_frontchannel_logout") => "oidc.frontchannel_logout_path",
+                Some("oidc_jwks") => "oidc.providers.<name>.jwks_path",
                 _ => "the path of oidc.providers.<name>.post_logout_redirect_uris",
             };
             return Some(format!(

@@ -178,7 +178,15 @@ mod tests {
         let config = Config::from_figment(&figment).unwrap();
         let http = HttpClient::new(std::time::Duration::from_secs(1)).unwrap();
         let store = std::sync::Arc::new(crate::session::MemoryStore::default());
-        let oidc = Oidc::new(config, CookieCipher::for_tests(), &http, store, false);
+        let oidc = Oidc::new(
+            config,
+            CookieCipher::for_tests(),
+            &http,
+            false,
+            store,
+            false,
+        )
+        .unwrap();
         let text = lines(&oidc).join("\n");
         assert!(text.contains("provider \"default\""), "{text}");
         assert!(text.contains("provider \"google\""), "{text}");
