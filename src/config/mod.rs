@@ -13,9 +13,7 @@ use url::{Host, Url};
 mod client;
 mod metadata;
 
-pub(crate) use client::{
-    AssertionAudience, ClientAuth, ClientSettings, HttpSettings, RegistrationConfig,
-};
+pub(crate) use client::{AssertionAudience, ClientAuth, ClientSettings, RegistrationConfig};
 pub(crate) use metadata::ProviderMetadata;
 
 /// Parameters of the authorization request that the crate sets itself on every login.

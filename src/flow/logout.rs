@@ -168,7 +168,7 @@ fn end_session_redirect(
     };
     url.query_pairs_mut()
         .append_pair("id_token_hint", session.id_token())
-        .append_pair("client_id", &client.config.client_id)
+        .append_pair("client_id", resolved.client_id())
         .append_pair(
             "post_logout_redirect_uri",
             &client.config.post_logout_redirect_uri,

@@ -5,8 +5,9 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, ProviderConfig, RegistrationConfig};
 use crate::op::client::ProviderClient;
+use crate::op::registration::{Persistence, Registrar};
 use crate::protocol::http::{HttpClient, HttpOptions};
 use crate::session::{
     session_cookie_name, CookieCipher, CookieFactory, SessionCache, SessionStore,
@@ -71,6 +72,30 @@ impl Oidc {
                 HttpClient::with_options(config.http_timeout, &options)
                     .map_err(|e| format!("oidc.providers.{}: {e}", provider.name))?
             };
+            let registrar = match &provider.client.registration {
+                None => None,
+                Some(registration) => {
+                    let persistence = match (&registration.file, store.is_shared()) {
+                        (Some(file), _) => Persistence::File(file.clone()),
+                        (None, true) => Persistence::Store(store.clone()),
+                        (None, false) => {
+                            return Err(format!(
+                                "oidc.providers.{}.registration_file is missing: a dynamically \
+                                 registered client is kept in the session store only when \
+                                 every instance shares it (Redis); name a file, e.g. \
+                                 registration_file = \"/var/lib/my-app/oidc-client.json\"",
+                                provider.name
+                            ))
+                        }
+                    };
+                    Some(Registrar::new(
+                        provider.name.clone(),
+                        registration_request(&config, &provider, registration),
+                        registration.initial_access_token.clone(),
+                        persistence,
+                    ))
+                }
+            };
             providers.push(Arc::new(ProviderState {
                 session_cookie: cookies.name(&session_cookie_name(&provider.name)),
                 client: ProviderClient::new(
@@ -78,6 +103,7 @@ impl Oidc {
                     config.redirect_uri.to_string(),
                     config.clock_skew,
                     http,
+                    registrar,
                 ),
                 sessions: SessionCache::default(),
                 refresh_flights: RefreshFlights::default(),
@@ -102,6 +128,50 @@ impl Oidc {
     pub(crate) fn providers(&self) -> impl Iterator<Item = &ProviderState> {
         self.providers.iter().map(|p| &**p)
     }
+}
+
+/// The metadata a dynamic registration asks for (Registration 1.0 2, RFC 7591 2): the
+/// table's own keys, and for each one it leaves out what this app's configuration implies.
+fn registration_request(
+    config: &Config,
+    provider: &ProviderConfig,
+    registration: &RegistrationConfig,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{json, Value};
+    let origin = config.redirect_uri.origin().ascii_serialization();
+    let settings = &provider.client;
+    let mut implied: Vec<(&str, Value)> = vec![
+        ("redirect_uris", json!([config.redirect_uri.as_str()])),
+        (
+            "post_logout_redirect_uris",
+            json!([provider.post_logout_redirect_uri]),
+        ),
+        (
+            "grant_types",
+            json!(["authorization_code", "refresh_token"]),
+        ),
+        ("response_types", json!(["code"])),
+        (
+            "token_endpoint_auth_method",
+            json!(settings.client_auth.name()),
+        ),
+        (
+            "backchannel_logout_uri",
+            json!(format!("{origin}{}", config.backchannel_logout_path)),
+        ),
+        ("backchannel_logout_session_required", json!(true)),
+    ];
+    if let Some(alg) = settings.id_token_alg {
+        implied.push(("id_token_signed_response_alg", json!(alg.name())));
+    }
+    if let Some(path) = &settings.jwks_path {
+        implied.push(("jwks_uri", json!(format!("{origin}{path}"))));
+    }
+    let mut request = registration.metadata.clone();
+    for (name, value) in implied {
+        request.entry(name).or_insert(value);
+    }
+    request
 }
 
 /// One configured provider at run time: its client, and what this process keeps for its

@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use tokio::sync::Mutex;
 
 use super::discovery;
+use super::registration::{Credentials, Registrar};
 use crate::config::{
     AssertionAudience, ClientAuth, MetadataSource, ProviderConfig, ProviderMetadata, UserinfoMethod,
 };
@@ -45,6 +46,18 @@ const ASSERTION_LIFETIME: i64 = 60;
 pub(crate) struct Resolved {
     pub(crate) metadata: ProviderMetadata,
     pub(crate) allowed_algs: Vec<CoreJwsSigningAlgorithm>,
+    /// The client's identity: configured, or registered at this provider.
+    pub(crate) credentials: Arc<Credentials>,
+}
+
+impl Resolved {
+    pub(crate) fn client_id(&self) -> &str {
+        &self.credentials.client_id
+    }
+
+    fn client_secret(&self) -> Option<&str> {
+        self.credentials.client_secret.as_ref().map(|s| s.expose())
+    }
 }
 
 /// The token endpoint's successful answer (RFC 6749 5.1, Core 3.1.3.3).
@@ -94,6 +107,8 @@ pub(crate) struct ProviderClient {
     /// When the metadata is due for a reload (discovery only).
     metadata_due: std::sync::Mutex<Option<Instant>>,
     last_discovery_failure: Mutex<Option<(Instant, OidcError)>>,
+    /// Registers the client when it is not configured (`client_registration`).
+    registrar: Option<Registrar>,
     jwks: RwLock<Option<Arc<CoreJsonWebKeySet>>>,
     /// When the keys are due for a reload: a key the provider removed stops being trusted.
     jwks_due: std::sync::Mutex<Option<Instant>>,
@@ -107,12 +122,14 @@ impl ProviderClient {
         redirect_uri: String,
         clock_skew: i64,
         http: HttpClient,
+        registrar: Option<Registrar>,
     ) -> Self {
         ProviderClient {
             config,
             redirect_uri,
             clock_skew,
             http,
+            registrar,
             metadata: RwLock::new(None),
             metadata_due: std::sync::Mutex::new(None),
             last_discovery_failure: Mutex::new(None),
@@ -130,14 +147,14 @@ impl ProviderClient {
     pub(crate) async fn metadata(&self) -> Result<Arc<Resolved>, OidcError> {
         let cached = read(&self.metadata);
         if let Some(resolved) = &cached {
-            if !is_due(&self.metadata_due) {
+            if !is_due(&self.metadata_due) && !resolved.credentials.expired(now()) {
                 return Ok(resolved.clone());
             }
         }
         // One discovery at a time; the others wait for its result instead of repeating it.
         let mut last_failure = self.last_discovery_failure.lock().await;
         if let Some(resolved) = read(&self.metadata) {
-            if !is_due(&self.metadata_due) {
+            if !is_due(&self.metadata_due) && !resolved.credentials.expired(now()) {
                 return Ok(resolved);
             }
         }
@@ -162,18 +179,27 @@ impl ProviderClient {
         match metadata {
             Ok(mut metadata) => {
                 self.config.endpoints.apply(&mut metadata);
-                if let Err(err) = self.check_metadata(&metadata) {
-                    *last_failure = Some((Instant::now(), err.clone()));
-                    return Err(err);
-                }
+                let checked = match self.check_metadata(&metadata) {
+                    Ok(()) => self.credentials(&metadata).await,
+                    Err(err) => Err(err),
+                };
+                let credentials = match checked {
+                    Ok(credentials) => credentials,
+                    Err(err) => {
+                        let err = with_context(err, self.name());
+                        *last_failure = Some((Instant::now(), err.clone()));
+                        return Err(err);
+                    }
+                };
                 let resolved = Arc::new(Resolved {
                     allowed_algs: allowed_algs(
                         &metadata,
-                        self.config.client_secret.is_some(),
+                        credentials.client_secret.is_some(),
                         self.config.client.id_token_alg,
                         self.name(),
                     ),
                     metadata,
+                    credentials,
                 });
                 *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(resolved.clone());
                 if matches!(self.config.source, MetadataSource::Discovery { .. }) {
@@ -204,6 +230,57 @@ impl ProviderClient {
                 *last_failure = Some((Instant::now(), err.clone()));
                 Err(err)
             }
+        }
+    }
+
+    /// The configured client, or the registered one (kept, or registered now).
+    async fn credentials(
+        &self,
+        metadata: &ProviderMetadata,
+    ) -> Result<Arc<Credentials>, OidcError> {
+        match &self.registrar {
+            None => Ok(Arc::new(Credentials::configured(
+                self.config.client_id.clone(),
+                self.config.client_secret.clone(),
+            ))),
+            Some(registrar) => {
+                let credentials = registrar.credentials(&self.http, metadata).await?;
+                if self.config.client.client_auth.needs_secret()
+                    && credentials.client_secret.is_none()
+                {
+                    return Err(OidcError::configuration(format!(
+                        "provider {:?} registered client {:?} without a client_secret, but \
+                         token_endpoint_auth_method {} needs one: choose private_key_jwt or \
+                         none, or check the provider's registration policy",
+                        self.name(),
+                        credentials.client_id,
+                        self.config.client.client_auth.name()
+                    )));
+                }
+                Ok(Arc::new(credentials))
+            }
+        }
+    }
+
+    /// After the provider refused a registered client (`invalid_client`): forget it, so the
+    /// next use registers again.
+    async fn forget_refused_client(&self, resolved: &Resolved, err: &OidcError) {
+        let Some(registrar) = &self.registrar else {
+            return;
+        };
+        if err.error() != "invalid_client" {
+            return;
+        }
+        registrar.forget(resolved.client_id()).await;
+        // The next metadata() call resolves again, and registers.
+        set_due(&self.metadata_due, Duration::ZERO);
+    }
+
+    /// The liftoff summary's word on where the client comes from.
+    pub(crate) fn registration_source(&self) -> String {
+        match &self.registrar {
+            None => "configured client_id".to_string(),
+            Some(registrar) => registrar.describe(),
         }
     }
 
@@ -335,7 +412,9 @@ impl ProviderClient {
     /// Whether logins push their parameters first (RFC 9126): configured, or required by
     /// the provider or the registered client.
     pub(crate) fn uses_par(&self, resolved: &Resolved) -> bool {
-        self.config.client.use_par || resolved.metadata.require_pushed_authorization_requests
+        self.config.client.use_par
+            || resolved.metadata.require_pushed_authorization_requests
+            || resolved.credentials.require_par
     }
 
     /// The URL that sends the browser to the provider (Core 3.1.2.1) with PKCE S256: the
@@ -351,7 +430,7 @@ impl ProviderClient {
     ) -> Result<String, OidcError> {
         let mut params: Vec<(&str, &str)> = vec![
             ("response_type", "code"),
-            ("client_id", &self.config.client_id),
+            ("client_id", resolved.client_id()),
             ("redirect_uri", &self.redirect_uri),
             ("scope", &self.config.scope),
             ("state", state),
@@ -372,7 +451,7 @@ impl ProviderClient {
         if self.uses_par(resolved) {
             let request_uri = self.push_authorization_request(resolved, &params).await?;
             url.query_pairs_mut()
-                .append_pair("client_id", &self.config.client_id)
+                .append_pair("client_id", resolved.client_id())
                 .append_pair("request_uri", &request_uri);
         } else {
             url.query_pairs_mut().extend_pairs(params);
@@ -400,14 +479,8 @@ impl ProviderClient {
             )));
         };
         let what = format!("pushed authorization request to {endpoint}");
-        // The client authenticates itself; client_id goes in as the authentication adds it.
-        let fields: Vec<(&str, &str)> = params
-            .iter()
-            .copied()
-            .filter(|(name, _)| *name != "client_id")
-            .collect();
         let response = self
-            .post_authenticated(resolved, endpoint, &fields, &what)
+            .post_authenticated(resolved, endpoint, params, &what)
             .await?;
         #[derive(Deserialize)]
         struct Pushed {
@@ -424,7 +497,11 @@ impl ProviderClient {
                         "{what}: the answer has no request_uri"
                     ))
                 }),
-            400 | 401 => Err(oauth_refusal(&response, &what, self.name())),
+            400 | 401 => {
+                let err = oauth_refusal(&response, &what, self.name());
+                self.forget_refused_client(resolved, &err).await;
+                Err(err)
+            }
             status => Err(OidcError::bad_provider_response(format!(
                 "{what}: status {status}"
             ))),
@@ -517,9 +594,19 @@ impl ProviderClient {
         headers: &[(&'static str, &str)],
         what: &str,
     ) -> Result<HttpResponse, OidcError> {
-        let client_id = self.config.client_id.as_str();
-        let secret = self.config.client_secret.as_ref().map(|s| s.expose());
+        let client_id = resolved.client_id();
+        let secret = resolved.client_secret();
         let mut form = fields.to_vec();
+        // RFC 9126 2.1: a pushed request carries client_id itself, whatever the
+        // authentication; every other request gets it from here (once).
+        let has_client_id = form.iter().any(|(name, _)| *name == "client_id");
+        let basic = matches!(
+            (self.config.client.client_auth, secret),
+            (ClientAuth::Basic, Some(_))
+        );
+        if !basic && !has_client_id {
+            form.push(("client_id", client_id));
+        }
         let assertion;
         let auth = match (self.config.client.client_auth, secret) {
             (ClientAuth::Basic, Some(secret)) => Auth::Basic {
@@ -527,13 +614,11 @@ impl ProviderClient {
                 password: secret,
             },
             (ClientAuth::Post, Some(secret)) => {
-                form.push(("client_id", client_id));
                 form.push(("client_secret", secret));
                 Auth::None
             }
             (ClientAuth::SecretJwt(_) | ClientAuth::PrivateKeyJwt, _) => {
                 assertion = self.client_assertion(resolved, client_id, secret)?;
-                form.push(("client_id", client_id));
                 form.push((
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -541,10 +626,7 @@ impl ProviderClient {
                 form.push(("client_assertion", &assertion));
                 Auth::None
             }
-            _ => {
-                form.push(("client_id", client_id));
-                Auth::None
-            }
+            _ => Auth::None,
         };
         self.http
             .send_with(
@@ -617,10 +699,10 @@ impl ProviderClient {
         let now = now();
         let check = IdTokenCheck {
             issuer: &resolved.metadata.issuer,
-            client_id: &self.config.client_id,
+            client_id: resolved.client_id(),
             trusted_audiences: &self.config.trusted_audiences,
             allowed_algs: &resolved.allowed_algs,
-            client_secret: self.config.client_secret.as_ref().map(|s| s.expose()),
+            client_secret: resolved.client_secret(),
             nonce,
             // max_age and acr_values concern the login; a refreshed ID token (no nonce sent)
             // repeats the original authentication.
@@ -660,10 +742,10 @@ impl ProviderClient {
         let keys = self.keys(resolved).await?;
         let check = LogoutTokenCheck {
             issuer: &resolved.metadata.issuer,
-            client_id: &self.config.client_id,
+            client_id: resolved.client_id(),
             trusted_audiences: &self.config.trusted_audiences,
             allowed_algs: &resolved.allowed_algs,
-            client_secret: self.config.client_secret.as_ref().map(|s| s.expose()),
+            client_secret: resolved.client_secret(),
             now: now(),
             clock_skew: self.clock_skew,
         };

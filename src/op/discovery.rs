@@ -151,7 +151,7 @@ pub(crate) async fn fetch_jwks(
 
 /// A status that is not 200: passing (5xx, 429: the provider is unavailable, try later)
 /// or definite (any other: the URL or the configuration is wrong).
-fn status_error(status: u16, description: String) -> OidcError {
+pub(crate) fn status_error(status: u16, description: String) -> OidcError {
     if status >= 500 || status == 429 {
         OidcError::unavailable(false, description)
     } else {

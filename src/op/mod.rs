@@ -3,3 +3,4 @@
 
 pub(crate) mod client;
 pub(crate) mod discovery;
+pub(crate) mod registration;

@@ -41,6 +41,8 @@ impl std::fmt::Debug for HttpResponse {
 pub(crate) enum Body<'a> {
     Empty,
     Form(&'a [(&'a str, &'a str)]),
+    /// A JSON document (client registration, RFC 7591).
+    Json(&'a str),
 }
 
 /// Client authentication or bearer token for one request. Not `Debug`: it holds secrets.
@@ -172,6 +174,11 @@ impl HttpClient {
                 request = request
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(encoded);
+            }
+            Body::Json(document) => {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(document.to_string());
             }
         }
         let mut response = request.send().await.map_err(|e| transport_error(e, what))?;

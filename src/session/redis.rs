@@ -452,6 +452,10 @@ impl RedisStore {
 
 #[async_trait]
 impl SessionStore for RedisStore {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn load(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.session_key(id));

@@ -167,4 +167,11 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// a holder whose lock expired never removes the next holder's); returns whether it
     /// deleted.
     async fn delete_value_if(&self, key: &str, value: &str) -> Result<bool, StoreError>;
+
+    /// Whether every instance of the app sees this same store (Redis: yes; one process's
+    /// memory: no). A dynamically registered client is kept in a shared store, so that a
+    /// deployment registers once; otherwise it needs `registration_file`.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }

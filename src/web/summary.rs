@@ -1,8 +1,9 @@
 //! The launch summary: what each provider offers and how sessions are kept, printed once at
 //! liftoff so a misconfiguration shows before the first login. Never prints secrets.
 
-use crate::config::{MetadataSource, StoreConfig, UrlPolicy, UserinfoMethod};
+use crate::config::{ClientAuth, MetadataSource, StoreConfig, UrlPolicy, UserinfoMethod};
 use crate::flow::{Oidc, ProviderState};
+use crate::op::client::Resolved;
 
 /// The summary lines, one block per provider.
 pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
@@ -70,6 +71,40 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
     lines
 }
 
+/// How the client is known and authenticates, and whether logins push (PAR) and tokens
+/// are bound (DPoP).
+fn client_line(client: &ProviderState, resolved: Option<&Resolved>) -> String {
+    let settings = &client.config.client;
+    let mut auth = settings.client_auth.name().to_string();
+    match (settings.client_auth, &settings.private_key) {
+        (ClientAuth::SecretJwt(alg), _) => auth.push_str(&format!(" ({alg})")),
+        (ClientAuth::PrivateKeyJwt, Some(key)) => {
+            auth.push_str(&format!(" ({}, kid {:?})", key.alg(), key.kid()))
+        }
+        _ => {}
+    }
+    if let Some(path) = &settings.jwks_path {
+        auth.push_str(&format!(", public keys at {path}"));
+    }
+    let par = match resolved {
+        Some(resolved) if client.uses_par(resolved) && !settings.use_par => {
+            "on (the provider requires it)"
+        }
+        _ if settings.use_par => "on",
+        Some(_) => "off",
+        None => "off unless the provider requires it",
+    };
+    let dpop = match settings.dpop {
+        Some(alg) => format!("on ({alg})"),
+        None => "off".to_string(),
+    };
+    format!(
+        "oidc: provider {:?}: client: {}; authentication {auth}; PAR {par}; DPoP {dpop}",
+        client.name(),
+        client.registration_source(),
+    )
+}
+
 fn provider_lines(client: &ProviderState, backchannel_uri: &str) -> Vec<String> {
     let name = client.name();
     let provider = &client.config;
@@ -77,13 +112,19 @@ fn provider_lines(client: &ProviderState, backchannel_uri: &str) -> Vec<String> 
         MetadataSource::Discovery { .. } => "discovery",
         MetadataSource::Static(_) => "static metadata",
     };
+    let resolved = client.cached_metadata();
+    let client_id = match (&resolved, provider.client_id.as_str()) {
+        (Some(resolved), _) => format!("{:?}", resolved.client_id()),
+        (None, "") => "not registered yet".to_string(),
+        (None, id) => format!("{id:?}"),
+    };
     let mut lines = vec![format!(
-        "oidc: provider {name:?}: issuer {} ({source}), client_id {:?}, scope {:?}",
+        "oidc: provider {name:?}: issuer {} ({source}), client_id {client_id}, scope {:?}",
         provider.source.issuer(),
-        provider.client_id,
         provider.scope
     )];
-    let Some(resolved) = client.cached_metadata() else {
+    lines.push(client_line(client, resolved.as_deref()));
+    let Some(resolved) = resolved else {
         lines.push(format!(
             "oidc: provider {name:?}: not reachable yet; the first login will retry discovery"
         ));

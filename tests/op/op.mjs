@@ -27,7 +27,17 @@
 //   OP_ROTATE_REFRESH_TOKENS=1  rotate the refresh token on every refresh
 //   OP_IGNORE_STDIN=1       do not exit when stdin (a pipe) closes
 //   OP_VERBOSE=1            log every request and all library notices to stderr
+// Client registration and authentication (0/1 flags; unset = default):
+//   OP_REGISTRATION=1       dynamic registration at /reg (+ RFC 7592 management)
+//   OP_INITIAL_ACCESS_TOKEN registration needs `Authorization: Bearer <this>`
+//   OP_REGISTRATION_TTL     seconds: registered secrets expire (client_secret_expires_at)
+//   OP_ROTATE_REGISTRATION_ACCESS_TOKEN=0  keep the registration access token on update
+//   OP_PAR=0|1              pushed authorization requests at /request (default on)
+//   OP_REQUIRE_PAR=1        PAR mandatory for every client
+//   OP_DPOP=0|1             DPoP (default on)
+//   OP_DPOP_NONCE=1         every DPoP proof must carry a server nonce
 
+import { randomBytes } from 'node:crypto';
 import { fstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 
@@ -88,6 +98,15 @@ function fail(message) {
   process.exit(1);
 }
 
+// A 0/1 switch: undefined when unset (or empty), else true / false.
+function flagFromEnv(name) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === '1') return true;
+  if (raw === '0') return false;
+  return fail(`${name} must be 0 or 1, got ${JSON.stringify(raw)}`);
+}
+
 const port = intFromEnv('OP_PORT', 0);
 const host = env.OP_HOST || '127.0.0.1';
 
@@ -129,7 +148,34 @@ function clientsFromEnv() {
 
 const clients = clientsFromEnv();
 
-// Private signing JWKs (RS256 + ES256), generated once by gen-keys.mjs.
+// Client registration and authentication features (README.md: "Dynamic
+// registration", "Pushed authorization requests", "DPoP"). Without any of these
+// variables the provider behaves as the library does by default in 9.x: no
+// registration, PAR on (not required), DPoP on (no nonce).
+const registration = flagFromEnv('OP_REGISTRATION') === true;
+const initialAccessToken = env.OP_INITIAL_ACCESS_TOKEN || undefined;
+const registrationTtl = intFromEnv('OP_REGISTRATION_TTL', 0); // 0: secrets never expire
+const rotateRegistrationAccessToken = flagFromEnv('OP_ROTATE_REGISTRATION_ACCESS_TOKEN') ?? true;
+const par = flagFromEnv('OP_PAR') ?? true; // the library enables PAR by default
+const requirePar = flagFromEnv('OP_REQUIRE_PAR') === true;
+const dpop = flagFromEnv('OP_DPOP') ?? true; // the library enables DPoP by default
+const dpopNonce = flagFromEnv('OP_DPOP_NONCE') === true;
+
+if (!registration) {
+  for (const name of ['OP_INITIAL_ACCESS_TOKEN', 'OP_REGISTRATION_TTL', 'OP_ROTATE_REGISTRATION_ACCESS_TOKEN']) {
+    if (env[name]) fail(`${name} needs OP_REGISTRATION=1`);
+  }
+}
+if (initialAccessToken !== undefined && !/^[\x21-\x7E]+$/.test(initialAccessToken)) {
+  fail('OP_INITIAL_ACCESS_TOKEN must be printable ASCII without spaces');
+}
+if (requirePar && !par) fail('OP_REQUIRE_PAR=1 needs PAR (drop OP_PAR=0)');
+if (dpopNonce && !dpop) fail('OP_DPOP_NONCE=1 needs DPoP (drop OP_DPOP=0)');
+
+// Private signing JWKs, generated once by gen-keys.mjs: RSA `test-rs256` (no
+// `alg`: it signs RS256/384/512 and PS256/384/512, and is the default RS256
+// key), EC P-256 `test-es256` (ES256), EC P-384 `test-es384` (ES384), OKP
+// Ed25519 `test-ed25519` (EdDSA).
 const jwks = JSON.parse(readFileSync(new URL('./keys.json', import.meta.url), 'utf8'));
 
 // ---------------------------------------------------------------------------
@@ -259,6 +305,58 @@ const configuration = {
     },
   },
 
+  // All five client authentication methods (the library's default list and
+  // order, made explicit). HS* client assertions (client_secret_jwt) are keyed
+  // with the client secret, the others (private_key_jwt) with the client's
+  // jwks / jwks_uri.
+  clientAuthMethods: [
+    'client_secret_basic',
+    'client_secret_jwt',
+    'client_secret_post',
+    'private_key_jwt',
+    'none',
+  ],
+
+  enabledJWA: {
+    // What a client may ask for in id_token_signed_response_alg. The library
+    // advertises an asymmetric alg only if keys.json has a key for it, and HS*
+    // always (keyed with the client secret). A client without
+    // id_token_signed_response_alg gets RS256 (clientDefaults below).
+    idTokenSigningAlgValues: [
+      'RS256', 'RS384', 'RS512',
+      'PS256', 'PS384', 'PS512',
+      'ES256', 'ES384',
+      'EdDSA',
+      'HS256', 'HS384', 'HS512',
+    ],
+    // client_assertion algs (client_secret_jwt: HS*; private_key_jwt: the rest).
+    clientAuthSigningAlgValues: [
+      'HS256', 'HS384', 'HS512',
+      'RS256', 'RS384', 'RS512',
+      'PS256', 'PS384', 'PS512',
+      'ES256', 'ES384', 'ES512',
+      'Ed25519', 'EdDSA',
+    ],
+    // DPoP proof algs: every asymmetric alg the library knows (ML-DSA needs Node 24.7).
+    dPoPSigningAlgValues: [
+      'ES256', 'ES384', 'ES512',
+      'Ed25519', 'EdDSA',
+      'PS256', 'PS384', 'PS512',
+      'RS256', 'RS384', 'RS512',
+    ],
+  },
+
+  // The library's client defaults, spelled out: RS256 ID tokens unless the client
+  // asks otherwise. (Static clients get their grant_types from clientsFromEnv;
+  // dynamically registered ones get authorization_code only when they send no
+  // grant_types, as RFC 7591 says: they must ask for refresh_token.)
+  clientDefaults: {
+    grant_types: ['authorization_code'],
+    id_token_signed_response_alg: 'RS256',
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+
   features: {
     devInteractions: { enabled: true }, // built-in login and consent pages
     rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
@@ -268,6 +366,35 @@ const configuration = {
     // Logout tokens to clients that register a backchannel_logout_uri, when the user
     // logs out at the provider.
     backchannelLogout: { enabled: true },
+
+    // RFC 9126, on by default in the library. requirePushedAuthorizationRequests
+    // makes every client's require_pushed_authorization_requests true, and
+    // discovery says require_pushed_authorization_requests: true.
+    pushedAuthorizationRequests: {
+      enabled: par,
+      requirePushedAuthorizationRequests: requirePar,
+    },
+
+    // RFC 9449, on by default in the library. With a nonceSecret the provider
+    // hands out nonces (DPoP-Nonce header); requireNonce makes them mandatory
+    // at every endpoint that takes a proof (token, PAR, userinfo).
+    dPoP: {
+      enabled: dpop,
+      ...(dpopNonce ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+    },
+
+    // OpenID Connect Registration 1.0 / RFC 7591 at /reg, and RFC 7592 (read,
+    // update, delete at /reg/<client_id> with the registration access token).
+    // A string initialAccessToken is the library's fixed-token mode.
+    registration: {
+      enabled: registration,
+      initialAccessToken: initialAccessToken ?? false,
+      issueRegistrationAccessToken: true,
+    },
+    registrationManagement: {
+      enabled: registration,
+      rotateRegistrationAccessToken,
+    },
   },
 
   renderError,
@@ -327,6 +454,28 @@ provider.use(async (ctx, next) => {
   }
 });
 
+// OP_REGISTRATION_TTL: the library always registers client secrets with
+// client_secret_expires_at 0 (never) and has no option for a lifetime (its
+// `policies` could change it, but only with adapter-backed initial access
+// tokens). So stamp the expiry here, on the stored record and in the response,
+// whenever a registration (POST /reg) or an update (PUT /reg/<id>) hands out a
+// secret that does not expire yet. The library then refuses the secret once
+// expired (its checkClientSecretExpiration).
+if (registrationTtl > 0) {
+  provider.use(async (ctx, next) => {
+    await next();
+    const route = ctx.oidc?.route;
+    if ((route !== 'registration' && route !== 'client_update') || ctx.status >= 300) return;
+    const body = ctx.body;
+    if (!body?.client_id || !body.client_secret || body.client_secret_expires_at !== 0) return;
+    const expiresAt = Math.floor(Date.now() / 1000) + registrationTtl;
+    const stored = await provider.Client.adapter.find(body.client_id);
+    if (!stored) return;
+    await provider.Client.adapter.upsert(body.client_id, { ...stored, client_secret_expires_at: expiresAt });
+    body.client_secret_expires_at = expiresAt;
+  });
+}
+
 if (verbose) {
   provider.use(async (ctx, next) => {
     await next();
@@ -371,5 +520,10 @@ if (env.OP_IGNORE_STDIN !== '1' && stdinIsPipe()) {
   process.stdin.resume();
 }
 
-log(`listening on 127.0.0.1:${actualPort}, issuer ${issuer}, clients ${clients.map((c) => c.client_id).join(', ')}`);
+const switches = [
+  registration && `registration${initialAccessToken ? ' (initial access token)' : ''}${registrationTtl ? ` (secrets expire after ${registrationTtl}s)` : ''}`,
+  par ? `PAR${requirePar ? ' (required)' : ''}` : 'no PAR',
+  dpop ? `DPoP${dpopNonce ? ' (nonce required)' : ''}` : 'no DPoP',
+].filter(Boolean).join(', ');
+log(`listening on 127.0.0.1:${actualPort}, issuer ${issuer}, clients ${clients.map((c) => c.client_id).join(', ')}; ${switches}`);
 process.stdout.write(`OP_READY ${JSON.stringify({ issuer, port: actualPort })}\n`);

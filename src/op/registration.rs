@@ -1,0 +1,653 @@
+//! Dynamic client registration (OpenID Connect Registration 1.0, RFC 7591, RFC 7592) and
+//! where its result is kept: once per deployment, not per instance, process or login.
+//!
+//! The registered client lives in the session store when every instance shares it (Redis),
+//! otherwise in `registration_file`. A lock in the same place makes instances that start at
+//! once register once: the first registers, the others wait for its result. A kept client
+//! is used again while it fits: same issuer, same requested metadata, secret not expired, and
+//! (checked once per process) still known at its `registration_client_uri`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::discovery::status_error;
+use crate::config::{ProviderMetadata, Secret};
+use crate::error::{sanitize, OidcError};
+use crate::protocol::http::{Auth, Body, HttpClient};
+use crate::protocol::random::random_token;
+use crate::protocol::time::now;
+use crate::session::{SessionStore, SetMode};
+
+/// A registration lock older than this belongs to an instance that died while registering.
+const LOCK_TTL: Duration = Duration::from_secs(60);
+
+/// How long an instance waits for another one's registration before giving up (for now:
+/// the next login tries again).
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+const POLL_EVERY: Duration = Duration::from_millis(200);
+
+/// A kept client whose secret expires within this many seconds is registered again.
+const EXPIRY_MARGIN: i64 = 60;
+
+/// How long the store keeps a registered client without an instance starting: each start
+/// that uses it keeps it another year.
+const STORE_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The client's identity at the provider, configured or registered.
+#[derive(Debug, Clone)]
+pub(crate) struct Credentials {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<Secret>,
+    /// When the secret expires (`client_secret_expires_at`), if it does.
+    pub(crate) expires_at: Option<i64>,
+    /// The registered client must use PAR (RFC 9126 6).
+    pub(crate) require_par: bool,
+}
+
+impl Credentials {
+    pub(crate) fn configured(client_id: String, client_secret: Option<Secret>) -> Self {
+        Credentials {
+            client_id,
+            client_secret,
+            expires_at: None,
+            require_par: false,
+        }
+    }
+
+    /// A registered client whose secret expired (or is about to): register again.
+    pub(crate) fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now + EXPIRY_MARGIN)
+    }
+
+    fn from_response(response: &Map<String, Value>) -> Option<Credentials> {
+        let client_id = response.get("client_id")?.as_str()?.to_string();
+        if client_id.is_empty() {
+            return None;
+        }
+        Some(Credentials {
+            client_id,
+            client_secret: response
+                .get("client_secret")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(|s| Secret(s.to_string())),
+            // RFC 7591 3.2.1: 0 means the secret does not expire.
+            expires_at: response
+                .get("client_secret_expires_at")
+                .and_then(Value::as_i64)
+                .filter(|at| *at > 0),
+            require_par: response
+                .get("require_pushed_authorization_requests")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+}
+
+/// Where a registered client is kept.
+#[derive(Debug)]
+pub(crate) enum Persistence {
+    /// In a store every instance shares.
+    Store(Arc<dyn SessionStore>),
+    /// In a file (mode 0600), with `<file>.lock` beside it while registering.
+    File(PathBuf),
+}
+
+/// What is kept: the provider's registration response, and what it was registered for.
+#[derive(Serialize, Deserialize)]
+struct Kept {
+    issuer: String,
+    /// Digest of the issuer and the requested metadata: a changed configuration registers
+    /// anew instead of using a client registered for other redirect URIs.
+    request_digest: String,
+    registered_at: i64,
+    response: Map<String, Value>,
+}
+
+/// Registers one provider's client, or finds it registered.
+#[derive(Debug)]
+pub(crate) struct Registrar {
+    provider: String,
+    request: Map<String, Value>,
+    initial_access_token: Option<Secret>,
+    persistence: Persistence,
+    /// Whether this process has checked the kept client at its `registration_client_uri`.
+    read_back: AtomicBool,
+}
+
+impl Registrar {
+    pub(crate) fn new(
+        provider: String,
+        request: Map<String, Value>,
+        initial_access_token: Option<Secret>,
+        persistence: Persistence,
+    ) -> Self {
+        Registrar {
+            provider,
+            request,
+            initial_access_token,
+            persistence,
+            read_back: AtomicBool::new(false),
+        }
+    }
+
+    /// Where the client is kept, for the liftoff summary.
+    pub(crate) fn describe(&self) -> String {
+        match &self.persistence {
+            Persistence::Store(_) => {
+                "dynamic registration, kept in the shared session store".into()
+            }
+            Persistence::File(path) => {
+                format!("dynamic registration, kept in {}", path.display())
+            }
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("registration:{}", self.provider)
+    }
+
+    fn digest(&self, issuer: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(issuer.as_bytes());
+        hasher.update([0]);
+        hasher.update(Value::Object(self.request.clone()).to_string().as_bytes());
+        crate::protocol::signing::b64(&hasher.finalize()[..18])
+    }
+
+    /// The registered client: the kept one while it fits, else a new registration (one per
+    /// deployment, however many instances ask at once).
+    pub(crate) async fn credentials(
+        &self,
+        http: &HttpClient,
+        metadata: &ProviderMetadata,
+    ) -> Result<Credentials, OidcError> {
+        let digest = self.digest(&metadata.issuer);
+        if let Some(credentials) = self.usable(http, metadata, &digest).await? {
+            return Ok(credentials);
+        }
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            if let Some(lock) = self.try_lock().await? {
+                // Another instance may have registered between our look and the lock.
+                let outcome = match self.usable(http, metadata, &digest).await {
+                    Ok(Some(credentials)) => Ok(credentials),
+                    Ok(None) => self.register(http, metadata, &digest).await,
+                    Err(err) => Err(err),
+                };
+                self.unlock(lock).await;
+                return outcome;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(OidcError::unavailable(
+                    true,
+                    format!(
+                        "provider {:?}: another instance has been registering this client for \
+                         {} s; the next login tries again (a lock older than {} s is taken over)",
+                        self.provider,
+                        LOCK_WAIT.as_secs(),
+                        LOCK_TTL.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+            if let Some(credentials) = self.usable(http, metadata, &digest).await? {
+                return Ok(credentials);
+            }
+        }
+    }
+
+    /// Forgets the kept client after the provider refused it (`invalid_client`), unless
+    /// another instance already registered a new one.
+    pub(crate) async fn forget(&self, client_id: &str) {
+        let kept = match self.load().await {
+            Ok(Some(kept)) => kept,
+            _ => return,
+        };
+        if kept.response.get("client_id").and_then(Value::as_str) != Some(client_id) {
+            return;
+        }
+        log::warn!(
+            "oidc: provider {:?} refused the registered client {client_id:?}; the next login \
+             registers a new one",
+            self.provider
+        );
+        let result = match &self.persistence {
+            Persistence::Store(store) => store
+                .delete_value(&self.key())
+                .await
+                .map_err(|e| e.to_string()),
+            Persistence::File(path) => std::fs::remove_file(path).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = result {
+            log::warn!(
+                "oidc: provider {:?}: cannot forget the refused client: {e}",
+                self.provider
+            );
+        }
+    }
+
+    /// The kept client if it fits: same issuer and request, not expired, and known to the
+    /// provider (read back once per process when it gave a `registration_client_uri`).
+    async fn usable(
+        &self,
+        http: &HttpClient,
+        metadata: &ProviderMetadata,
+        digest: &str,
+    ) -> Result<Option<Credentials>, OidcError> {
+        let Some(mut kept) = self.load().await.map_err(|e| self.store_error(e))? else {
+            return Ok(None);
+        };
+        if kept.issuer != metadata.issuer || kept.request_digest != digest {
+            log::info!(
+                "oidc: provider {:?}: the kept client was registered for another issuer or \
+                 other metadata; registering again",
+                self.provider
+            );
+            return Ok(None);
+        }
+        let Some(credentials) = Credentials::from_response(&kept.response) else {
+            return Ok(None);
+        };
+        if credentials.expired(now()) {
+            log::info!(
+                "oidc: provider {:?}: the registered client's secret expired; registering again",
+                self.provider
+            );
+            return Ok(None);
+        }
+        if !self.read_back.load(Ordering::Acquire) {
+            match self.read_back(http, &kept.response).await {
+                ReadBack::Current(response) => {
+                    if let Some(fresh) = Credentials::from_response(&response) {
+                        kept.response = response;
+                        self.read_back.store(true, Ordering::Release);
+                        // Keeps the record alive, with what the provider says now.
+                        if let Err(e) = self.save(&kept).await {
+                            log::warn!(
+                                "oidc: provider {:?}: cannot update the kept client: {e}",
+                                self.provider
+                            );
+                        }
+                        return Ok(Some(fresh));
+                    }
+                    return Ok(None);
+                }
+                ReadBack::Gone => {
+                    log::info!(
+                        "oidc: provider {:?} no longer knows the registered client {:?}; \
+                         registering again",
+                        self.provider,
+                        credentials.client_id
+                    );
+                    return Ok(None);
+                }
+                ReadBack::Unchecked => self.read_back.store(true, Ordering::Release),
+            }
+        }
+        Ok(Some(credentials))
+    }
+
+    /// RFC 7592 2.1: the client's configuration, read with its registration access token.
+    async fn read_back(&self, http: &HttpClient, response: &Map<String, Value>) -> ReadBack {
+        let uri = response
+            .get("registration_client_uri")
+            .and_then(Value::as_str);
+        let token = response
+            .get("registration_access_token")
+            .and_then(Value::as_str);
+        let (Some(uri), Some(token)) = (uri, token) else {
+            return ReadBack::Unchecked;
+        };
+        let what = format!("client configuration request to {uri}");
+        match http
+            .send(
+                reqwest::Method::GET,
+                uri,
+                Auth::Bearer(token),
+                Body::Empty,
+                &what,
+            )
+            .await
+        {
+            Ok(answer) if answer.status == 200 => {
+                match serde_json::from_slice::<Map<String, Value>>(&answer.body) {
+                    // RFC 7592 3: the answer may leave out the access token; keep ours.
+                    Ok(mut fresh) => {
+                        for member in ["registration_access_token", "registration_client_uri"] {
+                            if !fresh.contains_key(member) {
+                                if let Some(value) = response.get(member) {
+                                    fresh.insert(member.into(), value.clone());
+                                }
+                            }
+                        }
+                        ReadBack::Current(fresh)
+                    }
+                    Err(_) => ReadBack::Unchecked,
+                }
+            }
+            Ok(answer) if matches!(answer.status, 401 | 403 | 404) => ReadBack::Gone,
+            Ok(answer) => {
+                log::warn!(
+                    "oidc: provider {:?}: {what}: status {}; using the kept client",
+                    self.provider,
+                    answer.status
+                );
+                ReadBack::Unchecked
+            }
+            Err(err) => {
+                log::warn!(
+                    "oidc: provider {:?}: {}; using the kept client",
+                    self.provider,
+                    err.developer_detail().unwrap_or(err.error_description())
+                );
+                ReadBack::Unchecked
+            }
+        }
+    }
+
+    /// RFC 7591 3: registers the client and keeps the answer.
+    async fn register(
+        &self,
+        http: &HttpClient,
+        metadata: &ProviderMetadata,
+        digest: &str,
+    ) -> Result<Credentials, OidcError> {
+        let name = &self.provider;
+        let Some(endpoint) = metadata.registration_endpoint.as_deref() else {
+            return Err(OidcError::configuration(format!(
+                "provider {name:?} has no registration_endpoint: it does not offer dynamic \
+                 registration; register the client there by hand and set \
+                 oidc.providers.{name}.client_id and client_secret instead of \
+                 client_registration"
+            )));
+        };
+        let what = format!("client registration at {endpoint}");
+        let document = Value::Object(self.request.clone()).to_string();
+        let auth = match &self.initial_access_token {
+            Some(token) => Auth::Bearer(token.expose()),
+            None => Auth::None,
+        };
+        let answer = http
+            .send(
+                reqwest::Method::POST,
+                endpoint,
+                auth,
+                Body::Json(&document),
+                &what,
+            )
+            .await?;
+        let response = match answer.status {
+            // RFC 7591 3.2.1 says 201; a 200 with the same body is taken.
+            200 | 201 => {
+                serde_json::from_slice::<Map<String, Value>>(&answer.body).map_err(|e| {
+                    OidcError::bad_provider_response(format!(
+                        "{what}: not a registration response: {e}"
+                    ))
+                })?
+            }
+            400..=403 => {
+                #[derive(Deserialize)]
+                struct Refusal {
+                    error: Option<String>,
+                    error_description: Option<String>,
+                }
+                let refusal = serde_json::from_slice::<Refusal>(&answer.body).ok();
+                let error = refusal
+                    .as_ref()
+                    .and_then(|r| r.error.as_deref())
+                    .map_or_else(|| format!("status {}", answer.status), |e| sanitize(e, 64));
+                let description = refusal
+                    .as_ref()
+                    .and_then(|r| r.error_description.as_deref())
+                    .map_or(String::new(), |d| format!(": {}", sanitize(d, 300)));
+                let fix = if matches!(answer.status, 401 | 403) {
+                    format!("check oidc.providers.{name}.client_registration.initial_access_token")
+                } else {
+                    format!("check the oidc.providers.{name}.client_registration table")
+                };
+                return Err(OidcError::configuration(format!(
+                    "{what} was refused: {error}{description} ({fix})"
+                )));
+            }
+            status => {
+                return Err(status_error(status, format!("{what}: status {status}")));
+            }
+        };
+        let Some(credentials) = Credentials::from_response(&response) else {
+            return Err(OidcError::bad_provider_response(format!(
+                "{what}: the answer has no client_id"
+            )));
+        };
+        let kept = Kept {
+            issuer: metadata.issuer.clone(),
+            request_digest: digest.to_string(),
+            registered_at: now(),
+            response,
+        };
+        self.save(&kept).await.map_err(|e| {
+            OidcError::configuration(format!(
+                "provider {name:?}: registered client {:?}, but cannot keep it: {e}",
+                credentials.client_id
+            ))
+        })?;
+        self.read_back.store(true, Ordering::Release);
+        log::info!(
+            "oidc: provider {name:?}: registered client {:?}",
+            credentials.client_id
+        );
+        Ok(credentials)
+    }
+
+    fn store_error(&self, e: String) -> OidcError {
+        OidcError::unavailable(
+            false,
+            format!(
+                "provider {:?}: cannot read the registered client: {e}",
+                self.provider
+            ),
+        )
+    }
+
+    async fn load(&self) -> Result<Option<Kept>, String> {
+        let text = match &self.persistence {
+            Persistence::Store(store) => store
+                .get_value(&self.key())
+                .await
+                .map_err(|e| format!("the session store failed: {e}"))?,
+            Persistence::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            },
+        };
+        Ok(
+            text.and_then(|text| match serde_json::from_str::<Kept>(&text) {
+                Ok(kept) => Some(kept),
+                Err(e) => {
+                    log::warn!(
+                        "oidc: provider {:?}: the kept registration is unreadable ({e}); \
+                     registering again",
+                        self.provider
+                    );
+                    None
+                }
+            }),
+        )
+    }
+
+    async fn save(&self, kept: &Kept) -> Result<(), String> {
+        let text = serde_json::to_string(kept).expect("a registration serializes");
+        match &self.persistence {
+            Persistence::Store(store) => {
+                let ttl = Credentials::from_response(&kept.response)
+                    .and_then(|c| c.expires_at)
+                    .map(|at| Duration::from_secs(at.saturating_sub(now()).max(1) as u64))
+                    .unwrap_or(STORE_TTL)
+                    .min(STORE_TTL);
+                store
+                    .set_value(&self.key(), &text, ttl, SetMode::Always)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("the session store failed: {e}"))
+            }
+            Persistence::File(path) => {
+                write_private(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+    }
+
+    /// Takes the registration lock, or `None` when another instance holds it.
+    async fn try_lock(&self) -> Result<Option<Lock>, OidcError> {
+        match &self.persistence {
+            Persistence::Store(store) => {
+                let token = random_token();
+                let key = format!("registration-lock:{}", self.provider);
+                match store
+                    .set_value(&key, &token, LOCK_TTL, SetMode::IfAbsent)
+                    .await
+                {
+                    Ok(true) => Ok(Some(Lock::Store { key, token })),
+                    Ok(false) => Ok(None),
+                    Err(e) => Err(self.store_error(format!("the session store failed: {e}"))),
+                }
+            }
+            Persistence::File(path) => {
+                let lock = lock_path(path);
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&lock)
+                {
+                    Ok(_) => Ok(Some(Lock::File(lock))),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let stale = std::fs::metadata(&lock)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|at| at.elapsed().ok())
+                            .is_some_and(|age| age > LOCK_TTL);
+                        if stale {
+                            // Its holder died while registering.
+                            let _ = std::fs::remove_file(&lock);
+                        }
+                        Ok(None)
+                    }
+                    Err(e) => Err(OidcError::configuration(format!(
+                        "provider {:?}: cannot create the registration lock {}: {e} (is the \
+                         folder of registration_file writable?)",
+                        self.provider,
+                        lock.display()
+                    ))),
+                }
+            }
+        }
+    }
+
+    async fn unlock(&self, lock: Lock) {
+        match (lock, &self.persistence) {
+            (Lock::Store { key, token }, Persistence::Store(store)) => {
+                // A failure leaves the lock to expire.
+                let _ = store.delete_value_if(&key, &token).await;
+            }
+            (Lock::File(path), _) => {
+                let _ = std::fs::remove_file(path);
+            }
+            _ => {}
+        }
+    }
+}
+
+enum Lock {
+    Store { key: String, token: String },
+    File(PathBuf),
+}
+
+enum ReadBack {
+    /// The provider's current configuration of the client.
+    Current(Map<String, Value>),
+    /// The provider does not know the client (401, 403, 404).
+    Gone,
+    /// Not checked (no URI, or the provider did not answer): the kept client is used.
+    Unchecked,
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Writes `bytes` to `path` readable by its owner only (0600), atomically (a temporary file
+/// renamed over it).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!(".{}.tmp", std::process::id()));
+    let temp = PathBuf::from(temp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_registration_response() {
+        let response: Map<String, Value> = serde_json::from_str(
+            r#"{"client_id":"abc","client_secret":"s3","client_secret_expires_at":0,
+                "require_pushed_authorization_requests":true}"#,
+        )
+        .unwrap();
+        let credentials = Credentials::from_response(&response).unwrap();
+        assert_eq!(credentials.client_id, "abc");
+        assert_eq!(credentials.client_secret.unwrap().expose(), "s3");
+        assert_eq!(credentials.expires_at, None, "0 means never");
+        assert!(credentials.require_par);
+        let expiring: Map<String, Value> =
+            serde_json::from_str(r#"{"client_id":"abc","client_secret_expires_at":1000}"#).unwrap();
+        let credentials = Credentials::from_response(&expiring).unwrap();
+        assert!(credentials.expired(1000 - EXPIRY_MARGIN));
+        assert!(!credentials.expired(1000 - EXPIRY_MARGIN - 1));
+        assert!(Credentials::from_response(&Map::new()).is_none());
+    }
+
+    #[test]
+    fn the_registration_file_is_private_and_replaced_whole() {
+        let dir = std::env::temp_dir().join(format!("oidc-reg-{}", random_token()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("client.json");
+        write_private(&path, b"one").unwrap();
+        write_private(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,356 @@
+//! Every way to authenticate the client, PAR and every ID token algorithm, against the
+//! real test provider (panva's oidc-provider) configured for each, through the quickstart.
+
+mod common {
+    pub mod app;
+    pub mod node_op;
+    pub mod server;
+}
+
+use common::app::*;
+use common::node_op::{through_provider, AtProvider, NodeOp};
+use rocket::figment::providers::{Format, Toml};
+use rocket::figment::Figment;
+use rocket::http::Status;
+use rocket::local::asynchronous::Client;
+use serde_json::{json, Value};
+
+const APP: &str = "http://127.0.0.1:8000/";
+
+/// A configuration with one provider `default` at `issuer`, whose table holds exactly
+/// `provider` (plus issuer and scope), and `oidc_extra` lines under `[default.oidc]`.
+pub fn config(issuer: &str, provider: &str, oidc_extra: &str) -> Figment {
+    let toml = format!(
+        r#"
+[default]
+secret_key = "{}"
+log_level = "{}"
+cli_colors = false
+
+[default.oidc]
+redirect_uri = "{REDIRECT_URI}"
+{oidc_extra}
+
+[default.oidc.providers.default]
+issuer = "{issuer}"
+scope = ["openid", "email"]
+{provider}
+"#,
+        secret_key(),
+        std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into()),
+    );
+    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
+}
+
+pub fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The public JWK of a client key fixture (computed by Node's crypto, kid = thumbprint).
+pub fn public_jwk(name: &str) -> Value {
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("client_public_jwks.json")).unwrap())
+            .unwrap();
+    all[name].clone()
+}
+
+/// A client of the test provider for the quickstart's redirect URI.
+pub fn op_client(client_id: &str, extra: Value) -> Value {
+    let mut client = json!({
+        "client_id": client_id,
+        "redirect_uris": [REDIRECT_URI],
+        "post_logout_redirect_uris": ["http://127.0.0.1:8000/logout/callback"],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        client[k] = v.clone();
+    }
+    client
+}
+
+/// Logs `user` in through the quickstart's `/login`; returns `/login`'s JSON.
+pub async fn logs_in(client: &Client, user: &str) -> Value {
+    let auth_url = start_login(client, "/login").await;
+    logs_in_at(client, &auth_url, user).await
+}
+
+/// Finishes a login started with `auth_url`; returns `/login`'s JSON.
+pub async fn logs_in_at(client: &Client, auth_url: &str, user: &str) -> Value {
+    let browser = provider_browser();
+    let (callback, _) = through_provider(&browser, auth_url, APP, AtProvider::LogIn(user)).await;
+    let response = browse(client, &path_and_query(&callback)).await;
+    assert_eq!(
+        response.status(),
+        Status::SeeOther,
+        "the callback succeeds: {:?}",
+        response.into_string().await
+    );
+    let response = browse(client, "/login").await;
+    assert_eq!(response.status(), Status::Ok);
+    json(&response.into_string().await.unwrap())
+}
+
+#[rocket::async_test]
+async fn every_client_authentication_method_logs_in() {
+    let rsa = public_jwk("client_rsa_pkcs1");
+    let p256 = public_jwk("client_p256_sec1");
+    let p384 = public_jwk("client_p384_sec1");
+    let ed = public_jwk("client_ed25519");
+    let secret = "a-long-enough-client-secret-for-hs512-0123456789abcdef0123456789";
+    let jwks = |key: &Value| json!({ "keys": [key] });
+    let clients = json!([
+        op_client("basic", json!({"client_secret": secret})),
+        op_client(
+            "post",
+            json!({"client_secret": secret, "token_endpoint_auth_method": "client_secret_post"})
+        ),
+        op_client(
+            "secret-jwt",
+            json!({"client_secret": secret, "token_endpoint_auth_method": "client_secret_jwt"})
+        ),
+        op_client(
+            "rsa",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks(&rsa)})
+        ),
+        op_client(
+            "rsa-ps256",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks(&rsa), "token_endpoint_auth_signing_alg": "PS256"})
+        ),
+        op_client(
+            "p256",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks(&p256)})
+        ),
+        op_client(
+            "p384",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks(&p384)})
+        ),
+        op_client(
+            "ed25519",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks(&ed)})
+        ),
+        op_client("public", json!({"token_endpoint_auth_method": "none"})),
+    ]);
+    let op = NodeOp::start(&[("OP_CLIENTS", &clients.to_string())]);
+    let key = |name: &str| format!("private_key = \"{}\"", fixture(name));
+    let cases: Vec<(&str, String)> = vec![
+        ("basic", format!("client_secret = \"{secret}\"")),
+        (
+            "post",
+            format!("client_secret = \"{secret}\"\ntoken_endpoint_auth_method = \"client_secret_post\""),
+        ),
+        (
+            "secret-jwt",
+            format!("client_secret = \"{secret}\"\ntoken_endpoint_auth_method = \"client_secret_jwt\"\ntoken_endpoint_auth_signing_alg = \"HS512\""),
+        ),
+        (
+            "rsa",
+            format!("token_endpoint_auth_method = \"private_key_jwt\"\n{}", key("client_rsa_pkcs1.pem")),
+        ),
+        (
+            "rsa-ps256",
+            format!(
+                "token_endpoint_auth_method = \"private_key_jwt\"\n{}\ntoken_endpoint_auth_signing_alg = \"PS256\"\nclient_assertion_audience = \"token_endpoint\"",
+                key("client_rsa_pkcs8.pem")
+            ),
+        ),
+        (
+            "p256",
+            format!("token_endpoint_auth_method = \"private_key_jwt\"\n{}", key("client_p256_sec1.pem")),
+        ),
+        (
+            "p384",
+            format!("token_endpoint_auth_method = \"private_key_jwt\"\n{}", key("client_p384_sec1.pem")),
+        ),
+        (
+            "ed25519",
+            format!(
+                "token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key_pem = \"\"\"\n{}\"\"\"",
+                std::fs::read_to_string(fixture("client_ed25519.pem")).unwrap()
+            ),
+        ),
+        ("public", "token_endpoint_auth_method = \"none\"".to_string()),
+    ];
+    for (client_id, settings) in &cases {
+        let figment = config(
+            &op.issuer,
+            &format!("client_id = \"{client_id}\"\n{settings}"),
+            "",
+        );
+        let client = with_refresh_route(figment).await;
+        let body = logs_in(&client, "alice").await;
+        assert_eq!(body["id_token"]["aud"], *client_id, "{client_id}");
+        assert_eq!(body["id_token"]["sub"], "alice", "{client_id}");
+        // The refresh grant authenticates the same way.
+        let refreshed = client.get("/t/refresh").dispatch().await;
+        assert_eq!(refreshed.status(), Status::Ok, "{client_id}");
+        let token = refreshed.into_string().await.unwrap();
+        assert_ne!(
+            token,
+            body["access_token"].as_str().unwrap(),
+            "{client_id}: a new token"
+        );
+    }
+    assert_eq!(
+        op.hits("/token").await as usize,
+        cases.len() * 2,
+        "a code and a refresh each"
+    );
+
+    // A key the provider does not know: the token endpoint refuses the client, and the
+    // callback answers 502 (the app's credentials, not the user's fault).
+    let figment = config(
+        &op.issuer,
+        &format!(
+            "client_id = \"p256\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n{}",
+            key("client_ed25519.pem")
+        ),
+        "",
+    );
+    let client = quickstart(figment).await;
+    let auth_url = start_login(&client, "/login").await;
+    let (callback, _) = through_provider(
+        &provider_browser(),
+        &auth_url,
+        APP,
+        AtProvider::LogIn("bob"),
+    )
+    .await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::BadGateway);
+}
+
+/// Refreshes the access token now, whatever its expiry; answers the new one.
+#[rocket::get("/refresh")]
+async fn refresh(
+    mut user: rocket_oidc_auth::Authenticated<rocket_oidc_auth::provider::Default>,
+) -> Result<String, Status> {
+    match user.refreshed_access_token().await {
+        Ok(token) => Ok(token.secret().to_string()),
+        Err(err) => Err(err.status()),
+    }
+}
+
+/// The quickstart with `/t/refresh`.
+pub async fn with_refresh_route(figment: Figment) -> Client {
+    let rocket = quickstart_rocket(figment).mount("/t", rocket::routes![refresh]);
+    Client::tracked(rocket).await.expect("the app launches")
+}
+
+const SECRET: &str = "a-long-enough-client-secret-for-hs512-0123456789abcdef0123456789";
+
+fn query_names(url: &str) -> Vec<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(name, _)| name.into_owned())
+        .collect()
+}
+
+#[rocket::async_test]
+async fn par_pushes_the_request_and_sends_only_its_reference() {
+    let clients = json!([op_client("app", json!({ "client_secret": SECRET }))]);
+    let op = NodeOp::start(&[("OP_CLIENTS", &clients.to_string())]);
+    let provider = format!("client_id = \"app\"\nclient_secret = \"{SECRET}\"");
+
+    // Advertised, not asked for: the request goes in the query as always.
+    let client = quickstart(config(&op.issuer, &provider, "")).await;
+    let auth_url = start_login(&client, "/login").await;
+    assert!(query_names(&auth_url).contains(&"code_challenge".to_string()));
+    assert_eq!(op.hits("/request").await, 0);
+
+    // use_par: pushed with the client's authentication; the browser carries a reference.
+    let client = quickstart(config(
+        &op.issuer,
+        &format!("{provider}\nuse_par = true"),
+        "",
+    ))
+    .await;
+    let auth_url = start_login(&client, "/login").await;
+    assert_eq!(
+        query_names(&auth_url),
+        ["client_id", "request_uri"],
+        "{auth_url}"
+    );
+    assert_eq!(param(&auth_url, "client_id").as_deref(), Some("app"));
+    assert_eq!(op.hits("/request").await, 1);
+    let body = logs_in_at(&client, &auth_url, "carol").await;
+    assert_eq!(body["id_token"]["sub"], "carol");
+
+    // A provider that requires PAR gets it without use_par.
+    let op = NodeOp::start(&[
+        ("OP_CLIENTS", &clients.to_string()),
+        ("OP_REQUIRE_PAR", "1"),
+    ]);
+    let client = quickstart(config(&op.issuer, &provider, "")).await;
+    let auth_url = start_login(&client, "/login").await;
+    assert_eq!(
+        query_names(&auth_url),
+        ["client_id", "request_uri"],
+        "{auth_url}"
+    );
+    let body = logs_in_at(&client, &auth_url, "dave").await;
+    assert_eq!(body["id_token"]["sub"], "dave");
+}
+
+#[rocket::async_test]
+async fn a_provider_without_par_stops_launch_when_par_is_asked_for() {
+    let op = NodeOp::start(&[("OP_PAR", "0")]);
+    let figment = figment(
+        &op.issuer,
+        common::node_op::CLIENT_ID,
+        common::node_op::CLIENT_SECRET,
+        "",
+        "use_par = true",
+    );
+    match quickstart_rocket(figment).ignite().await {
+        Ok(_) => panic!("launch should stop"),
+        Err(error) => assert!(
+            matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
+            "{error:?}"
+        ),
+    }
+}
+
+#[rocket::async_test]
+async fn every_id_token_algorithm_of_the_provider_verifies() {
+    let algs = [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256",
+        "HS384", "HS512",
+    ];
+    let clients: Vec<Value> = algs
+        .iter()
+        .map(|alg| {
+            op_client(
+                &format!("app-{alg}"),
+                json!({ "client_secret": SECRET, "id_token_signed_response_alg": alg }),
+            )
+        })
+        .collect();
+    let op = NodeOp::start(&[("OP_CLIENTS", &Value::Array(clients).to_string())]);
+    for alg in algs {
+        // Pinned: only this algorithm is accepted, so the login proves it verified.
+        let provider = format!(
+            "client_id = \"app-{alg}\"\nclient_secret = \"{SECRET}\"\nid_token_signed_response_alg = \"{alg}\""
+        );
+        let client = quickstart(config(&op.issuer, &provider, "")).await;
+        let body = logs_in(&client, "erin").await;
+        assert_eq!(body["id_token"]["aud"], format!("app-{alg}"), "{alg}");
+    }
+
+    // A token signed otherwise than pinned is refused, whatever the provider advertises.
+    let provider = format!(
+        "client_id = \"app-RS256\"\nclient_secret = \"{SECRET}\"\nid_token_signed_response_alg = \"ES256\""
+    );
+    let client = quickstart(config(&op.issuer, &provider, "")).await;
+    let auth_url = start_login(&client, "/login").await;
+    let (callback, _) = through_provider(
+        &provider_browser(),
+        &auth_url,
+        APP,
+        AtProvider::LogIn("frank"),
+    )
+    .await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    let body = json(&response.into_string().await.unwrap());
+    assert_eq!(body["error"], "invalid_id_token");
+}
