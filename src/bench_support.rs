@@ -31,6 +31,7 @@ pub fn session_cookie(
         id_token,
         userinfo: userinfo.as_deref(),
         authenticated_at: now(),
+        dpop_key: None,
     });
     let name = session_cookie_name(provider);
     cipher.seal(&name, session.encode())

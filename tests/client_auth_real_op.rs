@@ -3,91 +3,15 @@
 
 mod common {
     pub mod app;
+    pub mod clients;
     pub mod node_op;
-    pub mod server;
 }
 
 use common::app::*;
+use common::clients::*;
 use common::node_op::{through_provider, AtProvider, NodeOp};
-use rocket::figment::providers::{Format, Toml};
-use rocket::figment::Figment;
 use rocket::http::Status;
-use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
-
-const APP: &str = "http://127.0.0.1:8000/";
-
-/// A configuration with one provider `default` at `issuer`, whose table holds exactly
-/// `provider` (plus issuer and scope), and `oidc_extra` lines under `[default.oidc]`.
-pub fn config(issuer: &str, provider: &str, oidc_extra: &str) -> Figment {
-    let toml = format!(
-        r#"
-[default]
-secret_key = "{}"
-log_level = "{}"
-cli_colors = false
-
-[default.oidc]
-redirect_uri = "{REDIRECT_URI}"
-{oidc_extra}
-
-[default.oidc.providers.default]
-issuer = "{issuer}"
-scope = ["openid", "email"]
-{provider}
-"#,
-        secret_key(),
-        std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into()),
-    );
-    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
-}
-
-pub fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The public JWK of a client key fixture (computed by Node's crypto, kid = thumbprint).
-pub fn public_jwk(name: &str) -> Value {
-    let all: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("client_public_jwks.json")).unwrap())
-            .unwrap();
-    all[name].clone()
-}
-
-/// A client of the test provider for the quickstart's redirect URI.
-pub fn op_client(client_id: &str, extra: Value) -> Value {
-    let mut client = json!({
-        "client_id": client_id,
-        "redirect_uris": [REDIRECT_URI],
-        "post_logout_redirect_uris": ["http://127.0.0.1:8000/logout/callback"],
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        client[k] = v.clone();
-    }
-    client
-}
-
-/// Logs `user` in through the quickstart's `/login`; returns `/login`'s JSON.
-pub async fn logs_in(client: &Client, user: &str) -> Value {
-    let auth_url = start_login(client, "/login").await;
-    logs_in_at(client, &auth_url, user).await
-}
-
-/// Finishes a login started with `auth_url`; returns `/login`'s JSON.
-pub async fn logs_in_at(client: &Client, auth_url: &str, user: &str) -> Value {
-    let browser = provider_browser();
-    let (callback, _) = through_provider(&browser, auth_url, APP, AtProvider::LogIn(user)).await;
-    let response = browse(client, &path_and_query(&callback)).await;
-    assert_eq!(
-        response.status(),
-        Status::SeeOther,
-        "the callback succeeds: {:?}",
-        response.into_string().await
-    );
-    let response = browse(client, "/login").await;
-    assert_eq!(response.status(), Status::Ok);
-    json(&response.into_string().await.unwrap())
-}
 
 #[rocket::async_test]
 async fn every_client_authentication_method_logs_in() {
@@ -216,23 +140,6 @@ async fn every_client_authentication_method_logs_in() {
     .await;
     let response = browse(&client, &path_and_query(&callback)).await;
     assert_eq!(response.status(), Status::BadGateway);
-}
-
-/// Refreshes the access token now, whatever its expiry; answers the new one.
-#[rocket::get("/refresh")]
-async fn refresh(
-    mut user: rocket_oidc_auth::Authenticated<rocket_oidc_auth::provider::Default>,
-) -> Result<String, Status> {
-    match user.refreshed_access_token().await {
-        Ok(token) => Ok(token.secret().to_string()),
-        Err(err) => Err(err.status()),
-    }
-}
-
-/// The quickstart with `/t/refresh`.
-pub async fn with_refresh_route(figment: Figment) -> Client {
-    let rocket = quickstart_rocket(figment).mount("/t", rocket::routes![refresh]);
-    Client::tracked(rocket).await.expect("the app launches")
 }
 
 const SECRET: &str = "a-long-enough-client-secret-for-hs512-0123456789abcdef0123456789";

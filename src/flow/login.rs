@@ -18,6 +18,7 @@ use crate::config::safe_return_path;
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::op::client::Resolved;
 use crate::protocol::random::{random_token, RANDOM_LEN};
+use crate::protocol::signing::SigningKey;
 use crate::protocol::time::{expires_at, now};
 use crate::session::{stored_chunks, CookieQueue, NewSession, SessionData};
 
@@ -462,8 +463,21 @@ pub(crate) async fn finish_login(
         ));
     };
 
+    // RFC 9449: a key of this session's own, to which the provider binds its tokens.
+    let dpop_key = match client.config.client.dpop {
+        Some(alg) => Some(
+            SigningKey::generate(alg)
+                .map_err(|e| OidcError::configuration(format!("cannot make a DPoP key: {e}")))?,
+        ),
+        None => None,
+    };
     let tokens = client
-        .exchange_code(&resolved, code, &transaction.code_verifier)
+        .exchange_code(
+            &resolved,
+            code,
+            &transaction.code_verifier,
+            dpop_key.as_ref(),
+        )
         .await?;
     let Some(id_token) = tokens.id_token else {
         return Err(OidcError::bad_provider_response(format!(
@@ -480,8 +494,17 @@ pub(crate) async fn finish_login(
         )
         .await?;
     let userinfo = client
-        .userinfo(&resolved, &tokens.access_token, &valid.subject)
+        .userinfo(
+            &resolved,
+            &tokens.access_token,
+            &valid.subject,
+            dpop_key.as_ref(),
+        )
         .await?;
+    let dpop_key = dpop_key
+        .as_ref()
+        .and_then(|key| key.pkcs8())
+        .map(crate::protocol::signing::b64);
     let expires_at = expires_at(tokens.expires_in, now);
     let id = random_token();
     let session = SessionData::new(NewSession {
@@ -495,6 +518,7 @@ pub(crate) async fn finish_login(
         id_token: &id_token,
         userinfo: userinfo.as_deref(),
         authenticated_at: now,
+        dpop_key: dpop_key.as_deref(),
     });
     // A fresh session, with a new id, replaces whatever the browser held before (no
     // fixation).

@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use super::ProviderState;
 use crate::error::{ErrorKind, OidcError};
 use crate::op::client::{ProviderClient, Resolved};
+use crate::protocol::signing::SigningKey;
 use crate::protocol::time::{expires_at, now};
 use crate::protocol::validation;
 use crate::session::{NewSession, SessionData};
@@ -148,7 +149,10 @@ async fn refresh_once(
     refresh_token: &str,
 ) -> Result<SessionData, OidcError> {
     let now = now();
-    let tokens = client.refresh(resolved, refresh_token).await?;
+    let dpop_key = session.dpop_key().map(open_dpop_key).transpose()?;
+    let tokens = client
+        .refresh(resolved, refresh_token, dpop_key.as_ref())
+        .await?;
     // From here on the provider may have rotated the refresh token: a passing failure of a
     // later step keeps the new tokens (with the previous ID token or UserInfo) rather than
     // losing them; only a token that fails validation ends the session.
@@ -170,7 +174,12 @@ async fn refresh_once(
         }
     }
     let userinfo = match client
-        .userinfo(resolved, &tokens.access_token, session.subject())
+        .userinfo(
+            resolved,
+            &tokens.access_token,
+            session.subject(),
+            dpop_key.as_ref(),
+        )
         .await
     {
         Ok(userinfo) => userinfo,
@@ -198,6 +207,16 @@ async fn refresh_once(
         userinfo,
         ..session.fields()
     }))
+}
+
+/// The session's DPoP key, from its PKCS#8 in the session.
+pub(crate) fn open_dpop_key(encoded: &str) -> Result<SigningKey, OidcError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|e| e.to_string())
+        .and_then(|pkcs8| SigningKey::from_pkcs8(&pkcs8))
+        .map_err(|e| OidcError::configuration(format!("the session's DPoP key is unusable: {e}")))
 }
 
 /// Core 12.2: a refreshed ID token names the same user, the original authentication time,

@@ -16,9 +16,10 @@ use crate::config::{
     AssertionAudience, ClientAuth, MetadataSource, ProviderConfig, ProviderMetadata, UserinfoMethod,
 };
 use crate::error::{sanitize, ErrorKind, OidcError};
+use crate::protocol::dpop;
 use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
 use crate::protocol::logout_token::{validate_logout_token, LogoutTokenCheck, ValidLogoutToken};
-use crate::protocol::signing::{self, SigningAlg};
+use crate::protocol::signing::{self, SigningAlg, SigningKey};
 use crate::protocol::time::now;
 use crate::protocol::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
 
@@ -109,6 +110,10 @@ pub(crate) struct ProviderClient {
     last_discovery_failure: Mutex<Option<(Instant, OidcError)>>,
     /// Registers the client when it is not configured (`client_registration`).
     registrar: Option<Registrar>,
+    /// The last `DPoP-Nonce` of the provider's token endpoint, and of its UserInfo
+    /// endpoint (RFC 9449 8, 9): the next proof carries it.
+    token_dpop_nonce: std::sync::Mutex<Option<String>>,
+    userinfo_dpop_nonce: std::sync::Mutex<Option<String>>,
     jwks: RwLock<Option<Arc<CoreJsonWebKeySet>>>,
     /// When the keys are due for a reload: a key the provider removed stops being trusted.
     jwks_due: std::sync::Mutex<Option<Instant>>,
@@ -130,6 +135,8 @@ impl ProviderClient {
             clock_skew,
             http,
             registrar,
+            token_dpop_nonce: std::sync::Mutex::new(None),
+            userinfo_dpop_nonce: std::sync::Mutex::new(None),
             metadata: RwLock::new(None),
             metadata_due: std::sync::Mutex::new(None),
             last_discovery_failure: Mutex::new(None),
@@ -324,6 +331,22 @@ impl ProviderClient {
                 )));
             }
         }
+        if let Some(alg) = settings.dpop {
+            let advertised = &metadata.dpop_signing_alg_values_supported;
+            if advertised.is_empty() {
+                log::warn!(
+                    "oidc: provider {name:?} does not advertise DPoP \
+                     (dpop_signing_alg_values_supported), but oidc.providers.{name}.dpop is on: \
+                     logins fail if it answers with Bearer tokens"
+                );
+            } else if !advertised.iter().any(|a| a == alg.name()) {
+                return Err(OidcError::configuration(format!(
+                    "provider {name:?} does not accept {alg} DPoP proofs (it lists {}): set \
+                     oidc.providers.{name}.dpop_alg to ES256 or EdDSA among them",
+                    advertised.join(", ")
+                )));
+            }
+        }
         let methods = &metadata.token_endpoint_auth_methods_supported;
         let method = settings.client_auth.name();
         if !methods.is_empty() && !methods.iter().any(|m| m == method) {
@@ -508,12 +531,14 @@ impl ProviderClient {
         }
     }
 
-    /// Exchanges an authorization code at the token endpoint (Core 3.1.3.1).
+    /// Exchanges an authorization code at the token endpoint (Core 3.1.3.1), with a DPoP
+    /// proof of `dpop` when the tokens are to be bound to it.
     pub(crate) async fn exchange_code(
         &self,
         resolved: &Resolved,
         code: &str,
         code_verifier: &str,
+        dpop: Option<&SigningKey>,
     ) -> Result<TokenResponse, OidcError> {
         let form = [
             ("grant_type", "authorization_code"),
@@ -521,30 +546,64 @@ impl ProviderClient {
             ("redirect_uri", self.redirect_uri.as_str()),
             ("code_verifier", code_verifier),
         ];
-        let endpoint = resolved.metadata.token_endpoint();
-        let what = format!("token request to {endpoint}");
-        let response = self
-            .post_authenticated(resolved, endpoint, &form, &what)
-            .await?;
-        parse_token_response(response, &what, self.name())
+        let what = format!("token request to {}", resolved.metadata.token_endpoint());
+        self.token_request(resolved, &form, &what, dpop).await
     }
 
-    /// Uses a refresh token at the token endpoint (RFC 6749 6, Core 12.1).
+    /// Uses a refresh token at the token endpoint (RFC 6749 6, Core 12.1); a DPoP-bound
+    /// refresh token needs a proof of the same key.
     pub(crate) async fn refresh(
         &self,
         resolved: &Resolved,
         refresh_token: &str,
+        dpop: Option<&SigningKey>,
     ) -> Result<TokenResponse, OidcError> {
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
         ];
+        let what = format!("refresh request to {}", resolved.metadata.token_endpoint());
+        self.token_request(resolved, &form, &what, dpop).await
+    }
+
+    /// One token request; with DPoP, answers a nonce challenge (`use_dpop_nonce`) once.
+    async fn token_request(
+        &self,
+        resolved: &Resolved,
+        form: &[(&str, &str)],
+        what: &str,
+        dpop: Option<&SigningKey>,
+    ) -> Result<TokenResponse, OidcError> {
         let endpoint = resolved.metadata.token_endpoint();
-        let what = format!("refresh request to {endpoint}");
-        let response = self
-            .post_authenticated(resolved, endpoint, &form, &what)
-            .await?;
-        parse_token_response(response, &what, self.name())
+        let mut challenged = false;
+        let response = loop {
+            let proof = dpop.map(|key| {
+                let nonce = lock(&self.token_dpop_nonce).clone();
+                dpop::proof(key, "POST", endpoint, nonce.as_deref(), None)
+            });
+            let headers: Vec<(&'static str, &str)> =
+                proof.iter().map(|p| ("DPoP", p.as_str())).collect();
+            let response = self
+                .post_authenticated_with(resolved, endpoint, form, &headers, what)
+                .await?;
+            if let Some(nonce) = &response.dpop_nonce {
+                *lock(&self.token_dpop_nonce) = Some(nonce.clone());
+            }
+            let retry = dpop.is_some()
+                && !challenged
+                && response.status == 400
+                && response.dpop_nonce.is_some()
+                && oauth_error_code(&response.body).as_deref() == Some("use_dpop_nonce");
+            if !retry {
+                break response;
+            }
+            challenged = true;
+        };
+        let tokens = parse_token_response(response, what, self.name(), dpop.is_some());
+        if let Err(err) = &tokens {
+            self.forget_refused_client(resolved, err).await;
+        }
+        tokens
     }
 
     /// Revokes `token` (RFC 7009) when the provider has a revocation endpoint.
@@ -773,6 +832,7 @@ impl ProviderClient {
         resolved: &Resolved,
         access_token: &str,
         subject: &str,
+        dpop: Option<&SigningKey>,
     ) -> Result<Option<Box<RawValue>>, OidcError> {
         let method = match self.config.userinfo {
             UserinfoMethod::None => return Ok(None),
@@ -783,15 +843,43 @@ impl ProviderClient {
             return Ok(None);
         };
         let what = format!("UserInfo request to {endpoint}");
-        let body = if method == reqwest::Method::POST {
-            Body::Form(&[])
-        } else {
-            Body::Empty
+        let post = method == reqwest::Method::POST;
+        let mut challenged = false;
+        let response = loop {
+            let (auth, proof) = match dpop {
+                Some(key) => {
+                    let nonce = lock(&self.userinfo_dpop_nonce).clone();
+                    let proof = dpop::proof(
+                        key,
+                        method.as_str(),
+                        endpoint,
+                        nonce.as_deref(),
+                        Some(access_token),
+                    );
+                    (Auth::Dpop(access_token), Some(proof))
+                }
+                None => (Auth::Bearer(access_token), None),
+            };
+            let headers: Vec<(&'static str, &str)> =
+                proof.iter().map(|p| ("DPoP", p.as_str())).collect();
+            let body = if post { Body::Form(&[]) } else { Body::Empty };
+            let response = self
+                .http
+                .send_with(method.clone(), endpoint, auth, body, &headers, &what)
+                .await?;
+            if let Some(nonce) = &response.dpop_nonce {
+                *lock(&self.userinfo_dpop_nonce) = Some(nonce.clone());
+            }
+            let retry = dpop.is_some()
+                && !challenged
+                && response.status == 401
+                && response.dpop_nonce.is_some()
+                && dpop::asks_for_nonce(response.www_authenticate.as_deref());
+            if !retry {
+                break response;
+            }
+            challenged = true;
         };
-        let response = self
-            .http
-            .send(method, endpoint, Auth::Bearer(access_token), body, &what)
-            .await?;
         if response.status != 200 {
             return Err(OidcError::bad_provider_response(format!(
                 "{what}: status {}",
@@ -835,6 +923,17 @@ fn is_due(due: &std::sync::Mutex<Option<Instant>>) -> bool {
 
 fn set_due(due: &std::sync::Mutex<Option<Instant>>, after: Duration) {
     *due.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + after);
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The `error` of an OAuth error response, if the body is one.
+fn oauth_error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<OAuthErrorResponse>(body)
+        .ok()
+        .map(|e| e.error)
 }
 
 fn read<T>(lock: &RwLock<Option<Arc<T>>>) -> Option<Arc<T>> {
@@ -890,15 +989,28 @@ fn parse_token_response(
     response: HttpResponse,
     what: &str,
     provider: &str,
+    dpop: bool,
 ) -> Result<TokenResponse, OidcError> {
     match response.status {
         200 => {
             let tokens: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
                 OidcError::bad_provider_response(format!("{what}: not a token response: {e}"))
             })?;
-            if !tokens.token_type.eq_ignore_ascii_case("bearer") {
+            // RFC 9449 5: a DPoP-bound token is of type DPoP. A Bearer answer to a DPoP
+            // request would silently drop the binding the app asked for; a DPoP answer to a
+            // plain request binds to a key this client never had.
+            let expected = if dpop { "DPoP" } else { "Bearer" };
+            if !tokens.token_type.eq_ignore_ascii_case(expected) {
+                let fix = if dpop {
+                    format!(
+                        "; the provider does not bind tokens to DPoP keys for this client: turn \
+                         DPoP on at the provider, or set oidc.providers.{provider}.dpop = false"
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(OidcError::bad_provider_response(format!(
-                    "{what}: token_type {:?} is not supported (only Bearer)",
+                    "{what}: token_type {:?} where {expected} was asked for{fix}",
                     sanitize(&tokens.token_type, 32)
                 )));
             }

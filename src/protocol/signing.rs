@@ -180,17 +180,12 @@ impl SigningKey {
             other => return Err(format!("{other} keys are not generated here")),
         }
         .map_err(|_| "the system's random generator failed".to_string())?;
-        SigningKey::from_pkcs8(pkcs8.as_ref(), alg)
+        SigningKey::from_pkcs8(pkcs8.as_ref())
     }
 
-    /// A key kept as PKCS#8 (see [`SigningKey::pkcs8`]).
-    pub(crate) fn from_pkcs8(pkcs8: &[u8], alg: SigningAlg) -> Result<SigningKey, String> {
-        SigningKey::new(
-            pair_from_pkcs8(pkcs8)?,
-            Some(alg),
-            None,
-            Some(pkcs8.to_vec()),
-        )
+    /// A key kept as PKCS#8 (see [`SigningKey::pkcs8`]), with its key type's algorithm.
+    pub(crate) fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, String> {
+        SigningKey::new(pair_from_pkcs8(pkcs8)?, None, None, Some(pkcs8.to_vec()))
     }
 
     fn new(
@@ -493,7 +488,8 @@ mod tests {
             let key = SigningKey::generate(alg).unwrap();
             let jws = key.sign(Map::new(), &json!({"a": 1}));
             assert!(verifies(&jws, &key), "{alg}");
-            let again = SigningKey::from_pkcs8(key.pkcs8().unwrap(), alg).unwrap();
+            let again = SigningKey::from_pkcs8(key.pkcs8().unwrap()).unwrap();
+            assert_eq!(again.alg(), alg);
             assert_eq!(again.thumbprint(), key.thumbprint());
             assert_eq!(key.kid(), key.thumbprint());
         }

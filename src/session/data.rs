@@ -45,6 +45,8 @@ pub(crate) struct SessionData {
     pub(crate) access_token_expires_at: Option<i64>,
     /// When the user last authenticated at the provider through this app (Unix seconds).
     pub(crate) authenticated_at: i64,
+    /// The session's DPoP key (PKCS#8, base64url) when its tokens are DPoP-bound.
+    dpop_key: Option<Text>,
 }
 
 /// The fields of a session, to create one.
@@ -60,6 +62,7 @@ pub(crate) struct NewSession<'a> {
     pub(crate) id_token: &'a str,
     pub(crate) userinfo: Option<&'a RawValue>,
     pub(crate) authenticated_at: i64,
+    pub(crate) dpop_key: Option<&'a str>,
 }
 
 /// A string field: a slice of the session's JSON, or its own copy when the JSON had to be
@@ -95,6 +98,8 @@ struct Wire<'a> {
     userinfo: Option<&'a RawValue>,
     #[serde(rename = "t")]
     authenticated_at: i64,
+    #[serde(rename = "k", skip_serializing_if = "Option::is_none", default, borrow)]
+    dpop_key: Option<Cow<'a, str>>,
 }
 
 impl SessionData {
@@ -111,6 +116,7 @@ impl SessionData {
             id_token: fields.id_token.into(),
             userinfo: fields.userinfo,
             authenticated_at: fields.authenticated_at,
+            dpop_key: fields.dpop_key.map(Cow::from),
         };
         let json = serde_json::to_string(&wire).expect("a session always serializes");
         SessionData::decode(json).expect("a session reads back what it wrote")
@@ -131,6 +137,7 @@ impl SessionData {
                 .userinfo()
                 .and_then(|raw| serde_json::from_str::<&RawValue>(raw).ok()),
             authenticated_at: self.authenticated_at,
+            dpop_key: self.dpop_key(),
         }
     }
 
@@ -156,6 +163,7 @@ impl SessionData {
         let refresh_token = wire.refresh_token.map(text);
         let id_token = text(wire.id_token);
         let userinfo = wire.userinfo.map(|raw| span(raw.get()));
+        let dpop_key = wire.dpop_key.map(text);
         let (access_token_expires_at, authenticated_at) =
             (wire.access_token_expires_at, wire.authenticated_at);
         Some(SessionData {
@@ -170,6 +178,7 @@ impl SessionData {
             userinfo,
             access_token_expires_at,
             authenticated_at,
+            dpop_key,
         })
     }
 
@@ -206,6 +215,7 @@ impl SessionData {
             id_token,
             userinfo,
             authenticated_at,
+            dpop_key: None,
         })
     }
 
@@ -231,6 +241,11 @@ impl SessionData {
 
     pub(crate) fn id_token(&self) -> &str {
         self.text(&self.id_token)
+    }
+
+    /// The DPoP key its tokens are bound to (PKCS#8, base64url), if they are.
+    pub(crate) fn dpop_key(&self) -> Option<&str> {
+        self.dpop_key.as_ref().map(|t| self.text(t))
     }
 
     /// The UserInfo response as raw JSON.

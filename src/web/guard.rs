@@ -71,12 +71,20 @@ pub struct Authenticated<P: Provider> {
 pub struct AccessToken {
     secret: String,
     expires_at: Option<time::OffsetDateTime>,
+    token_type: &'static str,
 }
 
 impl AccessToken {
-    /// The token, for an `Authorization: Bearer` header.
+    /// The token, for an `Authorization: Bearer` header (`Authorization: DPoP` when
+    /// [`token_type`](Self::token_type) says so).
     pub fn secret(&self) -> &str {
         &self.secret
+    }
+
+    /// `"Bearer"`, or `"DPoP"` for a token bound to the session's DPoP key: the scheme of
+    /// the `Authorization` header that carries it.
+    pub fn token_type(&self) -> &'static str {
+        self.token_type
     }
 
     /// When it expires, if the provider said.
@@ -90,6 +98,7 @@ impl fmt::Debug for AccessToken {
         f.debug_struct("AccessToken")
             .field("secret", &"[redacted]")
             .field("expires_at", &self.expires_at)
+            .field("token_type", &self.token_type)
             .finish()
     }
 }
@@ -280,7 +289,57 @@ impl<P: Provider> Authenticated<P> {
         Ok(AccessToken {
             secret: self.session.access_token().to_string(),
             expires_at: self.access_token_expires_at(),
+            token_type: self.access_token_type(),
         })
+    }
+
+    /// `"DPoP"` when the session's tokens are bound to its DPoP key
+    /// (`oidc.providers.<name>.dpop = true`), `"Bearer"` otherwise: the scheme of the
+    /// `Authorization` header that carries the access token.
+    pub fn access_token_type(&self) -> &'static str {
+        if self.session.dpop_key().is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
+
+    /// A DPoP proof (RFC 9449 7) for calling an API with the session's DPoP-bound access
+    /// token: `method` and `url` of that request, and the API's nonce when its `DPoP-Nonce`
+    /// header asked for one. Send it as the `DPoP` header, with `Authorization: DPoP
+    /// <token>`. `None` when the tokens are not DPoP-bound.
+    ///
+    /// ```
+    /// # use rocket_oidc_auth::{provider::Default, Authenticated};
+    /// #[rocket::get("/orders")]
+    /// async fn orders(mut user: Authenticated<Default>) -> Option<String> {
+    ///     let url = "https://api.example/orders";
+    ///     let token = user.valid_access_token().await.ok()?;
+    ///     let mut request = reqwest::Client::new().get(url).header(
+    ///         "Authorization",
+    ///         format!("{} {}", token.token_type(), token.secret()),
+    ///     );
+    ///     if let Some(proof) = user.dpop_proof("GET", url, None) {
+    ///         request = request.header("DPoP", proof);
+    ///     }
+    ///     request.send().await.ok()?.text().await.ok()
+    /// }
+    /// ```
+    pub fn dpop_proof(&self, method: &str, url: &str, nonce: Option<&str>) -> Option<String> {
+        let key = match crate::flow::refresh::open_dpop_key(self.session.dpop_key()?) {
+            Ok(key) => key,
+            Err(err) => {
+                err.log();
+                return None;
+            }
+        };
+        Some(crate::protocol::dpop::proof(
+            &key,
+            method,
+            url,
+            nonce,
+            Some(self.session.access_token()),
+        ))
     }
 
     /// The name of the provider this session belongs to.

@@ -1,0 +1,300 @@
+//! Dynamic client registration (OpenID Connect Registration 1.0, RFC 7591/7592) against the
+//! real test provider: once per deployment, kept in a file or a shared Redis, read back at
+//! start, registered again when the provider forgot the client or its secret expired.
+
+mod common {
+    pub mod app;
+    pub mod node_op;
+    pub mod redis;
+    pub mod server;
+}
+
+use common::app::*;
+use common::node_op::{through_provider, AtProvider, NodeOp};
+use common::redis::RedisServer;
+use rocket::figment::providers::{Format, Toml};
+use rocket::figment::Figment;
+use rocket::http::Status;
+use rocket::local::asynchronous::Client;
+use serde_json::Value;
+
+const APP: &str = "http://127.0.0.1:8000/";
+
+/// A provider `default` registered dynamically: `registration` lines go in its
+/// `client_registration` table, `provider` lines in the provider table.
+fn config(issuer: &str, provider: &str, registration: &str, oidc_extra: &str) -> Figment {
+    let toml = format!(
+        r#"
+[default]
+secret_key = "{}"
+log_level = "{}"
+cli_colors = false
+
+[default.oidc]
+redirect_uri = "{REDIRECT_URI}"
+{oidc_extra}
+
+[default.oidc.providers.default]
+issuer = "{issuer}"
+scope = ["openid", "email"]
+{provider}
+
+[default.oidc.providers.default.client_registration]
+client_name = "rocket_oidc_auth registration test"
+{registration}
+"#,
+        secret_key(),
+        std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into()),
+    );
+    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
+}
+
+/// A fresh path for a registration file.
+fn registration_file() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rocket-oidc-registration-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("client.json")
+}
+
+fn file_setting(path: &std::path::Path) -> String {
+    format!("registration_file = \"{}\"", path.display())
+}
+
+/// Logs in; returns the client_id the ID token was issued to.
+async fn log_in(client: &Client, user: &str) -> String {
+    let auth_url = start_login(client, "/login").await;
+    let (callback, _) =
+        through_provider(&provider_browser(), &auth_url, APP, AtProvider::LogIn(user)).await;
+    let response = browse(client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::SeeOther, "the callback succeeds");
+    let response = browse(client, "/login").await;
+    assert_eq!(response.status(), Status::Ok);
+    let body = json(&response.into_string().await.unwrap());
+    assert_eq!(body["id_token"]["sub"], user);
+    body["id_token"]["aud"].as_str().unwrap().to_string()
+}
+
+fn kept(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn launch_fails(figment: Figment) {
+    match quickstart_rocket(figment).ignite().await {
+        Ok(_) => panic!("launch should stop"),
+        Err(error) => assert!(
+            matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
+            "{error:?}"
+        ),
+    }
+}
+
+#[rocket::async_test]
+async fn a_deployment_registers_once_and_a_restart_reuses_the_client() {
+    let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
+    let path = registration_file();
+    let figment = || config(&op.issuer, &file_setting(&path), "", "");
+
+    let first = quickstart(figment()).await;
+    assert_eq!(op.hits("/reg").await, 1, "registered at launch");
+    let client_id = log_in(&first, "alice").await;
+    let kept = kept(&path);
+    assert_eq!(kept["response"]["client_id"], client_id.as_str());
+    assert_eq!(
+        kept["response"]["redirect_uris"],
+        serde_json::json!([REDIRECT_URI])
+    );
+    assert_eq!(
+        kept["response"]["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(
+        kept["response"]["client_name"],
+        "rocket_oidc_auth registration test"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the file holds the client secret");
+    }
+
+    // A restart (another process, same file): no new registration; the kept client is read
+    // back once at its registration_client_uri.
+    let second = quickstart(figment()).await;
+    assert_eq!(op.hits("/reg").await, 1, "no second registration");
+    assert_eq!(op.hits(&format!("/reg/{client_id}")).await, 1, "read back");
+    assert_eq!(log_in(&second, "bob").await, client_id);
+}
+
+#[rocket::async_test]
+async fn instances_starting_at_once_register_once() {
+    let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
+    let path = registration_file();
+    let figment = || config(&op.issuer, &file_setting(&path), "", "");
+    let (a, b, c) = tokio::join!(
+        quickstart(figment()),
+        quickstart(figment()),
+        quickstart(figment())
+    );
+    assert_eq!(
+        op.hits("/reg").await,
+        1,
+        "one registration for three instances"
+    );
+    let id = log_in(&a, "carol").await;
+    assert_eq!(log_in(&b, "dave").await, id);
+    assert_eq!(log_in(&c, "erin").await, id);
+    assert!(
+        !path.with_extension("json.lock").exists(),
+        "the lock is released"
+    );
+}
+
+#[rocket::async_test]
+async fn a_shared_redis_keeps_the_client_for_every_instance() {
+    let redis = RedisServer::start();
+    let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
+    let store = format!(
+        "[default.oidc.session]\nstore = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"",
+        redis.url()
+    );
+    let figment = || config(&op.issuer, "", "", &store);
+    let (a, b) = tokio::join!(quickstart(figment()), quickstart(figment()));
+    assert_eq!(
+        op.hits("/reg").await,
+        1,
+        "one registration for two instances"
+    );
+    let id = log_in(&a, "frank").await;
+    assert_eq!(log_in(&b, "grace").await, id);
+    let kept = redis.cli(&["GET", "rocket_oidc:v:registration:default"]);
+    assert!(kept.contains(&id), "kept in Redis: {kept}");
+    // A later instance finds it there.
+    let c = quickstart(figment()).await;
+    assert_eq!(op.hits("/reg").await, 1);
+    assert_eq!(log_in(&c, "heidi").await, id);
+}
+
+#[rocket::async_test]
+async fn an_initial_access_token_is_required_and_sent() {
+    let op = NodeOp::start(&[
+        ("OP_REGISTRATION", "1"),
+        ("OP_INITIAL_ACCESS_TOKEN", "let-me-register"),
+    ]);
+    let path = registration_file();
+    launch_fails(config(&op.issuer, &file_setting(&path), "", "")).await;
+    launch_fails(config(
+        &op.issuer,
+        &file_setting(&path),
+        "initial_access_token = \"wrong\"",
+        "",
+    ))
+    .await;
+    assert!(!path.exists(), "nothing kept after a refusal");
+    let client = quickstart(config(
+        &op.issuer,
+        &file_setting(&path),
+        "initial_access_token = \"let-me-register\"",
+        "",
+    ))
+    .await;
+    log_in(&client, "ivan").await;
+    assert_eq!(op.hits("/reg").await, 3);
+}
+
+#[rocket::async_test]
+async fn a_client_the_provider_forgot_is_registered_again() {
+    let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
+    let path = registration_file();
+    let figment = || config(&op.issuer, &file_setting(&path), "", "");
+    let first = quickstart(figment()).await;
+    let old = kept(&path)["response"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A login reaches the provider; then the client is deleted there (RFC 7592 2.3)
+    // behind the app's back, before the code is exchanged.
+    let auth_url = start_login(&first, "/login").await;
+    assert_eq!(param(&auth_url, "client_id").as_deref(), Some(old.as_str()));
+    let (callback, _) = through_provider(
+        &provider_browser(),
+        &auth_url,
+        APP,
+        AtProvider::LogIn("judy"),
+    )
+    .await;
+    let response = &kept(&path)["response"];
+    let deleted = reqwest::Client::new()
+        .delete(response["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(response["registration_access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+
+    // The token endpoint answers invalid_client: the app's credentials, so 502; the
+    // instance forgets the client, and its next login registers a new one.
+    let response = browse(&first, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::BadGateway);
+    let new = log_in(&first, "judy").await;
+    assert_ne!(new, old);
+    assert_eq!(op.hits("/reg").await, 2, "registered again");
+    assert_eq!(kept(&path)["response"]["client_id"], new.as_str());
+
+    // Another instance reads the new client back and uses it.
+    let second = quickstart(figment()).await;
+    assert_eq!(op.hits("/reg").await, 2);
+    assert_eq!(log_in(&second, "judy").await, new);
+}
+
+#[rocket::async_test]
+async fn an_expired_secret_is_registered_again() {
+    // Secrets expire 62 s after registration; the crate renews one within 60 s of expiry.
+    let op = NodeOp::start(&[("OP_REGISTRATION", "1"), ("OP_REGISTRATION_TTL", "62")]);
+    let path = registration_file();
+    let figment = || config(&op.issuer, &file_setting(&path), "", "");
+    let first = quickstart(figment()).await;
+    let old = log_in(&first, "ken").await;
+    assert!(
+        kept(&path)["response"]["client_secret_expires_at"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let second = quickstart(figment()).await;
+    assert_eq!(op.hits("/reg").await, 2, "registered again before expiry");
+    assert_ne!(log_in(&second, "ken").await, old);
+}
+
+#[rocket::async_test]
+async fn registration_mistakes_stop_launch() {
+    // A provider without dynamic registration.
+    let op = NodeOp::start(&[]);
+    launch_fails(config(
+        &op.issuer,
+        &file_setting(&registration_file()),
+        "",
+        "",
+    ))
+    .await;
+
+    // Metadata the provider refuses (RFC 7591 3.2.2).
+    let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
+    launch_fails(config(
+        &op.issuer,
+        &file_setting(&registration_file()),
+        "id_token_signed_response_alg = \"none-such\"",
+        "",
+    ))
+    .await;
+    assert_eq!(op.hits("/reg").await, 1);
+
+    // No shared store and no file: where would the client be kept?
+    launch_fails(config(&op.issuer, "", "", "")).await;
+}
