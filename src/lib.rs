@@ -354,4 +354,5 @@ pub use session::{MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMod
 pub use session::{RedisConfig, RedisStore};
 pub use web::fairing::OidcFairing;
 pub use web::guard::{AccessToken, Authenticated};
+pub use web::login::{Login, LoginRedirect};
 pub use web::logout::Logout;

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use super::{Oidc, ProviderState};
 use crate::config::safe_return_path;
 use crate::error::{sanitize, ErrorKind, OidcError};
-use crate::op::client::Resolved;
+use crate::op::client::{LoginCheck, LoginParams, Resolved};
 use crate::protocol::random::{random_token, RANDOM_LEN};
 use crate::protocol::signing::SigningKey;
 use crate::protocol::time::{expires_at, now};
@@ -132,6 +132,12 @@ struct Transaction {
     /// A silent re-authentication (`prompt=none`): falls back to an interactive login.
     #[serde(rename = "q", default, skip_serializing_if = "std::ops::Not::not")]
     silent: bool,
+    /// `acr_values` a route asked for (else the configured ones apply).
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    acr_values: Vec<String>,
+    /// `max_age` a route asked for (else the configured one applies).
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    max_age: Option<i64>,
 }
 
 /// Errors of a `prompt=none` request that mean "the user must interact" (Core 3.1.2.6).
@@ -154,13 +160,14 @@ pub(crate) async fn start_login(
     resolved: &Resolved,
     return_to: &str,
     silent: bool,
+    params: &LoginParams,
 ) -> Result<PendingLogin, OidcError> {
     let state = random_token();
     let nonce = random_token();
     let code_verifier = random_token();
     let code_challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()));
     let location = client
-        .authorization_url(resolved, &state, &nonce, &code_challenge, silent)
+        .authorization_url(resolved, &state, &nonce, &code_challenge, silent, params)
         .await?;
     let transaction = Transaction {
         provider: client.name().to_string(),
@@ -170,6 +177,8 @@ pub(crate) async fn start_login(
         created_at: now(),
         state,
         silent,
+        acr_values: params.acr_values.clone(),
+        max_age: params.max_age,
     };
     let value = serde_json::to_string(&transaction).expect("a transaction always serializes");
     let transaction_cookie = oidc.cookies.sealed(
@@ -201,11 +210,20 @@ pub(crate) fn keep_few_pending(
     jar: &CookieJar<'_>,
     login: &PendingLogin,
 ) -> Vec<Cookie<'static>> {
+    keep_few_of(oidc, pending_logins(oidc, jar, now()), login)
+}
+
+/// [`keep_few_pending`] with the pending list read beforehand (by a guard that starts the
+/// login later).
+pub(crate) fn keep_few_of(
+    oidc: &Oidc,
+    mut pending: Vec<(String, i64)>,
+    login: &PendingLogin,
+) -> Vec<Cookie<'static>> {
     let Some(started) = &login.transaction_cookie else {
         return Vec::new();
     };
     let now = now();
-    let mut pending = pending_logins(oidc, jar, now);
     pending.retain(|(name, _)| name != started.name());
     pending.push((started.name().to_string(), now));
     let mut cookies = Vec::new();
@@ -222,7 +240,7 @@ pub(crate) fn keep_few_pending(
 
 /// The pending logins a browser's list names, oldest first, without those past
 /// `login_timeout`.
-fn pending_logins(oidc: &Oidc, jar: &CookieJar<'_>, now: i64) -> Vec<(String, i64)> {
+pub(crate) fn pending_logins(oidc: &Oidc, jar: &CookieJar<'_>, now: i64) -> Vec<(String, i64)> {
     let name = oidc.cookies.name(PENDING_COOKIE);
     let mut pending: Vec<(String, i64)> = jar
         .get(&name)
@@ -447,7 +465,16 @@ pub(crate) async fn finish_login(
                 &client.session_cookie,
                 stored_chunks(jar, &client.session_cookie),
             ));
-            let login = start_login(oidc, client, &resolved, &transaction.return_to, false).await?;
+            let params = LoginParams::default();
+            let login = start_login(
+                oidc,
+                client,
+                &resolved,
+                &transaction.return_to,
+                false,
+                &params,
+            )
+            .await?;
             out.extend(login.transaction_cookie.into_iter().collect());
             return Ok(login.location);
         }
@@ -489,7 +516,15 @@ pub(crate) async fn finish_login(
         .validate_id_token(
             &resolved,
             &id_token,
-            Some(&transaction.nonce),
+            Some(LoginCheck {
+                nonce: &transaction.nonce,
+                max_age: transaction.max_age.or(client.config.max_age),
+                acr_values: if transaction.acr_values.is_empty() {
+                    &client.config.acr_values
+                } else {
+                    &transaction.acr_values
+                },
+            }),
             Some(&tokens.access_token),
         )
         .await?;

@@ -61,6 +61,30 @@ impl Resolved {
     }
 }
 
+/// What one login asks of the provider beyond the configuration: set by a route through
+/// [`Login`](crate::Login). State, nonce, PKCE, `client_id`, `redirect_uri` and
+/// `response_type` are not among them: nothing overrides those.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LoginParams {
+    pub(crate) prompt: Option<String>,
+    pub(crate) login_hint: Option<String>,
+    pub(crate) ui_locales: Option<String>,
+    /// Scopes besides the configured ones.
+    pub(crate) extra_scopes: Vec<String>,
+    /// Replaces the configured `acr_values`; the ID token's `acr` must be one of them.
+    pub(crate) acr_values: Vec<String>,
+    /// Replaces the configured `max_age`; makes `auth_time` mandatory.
+    pub(crate) max_age: Option<i64>,
+}
+
+/// What the callback checks of the login it finishes (Core 3.1.3.7 items 11 to 13).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoginCheck<'a> {
+    pub(crate) nonce: &'a str,
+    pub(crate) max_age: Option<i64>,
+    pub(crate) acr_values: &'a [String],
+}
+
 /// The token endpoint's successful answer (RFC 6749 5.1, Core 3.1.3.3).
 #[derive(Deserialize)]
 pub(crate) struct TokenResponse {
@@ -450,22 +474,48 @@ impl ProviderClient {
         nonce: &str,
         code_challenge: &str,
         silent: bool,
+        login: &LoginParams,
     ) -> Result<String, OidcError> {
+        let mut scope = self.config.scope.clone();
+        for extra in &login.extra_scopes {
+            if !scope.split(' ').any(|s| s == extra) {
+                scope.push(' ');
+                scope.push_str(extra);
+            }
+        }
+        let acr_values = login.acr_values.join(" ");
+        let max_age = login.max_age.map(|m| m.to_string());
+        // The route's choices replace the configured ones of the same name.
+        let chosen: Vec<(&str, &str)> = [
+            ("prompt", login.prompt.as_deref()),
+            ("login_hint", login.login_hint.as_deref()),
+            ("ui_locales", login.ui_locales.as_deref()),
+            (
+                "acr_values",
+                (!acr_values.is_empty()).then_some(acr_values.as_str()),
+            ),
+            ("max_age", max_age.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect();
         let mut params: Vec<(&str, &str)> = vec![
             ("response_type", "code"),
             ("client_id", resolved.client_id()),
             ("redirect_uri", &self.redirect_uri),
-            ("scope", &self.config.scope),
+            ("scope", &scope),
             ("state", state),
             ("nonce", nonce),
             ("code_challenge", code_challenge),
             ("code_challenge_method", "S256"),
         ];
         for (name, value) in &self.config.auth_request_params {
-            if !(silent && name == "prompt") {
+            let replaced = chosen.iter().any(|(chosen, _)| chosen == name);
+            if !(silent && name == "prompt") && !replaced {
                 params.push((name, value));
             }
         }
+        params.extend(chosen.iter().copied());
         if silent {
             params.push(("prompt", "none"));
         }
@@ -746,11 +796,13 @@ impl ProviderClient {
     }
 
     /// Validates an ID token, refetching the JWKS once when it names an unknown key.
+    /// `login` is the login the token finishes (none for a refreshed token, which repeats
+    /// the original authentication).
     pub(crate) async fn validate_id_token(
         &self,
         resolved: &Resolved,
         id_token: &str,
-        nonce: Option<&str>,
+        login: Option<LoginCheck<'_>>,
         access_token: Option<&str>,
     ) -> Result<ValidIdToken, OidcError> {
         let keys = self.keys(resolved).await?;
@@ -762,15 +814,9 @@ impl ProviderClient {
             trusted_audiences: &self.config.trusted_audiences,
             allowed_algs: &resolved.allowed_algs,
             client_secret: resolved.client_secret(),
-            nonce,
-            // max_age and acr_values concern the login; a refreshed ID token (no nonce sent)
-            // repeats the original authentication.
-            max_age: nonce.and(self.config.max_age),
-            acr_values: if nonce.is_some() {
-                &self.config.acr_values
-            } else {
-                &[]
-            },
+            nonce: login.map(|l| l.nonce),
+            max_age: login.and_then(|l| l.max_age),
+            acr_values: login.map_or(&[], |l| l.acr_values),
             access_token,
             now,
             clock_skew: self.clock_skew,

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::request_state::RequestState;
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::{self, refresh, session, Oidc, ProviderState};
+use crate::op::client::LoginParams;
 use crate::protocol::time::now;
 use crate::protocol::validation;
 use crate::provider::Provider;
@@ -489,7 +490,9 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             // A form post cannot be replayed after the login: return to the app's root.
             _ => "/".to_string(),
         };
-        let started = flow::login::start_login(oidc, client, &resolved, &return_to, silent);
+        let params = LoginParams::default();
+        let started =
+            flow::login::start_login(oidc, client, &resolved, &return_to, silent, &params);
         let mut login = match Box::pin(started).await {
             Ok(login) => login,
             Err(err) => return fail(req, err),

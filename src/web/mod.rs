@@ -3,6 +3,7 @@
 
 pub(crate) mod fairing;
 pub(crate) mod guard;
+pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod request_state;
 pub(crate) mod routes;

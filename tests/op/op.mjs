@@ -27,6 +27,8 @@
 //   OP_ROTATE_REFRESH_TOKENS=1  rotate the refresh token on every refresh
 //   OP_IGNORE_STDIN=1       do not exit when stdin (a pipe) closes
 //   OP_VERBOSE=1            log every request and all library notices to stderr
+//   OP_ACR_VALUES=a,b       supported acr values; a login at the test pages gets the first
+//                           requested acr_values entry among them (else the first of them)
 // Client registration and authentication (0/1 flags; unset = default):
 //   OP_REGISTRATION=1       dynamic registration at /reg (+ RFC 7592 management)
 //   OP_INITIAL_ACCESS_TOKEN registration needs `Authorization: Bearer <this>`
@@ -232,7 +234,11 @@ async function postLogoutSuccessSource(ctx) {
 // ---------------------------------------------------------------------------
 // Provider configuration.
 // ---------------------------------------------------------------------------
+// OP_ACR_VALUES: the acr values this provider claims to support (acr_values_supported).
+const acrValues = env.OP_ACR_VALUES ? env.OP_ACR_VALUES.split(',').filter(Boolean) : [];
+
 const configuration = {
+  ...(acrValues.length ? { acrValues } : {}),
   clients,
   jwks,
 
@@ -487,6 +493,20 @@ if (verbose) {
 provider.on('server_error', (_ctx, err) => log('server_error:', err));
 provider.on('backchannel.error', (_ctx, err, client) => log(`back-channel logout to ${client.clientId} failed:`, err.message, err.cause?.message ?? ''));
 if (verbose) provider.on('backchannel.success', (_ctx, client) => log(`back-channel logout to ${client.clientId} sent`));
+
+// With OP_ACR_VALUES, a login at the test pages authenticates "at" the first requested acr
+// value the provider supports (or its first one): what a step-up would do for real.
+if (acrValues.length) {
+  const finished = provider.interactionFinished.bind(provider);
+  provider.interactionFinished = async (req, res, result, options) => {
+    if (result?.login) {
+      const { params } = await provider.interactionDetails(req, res);
+      const requested = String(params.acr_values || '').split(' ').filter(Boolean);
+      result.login.acr = requested.find((v) => acrValues.includes(v)) ?? acrValues[0];
+    }
+    return finished(req, res, result, options);
+  };
+}
 
 handler = provider.callback();
 
