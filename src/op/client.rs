@@ -511,7 +511,7 @@ impl ProviderClient {
         ];
         for (name, value) in &self.config.auth_request_params {
             let replaced = chosen.iter().any(|(chosen, _)| chosen == name);
-            if !(silent && name == "prompt") && !replaced {
+            if !(replaced || silent && name == "prompt") {
                 params.push((name, value));
             }
         }
