@@ -123,9 +123,25 @@
 //! | `providers.<name>` | table | required | one provider |
 //! | `providers.<name>.issuer` | URL | — | discovery; or a `provider_metadata` table |
 //! | `providers.<name>.provider_metadata` | table | — | static metadata (`issuer`, `authorization_endpoint`, `token_endpoint`, `jwks_uri`, `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, ...) |
-//! | `providers.<name>.client_id` | string | required | |
-//! | `providers.<name>.client_secret` | string | — | required unless `token_endpoint_auth_method = "none"` |
-//! | `providers.<name>.token_endpoint_auth_method` | string | `client_secret_basic` | or `client_secret_post`, `none` |
+//! | `providers.<name>.client_id` | string | required | unless the client registers dynamically (`client_registration`) |
+//! | `providers.<name>.client_secret` | string | — | required for `client_secret_basic`, `client_secret_post` and `client_secret_jwt` (unless registered dynamically) |
+//! | `providers.<name>.token_endpoint_auth_method` | string | `client_secret_basic` | how the client authenticates at the token, PAR and revocation endpoints: `client_secret_basic`, `client_secret_post`, `client_secret_jwt` (assertion signed with the secret), `private_key_jwt` (assertion signed with `private_key`), `none` (public client; PKCE carries the security) |
+//! | `providers.<name>.private_key` | path | — | the client's private key, a PEM file (PKCS#8, PKCS#1 or SEC1; RSA of 2048 bits or more, EC P-256 or P-384, Ed25519), for `private_key_jwt` and `jwks_path` |
+//! | `providers.<name>.private_key_pem` | string | — | the same key inline (a multi-line TOML string), instead of `private_key` |
+//! | `providers.<name>.private_key_kid` | string | RFC 7638 thumbprint | the `kid` of the key in assertions and at `jwks_path` |
+//! | `providers.<name>.token_endpoint_auth_signing_alg` | string | by key: `RS256`, `ES256`, `ES384`, `EdDSA`; `HS256` for `client_secret_jwt` | the assertions' algorithm (`PS256` for an RSA key, `HS512`, ...); one the provider does not list in `token_endpoint_auth_signing_alg_values_supported` stops launch |
+//! | `providers.<name>.client_assertion_audience` | string | `"issuer"` | the assertions' `aud`: the provider's issuer, or `"token_endpoint"` for providers that want its URL |
+//! | `providers.<name>.jwks_path` | path | off | the fairing serves the client's public key there (`{"keys": [...]}` with `use`, `alg`, `kid`), to register `<origin><path>` as `jwks_uri` |
+//! | `providers.<name>.use_par` | bool | `false` | push each login's parameters to the provider first (RFC 9126) and send the browser with a `request_uri` only; on by itself when the provider (`require_pushed_authorization_requests`) or the registered client requires it |
+//! | `providers.<name>.dpop` | bool | `false` | bind the session's tokens to a key of its own (DPoP, RFC 9449): proofs on the token, refresh and UserInfo requests, the provider's nonces answered; [`Authenticated::dpop_proof`] for calling APIs |
+//! | `providers.<name>.dpop_alg` | string | `ES256` | or `EdDSA` |
+//! | `providers.<name>.id_token_signed_response_alg` | string | what the provider advertises | pin the ID token algorithm (`RS256`, `PS256`, `ES256`, `EdDSA`, `HS256` keyed by the client secret, ...): tokens signed otherwise are refused; a pin the provider does not advertise is a launch warning |
+//! | `providers.<name>.client_registration` | table | — | register the client dynamically (Registration 1.0, RFC 7591): the table's keys are registration metadata (`client_name`, `contacts`, ...) plus `initial_access_token`; the crate adds `redirect_uris`, `post_logout_redirect_uris`, `grant_types`, `response_types`, `token_endpoint_auth_method`, `backchannel_logout_uri`, `id_token_signed_response_alg` and `jwks_uri` unless the table sets them. Once per deployment: see [Dynamic registration](#dynamic-registration) |
+//! | `providers.<name>.registration_file` | path | — | where the registered client is kept (JSON, mode 0600); required unless sessions are in Redis, which then keeps it for every instance |
+//! | `providers.<name>.discovery_url` | URL | `<issuer>/.well-known/openid-configuration` | for providers whose discovery document lives elsewhere; it must still name `issuer` exactly |
+//! | `providers.<name>.ca_certificates` | list of paths | `[]` | PEM CA certificates trusted for this provider besides the system's (a private CA) |
+//! | `providers.<name>.http_proxy` | URL | — | an HTTP(S) proxy for every call to this provider |
+//! | `providers.<name>.http_user_agent` | string | `rocket_oidc_auth/<version>` | the `User-Agent` of calls to this provider |
 //! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) |
 //! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo |
@@ -143,6 +159,54 @@
 //! For a development setup on a LAN or between containers, `dangerously_allow_http = true`
 //! under `[debug.oidc]` accepts plain http anywhere (with a warning at every launch); the
 //! release profile refuses it.
+//!
+//! # Client authentication, PAR and DPoP
+//!
+//! A client authenticates with its secret (`client_secret_basic`, `client_secret_post`), an
+//! assertion signed with it (`client_secret_jwt`) or with its private key
+//! (`private_key_jwt`), or not at all (`none`):
+//!
+//! ```toml
+//! [default.oidc.providers.default]
+//! issuer = "https://op.example.com"
+//! client_id = "my-app"
+//! token_endpoint_auth_method = "private_key_jwt"
+//! private_key = "/etc/my-app/oidc-key.pem"
+//! jwks_path = "/.well-known/jwks.json"   # register https://app.example.com/.well-known/jwks.json
+//! use_par = true                         # RFC 9126
+//! dpop = true                            # RFC 9449
+//! ```
+//!
+//! # Dynamic registration
+//!
+//! Without a `client_id`, a `client_registration` table registers the client at the
+//! provider's `registration_endpoint` (Flask-pyoidc's `ClientRegistrationInfo`):
+//!
+//! ```toml
+//! [default.oidc.providers.default]
+//! issuer = "https://op.example.com"
+//! registration_file = "/var/lib/my-app/oidc-client.json"
+//!
+//! [default.oidc.providers.default.client_registration]
+//! client_name = "My App"
+//! initial_access_token = "..."   # when the provider wants one
+//! ```
+//!
+//! Registration happens once per deployment, at the first launch (or the first login when
+//! the provider was down then), not per instance or process: the provider's answer is kept
+//! in `registration_file` (mode 0600; instances on one host that start together take turns
+//! through a lock file beside it), or in Redis when sessions live there (every instance
+//! shares it; a lock in Redis makes concurrent first starts register once). A kept client
+//! is used while it was registered for the same issuer and the same metadata, its secret
+//! has not expired (`client_secret_expires_at`) and the provider still knows it: each process
+//! reads it back once at its `registration_client_uri` (RFC 7592), and a 401 or 404 there,
+//! or `invalid_client` from the token endpoint later, registers a new one.
+//!
+//! # Logins a route starts
+//!
+//! [`Login`] starts a login from a route with parameters of its own: a `login_hint`, a
+//! `prompt`, more scopes, a `max_age`, or a step-up `acr_values` that the callback checks in
+//! the ID token. State, nonce and PKCE are set as on every login and cannot be overridden.
 //!
 //! # Several providers
 //!
@@ -355,4 +419,8 @@ pub use session::{RedisConfig, RedisStore};
 pub use web::fairing::OidcFairing;
 pub use web::guard::{AccessToken, Authenticated};
 pub use web::login::{Login, LoginRedirect};
+
+/// The HTTP client crate of [`OidcFairing::with_http_client`], re-exported so that an app
+/// builds its client with the same version.
+pub use reqwest;
 pub use web::logout::Logout;

@@ -221,7 +221,14 @@ fn transport_error(e: reqwest::Error, what: &str) -> OidcError {
     if e.is_timeout() {
         OidcError::unavailable(true, format!("{what}: the provider did not answer in time"))
     } else if e.is_connect() {
-        OidcError::unavailable(false, format!("{what}: cannot connect to the provider"))
+        // The chain says why: refused, unknown host, or a certificate not trusted.
+        OidcError::unavailable(
+            false,
+            format!(
+                "{what}: cannot connect to the provider: {}",
+                error_chain(&e)
+            ),
+        )
     } else if e.is_builder() {
         // A request that could not be built (a malformed URL or header value).
         OidcError::bad_provider_response(format!("{what}: {}", error_chain(&e)))

@@ -27,6 +27,7 @@
 //   OP_ROTATE_REFRESH_TOKENS=1  rotate the refresh token on every refresh
 //   OP_IGNORE_STDIN=1       do not exit when stdin (a pipe) closes
 //   OP_VERBOSE=1            log every request and all library notices to stderr
+//   OP_TLS_CERT, OP_TLS_KEY paths of a PEM certificate (chain) and its key: serve https
 //   OP_ACR_VALUES=a,b       supported acr values; a login at the test pages gets the first
 //                           requested acr_values entry among them (else the first of them)
 // Client registration and authentication (0/1 flags; unset = default):
@@ -42,6 +43,7 @@
 import { randomBytes } from 'node:crypto';
 import { fstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 const env = process.env;
 const verbose = env.OP_VERBOSE === '1';
@@ -424,7 +426,12 @@ let handler = (_req, res) => { // until the provider exists
 // Requests per path (without query), for tests that assert what the app fetched:
 // GET /__test/hits answers them as JSON. Not part of any OpenID protocol.
 const hits = {};
-const server = http.createServer((req, res) => {
+// OP_TLS_CERT + OP_TLS_KEY: https with that certificate (a test's own CA), issuer https://.
+const tls = env.OP_TLS_CERT && env.OP_TLS_KEY
+  ? { cert: readFileSync(env.OP_TLS_CERT), key: readFileSync(env.OP_TLS_KEY) }
+  : null;
+if (!tls && (env.OP_TLS_CERT || env.OP_TLS_KEY)) fail('set both OP_TLS_CERT and OP_TLS_KEY');
+const listener = (req, res) => {
   const path = (req.url || '/').split('?')[0];
   if (path === '/__test/hits') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(hits));
@@ -432,12 +439,13 @@ const server = http.createServer((req, res) => {
   }
   hits[path] = (hits[path] || 0) + 1;
   handler(req, res);
-});
+};
+const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
 
 server.on('error', (err) => fail(`cannot listen on 127.0.0.1:${port}: ${err.message}`));
 await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
 const actualPort = server.address().port;
-const issuer = `http://${host}:${actualPort}`;
+const issuer = `${tls ? 'https' : 'http'}://${host}:${actualPort}`;
 
 let provider;
 try {
