@@ -165,7 +165,9 @@ fn authorization_redirect(c: &mut Criterion) {
 
 fn id_token_validation(c: &mut Criterion) {
     let key = signing_key();
-    let keys = CoreJsonWebKeySet::new(vec![key.as_verification_key()]);
+    let keys = __bench::Keys::from_json(
+        &serde_json::to_string(&CoreJsonWebKeySet::new(vec![key.as_verification_key()])).unwrap(),
+    );
     let jwt = id_token(&key, "n-0S6_WzA2Mj");
     assert_eq!(
         __bench::validate_id_token(&jwt, &keys, ISSUER, CLIENT_ID, "n-0S6_WzA2Mj", ACCESS_TOKEN),

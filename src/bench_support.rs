@@ -1,9 +1,10 @@
 //! Entry points for the crate's own micro-benchmarks (`benches/micro.rs`). Not part of the
 //! API: hidden from the docs, and free to change in any release.
 
-use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use rocket::figment::Figment;
 
+use crate::protocol::jwk::KeySet;
+use crate::protocol::signing::SigningAlg;
 use crate::protocol::time::now;
 use crate::protocol::validation::{self, IdTokenCheck};
 use crate::session::{session_cookie_name, CookieCipher, NewSession, SessionData};
@@ -37,10 +38,21 @@ pub fn session_cookie(
     cipher.seal(&name, session.encode())
 }
 
+/// A provider's JWK Set, parsed once as the crate keeps it.
+#[derive(Debug)]
+pub struct Keys(KeySet);
+
+impl Keys {
+    /// Parses a JWK Set document.
+    pub fn from_json(json: &str) -> Keys {
+        Keys(KeySet::from_json(json.as_bytes()).expect("a JWK Set"))
+    }
+}
+
 /// Validates an RS256 ID token with `keys` as the callback does; returns its `sub`.
 pub fn validate_id_token(
     jwt: &str,
-    keys: &CoreJsonWebKeySet,
+    keys: &Keys,
     issuer: &str,
     client_id: &str,
     nonce: &str,
@@ -50,7 +62,7 @@ pub fn validate_id_token(
         issuer,
         client_id,
         trusted_audiences: &[],
-        allowed_algs: &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        allowed_algs: &[SigningAlg::Rs256],
         client_secret: None,
         nonce: Some(nonce),
         max_age: None,
@@ -59,7 +71,7 @@ pub fn validate_id_token(
         now: now(),
         clock_skew: 60,
     };
-    validation::validate_id_token(jwt, keys, &check)
+    validation::validate_id_token(jwt, &keys.0, &check)
         .map(|valid| valid.subject)
         .map_err(|rejection| rejection.into_message())
 }

@@ -4,8 +4,6 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
-use openidconnect::JwsSigningAlgorithm;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::Mutex;
@@ -18,6 +16,7 @@ use crate::config::{
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::dpop;
 use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
+use crate::protocol::jwk::KeySet;
 use crate::protocol::logout_token::{validate_logout_token, LogoutTokenCheck, ValidLogoutToken};
 use crate::protocol::signing::{self, SigningAlg, SigningKey};
 use crate::protocol::time::now;
@@ -46,7 +45,7 @@ const ASSERTION_LIFETIME: i64 = 60;
 #[derive(Debug)]
 pub(crate) struct Resolved {
     pub(crate) metadata: ProviderMetadata,
-    pub(crate) allowed_algs: Vec<CoreJwsSigningAlgorithm>,
+    pub(crate) allowed_algs: Vec<SigningAlg>,
     /// The client's identity: configured, or registered at this provider.
     pub(crate) credentials: Arc<Credentials>,
 }
@@ -138,7 +137,7 @@ pub(crate) struct ProviderClient {
     /// endpoint (RFC 9449 8, 9): the next proof carries it.
     token_dpop_nonce: std::sync::Mutex<Option<String>>,
     userinfo_dpop_nonce: std::sync::Mutex<Option<String>>,
-    jwks: RwLock<Option<Arc<CoreJsonWebKeySet>>>,
+    jwks: RwLock<Option<Arc<KeySet>>>,
     /// When the keys are due for a reload: a key the provider removed stops being trusted.
     jwks_due: std::sync::Mutex<Option<Instant>>,
     /// When an unknown `kid` last made us refetch the JWKS.
@@ -384,10 +383,7 @@ impl ProviderClient {
     }
 
     /// The provider's keys, fetched on first use.
-    pub(crate) async fn keys(
-        &self,
-        resolved: &Resolved,
-    ) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+    pub(crate) async fn keys(&self, resolved: &Resolved) -> Result<Arc<KeySet>, OidcError> {
         match read(&self.jwks) {
             Some(keys) if !is_due(&self.jwks_due) => Ok(keys),
             // Due for its scheduled reload: a key the provider removed must stop working.
@@ -412,8 +408,8 @@ impl ProviderClient {
     async fn reload_keys(
         &self,
         resolved: &Resolved,
-        loaded: &Arc<CoreJsonWebKeySet>,
-    ) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+        loaded: &Arc<KeySet>,
+    ) -> Result<Arc<KeySet>, OidcError> {
         let _one_at_a_time = self.last_jwks_refetch.lock().await;
         if let Some(current) = read(&self.jwks) {
             if !Arc::ptr_eq(&current, loaded) || !is_due(&self.jwks_due) {
@@ -424,7 +420,7 @@ impl ProviderClient {
     }
 
     /// Fetches and keeps the JWKS, due again after `jwks_max_age_seconds`.
-    async fn store_keys(&self, resolved: &Resolved) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+    async fn store_keys(&self, resolved: &Resolved) -> Result<Arc<KeySet>, OidcError> {
         let keys = Arc::new(
             discovery::fetch_jwks(&self.http, resolved.metadata.jwks_uri())
                 .await
@@ -439,8 +435,8 @@ impl ProviderClient {
     async fn refetch_keys(
         &self,
         resolved: &Resolved,
-        stale: Option<&Arc<CoreJsonWebKeySet>>,
-    ) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+        stale: Option<&Arc<KeySet>>,
+    ) -> Result<Arc<KeySet>, OidcError> {
         let mut last_refetch = self.last_jwks_refetch.lock().await;
         if let Some(current) = read(&self.jwks) {
             let replaced = stale.is_none_or(|stale| !Arc::ptr_eq(stale, &current));
@@ -994,7 +990,7 @@ fn allowed_algs(
     has_secret: bool,
     pin: Option<SigningAlg>,
     provider: &str,
-) -> Vec<CoreJwsSigningAlgorithm> {
+) -> Vec<SigningAlg> {
     if let Some(pin) = pin {
         if !metadata
             .id_token_signing_alg_values_supported
@@ -1008,16 +1004,16 @@ fn allowed_algs(
                  id_token_signed_response_alg pins it: ID tokens signed otherwise are refused"
             );
         }
-        return validation::parse_alg(pin.name()).into_iter().collect();
+        return vec![pin];
     }
     let algs: Vec<_> = metadata
         .id_token_signing_alg_values_supported
         .iter()
         .filter_map(|name| validation::parse_alg(name))
-        .filter(|alg| has_secret || !alg.uses_shared_secret())
+        .filter(|alg| has_secret || !alg.is_hmac())
         .collect();
     if algs.is_empty() {
-        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+        vec![SigningAlg::Rs256]
     } else {
         algs
     }

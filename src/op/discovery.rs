@@ -1,10 +1,9 @@
 //! Fetching a provider's metadata (OpenID Connect Discovery 1.0) and its JSON Web Key Set.
 
-use openidconnect::core::CoreJsonWebKeySet;
-
 use crate::config::{ProviderMetadata, UrlPolicy};
 use crate::error::OidcError;
 use crate::protocol::http::{Auth, Body, HttpClient};
+use crate::protocol::jwk::KeySet;
 
 /// Fetches `<issuer>/.well-known/openid-configuration` (or `discovery_url`, for providers
 /// whose document lives elsewhere) and checks it names `issuer` exactly.
@@ -124,10 +123,7 @@ async fn fill_from_oauth_metadata(
 }
 
 /// Fetches the provider's JSON Web Key Set.
-pub(crate) async fn fetch_jwks(
-    http: &HttpClient,
-    jwks_uri: &str,
-) -> Result<CoreJsonWebKeySet, OidcError> {
+pub(crate) async fn fetch_jwks(http: &HttpClient, jwks_uri: &str) -> Result<KeySet, OidcError> {
     let what = format!("JWKS request to {jwks_uri}");
     let response = http
         .send(
@@ -144,9 +140,16 @@ pub(crate) async fn fetch_jwks(
             format!("{what}: status {}", response.status),
         ));
     }
-    serde_json::from_slice(&response.body).map_err(|e| {
+    let keys = KeySet::from_json(&response.body).map_err(|e| {
         OidcError::bad_provider_response(format!("{what}: not a JSON Web Key Set: {e}"))
-    })
+    })?;
+    if keys.skipped() > 0 {
+        log::info!(
+            "oidc: {what}: {} key(s) left out (a type, curve or size this client does not use)",
+            keys.skipped()
+        );
+    }
+    Ok(keys)
 }
 
 /// A status that is not 200: passing (5xx, 429: the provider is unavailable, try later)

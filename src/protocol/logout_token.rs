@@ -1,9 +1,10 @@
 //! Logout tokens (OpenID Connect Back-Channel Logout 1.0, 2.4 and 2.6): validated like an
 //! ID token, plus the rules that keep an ID token from passing as one.
 
-use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use serde::Deserialize;
 
+use super::jwk::KeySet;
+use super::signing::SigningAlg;
 use super::validation::{
     alg_names, check_audience, check_issuer, parse_alg, split, verify_signature, Audience, Header,
     Rejection,
@@ -20,7 +21,7 @@ pub(crate) struct LogoutTokenCheck<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) trusted_audiences: &'a [String],
     /// Allowed `alg` values; never contains `none`.
-    pub(crate) allowed_algs: &'a [CoreJwsSigningAlgorithm],
+    pub(crate) allowed_algs: &'a [SigningAlg],
     pub(crate) client_secret: Option<&'a str>,
     pub(crate) now: i64,
     pub(crate) clock_skew: i64,
@@ -65,7 +66,7 @@ macro_rules! reject {
 /// caller's (it needs the store).
 pub(crate) fn validate_logout_token(
     jwt: &str,
-    keys: &CoreJsonWebKeySet,
+    keys: &KeySet,
     check: &LogoutTokenCheck<'_>,
 ) -> Result<ValidLogoutToken, Rejection> {
     let jws = split(jwt)?;
@@ -89,7 +90,7 @@ pub(crate) fn validate_logout_token(
             alg_names(check.allowed_algs)
         ),
     };
-    verify_signature(&jws, &alg, header.kid.as_deref(), keys, check.client_secret)?;
+    verify_signature(&jws, alg, header.kid.as_deref(), keys, check.client_secret)?;
     let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|e| Rejection::Invalid(format!("the claims are not valid: {e}")))?;
     let (now, skew) = (check.now, check.clock_skew);

@@ -3,6 +3,7 @@
 
 pub(crate) mod dpop;
 pub(crate) mod http;
+pub(crate) mod jwk;
 pub(crate) mod logout_token;
 pub(crate) mod random;
 pub(crate) mod signing;

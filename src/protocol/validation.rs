@@ -1,13 +1,14 @@
 //! The one place tokens are validated: ID tokens as OpenID Connect Core 3.1.3.7 says.
 //!
-//! Signatures are checked with openidconnect's JSON Web Key implementation; the claim checks
-//! are written out here so that every time check uses the same clock skew and every failure
-//! says exactly which rule failed.
+//! Signatures are checked with the provider's keys (`jwk`, on `ring`); the claim checks are
+//! written out here so that every time check uses the same clock skew and every failure says
+//! exactly which rule failed.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
-use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JsonWebKeyUse, JwsSigningAlgorithm};
+
+use super::jwk::{self, KeySet};
+use super::signing::SigningAlg;
 use serde::Deserialize;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
@@ -19,7 +20,7 @@ pub(crate) struct IdTokenCheck<'a> {
     /// Audiences besides `client_id` that may appear in `aud`.
     pub(crate) trusted_audiences: &'a [String],
     /// Allowed `alg` values; never contains `none`.
-    pub(crate) allowed_algs: &'a [CoreJwsSigningAlgorithm],
+    pub(crate) allowed_algs: &'a [SigningAlg],
     /// The key for HMAC algorithms, when the client has a secret.
     pub(crate) client_secret: Option<&'a str>,
     /// The nonce sent in the authorization request; `None` only for refreshed ID tokens.
@@ -131,16 +132,14 @@ pub(crate) fn payload_of(jwt: &str) -> Option<Vec<u8>> {
 }
 
 /// Parses a JWS `alg` name; `none` and unknown names are refused.
-pub(crate) fn parse_alg(name: &str) -> Option<CoreJwsSigningAlgorithm> {
-    let alg: CoreJwsSigningAlgorithm =
-        serde_json::from_value(serde_json::Value::String(name.to_string())).ok()?;
-    (alg != CoreJwsSigningAlgorithm::None).then_some(alg)
+pub(crate) fn parse_alg(name: &str) -> Option<SigningAlg> {
+    SigningAlg::from_name(name)
 }
 
 /// Validates an ID token against `keys` and `check`.
 pub(crate) fn validate_id_token(
     jwt: &str,
-    keys: &CoreJsonWebKeySet,
+    keys: &KeySet,
     check: &IdTokenCheck<'_>,
 ) -> Result<ValidIdToken, Rejection> {
     let jws = split(jwt)?;
@@ -157,7 +156,7 @@ pub(crate) fn validate_id_token(
             alg_names(check.allowed_algs)
         ),
     };
-    verify_signature(&jws, &alg, header.kid.as_deref(), keys, check.client_secret)?;
+    verify_signature(&jws, alg, header.kid.as_deref(), keys, check.client_secret)?;
 
     let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|e| Rejection::Invalid(format!("the claims are not valid: {e}")))?;
@@ -234,7 +233,7 @@ pub(crate) fn validate_id_token(
         }
     }
     if let (Some(at_hash), Some(access_token)) = (claims.at_hash.as_deref(), check.access_token) {
-        if at_hash != token_hash(&alg, access_token) {
+        if at_hash != token_hash(alg, access_token) {
             reject!("at_hash does not match the access token");
         }
     }
@@ -291,74 +290,61 @@ pub(super) fn check_audience<'a>(
 
 pub(super) fn verify_signature(
     jws: &Jws<'_>,
-    alg: &CoreJwsSigningAlgorithm,
+    alg: SigningAlg,
     kid: Option<&str>,
-    keys: &CoreJsonWebKeySet,
+    keys: &KeySet,
     client_secret: Option<&str>,
 ) -> Result<(), Rejection> {
     let message = jws.signing_input.as_bytes();
-    if alg.uses_shared_secret() {
+    if alg.is_hmac() {
         // Core 10.1: MAC algorithms are keyed with the client secret, never a JWKS entry.
         let Some(secret) = client_secret else {
-            reject!("alg {alg:?} needs a client secret and this client has none");
+            reject!("alg {alg} needs a client secret and this client has none");
         };
-        let key = CoreJsonWebKey::new_symmetric(secret.as_bytes().to_vec());
-        return key
-            .verify_signature(alg, message, &jws.signature)
-            .map_err(|_| Rejection::Invalid("the signature is invalid".into()));
+        return if jwk::hmac_verifies(alg, secret, message, &jws.signature) {
+            Ok(())
+        } else {
+            Err(Rejection::Invalid("the signature is invalid".into()))
+        };
     }
-    let candidates: Vec<&CoreJsonWebKey> = keys
-        .keys()
-        .iter()
-        .filter(|key| kid.is_none() || key.key_id().map(|k| k.as_str()) == kid)
-        .filter(|key| Some(key.key_type()) == alg.key_type().as_ref())
-        .filter(|key| key.key_use().is_none_or(|u| u.allows_signature()))
-        .filter(|key| match key.signing_alg() {
-            JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
-            JsonWebKeyAlgorithm::Unspecified => true,
-            JsonWebKeyAlgorithm::Unsupported => false,
-        })
-        .collect();
-    let key = match candidates.as_slice() {
-        [key] => key,
-        [] => {
+    let mut candidates = keys.candidates(alg, kid);
+    let key = match (candidates.next(), candidates.next()) {
+        (Some(key), None) => key,
+        (None, _) => {
             return Err(Rejection::UnknownKey(match kid {
                 Some(kid) => format!(
-                    "no key with kid {:?} for {alg:?} in the provider's JWKS",
+                    "no key with kid {:?} for {alg} in the provider's JWKS",
                     crate::error::sanitize(kid, 64)
                 ),
-                None => format!("no key for {alg:?} in the provider's JWKS"),
+                None => format!("no key for {alg} in the provider's JWKS"),
             }))
         }
-        _ => reject!(
-            "the JWKS has several keys for {alg:?} matching the token's kid (or it names none)"
+        (Some(_), Some(_)) => reject!(
+            "the JWKS has several keys for {alg} matching the token's kid (or it names none)"
         ),
     };
-    key.verify_signature(alg, message, &jws.signature)
-        .map_err(|_| Rejection::Invalid("the signature is invalid".into()))
+    if key.verifies(alg, message, &jws.signature) {
+        Ok(())
+    } else {
+        Err(Rejection::Invalid("the signature is invalid".into()))
+    }
 }
 
 /// `at_hash`: the left half of the token's hash with the signature's hash function.
-fn token_hash(alg: &CoreJwsSigningAlgorithm, token: &str) -> String {
-    use CoreJwsSigningAlgorithm as A;
+fn token_hash(alg: SigningAlg, token: &str) -> String {
+    use SigningAlg as A;
     let digest: Vec<u8> = match alg {
-        A::HmacSha384 | A::RsaSsaPkcs1V15Sha384 | A::EcdsaP384Sha384 | A::RsaSsaPssSha384 => {
-            Sha384::digest(token.as_bytes()).to_vec()
-        }
-        A::HmacSha512
-        | A::RsaSsaPkcs1V15Sha512
-        | A::EcdsaP521Sha512
-        | A::RsaSsaPssSha512
-        | A::EdDsa => Sha512::digest(token.as_bytes()).to_vec(),
+        A::Hs384 | A::Rs384 | A::Es384 | A::Ps384 => Sha384::digest(token.as_bytes()).to_vec(),
+        // EdDSA with Ed25519 hashes with SHA-512 (Core 3.1.3.6 errata).
+        A::Hs512 | A::Rs512 | A::Ps512 | A::EdDsa => Sha512::digest(token.as_bytes()).to_vec(),
         _ => Sha256::digest(token.as_bytes()).to_vec(),
     };
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-pub(super) fn alg_names(algs: &[CoreJwsSigningAlgorithm]) -> String {
+pub(super) fn alg_names(algs: &[SigningAlg]) -> String {
     algs.iter()
-        .filter_map(|alg| serde_json::to_value(alg).ok())
-        .filter_map(|v| v.as_str().map(str::to_string))
+        .map(|alg| alg.name())
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -366,7 +352,7 @@ pub(super) fn alg_names(algs: &[CoreJwsSigningAlgorithm]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openidconnect::core::{CoreHmacKey, CoreRsaPrivateSigningKey};
+    use openidconnect::core::{CoreHmacKey, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
     use openidconnect::{JsonWebKeyId, PrivateSigningKey};
     use serde_json::{json, Value};
 
@@ -406,11 +392,17 @@ mod tests {
         })
     }
 
-    fn keys() -> CoreJsonWebKeySet {
-        CoreJsonWebKeySet::new(vec![rsa_key("k1").as_verification_key()])
+    /// A key set as the provider would publish it.
+    pub(crate) fn key_set(keys: Vec<openidconnect::core::CoreJsonWebKey>) -> KeySet {
+        let set = openidconnect::core::CoreJsonWebKeySet::new(keys);
+        KeySet::from_json(&serde_json::to_vec(&set).unwrap()).unwrap()
     }
 
-    fn check<'a>(algs: &'a [CoreJwsSigningAlgorithm]) -> IdTokenCheck<'a> {
+    fn keys() -> KeySet {
+        key_set(vec![rsa_key("k1").as_verification_key()])
+    }
+
+    fn check<'a>(algs: &'a [SigningAlg]) -> IdTokenCheck<'a> {
         IdTokenCheck {
             issuer: ISSUER,
             client_id: CLIENT,
@@ -426,9 +418,9 @@ mod tests {
         }
     }
 
-    const RS256: &[CoreJwsSigningAlgorithm] = &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
+    const RS256: &[SigningAlg] = &[SigningAlg::Rs256];
 
-    fn refused(jwt: &str, check: &IdTokenCheck<'_>, keys: &CoreJsonWebKeySet, why: &str) {
+    fn refused(jwt: &str, check: &IdTokenCheck<'_>, keys: &KeySet, why: &str) {
         match validate_id_token(jwt, keys, check) {
             Ok(_) => panic!("accepted, expected a refusal mentioning {why:?}"),
             Err(rejection) => {
@@ -453,10 +445,7 @@ mod tests {
                 key.sign(&CoreJwsSigningAlgorithm::HmacSha256, m).unwrap()
             })
         };
-        let algs = [
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            CoreJwsSigningAlgorithm::HmacSha256,
-        ];
+        let algs = [SigningAlg::Rs256, SigningAlg::Hs256];
         assert!(validate_id_token(&hs256(SECRET.as_bytes()), &keys(), &check(&algs)).is_ok());
         // The classic confusion: HMAC keyed with the provider's public key.
         let public_pem = include_str!("../../tests/fixtures/op_key_1.pub.pem");
@@ -509,7 +498,7 @@ mod tests {
             validate_id_token(&jwt, &keys(), &check(RS256)).is_ok(),
             "one key: fine"
         );
-        let two = CoreJsonWebKeySet::new(vec![
+        let two = key_set(vec![
             rsa_key("k1").as_verification_key(),
             rsa_key("k2").as_verification_key(),
         ]);
@@ -519,7 +508,7 @@ mod tests {
     #[test]
     fn an_unknown_kid_asks_for_a_refetch() {
         let jwt = rs256(&claims());
-        let other = CoreJsonWebKeySet::new(vec![rsa_key("k2").as_verification_key()]);
+        let other = key_set(vec![rsa_key("k2").as_verification_key()]);
         assert!(matches!(
             validate_id_token(&jwt, &other, &check(RS256)),
             Err(Rejection::UnknownKey(_))
@@ -592,17 +581,14 @@ mod tests {
     fn refuses_none_and_unknown_algorithms() {
         assert_eq!(parse_alg("none"), None);
         assert_eq!(parse_alg("XX999"), None);
-        assert_eq!(
-            parse_alg("RS256"),
-            Some(CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256)
-        );
+        assert_eq!(parse_alg("RS256"), Some(SigningAlg::Rs256));
     }
 
     #[test]
     fn at_hash_matches_the_spec_example() {
         // OpenID Connect Core, Appendix A.3 (access token and at_hash of the example).
         let hash = token_hash(
-            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            SigningAlg::Rs256,
             "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
         );
         assert_eq!(hash, "77QmUPtjPfzWtF2AnpK9RQ");

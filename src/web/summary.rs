@@ -149,12 +149,7 @@ fn provider_lines(client: &ProviderState, backchannel_uri: &str) -> Vec<String> 
     } else {
         "PKCE S256 (not advertised by the provider!)"
     };
-    let algs: Vec<String> = resolved
-        .allowed_algs
-        .iter()
-        .filter_map(|alg| serde_json::to_value(alg).ok())
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+    let algs: Vec<&str> = resolved.allowed_algs.iter().map(|alg| alg.name()).collect();
     lines.push(format!(
         "oidc: provider {name:?}: login: code flow, {pkce}, state, nonce; ID token algs {}; \
          RFC 9207 iss {}; userinfo {}",
