@@ -298,3 +298,120 @@ async fn registration_mistakes_stop_launch() {
     // No shared store and no file: where would the client be kept?
     launch_fails(config(&op.issuer, "", "", "")).await;
 }
+
+#[rocket::async_test]
+async fn a_registered_private_key_jwt_client_is_checked_with_the_apps_own_jwks() {
+    // The app on a real port: the provider fetches the app's jwks_uri to check assertions.
+    let port = common::server::free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let redirect_uri = format!("{origin}/redirect_uri");
+    let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
+    let path = registration_file();
+    let key = format!(
+        "{}/tests/fixtures/client_ed25519.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let provider = format!(
+        "{}\ntoken_endpoint_auth_method = \"private_key_jwt\"\nprivate_key = \"{key}\"\n\
+         jwks_path = \"/.well-known/jwks.json\"",
+        file_setting(&path)
+    );
+    let figment = config(&op.issuer, &provider, "", "")
+        .merge(("port", port))
+        .merge(("address", "127.0.0.1"))
+        .merge(
+            Toml::string(&format!(
+                "[default.oidc]\nredirect_uri = \"{redirect_uri}\""
+            ))
+            .nested(),
+        );
+    let rocket = quickstart_rocket(figment).ignite().await.expect("ignites");
+    let shutdown = rocket.shutdown();
+    let server = tokio::spawn(rocket.launch());
+
+    let browser = provider_browser();
+    let mut jwks = None;
+    for _ in 0..100 {
+        if let Ok(response) = browser
+            .get(format!("{origin}/.well-known/jwks.json"))
+            .send()
+            .await
+        {
+            jwks = Some(response);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let jwks = jwks.expect("the app serves its keys");
+    assert_eq!(jwks.status().as_u16(), 200);
+    assert!(jwks.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let jwks: Value = jwks.json().await.unwrap();
+    let published = &jwks["keys"][0];
+    assert_eq!(published["kty"], "OKP");
+    assert_eq!(published["alg"], "EdDSA");
+    assert_eq!(published["use"], "sig");
+    assert!(published.get("d").is_none(), "no private part");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/tests/fixtures/client_public_jwks.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        published["kid"], expected["client_ed25519"]["kid"],
+        "RFC 7638 kid"
+    );
+    assert_eq!(published["x"], expected["client_ed25519"]["x"]);
+
+    let registered = kept(&path);
+    assert_eq!(
+        registered["response"]["jwks_uri"],
+        format!("{origin}/.well-known/jwks.json")
+    );
+    assert_eq!(
+        registered["response"]["token_endpoint_auth_method"],
+        "private_key_jwt"
+    );
+    assert_eq!(
+        registered["response"]["redirect_uris"][0],
+        redirect_uri.as_str()
+    );
+
+    // A whole login: the token endpoint checks the assertion with the fetched key.
+    let response = browser
+        .get(format!("{origin}/login"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let auth_url = response.headers()["location"].to_str().unwrap().to_string();
+    let (callback, _) =
+        through_provider(&browser, &auth_url, &origin, AtProvider::LogIn("olga")).await;
+    let response = browser.get(&callback).send().await.unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        303,
+        "{:?}",
+        response.text().await
+    );
+    let body: Value = browser
+        .get(format!("{origin}/login"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["id_token"]["sub"], "olga");
+    assert_eq!(body["id_token"]["aud"], registered["response"]["client_id"]);
+
+    shutdown.notify();
+    let _ = server.await;
+}
