@@ -1041,6 +1041,56 @@ mod tests {
     }
 
     #[test]
+    fn client_settings_of_issue_12_are_read() {
+        let key = format!(
+            "{}/tests/fixtures/client_p256_sec1.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let toml = toml_with(
+            "",
+            &format!(
+                "token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key = \"{key}\"\n\
+                 jwks_path = \"/jwks.json\"\nuse_par = true\ndpop = true\n\
+                 id_token_signed_response_alg = \"ES256\"\n\
+                 client_assertion_audience = \"token_endpoint\"\n\
+                 discovery_url = \"https://op.example.com/custom\"\n\
+                 http_user_agent = \"my-app/1.0\""
+            ),
+        );
+        let read = config(&toml).unwrap();
+        let client = &read.providers[0].client;
+        assert_eq!(client.client_auth, ClientAuth::PrivateKeyJwt);
+        assert_eq!(client.private_key.as_ref().unwrap().alg().name(), "ES256");
+        assert_eq!(client.jwks_path.as_deref(), Some("/jwks.json"));
+        assert!(client.use_par);
+        assert_eq!(client.dpop.map(|a| a.name()), Some("ES256"));
+        assert_eq!(client.id_token_alg.map(|a| a.name()), Some("ES256"));
+        assert_eq!(client.assertion_audience, AssertionAudience::TokenEndpoint);
+        assert_eq!(
+            client.discovery_url.as_deref(),
+            Some("https://op.example.com/custom")
+        );
+        assert_eq!(client.http.user_agent.as_deref(), Some("my-app/1.0"));
+
+        // Dynamic registration: no client_id, no secret; the table's keys are metadata.
+        let registering = "[oidc]\nredirect_uri = \"http://127.0.0.1:8000/cb\"\n\
+             [oidc.providers.default]\nissuer = \"http://localhost:3000\"\n\
+             registration_file = \"/tmp/client.json\"\n\
+             [oidc.providers.default.client_registration]\nclient_name = \"App\"\n\
+             initial_access_token = \"iat\"\n";
+        let read = config(registering).unwrap();
+        let provider = &read.providers[0];
+        assert_eq!(provider.client_id, "");
+        let registration = provider.client.registration.as_ref().unwrap();
+        assert_eq!(registration.metadata["client_name"], "App");
+        assert!(!registration.metadata.contains_key("initial_access_token"));
+        assert_eq!(
+            registration.initial_access_token.as_ref().unwrap().expose(),
+            "iat"
+        );
+    }
+
+    #[test]
     fn refuses_a_missing_client_secret_for_a_confidential_client() {
         let toml = GOOD.replace("client_secret = \"s3cret\"", "");
         assert!(error_of(&toml).contains("client_secret is missing"));

@@ -209,6 +209,10 @@ mod tests {
             issuer = "https://accounts.example.com"
             client_id = "g"
             client_secret = "another-secret"
+            token_endpoint_auth_method = "client_secret_jwt"
+            use_par = true
+            dpop = true
+            dpop_alg = "EdDSA"
             "#,
         ));
         let config = Config::from_figment(&figment).unwrap();
@@ -228,6 +232,17 @@ mod tests {
         assert!(text.contains("provider \"google\""), "{text}");
         assert!(text.contains("Secure=yes"), "{text}");
         assert!(text.contains("not reachable yet"), "{text}");
+        assert!(
+            text.contains(
+                "provider \"default\": client: configured client_id; authentication \
+                 client_secret_basic; PAR off unless the provider requires it; DPoP off"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("authentication client_secret_jwt (HS256); PAR on; DPoP on (EdDSA)"),
+            "{text}"
+        );
         assert!(
             !text.contains("secret-value") && !text.contains("another-secret"),
             "{text}"
