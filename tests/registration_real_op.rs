@@ -378,6 +378,10 @@ async fn a_registered_private_key_jwt_client_is_checked_with_the_apps_own_jwks()
         "private_key_jwt"
     );
     assert_eq!(
+        registered["response"]["token_endpoint_auth_signing_alg"],
+        "EdDSA"
+    );
+    assert_eq!(
         registered["response"]["redirect_uris"][0],
         redirect_uri.as_str()
     );

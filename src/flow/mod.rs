@@ -5,7 +5,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::config::{Config, ProviderConfig, RegistrationConfig};
+use crate::config::{ClientAuth, Config, ProviderConfig, RegistrationConfig};
 use crate::op::client::ProviderClient;
 use crate::op::registration::{Persistence, Registrar};
 use crate::protocol::http::{HttpClient, HttpOptions};
@@ -163,6 +163,14 @@ fn registration_request(
     ];
     if let Some(alg) = settings.id_token_alg {
         implied.push(("id_token_signed_response_alg", json!(alg.name())));
+    }
+    let assertion_alg = match (settings.client_auth, &settings.private_key) {
+        (ClientAuth::SecretJwt(alg), _) => Some(alg),
+        (ClientAuth::PrivateKeyJwt, Some(key)) => Some(key.alg()),
+        _ => None,
+    };
+    if let Some(alg) = assertion_alg {
+        implied.push(("token_endpoint_auth_signing_alg", json!(alg.name())));
     }
     if let Some(path) = &settings.jwks_path {
         implied.push(("jwks_uri", json!(format!("{origin}{path}"))));
