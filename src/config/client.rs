@@ -283,6 +283,7 @@ pub(super) fn validate_client(
             key,
             table,
             raw.registration_file.take(),
+            client_auth,
         )?),
         None => {
             if raw.registration_file.is_some() {
@@ -316,7 +317,20 @@ fn validate_registration(
     key: &str,
     mut table: BTreeMap<String, serde_json::Value>,
     file: Option<String>,
+    client_auth: ClientAuth,
 ) -> Result<RegistrationConfig, ConfigError> {
+    // The table may add to what the crate registers, but not contradict how the client
+    // will authenticate: that would register one method and use another.
+    if let Some(method) = table.get("token_endpoint_auth_method") {
+        if method.as_str() != Some(client_auth.name()) {
+            bail!(
+                "{key}.client_registration.token_endpoint_auth_method = {method} differs from \
+                 how the client authenticates ({:?}): set {key}.token_endpoint_auth_method \
+                 instead, and remove it from the table",
+                client_auth.name()
+            );
+        }
+    }
     let initial_access_token = match table.remove("initial_access_token") {
         None => None,
         Some(serde_json::Value::String(token)) if !token.is_empty() => Some(Secret(token)),

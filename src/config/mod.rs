@@ -622,6 +622,23 @@ fn validate_provider(
         .filter(|s| !s.is_empty())
         .map(Secret);
     let client = client::validate_client(&key, &mut raw, client_secret.is_some(), app.policy)?;
+    if let Some(uris) = client
+        .registration
+        .as_ref()
+        .and_then(|r| r.metadata.get("redirect_uris"))
+    {
+        let redirect_uri = format!("{}{}", app.origin, app.callback_path);
+        let listed = uris
+            .as_array()
+            .is_some_and(|uris| uris.iter().any(|u| u.as_str() == Some(&redirect_uri)));
+        if !listed {
+            bail!(
+                "{key}.client_registration.redirect_uris must list oidc.redirect_uri \
+                 ({redirect_uri:?}), where logins come back; or leave it out and the crate \
+                 registers it"
+            );
+        }
+    }
     let source = match (raw.issuer.take(), raw.provider_metadata.take()) {
         (Some(issuer), None) => {
             parse_url_for(app.policy, &format!("{key}.issuer"), &issuer)?;
@@ -1007,6 +1024,7 @@ mod tests {
             ("", "http_proxy = \"proxy:3128\"", "http_proxy must be a URL"),
             ("", "registration_file = \"/tmp/x.json\"", "registration_file is for dynamic registration"),
             ("", "[oidc.providers.default.client_registration]\nclient_name = \"app\"", "client_id and a client_registration table exclude each other"),
+            ("", "[oidc.providers.default.client_registration]\ntoken_endpoint_auth_method = \"client_secret_post\"", "differs from how the client authenticates"),
             ("", "auth_request_params = { state = \"x\" }", "oidc.providers.default.auth_request_params.state cannot be set: the crate sets it"),
             ("", "auth_request_params = { scope = \"openid\" }", "use oidc.providers.default.scope instead"),
             ("", "auth_request_params = { response_mode = \"form_post\" }", "auth_request_params.response_mode cannot be set"),

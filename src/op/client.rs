@@ -213,6 +213,21 @@ impl ProviderClient {
                     Ok(()) => self.credentials(&metadata).await,
                     Err(err) => Err(err),
                 };
+                let checked = checked.and_then(|credentials| {
+                    if credentials.require_par
+                        && metadata.pushed_authorization_request_endpoint.is_none()
+                    {
+                        return Err(OidcError::configuration(format!(
+                            "provider {:?} registered client {:?} with \
+                             require_pushed_authorization_requests, but has no \
+                             pushed_authorization_request_endpoint: check the provider's PAR \
+                             settings",
+                            self.name(),
+                            credentials.client_id
+                        )));
+                    }
+                    Ok(credentials)
+                });
                 let credentials = match checked {
                     Ok(credentials) => credentials,
                     Err(err) => {

@@ -120,6 +120,8 @@ pub(crate) struct Registrar {
     persistence: Persistence,
     /// Whether this process has checked the kept client at its `registration_client_uri`.
     read_back: AtomicBool,
+    /// A kept client the provider said it no longer knows: not asked about again.
+    gone: std::sync::Mutex<Option<String>>,
 }
 
 impl Registrar {
@@ -135,6 +137,7 @@ impl Registrar {
             initial_access_token,
             persistence,
             read_back: AtomicBool::new(false),
+            gone: std::sync::Mutex::new(None),
         }
     }
 
@@ -256,6 +259,15 @@ impl Registrar {
         let Some(credentials) = Credentials::from_response(&kept.response) else {
             return Ok(None);
         };
+        let known_gone = self
+            .gone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            == Some(credentials.client_id.as_str());
+        if known_gone {
+            return Ok(None);
+        }
         if credentials.expired(now()) {
             log::info!(
                 "oidc: provider {:?}: the registered client's secret expired; registering again",
@@ -281,6 +293,8 @@ impl Registrar {
                     return Ok(None);
                 }
                 ReadBack::Gone => {
+                    *self.gone.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(credentials.client_id.clone());
                     log::info!(
                         "oidc: provider {:?} no longer knows the registered client {:?}; \
                          registering again",
@@ -319,9 +333,15 @@ impl Registrar {
         {
             Ok(answer) if answer.status == 200 => {
                 match serde_json::from_slice::<Map<String, Value>>(&answer.body) {
-                    // RFC 7592 3: the answer may leave out the access token; keep ours.
+                    // RFC 7592 3: the answer may leave out the access token, and a secret
+                    // that did not change; keep ours.
                     Ok(mut fresh) => {
-                        for member in ["registration_access_token", "registration_client_uri"] {
+                        for member in [
+                            "registration_access_token",
+                            "registration_client_uri",
+                            "client_secret",
+                            "client_secret_expires_at",
+                        ] {
                             if !fresh.contains_key(member) {
                                 if let Some(value) = response.get(member) {
                                     fresh.insert(member.into(), value.clone());

@@ -6,10 +6,14 @@
 //! | path | what it does |
 //! | --- | --- |
 //! | `GET /.well-known/openid-configuration` | discovery document |
+//! | `GET /custom/openid-configuration` | the same document, for `discovery_url` |
 //! | `GET /jwks` | the public key of the current signing key |
-//! | `GET /authorize` | `303` back to `redirect_uri` with `code`, `state`, `iss` (no login page) |
-//! | `POST /token` | `grant_type=authorization_code`, client auth, single-use codes, PKCE S256 |
-//! | `GET`/`POST /userinfo` | needs `Authorization: Bearer <access token from /token>` |
+//! | `GET /authorize` | `303` back to `redirect_uri` with `code`, `state`, `iss` (no login page); a pushed request by `client_id` + `request_uri` |
+//! | `POST /par` | pushed authorization requests (RFC 9126), with `par` |
+//! | `POST /token` | `grant_type=authorization_code`, client auth (secret or assertion), single-use codes, PKCE S256, DPoP proofs |
+//! | `GET`/`POST /userinfo` | needs `Authorization: Bearer <access token from /token>` (or `DPoP` with a proof) |
+//! | `POST /register` | dynamic registration (RFC 7591) of `registered-app`, with `registration` |
+//! | `GET /register/registered-app` | its configuration (RFC 7592), with its registration access token |
 //! | `GET /logout` | `303` to `post_logout_redirect_uri` (with `state`), else `200` |
 //! | `POST /revoke` | `200` (listed only in RFC 8414 metadata, with `oauth_metadata`, or configured) |
 //!
@@ -44,6 +48,16 @@ use tokio::net::{TcpListener, TcpStream};
 pub const CLIENT_ID: &str = "test-client";
 /// Its secret (`client_secret_basic` or `client_secret_post`).
 pub const CLIENT_SECRET: &str = "test-secret";
+
+/// The client `/register` registers (with `Behaviour::registration`); known to `/authorize`
+/// and `/token` once registered.
+pub const REGISTERED_CLIENT_ID: &str = "registered-app";
+/// Its secret.
+pub const REGISTERED_CLIENT_SECRET: &str = "registered-secret";
+/// Its registration access token (RFC 7592), for `GET /register/registered-app`.
+pub const REGISTRATION_ACCESS_TOKEN: &str = "registration-access-token";
+/// `client_assertion_type` of client assertions (RFC 7523 2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Kid of `op_key_1.pem`, the default signing key.
 pub const KID_1: &str = "key-1";
@@ -118,6 +132,39 @@ pub enum Signing {
     RetiredKey,
 }
 
+/// How `/par` answers (RFC 9126) once the provider advertises it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ParResponse {
+    /// `201 {"request_uri": "urn:ietf:params:oauth:request_uri:...", "expires_in": 60}` for
+    /// an authenticated client whose form carries its `client_id`; `/authorize` then takes
+    /// `client_id` + `request_uri` once and goes on with the pushed parameters.
+    #[default]
+    Created,
+    /// `201 {"expires_in": 60}`: no `request_uri`.
+    NoRequestUri,
+    /// This status with an HTML body, before any check (a broken endpoint: 404, 500, ...).
+    Status(u16),
+    /// `400 {"error": <this>, "error_description": "test error"}` for an authenticated client.
+    OAuthError(String),
+}
+
+/// How `/register` answers (RFC 7591 3) once the provider advertises it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RegistrationResponse {
+    /// `201` with the requested metadata plus `client_id` `registered-app`, its secret,
+    /// `registration_client_uri` `<issuer>/register/registered-app` and a
+    /// `registration_access_token` (a request without `redirect_uris` gets a `400
+    /// invalid_redirect_uri`, as from a real provider).
+    #[default]
+    Created,
+    /// `400 {"error": "invalid_redirect_uri", "error_description": ...}`.
+    InvalidRedirectUri,
+    /// `500` with an HTML body.
+    ServerError,
+    /// Like `Created` but without `client_id` (and nothing registered).
+    NoClientId,
+}
+
 /// Everything a test can change; public fields, `Default` is a correct OP.
 #[derive(Debug, Clone)]
 pub struct Behaviour {
@@ -172,6 +219,35 @@ pub struct Behaviour {
     pub no_refresh_token: bool,
     /// The refresh_token grant answers 500 (a provider failing for a moment).
     pub refresh_server_error: bool,
+    /// `Some`: discovery names `pushed_authorization_request_endpoint` (`<issuer>/par`),
+    /// which answers as this says; `None` (default): no PAR endpoint (`/par` is a 404).
+    pub par: Option<ParResponse>,
+    /// Discovery says `require_pushed_authorization_requests: true`, and `/authorize` refuses
+    /// (400) a request that was not pushed (default `false`: not advertised).
+    pub require_par: bool,
+    /// `token_type` of every token response (code and refresh grants), right or wrong;
+    /// default `None`: `DPoP` when the request carried a `DPoP` proof, else `Bearer`.
+    pub token_type: Option<String>,
+    /// `dpop_signing_alg_values_supported` in discovery (default `None`: not advertised).
+    pub dpop_algs: Option<Vec<String>>,
+    /// `token_endpoint_auth_signing_alg_values_supported` in discovery (default `None`: not
+    /// advertised).
+    pub assertion_algs: Option<Vec<String>>,
+    /// The public JWK (EC P-256 or Ed25519) that verifies `test-client`'s `private_key_jwt`
+    /// assertions (default `None`: assertions signed with a private key are refused;
+    /// `client_secret_jwt` ones are checked with the client's secret).
+    pub client_jwk: Option<Value>,
+    /// `Some`: discovery names `registration_endpoint` (`<issuer>/register`), which answers as
+    /// this says; `None` (default): no registration (`/register` is a 404).
+    pub registration: Option<RegistrationResponse>,
+    /// Members set in a successful registration response after the usual ones (a
+    /// `Value::Null` removes one), e.g. `require_pushed_authorization_requests` (default none).
+    pub registration_extra: Map<String, Value>,
+    /// `/register` needs `Authorization: Bearer <this>` (RFC 7591 3); default `None`: open.
+    pub initial_access_token: Option<String>,
+    /// Members left out of the client configuration that `GET /register/<id>` answers, as
+    /// RFC 7592 3 allows for an unchanged `client_secret` (default none).
+    pub client_configuration_omits: Vec<String>,
 }
 
 impl Default for Behaviour {
@@ -200,6 +276,16 @@ impl Default for Behaviour {
             prompt_none_error_page: false,
             refresh_delay_ms: 0,
             refresh_server_error: false,
+            par: None,
+            require_par: false,
+            token_type: None,
+            dpop_algs: None,
+            assertion_algs: None,
+            client_jwk: None,
+            registration: None,
+            registration_extra: Map::new(),
+            initial_access_token: None,
+            client_configuration_omits: Vec::new(),
         }
     }
 }
@@ -252,6 +338,12 @@ struct Grant {
     client_id: String,
 }
 
+/// A pushed authorization request, until `/authorize` uses it.
+struct Pushed {
+    client_id: String,
+    params: HashMap<String, String>,
+}
+
 #[derive(Default)]
 struct Log {
     hits: HashMap<String, usize>,
@@ -270,6 +362,12 @@ struct Shared {
     access_tokens: Mutex<HashSet<String>>,
     /// Live refresh tokens, with the nonce and auth_time of their original login.
     refresh_tokens: Mutex<HashMap<String, (Option<String>, u64)>>,
+    /// Pushed authorization requests by `request_uri` (single use).
+    pushed: Mutex<HashMap<String, Pushed>>,
+    /// The registration response of the registered client, once `/register` created it.
+    registered: Mutex<Option<Map<String, Value>>>,
+    /// `jti`s of the client assertions used so far: a replay is refused (RFC 7523 3).
+    assertion_jtis: Mutex<HashSet<String>>,
 }
 
 /// Locks a mutex, ignoring poisoning (a test's panicking `set` closure must
@@ -290,6 +388,22 @@ impl Shared {
         } else {
             (&self.key_1, KID_1)
         }
+    }
+
+    /// The secret of a client this provider knows: `test-client`, or the registered one.
+    fn client_secret(&self, client_id: &str) -> Option<String> {
+        if client_id == CLIENT_ID {
+            return Some(CLIENT_SECRET.to_owned());
+        }
+        let registered = lock(&self.registered);
+        let client = registered.as_ref()?;
+        (client.get("client_id").and_then(Value::as_str) == Some(client_id)).then(|| {
+            client
+                .get("client_secret")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        })
     }
 
     /// The key that is NOT published.
@@ -343,6 +457,9 @@ impl FakeOp {
             codes: Mutex::new(HashMap::new()),
             access_tokens: Mutex::new(HashSet::new()),
             refresh_tokens: Mutex::new(HashMap::new()),
+            pushed: Mutex::new(HashMap::new()),
+            registered: Mutex::new(None),
+            assertion_jtis: Mutex::new(HashSet::new()),
         });
 
         let server = Arc::clone(&shared);
@@ -462,6 +579,7 @@ impl Response {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "Created",
         303 => "See Other",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -654,7 +772,9 @@ async fn handle(shared: &Shared, req: Recorded) -> Response {
     let b = shared.behaviour();
     let method = req.method.as_str();
     match req.path.as_str() {
-        "/.well-known/openid-configuration" if method == "GET" => discovery(shared, &b),
+        "/.well-known/openid-configuration" | "/custom/openid-configuration" if method == "GET" => {
+            discovery(shared, &b)
+        }
         "/.well-known/oauth-authorization-server" if method == "GET" && b.oauth_metadata => {
             Response::json(
                 200,
@@ -678,6 +798,11 @@ async fn handle(shared: &Shared, req: Recorded) -> Response {
         "/token" if method == "POST" => token(shared, &b, &req).await,
         "/userinfo" if method == "GET" || method == "POST" => userinfo(shared, &b, &req),
         "/logout" if method == "GET" => logout(&req),
+        "/par" if method == "POST" && b.par.is_some() => par(shared, &b, &req),
+        "/register" if method == "POST" && b.registration.is_some() => register(shared, &b, &req),
+        path if method == "GET" && path.starts_with("/register/") => {
+            client_configuration(shared, &b, &req)
+        }
         "/.well-known/openid-configuration"
         | "/jwks"
         | "/authorize"
@@ -693,9 +818,7 @@ fn discovery(shared: &Shared, b: &Behaviour) -> Response {
         return Response::text(status, "text/html", "<html><body>not here</body></html>");
     }
     let base = &shared.issuer;
-    Response::json(
-        200,
-        &json!({
+    let mut document = json!({
             "issuer": b.discovery_issuer.as_deref().unwrap_or(base),
             "authorization_endpoint": format!("{base}/authorize"),
             "token_endpoint": format!("{base}/token"),
@@ -709,8 +832,38 @@ fn discovery(shared: &Shared, b: &Behaviour) -> Response {
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": ["openid", "email", "profile"],
             "authorization_response_iss_parameter_supported": b.advertise_iss_param,
-        }),
-    )
+    });
+    // Listed only when switched on, so the default document stays as it always was.
+    let optional = [
+        (
+            "pushed_authorization_request_endpoint",
+            b.par.as_ref().map(|_| json!(format!("{base}/par"))),
+        ),
+        (
+            "require_pushed_authorization_requests",
+            b.require_par.then_some(json!(true)),
+        ),
+        (
+            "dpop_signing_alg_values_supported",
+            b.dpop_algs.as_ref().map(|algs| json!(algs)),
+        ),
+        (
+            "token_endpoint_auth_signing_alg_values_supported",
+            b.assertion_algs.as_ref().map(|algs| json!(algs)),
+        ),
+        (
+            "registration_endpoint",
+            b.registration
+                .as_ref()
+                .map(|_| json!(format!("{base}/register"))),
+        ),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            document[name] = value;
+        }
+    }
+    Response::json(200, &document)
 }
 
 fn jwks(shared: &Shared, b: &Behaviour) -> Response {
@@ -725,13 +878,29 @@ fn jwks(shared: &Shared, b: &Behaviour) -> Response {
 }
 
 fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
-    let q = req.query_params();
+    let mut q = req.query_params();
+    if let Some(request_uri) = q.get("request_uri") {
+        // RFC 9126 4: the pushed parameters, once, for the client that pushed them.
+        let Some(pushed) = lock(&shared.pushed).remove(request_uri) else {
+            return Response::text(400, "text/plain", "unknown or used request_uri");
+        };
+        if q.get("client_id") != Some(&pushed.client_id) {
+            return Response::text(400, "text/plain", "client_id is not the pushing client");
+        }
+        q = pushed.params;
+    } else if b.require_par {
+        return Response::text(400, "text/plain", "pushed authorization requests only");
+    }
     let Some(redirect_uri) = q.get("redirect_uri").filter(|u| url::Url::parse(u).is_ok()) else {
         return Response::text(400, "text/plain", "missing or invalid redirect_uri");
     };
-    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+    let Some(client_id) = q
+        .get("client_id")
+        .filter(|id| shared.client_secret(id).is_some())
+        .cloned()
+    else {
         return Response::text(400, "text/plain", "unknown client_id");
-    }
+    };
     if b.prompt_none_error_page && q.get("prompt").map(String::as_str) == Some("none") {
         return Response::text(
             500,
@@ -758,7 +927,7 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
             nonce: q.get("nonce").cloned(),
             code_challenge,
             redirect_uri: redirect_uri.clone(),
-            client_id: CLIENT_ID.to_owned(),
+            client_id,
         };
         lock(&shared.codes).insert(code.clone(), grant);
         params.push(("code", code));
@@ -781,8 +950,21 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
 }
 
 /// The client id authenticated by HTTP Basic (RFC 6749 2.3.1: both parts
-/// form-urlencoded) or by `client_id`/`client_secret` in the body.
-fn authenticated_client(req: &Recorded, form: &HashMap<String, String>) -> Option<String> {
+/// form-urlencoded), by `client_id`/`client_secret` in the body, or by a client assertion
+/// (RFC 7523, Core 9) for a request to `endpoint`. Two methods at once are refused.
+fn authenticated_client(
+    shared: &Shared,
+    b: &Behaviour,
+    req: &Recorded,
+    form: &HashMap<String, String>,
+    endpoint: &str,
+) -> Option<String> {
+    if form.contains_key("client_assertion") || form.contains_key("client_assertion_type") {
+        if req.header("authorization").is_some() || form.contains_key("client_secret") {
+            return None;
+        }
+        return assertion_client(shared, b, form, endpoint);
+    }
     let (id, secret) = match req.header("authorization") {
         Some(auth) => {
             let (scheme, creds) = auth.split_once(' ')?;
@@ -803,20 +985,168 @@ fn authenticated_client(req: &Recorded, form: &HashMap<String, String>) -> Optio
             form.get("client_secret")?.clone(),
         ),
     };
-    (id == CLIENT_ID && secret == CLIENT_SECRET).then_some(id)
+    (shared.client_secret(&id).as_deref() == Some(secret.as_str())).then_some(id)
+}
+
+/// The client a client assertion authenticates: `iss` = `sub` = the client, `aud` the
+/// issuer, the token endpoint or `endpoint`, not expired, a `jti` never seen, signed with
+/// the client's secret (HS256/384/512) or with `Behaviour::client_jwk`.
+fn assertion_client(
+    shared: &Shared,
+    b: &Behaviour,
+    form: &HashMap<String, String>,
+    endpoint: &str,
+) -> Option<String> {
+    if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+        return None;
+    }
+    let jws = form.get("client_assertion")?;
+    let (header, claims) = jwt_parts(jws)?;
+    let client_id = claims["iss"].as_str()?.to_owned();
+    if claims["sub"].as_str() != Some(client_id.as_str())
+        || form.get("client_id").is_some_and(|id| *id != client_id)
+    {
+        return None;
+    }
+    let token_endpoint = format!("{}/token", shared.issuer);
+    let audiences: Vec<&str> = match &claims["aud"] {
+        Value::String(aud) => vec![aud.as_str()],
+        Value::Array(auds) => auds.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    if !audiences
+        .iter()
+        .any(|aud| [shared.issuer.as_str(), &token_endpoint, endpoint].contains(aud))
+    {
+        return None;
+    }
+    if claims["exp"].as_u64().is_none_or(|exp| exp <= now()) {
+        return None;
+    }
+    let jti = claims["jti"].as_str()?;
+    let (input, signature) = jws.rsplit_once('.')?;
+    let hmac = match header["alg"].as_str()? {
+        "HS256" => Some(ring::hmac::HMAC_SHA256),
+        "HS384" => Some(ring::hmac::HMAC_SHA384),
+        "HS512" => Some(ring::hmac::HMAC_SHA512),
+        _ => None,
+    };
+    let verified = match hmac {
+        Some(alg) => {
+            let secret = shared.client_secret(&client_id)?;
+            let tag = URL_SAFE_NO_PAD.decode(signature).ok()?;
+            ring::hmac::verify(
+                &ring::hmac::Key::new(alg, secret.as_bytes()),
+                input.as_bytes(),
+                &tag,
+            )
+            .is_ok()
+        }
+        None => client_id == CLIENT_ID && b.client_jwk.as_ref().is_some_and(|k| verify_jws(k, jws)),
+    };
+    // A replayed assertion is refused; a forged one does not use up its jti.
+    (verified && lock(&shared.assertion_jtis).insert(jti.to_owned())).then_some(client_id)
+}
+
+/// Whether `proof` is a DPoP proof (RFC 9449 4.2) for `method` on `url`: `typ` `dpop+jwt`,
+/// a public `jwk` that verifies it, `htm`, `htu`, a `jti` and a recent `iat`.
+fn dpop_proof_ok(proof: &str, method: &str, url: &str) -> bool {
+    let Some((header, claims)) = jwt_parts(proof) else {
+        return false;
+    };
+    let jwk = &header["jwk"];
+    header["typ"] == "dpop+jwt"
+        && jwk.is_object()
+        && jwk.get("d").is_none()
+        && verify_jws(jwk, proof)
+        && claims["htm"] == method
+        && claims["htu"] == url
+        && claims["jti"].is_string()
+        && claims["iat"]
+            .as_u64()
+            .is_some_and(|iat| iat.abs_diff(now()) <= 300)
+}
+
+/// The decoded header and claims of a compact JWS (signature not checked).
+pub fn jwt_parts(jws: &str) -> Option<(Value, Value)> {
+    let mut parts = jws.split('.');
+    let mut part = || -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next()?).ok()?).ok()
+    };
+    let header = part()?;
+    let claims = part()?;
+    Some((header, claims))
+}
+
+/// Whether `jwk` (EC P-256 with `alg` ES256, or Ed25519 with EdDSA) verifies the compact
+/// JWS `jws`, whose header `alg` must fit the key.
+pub fn verify_jws(jwk: &Value, jws: &str) -> bool {
+    let Some((header, _)) = jwt_parts(jws) else {
+        return false;
+    };
+    let Some((input, signature)) = jws.rsplit_once('.') else {
+        return false;
+    };
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else {
+        return false;
+    };
+    let member = |name: &str| {
+        jwk[name]
+            .as_str()
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+    };
+    let (alg, public): (&dyn ring::signature::VerificationAlgorithm, Vec<u8>) = match (
+        jwk["kty"].as_str(),
+        jwk["crv"].as_str(),
+        header["alg"].as_str(),
+    ) {
+        (Some("EC"), Some("P-256"), Some("ES256")) => {
+            let (Some(x), Some(y)) = (member("x"), member("y")) else {
+                return false;
+            };
+            // An uncompressed SEC1 point.
+            let mut point = vec![0x04];
+            point.extend(x);
+            point.extend(y);
+            (&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+        }
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA")) => match member("x") {
+            Some(x) => (&ring::signature::ED25519, x),
+            None => return false,
+        },
+        _ => return false,
+    };
+    ring::signature::UnparsedPublicKey::new(alg, public)
+        .verify(input.as_bytes(), &signature)
+        .is_ok()
+}
+
+/// `401 invalid_client` with a Basic challenge.
+fn invalid_client() -> Response {
+    let mut r = Response::error(401, "invalid_client");
+    r.headers
+        .push(("WWW-Authenticate", "Basic realm=\"fake-op\"".to_owned()));
+    r
 }
 
 async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
     let form = req.form_params();
-    let Some(client_id) = authenticated_client(req, &form) else {
-        let mut r = Response::error(401, "invalid_client");
-        r.headers
-            .push(("WWW-Authenticate", "Basic realm=\"fake-op\"".to_owned()));
-        return r;
+    let endpoint = format!("{}/token", shared.issuer);
+    let Some(client_id) = authenticated_client(shared, b, req, &form, &endpoint) else {
+        return invalid_client();
+    };
+    let dpop = req.header("dpop");
+    if dpop.is_some_and(|proof| !dpop_proof_ok(proof, "POST", &endpoint)) {
+        return Response::error(400, "invalid_dpop_proof");
+    }
+    let token_type = match (&b.token_type, dpop) {
+        (Some(forced), _) => forced.clone(),
+        (None, Some(_)) => "DPoP".to_owned(),
+        (None, None) => "Bearer".to_owned(),
     };
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {}
-        Some("refresh_token") => return refresh(shared, b, &form).await,
+        Some("refresh_token") => return refresh(shared, b, &form, &client_id, &token_type).await,
         _ => return Response::error(400, "unsupported_grant_type"),
     }
     // Single use: the code is consumed by the first attempt, good or bad.
@@ -861,7 +1191,7 @@ async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
     lock(&shared.refresh_tokens).insert(refresh_token.clone(), (grant.nonce.clone(), auth_time));
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": b.expires_in,
         "refresh_token": refresh_token,
         "scope": "openid email profile",
@@ -873,6 +1203,7 @@ async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
         match id_token(
             shared,
             b,
+            &client_id,
             grant.nonce.as_deref(),
             &access_token,
             auth_time,
@@ -885,8 +1216,15 @@ async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
     Response::json(200, &body)
 }
 
-/// The refresh_token grant: a new access token and ID token for a live refresh token.
-async fn refresh(shared: &Shared, b: &Behaviour, form: &HashMap<String, String>) -> Response {
+/// The refresh_token grant: a new access token and ID token (for `client_id`) for a live
+/// refresh token.
+async fn refresh(
+    shared: &Shared,
+    b: &Behaviour,
+    form: &HashMap<String, String>,
+    client_id: &str,
+    token_type: &str,
+) -> Response {
     if b.refresh_delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(b.refresh_delay_ms)).await;
     }
@@ -914,7 +1252,7 @@ async fn refresh(shared: &Shared, b: &Behaviour, form: &HashMap<String, String>)
     lock(&shared.access_tokens).insert(access_token.clone());
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": b.expires_in,
     });
     if b.rotate_refresh_tokens {
@@ -930,6 +1268,7 @@ async fn refresh(shared: &Shared, b: &Behaviour, form: &HashMap<String, String>)
     match id_token(
         shared,
         b,
+        client_id,
         nonce.as_deref(),
         &access_token,
         auth_time,
@@ -957,6 +1296,7 @@ fn pkce_ok(challenge: Option<&str>, verifier: Option<&String>) -> bool {
 fn id_token(
     shared: &Shared,
     b: &Behaviour,
+    client_id: &str,
     nonce: Option<&str>,
     access_token: &str,
     auth_time: u64,
@@ -967,7 +1307,7 @@ fn id_token(
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(shared.issuer));
     claims.insert("sub".into(), json!(b.sub));
-    claims.insert("aud".into(), json!(CLIENT_ID));
+    claims.insert("aud".into(), json!(client_id));
     claims.insert("exp".into(), json!(now + 300));
     claims.insert("iat".into(), json!(now));
     if let Some(nonce) = nonce {
@@ -1038,10 +1378,18 @@ fn userinfo(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
     if let Some(status) = b.userinfo_status {
         return Response::error(status, "forced_status");
     }
+    let endpoint = format!("{}/userinfo", shared.issuer);
+    // A DPoP-bound token comes with a proof for this request (RFC 9449 7.1).
+    let proven = || {
+        req.header("dpop")
+            .is_some_and(|proof| dpop_proof_ok(proof, &req.method, &endpoint))
+    };
     let token = req
         .header("authorization")
         .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .filter(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop") && proven()
+        })
         .map(|(_, token)| token.trim());
     let valid = token.is_some_and(|t| lock(&shared.access_tokens).contains(t));
     if !valid {
@@ -1060,6 +1408,153 @@ fn userinfo(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
             "name": "Alice",
         }),
     )
+}
+
+/// A pushed authorization request (RFC 9126 2): answered as `Behaviour::par` says; the
+/// parameters are kept for `/authorize` under a fresh `request_uri`.
+fn par(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
+    let Some(answer) = &b.par else {
+        return Response::error(404, "not_found");
+    };
+    if let ParResponse::Status(status) = answer {
+        return Response::text(*status, "text/html", "<html><body>PAR failed</body></html>");
+    }
+    let form = req.form_params();
+    let endpoint = format!("{}/par", shared.issuer);
+    let Some(client_id) = authenticated_client(shared, b, req, &form, &endpoint) else {
+        return invalid_client();
+    };
+    // RFC 9126 2.1: client_id is in the form whatever the authentication; no request_uri.
+    if form.get("client_id") != Some(&client_id) || form.contains_key("request_uri") {
+        return Response::json(
+            400,
+            &json!({ "error": "invalid_request", "error_description": "bad pushed request" }),
+        );
+    }
+    match answer {
+        ParResponse::OAuthError(error) => Response::json(
+            400,
+            &json!({ "error": error, "error_description": "test error" }),
+        ),
+        ParResponse::NoRequestUri => Response::json(201, &json!({ "expires_in": 60 })),
+        ParResponse::Created | ParResponse::Status(_) => {
+            let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token());
+            let params = form
+                .into_iter()
+                .filter(|(name, _)| {
+                    !matches!(
+                        name.as_str(),
+                        "client_secret" | "client_assertion" | "client_assertion_type"
+                    )
+                })
+                .collect();
+            lock(&shared.pushed).insert(request_uri.clone(), Pushed { client_id, params });
+            Response::json(
+                201,
+                &json!({ "request_uri": request_uri, "expires_in": 60 }),
+            )
+        }
+    }
+}
+
+/// Dynamic registration (RFC 7591 3): answered as `Behaviour::registration` says.
+fn register(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
+    let Some(answer) = &b.registration else {
+        return Response::error(404, "not_found");
+    };
+    if let Some(expected) = &b.initial_access_token {
+        if req.header("authorization") != Some(format!("Bearer {expected}").as_str()) {
+            return Response::error(401, "invalid_token");
+        }
+    }
+    let invalid_redirect_uri = || {
+        Response::json(
+            400,
+            &json!({
+                "error": "invalid_redirect_uri",
+                "error_description": "redirect_uris are not allowed for this client",
+            }),
+        )
+    };
+    let metadata = match serde_json::from_str::<Value>(&req.body) {
+        Ok(Value::Object(metadata)) => metadata,
+        _ => return Response::error(400, "invalid_client_metadata"),
+    };
+    match answer {
+        RegistrationResponse::ServerError => {
+            return Response::text(500, "text/html", "<html><body>Server Error</body></html>")
+        }
+        RegistrationResponse::InvalidRedirectUri => return invalid_redirect_uri(),
+        RegistrationResponse::Created | RegistrationResponse::NoClientId => {}
+    }
+    let redirect_uris_ok = metadata
+        .get("redirect_uris")
+        .and_then(Value::as_array)
+        .is_some_and(|uris| {
+            !uris.is_empty()
+                && uris
+                    .iter()
+                    .all(|u| u.as_str().is_some_and(|u| url::Url::parse(u).is_ok()))
+        });
+    if !redirect_uris_ok {
+        return invalid_redirect_uri();
+    }
+    let mut client = metadata;
+    let issued = [
+        ("client_id", json!(REGISTERED_CLIENT_ID)),
+        ("client_secret", json!(REGISTERED_CLIENT_SECRET)),
+        ("client_id_issued_at", json!(now())),
+        ("client_secret_expires_at", json!(0)),
+        (
+            "registration_client_uri",
+            json!(format!("{}/register/{REGISTERED_CLIENT_ID}", shared.issuer)),
+        ),
+        (
+            "registration_access_token",
+            json!(REGISTRATION_ACCESS_TOKEN),
+        ),
+    ];
+    for (name, value) in issued {
+        client.insert(name.into(), value);
+    }
+    for (name, value) in &b.registration_extra {
+        if value.is_null() {
+            client.remove(name);
+        } else {
+            client.insert(name.clone(), value.clone());
+        }
+    }
+    if *answer == RegistrationResponse::NoClientId {
+        client.remove("client_id");
+    } else {
+        *lock(&shared.registered) = Some(client.clone());
+    }
+    Response::json(201, &Value::Object(client))
+}
+
+/// The registered client's configuration (RFC 7592 2.1) at its `registration_client_uri`,
+/// for its registration access token; `401` otherwise (also for unknown clients).
+fn client_configuration(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
+    let registered = lock(&shared.registered).clone();
+    let found = registered.filter(|client| {
+        let uri = client
+            .get("registration_client_uri")
+            .and_then(Value::as_str);
+        let token = client
+            .get("registration_access_token")
+            .and_then(Value::as_str);
+        uri == Some(format!("{}{}", shared.issuer, req.path).as_str())
+            && token.is_some_and(|t| req.header("authorization") == Some(&format!("Bearer {t}")))
+    });
+    match found {
+        Some(mut client) => {
+            for name in &b.client_configuration_omits {
+                client.remove(name);
+            }
+            Response::json(200, &Value::Object(client))
+        }
+        None => Response::error(401, "invalid_token"),
+    }
 }
 
 /// RP-initiated logout: back to `post_logout_redirect_uri` (with `state`) if
