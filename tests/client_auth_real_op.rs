@@ -9,7 +9,7 @@ mod common {
 
 use common::app::*;
 use common::clients::*;
-use common::node_op::{through_provider, AtProvider, NodeOp};
+use common::node_op::NodeOp;
 use rocket::http::Status;
 use serde_json::{json, Value};
 
@@ -94,7 +94,7 @@ async fn every_client_authentication_method_logs_in() {
         ("public", "token_endpoint_auth_method = \"none\"".to_string()),
     ];
     for (client_id, settings) in &cases {
-        let figment = config(
+        let figment = provider_config(
             &op.issuer,
             &format!("client_id = \"{client_id}\"\n{settings}"),
             "",
@@ -121,7 +121,7 @@ async fn every_client_authentication_method_logs_in() {
 
     // A key the provider does not know: the token endpoint refuses the client, and the
     // callback answers 502 (the app's credentials, not the user's fault).
-    let figment = config(
+    let figment = provider_config(
         &op.issuer,
         &format!(
             "client_id = \"p256\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n{}",
@@ -131,14 +131,7 @@ async fn every_client_authentication_method_logs_in() {
     );
     let client = quickstart(figment).await;
     let auth_url = start_login(&client, "/login").await;
-    let (callback, _) = through_provider(
-        &provider_browser(),
-        &auth_url,
-        APP,
-        AtProvider::LogIn("bob"),
-    )
-    .await;
-    let response = browse(&client, &path_and_query(&callback)).await;
+    let response = callback_after(&client, &auth_url, "bob").await;
     assert_eq!(response.status(), Status::BadGateway);
 }
 
@@ -159,13 +152,13 @@ async fn par_pushes_the_request_and_sends_only_its_reference() {
     let provider = format!("client_id = \"app\"\nclient_secret = \"{SECRET}\"");
 
     // Advertised, not asked for: the request goes in the query as always.
-    let client = quickstart(config(&op.issuer, &provider, "")).await;
+    let client = quickstart(provider_config(&op.issuer, &provider, "")).await;
     let auth_url = start_login(&client, "/login").await;
     assert!(query_names(&auth_url).contains(&"code_challenge".to_string()));
     assert_eq!(op.hits("/request").await, 0);
 
     // use_par: pushed with the client's authentication; the browser carries a reference.
-    let client = quickstart(config(
+    let client = quickstart(provider_config(
         &op.issuer,
         &format!("{provider}\nuse_par = true"),
         "",
@@ -187,7 +180,7 @@ async fn par_pushes_the_request_and_sends_only_its_reference() {
         ("OP_CLIENTS", &clients.to_string()),
         ("OP_REQUIRE_PAR", "1"),
     ]);
-    let client = quickstart(config(&op.issuer, &provider, "")).await;
+    let client = quickstart(provider_config(&op.issuer, &provider, "")).await;
     let auth_url = start_login(&client, "/login").await;
     assert_eq!(
         query_names(&auth_url),
@@ -208,13 +201,7 @@ async fn a_provider_without_par_stops_launch_when_par_is_asked_for() {
         "",
         "use_par = true",
     );
-    match quickstart_rocket(figment).ignite().await {
-        Ok(_) => panic!("launch should stop"),
-        Err(error) => assert!(
-            matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
-            "{error:?}"
-        ),
-    }
+    launch_fails(figment).await;
 }
 
 #[rocket::async_test]
@@ -238,7 +225,7 @@ async fn every_id_token_algorithm_of_the_provider_verifies() {
         let provider = format!(
             "client_id = \"app-{alg}\"\nclient_secret = \"{SECRET}\"\nid_token_signed_response_alg = \"{alg}\""
         );
-        let client = quickstart(config(&op.issuer, &provider, "")).await;
+        let client = quickstart(provider_config(&op.issuer, &provider, "")).await;
         let body = logs_in(&client, "erin").await;
         assert_eq!(body["id_token"]["aud"], format!("app-{alg}"), "{alg}");
     }
@@ -247,16 +234,9 @@ async fn every_id_token_algorithm_of_the_provider_verifies() {
     let provider = format!(
         "client_id = \"app-RS256\"\nclient_secret = \"{SECRET}\"\nid_token_signed_response_alg = \"ES256\""
     );
-    let client = quickstart(config(&op.issuer, &provider, "")).await;
+    let client = quickstart(provider_config(&op.issuer, &provider, "")).await;
     let auth_url = start_login(&client, "/login").await;
-    let (callback, _) = through_provider(
-        &provider_browser(),
-        &auth_url,
-        APP,
-        AtProvider::LogIn("frank"),
-    )
-    .await;
-    let response = browse(&client, &path_and_query(&callback)).await;
+    let response = callback_after(&client, &auth_url, "frank").await;
     assert_eq!(response.status(), Status::Unauthorized);
     let body = json(&response.into_string().await.unwrap());
     assert_eq!(body["error"], "invalid_id_token");

@@ -14,7 +14,6 @@ use common::app::*;
 use common::fake_op::{
     self, jwt_parts, verify_jws, Behaviour, FakeOp, ParResponse, Recorded, RegistrationResponse,
 };
-use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::local::asynchronous::{Client, LocalResponse};
@@ -33,26 +32,7 @@ async fn provider(f: impl FnOnce(&mut Behaviour)) -> FakeOp {
 /// A configuration with one provider `default` at `issuer` whose table holds `provider`
 /// lines (besides issuer and scope), followed by `tail` (more tables).
 fn config(issuer: &str, provider: &str, tail: &str) -> Figment {
-    let toml = format!(
-        r#"
-[default]
-secret_key = "{}"
-log_level = "{}"
-cli_colors = false
-
-[default.oidc]
-redirect_uri = "{REDIRECT_URI}"
-
-[default.oidc.providers.default]
-issuer = "{issuer}"
-scope = ["openid", "email"]
-{provider}
-{tail}
-"#,
-        secret_key(),
-        std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into()),
-    );
-    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
+    provider_config(issuer, &format!("{provider}\n{tail}"), "")
 }
 
 /// The fake provider's own client, authenticated with its secret (Basic), plus `extra`.
@@ -96,16 +76,6 @@ fn ec_thumbprint(jwk: &Value) -> String {
         jwk["y"].as_str().unwrap()
     );
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
-
-async fn launch_fails(figment: Figment) {
-    match quickstart_rocket(figment).ignite().await {
-        Ok(_) => panic!("launch should stop"),
-        Err(error) => assert!(
-            matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
-            "{error:?}"
-        ),
-    }
 }
 
 /// A whole login through `/login` at the fake provider; returns `/login`'s JSON.

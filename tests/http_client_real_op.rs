@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::app::*;
-use common::clients::{config, APP};
+use common::clients::APP;
 use common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
 use rocket::http::Status;
 
@@ -134,26 +134,20 @@ async fn a_private_ca_is_trusted_only_when_configured() {
 
     // Not trusted: the provider counts as unreachable (launch goes on, logins answer 503
     // until the configuration is fixed).
-    let client = quickstart(config(&op.issuer, &provider(""), "")).await;
+    let client = quickstart(provider_config(&op.issuer, &provider(""), "")).await;
     let response = browse(&client, "/login").await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
 
     // A CA file that holds no certificate is a configuration mistake.
-    let figment = config(
+    let figment = provider_config(
         &op.issuer,
         &provider(&format!("ca_certificates = [\"{}\"]", pki.path("op.key"))),
         "",
     );
-    match quickstart_rocket(figment).ignite().await {
-        Ok(_) => panic!("launch should stop"),
-        Err(error) => assert!(matches!(
-            error.kind(),
-            rocket::error::ErrorKind::FailedFairings(_)
-        )),
-    }
+    launch_fails(figment).await;
 
     // Trusted: a whole login over TLS.
-    let client = quickstart(config(
+    let client = quickstart(provider_config(
         &op.issuer,
         &provider(&format!("ca_certificates = [\"{}\"]", pki.path("ca.pem"))),
         "",
@@ -180,7 +174,7 @@ async fn a_handed_in_http_client_is_used_for_every_call() {
     // The app's own client trusts the CA; the configuration says nothing about TLS.
     let http = trusting(&pki.dir.join("ca.pem"));
     let rocket = rocket::build()
-        .configure(config(&op.issuer, &provider(""), ""))
+        .configure(provider_config(&op.issuer, &provider(""), ""))
         .attach(rocket_oidc_auth::OidcFairing::from_config().with_http_client(http.clone()))
         .mount("/", rocket::routes![whoami]);
     let client = rocket::local::asynchronous::Client::tracked(rocket)
@@ -196,7 +190,7 @@ async fn a_handed_in_http_client_is_used_for_every_call() {
     assert_eq!(response.into_string().await.unwrap(), "bob");
 
     // Provider settings that would need a client of the crate's own stop launch.
-    let figment = config(&op.issuer, &provider("http_user_agent = \"mine/1.0\""), "");
+    let figment = provider_config(&op.issuer, &provider("http_user_agent = \"mine/1.0\""), "");
     let rocket = rocket::build()
         .configure(figment)
         .attach(rocket_oidc_auth::OidcFairing::from_config().with_http_client(http));
@@ -240,7 +234,7 @@ async fn calls_to_the_provider_go_through_the_proxy() {
     });
     // No provider listens at this issuer: only the proxy can answer.
     let issuer = "http://127.0.0.1:9";
-    let client = quickstart(config(
+    let client = quickstart(provider_config(
         issuer,
         &provider(&format!("http_proxy = \"{proxy}\"")),
         "",

@@ -9,7 +9,7 @@ mod common {
 }
 
 use common::app::*;
-use common::clients::{config, logs_in_at, APP};
+use common::clients::{callback_after, logs_in_at, APP};
 use common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
 use rocket::figment::Figment;
 use rocket::get;
@@ -63,7 +63,7 @@ async fn started(client: &Client, uri: &str) -> String {
 #[rocket::async_test]
 async fn a_step_up_asks_for_acr_values_and_checks_the_answer() {
     let op = NodeOp::start(&[("OP_ACR_VALUES", "urn:test:bronze,urn:test:silver")]);
-    let client = app(config(
+    let client = app(provider_config(
         &op.issuer,
         &provider("auth_request_params = { prompt = \"consent\" }"),
         "",
@@ -109,16 +109,9 @@ async fn a_step_up_asks_for_acr_values_and_checks_the_answer() {
 #[rocket::async_test]
 async fn an_id_token_without_the_asked_acr_is_refused() {
     let op = NodeOp::start(&[("OP_ACR_VALUES", "urn:test:bronze")]);
-    let client = app(config(&op.issuer, &provider(""), "")).await;
+    let client = app(provider_config(&op.issuer, &provider(""), "")).await;
     let auth_url = started(&client, "/t/step-up").await;
-    let (callback, _) = through_provider(
-        &provider_browser(),
-        &auth_url,
-        APP,
-        AtProvider::LogIn("bob"),
-    )
-    .await;
-    let response = browse(&client, &path_and_query(&callback)).await;
+    let response = callback_after(&client, &auth_url, "bob").await;
     assert_eq!(response.status(), Status::Unauthorized);
     let body = json(&response.into_string().await.unwrap());
     assert_eq!(body["error"], "invalid_id_token");
@@ -127,7 +120,7 @@ async fn an_id_token_without_the_asked_acr_is_refused() {
 #[rocket::async_test]
 async fn a_login_hint_more_scopes_and_max_age_reach_the_provider() {
     let op = NodeOp::start(&[]);
-    let client = app(config(&op.issuer, &provider(""), "")).await;
+    let client = app(provider_config(&op.issuer, &provider(""), "")).await;
     let auth_url = started(&client, "/t/hint?email=carol%40example.com").await;
     assert_eq!(
         param(&auth_url, "login_hint").as_deref(),
@@ -152,7 +145,7 @@ async fn a_login_hint_more_scopes_and_max_age_reach_the_provider() {
 #[rocket::async_test]
 async fn a_value_the_route_may_not_give_answers_through_the_catcher() {
     let op = NodeOp::start(&[]);
-    let client = app(config(&op.issuer, &provider(""), "")).await;
+    let client = app(provider_config(&op.issuer, &provider(""), "")).await;
     let response = browse(&client, "/t/bad").await;
     assert_eq!(response.status(), Status::InternalServerError);
     let body = json(&response.into_string().await.unwrap());

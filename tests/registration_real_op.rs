@@ -23,30 +23,11 @@ const APP: &str = "http://127.0.0.1:8000/";
 /// A provider `default` registered dynamically: `registration` lines go in its
 /// `client_registration` table, `provider` lines in the provider table.
 fn config(issuer: &str, provider: &str, registration: &str, oidc_extra: &str) -> Figment {
-    let toml = format!(
-        r#"
-[default]
-secret_key = "{}"
-log_level = "{}"
-cli_colors = false
-
-[default.oidc]
-redirect_uri = "{REDIRECT_URI}"
-{oidc_extra}
-
-[default.oidc.providers.default]
-issuer = "{issuer}"
-scope = ["openid", "email"]
-{provider}
-
-[default.oidc.providers.default.client_registration]
-client_name = "rocket_oidc_auth registration test"
-{registration}
-"#,
-        secret_key(),
-        std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into()),
+    let provider = format!(
+        "{provider}\n\n[default.oidc.providers.default.client_registration]\n\
+         client_name = \"rocket_oidc_auth registration test\"\n{registration}"
     );
-    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
+    provider_config(issuer, &provider, oidc_extra)
 }
 
 /// A fresh path for a registration file.
@@ -80,16 +61,6 @@ async fn log_in(client: &Client, user: &str) -> String {
 
 fn kept(path: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-async fn launch_fails(figment: Figment) {
-    match quickstart_rocket(figment).ignite().await {
-        Ok(_) => panic!("launch should stop"),
-        Err(error) => assert!(
-            matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
-            "{error:?}"
-        ),
-    }
 }
 
 #[rocket::async_test]

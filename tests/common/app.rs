@@ -57,6 +57,43 @@ scope = ["openid", "email", "profile"]
     Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
 }
 
+/// A configuration with one provider `default` at `issuer`, whose table holds exactly
+/// `provider` lines (plus issuer and scope; tables of its own may follow them), and
+/// `oidc_extra` lines under `[default.oidc]`.
+pub fn provider_config(issuer: &str, provider: &str, oidc_extra: &str) -> Figment {
+    let toml = format!(
+        r#"
+[default]
+secret_key = "{}"
+log_level = "{}"
+cli_colors = false
+
+[default.oidc]
+redirect_uri = "{REDIRECT_URI}"
+{oidc_extra}
+
+[default.oidc.providers.default]
+issuer = "{issuer}"
+scope = ["openid", "email"]
+{provider}
+"#,
+        secret_key(),
+        std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into()),
+    );
+    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
+}
+
+/// Igniting `figment`'s quickstart fails in the fairing (a launch error, not a panic).
+pub async fn launch_fails(figment: Figment) {
+    match quickstart_rocket(figment).ignite().await {
+        Ok(_) => panic!("launch should stop"),
+        Err(error) => assert!(
+            matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
+            "{error:?}"
+        ),
+    }
+}
+
 /// The quickstart example's Rocket, configured by `figment`.
 pub fn quickstart_rocket(figment: Figment) -> rocket::Rocket<rocket::Build> {
     quickstart::rocket().configure(figment)

@@ -2,7 +2,6 @@
 //! keys, PAR, DPoP), clients of the test provider for them, and a full login.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
@@ -12,31 +11,6 @@ use super::app::*;
 use super::node_op::{through_provider, AtProvider};
 
 pub const APP: &str = "http://127.0.0.1:8000/";
-
-/// A configuration with one provider `default` at `issuer`, whose table holds exactly
-/// `provider` (plus issuer and scope), and `oidc_extra` lines under `[default.oidc]`.
-pub fn config(issuer: &str, provider: &str, oidc_extra: &str) -> Figment {
-    let toml = format!(
-        r#"
-[default]
-secret_key = "{}"
-log_level = "{}"
-cli_colors = false
-
-[default.oidc]
-redirect_uri = "{REDIRECT_URI}"
-{oidc_extra}
-
-[default.oidc.providers.default]
-issuer = "{issuer}"
-scope = ["openid", "email"]
-{provider}
-"#,
-        secret_key(),
-        std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into()),
-    );
-    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
-}
 
 pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -67,6 +41,18 @@ pub fn op_client(client_id: &str, extra: Value) -> Value {
 pub async fn logs_in(client: &Client, user: &str) -> Value {
     let auth_url = start_login(client, "/login").await;
     logs_in_at(client, &auth_url, user).await
+}
+
+/// Logs `user` in at the provider from `auth_url` and hands the app the callback; returns
+/// the callback's response (a refusal, for the tests that expect one).
+pub async fn callback_after<'c>(
+    client: &'c Client,
+    auth_url: &str,
+    user: &str,
+) -> rocket::local::asynchronous::LocalResponse<'c> {
+    let (callback, _) =
+        through_provider(&provider_browser(), auth_url, APP, AtProvider::LogIn(user)).await;
+    browse(client, &path_and_query(&callback)).await
 }
 
 /// Finishes a login started with `auth_url`; returns `/login`'s JSON.
