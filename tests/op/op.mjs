@@ -39,6 +39,18 @@
 //   OP_REQUIRE_PAR=1        PAR mandatory for every client
 //   OP_DPOP=0|1             DPoP (default on)
 //   OP_DPOP_NONCE=1         every DPoP proof must carry a server nonce
+// Bearer-token APIs (README.md: "Bearer tokens"):
+//   OP_RESOURCE=<uri>       one resource server (RFC 8707 resource indicator) at that URI
+//   OP_RESOURCE_SCOPES      its scopes, space-separated (default "read write admin")
+//   OP_RESOURCE_FORMAT      jwt (RFC 9068, default) | opaque: its access tokens' format
+//   OP_RESOURCE_TTL         seconds: its access tokens' lifetime (default OP_TTL_ACCESS_TOKEN)
+//   OP_RESOURCE_ALG         JWS alg of its JWT access tokens (default RS256)
+//   OP_DEFAULT_RESOURCE=1   requests without `resource` (login and client credentials) get it
+//   OP_USE_GRANTED_RESOURCE=0|1  token requests of the code flow without `resource` use the
+//                           resource granted at /auth (default: same as OP_DEFAULT_RESOURCE)
+//   OP_CC_SCOPES            extra provider scopes, e.g. for client credentials without resource
+//   OP_TTL_CLIENT_CREDENTIALS  seconds (default: OP_RESOURCE_TTL for the resource, else
+//                           OP_TTL_ACCESS_TOKEN)
 
 import { randomBytes } from 'node:crypto';
 import { fstatSync, readFileSync } from 'node:fs';
@@ -82,7 +94,7 @@ console.log = console.info = console.debug = (...args) => {
   if (!isNoise(args)) console.error(...args);
 };
 
-const { default: Provider } = await import('oidc-provider');
+const { default: Provider, errors } = await import('oidc-provider');
 
 // ---------------------------------------------------------------------------
 // Settings from the environment.
@@ -93,6 +105,17 @@ function intFromEnv(name, fallback) {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) {
     fail(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+// A positive integer, or undefined when unset (or empty).
+function positiveIntFromEnv(name) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    fail(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   }
   return value;
 }
@@ -119,6 +142,9 @@ const ttl = {
   idToken: intFromEnv('OP_TTL_ID_TOKEN', 3600),
   refreshToken: intFromEnv('OP_TTL_REFRESH_TOKEN', 86400),
   session: intFromEnv('OP_TTL_SESSION', 86400),
+  // undefined: client credentials tokens live as long as the resource's access
+  // tokens (OP_RESOURCE_TTL) when they are for the resource, else OP_TTL_ACCESS_TOKEN.
+  clientCredentials: positiveIntFromEnv('OP_TTL_CLIENT_CREDENTIALS'),
 };
 
 const DEFAULT_CLIENTS = [{
@@ -175,6 +201,45 @@ if (initialAccessToken !== undefined && !/^[\x21-\x7E]+$/.test(initialAccessToke
 }
 if (requirePar && !par) fail('OP_REQUIRE_PAR=1 needs PAR (drop OP_PAR=0)');
 if (dpopNonce && !dpop) fail('OP_DPOP_NONCE=1 needs DPoP (drop OP_DPOP=0)');
+
+// Bearer-token APIs (README.md: "Bearer tokens"). Without any of these
+// variables the provider behaves as before: resource indicators are on (the
+// library's default in 9.x) but every `resource` value is refused with
+// invalid_target, and client credentials tokens carry only the provider's own
+// scopes.
+const resource = env.OP_RESOURCE || undefined;
+const resourceScopes = (env.OP_RESOURCE_SCOPES || 'read write admin').split(' ').filter(Boolean);
+const resourceFormat = env.OP_RESOURCE_FORMAT || 'jwt';
+const resourceTtl = positiveIntFromEnv('OP_RESOURCE_TTL');
+const resourceAlg = env.OP_RESOURCE_ALG || undefined;
+const defaultResource = flagFromEnv('OP_DEFAULT_RESOURCE') === true;
+const useGrantedResource = flagFromEnv('OP_USE_GRANTED_RESOURCE') ?? defaultResource;
+const ccScopes = (env.OP_CC_SCOPES || '').split(' ').filter(Boolean);
+
+// RFC 6749 scope-token: %x21 / %x23-5B / %x5D-7E.
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+for (const [name, list] of [['OP_RESOURCE_SCOPES', resourceScopes], ['OP_CC_SCOPES', ccScopes]]) {
+  const bad = list.find((scope) => !SCOPE_TOKEN.test(scope));
+  if (bad !== undefined) fail(`${name}: invalid scope ${JSON.stringify(bad)}`);
+}
+if (resource === undefined) {
+  for (const name of ['OP_RESOURCE_SCOPES', 'OP_RESOURCE_FORMAT', 'OP_RESOURCE_TTL', 'OP_RESOURCE_ALG', 'OP_DEFAULT_RESOURCE', 'OP_USE_GRANTED_RESOURCE']) {
+    if (env[name]) fail(`${name} needs OP_RESOURCE`);
+  }
+} else {
+  // What the library itself demands of a resource indicator: an absolute URI
+  // without fragment. Clients must send exactly this string.
+  let url;
+  try { url = new URL(resource); } catch { fail(`OP_RESOURCE must be an absolute URI, got ${JSON.stringify(resource)}`); }
+  if (url.hash || resource.includes('#')) fail('OP_RESOURCE must not contain a fragment');
+  if (!['jwt', 'opaque'].includes(resourceFormat)) fail(`OP_RESOURCE_FORMAT must be jwt or opaque, got ${JSON.stringify(resourceFormat)}`);
+  if (resourceAlg !== undefined && resourceFormat !== 'jwt') fail('OP_RESOURCE_ALG needs OP_RESOURCE_FORMAT=jwt');
+}
+// Algs keys.json can sign with (see "Signing keys and algorithms" in README.md).
+const RESOURCE_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
+if (resourceAlg !== undefined && !RESOURCE_ALGS.includes(resourceAlg)) {
+  fail(`OP_RESOURCE_ALG must be one of ${RESOURCE_ALGS.join(' ')}, got ${JSON.stringify(resourceAlg)}`);
+}
 
 // Private signing JWKs, generated once by gen-keys.mjs: RSA `test-rs256` (no
 // `alg`: it signs RS256/384/512 and PS256/384/512, and is the default RS256
@@ -241,6 +306,11 @@ const acrValues = env.OP_ACR_VALUES ? env.OP_ACR_VALUES.split(',').filter(Boolea
 
 const configuration = {
   ...(acrValues.length ? { acrValues } : {}),
+  // OP_CC_SCOPES: more scopes of the provider itself (the library's default is
+  // openid and offline_access; email and profile come from `claims` below).
+  // Only such scopes survive a client credentials request without `resource`,
+  // and they can be requested at /auth as well.
+  ...(ccScopes.length ? { scopes: ['openid', 'offline_access', ...ccScopes] } : {}),
   clients,
   jwks,
 
@@ -285,8 +355,11 @@ const configuration = {
   ...(env.OP_ROTATE_REFRESH_TOKENS === '1' ? { rotateRefreshToken: true } : {}),
 
   ttl: {
-    AccessToken: ttl.accessToken,
-    ClientCredentials: ttl.accessToken,
+    // Tokens for the resource (OP_RESOURCE) live OP_RESOURCE_TTL when set.
+    AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? ttl.accessToken,
+    ClientCredentials: (_ctx, token) => ttl.clientCredentials
+      ?? token.resourceServer?.accessTokenTTL
+      ?? ttl.accessToken,
     IdToken: ttl.idToken,
     RefreshToken: ttl.refreshToken,
     Session: ttl.session,
@@ -403,6 +476,36 @@ const configuration = {
       enabled: registration,
       rotateRegistrationAccessToken,
     },
+
+    // RFC 8707, on by default in the library (whose default knows no resource
+    // server: any `resource` is invalid_target). With OP_RESOURCE it knows one.
+    ...(resource === undefined ? {} : {
+      resourceIndicators: {
+        enabled: true,
+        // Called (without oneOf) when /auth, PAR or a client credentials request
+        // carries no `resource`; its result stands for the missing parameter.
+        async defaultResource(_ctx, _client, oneOf) {
+          if (oneOf) return oneOf;
+          return defaultResource ? resource : undefined;
+        },
+        // A code or refresh token request without `resource`, for a grant that
+        // has one: with false (the library's default) the access token is for
+        // the resource only when the scope lacks `openid`, otherwise it is the
+        // audience-less opaque token for UserInfo.
+        async useGrantedResource() {
+          return useGrantedResource;
+        },
+        async getResourceServerInfo(_ctx, indicator, _client) {
+          if (indicator !== resource) throw new errors.InvalidTarget();
+          return {
+            scope: resourceScopes.join(' '),
+            accessTokenFormat: resourceFormat,
+            ...(resourceTtl ? { accessTokenTTL: resourceTtl } : {}),
+            ...(resourceAlg ? { jwt: { sign: { alg: resourceAlg } } } : {}),
+          };
+        },
+      },
+    }),
   },
 
   renderError,
@@ -552,6 +655,8 @@ const switches = [
   registration && `registration${initialAccessToken ? ' (initial access token)' : ''}${registrationTtl ? ` (secrets expire after ${registrationTtl}s)` : ''}`,
   par ? `PAR${requirePar ? ' (required)' : ''}` : 'no PAR',
   dpop ? `DPoP${dpopNonce ? ' (nonce required)' : ''}` : 'no DPoP',
+  resource && `resource ${resource} (${resourceFormat}, scopes: ${resourceScopes.join(' ')}${defaultResource ? ', default' : ''}${useGrantedResource ? ', granted resource used' : ''})`,
+  ccScopes.length && `extra scopes: ${ccScopes.join(' ')}`,
 ].filter(Boolean).join(', ');
 log(`listening on 127.0.0.1:${actualPort}, issuer ${issuer}, clients ${clients.map((c) => c.client_id).join(', ')}; ${switches}`);
 process.stdout.write(`OP_READY ${JSON.stringify({ issuer, port: actualPort })}\n`);
