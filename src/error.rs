@@ -60,6 +60,12 @@ pub enum ErrorKind {
     /// The session store (Redis) failed or did not answer in time (503). Public routes keep
     /// working; guarded ones answer this until the store is back.
     StoreUnavailable,
+    /// A bearer token an API received is invalid: malformed, expired, revoked, not for this
+    /// API (`aud`), or refused by the provider (401, `error="invalid_token"`).
+    InvalidToken,
+    /// A valid bearer token without a scope the route requires (403,
+    /// `error="insufficient_scope"`).
+    InsufficientScope,
 }
 
 /// An OpenID Connect failure, with a fitting HTTP status and, like Flask-pyoidc's error view,
@@ -226,6 +232,17 @@ impl OidcError {
     }
 
     /// `detail` (the endpoint, the status, what was wrong) goes to the log only.
+    /// A bearer token that is not valid for this API (RFC 6750 3.1 `invalid_token`, 401).
+    pub(crate) fn invalid_token(detail: impl Into<String>) -> Self {
+        OidcError::new(
+            ErrorKind::InvalidToken,
+            Status::Unauthorized,
+            "invalid_token",
+            "the access token is invalid or expired",
+        )
+        .with_log_detail(detail)
+    }
+
     /// A mistake in the app's setup met at run time (500); `detail` says how to fix it.
     pub(crate) fn configuration(detail: impl Into<String>) -> Self {
         OidcError::new(

@@ -416,6 +416,7 @@ pub use provider::Provider;
 pub use session::{MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};
 #[cfg(feature = "redis")]
 pub use session::{RedisConfig, RedisStore};
+pub use web::api::{Bearer, BearerOrSession, ClientCredentials, MachineToken, NoScopes, Scopes};
 pub use web::fairing::OidcFairing;
 pub use web::guard::{AccessToken, Authenticated};
 pub use web::login::{Login, LoginRedirect};

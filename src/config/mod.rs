@@ -10,9 +10,11 @@ use rocket::figment::Figment;
 use serde::Deserialize;
 use url::{Host, Url};
 
+mod api;
 mod client;
 mod metadata;
 
+pub(crate) use api::{ApiSettings, TokenValidation};
 pub(crate) use client::{AssertionAudience, ClientAuth, ClientSettings, RegistrationConfig};
 pub(crate) use metadata::ProviderMetadata;
 
@@ -180,6 +182,16 @@ struct RawProvider {
     http_user_agent: Option<String>,
     client_registration: Option<BTreeMap<String, serde_json::Value>>,
     registration_file: Option<String>,
+    // APIs: read by `api::validate_api`.
+    access_token_validation: Option<String>,
+    access_token_audience: Option<String>,
+    #[serde(default = "default_introspection_cache")]
+    introspection_cache_seconds: u64,
+    client_credentials: Option<api::RawClientCredentials>,
+}
+
+fn default_introspection_cache() -> u64 {
+    30
 }
 
 fn default_jwks_max_age() -> u64 {
@@ -276,6 +288,8 @@ pub(crate) struct ProviderConfig {
     pub(crate) client_secret: Option<Secret>,
     /// Client authentication, keys, PAR, DPoP, the ID token algorithm, HTTP, registration.
     pub(crate) client: ClientSettings,
+    /// Bearer tokens and the client-credentials grant.
+    pub(crate) api: ApiSettings,
     /// Space-separated, always containing `openid`.
     pub(crate) scope: String,
     pub(crate) auth_request_params: Vec<(String, String)>,
@@ -769,6 +783,13 @@ fn validate_provider(
         client_id,
         client_secret,
         client,
+        api: api::validate_api(
+            &key,
+            raw.access_token_validation.as_deref(),
+            raw.access_token_audience.take(),
+            raw.introspection_cache_seconds,
+            raw.client_credentials.take(),
+        )?,
         scope: scope.join(" "),
         auth_request_params,
         max_age,

@@ -14,8 +14,10 @@ use crate::session::{
 };
 
 pub(crate) mod backchannel;
+pub(crate) mod bearer;
 pub(crate) mod login;
 pub(crate) mod logout;
+pub(crate) mod machine;
 pub(crate) mod refresh;
 pub(crate) mod session;
 
@@ -107,6 +109,8 @@ impl Oidc {
                 ),
                 sessions: SessionCache::default(),
                 refresh_flights: RefreshFlights::default(),
+                introspection_cache: bearer::IntrospectionCache::default(),
+                machine_tokens: machine::MachineTokens::default(),
             }));
         }
         Ok(Oidc {
@@ -193,6 +197,10 @@ pub(crate) struct ProviderState {
     pub(crate) sessions: SessionCache,
     /// Refreshes in flight or just finished.
     pub(crate) refresh_flights: RefreshFlights,
+    /// Introspection answers about bearer tokens, kept a bounded time.
+    pub(crate) introspection_cache: bearer::IntrospectionCache,
+    /// The client-credentials token, kept until shortly before it expires.
+    pub(crate) machine_tokens: machine::MachineTokens,
 }
 
 impl Deref for ProviderState {

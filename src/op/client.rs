@@ -46,6 +46,9 @@ const ASSERTION_LIFETIME: i64 = 60;
 pub(crate) struct Resolved {
     pub(crate) metadata: ProviderMetadata,
     pub(crate) allowed_algs: Vec<SigningAlg>,
+    /// Algorithms of JWT access tokens (RFC 9068): the provider's advertised ones (the ID
+    /// token pin does not apply), minus HMAC without a client secret.
+    pub(crate) access_token_algs: Vec<SigningAlg>,
     /// The client's identity: configured, or registered at this provider.
     pub(crate) credentials: Arc<Credentials>,
 }
@@ -93,6 +96,8 @@ pub(crate) struct TokenResponse {
     pub(crate) expires_in: Option<f64>,
     pub(crate) refresh_token: Option<String>,
     pub(crate) id_token: Option<String>,
+    /// The granted scope, when the provider says it (RFC 6749 5.1).
+    pub(crate) scope: Option<String>,
 }
 
 /// `expires_in` as a JSON number, or as a numeric string (some Azure AD endpoints send
@@ -236,13 +241,15 @@ impl ProviderClient {
                         return Err(err);
                     }
                 };
+                let has_secret = credentials.client_secret.is_some();
                 let resolved = Arc::new(Resolved {
                     allowed_algs: allowed_algs(
                         &metadata,
-                        credentials.client_secret.is_some(),
+                        has_secret,
                         self.config.client.id_token_alg,
                         self.name(),
                     ),
+                    access_token_algs: allowed_algs(&metadata, has_secret, None, self.name()),
                     metadata,
                     credentials,
                 });
@@ -447,7 +454,7 @@ impl ProviderClient {
     }
 
     /// Fetches the JWKS again unless another request just did (then its result is used).
-    async fn refetch_keys(
+    pub(crate) async fn refetch_keys(
         &self,
         resolved: &Resolved,
         stale: Option<&Arc<KeySet>>,
@@ -665,6 +672,74 @@ impl ProviderClient {
             self.forget_refused_client(resolved, err).await;
         }
         tokens
+    }
+
+    /// Asks for a machine-to-machine access token (RFC 6749 4.4), for `resource` (RFC 8707)
+    /// when given, with the client's authentication.
+    pub(crate) async fn client_credentials(
+        &self,
+        resolved: &Resolved,
+        scope: &str,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OidcError> {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if !scope.is_empty() {
+            form.push(("scope", scope));
+        }
+        if let Some(resource) = resource {
+            form.push(("resource", resource));
+        }
+        let what = format!(
+            "client credentials request to {}",
+            resolved.metadata.token_endpoint()
+        );
+        self.token_request(resolved, &form, &what, None).await
+    }
+
+    /// Introspects `token` (RFC 7662) with the client's authentication. `Ok(Err(why))`: the
+    /// provider refused to tell about this token (a 400): to the API, an invalid token.
+    pub(crate) async fn introspect(
+        &self,
+        resolved: &Resolved,
+        token: &str,
+    ) -> Result<Result<Vec<u8>, String>, OidcError> {
+        let Some(endpoint) = resolved.metadata.introspection_endpoint.as_deref() else {
+            return Err(OidcError::configuration(format!(
+                "provider {:?} has no introspection_endpoint: set oidc.providers.{}.\
+                 access_token_validation = \"jwt\" for JWT access tokens, or name the endpoint \
+                 in [..providers.{}.endpoints]",
+                self.name(),
+                self.name(),
+                self.name()
+            )));
+        };
+        let what = format!("introspection request to {endpoint}");
+        let form = [("token", token), ("token_type_hint", "access_token")];
+        let response = self
+            .post_authenticated(resolved, endpoint, &form, &what)
+            .await?;
+        match response.status {
+            200 if response.is_json() || !response.body.is_empty() => Ok(Ok(response.body)),
+            400 => Ok(Err(format!(
+                "the provider would not introspect it ({})",
+                oauth_error_code(&response.body)
+                    .map(|e| sanitize(&e, 64))
+                    .unwrap_or_else(|| "status 400".into())
+            ))),
+            401 | 403 => {
+                let err = oauth_refusal(&response, &what, self.name());
+                self.forget_refused_client(resolved, &err).await;
+                Err(OidcError::bad_provider_response(format!(
+                    "{what}: the provider refused this client's credentials (status {}; check \
+                     oidc.providers.{}.client_id, client_secret and token_endpoint_auth_method)",
+                    response.status,
+                    self.name()
+                )))
+            }
+            status => Err(OidcError::bad_provider_response(format!(
+                "{what}: status {status}"
+            ))),
+        }
     }
 
     /// Revokes `token` (RFC 7009) when the provider has a revocation endpoint.

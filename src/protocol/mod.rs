@@ -1,6 +1,7 @@
 //! Protocol: pure functions and the one HTTP client. Nothing here knows Rocket's requests,
 //! the sessions or the flows; the layers above call down into it.
 
+pub(crate) mod access_token;
 pub(crate) mod dpop;
 pub(crate) mod http;
 pub(crate) mod jwk;

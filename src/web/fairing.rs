@@ -17,6 +17,9 @@ use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
 use crate::session::{CookieCipher, MemoryStore, SessionStore};
 
+/// How much of a form body is looked at for an `access_token` field.
+const BODY_PEEK: usize = 1024;
+
 /// How long ignite waits for each provider's discovery before going on without it.
 const EAGER_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -110,7 +113,7 @@ impl Fairing for OidcFairing {
     fn info(&self) -> Info {
         Info {
             name: "OpenID Connect",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Response,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Response,
         }
     }
 
@@ -245,8 +248,28 @@ impl Fairing for OidcFairing {
         }
     }
 
+    async fn on_request(&self, req: &mut Request<'_>, data: &mut rocket::Data<'_>) {
+        // RFC 6750 2.2: a form body may carry an access token, which API guards refuse (it
+        // would end up where bodies are logged). Only form bodies are looked at, and only
+        // their start, without consuming them.
+        let form = req.content_type().is_some_and(|ct| ct.is_form());
+        if form {
+            let start = data.peek(BODY_PEEK).await;
+            let names_token = start
+                .split(|b| *b == b'&')
+                .any(|pair| pair.starts_with(b"access_token="));
+            if names_token {
+                RequestState::of(req).set_body_token();
+            }
+        }
+    }
+
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
         let state = RequestState::of(req);
+        if let (Some(challenge), 400 | 403) = (state.challenge(), res.status().code) {
+            // An API guard's RFC 6750 challenge (a 401 gets it below).
+            res.set_header(Header::new("WWW-Authenticate", challenge.to_string()));
+        }
         if res.status() == Status::Unauthorized {
             if let Some(login) = state.login() {
                 // The guard prepared a login: answer with the redirect, whatever the

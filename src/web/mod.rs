@@ -1,6 +1,7 @@
 //! Everything Rocket: the fairing, the request guards, the mounted routes, the per-request
 //! state the fairing's response hook reads, and the launch summary.
 
+pub(crate) mod api;
 pub(crate) mod fairing;
 pub(crate) mod guard;
 pub(crate) mod login;

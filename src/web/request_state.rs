@@ -23,6 +23,8 @@ pub(crate) struct RequestState {
     cookies: CookieQueue,
     /// A guard let a logged-in user through: the response is personal.
     personal: OnceLock<()>,
+    /// The form body carries an `access_token` (RFC 6750 2.2), which API guards refuse.
+    body_token: OnceLock<()>,
 }
 
 impl RequestState {
@@ -75,6 +77,14 @@ impl RequestState {
 
     pub(crate) fn is_personal(&self) -> bool {
         self.personal.get().is_some()
+    }
+
+    pub(crate) fn set_body_token(&self) {
+        let _ = self.body_token.set(());
+    }
+
+    pub(crate) fn body_token(&self) -> bool {
+        self.body_token.get().is_some()
     }
 
     pub(crate) fn set_cookies(&self, cookies: Vec<Cookie<'static>>) {
