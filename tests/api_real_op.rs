@@ -397,3 +397,112 @@ async fn futures_join_all<F: std::future::Future>(
     outputs.extend(results.into_iter().map(Option::unwrap));
     outputs
 }
+
+/// The session's access token and a DPoP proof for `method` on `url`.
+#[rocket::get("/proof?<method>&<url>")]
+async fn proof(
+    mut user: rocket_oidc_auth::Authenticated<rocket_oidc_auth::provider::Default>,
+    method: &str,
+    url: &str,
+) -> Option<rocket::serde::json::Json<Value>> {
+    let token = user.valid_access_token().await.ok()?;
+    Some(rocket::serde::json::Json(json!({
+        "token_type": token.token_type(),
+        "token": token.secret(),
+        "proof": user.dpop_proof(method, url, None),
+    })))
+}
+
+#[rocket::async_test]
+async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
+    // Logins get a JWT access token for the API, bound to the session's DPoP key.
+    let op = provider(&[("OP_DEFAULT_RESOURCE", "1")]);
+    let provider = format!(
+        "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+         access_token_audience = \"{RESOURCE}\"\ndpop = true\nuserinfo_http_method = \"none\""
+    );
+    let client = api_app_with(
+        provider_config(&op.issuer, &provider, ""),
+        rocket::routes![proof],
+    )
+    .await;
+    let auth_url = start_login(&client, "/login").await;
+    let (callback, _) = through_provider(
+        &provider_browser(),
+        &auth_url,
+        "http://127.0.0.1:8000/",
+        AtProvider::LogIn("dora"),
+    )
+    .await;
+    assert_eq!(
+        browse(&client, &path_and_query(&callback)).await.status(),
+        Status::SeeOther
+    );
+    let url = "http://127.0.0.1:8000/api/me";
+    let made = |method: &'static str, url: &'static str| {
+        let client = &client;
+        async move {
+            let uri = format!(
+                "/t/proof?method={method}&url={}",
+                url::form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>()
+            );
+            json(
+                &client
+                    .get(uri)
+                    .dispatch()
+                    .await
+                    .into_string()
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let first = made("GET", url).await;
+    assert_eq!(first["token_type"], "DPoP");
+    let token = first["token"].as_str().unwrap().to_string();
+    let with_proof = |proof: &str| {
+        client
+            .get("/api/me")
+            .header(Header::new("Authorization", format!("DPoP {token}")))
+            .header(Header::new("DPoP", proof.to_string()))
+            .dispatch()
+    };
+    let response = with_proof(first["proof"].as_str().unwrap()).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(json(&response.into_string().await.unwrap())["sub"], "dora");
+
+    // The same proof again: a replay.
+    let response = with_proof(first["proof"].as_str().unwrap()).await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(
+        response.headers().get_one("WWW-Authenticate"),
+        Some("DPoP realm=\"default\", error=\"invalid_dpop_proof\"")
+    );
+    // A proof for another URL or method.
+    let other = made("GET", "http://127.0.0.1:8000/api/admin").await;
+    assert_eq!(
+        with_proof(other["proof"].as_str().unwrap()).await.status(),
+        Status::Unauthorized
+    );
+    let post = made("POST", url).await;
+    assert_eq!(
+        with_proof(post["proof"].as_str().unwrap()).await.status(),
+        Status::Unauthorized
+    );
+    // The bound token as a plain Bearer token, or without a proof.
+    let (status, _, body) = call(&client, "/api/me", &token).await;
+    assert_eq!(status, Status::Unauthorized);
+    assert_eq!(body["error"], "invalid_token");
+    let response = client
+        .get("/api/me")
+        .header(Header::new("Authorization", format!("DPoP {token}")))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    // A fresh proof works again.
+    let fresh = made("GET", url).await;
+    assert_eq!(
+        with_proof(fresh["proof"].as_str().unwrap()).await.status(),
+        Status::Ok
+    );
+}

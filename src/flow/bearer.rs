@@ -8,14 +8,16 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::ProviderState;
+use super::{Oidc, ProviderState};
 use crate::config::TokenValidation;
-use crate::error::OidcError;
+use crate::error::{ErrorKind, OidcError};
 use crate::protocol::access_token::{
     is_jws_shaped, read_introspection, validate_jwt_access_token, AccessTokenCheck, TokenInfo,
 };
+use crate::protocol::dpop;
 use crate::protocol::time::now;
 use crate::protocol::validation::Rejection;
+use crate::session::SetMode;
 
 /// Longest bearer token looked at: longer ones are refused without asking the provider.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -155,6 +157,90 @@ pub(crate) async fn validate(
     }
     cache.insert(key, outcome.clone(), keep);
     outcome.map_err(|why| invalid(why.to_string()))
+}
+
+/// How a request presented its token (RFC 6750 2.1 or RFC 9449 7.1).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Presented<'a> {
+    pub(crate) token: &'a str,
+    /// `Authorization: DPoP`, with the request's `DPoP` proof (if one came).
+    pub(crate) dpop: Option<Option<&'a str>>,
+    pub(crate) method: &'a str,
+    /// The request's URL as the client called it (this app's origin and the path).
+    pub(crate) url: &'a str,
+}
+
+/// RFC 9449 7: a DPoP-bound token must come with the `DPoP` scheme and a proof of its key,
+/// made for this request, not seen before; a token that is not bound must not claim to be.
+pub(crate) async fn check_binding(
+    oidc: &Oidc,
+    info: &TokenInfo,
+    presented: Presented<'_>,
+    clock_skew: i64,
+) -> Result<(), OidcError> {
+    let proof_error = |why: String| {
+        OidcError::new(
+            ErrorKind::InvalidToken,
+            rocket::http::Status::Unauthorized,
+            "invalid_dpop_proof",
+            "the DPoP proof is invalid",
+        )
+        .with_log_detail(why)
+    };
+    let (jkt, proof) = match (&info.jkt, presented.dpop) {
+        (None, None) => return Ok(()),
+        (None, Some(_)) => {
+            return Err(OidcError::invalid_token(
+                "a token that is not DPoP-bound came with the DPoP scheme",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(OidcError::invalid_token(
+                "a DPoP-bound token came as a Bearer token (RFC 9449 7.2)",
+            ))
+        }
+        (Some(_), Some(None)) => {
+            return Err(proof_error(
+                "a DPoP-bound token came without a DPoP proof".into(),
+            ))
+        }
+        (Some(jkt), Some(Some(proof))) => (jkt, proof),
+    };
+    let now = now();
+    let valid = dpop::verify_proof(
+        proof,
+        presented.method,
+        presented.url,
+        presented.token,
+        now,
+        clock_skew,
+    )
+    .map_err(proof_error)?;
+    if valid.jkt != *jkt {
+        return Err(proof_error(
+            "the proof's key is not the one the token is bound to (cnf.jkt)".into(),
+        ));
+    }
+    // A proof is good once (RFC 9449 11.1): its jti is remembered as long as its iat counts.
+    let key = format!(
+        "dpop-jti:{}",
+        crate::protocol::signing::b64(
+            &Sha256::digest(format!("{jkt}:{}", valid.jti).as_bytes())[..18]
+        )
+    );
+    let ttl =
+        Duration::from_secs(u64::try_from(2 * (dpop::PROOF_WINDOW + clock_skew)).unwrap_or(240));
+    match oidc
+        .store
+        .set_value(&key, "1", ttl, SetMode::IfAbsent)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(proof_error(
+            "a DPoP proof was used twice (its jti was seen)".into(),
+        )),
+        Err(e) => Err(super::session::store_failed(e)),
+    }
 }
 
 /// RFC 6750 2.1 b64token: `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`, then `=`.

@@ -22,6 +22,14 @@ pub(crate) struct TokenInfo {
     pub(crate) expires_at: Option<i64>,
     /// Every claim (JWT) or member (introspection answer), raw JSON.
     pub(crate) claims: Box<RawValue>,
+    /// `cnf.jkt` (RFC 9449 6): the token is bound to this DPoP key.
+    pub(crate) jkt: Option<String>,
+}
+
+/// `cnf` (RFC 7800): the key a token is bound to.
+#[derive(Deserialize)]
+struct Confirmation {
+    jkt: Option<String>,
 }
 
 impl TokenInfo {
@@ -57,6 +65,7 @@ struct Claims {
     nbf: Option<f64>,
     scope: Option<String>,
     client_id: Option<String>,
+    cnf: Option<Confirmation>,
 }
 
 macro_rules! reject {
@@ -132,6 +141,7 @@ pub(crate) fn validate_jwt_access_token(
         client_id: claims.client_id,
         expires_at: Some(expires_at),
         claims: raw,
+        jkt: claims.cnf.and_then(|cnf| cnf.jkt),
     })
 }
 
@@ -146,6 +156,7 @@ struct Introspected {
     exp: Option<f64>,
     nbf: Option<f64>,
     iss: Option<String>,
+    cnf: Option<Confirmation>,
 }
 
 /// Reads an introspection answer: the token must be `active`, name the expected audience,
@@ -191,6 +202,7 @@ pub(crate) fn read_introspection(
         client_id: answer.client_id,
         expires_at,
         claims: raw,
+        jkt: answer.cnf.and_then(|cnf| cnf.jkt),
     })
 }
 

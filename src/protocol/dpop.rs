@@ -48,6 +48,96 @@ fn target_uri(url: &str) -> String {
     }
 }
 
+/// How far a proof's `iat` may lie from now (seconds, on top of the clock skew).
+pub(crate) const PROOF_WINDOW: i64 = 60;
+
+/// What a valid DPoP proof an API received binds.
+#[derive(Debug)]
+pub(crate) struct ValidProof {
+    /// RFC 7638 thumbprint of the proof's key: the token's `cnf.jkt` must equal it.
+    pub(crate) jkt: String,
+    /// The proof's `jti`, for the replay check.
+    pub(crate) jti: String,
+}
+
+/// Checks a DPoP proof (RFC 9449 4.3) that came with a request for `method` on `url`
+/// carrying `access_token`.
+pub(crate) fn verify_proof(
+    proof: &str,
+    method: &str,
+    url: &str,
+    access_token: &str,
+    now: i64,
+    clock_skew: i64,
+) -> Result<ValidProof, String> {
+    use super::jwk::Jwk;
+    use super::signing::SigningAlg;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    let mut parts = proof.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the proof is not a compact JWS".into());
+    };
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| "not base64url".to_string())
+    };
+    let header: Value = serde_json::from_slice(&decode(header)?)
+        .map_err(|_| "the proof's header is not JSON".to_string())?;
+    if header["typ"].as_str() != Some("dpop+jwt") {
+        return Err("the proof's typ is not dpop+jwt".into());
+    }
+    let alg = header["alg"]
+        .as_str()
+        .and_then(SigningAlg::from_name)
+        .filter(|alg| !alg.is_hmac())
+        .ok_or("the proof's alg is not an asymmetric algorithm this API knows")?;
+    let jwk_value = header["jwk"].clone();
+    if jwk_value.get("d").is_some() {
+        return Err("the proof's jwk holds a private key".into());
+    }
+    let jwk = Jwk::from_value(jwk_value.clone())
+        .filter(|key| key.fits_alg(alg))
+        .ok_or("the proof's jwk is not a usable public key for its alg")?;
+    let signed = &proof[..header_len(proof)];
+    if !jwk.verifies(alg, signed.as_bytes(), &decode(signature)?) {
+        return Err("the proof's signature is invalid".into());
+    }
+    let claims: Value = serde_json::from_slice(&decode(payload)?)
+        .map_err(|_| "the proof's claims are not JSON".to_string())?;
+    if claims["htm"].as_str() != Some(method) {
+        return Err(format!("the proof is for another method than {method}"));
+    }
+    if claims["htu"].as_str().map(target_uri) != Some(target_uri(url)) {
+        return Err("the proof is for another URL".into());
+    }
+    let iat = claims["iat"].as_i64().ok_or("the proof has no iat")?;
+    if (iat - now).abs() > PROOF_WINDOW + clock_skew {
+        return Err(format!("the proof's iat {iat} is too far from now ({now})"));
+    }
+    let ath = b64(&Sha256::digest(access_token.as_bytes()));
+    if claims["ath"].as_str() != Some(ath.as_str()) {
+        return Err("the proof's ath does not match the access token".into());
+    }
+    let jti = match claims["jti"].as_str() {
+        Some(jti) if !jti.is_empty() && jti.len() <= 256 => jti.to_string(),
+        _ => return Err("the proof has no usable jti".into()),
+    };
+    Ok(ValidProof {
+        jkt: super::signing::thumbprint(&jwk_value),
+        jti,
+    })
+}
+
+/// Length of the signing input (header and payload) of a compact JWS.
+fn header_len(jws: &str) -> usize {
+    jws.rfind('.').unwrap_or(jws.len())
+}
+
 /// Whether a `WWW-Authenticate` header (or an error code) asks for a DPoP nonce
 /// (RFC 9449 8, 9).
 pub(crate) fn asks_for_nonce(www_authenticate: Option<&str>) -> bool {

@@ -100,6 +100,18 @@ impl KeySet {
 }
 
 impl Jwk {
+    /// One public key from its JSON (a DPoP proof's `jwk` header), if usable.
+    pub(crate) fn from_value(value: serde_json::Value) -> Option<Jwk> {
+        serde_json::from_value::<RawKey>(value)
+            .ok()
+            .and_then(Jwk::from_raw)
+    }
+
+    /// Whether the key may sign with `alg`.
+    pub(crate) fn fits_alg(&self, alg: SigningAlg) -> bool {
+        self.fits(alg)
+    }
+
     fn from_raw(raw: RawKey) -> Option<Jwk> {
         let bytes = |value: &Option<String>| -> Option<Vec<u8>> {
             URL_SAFE_NO_PAD

@@ -146,9 +146,10 @@ impl<P: Provider, S: Scopes> Bearer<P, S> {
     }
 }
 
-/// The bearer token of a request: `Ok(None)` when there is none (no header, another
-/// scheme), an error when the request carries one where RFC 6750 says it must not be.
-fn token_of<'r>(req: &'r Request<'_>) -> Result<Option<&'r str>, OidcError> {
+/// A request's access token and how it came: `Ok(None)` when there is none (no header,
+/// another scheme), an error when the request carries one where RFC 6750 says it must not
+/// be.
+fn token_of<'r>(req: &'r Request<'_>) -> Result<Option<(&'r str, bool)>, OidcError> {
     let invalid_request = |why: &str| {
         OidcError::new(
             ErrorKind::InvalidRequest,
@@ -174,7 +175,13 @@ fn token_of<'r>(req: &'r Request<'_>) -> Result<Option<&'r str>, OidcError> {
         ));
     }
     match header.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            Ok(Some((token.trim(), false)))
+        }
+        // RFC 9449 7.1: a DPoP-bound token, with its proof in the DPoP header.
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => {
+            Ok(Some((token.trim(), true)))
+        }
         _ => Ok(None),
     }
 }
@@ -184,6 +191,9 @@ fn challenge(name: &str, err: &OidcError, scopes: &[&str]) -> Option<String> {
     let realm = format!("Bearer realm=\"{name}\"");
     Some(match err.kind() {
         ErrorKind::Unauthenticated => realm,
+        ErrorKind::InvalidToken if err.error() == "invalid_dpop_proof" => {
+            format!("DPoP realm=\"{name}\", error=\"invalid_dpop_proof\"")
+        }
         ErrorKind::InvalidToken => format!("{realm}, error=\"invalid_token\""),
         ErrorKind::InvalidRequest => format!("{realm}, error=\"invalid_request\""),
         ErrorKind::InsufficientScope => {
@@ -221,7 +231,7 @@ async fn bearer<P: Provider>(
     scopes: &[&str],
 ) -> Result<Arc<TokenInfo>, OidcError> {
     let (oidc, client) = oidc::<P>(req)?;
-    let Some(token) = token_of(req)? else {
+    let Some((token, dpop)) = token_of(req)? else {
         return Err(OidcError::new(
             ErrorKind::Unauthenticated,
             Status::Unauthorized,
@@ -230,6 +240,18 @@ async fn bearer<P: Provider>(
         ));
     };
     let info = bearer::validate(client, token, oidc.config.clock_skew).await?;
+    let proofs: Vec<&str> = req.headers().get("DPoP").collect();
+    if proofs.len() > 1 {
+        return Err(OidcError::invalid_token("more than one DPoP header"));
+    }
+    let url = format!("{}{}", oidc.app_origin, req.uri().path());
+    let presented = bearer::Presented {
+        token,
+        dpop: dpop.then(|| proofs.first().copied()),
+        method: req.method().as_str(),
+        url: &url,
+    };
+    bearer::check_binding(oidc, &info, presented, oidc.config.clock_skew).await?;
     if !info.has_scopes(scopes) {
         return Err(OidcError::new(
             ErrorKind::InsufficientScope,

@@ -16,6 +16,13 @@ pub async fn api_app(figment: Figment) -> Client {
         .expect("the API example launches")
 }
 
+/// The API example with `routes` of a test mounted under `/t`.
+pub async fn api_app_with(figment: Figment, routes: Vec<rocket::Route>) -> Client {
+    Client::tracked(api::rocket().configure(figment).mount("/t", routes))
+        .await
+        .expect("the API example launches")
+}
+
 /// The API example exactly as `cargo run --example api` builds it.
 pub fn api_default_rocket() -> rocket::Rocket<rocket::Build> {
     api::rocket()
