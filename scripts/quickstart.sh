@@ -7,6 +7,11 @@
 #   scripts/quickstart.sh --redis   the same, with the sessions in Redis: builds with
 #                                   `--features redis` and starts redis-server on
 #                                   127.0.0.1:6379 (Debian: apt-get install redis-server)
+#   scripts/quickstart.sh --api     runs examples/api.rs instead, with the provider
+#                                   knowing it as the resource server
+#                                   http://127.0.0.1:8000/api and a second client,
+#                                   `caller` (secret `caller-secret`), for curl (see the
+#                                   README's "APIs" section)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,12 +23,15 @@ need node "install Node.js 20 or newer (e.g. apt-get install nodejs npm)"
 need npm "install npm (e.g. apt-get install npm)"
 
 features=()
-if [ "${1:-}" = "--redis" ]; then
+example=quickstart
+if [ "${1:-}" = "--api" ]; then
+  example=api
+elif [ "${1:-}" = "--redis" ]; then
   need redis-server "install Redis 7 (e.g. apt-get install redis-server)"
   need redis-cli "install Redis 7 (e.g. apt-get install redis-server)"
   features=(--features redis)
 elif [ -n "${1:-}" ]; then
-  echo "usage: scripts/quickstart.sh [--redis]" >&2
+  echo "usage: scripts/quickstart.sh [--redis | --api]" >&2
   exit 2
 fi
 
@@ -45,8 +53,22 @@ if [ -z "${ROCKET_SECRET_KEY:-}" ]; then
   export ROCKET_SECRET_KEY
 fi
 
-echo "==> building the quickstart example"
-cargo build --example quickstart "${features[@]}"
+echo "==> building the $example example"
+cargo build --example "$example" "${features[@]}"
+
+op_env=()
+if [ "$example" = api ]; then
+  # The API as the provider's resource server (its tokens: JWTs with aud = the API), the
+  # app's own client allowed the client credentials grant, and a client for curl.
+  resource=http://127.0.0.1:8000/api
+  op_env=(
+    OP_RESOURCE="$resource"
+    OP_CLIENTS='[{"client_id":"rocket-app","client_secret":"rocket-secret","redirect_uris":["http://127.0.0.1:8000/redirect_uri"],"post_logout_redirect_uris":["http://127.0.0.1:8000/logout/callback"],"grant_types":["authorization_code","refresh_token","client_credentials"]},{"client_id":"caller","client_secret":"caller-secret","redirect_uris":["http://127.0.0.1:9/cb"],"grant_types":["client_credentials"]}]'
+  )
+  # Merged into Rocket.toml's [default.oidc]: tokens must name the API; the app's own
+  # token is for it too.
+  export ROCKET_OIDC="{providers={default={access_token_audience=\"$resource\",client_credentials={scope=[\"read\"],resource=\"$resource\"}}}}"
+fi
 
 log=$(mktemp)
 cleanup() {
@@ -58,7 +80,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "==> starting the test provider on http://localhost:3000"
-OP_PORT=3000 OP_HOST=localhost OP_IGNORE_STDIN=1 node tests/op/op.mjs >"$log" 2>&1 &
+env ${op_env[@]+"${op_env[@]}"} OP_PORT=3000 OP_HOST=localhost OP_IGNORE_STDIN=1 node tests/op/op.mjs >"$log" 2>&1 &
 op_pid=$!
 for _ in $(seq 1 100); do
   grep -q '^OP_READY' "$log" && break
@@ -87,6 +109,22 @@ if [ ${#features[@]} -gt 0 ]; then
   export ROCKET_OIDC='{session={store="redis",redis={url="redis://127.0.0.1:6379"}}}'
 fi
 
+if [ "$example" = api ]; then
+  cat <<'BANNER'
+
+  ┌──────────────────────────────────────────────────────────────────┐
+  │ The API runs on http://127.0.0.1:8000. Get a token for it:       │
+  │   curl -s -u caller:caller-secret -d grant_type=client_credentials \
+  │     -d 'scope=read admin' -d resource=http://127.0.0.1:8000/api   │
+  │     http://localhost:3000/token                                  │
+  │ then: curl -H "Authorization: Bearer <token>" .../api/me         │
+  │ (the README's "APIs" section lists every call). Ctrl-C stops.    │
+  └──────────────────────────────────────────────────────────────────┘
+
+BANNER
+  ROCKET_CLI_COLORS="${ROCKET_CLI_COLORS:-false}" cargo run --quiet --example api
+  exit
+fi
 cat <<'BANNER'
 
   ┌──────────────────────────────────────────────────────────────────┐

@@ -142,6 +142,11 @@
 //! | `providers.<name>.ca_certificates` | list of paths | `[]` | PEM CA certificates trusted for this provider besides the system's (a private CA) |
 //! | `providers.<name>.http_proxy` | URL | — | an HTTP(S) proxy for every call to this provider |
 //! | `providers.<name>.http_user_agent` | string | `rocket_oidc_auth/<version>` | the `User-Agent` of calls to this provider |
+//! | `providers.<name>.access_token_validation` | string | `"auto"` | how [`Bearer`] checks tokens: `"introspection"` (RFC 7662), `"jwt"` (RFC 9068, locally against the provider's keys), `"auto"` (JWS-shaped tokens locally, others by introspection; a JWT that fails is not introspected) |
+//! | `providers.<name>.access_token_audience` | string | the `client_id` | the `aud` a bearer token (JWT or introspection answer) must name; a token without `aud` is refused |
+//! | `providers.<name>.introspection_cache_seconds` | seconds | `30` | how long an introspection answer (active or not) is used, never past the token's `exp`: a revoked token stops working within this time; `0` asks the provider every time |
+//! | `providers.<name>.client_credentials.scope` | list | `[]` | the scope [`ClientCredentials`] asks for |
+//! | `providers.<name>.client_credentials.resource` | URI | — | the resource indicator (RFC 8707) it asks for |
 //! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) |
 //! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo |
@@ -201,6 +206,27 @@
 //! has not expired (`client_secret_expires_at`) and the provider still knows it: each process
 //! reads it back once at its `registration_client_uri` (RFC 7592), and a 401 or 404 there,
 //! or `invalid_client` from the token endpoint later, registers a new one.
+//!
+//! # APIs
+//!
+//! [`Bearer<P, S>`](Bearer) guards an API route: a valid bearer token of provider `P` with
+//! the scopes `S` (declared with [`oidc_scopes!`]), answering RFC 6750's 401 and 403 with
+//! `WWW-Authenticate` otherwise, never a redirect. [`BearerOrSession`] takes a bearer token
+//! or a browser session, and [`ClientCredentials`] gives the app's own token for calling
+//! other services, kept until shortly before it expires. DPoP-bound tokens (RFC 9449) must
+//! come with a fresh proof of their key. `examples/api.rs` shows all of it.
+//!
+//! ```
+//! use rocket::serde::json::{json, Json, Value};
+//! use rocket_oidc_auth::{oidc_scopes, provider::Default, Bearer};
+//!
+//! oidc_scopes!(pub Admin = ["admin"]);
+//!
+//! #[rocket::get("/api/admin")]
+//! fn admin(token: Bearer<Default, Admin>) -> Json<Value> {
+//!     Json(json!({ "sub": token.subject(), "client_id": token.client_id() }))
+//! }
+//! ```
 //!
 //! # Logins a route starts
 //!

@@ -216,6 +216,19 @@ async fn expired_tokens_are_refused_both_ways() {
     let (status, _, body) = call(&strict, "/api/me", &token).await;
     assert_eq!(status, Status::Unauthorized);
     assert_eq!(body["error"], "invalid_token");
+
+    // By introspection: the answer is kept only until the token's exp (the cache would
+    // allow 30 s), then the provider says it is no longer active.
+    let op = provider(&[("OP_RESOURCE_TTL", "2"), ("OP_RESOURCE_FORMAT", "opaque")]);
+    let client = api(&op, "access_token_validation = \"introspection\"").await;
+    let token = caller_token(&op, "read").await;
+    let (status, _, _) = call(&client, "/api/me", &token).await;
+    assert_eq!(status, Status::Ok);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, _, body) = call(&client, "/api/me", &token).await;
+    assert_eq!(status, Status::Unauthorized);
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(op.hits("/token/introspection").await, 2, "asked again after exp");
 }
 
 #[rocket::async_test]
