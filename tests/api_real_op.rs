@@ -228,7 +228,11 @@ async fn expired_tokens_are_refused_both_ways() {
     let (status, _, body) = call(&client, "/api/me", &token).await;
     assert_eq!(status, Status::Unauthorized);
     assert_eq!(body["error"], "invalid_token");
-    assert_eq!(op.hits("/token/introspection").await, 2, "asked again after exp");
+    assert_eq!(
+        op.hits("/token/introspection").await,
+        2,
+        "asked again after exp"
+    );
 }
 
 #[rocket::async_test]
