@@ -16,6 +16,9 @@ use crate::protocol::time::now;
 /// of its life is left, so it is still reused.
 const MAX_MARGIN: i64 = 60;
 
+/// A longer `expires_in` counts as this (a year), so no arithmetic overflows.
+const MAX_LIFETIME: i64 = 365 * 24 * 3600;
+
 /// A token without `expires_in` is used this long, then fetched again.
 const UNKNOWN_LIFETIME: i64 = 300;
 
@@ -73,9 +76,15 @@ pub(crate) async fn token(client: &ProviderState) -> Result<Arc<Issued>, OidcErr
             return Ok(token.clone());
         }
     }
+    // A token due for renewal but not expired rides out a provider that fails meanwhile.
+    let usable = state
+        .token
+        .as_ref()
+        .filter(|token| now < token.expires_at)
+        .cloned();
     if let Some((at, err)) = &state.failed {
         if at.elapsed() < FAILURE_HOLD {
-            return Err(err.clone());
+            return usable.ok_or_else(|| err.clone());
         }
     }
     let settings = &client.config.api.client_credentials;
@@ -90,6 +99,15 @@ pub(crate) async fn token(client: &ProviderState) -> Result<Arc<Issued>, OidcErr
         Ok(response) => response,
         Err(err) => {
             state.failed = Some((Instant::now(), err.clone()));
+            if let Some(token) = usable {
+                log::warn!(
+                    "oidc: provider {:?}: renewing the client credentials token failed; the \
+                     current one serves until it expires: {}",
+                    client.name(),
+                    err.developer_detail().unwrap_or(err.error_description())
+                );
+                return Ok(token);
+            }
             return Err(err);
         }
     };
@@ -97,7 +115,7 @@ pub(crate) async fn token(client: &ProviderState) -> Result<Arc<Issued>, OidcErr
     let lifetime = response
         .expires_in
         .filter(|s| s.is_finite() && *s > 0.0)
-        .map_or(UNKNOWN_LIFETIME, |s| s.floor() as i64);
+        .map_or(UNKNOWN_LIFETIME, |s| s.min(MAX_LIFETIME as f64).floor() as i64);
     let margin = (lifetime / 10).min(MAX_MARGIN);
     let issued = Arc::new(Issued {
         access_token: response.access_token,

@@ -47,7 +47,7 @@ pub(crate) struct Resolved {
     pub(crate) metadata: ProviderMetadata,
     pub(crate) allowed_algs: Vec<SigningAlg>,
     /// Algorithms of JWT access tokens (RFC 9068): the provider's advertised ones (the ID
-    /// token pin does not apply), minus HMAC without a client secret.
+    /// token pin does not apply), never HMAC.
     pub(crate) access_token_algs: Vec<SigningAlg>,
     /// The client's identity: configured, or registered at this provider.
     pub(crate) credentials: Arc<Credentials>,
@@ -249,7 +249,9 @@ impl ProviderClient {
                         self.config.client.id_token_alg,
                         self.name(),
                     ),
-                    access_token_algs: allowed_algs(&metadata, has_secret, None, self.name()),
+                    // RFC 9068 4: the provider's keys only; a client secret would let anyone
+                    // holding it mint tokens for the API.
+                    access_token_algs: allowed_algs(&metadata, false, None, self.name()),
                     metadata,
                     credentials,
                 });
@@ -719,7 +721,19 @@ impl ProviderClient {
             .post_authenticated(resolved, endpoint, &form, &what)
             .await?;
         match response.status {
-            200 if response.is_json() || !response.body.is_empty() => Ok(Ok(response.body)),
+            200 => {
+                // RFC 7662 2.2: a JSON object with a boolean `active`; anything else is the
+                // provider failing, not the token (and is not cached).
+                let answer = serde_json::from_slice::<serde_json::Value>(&response.body).ok();
+                if answer.is_some_and(|a| a.get("active").is_some_and(|v| v.is_boolean())) {
+                    Ok(Ok(response.body))
+                } else {
+                    Err(OidcError::bad_provider_response(format!(
+                        "{what}: the answer is not an introspection response (a JSON object \
+                         with a boolean active)"
+                    )))
+                }
+            }
             400 => Ok(Err(format!(
                 "the provider would not introspect it ({})",
                 oauth_error_code(&response.body)

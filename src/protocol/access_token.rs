@@ -50,6 +50,7 @@ pub(crate) struct AccessTokenCheck<'a> {
     /// The `aud` this API expects for itself.
     pub(crate) audience: &'a str,
     pub(crate) allowed_algs: &'a [SigningAlg],
+    /// Keys HMAC algorithms; `None` for an API (RFC 9068 4: the provider's keys only).
     pub(crate) client_secret: Option<&'a str>,
     pub(crate) now: i64,
     pub(crate) clock_skew: i64,

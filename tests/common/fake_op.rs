@@ -16,6 +16,11 @@
 //! | `GET /register/registered-app` | its configuration (RFC 7592), with its registration access token |
 //! | `GET /logout` | `303` to `post_logout_redirect_uri` (with `state`), else `200` |
 //! | `POST /revoke` | `200` (listed only in RFC 8414 metadata, with `oauth_metadata`, or configured) |
+//! | `POST /introspect` | token introspection (RFC 7662) for an authenticated client, with `introspection` |
+//!
+//! `/token` also takes `grant_type=client_credentials` when `client_credentials` says how to
+//! answer, and [`FakeOp::access_token`] makes RFC 9068 JWT access tokens signed like the ID
+//! tokens, for APIs that check them locally.
 //!
 //! Every deviation from a well-behaved provider is switched on through
 //! [`Behaviour`] (see [`FakeOp::set`]); with `Behaviour::default()` the fake
@@ -58,6 +63,10 @@ pub const REGISTERED_CLIENT_SECRET: &str = "registered-secret";
 pub const REGISTRATION_ACCESS_TOKEN: &str = "registration-access-token";
 /// `client_assertion_type` of client assertions (RFC 7523 2.2).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// `client_id` of the client that [`FakeOp::access_token`] tokens and active introspection
+/// answers were issued to: an API's caller, not the app.
+pub const API_CALLER: &str = "api-caller";
 
 /// Kid of `op_key_1.pem`, the default signing key.
 pub const KID_1: &str = "key-1";
@@ -130,6 +139,10 @@ pub enum Signing {
     /// RS256 with the key that `/jwks` no longer publishes, under its own kid: a key the
     /// provider retired (with `rotate_keys`: key 1, kid `"key-1"`).
     RetiredKey,
+    /// Header `alg: "HS256"` (kid kept), HMAC-SHA256 keyed with [`CLIENT_SECRET`]: valid for
+    /// an ID token when the provider advertises HS256, never for an access token another
+    /// client presents.
+    Hs256WithClientSecret,
 }
 
 /// How `/par` answers (RFC 9126) once the provider advertises it.
@@ -163,6 +176,58 @@ pub enum RegistrationResponse {
     ServerError,
     /// Like `Created` but without `client_id` (and nothing registered).
     NoClientId,
+}
+
+/// How `/introspect` answers (RFC 7662 2.2) once the provider advertises it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntrospectionResponse {
+    /// For an authenticated client: `200` with an active answer for `token` — `active`,
+    /// `iss`, `sub` ([`Behaviour::sub`]), `aud` ([`CLIENT_ID`]), `scope` `"read"`,
+    /// `client_id` ([`API_CALLER`]), `token_type` `"Bearer"`, `iat` now and `exp` in five
+    /// minutes, then `members` (a `Value::Null` removes one) — and `{"active": false}` for
+    /// any other token. See [`IntrospectionResponse::active`].
+    Active {
+        token: String,
+        members: Map<String, Value>,
+    },
+    /// `200 {"active": false}` for an authenticated client.
+    Inactive,
+    /// `400 {"error": <this>, "error_description": "test error"}` for an authenticated
+    /// client, e.g. `unsupported_token_type`.
+    OAuthError(String),
+    /// `500` with an HTML body, before any check.
+    ServerError,
+    /// Never answers (sleeps for an hour): for client timeouts.
+    Hang,
+    /// `401 invalid_client` whatever the credentials: the provider refuses the client.
+    RefuseClient,
+    /// `200` with an HTML page (a proxy's or a login page) for an authenticated client.
+    NotJson,
+}
+
+impl IntrospectionResponse {
+    /// [`IntrospectionResponse::Active`] for `token`, with the members of the JSON object
+    /// `members` over the usual ones (`null` removes one).
+    pub fn active(token: &str, members: Value) -> Self {
+        IntrospectionResponse::Active {
+            token: token.to_owned(),
+            members: members.as_object().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// How `/token` answers the client-credentials grant (RFC 6749 4.4) of an authenticated
+/// client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientCredentialsResponse {
+    /// `200 {"access_token", "token_type", "expires_in": <this>, "scope"}`: `token_type` is
+    /// [`Behaviour::token_type`] (default `Bearer`), `scope` the requested one; a
+    /// `Value::Null` leaves `expires_in` out, and a string is sent as a string.
+    Issued { expires_in: Value },
+    /// `500` with an HTML body.
+    ServerError,
+    /// `400 {"error": "invalid_client", "error_description": "test error"}`.
+    InvalidClient,
 }
 
 /// Everything a test can change; public fields, `Default` is a correct OP.
@@ -248,6 +313,14 @@ pub struct Behaviour {
     /// Members left out of the client configuration that `GET /register/<id>` answers, as
     /// RFC 7592 3 allows for an unchanged `client_secret` (default none).
     pub client_configuration_omits: Vec<String>,
+    /// `Some`: discovery names `introspection_endpoint` (`<issuer>/introspect`), which
+    /// answers as this says; `None` (default): no introspection (`/introspect` is a 404).
+    pub introspection: Option<IntrospectionResponse>,
+    /// `Some`: `/token` answers `grant_type=client_credentials` as this says; `None`
+    /// (default): that grant is an `unsupported_grant_type`.
+    pub client_credentials: Option<ClientCredentialsResponse>,
+    /// `id_token_signing_alg_values_supported` in discovery (default `None`: `["RS256"]`).
+    pub id_token_algs: Option<Vec<String>>,
 }
 
 impl Default for Behaviour {
@@ -286,6 +359,9 @@ impl Default for Behaviour {
             registration_extra: Map::new(),
             initial_access_token: None,
             client_configuration_omits: Vec::new(),
+            introspection: None,
+            client_credentials: None,
+            id_token_algs: None,
         }
     }
 }
@@ -520,6 +596,33 @@ impl FakeOp {
         }
         let b = lock(&self.shared.behaviour).clone();
         sign(&self.shared, &b, &signing, typ, claims).expect("fake OP: sign a logout token")
+    }
+
+    /// An RFC 9068 JWT access token: `iss` this provider, `aud` [`CLIENT_ID`] (the app's
+    /// API), `sub` ([`Behaviour::sub`]), `client_id` [`API_CALLER`], `scope` `"read"`, `iat`
+    /// now, `exp` in five minutes and a `jti`, with the members of the JSON object
+    /// `overrides` applied (a `Value::Null` removes a claim), header `typ` (`"at+jwt"` for a
+    /// good one), signed as `signing` says.
+    pub fn access_token(&self, overrides: Value, typ: &str, signing: Signing) -> String {
+        let b = lock(&self.shared.behaviour).clone();
+        let now = now();
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.issuer));
+        claims.insert("aud".into(), json!(CLIENT_ID));
+        claims.insert("sub".into(), json!(b.sub));
+        claims.insert("client_id".into(), json!(API_CALLER));
+        claims.insert("scope".into(), json!("read"));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + 300));
+        claims.insert("jti".into(), json!(format!("jti-{}", random_token())));
+        for (name, value) in overrides.as_object().cloned().unwrap_or_default() {
+            if value.is_null() {
+                claims.remove(&name);
+            } else {
+                claims.insert(name, value);
+            }
+        }
+        sign(&self.shared, &b, &signing, typ, claims).expect("fake OP: sign an access token")
     }
 
     /// Number of requests received for `path` (query string ignored).
@@ -800,6 +903,9 @@ async fn handle(shared: &Shared, req: Recorded) -> Response {
         "/logout" if method == "GET" => logout(&req),
         "/par" if method == "POST" && b.par.is_some() => par(shared, &b, &req),
         "/register" if method == "POST" && b.registration.is_some() => register(shared, &b, &req),
+        "/introspect" if method == "POST" && b.introspection.is_some() => {
+            introspect(shared, &b, &req).await
+        }
         path if method == "GET" && path.starts_with("/register/") => {
             client_configuration(shared, &b, &req)
         }
@@ -827,7 +933,8 @@ fn discovery(shared: &Shared, b: &Behaviour) -> Response {
             "end_session_endpoint": format!("{base}/logout"),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported":
+                b.id_token_algs.clone().unwrap_or_else(|| vec!["RS256".to_owned()]),
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": ["openid", "email", "profile"],
@@ -856,6 +963,12 @@ fn discovery(shared: &Shared, b: &Behaviour) -> Response {
             b.registration
                 .as_ref()
                 .map(|_| json!(format!("{base}/register"))),
+        ),
+        (
+            "introspection_endpoint",
+            b.introspection
+                .as_ref()
+                .map(|_| json!(format!("{base}/introspect"))),
         ),
     ];
     for (name, value) in optional {
@@ -1147,6 +1260,9 @@ async fn token(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {}
         Some("refresh_token") => return refresh(shared, b, &form, &client_id, &token_type).await,
+        Some("client_credentials") if b.client_credentials.is_some() => {
+            return machine_token(b, &form, &token_type)
+        }
         _ => return Response::error(400, "unsupported_grant_type"),
     }
     // Single use: the code is consumed by the first attempt, good or bad.
@@ -1341,7 +1457,7 @@ fn sign(
     let (key, kid) = shared.current_key(b);
     let (alg, kid) = match signing {
         Signing::AlgNone => ("none", kid),
-        Signing::Hs256WithPublicKey => ("HS256", kid),
+        Signing::Hs256WithPublicKey | Signing::Hs256WithClientSecret => ("HS256", kid),
         Signing::UnknownKid => ("RS256", "nope"),
         Signing::Good | Signing::BadSignature | Signing::OtherKey => ("RS256", kid),
         Signing::RetiredKey => ("RS256", if b.rotate_keys { KID_1 } else { KID_2 }),
@@ -1364,6 +1480,9 @@ fn sign(
         }
         Signing::AlgNone => Vec::new(),
         Signing::Hs256WithPublicKey => CoreHmacKey::new(KEY_1_PUBLIC_PEM.as_bytes())
+            .sign(&CoreJwsSigningAlgorithm::HmacSha256, input)
+            .ok()?,
+        Signing::Hs256WithClientSecret => CoreHmacKey::new(CLIENT_SECRET.as_bytes())
             .sign(&CoreJwsSigningAlgorithm::HmacSha256, input)
             .ok()?,
         Signing::OtherKey | Signing::RetiredKey => shared.other_key(b).sign(&rs256, input).ok()?,
@@ -1554,6 +1673,95 @@ fn client_configuration(shared: &Shared, b: &Behaviour, req: &Recorded) -> Respo
             Response::json(200, &Value::Object(client))
         }
         None => Response::error(401, "invalid_token"),
+    }
+}
+
+/// Token introspection (RFC 7662 2): answered as `Behaviour::introspection` says, for an
+/// authenticated client and a `token` in the form.
+async fn introspect(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
+    let Some(answer) = &b.introspection else {
+        return Response::error(404, "not_found");
+    };
+    match answer {
+        IntrospectionResponse::ServerError => {
+            return Response::text(500, "text/html", "<html><body>Server Error</body></html>")
+        }
+        IntrospectionResponse::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return Response::error(500, "server_error");
+        }
+        IntrospectionResponse::RefuseClient => return invalid_client(),
+        _ => {}
+    }
+    let form = req.form_params();
+    let endpoint = format!("{}/introspect", shared.issuer);
+    if authenticated_client(shared, b, req, &form, &endpoint).is_none() {
+        return invalid_client();
+    }
+    let Some(token) = form.get("token") else {
+        return Response::error(400, "invalid_request");
+    };
+    match answer {
+        IntrospectionResponse::NotJson => {
+            Response::text(200, "text/html", "<html><body>Please log in</body></html>")
+        }
+        IntrospectionResponse::OAuthError(error) => Response::json(
+            400,
+            &json!({ "error": error, "error_description": "test error" }),
+        ),
+        IntrospectionResponse::Active {
+            token: active,
+            members,
+        } if active == token => {
+            let now = now();
+            let mut body = Map::new();
+            body.insert("active".into(), json!(true));
+            body.insert("iss".into(), json!(shared.issuer));
+            body.insert("sub".into(), json!(b.sub));
+            body.insert("aud".into(), json!(CLIENT_ID));
+            body.insert("scope".into(), json!("read"));
+            body.insert("client_id".into(), json!(API_CALLER));
+            body.insert("token_type".into(), json!("Bearer"));
+            body.insert("iat".into(), json!(now));
+            body.insert("exp".into(), json!(now + 300));
+            for (name, value) in members {
+                if value.is_null() {
+                    body.remove(name);
+                } else {
+                    body.insert(name.clone(), value.clone());
+                }
+            }
+            Response::json(200, &Value::Object(body))
+        }
+        _ => Response::json(200, &json!({ "active": false })),
+    }
+}
+
+/// The client-credentials grant of an authenticated client: answered as
+/// `Behaviour::client_credentials` says.
+fn machine_token(b: &Behaviour, form: &HashMap<String, String>, token_type: &str) -> Response {
+    match &b.client_credentials {
+        Some(ClientCredentialsResponse::Issued { expires_in }) => {
+            let mut body = json!({
+                "access_token": random_token(),
+                "token_type": token_type,
+                "scope": form.get("scope").map(String::as_str).unwrap_or(""),
+            });
+            if !expires_in.is_null() {
+                body["expires_in"] = expires_in.clone();
+            }
+            Response::json(200, &body)
+        }
+        Some(ClientCredentialsResponse::ServerError) => Response::text(
+            500,
+            "text/html",
+            "<html><body><h1>500 Internal Server Error</h1></body></html>",
+        ),
+        Some(ClientCredentialsResponse::InvalidClient) => Response::json(
+            400,
+            &json!({ "error": "invalid_client", "error_description": "test error" }),
+        ),
+        None => Response::error(400, "unsupported_grant_type"),
     }
 }
 
