@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::jwk::KeySet;
 use super::signing::SigningAlg;
 use super::validation::{
-    check_issuer, parse_alg, split, verify_signature, Audience, Header, Rejection,
+    check_issuer, header_of, split, verify_signature, Audience, Header, Rejection,
 };
 use crate::error::sanitize;
 
@@ -89,11 +89,7 @@ pub(crate) fn validate_jwt_access_token(
     check: &AccessTokenCheck<'_>,
 ) -> Result<TokenInfo, Rejection> {
     let jws = split(token)?;
-    let header: Header = serde_json::from_slice(&jws.header)
-        .map_err(|e| Rejection::Invalid(format!("the header is not valid JSON: {e}")))?;
-    if header.crit.is_some() {
-        reject!("the header has a `crit` member, which this API does not understand");
-    }
+    let (header, alg) = header_of(&jws, check.allowed_algs)?;
     // RFC 9068 2.1 and 4: typ at+jwt, so an ID token cannot pass as an access token.
     let typ = header.typ.as_deref().unwrap_or("");
     if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
@@ -102,13 +98,6 @@ pub(crate) fn validate_jwt_access_token(
             sanitize(typ, 32)
         );
     }
-    let alg = match parse_alg(&header.alg) {
-        Some(alg) if check.allowed_algs.contains(&alg) => alg,
-        _ => reject!(
-            "alg {:?} is not allowed for access tokens",
-            sanitize(&header.alg, 16)
-        ),
-    };
     verify_signature(&jws, alg, header.kid.as_deref(), keys, check.client_secret)?;
     let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|e| Rejection::Invalid(format!("the claims are not valid: {e}")))?;

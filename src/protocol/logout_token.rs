@@ -6,8 +6,7 @@ use serde::Deserialize;
 use super::jwk::KeySet;
 use super::signing::SigningAlg;
 use super::validation::{
-    alg_names, check_audience, check_issuer, parse_alg, split, verify_signature, Audience, Header,
-    Rejection,
+    check_audience, check_issuer, header_of, split, verify_signature, Audience, Rejection,
 };
 use crate::error::sanitize;
 
@@ -70,11 +69,7 @@ pub(crate) fn validate_logout_token(
     check: &LogoutTokenCheck<'_>,
 ) -> Result<ValidLogoutToken, Rejection> {
     let jws = split(jwt)?;
-    let header: Header = serde_json::from_slice(&jws.header)
-        .map_err(|e| Rejection::Invalid(format!("the header is not valid JSON: {e}")))?;
-    if header.crit.is_some() {
-        reject!("the header has a `crit` member, which this client does not understand");
-    }
+    let (header, alg) = header_of(&jws, check.allowed_algs)?;
     if let Some(typ) = header.typ.as_deref() {
         // RFC 7515 4.1.9: "application/" may be left out; media types ignore case.
         let typ = typ.to_ascii_lowercase();
@@ -82,14 +77,6 @@ pub(crate) fn validate_logout_token(
             reject!("typ {:?} is not logout+jwt", sanitize(&typ, 40));
         }
     }
-    let alg = match parse_alg(&header.alg) {
-        Some(alg) if check.allowed_algs.contains(&alg) => alg,
-        _ => reject!(
-            "alg {:?} is not allowed (allowed: {})",
-            sanitize(&header.alg, 16),
-            alg_names(check.allowed_algs)
-        ),
-    };
     verify_signature(&jws, alg, header.kid.as_deref(), keys, check.client_secret)?;
     let claims: Claims = serde_json::from_slice(&jws.payload)
         .map_err(|e| Rejection::Invalid(format!("the claims are not valid: {e}")))?;

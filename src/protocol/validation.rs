@@ -136,6 +136,27 @@ pub(crate) fn parse_alg(name: &str) -> Option<SigningAlg> {
     SigningAlg::from_name(name)
 }
 
+/// The JWS header, refused when it has `crit` (nothing here understands an extension) or
+/// an algorithm outside `allowed`; with the algorithm.
+pub(super) fn header_of(
+    jws: &Jws<'_>,
+    allowed: &[SigningAlg],
+) -> Result<(Header, SigningAlg), Rejection> {
+    let header: Header = serde_json::from_slice(&jws.header)
+        .map_err(|e| Rejection::Invalid(format!("the header is not valid JSON: {e}")))?;
+    if header.crit.is_some() {
+        reject!("the header has a `crit` member, which this client does not understand");
+    }
+    match parse_alg(&header.alg) {
+        Some(alg) if allowed.contains(&alg) => Ok((header, alg)),
+        _ => reject!(
+            "alg {:?} is not allowed (allowed: {})",
+            crate::error::sanitize(&header.alg, 16),
+            alg_names(allowed)
+        ),
+    }
+}
+
 /// Validates an ID token against `keys` and `check`.
 pub(crate) fn validate_id_token(
     jwt: &str,
@@ -143,19 +164,7 @@ pub(crate) fn validate_id_token(
     check: &IdTokenCheck<'_>,
 ) -> Result<ValidIdToken, Rejection> {
     let jws = split(jwt)?;
-    let header: Header = serde_json::from_slice(&jws.header)
-        .map_err(|e| Rejection::Invalid(format!("the header is not valid JSON: {e}")))?;
-    if header.crit.is_some() {
-        reject!("the header has a `crit` member, which this client does not understand");
-    }
-    let alg = match parse_alg(&header.alg) {
-        Some(alg) if check.allowed_algs.contains(&alg) => alg,
-        _ => reject!(
-            "alg {:?} is not allowed (allowed: {})",
-            crate::error::sanitize(&header.alg, 16),
-            alg_names(check.allowed_algs)
-        ),
-    };
+    let (header, alg) = header_of(&jws, check.allowed_algs)?;
     verify_signature(&jws, alg, header.kid.as_deref(), keys, check.client_secret)?;
 
     let claims: Claims = serde_json::from_slice(&jws.payload)
