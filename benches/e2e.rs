@@ -4,11 +4,13 @@
 //!
 //! Run it with `scripts/bench.sh` (or `scripts/bench.sh --compare` to add Flask-pyoidc 3.14.3
 //! under gunicorn, against the same provider, in the same run; `--stores` to add the
-//! many-users comparison of the session stores). Directly:
+//! many-users comparison of the session stores; `--bearer` to add the bearer-token API).
+//! Directly:
 //!
 //! ```sh
-//! cargo build --release --example quickstart --features redis
-//! cargo bench --bench e2e -- [--compare] [--stores] [--rounds 3] [--seconds 5] [--logins 200]
+//! cargo build --release --example quickstart --example api --features redis
+//! cargo bench --features redis --bench e2e -- [--compare] [--stores] [--bearer] [--rounds 3] \
+//!     [--seconds 5] [--logins 200]
 //! ```
 //!
 //! What one run does:
@@ -38,10 +40,28 @@
 //!    `wrk` on `/`, `/whoami` and `/login` with `bench/wrk/rotate.lua`, which sends the next
 //!    session's Cookie on every request, in two load shapes (`-t1 -c16` and `-t2 -c32`),
 //!    reading the app's CPU and (for `redis`) the Redis server's CPU and command counts
-//!    around each round. The app and the Redis server are stopped before the next store.
+//!    around each round. The app and the Redis server are stopped before the next store;
+//! 9. with `--bearer` (or `--only-bearer`, which skips 2. to 7.), before 8., the bearer API
+//!    (`target/release/examples/api`, the `Bearer<Default>` guard on `/api/me`) in two
+//!    setups in turn: JWT access tokens checked locally (provider `OP_RESOURCE_FORMAT=jwt`,
+//!    app `access_token_validation = "jwt"`), and opaque tokens checked by introspection with
+//!    the answer kept (`OP_RESOURCE_FORMAT=opaque`, `access_token_validation =
+//!    "introspection"`, `introspection_cache_seconds = 600`). For each: a provider of its own
+//!    with the app as its resource server (`OP_RESOURCE`) and a client for the client
+//!    credentials grant, and the app; a token by that grant, checked on `/api/me` (200, and 401
+//!    without it); then, with `--tokens` (900) more tokens, each sent once and then once
+//!    again to `/api/me`, several at a time (the first request of a token is a cache miss,
+//!    the second a hit), reading the app's CPU and the provider's introspection count around
+//!    each pass; then `wrk` on `/` (no header), `/api/me` with the one token
+//!    (`bench/wrk/check.lua` with `-H 'Authorization: Bearer ...'`) and `/api/me` with the
+//!    next of the many tokens on every request (`bench/wrk/rotate.lua`), alternating rounds,
+//!    reading the app's CPU around each round and the provider's introspection and JWKS
+//!    counts around the load. It also times ring's RS256 verification of the JWT in this
+//!    process, the yardstick of the local check.
 //!
-//! It prints a table and one PASS/MISS line per target of issue 6. Every loop is bounded in
-//! count and time, and all traffic goes to 127.0.0.1 / localhost.
+//! It prints a table and one PASS/MISS line per target of issue 6 (and of issue 13 for
+//! `--bearer`). Every loop is bounded in count and time, and all traffic goes to 127.0.0.1 /
+//! localhost.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -75,6 +95,10 @@ const MAX_SECONDS: u32 = 30;
 const MAX_LOGINS: usize = 2000;
 const MAX_CONNECTIONS: u32 = 256;
 const MAX_SESSIONS: usize = 20_000;
+/// The test provider keeps at most about 1,000 opaque tokens (oidc-provider's in-memory
+/// store is an LRU of 1,000 entries): past that it forgets the oldest, which then introspect
+/// as inactive. (The app keeps 10,000 introspection answers.)
+const MAX_TOKENS: usize = 900;
 /// The login phase stops starting new blocks after this long (per run).
 const LOGIN_PHASE_BUDGET: Duration = Duration::from_secs(240);
 
@@ -108,6 +132,15 @@ struct Options {
     store_rounds: u32,
     store_seconds: u32,
     store_warmup_seconds: u32,
+    /// `--bearer`: the bearer-token API as well.
+    bearer: bool,
+    /// `--only-bearer`: without the one-cookie run.
+    only_bearer: bool,
+    api: Option<PathBuf>,
+    tokens: usize,
+    bearer_rounds: u32,
+    bearer_seconds: u32,
+    bearer_warmup_seconds: u32,
     loadavg_at_start: String,
     /// Filled in by the run: the most CPU that other processes used during a load round, as
     /// a share of one core.
@@ -119,6 +152,8 @@ usage: e2e [--compare] [--rounds N] [--seconds S] [--warmup S] [--connections C]
            [--wrk-threads T] [--logins N] [--login-concurrency C] [--quickstart PATH]
            [--stores [LIST] | --only-stores [LIST]] [--sessions N] [--store-rounds N]
            [--store-seconds S] [--store-warmup S]
+           [--bearer | --only-bearer] [--api PATH] [--tokens N] [--bearer-rounds N]
+           [--bearer-seconds S] [--bearer-warmup S]
 
   --compare        also run Flask-pyoidc 3.14.3 (bench/flask/app.py, gunicorn -w 2)
   --rounds N       load rounds; each round runs every route once (default 3, max 10)
@@ -149,7 +184,26 @@ Many users, per session store (after the run above, or alone):
   --store-rounds N rounds per load shape; each runs every route once (default 3, max 10)
   --store-seconds S
                    wrk duration per route and round (default 2, max 30)
-  --store-warmup S unrecorded warm-up per route and load shape (default 1)";
+  --store-warmup S unrecorded warm-up per route and load shape (default 1)
+
+Bearer tokens (after the run above, or alone; with --stores, before the stores):
+  --bearer         also measure examples/api.rs's Bearer guard on /api/me, next to /, in
+                   two setups: JWT access tokens checked locally, and opaque tokens by
+                   introspection with the answer kept 600 s. For each, its own provider
+                   (OP_RESOURCE, OP_RESOURCE_FORMAT) and app; a token by the client
+                   credentials grant; --tokens more, each sent twice (a cache miss, then a
+                   hit); wrk on / (no header), /api/me with the one token, and /api/me
+                   with the next of the many tokens on every request. About 35 s per setup
+  --only-bearer    that part alone (skips the one-cookie run)
+  --api PATH       the api example (default: target/release/examples/api)
+  --tokens N       distinct tokens of the many-tokens shape (default and max 900: the
+                   test provider forgets opaque tokens past ~1,000; 0: one token only)
+  --bearer-rounds N
+                   rounds; each runs every load once (default 3, max 10)
+  --bearer-seconds S
+                   wrk duration per load and round (default 3, max 30)
+  --bearer-warmup S
+                   unrecorded warm-up per load (default 1)";
 
 fn parse_options() -> Result<Options> {
     let mut options = Options {
@@ -167,6 +221,13 @@ fn parse_options() -> Result<Options> {
         store_rounds: 3,
         store_seconds: 2,
         store_warmup_seconds: 1,
+        bearer: false,
+        only_bearer: false,
+        api: std::env::var_os("E2E_API_BIN").map(PathBuf::from),
+        tokens: MAX_TOKENS,
+        bearer_rounds: 3,
+        bearer_seconds: 3,
+        bearer_warmup_seconds: 1,
         loadavg_at_start: loadavg(),
         max_other_load: 0.0,
         quickstart: std::env::var_os("E2E_QUICKSTART_BIN").map(PathBuf::from),
@@ -213,6 +274,18 @@ fn parse_options() -> Result<Options> {
             "--store-rounds" => options.store_rounds = value("--store-rounds")?.parse()?,
             "--store-seconds" => options.store_seconds = value("--store-seconds")?.parse()?,
             "--store-warmup" => options.store_warmup_seconds = value("--store-warmup")?.parse()?,
+            "--bearer" => options.bearer = true,
+            "--only-bearer" => {
+                options.bearer = true;
+                options.only_bearer = true;
+            }
+            "--api" => options.api = Some(PathBuf::from(value("--api")?)),
+            "--tokens" => options.tokens = value("--tokens")?.parse()?,
+            "--bearer-rounds" => options.bearer_rounds = value("--bearer-rounds")?.parse()?,
+            "--bearer-seconds" => options.bearer_seconds = value("--bearer-seconds")?.parse()?,
+            "--bearer-warmup" => {
+                options.bearer_warmup_seconds = value("--bearer-warmup")?.parse()?
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -232,11 +305,20 @@ fn parse_options() -> Result<Options> {
     options.store_rounds = options.store_rounds.clamp(1, MAX_ROUNDS);
     options.store_seconds = options.store_seconds.clamp(1, MAX_SECONDS);
     options.store_warmup_seconds = options.store_warmup_seconds.min(MAX_SECONDS);
+    options.tokens = options.tokens.min(MAX_TOKENS);
+    options.bearer_rounds = options.bearer_rounds.clamp(1, MAX_ROUNDS);
+    options.bearer_seconds = options.bearer_seconds.clamp(1, MAX_SECONDS);
+    options.bearer_warmup_seconds = options.bearer_warmup_seconds.min(MAX_SECONDS);
     Ok(options)
 }
 
 impl Options {
-    /// The load shape of the one-cookie run.
+    /// Steps 2 to 7: unless `--only-stores` or `--only-bearer` says otherwise.
+    fn one_cookie_run(&self) -> bool {
+        !self.only_stores && !self.only_bearer
+    }
+
+    /// The load shape of the one-cookie run (and of the bearer run).
     fn shape(&self) -> Shape {
         Shape {
             threads: self.wrk_threads,
@@ -462,13 +544,19 @@ fn ensure_provider_installed() -> Result<()> {
 }
 
 impl Provider {
-    fn start(clients: &serde_json::Value, log: &Path) -> Result<Provider> {
+    /// `settings`: more `OP_*` variables (tests/op/README.md).
+    fn start(
+        clients: &serde_json::Value,
+        settings: &[(&str, &str)],
+        log: &Path,
+    ) -> Result<Provider> {
         ensure_provider_installed()?;
         let mut child = Command::new("node")
             .arg("op.mjs")
             .current_dir(Path::new(MANIFEST_DIR).join("tests/op"))
             .env("OP_HOST", "localhost")
             .env("OP_CLIENTS", clients.to_string())
+            .envs(settings.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(File::create(log)?)
@@ -596,22 +684,35 @@ fn client_registration(origins: &[String], client_id: &str, secret: &str) -> ser
     })
 }
 
-/// The quickstart on `port`. `store`: the store comparison's app, its name and the inline
-/// TOML table of `oidc.session`; `None`: the one-cookie run's (no session table: the
-/// default store).
+/// What sets an app of the bench apart from the one-cookie run's quickstart.
+struct Variant<'a> {
+    /// Its name in the report; made a file name, its log's.
+    name: &'static str,
+    /// Inline TOML keys added to `oidc`, each after a comma (`, session={...}`).
+    oidc_keys: &'a str,
+    /// Inline TOML keys added to `oidc.providers.default`, each after a comma.
+    provider_keys: &'a str,
+    /// `ROCKET_LOG_LEVEL`: `off`, or `critical` (warnings and errors: why a request failed).
+    log_level: &'static str,
+}
+
+/// `binary` (the quickstart or the api example) on `port`. `variant`: a store's or a bearer
+/// setup's app; `None`: the one-cookie run's (the default store).
 fn start_rocket(
     binary: &Path,
     port: u16,
     issuer: &str,
     work_dir: &Path,
-    store: Option<(&'static str, &str)>,
+    variant: Option<&Variant<'_>>,
 ) -> Result<App> {
     let url = format!("http://127.0.0.1:{port}");
-    let session = store.map_or(String::new(), |(_, table)| format!(", session={table}"));
+    let (oidc_keys, provider_keys, log_level) = variant.map_or(("", "", "off"), |v| {
+        (v.oidc_keys, v.provider_keys, v.log_level)
+    });
     let oidc = format!(
         "{{redirect_uri=\"{url}/redirect_uri\", providers={{default={{issuer=\"{issuer}\", \
          client_id=\"rocket-app\", client_secret=\"rocket-secret\", \
-         scope=[\"openid\",\"email\",\"profile\"]}}}}{session}}}"
+         scope=[\"openid\",\"email\",\"profile\"]{provider_keys}}}}}{oidc_keys}}}"
     );
     // An empty Rocket.toml: the repository's own (port 8000, localhost:3000) must not leak in.
     let config = work_dir.join("Rocket.toml");
@@ -619,10 +720,12 @@ fn start_rocket(
         &config,
         "# empty: benches/e2e.rs configures the app by ROCKET_* variables\n",
     )?;
-    let (name, log) = match store {
-        Some((name, _)) => {
-            let file = name.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
-            (name, work_dir.join(format!("{file}.log")))
+    let (name, log) = match variant {
+        Some(variant) => {
+            let file = variant
+                .name
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+            (variant.name, work_dir.join(format!("{file}.log")))
         }
         None => ("rocket_oidc_auth", work_dir.join("rocket.log")),
     };
@@ -631,7 +734,7 @@ fn start_rocket(
         .env("ROCKET_CONFIG", &config)
         .env("ROCKET_ADDRESS", "127.0.0.1")
         .env("ROCKET_PORT", port.to_string())
-        .env("ROCKET_LOG_LEVEL", "off")
+        .env("ROCKET_LOG_LEVEL", log_level)
         .env("ROCKET_CLI_COLORS", "false")
         .env("ROCKET_SECRET_KEY", STANDARD.encode(random_bytes(32)))
         .env("ROCKET_OIDC", oidc)
@@ -1001,6 +1104,27 @@ fn session_cookie(jar: &Jar, app: &App) -> Result<String> {
 // Load with wrk
 // ---------------------------------------------------------------------------------------
 
+/// An unrecorded wrk run, which must see only 200s: else the load would measure errors.
+fn warm_up(
+    name: &str,
+    shape: Shape,
+    url: &str,
+    credentials: Credentials<'_>,
+    seconds: u32,
+) -> Result<()> {
+    let result = run_wrk(shape, url, credentials, seconds)?;
+    if result.non200 > 0 || result.requests == 0 {
+        bail!(
+            "{name} {url}: {} of {} responses were not 200 (first: {}); the load would measure \
+             errors, not the route",
+            result.non200,
+            result.requests,
+            result.first_non200
+        );
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Default)]
 struct WrkResult {
     requests: u64,
@@ -1012,7 +1136,7 @@ struct WrkResult {
     p50_us: u64,
     p99_us: u64,
     first_non200: String,
-    /// With [`Cookies::Rotate`]: the sessions the threads took turns with.
+    /// With [`Credentials::Rotate`]: the values (sessions, tokens) the threads took turns with.
     sessions: u64,
 }
 
@@ -1035,16 +1159,23 @@ const STORE_SHAPES: [Shape; 2] = [
     },
 ];
 
-/// What goes in the Cookie header of wrk's requests.
+/// What identifies wrk's requests: a header and its value (`Cookie`, `Authorization`).
 #[derive(Debug, Clone, Copy)]
-enum Cookies<'a> {
-    /// The same on every request (`bench/wrk/check.lua`).
-    One(&'a str),
+enum Credentials<'a> {
+    /// Nothing.
+    None,
+    /// The same value on every request (`bench/wrk/check.lua`).
+    One(&'static str, &'a str),
     /// The next line of this file on every request (`bench/wrk/rotate.lua`).
-    Rotate(&'a Path),
+    Rotate(&'static str, &'a Path),
 }
 
-fn run_wrk(shape: Shape, url: &str, cookies: Cookies<'_>, seconds: u32) -> Result<WrkResult> {
+fn run_wrk(
+    shape: Shape,
+    url: &str,
+    credentials: Credentials<'_>,
+    seconds: u32,
+) -> Result<WrkResult> {
     let mut command = Command::new("wrk");
     command
         .arg(format!("-t{}", shape.threads))
@@ -1053,17 +1184,21 @@ fn run_wrk(shape: Shape, url: &str, cookies: Cookies<'_>, seconds: u32) -> Resul
         .arg("--timeout")
         .arg("5s")
         .arg("-s");
-    match cookies {
-        Cookies::One(cookie) => {
+    match credentials {
+        Credentials::None => {
+            command.arg(Path::new(MANIFEST_DIR).join("bench/wrk/check.lua"));
+        }
+        Credentials::One(header, value) => {
             command
                 .arg(Path::new(MANIFEST_DIR).join("bench/wrk/check.lua"))
                 .arg("-H")
-                .arg(format!("Cookie: {cookie}"));
+                .arg(format!("{header}: {value}"));
         }
-        Cookies::Rotate(file) => {
+        Credentials::Rotate(header, file) => {
             command
                 .arg(Path::new(MANIFEST_DIR).join("bench/wrk/rotate.lua"))
-                .env("WRK_COOKIES", file)
+                .env("WRK_HEADER", header)
+                .env("WRK_VALUES", file)
                 .env("WRK_THREADS", shape.threads.to_string());
         }
     }
@@ -1107,6 +1242,69 @@ fn run_wrk(shape: Shape, url: &str, cookies: Cookies<'_>, seconds: u32) -> Resul
     Ok(result)
 }
 
+/// One wrk run with the CPU of `pids` (the app, then any server of its own such as
+/// redis-server) read around it.
+#[derive(Debug)]
+struct Measured {
+    result: WrkResult,
+    /// CPU seconds of each of `pids`, in order.
+    cpu_s: Vec<f64>,
+    /// Whether the app's came from its threads' nanosecond counters (not 10 ms ticks).
+    precise: bool,
+    seconds: f64,
+    /// What other processes (not `pids`, wrk or this one) used meanwhile, as a share of one
+    /// core.
+    other_load: f64,
+}
+
+impl Measured {
+    /// CPU per request of `pids[i]`, µs.
+    fn us(&self, i: usize) -> f64 {
+        self.cpu_s[i] * 1e6 / self.result.requests.max(1) as f64
+    }
+
+    fn rps(&self) -> f64 {
+        self.result.requests as f64 / self.seconds
+    }
+}
+
+fn measured_wrk(
+    pids: &[u32],
+    ticks_per_second: u64,
+    shape: Shape,
+    url: &str,
+    credentials: Credentials<'_>,
+    seconds: u32,
+) -> Result<Measured> {
+    let before: Vec<CpuReading> = pids.iter().map(|&pid| read_cpu(pid)).collect();
+    let (machine_before, own_before) = (machine_busy_ticks(), own_ticks());
+    let result = run_wrk(shape, url, credentials, seconds)?;
+    let (machine_after, own_after) = (machine_busy_ticks(), own_ticks());
+    let after: Vec<CpuReading> = pids.iter().map(|&pid| read_cpu(pid)).collect();
+    let used: Vec<(f64, bool)> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| cpu_between(b, a, ticks_per_second))
+        .collect();
+    let known_ticks: u64 = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| a.ticks.saturating_sub(b.ticks))
+        .sum();
+    let seconds = result.duration_us.max(1) as f64 / 1e6;
+    let other_ticks = (machine_after - machine_before)
+        .saturating_sub(own_after - own_before)
+        .saturating_sub(known_ticks);
+    Ok(Measured {
+        result,
+        cpu_s: used.iter().map(|u| u.0).collect(),
+        precise: used.first().is_some_and(|u| u.1),
+        seconds,
+        other_load: other_ticks as f64 / ticks_per_second as f64 / seconds,
+    })
+}
+
+/// One route (or load) over the rounds: the app's figures.
 #[derive(Debug, Clone, Default)]
 struct RouteSamples {
     cpu_us: Vec<f64>,
@@ -1118,6 +1316,39 @@ struct RouteSamples {
     socket_errors: u64,
     bytes_per_response: f64,
     precise: bool,
+    first_non200: String,
+}
+
+impl RouteSamples {
+    fn add(&mut self, m: &Measured) {
+        let r = &m.result;
+        self.cpu_us.push(m.us(0));
+        self.rps.push(m.rps());
+        self.p50_ms.push(r.p50_us as f64 / 1000.0);
+        self.requests += r.requests;
+        self.non200 += r.non200;
+        self.set_cookie += r.set_cookie;
+        self.socket_errors += r.socket_errors;
+        self.bytes_per_response = r.bytes as f64 / r.requests.max(1) as f64;
+        self.precise = self.precise || m.precise;
+        if self.first_non200.is_empty() {
+            self.first_non200.clone_from(&r.first_non200);
+        }
+    }
+}
+
+/// Median over the rounds of `route`'s CPU per request ÷ that of `base` in the same round.
+fn ratio(routes: &BTreeMap<&'static str, RouteSamples>, route: &str, base: &str) -> f64 {
+    let (Some(r), Some(base)) = (routes.get(route), routes.get(base)) else {
+        return f64::NAN;
+    };
+    let ratios: Vec<f64> = r
+        .cpu_us
+        .iter()
+        .zip(&base.cpu_us)
+        .map(|(a, b)| a / b)
+        .collect();
+    median(&ratios)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1167,16 +1398,7 @@ impl Figures {
     }
     /// Median over the rounds of this route's CPU per request ÷ that of `/` in the same round.
     fn ratio(&self, route: &str) -> f64 {
-        let (Some(r), Some(base)) = (self.routes.get(route), self.routes.get("/")) else {
-            return f64::NAN;
-        };
-        let ratios: Vec<f64> = r
-            .cpu_us
-            .iter()
-            .zip(&base.cpu_us)
-            .map(|(a, b)| a / b)
-            .collect();
-        median(&ratios)
+        ratio(&self.routes, route, "/")
     }
     fn rps(&self, route: &str) -> f64 {
         self.routes.get(route).map_or(f64::NAN, |r| median(&r.rps))
@@ -1256,13 +1478,14 @@ async fn check_unchanged_session(subject: &mut Subject, sub: &str) -> Result<()>
 // The run
 // ---------------------------------------------------------------------------------------
 
-fn find_quickstart(options: &Options) -> Result<PathBuf> {
-    if let Some(path) = &options.quickstart {
+/// The release build of example `name` (`given`: its path from the command line).
+fn find_example(name: &str, given: Option<&PathBuf>) -> Result<PathBuf> {
+    if let Some(path) = given {
         return Ok(path.clone());
     }
     let exe = std::env::current_exe()?;
     for dir in exe.ancestors().skip(1) {
-        let candidate = dir.join("examples/quickstart");
+        let candidate = dir.join("examples").join(name);
         if candidate.is_file() {
             return Ok(candidate);
         }
@@ -1271,8 +1494,8 @@ fn find_quickstart(options: &Options) -> Result<PathBuf> {
         }
     }
     bail!(
-        "target/release/examples/quickstart not found: run `cargo build --release --example \
-         quickstart` first (scripts/bench.sh does), or pass --quickstart PATH"
+        "target/release/examples/{name} not found: run `cargo build --release --example {name} \
+         --features redis` first (scripts/bench.sh does), or pass --{name} PATH"
     )
 }
 
@@ -1329,12 +1552,21 @@ fn machine() -> String {
 }
 
 async fn run(mut options: Options) -> Result<bool> {
-    let quickstart = find_quickstart(&options)?;
+    let quickstart = if options.one_cookie_run() || !options.stores.is_empty() {
+        Some(find_example("quickstart", options.quickstart.as_ref())?)
+    } else {
+        None
+    };
+    let api = if options.bearer {
+        Some(find_example("api", options.api.as_ref())?)
+    } else {
+        None
+    };
     // target/release/examples/quickstart -> target
     let target_dir = quickstart
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::parent)
+        .iter()
+        .chain(&api)
+        .find_map(|binary| binary.ancestors().nth(3))
         .map(Path::to_path_buf)
         .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target"));
     let work_dir = target_dir.join("bench-e2e");
@@ -1354,9 +1586,15 @@ async fn run(mut options: Options) -> Result<bool> {
 
     // Ports and the provider's clients: the one-cookie run's app and every store's app are
     // one client with a redirect URI each.
-    let ports = free_ports(2 + options.stores.len())?;
+    let bearer_setups = if options.bearer {
+        BEARER_SETUPS.len()
+    } else {
+        0
+    };
+    let ports = free_ports(2 + options.stores.len() + bearer_setups)?;
     let (rocket_port, flask_port) = (ports[0], ports[1]);
-    let store_ports = ports[2..].to_vec();
+    let (store_ports, bearer_ports) = ports[2..].split_at(options.stores.len());
+    let (store_ports, bearer_ports) = (store_ports.to_vec(), bearer_ports.to_vec());
     let origin = |port: &u16| format!("http://127.0.0.1:{port}");
     let rocket_origins: Vec<String> = ports[..1].iter().chain(&store_ports).map(origin).collect();
     let mut clients = vec![client_registration(
@@ -1371,8 +1609,18 @@ async fn run(mut options: Options) -> Result<bool> {
             "flask-secret",
         ));
     }
-    let provider = Provider::start(&serde_json::Value::Array(clients), &work_dir.join("op.log"))?;
-    eprintln!("==> test provider at {}", provider.issuer);
+    // The bearer setups start providers of their own.
+    let provider = if quickstart.is_some() {
+        let provider = Provider::start(
+            &serde_json::Value::Array(clients),
+            &[],
+            &work_dir.join("op.log"),
+        )?;
+        eprintln!("==> test provider at {}", provider.issuer);
+        Some(provider)
+    } else {
+        None
+    };
 
     // No idle connections: the provider closes them after 5 s, and a request on one it is
     // closing fails.
@@ -1384,6 +1632,7 @@ async fn run(mut options: Options) -> Result<bool> {
 
     let env = Env {
         quickstart,
+        api,
         work_dir,
         venv,
         ticks_per_second,
@@ -1392,15 +1641,21 @@ async fn run(mut options: Options) -> Result<bool> {
         rocket_port,
         flask_port,
         store_ports,
+        bearer_ports,
     };
     let mut out = String::new();
     let _ = writeln!(out);
     let _ = writeln!(out, "Machine: {}", machine());
     let mut all = true;
-    if !options.only_stores {
+    if options.one_cookie_run() {
         let (text, pass) = one_cookie_run(&mut options, &env).await?;
         out.push_str(&text);
         all = pass;
+    }
+    if options.bearer {
+        let (text, pass) = bearer_run(&options, &env).await?;
+        out.push_str(&text);
+        all &= pass;
     }
     if !options.stores.is_empty() {
         out.push_str(&store_run(&options, &env).await?);
@@ -1416,23 +1671,39 @@ async fn run(mut options: Options) -> Result<bool> {
 
 /// What the parts of a run share.
 struct Env {
-    quickstart: PathBuf,
+    /// Unless `--only-bearer` alone.
+    quickstart: Option<PathBuf>,
+    /// With `--bearer`.
+    api: Option<PathBuf>,
     work_dir: PathBuf,
     venv: PathBuf,
     ticks_per_second: u64,
-    provider: Provider,
+    /// The one-cookie run's and the stores' (unless `--only-bearer` alone).
+    provider: Option<Provider>,
     http: reqwest::Client,
     rocket_port: u16,
     flask_port: u16,
     /// One per store of `--stores`, in its order.
     store_ports: Vec<u16>,
+    /// One per bearer setup, with `--bearer`.
+    bearer_ports: Vec<u16>,
+}
+
+impl Env {
+    fn quickstart(&self) -> Result<&Path> {
+        Ok(self.quickstart.as_deref().ok_or("no quickstart binary")?)
+    }
+
+    fn provider(&self) -> Result<&Provider> {
+        Ok(self.provider.as_ref().ok_or("no test provider")?)
+    }
 }
 
 /// Steps 2 to 7 (one logged-in cookie on every request): the report's text and whether every
 /// target was met.
 async fn one_cookie_run(options: &mut Options, env: &Env) -> Result<(String, bool)> {
-    let (quickstart, work_dir, venv) = (&env.quickstart, &env.work_dir, &env.venv);
-    let (provider, http) = (&env.provider, &env.http);
+    let (quickstart, work_dir, venv) = (env.quickstart()?, &env.work_dir, &env.venv);
+    let (provider, http) = (env.provider()?, &env.http);
     let ticks_per_second = env.ticks_per_second;
     let (rocket_port, flask_port) = (env.rocket_port, env.flask_port);
 
@@ -1480,23 +1751,13 @@ async fn one_cookie_run(options: &mut Options, env: &Env) -> Result<(String, boo
         eprintln!("==> warm-up: {} s per route", options.warmup_seconds);
         for subject in &subjects {
             for route in ROUTES {
-                let url = format!("{}{route}", subject.app.url);
-                let result = run_wrk(
+                warm_up(
+                    subject.app.name,
                     options.shape(),
-                    &url,
-                    Cookies::One(&subject.cookie),
+                    &format!("{}{route}", subject.app.url),
+                    Credentials::One("Cookie", &subject.cookie),
                     options.warmup_seconds,
                 )?;
-                if result.non200 > 0 || result.requests == 0 {
-                    bail!(
-                        "{} {route}: {} of {} responses were not 200 (first: {}); the load would \
-                         measure errors, not the route",
-                        subject.app.name,
-                        result.non200,
-                        result.requests,
-                        result.first_non200
-                    );
-                }
             }
         }
     }
@@ -1516,53 +1777,29 @@ async fn one_cookie_run(options: &mut Options, env: &Env) -> Result<(String, boo
                 // Rotate the order so that no route always runs first.
                 let route = ROUTES[(round + k) % ROUTES.len()];
                 let url = format!("{}{route}", subject.app.url);
-                let pid = subject.app.pid();
-                let before = read_cpu(pid);
-                let (machine_before, own_before) = (machine_busy_ticks(), own_ticks());
-                let result = run_wrk(
+                let m = measured_wrk(
+                    &[subject.app.pid()],
+                    ticks_per_second,
                     options.shape(),
                     &url,
-                    Cookies::One(&subject.cookie),
+                    Credentials::One("Cookie", &subject.cookie),
                     options.seconds,
                 )?;
-                let (machine_after, own_after) = (machine_busy_ticks(), own_ticks());
-                let after = read_cpu(pid);
-                let (cpu_s, precise) = cpu_between(&before, &after, ticks_per_second);
-                // Whatever else ran on the machine meanwhile (not the app, wrk or this
-                // process), as a share of one core.
-                let other_ticks = (machine_after - machine_before)
-                    .saturating_sub(own_after - own_before)
-                    .saturating_sub(after.ticks.saturating_sub(before.ticks));
-                let other = other_ticks as f64
-                    / ticks_per_second as f64
-                    / (result.duration_us.max(1) as f64 / 1e6);
-                max_other_load = max_other_load.max(other);
-                let requests = result.requests.max(1);
-                let cpu_us = cpu_s * 1e6 / requests as f64;
-                let rps = result.requests as f64 / (result.duration_us.max(1) as f64 / 1e6);
+                max_other_load = max_other_load.max(m.other_load);
                 eprintln!(
                     "    round {} {:<20} {:<7} {:>9.0} req/s  {:>7.1} µs CPU/req  non-200 {}  \
                      Set-Cookie {}  other load {:.0}% of a core{}",
                     round + 1,
                     subject.app.name,
                     route,
-                    rps,
-                    cpu_us,
-                    result.non200,
-                    result.set_cookie,
-                    other * 100.0,
-                    if precise { "" } else { "  (ticks)" }
+                    m.rps(),
+                    m.us(0),
+                    m.result.non200,
+                    m.result.set_cookie,
+                    m.other_load * 100.0,
+                    if m.precise { "" } else { "  (ticks)" }
                 );
-                let samples = subject.figures.routes.entry(route).or_default();
-                samples.cpu_us.push(cpu_us);
-                samples.rps.push(rps);
-                samples.p50_ms.push(result.p50_us as f64 / 1000.0);
-                samples.requests += result.requests;
-                samples.non200 += result.non200;
-                samples.set_cookie += result.set_cookie;
-                samples.socket_errors += result.socket_errors;
-                samples.bytes_per_response = result.bytes as f64 / requests as f64;
-                samples.precise = samples.precise || precise;
+                subject.figures.routes.entry(route).or_default().add(&m);
             }
         }
     }
@@ -1916,6 +2153,40 @@ struct Session {
     cookie: String,
 }
 
+/// `job(0)` to `job(n - 1)`, `concurrency` at a time (tasks, each taking a contiguous share
+/// in order), within [`LOGIN_PHASE_BUDGET`]; their results, in order. `what` names them in
+/// the error when they take too long.
+async fn in_parallel<T, F, Fut>(n: usize, concurrency: usize, what: &str, job: F) -> Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<T>> + Send,
+{
+    let per_task = n.div_ceil(concurrency.max(1)).max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for first in (0..n).step_by(per_task) {
+        let last = (first + per_task).min(n);
+        let job = job.clone();
+        tasks.spawn(async move {
+            let mut done = Vec::with_capacity(last - first);
+            for k in first..last {
+                done.push((k, job(k).await?));
+            }
+            Ok::<_, BoxError>(done)
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    let deadline = tokio::time::Instant::now() + LOGIN_PHASE_BUDGET;
+    while let Some(joined) = tokio::time::timeout_at(deadline, tasks.join_next())
+        .await
+        .map_err(|_| format!("{what} took too long"))?
+    {
+        all.extend(joined??);
+    }
+    all.sort_by_key(|(k, _)| *k);
+    Ok(all.into_iter().map(|(_, done)| done).collect())
+}
+
 /// `n` logins through the app, `concurrency` browsers at once, users `{prefix}{0..n}`.
 async fn many_logins(
     endpoint: &Endpoint,
@@ -1924,40 +2195,23 @@ async fn many_logins(
     prefix: &str,
 ) -> Result<Vec<Session>> {
     let app_url: url::Url = format!("{}/", endpoint.url).parse()?;
-    let per_task = n.div_ceil(concurrency);
-    let mut tasks = tokio::task::JoinSet::new();
-    for first in (0..n).step_by(per_task) {
-        let last = (first + per_task).min(n);
-        let (endpoint, app_url, prefix) = (endpoint.clone(), app_url.clone(), prefix.to_string());
-        tasks.spawn(async move {
-            let mut sessions = Vec::with_capacity(last - first);
-            for k in first..last {
-                let user = format!("{prefix}{k}");
-                let login = login_through_app(&endpoint, &user, None).await?;
-                let Some(cookie) = login.jar.cookies(&app_url) else {
-                    bail!("{}: no cookies after the login of {user}", endpoint.name);
-                };
-                sessions.push((
-                    k,
-                    Session {
-                        user,
-                        cookie: cookie.to_str()?.to_string(),
-                    },
-                ));
-            }
-            Ok::<_, BoxError>(sessions)
-        });
-    }
-    let mut all = Vec::with_capacity(n);
-    let deadline = tokio::time::Instant::now() + LOGIN_PHASE_BUDGET;
-    while let Some(joined) = tokio::time::timeout_at(deadline, tasks.join_next())
-        .await
-        .map_err(|_| format!("{}: {n} logins took too long", endpoint.name))?
-    {
-        all.extend(joined??);
-    }
-    all.sort_by_key(|(k, _)| *k);
-    Ok(all.into_iter().map(|(_, session)| session).collect())
+    let what = format!("{}: {n} logins", endpoint.name);
+    let (endpoint, prefix) = (endpoint.clone(), prefix.to_string());
+    in_parallel(n, concurrency, &what, move |k| {
+        let (endpoint, app_url) = (endpoint.clone(), app_url.clone());
+        let user = format!("{prefix}{k}");
+        async move {
+            let login = login_through_app(&endpoint, &user, None).await?;
+            let Some(cookie) = login.jar.cookies(&app_url) else {
+                bail!("{}: no cookies after the login of {user}", endpoint.name);
+            };
+            Ok(Session {
+                user,
+                cookie: cookie.to_str()?.to_string(),
+            })
+        }
+    })
+    .await
 }
 
 /// Every session's cookie, alone, answers `/whoami` with its own user (200, no Set-Cookie).
@@ -2106,11 +2360,16 @@ async fn measure_store(
         None => format!("{{store=\"{}\"}}", store.name()),
     };
     let mut app = start_rocket(
-        &env.quickstart,
+        env.quickstart()?,
         port,
-        &env.provider.issuer,
+        &env.provider()?.issuer,
         &env.work_dir,
-        Some((store.app_name(), &table)),
+        Some(&Variant {
+            name: store.app_name(),
+            oidc_keys: &format!(", session={table}"),
+            provider_keys: "",
+            log_level: "off",
+        }),
     )?;
     wait_ready(&mut app, &env.http).await?;
     let pid = app.pid();
@@ -2181,6 +2440,9 @@ async fn measure_store(
         max_other_load: 0.0,
         seconds: 0.0,
     };
+    let pids: Vec<u32> = std::iter::once(pid)
+        .chain(redis.as_ref().map(RedisServer::pid))
+        .collect();
     for shape in STORE_SHAPES {
         let mut routes: BTreeMap<&'static str, StoreRoute> = BTreeMap::new();
         if options.store_warmup_seconds > 0 {
@@ -2189,7 +2451,7 @@ async fn measure_store(
                 let result = run_wrk(
                     shape,
                     &url,
-                    Cookies::Rotate(&file),
+                    Credentials::Rotate("Cookie", &file),
                     options.store_warmup_seconds,
                 )?;
                 if result.non200 > 0 || result.requests == 0 {
@@ -2205,36 +2467,23 @@ async fn measure_store(
                 let route = ROUTES[(round + k) % ROUTES.len()];
                 let url = format!("{}{route}", app.url);
                 let calls_before = redis.as_ref().map(|r| r.command_calls()).transpose()?;
-                let before = read_cpu(pid);
-                let redis_before = redis.as_ref().map(|r| read_cpu(r.pid()));
-                let (machine_before, own_before) = (machine_busy_ticks(), own_ticks());
-                let result = run_wrk(shape, &url, Cookies::Rotate(&file), options.store_seconds)?;
-                let (machine_after, own_after) = (machine_busy_ticks(), own_ticks());
-                let after = read_cpu(pid);
-                let redis_after = redis.as_ref().map(|r| read_cpu(r.pid()));
+                let m = measured_wrk(
+                    &pids,
+                    ticks_per_second,
+                    shape,
+                    &url,
+                    Credentials::Rotate("Cookie", &file),
+                    options.store_seconds,
+                )?;
                 let calls_after = redis.as_ref().map(|r| r.command_calls()).transpose()?;
-                let requests = result.requests.max(1) as f64;
-                let seconds = result.duration_us.max(1) as f64 / 1e6;
-                let (app_s, precise) = cpu_between(&before, &after, ticks_per_second);
-                let mut known_ticks = after.ticks.saturating_sub(before.ticks);
-                let redis_s = match (&redis_before, &redis_after) {
-                    (Some(b), Some(a)) => {
-                        known_ticks += a.ticks.saturating_sub(b.ticks);
-                        Some(cpu_between(b, a, ticks_per_second).0)
-                    }
-                    _ => None,
-                };
-                let other_ticks = (machine_after - machine_before)
-                    .saturating_sub(own_after - own_before)
-                    .saturating_sub(known_ticks);
-                let other = other_ticks as f64 / ticks_per_second as f64 / seconds;
+                let (result, precise, other) = (&m.result, m.precise, m.other_load);
                 figures.max_other_load = figures.max_other_load.max(other);
                 let r = routes.entry(route).or_default();
-                r.app_us.push(app_s * 1e6 / requests);
-                if let Some(redis_s) = redis_s {
-                    r.redis_us.push(redis_s * 1e6 / requests);
+                r.app_us.push(m.us(0));
+                if redis.is_some() {
+                    r.redis_us.push(m.us(1));
                 }
-                r.rps.push(result.requests as f64 / seconds);
+                r.rps.push(m.rps());
                 r.requests += result.requests;
                 r.non200 += result.non200;
                 r.set_cookie += result.set_cookie;
@@ -2259,12 +2508,13 @@ async fn measure_store(
                     shape.connections,
                     round + 1,
                     route,
-                    result.requests as f64 / seconds,
-                    app_s * 1e6 / requests,
-                    redis_s.map_or(String::new(), |s| format!(
-                        " + {:>5.1} µs Redis",
-                        s * 1e6 / requests
-                    )),
+                    m.rps(),
+                    m.us(0),
+                    if redis.is_some() {
+                        format!(" + {:>5.1} µs Redis", m.us(1))
+                    } else {
+                        String::new()
+                    },
                     result.non200,
                     result.set_cookie,
                     other * 100.0,
@@ -2309,18 +2559,7 @@ fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> 
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let _ = writeln!(
-        out,
-        "Load average (1 min) at the end: {}. Other processes during these rounds: at most \
-         {:.0}% of a core{}",
-        loadavg(),
-        max_other * 100.0,
-        if max_other > 0.1 {
-            " (more than 10%: the figures are disturbed, rerun on a quiet machine)"
-        } else {
-            ""
-        }
-    );
+    let _ = writeln!(out, "{}", load_note(max_other));
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -2471,6 +2710,742 @@ fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> 
 }
 
 // ---------------------------------------------------------------------------------------
+// Bearer tokens (--bearer)
+// ---------------------------------------------------------------------------------------
+
+/// How the API checks bearer tokens in one setup of the bearer run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Validation {
+    /// JWT access tokens (RFC 9068, RS256), checked locally against the provider's keys.
+    Jwt,
+    /// Opaque tokens, by introspection (RFC 7662), each answer kept
+    /// [`INTROSPECTION_CACHE_SECONDS`].
+    Introspection,
+}
+
+const BEARER_SETUPS: [Validation; 2] = [Validation::Jwt, Validation::Introspection];
+/// Longer than the run: no kept answer expires during it.
+const INTROSPECTION_CACHE_SECONDS: u64 = 600;
+const INTROSPECTION: &str = "/token/introspection";
+/// The client that gets tokens for the API by the client credentials grant.
+const CALLER_ID: &str = "bench-caller";
+const CALLER_SECRET: &str = "bench-caller-secret";
+/// The guarded route, and its load with the many tokens in rotation.
+const ME: &str = "/api/me";
+const ME_MANY: &str = "/api/me, many tokens";
+
+impl Validation {
+    /// The provider's `OP_RESOURCE_FORMAT`.
+    fn token_format(self) -> &'static str {
+        match self {
+            Validation::Jwt => "jwt",
+            Validation::Introspection => "opaque",
+        }
+    }
+
+    /// The app's `access_token_validation`.
+    fn config(self) -> &'static str {
+        match self {
+            Validation::Jwt => "jwt",
+            Validation::Introspection => "introspection",
+        }
+    }
+
+    fn app_name(self) -> &'static str {
+        match self {
+            Validation::Jwt => "rocket_oidc_auth API, JWT",
+            Validation::Introspection => "rocket_oidc_auth API, introspection",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Validation::Jwt => "JWT (RS256), checked locally",
+            Validation::Introspection => "opaque, introspection kept 600 s",
+        }
+    }
+}
+
+/// One pass over the many tokens, each sent once to `/api/me`.
+#[derive(Debug, Default)]
+struct TokenPass {
+    /// The app's CPU per request, µs.
+    cpu_us: f64,
+    precise: bool,
+    latency_ms: Vec<f64>,
+    seconds: f64,
+    introspections: u64,
+}
+
+#[derive(Debug)]
+struct BearerFigures {
+    validation: Validation,
+    /// `/`, [`ME`] with the one token and, with `--tokens`, [`ME_MANY`].
+    routes: BTreeMap<&'static str, RouteSamples>,
+    token_bytes: usize,
+    /// Introspection requests of the check of the one token (its first request).
+    check_introspections: u64,
+    /// Provider requests during the warm-up and the rounds.
+    load_introspections: u64,
+    load_jwks: u64,
+    /// `--tokens`: their number, how long getting them took, and the first and the second
+    /// request with each.
+    tokens: usize,
+    tokens_seconds: f64,
+    passes: Option<[TokenPass; 2]>,
+    /// JWT: ring's RS256 verification of the one token in this process, µs.
+    rs256_us: Option<f64>,
+    rss_after_load_kb: u64,
+    max_other_load: f64,
+    seconds: f64,
+}
+
+impl BearerFigures {
+    /// Median over the rounds of `load`'s CPU per request minus that of `/` in the same
+    /// round, µs.
+    fn extra_us(&self, load: &str) -> f64 {
+        let (Some(r), Some(base)) = (self.routes.get(load), self.routes.get("/")) else {
+            return f64::NAN;
+        };
+        let extra: Vec<f64> = r
+            .cpu_us
+            .iter()
+            .zip(&base.cpu_us)
+            .map(|(a, b)| a - b)
+            .collect();
+        median(&extra)
+    }
+}
+
+/// A token for `resource` from the client credentials grant of [`CALLER_ID`].
+async fn caller_token(http: &reqwest::Client, issuer: &str, resource: &str) -> Result<String> {
+    let response = http
+        .post(format!("{issuer}{TOKEN}"))
+        .basic_auth(CALLER_ID, Some(CALLER_SECRET))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "read"),
+            ("resource", resource),
+        ])
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.text().await?;
+    let token = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["access_token"].as_str().map(str::to_string));
+    match token {
+        Some(token) if status == 200 => Ok(token),
+        _ => bail!("the client credentials grant answered {status}: {body}"),
+    }
+}
+
+/// `GET /api/me` with `token` (`None`: no Authorization header): the status and the body.
+async fn get_me(client: &reqwest::Client, url: &str, token: Option<&str>) -> Result<(u16, String)> {
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
+}
+
+/// `/api/me`'s answer to a token of [`CALLER_ID`]'s must be a 200 naming that client.
+fn check_me(app: &str, status: u16, body: &str) -> Result<()> {
+    let client_id = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["client_id"].as_str().map(str::to_string));
+    if status != 200 || client_id.as_deref() != Some(CALLER_ID) {
+        bail!("{app}: {ME} with a token of {CALLER_ID} answered {status}: {body}");
+    }
+    Ok(())
+}
+
+/// Each token once to `/api/me`, `concurrency` at a time on kept-alive connections: the
+/// app's CPU per request, each request's latency and the provider's introspections; every
+/// answer checked.
+async fn token_pass(
+    app: &App,
+    provider: &Provider,
+    http: &reqwest::Client,
+    tokens: &Arc<Vec<String>>,
+    concurrency: usize,
+    ticks_per_second: u64,
+) -> Result<TokenPass> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let (url, name) = (format!("{}{ME}", app.url), app.name);
+    let what = format!("{name}: {} requests to {ME}", tokens.len());
+    let hits_before = provider.hits(http).await?;
+    let cpu_before = read_cpu(app.pid());
+    let started = Instant::now();
+    let tokens = tokens.clone();
+    let latency_ms = in_parallel(tokens.len(), concurrency, &what, move |k| {
+        let (client, url, tokens) = (client.clone(), url.clone(), tokens.clone());
+        async move {
+            let start = Instant::now();
+            let (status, body) = get_me(&client, &url, Some(&tokens[k])).await?;
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            check_me(name, status, &body)?;
+            Ok(ms)
+        }
+    })
+    .await
+    .map_err(|e| format!("{e}\n{}", tail(&app.log, 20)))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (cpu_s, precise) = cpu_between(&cpu_before, &read_cpu(app.pid()), ticks_per_second);
+    let hits_after = provider.hits(http).await?;
+    Ok(TokenPass {
+        cpu_us: cpu_s * 1e6 / latency_ms.len().max(1) as f64,
+        precise,
+        latency_ms,
+        seconds,
+        introspections: hit_delta(&hits_before, &hits_after, INTROSPECTION),
+    })
+}
+
+/// ring's RS256 verification of `jwt` against the provider's key, in this process: the
+/// median of 5 means of 400, µs. What a local check cannot do without.
+async fn rs256_verify_us(http: &reqwest::Client, issuer: &str, jwt: &str) -> Result<f64> {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header_b64, payload_b64, signature_b64] = parts[..] else {
+        bail!("the JWT access token has {} parts, not 3", parts.len());
+    };
+    let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64)?)?;
+    if header["alg"] != "RS256" {
+        bail!(
+            "the JWT access token is signed with {}, not RS256",
+            header["alg"]
+        );
+    }
+    let jwks: serde_json::Value = http
+        .get(format!("{issuer}{JWKS}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let Some(key) = jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == header["kid"]))
+    else {
+        bail!("no key {} in the provider's JWKS", header["kid"]);
+    };
+    let component = |name: &str| -> Result<Vec<u8>> {
+        let value = key[name].as_str().ok_or("an RSA key without n or e")?;
+        Ok(URL_SAFE_NO_PAD.decode(value)?)
+    };
+    let public = ring::signature::RsaPublicKeyComponents {
+        n: component("n")?,
+        e: component("e")?,
+    };
+    let message = format!("{header_b64}.{payload_b64}");
+    let signature = URL_SAFE_NO_PAD.decode(signature_b64)?;
+    let verify = || {
+        public.verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            message.as_bytes(),
+            &signature,
+        )
+    };
+    verify().map_err(|_| "the JWT access token's signature does not verify")?;
+    let mut means = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        for _ in 0..400 {
+            std::hint::black_box(verify()).ok();
+        }
+        means.push(started.elapsed().as_secs_f64() * 1e6 / 400.0);
+    }
+    Ok(median(&means))
+}
+
+/// Step 9: every bearer setup in turn; the report's section and whether every target was met.
+async fn bearer_run(options: &Options, env: &Env) -> Result<(String, bool)> {
+    let started = Instant::now();
+    let api = env.api.as_deref().ok_or("no api binary")?;
+    eprintln!(
+        "==> bearer tokens: {}; {} tokens in rotation",
+        BEARER_SETUPS.map(Validation::label).join(", "),
+        options.tokens
+    );
+    let mut figures = Vec::new();
+    for (&validation, &port) in BEARER_SETUPS.iter().zip(&env.bearer_ports) {
+        figures.push(measure_bearer(options, env, api, validation, port).await?);
+    }
+    Ok(bearer_report(options, &figures, started.elapsed()))
+}
+
+async fn measure_bearer(
+    options: &Options,
+    env: &Env,
+    api: &Path,
+    validation: Validation,
+    port: u16,
+) -> Result<BearerFigures> {
+    let started = Instant::now();
+    let (http, ticks_per_second) = (&env.http, env.ticks_per_second);
+    let origin = format!("http://127.0.0.1:{port}");
+    // The API as the provider's resource server: its tokens name it in `aud`.
+    let resource = format!("{origin}/api");
+    let clients = serde_json::json!([
+        client_registration(&[origin], "rocket-app", "rocket-secret"),
+        {
+            "client_id": CALLER_ID,
+            "client_secret": CALLER_SECRET,
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "redirect_uris": [],
+        },
+    ]);
+    // Declared before the app, so dropped after it: the app stops first.
+    let provider = Provider::start(
+        &clients,
+        &[
+            ("OP_RESOURCE", &resource),
+            ("OP_RESOURCE_FORMAT", validation.token_format()),
+        ],
+        &env.work_dir.join(format!("op-{}.log", validation.config())),
+    )?;
+    let provider_keys = format!(
+        ", access_token_validation=\"{}\", access_token_audience=\"{resource}\", \
+         introspection_cache_seconds={INTROSPECTION_CACHE_SECONDS}",
+        validation.config()
+    );
+    let mut app = start_rocket(
+        api,
+        port,
+        &provider.issuer,
+        &env.work_dir,
+        Some(&Variant {
+            name: validation.app_name(),
+            oidc_keys: "",
+            provider_keys: &provider_keys,
+            // Only failures log: the load sees none, the checks say why.
+            log_level: "critical",
+        }),
+    )?;
+    wait_ready(&mut app, http).await?;
+    let pid = app.pid();
+    eprintln!(
+        "==> {} at {} (pid {}), its provider at {} (OP_RESOURCE_FORMAT={})",
+        app.name,
+        app.url,
+        pid,
+        provider.issuer,
+        validation.token_format()
+    );
+
+    // The one token: the guard refuses a request without it and takes it, at the cost of one
+    // introspection (none for a JWT).
+    let token = caller_token(http, &provider.issuer, &resource).await?;
+    if (token.split('.').count() == 3) != (validation == Validation::Jwt) {
+        bail!(
+            "the provider (OP_RESOURCE_FORMAT={}) issued {token:?}",
+            validation.token_format()
+        );
+    }
+    let me_url = format!("{}{ME}", app.url);
+    let (status, body) = get_me(http, &me_url, None).await?;
+    if status != 401 {
+        bail!(
+            "{}: {ME} without a token answered {status}: {body}",
+            app.name
+        );
+    }
+    let before = provider.hits(http).await?;
+    let (status, body) = get_me(http, &me_url, Some(&token)).await?;
+    check_me(app.name, status, &body).map_err(|e| format!("{e}\n{}", tail(&app.log, 20)))?;
+    let check_introspections = hit_delta(&before, &provider.hits(http).await?, INTROSPECTION);
+    let rs256_us = match validation {
+        Validation::Jwt => Some(rs256_verify_us(http, &provider.issuer, &token).await?),
+        Validation::Introspection => None,
+    };
+
+    // The many tokens: each sent once (a cache miss: an introspection) and once again (a
+    // hit); a file of their Authorization headers for wrk.
+    let mut passes = None;
+    let mut tokens_file = None;
+    let mut tokens_seconds = 0.0;
+    if options.tokens > 0 {
+        let fetch_started = Instant::now();
+        let tokens = {
+            let (http, issuer, resource) =
+                (http.clone(), provider.issuer.clone(), resource.clone());
+            in_parallel(
+                options.tokens,
+                options.login_concurrency,
+                "the client credentials grants",
+                move |_| {
+                    let (http, issuer, resource) = (http.clone(), issuer.clone(), resource.clone());
+                    async move { caller_token(&http, &issuer, &resource).await }
+                },
+            )
+            .await?
+        };
+        tokens_seconds = fetch_started.elapsed().as_secs_f64();
+        let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
+        if distinct.len() != tokens.len() {
+            bail!(
+                "{} client credentials grants gave only {} distinct tokens",
+                tokens.len(),
+                distinct.len()
+            );
+        }
+        let tokens = Arc::new(tokens);
+        let pass = || {
+            token_pass(
+                &app,
+                &provider,
+                http,
+                &tokens,
+                options.connections as usize,
+                ticks_per_second,
+            )
+        };
+        let (first, second) = (pass().await?, pass().await?);
+        for (n, p) in [("first", &first), ("second", &second)] {
+            eprintln!(
+                "    {} tokens, the {n} request of each: {:.1} µs app CPU/req{}, latency median \
+                 {:.2} ms, {} introspections, {:.1} s",
+                tokens.len(),
+                p.cpu_us,
+                if p.precise { "" } else { " (ticks)" },
+                median(&p.latency_ms),
+                p.introspections,
+                p.seconds
+            );
+        }
+        passes = Some([first, second]);
+        // Named by pid: two runs at once must not send each other's tokens.
+        let file = env.work_dir.join(format!(
+            "tokens-{}-{}.txt",
+            validation.config(),
+            std::process::id()
+        ));
+        let lines: String = tokens.iter().map(|t| format!("Bearer {t}\n")).collect();
+        fs::write(&file, lines)?;
+        tokens_file = Some(file);
+    }
+
+    // Load: `/` with no header, `/api/me` with the one token, and with the many in turn.
+    let bearer = format!("Bearer {token}");
+    let mut loads = vec![
+        ("/", "/", Credentials::None),
+        (ME, ME, Credentials::One("Authorization", &bearer)),
+    ];
+    if let Some(file) = &tokens_file {
+        loads.push((ME_MANY, ME, Credentials::Rotate("Authorization", file)));
+    }
+    let hits_before = provider.hits(http).await?;
+    if options.bearer_warmup_seconds > 0 {
+        for &(_, path, credentials) in &loads {
+            let url = format!("{}{path}", app.url);
+            let seconds = options.bearer_warmup_seconds;
+            warm_up(app.name, options.shape(), &url, credentials, seconds)?;
+        }
+    }
+    let mut routes: BTreeMap<&'static str, RouteSamples> = BTreeMap::new();
+    let mut max_other_load: f64 = 0.0;
+    for round in 0..options.bearer_rounds as usize {
+        for k in 0..loads.len() {
+            // Rotate the order so that no load always runs first.
+            let (name, path, credentials) = loads[(round + k) % loads.len()];
+            let m = measured_wrk(
+                &[pid],
+                ticks_per_second,
+                options.shape(),
+                &format!("{}{path}", app.url),
+                credentials,
+                options.bearer_seconds,
+            )?;
+            max_other_load = max_other_load.max(m.other_load);
+            eprintln!(
+                "    round {} {:<12} {:<20} {:>8.0} req/s  {:>6.1} µs CPU/req  non-200 {}  other \
+                 load {:.0}% of a core{}",
+                round + 1,
+                validation.token_format(),
+                name,
+                m.rps(),
+                m.us(0),
+                m.result.non200,
+                m.other_load * 100.0,
+                if m.precise { "" } else { "  (ticks)" }
+            );
+            routes.entry(name).or_default().add(&m);
+        }
+    }
+    let hits_after = provider.hits(http).await?;
+    let rss_after_load_kb = rss_kb(pid);
+    drop(app);
+    drop(provider);
+    if let Some(file) = &tokens_file {
+        let _ = fs::remove_file(file);
+    }
+    Ok(BearerFigures {
+        validation,
+        routes,
+        token_bytes: token.len(),
+        check_introspections,
+        load_introspections: hit_delta(&hits_before, &hits_after, INTROSPECTION),
+        load_jwks: hit_delta(&hits_before, &hits_after, JWKS),
+        tokens: options.tokens,
+        tokens_seconds,
+        passes,
+        rs256_us,
+        rss_after_load_kb,
+        max_other_load,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn bearer_report(options: &Options, figures: &[BearerFigures], took: Duration) -> (String, bool) {
+    let mut out = String::new();
+    let max_other = figures.iter().map(|f| f.max_other_load).fold(0.0, f64::max);
+    let many = options.tokens > 0;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "## Bearer tokens: `/api/me` next to `/` (examples/api.rs)"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Per setup, a provider of its own with the app as its resource server and the app \
+         (release); tokens by the client credentials grant (scope `read`, `resource` = the \
+         API), checked on `/api/me`. wrk -t{} -c{} on `/` (no header), `/api/me` with one token \
+         (`Authorization: Bearer`){}; {} rounds x {} s per load (after {} s of warm-up), loads \
+         alternating; the app's own CPU (schedstat) per request wrk counted; medians of the \
+         rounds (ratios: medians of the per-round ratios). The bearer part took {:.0} s ({}).",
+        options.wrk_threads,
+        options.connections,
+        if many {
+            format!(
+                " and with {} distinct tokens, the next one on every request \
+                 (bench/wrk/rotate.lua)",
+                options.tokens
+            )
+        } else {
+            String::new()
+        },
+        options.bearer_rounds,
+        options.bearer_seconds,
+        options.bearer_warmup_seconds,
+        took.as_secs_f64(),
+        figures
+            .iter()
+            .map(|f| format!("{} {:.0} s", f.validation.token_format(), f.seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(out, "{}", load_note(max_other));
+    let _ = writeln!(out);
+    let many_head = if many {
+        format!(
+            " | app CPU `/api/me`, {} tokens in rotation (× `/`)",
+            options.tokens
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "| setup | token | req/s {} | app CPU `/` | app CPU `/api/me`, one token (× `/`){many_head} \
+         | introspections: the check · the load | JWKS fetches in the load | non-200 · socket \
+         errors | app RSS after the load |",
+        if many {
+            "`/` · `/api/me` · rotation"
+        } else {
+            "`/` · `/api/me`"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|{}---|---|---|---|",
+        if many { "---|" } else { "" }
+    );
+    let empty = RouteSamples::default();
+    for f in figures {
+        let get = |load: &str| f.routes.get(load).unwrap_or(&empty);
+        let cpu = |load: &str| us(median(&get(load).cpu_us));
+        let cell = |load: &str| format!("{} ({:.2}×)", cpu(load), ratio(&f.routes, load, "/"));
+        let mut rps = vec![
+            format!("{:.0}", median(&get("/").rps)),
+            format!("{:.0}", median(&get(ME).rps)),
+        ];
+        let mut many_cell = String::new();
+        if many {
+            rps.push(format!("{:.0}", median(&get(ME_MANY).rps)));
+            many_cell = format!(" | {}", cell(ME_MANY));
+        }
+        let (requests, non200, errors) = f.routes.values().fold((0, 0, 0), |(t, n, e), r| {
+            (t + r.requests, n + r.non200, e + r.socket_errors)
+        });
+        let first_bad = f
+            .routes
+            .values()
+            .map(|r| r.first_non200.as_str())
+            .find(|b| !b.is_empty())
+            .map_or(String::new(), |b| format!(" (first: {b})"));
+        let _ = writeln!(
+            out,
+            "| {} | {} bytes | {} | {} | {}{many_cell} | {} · {} | {} | {non200} · {errors} of \
+             {requests}{first_bad} | {} |",
+            f.validation.label(),
+            f.token_bytes,
+            rps.join(" · "),
+            cpu("/"),
+            cell(ME),
+            f.check_introspections,
+            f.load_introspections,
+            f.load_jwks,
+            mb(f.rss_after_load_kb)
+        );
+    }
+    let extras: Vec<String> = figures
+        .iter()
+        .map(|f| format!("{} {}", f.validation.label(), us(f.extra_us(ME))))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n`/api/me` − `/` (median of the rounds), one token: {}. ring's RS256 verification of the \
+         JWT in this process (the part of a local check none can skip): {}.",
+        extras.join("; "),
+        us(figures
+            .iter()
+            .find_map(|f| f.rs256_us)
+            .unwrap_or(f64::NAN))
+    );
+    if many {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "| setup | {} new tokens (got in) | first request of each: app CPU, latency median / \
+             p90, introspections | second request of each: the same | the first costs more |",
+            options.tokens
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for f in figures {
+            let Some([first, second]) = &f.passes else {
+                continue;
+            };
+            let pass = |p: &TokenPass| {
+                format!(
+                    "{}{}, {} / {}, {}",
+                    us(p.cpu_us),
+                    if p.precise { "" } else { " (ticks)" },
+                    ms(median(&p.latency_ms)),
+                    ms(percentile(&p.latency_ms, 90.0)),
+                    p.introspections
+                )
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} s | {} | {} | {} app CPU, {} latency |",
+                f.validation.label(),
+                f.tokens_seconds,
+                pass(first),
+                pass(second),
+                us(first.cpu_us - second.cpu_us),
+                ms(median(&first.latency_ms) - median(&second.latency_ms))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nThe passes send each token to `/api/me` once, {} at a time on kept-alive \
+             connections (this process's HTTP client, not wrk).",
+            options.connections
+        );
+    }
+
+    // Targets (issue 13).
+    let mut all = true;
+    let mut lines = vec![String::new()];
+    let mut target = |ok: bool, what: String| {
+        all &= ok;
+        lines.push(format!("{}  {what}", if ok { "PASS" } else { "MISS" }));
+    };
+    for f in figures {
+        match f.validation {
+            Validation::Introspection => {
+                let mut loads = vec![(ME, "one token")];
+                if many {
+                    loads.push((ME_MANY, "tokens in rotation"));
+                }
+                for (load, what) in loads {
+                    let x = ratio(&f.routes, load, "/");
+                    target(
+                        x <= 1.5,
+                        format!(
+                            "/api/me with a kept introspection answer ({what}) ≤ 1.5× the CPU \
+                             of /: {x:.2}×"
+                        ),
+                    );
+                }
+                let (check, load) = (f.check_introspections, f.load_introspections);
+                target(
+                    check + load <= 1,
+                    format!(
+                        "at most one introspection for the one token, its check and the whole \
+                         wrk run: {check} at the check, {load} during the load"
+                    ),
+                );
+                if let Some([first, second]) = &f.passes {
+                    let n = f.tokens as u64;
+                    target(
+                        first.introspections == n && second.introspections == 0,
+                        format!(
+                            "each of {n} new tokens introspected once, then never again: \
+                             {} on the first requests, {} on the second, {load} during the load",
+                            first.introspections, second.introspections
+                        ),
+                    );
+                }
+            }
+            Validation::Jwt => {
+                // The signature is the part no JWT check can skip; the rest (the b64token
+                // scan, base64url, two small JSON documents, the claim checks) may cost as
+                // much again, no more.
+                let verify = f.rs256_us.unwrap_or(f64::NAN);
+                let extra = f.extra_us(ME);
+                target(
+                    extra <= 2.0 * verify,
+                    format!(
+                        "/api/me with a local JWT check ≤ / + 2× one RS256 verification (ring, \
+                         in this process: {verify:.1} µs): / + {extra:.1} µs, {:.2}× the \
+                         verification",
+                        extra / verify
+                    ),
+                );
+                target(
+                    f.check_introspections + f.load_introspections == 0 && f.load_jwks == 0,
+                    format!(
+                        "no provider request for a JWT: {} introspections, {} JWKS fetches \
+                         during the load",
+                        f.check_introspections + f.load_introspections,
+                        f.load_jwks
+                    ),
+                );
+            }
+        }
+        let non200: u64 = f.routes.values().map(|r| r.non200).sum();
+        target(
+            non200 == 0,
+            format!(
+                "{}: every response under load was a 200: {non200} were not",
+                f.validation.label()
+            ),
+        );
+    }
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    (out, all)
+}
+
+// ---------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------
 
@@ -2494,6 +3469,22 @@ fn ms(v: f64) -> String {
 
 fn mb(kb: u64) -> String {
     format!("{:.1} MB", kb as f64 / 1024.0)
+}
+
+/// The load average now, and `max_other`: the most CPU other processes used in a round, as a
+/// share of one core.
+fn load_note(max_other: f64) -> String {
+    format!(
+        "Load average (1 min) at the end: {}. Other processes during these rounds: at most \
+         {:.0}% of a core{}",
+        loadavg(),
+        max_other * 100.0,
+        if max_other > 0.1 {
+            " (more than 10%: the figures are disturbed, rerun on a quiet machine)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The one-cookie run's table and targets, and whether every target was met.

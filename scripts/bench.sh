@@ -14,12 +14,25 @@
 #                                 # of Redis. About 3 more minutes on 2 cores
 #   scripts/bench.sh --only-stores [cookie,memory,redis]
 #                                 # that comparison alone (a subset with the list)
-#   scripts/bench.sh --help       # the other options (rounds, seconds, logins, sessions, ...)
+#   scripts/bench.sh --bearer     # and the bearer-token API (examples/api.rs): the app's CPU
+#                                 # per request on / and on /api/me (the Bearer guard), with
+#                                 # JWT access tokens checked locally and with opaque tokens
+#                                 # checked by introspection, the answer kept; one token, and
+#                                 # 900 in rotation (each one's first request, the cache
+#                                 # miss, measured apart); the provider's introspection count.
+#                                 # Each setup has a provider of its own (OP_RESOURCE). About
+#                                 # 65 s more on 2 cores
+#   scripts/bench.sh --only-bearer
+#                                 # that part alone (builds only examples/api)
+#   scripts/bench.sh --help       # the other options (rounds, seconds, logins, sessions,
+#                                 # tokens, ...)
 #
 # Installs what it needs and is missing: wrk and, with --stores/--only-stores, redis-server
 # (apt-get), the provider's npm packages, and with --compare a Python venv from
-# bench/flask/requirements.txt. Builds the quickstart with the `redis` feature (a binary
-# built so serves every store). The report is also saved to target/bench-e2e/report.md.
+# bench/flask/requirements.txt. Builds the quickstart (and with --bearer/--only-bearer the api
+# example) with the `redis` feature (a binary built so serves every store; the bench is built
+# so too, so the library is compiled once). The report is also saved to
+# target/bench-e2e/report.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +43,13 @@ need cargo "install Rust from https://rustup.rs"
 need node "install Node.js 20 or newer (e.g. apt-get install nodejs npm)"
 need npm "install npm (e.g. apt-get install npm)"
 stores=no
+bearer=no
+only_bearer=no
 for arg in "$@"; do
   if [ "$arg" = "--compare" ]; then need python3 "install Python 3 (with venv and pip)"; fi
   if [ "$arg" = "--stores" ] || [ "$arg" = "--only-stores" ]; then stores=yes; fi
+  if [ "$arg" = "--bearer" ]; then bearer=yes; fi
+  if [ "$arg" = "--only-bearer" ]; then bearer=yes; only_bearer=yes; fi
 done
 
 # apt_install COMMAND PACKAGE: installs the Debian package when COMMAND is missing.
@@ -59,8 +76,12 @@ if [ ! -d tests/op/node_modules/oidc-provider ]; then
 fi
 
 # With the redis feature: the one binary serves the cookie, memory and redis stores. The
-# bench is built with the same features, so the library is compiled once.
-echo "==> building the quickstart example (release, --features redis)"
-cargo build --release --example quickstart --features redis
+# bench is built with the same features, so the library is compiled once. The quickstart
+# serves every part but the bearer one, the api example only that.
+examples=()
+if [ "$only_bearer" = no ] || [ "$stores" = yes ]; then examples+=(quickstart); fi
+if [ "$bearer" = yes ]; then examples+=(api); fi
+echo "==> building the example(s) ${examples[*]} (release, --features redis)"
+cargo build --release "${examples[@]/#/--example=}" --features redis
 
 cargo bench --features redis --bench e2e -- "$@"

@@ -1,18 +1,23 @@
--- wrk script for benches/e2e.rs (--stores): many users. Every request carries the Cookie
--- header of the NEXT session of a file (one Cookie header value per line), in rotation, so
--- that N logged-in sessions take turns instead of one session answering every request.
--- Counts, as check.lua does, every response that is not a 200 and every response with a
--- Set-Cookie header, and prints one machine-readable line at the end:
+-- wrk script for benches/e2e.rs (--stores, --bearer): many users. Every request carries
+-- the NEXT value of a file (one header value per line) in one header, Cookie unless
+-- WRK_HEADER names another, in rotation, so that N logged-in sessions (or N bearer tokens,
+-- with WRK_HEADER=Authorization and lines `Bearer <token>`) take turns instead of one
+-- answering every request. Counts, as check.lua does, every response that is not a 200 and
+-- every response with a Set-Cookie header, and prints one machine-readable line at the end
+-- (`sessions`: the values in rotation):
 --
 --   WRK_RESULT requests=N duration_us=N non200=N set_cookie=N sessions=N ...
 --
--- Usage (the file and wrk's thread count come by environment, not by wrk's arguments):
+-- Usage (the file, the header and wrk's thread count come by environment, not by wrk's
+-- arguments):
 --
---   WRK_COOKIES=cookies.txt WRK_THREADS=2 \
+--   WRK_VALUES=cookies.txt WRK_THREADS=2 \
 --     wrk -t2 -c32 -d5s -s bench/wrk/rotate.lua -H 'Accept: text/html' http://127.0.0.1:PORT/whoami
+--   WRK_VALUES=tokens.txt WRK_HEADER=Authorization \
+--     wrk -t1 -c16 -d5s -s bench/wrk/rotate.lua http://127.0.0.1:PORT/api/me
 --
--- With T threads, thread k takes the lines k, k+T, k+2T, ... (each session belongs to one
--- thread; the connections of a thread take its sessions in turn). The requests are built
+-- With T threads, thread k takes the lines k, k+T, k+2T, ... (each value belongs to one
+-- thread; the connections of a thread take its values in turn). The requests are built
 -- once, in init, so a request costs wrk one table lookup.
 
 local threads = {}
@@ -28,9 +33,13 @@ function init(args)
   non200 = 0
   set_cookie = 0
   first_bad = ""
-  local path = os.getenv("WRK_COOKIES")
+  local path = os.getenv("WRK_VALUES")
   if path == nil or path == "" then
-    error("rotate.lua: set WRK_COOKIES to a file of Cookie header values, one a line")
+    error("rotate.lua: set WRK_VALUES to a file of header values, one a line")
+  end
+  local header = os.getenv("WRK_HEADER")
+  if header == nil or header == "" then
+    header = "Cookie"
   end
   local nthreads = tonumber(os.getenv("WRK_THREADS") or "1") or 1
   local headers = {}
@@ -42,14 +51,14 @@ function init(args)
   for line in io.lines(path) do
     if line ~= "" then
       if line_no % nthreads == id then
-        headers["Cookie"] = line
+        headers[header] = line
         prepared[#prepared + 1] = wrk.format(nil, nil, headers)
       end
       line_no = line_no + 1
     end
   end
   if #prepared == 0 then
-    error("rotate.lua: no session for thread " .. tostring(id) .. " in " .. path)
+    error("rotate.lua: no value for thread " .. tostring(id) .. " in " .. path)
   end
   sessions = #prepared
   next_one = 1
