@@ -162,6 +162,29 @@ async fn a_token_for_another_audience_or_none_is_refused() {
     let (status, _, body) = call(&client, "/api/me", bare["access_token"].as_str().unwrap()).await;
     assert_eq!(status, Status::Unauthorized);
     assert_eq!(body["error"], "invalid_token");
+
+    // An introspected token without the admin scope: 403 at /api/admin.
+    let read_only = caller_token(&op, "read").await;
+    let (status, challenge, body) = call(&client, "/api/admin", &read_only).await;
+    assert_eq!(status, Status::Forbidden);
+    assert_eq!(body["error"], "insufficient_scope");
+    assert!(challenge.unwrap().contains("scope=\"admin\""));
+}
+
+#[rocket::async_test]
+async fn a_jwt_for_another_audience_is_refused_locally() {
+    let op = provider(&[]);
+    let provider = format!(
+        "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+         access_token_audience = \"https://other.example\"\naccess_token_validation = \"jwt\""
+    );
+    let client = api_app(provider_config(&op.issuer, &provider, "")).await;
+    let token = caller_token(&op, "read").await;
+    assert_eq!(token.split('.').count(), 3);
+    let (status, _, body) = call(&client, "/api/me", &token).await;
+    assert_eq!(status, Status::Unauthorized);
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(op.hits("/token/introspection").await, 0);
 }
 
 #[rocket::async_test]
@@ -288,9 +311,11 @@ async fn malformed_requests_get_rfc_6750_answers_without_asking_the_provider() {
         .await;
     assert_eq!(response.status(), Status::BadRequest);
     // Too long, or not token characters: refused locally.
-    let (status, _, body) = call(&client, "/api/me", &"a".repeat(9000)).await;
-    assert_eq!(status, Status::Unauthorized);
-    assert_eq!(body["error"], "invalid_token");
+    for size in [9_000, 100_000] {
+        let (status, _, body) = call(&client, "/api/me", &"a".repeat(size)).await;
+        assert_eq!(status, Status::Unauthorized, "{size} bytes");
+        assert_eq!(body["error"], "invalid_token");
+    }
     let (status, _, _) = call(&client, "/api/me", "not a token").await;
     assert_eq!(status, Status::Unauthorized);
     // JWS-shaped ({"alg":"RS256"}), so checked locally: no typ at+jwt, refused.
