@@ -10,7 +10,7 @@ use crate::op::client::ProviderClient;
 use crate::op::registration::{Persistence, Registrar};
 use crate::protocol::http::{HttpClient, HttpOptions};
 use crate::session::{
-    session_cookie_name, CookieCipher, CookieFactory, SessionCache, SessionStore,
+    session_cookie_name, CookieCipher, CookieFactory, MemoryStore, SessionCache, SessionStore,
 };
 
 pub(crate) mod backchannel;
@@ -38,6 +38,9 @@ pub(crate) struct Oidc {
     pub(crate) store: Arc<dyn SessionStore>,
     /// Sessions live in `store`, the cookie carries their id.
     pub(crate) server_side: bool,
+    /// The cookie store's marks in this process's own memory store (the `store` above): a
+    /// store without any value spares every guarded request its mark lookups.
+    pub(crate) local_marks: Option<Arc<MemoryStore>>,
     providers: Vec<Arc<ProviderState>>,
 }
 
@@ -120,6 +123,7 @@ impl Oidc {
             cipher,
             store,
             server_side,
+            local_marks: None,
             providers,
         })
     }

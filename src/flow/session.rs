@@ -488,6 +488,14 @@ async fn is_marked_ended(
     client: &ProviderState,
     session: &SessionData,
 ) -> Result<bool, OidcError> {
+    if oidc
+        .local_marks
+        .as_ref()
+        .is_some_and(|marks| marks.holds_no_values())
+    {
+        // Nothing was ever marked ended in this process (or it all went): no lookups.
+        return Ok(false);
+    }
     let store = &oidc.store;
     let by_id = ended_key(session.id());
     let by_sid = session.sid().map(|sid| sid_key(client.name(), sid));

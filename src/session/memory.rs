@@ -25,6 +25,9 @@ use super::store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreErro
 pub struct MemoryStore {
     capacity: usize,
     inner: Mutex<Inner>,
+    /// Whether any value is held (updated under the lock): with none, the cookie store's
+    /// check for ended-session marks needs no lookup at all.
+    has_values: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -70,11 +73,25 @@ fn until(now: Instant, ttl: Duration) -> Instant {
 }
 
 impl MemoryStore {
+    /// Whether the store holds no value at all (no mark, lock or replay entry), without
+    /// taking its lock.
+    pub(crate) fn holds_no_values(&self) -> bool {
+        !self.has_values.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn note_values(&self, inner: &Inner) {
+        self.has_values.store(
+            !inner.values.is_empty(),
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+
     /// A store holding at most `capacity` entries (at least 16).
     pub fn new(capacity: usize) -> Self {
         MemoryStore {
             capacity: capacity.max(16),
             inner: Mutex::new(Inner::default()),
+            has_values: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -262,6 +279,7 @@ impl SessionStore for MemoryStore {
         inner
             .values
             .insert(key.to_string(), (value.to_string(), until(now, ttl)));
+        self.note_values(&inner);
         Ok(true)
     }
 
@@ -276,7 +294,9 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
-        self.lock().values.remove(key);
+        let mut inner = self.lock();
+        inner.values.remove(key);
+        self.note_values(&inner);
         Ok(())
     }
 
@@ -289,6 +309,7 @@ impl SessionStore for MemoryStore {
             .is_some_and(|(held, until)| held == value && *until > now);
         if holds {
             inner.values.remove(key);
+            self.note_values(&inner);
         }
         Ok(holds)
     }
@@ -297,6 +318,26 @@ impl SessionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[rocket::async_test]
+    async fn it_knows_when_it_holds_no_value() {
+        let store = MemoryStore::new(100);
+        assert!(store.holds_no_values());
+        let ttl = Duration::from_secs(60);
+        store
+            .set_value("a", "1", ttl, SetMode::Always)
+            .await
+            .unwrap();
+        assert!(!store.holds_no_values());
+        store
+            .set_value("b", "1", ttl, SetMode::Always)
+            .await
+            .unwrap();
+        store.delete_value("a").await.unwrap();
+        assert!(!store.holds_no_values(), "b is still there");
+        assert!(store.delete_value_if("b", "1").await.unwrap());
+        assert!(store.holds_no_values());
+    }
 
     fn record(n: usize) -> SessionRecord {
         SessionRecord::new("p".into(), format!("user{n}"), None, "{}".into())

@@ -145,6 +145,7 @@ impl Fairing for OidcFairing {
                 }
             },
         };
+        let mut local_marks = None;
         let (store, server_side): (Arc<dyn SessionStore>, bool) = match (&self.store, &config.store)
         {
             (Some(store), _) => (store.clone(), true),
@@ -154,7 +155,11 @@ impl Fairing for OidcFairing {
                     capacity,
                     shared: None,
                 },
-            ) => (Arc::new(MemoryStore::new(*capacity)), false),
+            ) => {
+                let marks = Arc::new(MemoryStore::new(*capacity));
+                local_marks = Some(marks.clone());
+                (marks, false)
+            }
             (
                 None,
                 StoreConfig::Cookie {
@@ -187,7 +192,10 @@ impl Fairing for OidcFairing {
             store,
             server_side,
         ) {
-            Ok(oidc) => oidc,
+            Ok(mut oidc) => {
+                oidc.local_marks = local_marks;
+                oidc
+            }
             Err(message) => {
                 log::error!("{message}");
                 return Err(rocket);
