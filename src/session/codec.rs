@@ -9,11 +9,10 @@
 //! `Strict` would strip), `Path=/`, and `Secure` whenever the redirect URI is https
 //! (see <https://owasp.org/www-community/controls/SecureCookieAttribute>).
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rand::RngCore;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use rocket::figment::value::Value as FigmentValue;
 use rocket::figment::Figment;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
@@ -30,7 +29,8 @@ use crate::error::{ErrorKind, OidcError};
 /// A sealed value is `base64url(nonce ‖ ciphertext ‖ tag)` with a random 96-bit nonce and the
 /// cookie's name as associated data, so a value cannot be moved to another cookie.
 pub(crate) struct CookieCipher {
-    aead: Aes256Gcm,
+    /// `ring`'s AES-256-GCM (assembly with AES-NI and CLMUL where the CPU has them).
+    aead: LessSafeKey,
 }
 
 const NONCE_LEN: usize = 12;
@@ -93,8 +93,10 @@ impl CookieCipher {
     }
 
     fn with_key(key: &cookie::Key) -> Self {
-        let aead = Aes256Gcm::new_from_slice(key.encryption()).expect("a 256-bit key");
-        CookieCipher { aead }
+        let key = UnboundKey::new(&AES_256_GCM, key.encryption()).expect("a 256-bit key");
+        CookieCipher {
+            aead: LessSafeKey::new(key),
+        }
     }
 
     #[cfg(test)]
@@ -111,13 +113,13 @@ impl CookieCipher {
         data.extend_from_slice(value.as_bytes());
         let tag = self
             .aead
-            .encrypt_in_place_detached(
-                Nonce::from_slice(&nonce),
-                name.as_bytes(),
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(name.as_bytes()),
                 &mut data[NONCE_LEN..],
             )
             .expect("a cookie is far below AES-GCM's size limit");
-        data.extend_from_slice(&tag);
+        data.extend_from_slice(tag.as_ref());
         URL_SAFE_NO_PAD.encode(data)
     }
 
@@ -127,18 +129,13 @@ impl CookieCipher {
         if data.len() < NONCE_LEN + TAG_LEN {
             return None;
         }
-        let tag_at = data.len() - TAG_LEN;
-        let (head, tag) = data.split_at_mut(tag_at);
-        let (nonce, ciphertext) = head.split_at_mut(NONCE_LEN);
-        self.aead
-            .decrypt_in_place_detached(
-                Nonce::from_slice(nonce),
-                name.as_bytes(),
-                ciphertext,
-                Tag::from_slice(tag),
-            )
-            .ok()?;
-        data.truncate(tag_at);
+        let nonce = Nonce::try_assume_unique_for_key(&data[..NONCE_LEN]).ok()?;
+        let plain_len = self
+            .aead
+            .open_in_place(nonce, Aad::from(name.as_bytes()), &mut data[NONCE_LEN..])
+            .ok()?
+            .len();
+        data.truncate(NONCE_LEN + plain_len);
         data.drain(..NONCE_LEN);
         String::from_utf8(data).ok()
     }
