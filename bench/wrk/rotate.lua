@@ -20,7 +20,9 @@
 -- thread; the connections of a thread take its values in turn). The requests are built
 -- once, in init, so a request costs wrk one table lookup.
 
-local threads = {}
+-- response() and done() are check.lua's (it sums the threads' `sessions`).
+dofile((debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "") .. "check.lua")
+
 local started = 0
 
 function setup(thread)
@@ -68,37 +70,4 @@ function request()
   local r = prepared[next_one]
   next_one = next_one % sessions + 1
   return r
-end
-
-function response(status, headers, body)
-  if status ~= 200 then
-    non200 = non200 + 1
-    if first_bad == "" then
-      first_bad = tostring(status) .. " " .. tostring(headers["Location"] or headers["location"] or "")
-    end
-  end
-  for name, _ in pairs(headers) do
-    if string.lower(name) == "set-cookie" then
-      set_cookie = set_cookie + 1
-      break
-    end
-  end
-end
-
-function done(summary, latency, requests)
-  local bad, cookies, used, example = 0, 0, 0, ""
-  for _, thread in ipairs(threads) do
-    bad = bad + thread:get("non200")
-    cookies = cookies + thread:get("set_cookie")
-    used = used + thread:get("sessions")
-    if example == "" then example = thread:get("first_bad") end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    "WRK_RESULT requests=%d duration_us=%d bytes=%d non200=%d set_cookie=%d sessions=%d "
-      .. "errors_connect=%d errors_read=%d errors_write=%d errors_timeout=%d "
-      .. "p50_us=%d p90_us=%d p99_us=%d first_non200=%q\n",
-    summary.requests, summary.duration, summary.bytes, bad, cookies, used,
-    e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), example))
 end
