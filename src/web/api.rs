@@ -12,9 +12,9 @@ use rocket::Request;
 use serde::de::DeserializeOwned;
 
 use super::guard::Authenticated;
-use super::request_state::RequestState;
+use super::request_state::{provider_of, RequestState};
 use crate::error::{ErrorKind, OidcError};
-use crate::flow::{bearer, machine, Oidc, ProviderState};
+use crate::flow::{bearer, machine, ProviderState};
 use crate::protocol::access_token::TokenInfo;
 use crate::protocol::time::now;
 use crate::provider::Provider;
@@ -206,31 +206,11 @@ fn challenge(name: &str, err: &OidcError, scopes: &[&str]) -> Option<String> {
     })
 }
 
-fn oidc<'r, P: Provider>(
-    req: &'r Request<'_>,
-) -> Result<(&'r Arc<Oidc>, &'r Arc<ProviderState>), OidcError> {
-    let oidc = req.rocket().state::<Arc<Oidc>>().ok_or_else(|| {
-        OidcError::configuration(format!(
-            "a guard of provider {:?} needs OidcFairing: add \
-             .attach(rocket_oidc_auth::OidcFairing::from_config())",
-            P::NAME
-        ))
-    })?;
-    let client = oidc.provider(P::NAME).ok_or_else(|| {
-        OidcError::configuration(format!(
-            "no provider {:?} in the configuration (see oidc.providers.{})",
-            P::NAME,
-            P::NAME
-        ))
-    })?;
-    Ok((oidc, client))
-}
-
 async fn bearer<P: Provider>(
     req: &Request<'_>,
     scopes: &[&str],
 ) -> Result<Arc<TokenInfo>, OidcError> {
-    let (oidc, client) = oidc::<P>(req)?;
+    let (oidc, client) = provider_of::<P>(req, "Bearer")?;
     let Some((token, dpop)) = token_of(req)? else {
         return Err(OidcError::new(
             ErrorKind::Unauthenticated,
@@ -411,7 +391,7 @@ impl<'r, P: Provider> FromRequest<'r> for ClientCredentials<P> {
     type Error = OidcError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        match oidc::<P>(req) {
+        match provider_of::<P>(req, "ClientCredentials") {
             Ok((_, client)) => Outcome::Success(ClientCredentials {
                 client: client.clone(),
                 marker: PhantomData,

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::request_state::RequestState;
+use super::request_state::{other_host_of, provider_of, RequestState};
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::{self, refresh, session, Oidc, ProviderState};
 use crate::op::client::LoginParams;
@@ -376,11 +376,9 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
     type Error = OidcError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        let Some(oidc) = req.rocket().state::<Arc<Oidc>>() else {
-            return fail(req, not_configured::<P>("OidcFairing is not attached"));
-        };
-        let Some(client) = oidc.provider(P::NAME) else {
-            return fail(req, not_configured::<P>("the provider is not configured"));
+        let (oidc, client) = match provider_of::<P>(req, "Authenticated") {
+            Ok(found) => found,
+            Err(err) => return fail(req, err),
         };
         let now = now();
         // Boxed: the store's future is large, and the guard's own is allocated per request.
@@ -452,15 +450,7 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             ));
         }
         if matches!(req.method(), Method::Get | Method::Head) {
-            let headers = req.headers();
-            let origin = flow::login::RequestOrigin {
-                host: headers.get_one("Host"),
-                forwarded_proto: headers.get_one("X-Forwarded-Proto"),
-                forwarded_host: headers.get_one("X-Forwarded-Host"),
-            };
-            if let Some(location) =
-                flow::login::other_host_redirect(oidc, origin, &req.uri().to_string())
-            {
+            if let Some(location) = other_host_of(req, oidc) {
                 // Another name for this app (localhost against 127.0.0.1): go to redirect_uri's
                 // first, so the login's cookie lands where the callback will look for it.
                 state.set_login(flow::PendingLogin {
@@ -630,20 +620,6 @@ impl<P: Provider> Sentinel for Authenticated<P> {
             Some(_) => false,
         }
     }
-}
-
-fn not_configured<P: Provider>(why: &str) -> OidcError {
-    OidcError::new(
-        ErrorKind::Configuration,
-        Status::InternalServerError,
-        "server_error",
-        "the login of this page is not set up correctly; tell the site's operators",
-    )
-    .with_log_detail(format!(
-        "Authenticated<{}> cannot work: {why} (see oidc.providers.{})",
-        std::any::type_name::<P>(),
-        P::NAME
-    ))
 }
 
 fn fail<T>(req: &Request<'_>, err: OidcError) -> Outcome<T, OidcError> {

@@ -11,7 +11,7 @@ use rocket::response::{self, Responder};
 use rocket::Request;
 
 use super::logout::see_other;
-use super::request_state::RequestState;
+use super::request_state::{other_host_of, provider_of, RequestState};
 use crate::config::safe_return_path;
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::{self, Oidc, ProviderState};
@@ -120,29 +120,11 @@ impl<'r, P: Provider> FromRequest<'r> for Login<P> {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
         let state = RequestState::of(req);
-        let Some(oidc) = req.rocket().state::<Arc<Oidc>>() else {
-            let err = OidcError::configuration(format!(
-                "Login<{}> needs OidcFairing: add .attach(rocket_oidc_auth::OidcFairing::from_config())",
-                P::NAME
-            ));
-            return Outcome::Error((err.status(), state.fail(err)));
+        let (oidc, client) = match provider_of::<P>(req, "Login") {
+            Ok(found) => found,
+            Err(err) => return Outcome::Error((err.status(), state.fail(err))),
         };
-        let Some(client) = oidc.provider(P::NAME) else {
-            let err = OidcError::configuration(format!(
-                "Login<{}>: no provider {:?} in the configuration (see oidc.providers.{})",
-                P::NAME,
-                P::NAME,
-                P::NAME
-            ));
-            return Outcome::Error((err.status(), state.fail(err)));
-        };
-        let headers = req.headers();
-        let origin = flow::login::RequestOrigin {
-            host: headers.get_one("Host"),
-            forwarded_proto: headers.get_one("X-Forwarded-Proto"),
-            forwarded_host: headers.get_one("X-Forwarded-Host"),
-        };
-        let other_host = flow::login::other_host_redirect(oidc, origin, &req.uri().to_string());
+        let other_host = other_host_of(req, oidc);
         Outcome::Success(Login {
             oidc: oidc.clone(),
             client: client.clone(),

@@ -7,11 +7,14 @@
 
 use std::sync::OnceLock;
 
+use std::sync::Arc;
+
 use rocket::http::Cookie;
 use rocket::Request;
 
 use crate::error::OidcError;
-use crate::flow::PendingLogin;
+use crate::flow::{self, Oidc, PendingLogin, ProviderState};
+use crate::provider::Provider;
 use crate::session::CookieQueue;
 
 /// Per-request scratch space; one allocation per request at most.
@@ -106,6 +109,44 @@ impl RequestState {
         cookies.reverse();
         cookies
     }
+}
+
+/// The shared state and provider `P` for a guard of the request, or the configuration
+/// error that says what is missing (`guard` names the guard in the log line).
+pub(crate) fn provider_of<'r, P: Provider>(
+    req: &'r Request<'_>,
+    guard: &str,
+) -> Result<(&'r Arc<Oidc>, &'r Arc<ProviderState>), OidcError> {
+    let oidc = req.rocket().state::<Arc<Oidc>>().ok_or_else(|| {
+        OidcError::configuration(format!(
+            "{guard}<{}> needs OidcFairing: add \
+             .attach(rocket_oidc_auth::OidcFairing::from_config())",
+            P::NAME
+        ))
+    })?;
+    let client = oidc.provider(P::NAME).ok_or_else(|| {
+        OidcError::configuration(format!(
+            "{guard}<{}>: no provider {:?} in the configuration (add a \
+             [default.oidc.providers.{}] table)",
+            P::NAME,
+            P::NAME,
+            P::NAME
+        ))
+    })?;
+    Ok((oidc, client))
+}
+
+/// Where to send a browser that reached this app by another name than `redirect_uri`'s
+/// (`localhost` against `127.0.0.1`, or a proxy's forwarded host), so that a login's
+/// cookie lands where the callback looks for it.
+pub(crate) fn other_host_of(req: &Request<'_>, oidc: &Oidc) -> Option<String> {
+    let headers = req.headers();
+    let origin = flow::login::RequestOrigin {
+        host: headers.get_one("Host"),
+        forwarded_proto: headers.get_one("X-Forwarded-Proto"),
+        forwarded_host: headers.get_one("X-Forwarded-Host"),
+    };
+    flow::login::other_host_redirect(oidc, origin, &req.uri().to_string())
 }
 
 impl OidcError {
