@@ -73,13 +73,22 @@ macro_rules! reject {
     ($($arg:tt)*) => { return Err(Rejection::Invalid(format!($($arg)*))) };
 }
 
-/// Whether `token` looks like a compact JWS (three base64url parts, a JSON header with
-/// `alg`): `auto` validation checks those locally and introspects anything else.
+/// Whether `token` looks like a compact JWS (three parts, the first a base64url JSON header
+/// with `alg`): `auto` validation checks those locally and introspects anything else. Only
+/// the header is decoded; the validation that follows decodes the rest once.
 pub(crate) fn is_jws_shaped(token: &str) -> bool {
-    let Ok(jws) = split(token) else {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
-    serde_json::from_slice::<Header>(&jws.header).is_ok()
+    URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .is_some_and(|header| serde_json::from_slice::<Header>(&header).is_ok())
 }
 
 /// Validates an RFC 9068 JWT access token.
