@@ -157,7 +157,8 @@ fn the_seeds_are_handled() {
         assert!(safe_return_path(seed).starts_with('/'));
         assert!(cipher.open("oidc_session_default", seed).is_none());
         let _ = chunk_count(seed);
-        assert!(SessionData::decode(seed.to_string()).is_none());
+        assert!(SessionData::decode(seed.as_bytes().to_vec()).is_none());
+        assert!(SessionData::from_text(seed).is_none());
         assert!(id_token_rejected(seed) && logout_token_rejected(seed));
         let _ = unverified_issuer(seed);
         let _ = payload_of(seed);
@@ -193,10 +194,54 @@ proptest! {
         prop_assert!((1..=8).contains(&count));
     }
 
-    /// Session JSON that is not ours is no session (and no panic).
+    /// Bytes that are not a session's encoding are no session (and no panic), also when
+    /// they are an encoding with a byte changed or cut short.
     #[test]
-    fn arbitrary_session_json_is_no_session(json in ".{0,300}") {
-        let _ = SessionData::decode(json);
+    fn arbitrary_session_bytes_are_no_session(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        at in any::<proptest::sample::Index>(),
+        to in any::<u8>(),
+        cut in any::<proptest::sample::Index>(),
+    ) {
+        let _ = SessionData::decode(bytes);
+        let mut encoding = SessionData::for_tests("alice", "at", Some(1), Some("rt"), "e30.e30.c2ln", None, 5).encode();
+        let at = at.index(encoding.len());
+        encoding[at] = to;
+        let _ = SessionData::decode(encoding.clone());
+        encoding.truncate(cut.index(encoding.len()));
+        prop_assert!(SessionData::decode(encoding).is_none());
+    }
+
+    /// Whatever the provider's tokens and claims hold, a session reads back exactly.
+    #[test]
+    fn any_session_reads_back_exactly(
+        subject in ".{0,40}",
+        access_token in ".{0,80}",
+        refresh_token in proptest::option::of(".{0,40}"),
+        id_token in prop_oneof![".{0,120}", jws_shaped(), jwt_like()],
+        times in any::<(i64, i64, Option<i64>)>(),
+    ) {
+        let (authenticated_at, last_seen, expires_at) = times;
+        let session = SessionData::new(crate::session::NewSession {
+            id: "id",
+            sid: Some(&subject),
+            last_seen,
+            subject: &subject,
+            access_token: &access_token,
+            access_token_expires_at: expires_at,
+            refresh_token: refresh_token.as_deref(),
+            id_token: &id_token,
+            userinfo: None,
+            authenticated_at,
+            dpop_key: None,
+        });
+        let back = SessionData::decode(session.encode()).expect("reads back");
+        prop_assert_eq!(back.subject(), subject.as_str());
+        prop_assert_eq!(back.sid(), Some(subject.as_str()));
+        prop_assert_eq!(back.access_token(), access_token.as_str());
+        prop_assert_eq!(back.refresh_token(), refresh_token.as_deref());
+        prop_assert_eq!(back.id_token(), id_token.as_str());
+        prop_assert_eq!((back.authenticated_at, back.last_seen, back.access_token_expires_at), times);
     }
 
     /// Arbitrary and JWT-shaped ID and logout tokens are refused without a panic (no key

@@ -9,9 +9,7 @@ use crate::config::{ClientAuth, Config, ProviderConfig, RegistrationConfig};
 use crate::op::client::ProviderClient;
 use crate::op::registration::{Persistence, Registrar};
 use crate::protocol::http::{HttpClient, HttpOptions};
-use crate::session::{
-    session_cookie_name, CookieCipher, CookieFactory, MemoryStore, SessionCache, SessionStore,
-};
+use crate::session::{session_cookie_name, CookieCipher, CookieFactory, MemoryStore, SessionStore};
 
 pub(crate) mod backchannel;
 pub(crate) mod bearer;
@@ -110,7 +108,6 @@ impl Oidc {
                     http,
                     registrar,
                 ),
-                sessions: SessionCache::default(),
                 refresh_flights: RefreshFlights::default(),
                 introspection_cache: bearer::IntrospectionCache::default(),
                 machine_tokens: machine::MachineTokens::default(),
@@ -197,8 +194,6 @@ pub(crate) struct ProviderState {
     pub(crate) client: ProviderClient,
     /// `oidc_session_<name>`, computed once.
     pub(crate) session_cookie: String,
-    /// Sessions recently opened from cookies.
-    pub(crate) sessions: SessionCache,
     /// Refreshes in flight or just finished.
     pub(crate) refresh_flights: RefreshFlights,
     /// Introspection answers about bearer tokens, kept a bounded time.

@@ -235,8 +235,9 @@ fn check_refreshed_id_token(
     if refreshed.subject != session.subject() {
         return Err(invalid("its sub differs from the original ID token's"));
     }
-    let original: OriginalClaims = validation::payload_of(session.id_token())
-        .and_then(|payload| serde_json::from_slice(&payload).ok())
+    let original: OriginalClaims = session
+        .id_token_claims()
+        .and_then(|claims| serde_json::from_str(&claims).ok())
         .unwrap_or_default();
     if let (Some(nonce), Some(original_nonce)) = (&refreshed.nonce, &original.nonce) {
         if nonce != original_nonce {

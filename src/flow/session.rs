@@ -41,9 +41,7 @@ pub(crate) async fn load(
     jar: &CookieJar<'_>,
 ) -> Result<Loaded, OidcError> {
     if !oidc.server_side {
-        let stored = oidc
-            .cipher
-            .read_session(jar, &client.session_cookie, &client.sessions);
+        let stored = oidc.cipher.read_session(jar, &client.session_cookie);
         let session = match stored.data {
             Some(session) if is_marked_ended(oidc, client, &session).await? => None,
             other => other,
@@ -119,9 +117,7 @@ pub(crate) async fn save_new(
     out: &CookieQueue,
 ) -> Result<(), OidcError> {
     if !oidc.server_side {
-        let previous = oidc
-            .cipher
-            .read_session(jar, &client.session_cookie, &client.sessions);
+        let previous = oidc.cipher.read_session(jar, &client.session_cookie);
         let (cookies, _) = oidc.cookies.session(
             &oidc.cipher,
             &client.session_cookie,
@@ -340,7 +336,7 @@ async fn stored(
     let record = oidc.store.load(id).await.map_err(store_failed)?;
     Ok(record
         .filter(|record| record.provider == client.name())
-        .and_then(|record| SessionData::decode(record.data))
+        .and_then(|record| SessionData::from_text(&record.data))
         .filter(|session| session.id() == id))
 }
 
@@ -454,7 +450,7 @@ fn record_of(client: &ProviderState, session: &SessionData) -> SessionRecord {
         client.name().to_string(),
         session.subject().to_string(),
         session.sid().map(str::to_string),
-        session.encode().to_string(),
+        session.to_text(),
     )
 }
 

@@ -2,6 +2,7 @@
 //! the sessions or the flows; the layers above call down into it.
 
 pub(crate) mod access_token;
+pub(crate) mod base64url;
 pub(crate) mod dpop;
 pub(crate) mod http;
 pub(crate) mod jwk;

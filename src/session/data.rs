@@ -1,15 +1,29 @@
-//! What a logged-in user's session holds, and its encoding: compact JSON with one-letter
-//! keys, read on every guarded request. The ID token's claims and the UserInfo response stay
-//! raw until a route asks for them.
+//! What a logged-in user's session holds, and its encoding: a compact binary layout that
+//! a guarded request reads without a parser (a few fixed fields, then lengths, then the
+//! text), and in which the ID token takes its decoded size.
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::OnceLock;
 
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Version of the session encoding; other versions read as "not logged in".
-const SESSION_VERSION: u8 = 2;
+use crate::protocol::base64url;
+
+/// Version of the session encoding (its first byte); other versions read as "not logged
+/// in". Version 2 was JSON.
+const SESSION_VERSION: u8 = 3;
+
+/// Which optional fields a session has (its second byte).
+const HAS_SID: u8 = 1;
+const HAS_REFRESH_TOKEN: u8 = 1 << 1;
+const HAS_USERINFO: u8 = 1 << 2;
+const HAS_EXPIRY: u8 = 1 << 3;
+const HAS_DPOP_KEY: u8 = 1 << 4;
+/// The ID token is kept as its compact text (it did not split into canonical base64url
+/// parts); otherwise as its decoded header, payload and signature.
+const RAW_ID_TOKEN: u8 = 1 << 5;
+const KNOWN_FLAGS: u8 = (1 << 6) - 1;
 
 /// Prefix of the per-provider session cookie.
 pub(crate) const SESSION_COOKIE_PREFIX: &str = "oidc_session_";
@@ -19,26 +33,34 @@ pub(crate) fn session_cookie_name(provider: &str) -> String {
     format!("{SESSION_COOKIE_PREFIX}{provider}")
 }
 
-/// A logged-in user's session with one provider: its JSON encoding, kept whole, and where
-/// each field lies in it. Reading a session on a request allocates the decrypted JSON once;
-/// the tokens, the claims and the UserInfo response are sliced from it, never copied.
+/// A logged-in user's session with one provider.
+///
+/// Its text fields lie one after another in one string, validated as UTF-8 once when the
+/// session is read; each field is a range of it. The layout of the encoding
+/// ([`encode`](Self::encode)):
+///
+/// ```text
+/// version (1) | flags (1) | last_seen, authenticated_at, [access_token_expires_at] (i64 LE)
+/// | the length of each field present (u32 LE), in the order of the text
+/// | id, [sid], subject, access_token, [refresh_token], ID token (compact, or its header and
+///   payload JSON), [userinfo], [dpop_key] | [the ID token's signature, binary]
+/// ```
 #[derive(Clone)]
 pub(crate) struct SessionData {
-    json: String,
+    text: String,
     /// This session's own random id: what a server-side store keys it by, and what a logout
     /// marks as ended.
-    id: Text,
+    id: Range<usize>,
     /// The provider's session id (the ID token's `sid`), for back-channel logout.
-    sid: Option<Text>,
+    sid: Option<Range<usize>>,
     /// When a request last used the session (Unix seconds), for the idle timeout; written
     /// back at most once a minute.
     pub(crate) last_seen: i64,
     /// The ID token's `sub`, kept apart so the cheapest routes never decode the token.
-    subject: Text,
-    access_token: Text,
-    refresh_token: Option<Text>,
-    /// The raw ID token (compact JWS), for `id_token_hint` and the claims.
-    id_token: Text,
+    subject: Range<usize>,
+    access_token: Range<usize>,
+    refresh_token: Option<Range<usize>>,
+    id_token: IdToken,
     /// The UserInfo response, raw JSON.
     userinfo: Option<Range<usize>>,
     /// When the access token expires (Unix seconds), if the provider said.
@@ -46,7 +68,23 @@ pub(crate) struct SessionData {
     /// When the user last authenticated at the provider through this app (Unix seconds).
     pub(crate) authenticated_at: i64,
     /// The session's DPoP key (PKCS#8, base64url) when its tokens are DPoP-bound.
-    dpop_key: Option<Text>,
+    dpop_key: Option<Range<usize>>,
+}
+
+/// The ID token (a compact JWS), as the session keeps it.
+#[derive(Clone)]
+enum IdToken {
+    /// The compact text, as the provider sent it.
+    Compact(Range<usize>),
+    /// Decoded: a quarter smaller, and the claims need no decoding to be read. The compact
+    /// form is built again on first use (it encodes back to the very same text: only a
+    /// token whose parts do is kept so).
+    Decoded {
+        header: Range<usize>,
+        payload: Range<usize>,
+        signature: Box<[u8]>,
+        compact: OnceLock<String>,
+    },
 }
 
 /// The fields of a session, to create one.
@@ -65,61 +103,109 @@ pub(crate) struct NewSession<'a> {
     pub(crate) dpop_key: Option<&'a str>,
 }
 
-/// A string field: a slice of the session's JSON, or its own copy when the JSON had to be
-/// unescaped (a `sub` with a quote in it, say).
-#[derive(Clone)]
-enum Text {
-    At(Range<usize>),
-    Owned(String),
+/// Appends text fields one after another, handing out where each one lies.
+struct TextWriter(String);
+
+impl TextWriter {
+    fn put(&mut self, field: &str) -> Range<usize> {
+        let start = self.0.len();
+        self.0.push_str(field);
+        start..self.0.len()
+    }
 }
 
-/// The encoding: one-letter keys, read on every guarded request.
-#[derive(Serialize, Deserialize)]
-struct Wire<'a> {
-    #[serde(rename = "v")]
-    version: u8,
-    #[serde(rename = "d", borrow)]
-    id: Cow<'a, str>,
-    #[serde(rename = "x", skip_serializing_if = "Option::is_none", default, borrow)]
-    sid: Option<Cow<'a, str>>,
-    #[serde(rename = "l")]
-    last_seen: i64,
-    #[serde(rename = "s", borrow)]
-    subject: Cow<'a, str>,
-    #[serde(rename = "a", borrow)]
-    access_token: Cow<'a, str>,
-    #[serde(rename = "e", skip_serializing_if = "Option::is_none", default)]
-    access_token_expires_at: Option<i64>,
-    #[serde(rename = "r", skip_serializing_if = "Option::is_none", default, borrow)]
-    refresh_token: Option<Cow<'a, str>>,
-    #[serde(rename = "i", borrow)]
-    id_token: Cow<'a, str>,
-    #[serde(rename = "u", skip_serializing_if = "Option::is_none", default, borrow)]
-    userinfo: Option<&'a RawValue>,
-    #[serde(rename = "t")]
-    authenticated_at: i64,
-    #[serde(rename = "k", skip_serializing_if = "Option::is_none", default, borrow)]
-    dpop_key: Option<Cow<'a, str>>,
+/// Reads fields of known lengths one after another.
+struct Spans(usize);
+
+impl Spans {
+    fn next(&mut self, len: usize) -> Range<usize> {
+        let start = self.0;
+        self.0 += len;
+        start..self.0
+    }
+}
+
+/// Reads the fixed-size fields at the start of an encoding.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let field = self.bytes.get(self.at..self.at.checked_add(N)?)?;
+        self.at += N;
+        field.try_into().ok()
+    }
+
+    fn int(&mut self) -> Option<i64> {
+        self.take().map(i64::from_le_bytes)
+    }
+
+    fn length(&mut self) -> Option<usize> {
+        usize::try_from(u32::from_le_bytes(self.take()?)).ok()
+    }
+}
+
+/// An ID token's header and payload JSON and its signature, when its three parts are
+/// canonical unpadded base64url (so that encoding them again gives back the same token).
+fn split_id_token(jwt: &str) -> Option<(String, String, Vec<u8>)> {
+    let mut parts = jwt.split('.');
+    let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let text = |part: &str| {
+        base64url::decode(part.as_bytes())
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|text| base64url::encode(text.as_bytes()) == part)
+    };
+    let signature_bytes = base64url::decode(signature.as_bytes())
+        .filter(|bytes| base64url::encode(bytes) == signature)?;
+    Some((text(header)?, text(payload)?, signature_bytes))
 }
 
 impl SessionData {
     pub(crate) fn new(fields: NewSession<'_>) -> Self {
-        let wire = Wire {
-            version: SESSION_VERSION,
-            id: fields.id.into(),
-            sid: fields.sid.map(Cow::from),
-            last_seen: fields.last_seen,
-            subject: fields.subject.into(),
-            access_token: fields.access_token.into(),
-            access_token_expires_at: fields.access_token_expires_at,
-            refresh_token: fields.refresh_token.map(Cow::from),
-            id_token: fields.id_token.into(),
-            userinfo: fields.userinfo,
-            authenticated_at: fields.authenticated_at,
-            dpop_key: fields.dpop_key.map(Cow::from),
+        let capacity = fields.id.len()
+            + fields.sid.map_or(0, str::len)
+            + fields.subject.len()
+            + fields.access_token.len()
+            + fields.refresh_token.map_or(0, str::len)
+            + fields.id_token.len()
+            + fields.userinfo.map_or(0, |raw| raw.get().len())
+            + fields.dpop_key.map_or(0, str::len);
+        let mut text = TextWriter(String::with_capacity(capacity));
+        let id = text.put(fields.id);
+        let sid = fields.sid.map(|sid| text.put(sid));
+        let subject = text.put(fields.subject);
+        let access_token = text.put(fields.access_token);
+        let refresh_token = fields.refresh_token.map(|token| text.put(token));
+        let id_token = match split_id_token(fields.id_token) {
+            Some((header, payload, signature)) => IdToken::Decoded {
+                header: text.put(&header),
+                payload: text.put(&payload),
+                signature: signature.into(),
+                compact: OnceLock::new(),
+            },
+            None => IdToken::Compact(text.put(fields.id_token)),
         };
-        let json = serde_json::to_string(&wire).expect("a session always serializes");
-        SessionData::decode(json).expect("a session reads back what it wrote")
+        let userinfo = fields.userinfo.map(|raw| text.put(raw.get()));
+        let dpop_key = fields.dpop_key.map(|key| text.put(key));
+        SessionData {
+            text: text.0,
+            id,
+            sid,
+            last_seen: fields.last_seen,
+            subject,
+            access_token,
+            refresh_token,
+            id_token,
+            userinfo,
+            access_token_expires_at: fields.access_token_expires_at,
+            authenticated_at: fields.authenticated_at,
+            dpop_key,
+        }
     }
 
     /// This session's fields, to build a changed copy with `SessionData::new`.
@@ -141,33 +227,150 @@ impl SessionData {
         }
     }
 
-    pub(crate) fn decode(json: String) -> Option<SessionData> {
-        let wire: Wire<'_> = serde_json::from_str(&json).ok()?;
-        if wire.version != SESSION_VERSION {
+    /// The text fields' ranges in the order of the encoding (the ID token's signature,
+    /// binary, is not among them).
+    fn text_fields(&self) -> impl Iterator<Item = &Range<usize>> {
+        let (id_token, id_token_payload) = match &self.id_token {
+            IdToken::Compact(all) => (all, None),
+            IdToken::Decoded {
+                header, payload, ..
+            } => (header, Some(payload)),
+        };
+        [Some(&self.id)]
+            .into_iter()
+            .chain([
+                self.sid.as_ref(),
+                Some(&self.subject),
+                Some(&self.access_token),
+                self.refresh_token.as_ref(),
+                Some(id_token),
+                id_token_payload,
+                self.userinfo.as_ref(),
+                self.dpop_key.as_ref(),
+            ])
+            .flatten()
+    }
+
+    /// The session's encoding (see the type's documentation).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let signature: &[u8] = match &self.id_token {
+            IdToken::Compact(_) => &[],
+            IdToken::Decoded { signature, .. } => signature,
+        };
+        let mut flags = 0;
+        for (present, flag) in [
+            (self.sid.is_some(), HAS_SID),
+            (self.refresh_token.is_some(), HAS_REFRESH_TOKEN),
+            (self.userinfo.is_some(), HAS_USERINFO),
+            (self.access_token_expires_at.is_some(), HAS_EXPIRY),
+            (self.dpop_key.is_some(), HAS_DPOP_KEY),
+            (matches!(self.id_token, IdToken::Compact(_)), RAW_ID_TOKEN),
+        ] {
+            if present {
+                flags |= flag;
+            }
+        }
+        let mut out = Vec::with_capacity(2 + 3 * 8 + 10 * 4 + self.text.len() + signature.len());
+        out.extend([SESSION_VERSION, flags]);
+        out.extend(self.last_seen.to_le_bytes());
+        out.extend(self.authenticated_at.to_le_bytes());
+        if let Some(expires_at) = self.access_token_expires_at {
+            out.extend(expires_at.to_le_bytes());
+        }
+        // A field of 4 GiB cannot be stored: its length then reads back wrong, and the
+        // session as not logged in.
+        let length = |len: usize| u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes();
+        for field in self.text_fields() {
+            out.extend(length(field.len()));
+        }
+        if let IdToken::Decoded { signature, .. } = &self.id_token {
+            out.extend(length(signature.len()));
+        }
+        out.extend(self.text.as_bytes());
+        out.extend(signature);
+        out
+    }
+
+    /// Reads a session from its encoding; `None` for anything else.
+    pub(crate) fn decode(mut bytes: Vec<u8>) -> Option<SessionData> {
+        let [version, flags, ..] = bytes[..] else {
+            return None;
+        };
+        if version != SESSION_VERSION || flags & !KNOWN_FLAGS != 0 {
             return None;
         }
-        let base = json.as_ptr() as usize;
-        let span = |text: &str| {
-            let start = text.as_ptr() as usize - base;
-            start..start + text.len()
+        let has = |flag: u8| flags & flag != 0;
+        let mut reader = Reader {
+            bytes: &bytes,
+            at: 2,
         };
-        let text = |cow: Cow<'_, str>| match cow {
-            Cow::Borrowed(text) => Text::At(span(text)),
-            Cow::Owned(text) => Text::Owned(text),
+        let last_seen = reader.int()?;
+        let authenticated_at = reader.int()?;
+        let access_token_expires_at = if has(HAS_EXPIRY) {
+            Some(reader.int()?)
+        } else {
+            None
         };
-        let id = text(wire.id);
-        let sid = wire.sid.map(text);
-        let last_seen = wire.last_seen;
-        let subject = text(wire.subject);
-        let access_token = text(wire.access_token);
-        let refresh_token = wire.refresh_token.map(text);
-        let id_token = text(wire.id_token);
-        let userinfo = wire.userinfo.map(|raw| span(raw.get()));
-        let dpop_key = wire.dpop_key.map(text);
-        let (access_token_expires_at, authenticated_at) =
-            (wire.access_token_expires_at, wire.authenticated_at);
+        let optional = |flag: u8, reader: &mut Reader<'_>| {
+            if has(flag) {
+                reader.length().map(Some)
+            } else {
+                Some(None)
+            }
+        };
+        let id = reader.length()?;
+        let sid = optional(HAS_SID, &mut reader)?;
+        let subject = reader.length()?;
+        let access_token = reader.length()?;
+        let refresh_token = optional(HAS_REFRESH_TOKEN, &mut reader)?;
+        let (id_token, id_token_payload) = if has(RAW_ID_TOKEN) {
+            (reader.length()?, None)
+        } else {
+            (reader.length()?, Some(reader.length()?))
+        };
+        let userinfo = optional(HAS_USERINFO, &mut reader)?;
+        let dpop_key = optional(HAS_DPOP_KEY, &mut reader)?;
+        let signature_len = if has(RAW_ID_TOKEN) {
+            0
+        } else {
+            reader.length()?
+        };
+        let text_len = [id, subject, access_token, id_token]
+            .into_iter()
+            .chain(
+                [sid, refresh_token, id_token_payload, userinfo, dpop_key]
+                    .into_iter()
+                    .flatten(),
+            )
+            .try_fold(0usize, usize::checked_add)?;
+        let text_start = reader.at;
+        let text_end = text_start.checked_add(text_len)?;
+        if bytes.len() != text_end.checked_add(signature_len)? {
+            return None;
+        }
+        let signature: Box<[u8]> = bytes[text_end..].into();
+        bytes.truncate(text_end);
+        bytes.drain(..text_start);
+        let text = String::from_utf8(bytes).ok()?;
+        let mut spans = Spans(0);
+        let id = spans.next(id);
+        let sid = sid.map(|len| spans.next(len));
+        let subject = spans.next(subject);
+        let access_token = spans.next(access_token);
+        let refresh_token = refresh_token.map(|len| spans.next(len));
+        let id_token = match id_token_payload {
+            None => IdToken::Compact(spans.next(id_token)),
+            Some(payload) => IdToken::Decoded {
+                header: spans.next(id_token),
+                payload: spans.next(payload),
+                signature,
+                compact: OnceLock::new(),
+            },
+        };
+        let userinfo = userinfo.map(|len| spans.next(len));
+        let dpop_key = dpop_key.map(|len| spans.next(len));
         Some(SessionData {
-            json,
+            text,
             id,
             sid,
             last_seen,
@@ -182,15 +385,18 @@ impl SessionData {
         })
     }
 
-    pub(crate) fn encode(&self) -> &str {
-        &self.json
+    /// The encoding as text, for stores that keep strings (base64url).
+    pub(crate) fn to_text(&self) -> String {
+        base64url::encode(&self.encode())
     }
 
-    fn text<'s>(&'s self, text: &'s Text) -> &'s str {
-        match text {
-            Text::At(range) => &self.json[range.clone()],
-            Text::Owned(text) => text,
-        }
+    /// Reads a session that [`to_text`](Self::to_text) wrote.
+    pub(crate) fn from_text(text: &str) -> Option<SessionData> {
+        SessionData::decode(base64url::decode(text.as_bytes())?)
+    }
+
+    fn text(&self, range: &Range<usize>) -> &str {
+        &self.text[range.clone()]
     }
 
     /// A session with a fixed id and no `sid`, from positional fields (unit tests).
@@ -239,8 +445,35 @@ impl SessionData {
         self.refresh_token.as_ref().map(|t| self.text(t))
     }
 
+    /// The ID token as the provider sent it (a compact JWS), for `id_token_hint`.
     pub(crate) fn id_token(&self) -> &str {
-        self.text(&self.id_token)
+        match &self.id_token {
+            IdToken::Compact(all) => self.text(all),
+            IdToken::Decoded {
+                header,
+                payload,
+                signature,
+                compact,
+            } => compact.get_or_init(|| {
+                let header = base64url::encode(self.text(header).as_bytes());
+                let payload = base64url::encode(self.text(payload).as_bytes());
+                let signature = base64url::encode(signature);
+                format!("{header}.{payload}.{signature}")
+            }),
+        }
+    }
+
+    /// The ID token's claims as JSON text (its payload); `None` when a compact token
+    /// kept as such does not decode.
+    pub(crate) fn id_token_claims(&self) -> Option<Cow<'_, str>> {
+        match &self.id_token {
+            IdToken::Decoded { payload, .. } => Some(Cow::Borrowed(self.text(payload))),
+            IdToken::Compact(all) => {
+                let payload = self.text(all).split('.').nth(1)?;
+                let bytes = base64url::decode(payload.as_bytes())?;
+                String::from_utf8(bytes).ok().map(Cow::Owned)
+            }
+        }
     }
 
     /// The DPoP key its tokens are bound to (PKCS#8, base64url), if they are.
@@ -250,7 +483,7 @@ impl SessionData {
 
     /// The UserInfo response as raw JSON.
     pub(crate) fn userinfo(&self) -> Option<&str> {
-        self.userinfo.clone().map(|range| &self.json[range])
+        self.userinfo.as_ref().map(|t| self.text(t))
     }
 }
 
@@ -263,13 +496,146 @@ pub(super) mod tests {
         SessionData::for_tests("alice", "at", Some(10), None, "h.p.s", Some(&userinfo), 5)
     }
 
+    /// A compact JWS with canonical parts, as providers send.
+    fn jwt() -> String {
+        let part = |text: &[u8]| base64url::encode(text);
+        format!(
+            "{}.{}.{}",
+            part(br#"{"alg":"RS256","kid":"k1"}"#),
+            part("{\"sub\":\"alice\",\"name\":\"Al\\u00e9\",\"n\":\"\u{e9}\"}".as_bytes()),
+            part(&[0xff, 0, 7, 42, 0x80])
+        )
+    }
+
+    fn every_field(id_token: &str) -> SessionData {
+        let userinfo = RawValue::from_string(r#"{"sub":"alice","email":"a@x"}"#.into()).unwrap();
+        SessionData::new(NewSession {
+            id: "the-id",
+            sid: Some("sid-1"),
+            last_seen: -5,
+            subject: "a\"b\\c\u{e9}\n",
+            access_token: "at",
+            access_token_expires_at: Some(i64::MAX),
+            refresh_token: Some("rt"),
+            id_token,
+            userinfo: Some(&userinfo),
+            authenticated_at: 1_700_000_000,
+            dpop_key: Some("key"),
+        })
+    }
+
+    fn assert_same(a: &SessionData, b: &SessionData) {
+        assert_eq!(
+            (
+                a.id(),
+                a.sid(),
+                a.subject(),
+                a.access_token(),
+                a.refresh_token()
+            ),
+            (
+                b.id(),
+                b.sid(),
+                b.subject(),
+                b.access_token(),
+                b.refresh_token()
+            )
+        );
+        assert_eq!(
+            (a.id_token(), a.userinfo(), a.dpop_key()),
+            (b.id_token(), b.userinfo(), b.dpop_key())
+        );
+        assert_eq!(
+            (a.last_seen, a.authenticated_at, a.access_token_expires_at),
+            (b.last_seen, b.authenticated_at, b.access_token_expires_at)
+        );
+        assert_eq!(a.id_token_claims(), b.id_token_claims());
+    }
+
     #[test]
-    fn fields_that_need_unescaping_read_back_exactly() {
-        let tricky = "a\"b\\c\u{e9}\n";
-        let session = SessionData::for_tests(tricky, "at", None, Some("r\"t"), "h.p.s", None, 1);
-        let back = SessionData::decode(session.encode().to_string()).unwrap();
-        assert_eq!(back.subject(), tricky);
-        assert_eq!(back.refresh_token(), Some("r\"t"));
-        assert_eq!(back.userinfo(), None);
+    fn every_field_reads_back_exactly_with_and_without_the_optional_ones() {
+        for id_token in [jwt(), "h.p.s".to_string(), "not a jwt".to_string()] {
+            let full = every_field(&id_token);
+            let back = SessionData::decode(full.encode()).unwrap();
+            assert_same(&full, &back);
+            assert_eq!(back.id_token(), id_token);
+            let bare = SessionData::for_tests("s", "", None, None, &id_token, None, 0);
+            let back = SessionData::decode(bare.encode()).unwrap();
+            assert_same(&bare, &back);
+            assert_eq!(
+                (back.sid(), back.refresh_token(), back.userinfo()),
+                (None, None, None)
+            );
+            assert_eq!(
+                SessionData::from_text(&full.to_text()).unwrap().id(),
+                "the-id"
+            );
+        }
+    }
+
+    #[test]
+    fn a_canonical_id_token_is_kept_decoded_and_put_back_together_exactly() {
+        let jwt = jwt();
+        let session = every_field(&jwt);
+        assert!(matches!(session.id_token, IdToken::Decoded { .. }));
+        assert_eq!(session.id_token(), jwt);
+        assert_eq!(
+            session.id_token_claims().as_deref(),
+            Some(r#"{"sub":"alice","name":"Al\u00e9","n":"é"}"#)
+        );
+        // Smaller than the compact text: the parts take their decoded size.
+        let compact = every_field("h.p.s");
+        assert!(session.encode().len() < compact.encode().len() + jwt.len() - 5);
+    }
+
+    #[test]
+    fn an_id_token_that_would_not_encode_back_the_same_is_kept_as_sent() {
+        // "YR" decodes to "a" but encodes back as "YQ": non-zero trailing bits.
+        let odd = format!(
+            "{}.YR.{}",
+            base64url::encode(b"{}"),
+            base64url::encode(b"s")
+        );
+        for id_token in [odd.as_str(), "a.b", "a.b.c.d", "e30.e30", "e30.e30.e30.e30"] {
+            let session = every_field(id_token);
+            assert!(
+                matches!(session.id_token, IdToken::Compact(_)),
+                "{id_token}"
+            );
+            let back = SessionData::decode(session.encode()).unwrap();
+            assert_eq!(back.id_token(), id_token);
+        }
+        let session = every_field(&odd);
+        assert_eq!(session.id_token_claims(), None);
+    }
+
+    #[test]
+    fn anything_but_a_whole_session_of_this_version_reads_as_none() {
+        let bytes = every_field(&jwt()).encode();
+        for len in 0..bytes.len() {
+            assert!(
+                SessionData::decode(bytes[..len].to_vec()).is_none(),
+                "cut at {len}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(SessionData::decode(longer).is_none());
+        let mut version = bytes.clone();
+        version[0] = 2;
+        assert!(SessionData::decode(version).is_none());
+        let mut flags = bytes.clone();
+        flags[1] |= 1 << 6;
+        assert!(SessionData::decode(flags).is_none());
+        // A length that points past the end, and text that is not UTF-8.
+        let mut length = bytes.clone();
+        length[26] = 0xff;
+        assert!(SessionData::decode(length).is_none());
+        let mut text = bytes;
+        let at = text.len() - 5 - 3;
+        text[at] = 0xff;
+        assert!(SessionData::decode(text).is_none());
+        assert!(SessionData::decode(br#"{"v":2}"#.to_vec()).is_none());
+        assert!(SessionData::from_text("%%").is_none());
     }
 }

@@ -2,7 +2,6 @@
 //! cookies ([`codec`]), and where it lives between requests ([`store`]: in the cookie itself,
 //! in this process, or in Redis).
 
-mod cache;
 mod codec;
 mod data;
 mod memory;
@@ -10,7 +9,6 @@ mod memory;
 mod redis;
 mod store;
 
-pub(crate) use cache::SessionCache;
 #[cfg(test)]
 pub(crate) use codec::chunk_count;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};

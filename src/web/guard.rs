@@ -18,7 +18,6 @@ use crate::error::{ErrorKind, OidcError};
 use crate::flow::{self, refresh, session, Oidc, ProviderState};
 use crate::op::client::LoginParams;
 use crate::protocol::time::now;
-use crate::protocol::validation;
 use crate::provider::Provider;
 use crate::session::{CookieQueue, NewSession, SessionData};
 
@@ -162,9 +161,9 @@ impl<P: Provider> Authenticated<P> {
     /// ```
     pub fn id_token_raw(&self) -> &RawValue {
         self.claims_raw.get_or_init(|| {
-            validation::payload_of(self.session.id_token())
-                .and_then(|payload| String::from_utf8(payload).ok())
-                .and_then(|json| RawValue::from_string(json).ok())
+            self.session
+                .id_token_claims()
+                .and_then(|json| RawValue::from_string(json.into_owned()).ok())
                 .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"))
         })
     }
@@ -184,8 +183,8 @@ impl<P: Provider> Authenticated<P> {
     /// }
     /// ```
     pub fn id_token_claims<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        let payload = validation::payload_of(self.session.id_token()).unwrap_or_default();
-        serde_json::from_slice(&payload)
+        let claims = self.session.id_token_claims().unwrap_or_default();
+        serde_json::from_str(&claims)
     }
 
     /// The raw ID token (a compact JWS), for example for `id_token_hint`.
@@ -531,9 +530,9 @@ async fn keep_fresh(
             Err(err) => Freshness::Failed(err),
         };
     }
-    let browser_get = matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
     if let Some(interval) = client.config.session_refresh_interval {
-        if browser_get && now.saturating_sub(session.authenticated_at) >= interval {
+        let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
+        if now.saturating_sub(session.authenticated_at) >= interval && browser_get() {
             return Freshness::Reauthenticate;
         }
     }
