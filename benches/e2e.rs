@@ -445,10 +445,14 @@ struct CpuReading {
     ticks: u64,
     /// On-CPU nanoseconds of every live thread (`/proc/<pid>/task/<tid>/schedstat`).
     threads: HashMap<u32, u64>,
+    /// How many times the threads were put on a CPU (schedstat's third field): wake-ups,
+    /// each a context switch.
+    runs: u64,
 }
 
 fn read_cpu(root: u32) -> CpuReading {
     let mut ticks = 0;
+    let mut runs = 0;
     let mut threads = HashMap::new();
     for pid in tree(root) {
         if let Some(f) = stat_fields(pid) {
@@ -466,13 +470,19 @@ fn read_cpu(root: u32) -> CpuReading {
                 let Ok(sched) = fs::read_to_string(task.path().join("schedstat")) else {
                     continue;
                 };
-                if let Some(ns) = sched.split_whitespace().next().and_then(|v| v.parse().ok()) {
+                let mut fields = sched.split_whitespace().map(|v| v.parse::<u64>().ok());
+                if let Some(Some(ns)) = fields.next() {
                     threads.insert(tid, ns);
                 }
+                runs += fields.nth(1).flatten().unwrap_or(0);
             }
         }
     }
-    CpuReading { ticks, threads }
+    CpuReading {
+        ticks,
+        threads,
+        runs,
+    }
 }
 
 /// CPU used between two readings, in seconds: from the threads' nanosecond counters when no
@@ -1255,6 +1265,8 @@ struct Measured {
     /// What other processes (not `pids`, wrk or this one) used meanwhile, as a share of one
     /// core.
     other_load: f64,
+    /// Context switches into the first of `pids`' threads.
+    switches: u64,
 }
 
 impl Measured {
@@ -1276,10 +1288,30 @@ fn measured_wrk(
     credentials: Credentials<'_>,
     seconds: u32,
 ) -> Result<Measured> {
+    let profiled = std::env::var_os("E2E_CALLGRIND").is_some();
+    if profiled {
+        callgrind_control(&["-z"]);
+    }
+    let perf = std::env::var_os("E2E_PERF").is_some();
+    if perf {
+        perf_switch_output(pids[0], "before", url);
+    }
     let before: Vec<CpuReading> = pids.iter().map(|&pid| read_cpu(pid)).collect();
     let (machine_before, own_before) = (machine_busy_ticks(), own_ticks());
     let result = run_wrk(shape, url, credentials, seconds)?;
     let (machine_after, own_after) = (machine_busy_ticks(), own_ticks());
+    if perf {
+        perf_switch_output(pids[0], "after", url);
+    }
+    if profiled {
+        let route = url
+            .rsplit('/')
+            .next()
+            .filter(|r| !r.is_empty())
+            .unwrap_or("root");
+        let label = format!("{route}-{}", result.requests);
+        callgrind_control(&["-d", &label]);
+    }
     let after: Vec<CpuReading> = pids.iter().map(|&pid| read_cpu(pid)).collect();
     let used: Vec<(f64, bool)> = before
         .iter()
@@ -1301,7 +1333,36 @@ fn measured_wrk(
         precise: used.first().is_some_and(|u| u.1),
         seconds,
         other_load: other_ticks as f64 / ticks_per_second as f64 / seconds,
+        switches: after[0].runs.saturating_sub(before[0].runs),
     })
+}
+
+/// With `E2E_CALLGRIND` set (the app runs under `valgrind --tool=callgrind`, through
+/// `--quickstart` or `--api` naming a wrapper script): every measured load gets a profile of
+/// its own, named after the route and the number of requests (`callgrind_control -d`), the
+/// counters zeroed before it. The way to see where a route's instructions go where `perf`
+/// is not available.
+fn callgrind_control(args: &[&str]) {
+    let status = Command::new("callgrind_control")
+        .args(args)
+        .stdout(Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!("    (E2E_CALLGRIND: callgrind_control {args:?} failed)");
+    }
+}
+
+/// With `E2E_PERF` set (the app runs under `perf record --switch-output=signal`, through a
+/// wrapper script that `exec`s perf, so the app's pid is perf's): perf starts a new output
+/// file before and after every measured load (SIGUSR2); the files, in time order, alternate
+/// between the gaps and the loads, which this line names.
+fn perf_switch_output(pid: u32, when: &str, url: &str) {
+    let _ = Command::new("kill")
+        .args(["-USR2", &pid.to_string()])
+        .status();
+    // perf writes the file in its own time.
+    std::thread::sleep(Duration::from_millis(300));
+    eprintln!("    (E2E_PERF: {when} {url})");
 }
 
 /// One route (or load) over the rounds: the app's figures.
@@ -2443,7 +2504,29 @@ async fn measure_store(
     let pids: Vec<u32> = std::iter::once(pid)
         .chain(redis.as_ref().map(RedisServer::pid))
         .collect();
-    for shape in STORE_SHAPES {
+    for (s, shape) in STORE_SHAPES.into_iter().enumerate() {
+        if s > 0 {
+            // A session's activity is written back once a minute; wrk keeps sending the
+            // cookie it started with, so a session older than that would get a new cookie
+            // on every request (a browser stores it and sends it from then on). Every load
+            // shape starts with sessions fresh from their logins.
+            let renewed = many_logins(
+                &app.endpoint(),
+                options.sessions,
+                options.login_concurrency,
+                &format!("{}-user-{s}-", store.name()),
+            )
+            .await?;
+            check_sessions(&app, &renewed).await?;
+            let lines: String = renewed.iter().map(|s| format!("{}\n", s.cookie)).collect();
+            fs::write(&file, lines)?;
+            eprintln!(
+                "    {} new sessions for wrk -t{} -c{}",
+                renewed.len(),
+                shape.threads,
+                shape.connections
+            );
+        }
         let mut routes: BTreeMap<&'static str, StoreRoute> = BTreeMap::new();
         if options.store_warmup_seconds > 0 {
             for route in ROUTES {
@@ -2502,7 +2585,7 @@ async fn measure_store(
                 }
                 eprintln!(
                     "    {:<6} -t{} -c{:<3} round {} {:<7} {:>8.0} req/s  {:>6.1} µs app{}  \
-                     non-200 {}  Set-Cookie {}  other load {:.0}% of a core{}",
+                     {:.2} switches/req  non-200 {}  Set-Cookie {}  other load {:.0}% of a core{}",
                     store.name(),
                     shape.threads,
                     shape.connections,
@@ -2515,6 +2598,7 @@ async fn measure_store(
                     } else {
                         String::new()
                     },
+                    m.switches as f64 / result.requests.max(1) as f64,
                     result.non200,
                     result.set_cookie,
                     other * 100.0,

@@ -42,13 +42,20 @@ fn index() -> RawHtml<&'static str> {
 /// so answering builds no `serde_json::Value`; `user.id_token()` gives the same claims as a
 /// `Value` when a route wants to look inside.
 #[get("/login")]
-fn login(user: Authenticated<Default>) -> RawJson<String> {
+fn login(user: Authenticated<Default>) -> RawJson<Vec<u8>> {
     let session = Session {
         access_token: user.access_token(),
         id_token: user.id_token_raw(),
         userinfo: user.userinfo_raw(),
     };
-    RawJson(serde_json::to_string(&session).expect("strings and JSON always serialize"))
+    // Sized up front: the body is written without growing (and copying) it on the way.
+    let size = session.access_token.len()
+        + session.id_token.get().len()
+        + session.userinfo.map_or(4, |raw| raw.get().len())
+        + 64;
+    let mut body = Vec::with_capacity(size);
+    serde_json::to_writer(&mut body, &session).expect("strings and JSON always serialize");
+    RawJson(body)
 }
 
 /// The body of `/login`: `{"access_token", "id_token", "userinfo"}`.

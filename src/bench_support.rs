@@ -35,7 +35,7 @@ pub fn session_cookie(
         dpop_key: None,
     });
     let name = session_cookie_name(provider);
-    cipher.seal_bytes(&name, &session.encode())
+    cipher.seal_bytes(&name, session.encode())
 }
 
 /// A provider's JWK Set, parsed once as the crate keeps it.

@@ -122,7 +122,7 @@ pub(crate) async fn frontchannel_logout(
         }
         let resolved = client.metadata().await?;
         let loaded = session::load(oidc, client, jar).await?;
-        if let Some(current) = loaded.session.as_deref().filter(|s| s.sid() == Some(sid)) {
+        if let Some(current) = loaded.session.as_ref().filter(|s| s.sid() == Some(sid)) {
             session::end(oidc, client, Some(current), loaded.chunks, out).await?;
             log::info!(
                 "oidc: front-channel logout from provider {:?}",

@@ -3,7 +3,6 @@
 //! (OpenID Connect RP-Initiated Logout 1.0) when it has one, coming back to a route of this
 //! crate that checks the logout's `state` before landing on `post_logout_path`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::http::CookieJar;
@@ -49,7 +48,7 @@ pub(crate) async fn end_sessions(
     oidc: &Oidc,
     only: Option<&ProviderState>,
 ) -> Result<String, OidcError> {
-    let mut ended: Vec<(&ProviderState, Arc<SessionData>)> = Vec::new();
+    let mut ended: Vec<(&ProviderState, SessionData)> = Vec::new();
     for client in oidc.providers() {
         if only.is_some_and(|only| only.name() != client.name()) {
             continue;
@@ -58,7 +57,7 @@ pub(crate) async fn end_sessions(
         if loaded.chunks == 0 {
             continue;
         }
-        super::session::end(oidc, client, loaded.session.as_deref(), loaded.chunks, out).await?;
+        super::session::end(oidc, client, loaded.session.as_ref(), loaded.chunks, out).await?;
         if let Some(session) = loaded.session {
             ended.push((client, session));
         }

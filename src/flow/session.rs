@@ -7,7 +7,6 @@
 //! session's own id after a logout, or its provider `sid` / `sub` after a back-channel
 //! logout. With a server-side store the cookie carries only the session's random id.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,7 +23,7 @@ use crate::session::{CookieQueue, NewSession, SessionData, SessionRecord, SetMod
 /// A session as a request carried it.
 pub(crate) struct Loaded {
     /// The session, if the request had a live one.
-    pub(crate) session: Option<Arc<SessionData>>,
+    pub(crate) session: Option<SessionData>,
     /// How many cookies the request carried for it (0: none), so a rewrite or a removal
     /// covers them all.
     pub(crate) chunks: usize,
@@ -40,6 +39,9 @@ pub(crate) async fn load(
     client: &ProviderState,
     jar: &CookieJar<'_>,
 ) -> Result<Loaded, OidcError> {
+    if loads_without_store(oidc) {
+        return Ok(load_without_store(oidc, client, jar));
+    }
     if !oidc.server_side {
         let stored = oidc.cipher.read_session(jar, &client.session_cookie);
         let session = match stored.data {
@@ -68,9 +70,37 @@ pub(crate) async fn load(
         });
     };
     Ok(Loaded {
-        session: stored(oidc, client, &id).await?.map(Arc::new),
+        session: stored(oidc, client, &id).await?,
         chunks: 1,
     })
+}
+
+/// Whether [`load_without_store`] may read sessions: with the cookie store, while this
+/// process has marked no session ended (the common case: no future to allocate).
+pub(crate) fn loads_without_store(oidc: &Oidc) -> bool {
+    !oidc.server_side && nothing_marked_ended(oidc)
+}
+
+/// `client`'s session from the request's cookie alone; only when
+/// [`loads_without_store`] says so (else [`load`]).
+pub(crate) fn load_without_store(
+    oidc: &Oidc,
+    client: &ProviderState,
+    jar: &CookieJar<'_>,
+) -> Loaded {
+    let stored = oidc.cipher.read_session(jar, &client.session_cookie);
+    Loaded {
+        session: stored.data,
+        chunks: stored.chunks,
+    }
+}
+
+/// Whether this process's own mark store holds nothing: then no session was marked ended
+/// (or every mark expired), and no lookup is needed.
+fn nothing_marked_ended(oidc: &Oidc) -> bool {
+    oidc.local_marks
+        .as_ref()
+        .is_some_and(|marks| marks.holds_no_values())
 }
 
 /// Why `session` has ended at `now`, if it has: its lifetime, its idle timeout, or (with
@@ -484,12 +514,7 @@ async fn is_marked_ended(
     client: &ProviderState,
     session: &SessionData,
 ) -> Result<bool, OidcError> {
-    if oidc
-        .local_marks
-        .as_ref()
-        .is_some_and(|marks| marks.holds_no_values())
-    {
-        // Nothing was ever marked ended in this process (or it all went): no lookups.
+    if nothing_marked_ended(oidc) {
         return Ok(false);
     }
     let store = &oidc.store;

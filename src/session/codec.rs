@@ -169,8 +169,7 @@ impl CookieCipher {
             assemble(jar, name, first.value(), chunks)
                 .and_then(|sealed| self.open_bytes(name, &sealed))
         }
-        .and_then(SessionData::decode)
-        .map(Arc::new);
+        .and_then(SessionData::decode);
         StoredSession { data, chunks }
     }
 }
@@ -178,7 +177,7 @@ impl CookieCipher {
 /// A session as a request carried it: its data, if the cookies opened, and how many cookies
 /// it took (0 when there was none), so a rewrite can delete chunks it no longer needs.
 pub(crate) struct StoredSession {
-    pub(crate) data: Option<Arc<SessionData>>,
+    pub(crate) data: Option<SessionData>,
     pub(crate) chunks: usize,
 }
 
@@ -375,7 +374,7 @@ impl CookieFactory {
         session: &SessionData,
         previous_chunks: usize,
     ) -> Result<(Vec<Cookie<'static>>, usize), OidcError> {
-        let sealed = cipher.seal_bytes(name, &session.encode());
+        let sealed = cipher.seal_bytes(name, session.encode());
         let parts: Vec<&str> = sealed
             .as_bytes()
             .chunks(CHUNK_VALUE)
@@ -465,7 +464,7 @@ mod tests {
     #[test]
     fn a_session_round_trips_through_its_cookie() {
         let cipher = CookieCipher::for_tests();
-        let sealed = cipher.seal_bytes("oidc_session_default", &session().encode());
+        let sealed = cipher.seal_bytes("oidc_session_default", session().encode());
         let back = SessionData::decode(cipher.open_bytes("oidc_session_default", &sealed).unwrap())
             .unwrap();
         assert_eq!(back.subject(), "alice");
@@ -482,7 +481,7 @@ mod tests {
     #[test]
     fn tampered_truncated_moved_or_foreign_cookies_do_not_open() {
         let cipher = CookieCipher::for_tests();
-        let sealed = cipher.seal_bytes("oidc_session_default", &session().encode());
+        let sealed = cipher.seal_bytes("oidc_session_default", session().encode());
         let mut tampered = sealed.clone().into_bytes();
         tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();

@@ -33,21 +33,21 @@ pub(crate) fn session_cookie_name(provider: &str) -> String {
     format!("{SESSION_COOKIE_PREFIX}{provider}")
 }
 
-/// A logged-in user's session with one provider.
+/// A logged-in user's session with one provider: its encoding, kept whole, and where each
+/// field lies in it.
 ///
-/// Its text fields lie one after another in one string, validated as UTF-8 once when the
-/// session is read; each field is a range of it. The layout of the encoding
-/// ([`encode`](Self::encode)):
+/// Reading a session from a cookie allocates nothing beyond the decrypted bytes: the fields
+/// are ranges of them, each checked as UTF-8 once, when the session is read. The layout:
 ///
 /// ```text
 /// version (1) | flags (1) | last_seen, authenticated_at, [access_token_expires_at] (i64 LE)
-/// | the length of each field present (u32 LE), in the order of the text
+/// | the length of each field present (u32 LE), in the order that follows
 /// | id, [sid], subject, access_token, [refresh_token], ID token (compact, or its header and
 ///   payload JSON), [userinfo], [dpop_key] | [the ID token's signature, binary]
 /// ```
 #[derive(Clone)]
 pub(crate) struct SessionData {
-    text: String,
+    bytes: Vec<u8>,
     /// This session's own random id: what a server-side store keys it by, and what a logout
     /// marks as ended.
     id: Range<usize>,
@@ -82,7 +82,7 @@ enum IdToken {
     Decoded {
         header: Range<usize>,
         payload: Range<usize>,
-        signature: Box<[u8]>,
+        signature: Range<usize>,
         compact: OnceLock<String>,
     },
 }
@@ -101,28 +101,6 @@ pub(crate) struct NewSession<'a> {
     pub(crate) userinfo: Option<&'a RawValue>,
     pub(crate) authenticated_at: i64,
     pub(crate) dpop_key: Option<&'a str>,
-}
-
-/// Appends text fields one after another, handing out where each one lies.
-struct TextWriter(String);
-
-impl TextWriter {
-    fn put(&mut self, field: &str) -> Range<usize> {
-        let start = self.0.len();
-        self.0.push_str(field);
-        start..self.0.len()
-    }
-}
-
-/// Reads fields of known lengths one after another.
-struct Spans(usize);
-
-impl Spans {
-    fn next(&mut self, len: usize) -> Range<usize> {
-        let start = self.0;
-        self.0 += len;
-        start..self.0
-    }
 }
 
 /// Reads the fixed-size fields at the start of an encoding.
@@ -147,6 +125,38 @@ impl Reader<'_> {
     }
 }
 
+/// Hands out the ranges of fields of known lengths that lie one after another, each
+/// checked to be UTF-8 text (but the signature), or `None` past the end.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Fields<'_> {
+    fn binary(&mut self, len: usize) -> Option<Range<usize>> {
+        let end = self.at.checked_add(len)?;
+        (end <= self.bytes.len()).then(|| {
+            let range = self.at..end;
+            self.at = end;
+            range
+        })
+    }
+
+    fn text(&mut self, len: usize) -> Option<Range<usize>> {
+        let range = self.binary(len)?;
+        std::str::from_utf8(&self.bytes[range.clone()]).ok()?;
+        Some(range)
+    }
+
+    /// An optional field: `Some(None)` when absent, `None` when it does not read.
+    fn optional_text(&mut self, len: Option<usize>) -> Option<Option<Range<usize>>> {
+        match len {
+            Some(len) => self.text(len).map(Some),
+            None => Some(None),
+        }
+    }
+}
+
 /// An ID token's header and payload JSON and its signature, when its three parts are
 /// canonical unpadded base64url (so that encoding them again gives back the same token).
 fn split_id_token(jwt: &str) -> Option<(String, String, Vec<u8>)> {
@@ -167,45 +177,62 @@ fn split_id_token(jwt: &str) -> Option<(String, String, Vec<u8>)> {
 
 impl SessionData {
     pub(crate) fn new(fields: NewSession<'_>) -> Self {
-        let capacity = fields.id.len()
-            + fields.sid.map_or(0, str::len)
-            + fields.subject.len()
-            + fields.access_token.len()
-            + fields.refresh_token.map_or(0, str::len)
-            + fields.id_token.len()
-            + fields.userinfo.map_or(0, |raw| raw.get().len())
-            + fields.dpop_key.map_or(0, str::len);
-        let mut text = TextWriter(String::with_capacity(capacity));
-        let id = text.put(fields.id);
-        let sid = fields.sid.map(|sid| text.put(sid));
-        let subject = text.put(fields.subject);
-        let access_token = text.put(fields.access_token);
-        let refresh_token = fields.refresh_token.map(|token| text.put(token));
-        let id_token = match split_id_token(fields.id_token) {
-            Some((header, payload, signature)) => IdToken::Decoded {
-                header: text.put(&header),
-                payload: text.put(&payload),
-                signature: signature.into(),
-                compact: OnceLock::new(),
-            },
-            None => IdToken::Compact(text.put(fields.id_token)),
-        };
-        let userinfo = fields.userinfo.map(|raw| text.put(raw.get()));
-        let dpop_key = fields.dpop_key.map(|key| text.put(key));
-        SessionData {
-            text: text.0,
-            id,
-            sid,
-            last_seen: fields.last_seen,
-            subject,
-            access_token,
-            refresh_token,
-            id_token,
-            userinfo,
-            access_token_expires_at: fields.access_token_expires_at,
-            authenticated_at: fields.authenticated_at,
-            dpop_key,
+        let split = split_id_token(fields.id_token);
+        let mut flags = 0;
+        for (present, flag) in [
+            (fields.sid.is_some(), HAS_SID),
+            (fields.refresh_token.is_some(), HAS_REFRESH_TOKEN),
+            (fields.userinfo.is_some(), HAS_USERINFO),
+            (fields.access_token_expires_at.is_some(), HAS_EXPIRY),
+            (fields.dpop_key.is_some(), HAS_DPOP_KEY),
+            (split.is_none(), RAW_ID_TOKEN),
+        ] {
+            if present {
+                flags |= flag;
+            }
         }
+        let id_token_parts: Vec<&[u8]> = match &split {
+            Some((header, payload, signature)) => {
+                vec![header.as_bytes(), payload.as_bytes(), signature]
+            }
+            None => vec![fields.id_token.as_bytes()],
+        };
+        let parts: Vec<&[u8]> = [Some(fields.id.as_bytes()), fields.sid.map(str::as_bytes)]
+            .into_iter()
+            .chain([
+                Some(fields.subject.as_bytes()),
+                Some(fields.access_token.as_bytes()),
+                fields.refresh_token.map(str::as_bytes),
+            ])
+            .flatten()
+            .chain(id_token_parts.iter().take(2).copied())
+            .chain(
+                [
+                    fields.userinfo.map(|raw| raw.get().as_bytes()),
+                    fields.dpop_key.map(str::as_bytes),
+                ]
+                .into_iter()
+                .flatten(),
+            )
+            .chain(id_token_parts.get(2).copied())
+            .collect();
+        let size = parts.iter().map(|part| 4 + part.len()).sum::<usize>();
+        let mut bytes = Vec::with_capacity(2 + 3 * 8 + size);
+        bytes.extend([SESSION_VERSION, flags]);
+        bytes.extend(fields.last_seen.to_le_bytes());
+        bytes.extend(fields.authenticated_at.to_le_bytes());
+        if let Some(expires_at) = fields.access_token_expires_at {
+            bytes.extend(expires_at.to_le_bytes());
+        }
+        for part in &parts {
+            // A field of 4 GiB cannot be kept: its length then reads back wrong, and the
+            // session as not logged in.
+            bytes.extend(u32::try_from(part.len()).unwrap_or(u32::MAX).to_le_bytes());
+        }
+        for part in &parts {
+            bytes.extend_from_slice(part);
+        }
+        SessionData::decode(bytes).expect("a session reads back what it wrote")
     }
 
     /// This session's fields, to build a changed copy with `SessionData::new`.
@@ -227,72 +254,13 @@ impl SessionData {
         }
     }
 
-    /// The text fields' ranges in the order of the encoding (the ID token's signature,
-    /// binary, is not among them).
-    fn text_fields(&self) -> impl Iterator<Item = &Range<usize>> {
-        let (id_token, id_token_payload) = match &self.id_token {
-            IdToken::Compact(all) => (all, None),
-            IdToken::Decoded {
-                header, payload, ..
-            } => (header, Some(payload)),
-        };
-        [Some(&self.id)]
-            .into_iter()
-            .chain([
-                self.sid.as_ref(),
-                Some(&self.subject),
-                Some(&self.access_token),
-                self.refresh_token.as_ref(),
-                Some(id_token),
-                id_token_payload,
-                self.userinfo.as_ref(),
-                self.dpop_key.as_ref(),
-            ])
-            .flatten()
-    }
-
     /// The session's encoding (see the type's documentation).
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let signature: &[u8] = match &self.id_token {
-            IdToken::Compact(_) => &[],
-            IdToken::Decoded { signature, .. } => signature,
-        };
-        let mut flags = 0;
-        for (present, flag) in [
-            (self.sid.is_some(), HAS_SID),
-            (self.refresh_token.is_some(), HAS_REFRESH_TOKEN),
-            (self.userinfo.is_some(), HAS_USERINFO),
-            (self.access_token_expires_at.is_some(), HAS_EXPIRY),
-            (self.dpop_key.is_some(), HAS_DPOP_KEY),
-            (matches!(self.id_token, IdToken::Compact(_)), RAW_ID_TOKEN),
-        ] {
-            if present {
-                flags |= flag;
-            }
-        }
-        let mut out = Vec::with_capacity(2 + 3 * 8 + 10 * 4 + self.text.len() + signature.len());
-        out.extend([SESSION_VERSION, flags]);
-        out.extend(self.last_seen.to_le_bytes());
-        out.extend(self.authenticated_at.to_le_bytes());
-        if let Some(expires_at) = self.access_token_expires_at {
-            out.extend(expires_at.to_le_bytes());
-        }
-        // A field of 4 GiB cannot be stored: its length then reads back wrong, and the
-        // session as not logged in.
-        let length = |len: usize| u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes();
-        for field in self.text_fields() {
-            out.extend(length(field.len()));
-        }
-        if let IdToken::Decoded { signature, .. } = &self.id_token {
-            out.extend(length(signature.len()));
-        }
-        out.extend(self.text.as_bytes());
-        out.extend(signature);
-        out
+    pub(crate) fn encode(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// Reads a session from its encoding; `None` for anything else.
-    pub(crate) fn decode(mut bytes: Vec<u8>) -> Option<SessionData> {
+    pub(crate) fn decode(bytes: Vec<u8>) -> Option<SessionData> {
         let [version, flags, ..] = bytes[..] else {
             return None;
         };
@@ -330,47 +298,42 @@ impl SessionData {
         };
         let userinfo = optional(HAS_USERINFO, &mut reader)?;
         let dpop_key = optional(HAS_DPOP_KEY, &mut reader)?;
-        let signature_len = if has(RAW_ID_TOKEN) {
-            0
+        let signature = if has(RAW_ID_TOKEN) {
+            None
         } else {
-            reader.length()?
+            Some(reader.length()?)
         };
-        let text_len = [id, subject, access_token, id_token]
-            .into_iter()
-            .chain(
-                [sid, refresh_token, id_token_payload, userinfo, dpop_key]
-                    .into_iter()
-                    .flatten(),
-            )
-            .try_fold(0usize, usize::checked_add)?;
-        let text_start = reader.at;
-        let text_end = text_start.checked_add(text_len)?;
-        if bytes.len() != text_end.checked_add(signature_len)? {
-            return None;
-        }
-        let signature: Box<[u8]> = bytes[text_end..].into();
-        bytes.truncate(text_end);
-        bytes.drain(..text_start);
-        let text = String::from_utf8(bytes).ok()?;
-        let mut spans = Spans(0);
-        let id = spans.next(id);
-        let sid = sid.map(|len| spans.next(len));
-        let subject = spans.next(subject);
-        let access_token = spans.next(access_token);
-        let refresh_token = refresh_token.map(|len| spans.next(len));
-        let id_token = match id_token_payload {
-            None => IdToken::Compact(spans.next(id_token)),
-            Some(payload) => IdToken::Decoded {
-                header: spans.next(id_token),
-                payload: spans.next(payload),
+        let mut fields = Fields {
+            bytes: &bytes,
+            at: reader.at,
+        };
+        let id = fields.text(id)?;
+        let sid = fields.optional_text(sid)?;
+        let subject = fields.text(subject)?;
+        let access_token = fields.text(access_token)?;
+        let refresh_token = fields.optional_text(refresh_token)?;
+        let id_token_text = fields.text(id_token)?;
+        let id_token_payload = fields.optional_text(id_token_payload)?;
+        let userinfo = fields.optional_text(userinfo)?;
+        let dpop_key = fields.optional_text(dpop_key)?;
+        let signature = match signature {
+            Some(len) => Some(fields.binary(len)?),
+            None => None,
+        };
+        let id_token = match (id_token_payload, signature) {
+            (Some(payload), Some(signature)) => IdToken::Decoded {
+                header: id_token_text,
+                payload,
                 signature,
                 compact: OnceLock::new(),
             },
+            _ => IdToken::Compact(id_token_text),
         };
-        let userinfo = userinfo.map(|len| spans.next(len));
-        let dpop_key = dpop_key.map(|len| spans.next(len));
+        if fields.at != bytes.len() {
+            return None;
+        }
         Some(SessionData {
-            text,
+            bytes,
             id,
             sid,
             last_seen,
@@ -387,7 +350,7 @@ impl SessionData {
 
     /// The encoding as text, for stores that keep strings (base64url).
     pub(crate) fn to_text(&self) -> String {
-        base64url::encode(&self.encode())
+        base64url::encode(&self.bytes)
     }
 
     /// Reads a session that [`to_text`](Self::to_text) wrote.
@@ -395,8 +358,10 @@ impl SessionData {
         SessionData::decode(base64url::decode(text.as_bytes())?)
     }
 
+    /// A text field. Every text range was checked to be UTF-8 when the session was read,
+    /// so this never falls back to "".
     fn text(&self, range: &Range<usize>) -> &str {
-        &self.text[range.clone()]
+        std::str::from_utf8(&self.bytes[range.clone()]).unwrap_or_default()
     }
 
     /// A session with a fixed id and no `sid`, from positional fields (unit tests).
@@ -457,7 +422,7 @@ impl SessionData {
             } => compact.get_or_init(|| {
                 let header = base64url::encode(self.text(header).as_bytes());
                 let payload = base64url::encode(self.text(payload).as_bytes());
-                let signature = base64url::encode(signature);
+                let signature = base64url::encode(&self.bytes[signature.clone()]);
                 format!("{header}.{payload}.{signature}")
             }),
         }
@@ -556,11 +521,11 @@ pub(super) mod tests {
     fn every_field_reads_back_exactly_with_and_without_the_optional_ones() {
         for id_token in [jwt(), "h.p.s".to_string(), "not a jwt".to_string()] {
             let full = every_field(&id_token);
-            let back = SessionData::decode(full.encode()).unwrap();
+            let back = SessionData::decode(full.encode().to_vec()).unwrap();
             assert_same(&full, &back);
             assert_eq!(back.id_token(), id_token);
             let bare = SessionData::for_tests("s", "", None, None, &id_token, None, 0);
-            let back = SessionData::decode(bare.encode()).unwrap();
+            let back = SessionData::decode(bare.encode().to_vec()).unwrap();
             assert_same(&bare, &back);
             assert_eq!(
                 (back.sid(), back.refresh_token(), back.userinfo()),
@@ -602,7 +567,7 @@ pub(super) mod tests {
                 matches!(session.id_token, IdToken::Compact(_)),
                 "{id_token}"
             );
-            let back = SessionData::decode(session.encode()).unwrap();
+            let back = SessionData::decode(session.encode().to_vec()).unwrap();
             assert_eq!(back.id_token(), id_token);
         }
         let session = every_field(&odd);
@@ -611,7 +576,7 @@ pub(super) mod tests {
 
     #[test]
     fn anything_but_a_whole_session_of_this_version_reads_as_none() {
-        let bytes = every_field(&jwt()).encode();
+        let bytes = every_field(&jwt()).encode().to_vec();
         for len in 0..bytes.len() {
             assert!(
                 SessionData::decode(bytes[..len].to_vec()).is_none(),

@@ -301,6 +301,10 @@ impl<'r, P: Provider, S: Scopes> FromRequest<'r> for Bearer<P, S> {
 /// }
 /// ```
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per request, on the stack; a box would be an allocation per request"
+)]
 pub enum BearerOrSession<P: Provider> {
     /// A valid bearer token.
     Bearer(Bearer<P>),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::OnceLock;
 
 use rocket::http::{Method, Status};
@@ -51,7 +52,7 @@ use crate::session::{CookieQueue, NewSession, SessionData};
 /// }
 /// ```
 pub struct Authenticated<P: Provider> {
-    session: Arc<SessionData>,
+    session: SessionData,
     claims: OnceLock<Value>,
     claims_raw: OnceLock<Box<RawValue>>,
     userinfo: OnceLock<Option<Value>>,
@@ -264,7 +265,7 @@ impl<P: Provider> Authenticated<P> {
             {
                 Ok((refreshed, chunks)) => {
                     self.chunks = chunks;
-                    self.session = Arc::new(refreshed);
+                    self.session = refreshed;
                     self.claims = OnceLock::new();
                     self.claims_raw = OnceLock::new();
                     self.userinfo = OnceLock::new();
@@ -360,9 +361,13 @@ impl<P: Provider> fmt::Debug for Authenticated<P> {
 }
 
 /// What the guard makes of a session that opened.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per request, on the stack; a box would be an allocation per request"
+)]
 enum Freshness {
     /// The session, and how many cookies it takes.
-    Ready(Arc<SessionData>, usize),
+    Ready(SessionData, usize),
     /// `session_refresh_interval_seconds` passed: re-authenticate silently.
     Reauthenticate,
     /// The refresh was refused: the session is over.
@@ -380,170 +385,255 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             Err(err) => return fail(req, err),
         };
         let now = now();
-        // Boxed: the store's future is large, and the guard's own is allocated per request.
-        let loaded = match Box::pin(session::load(oidc, client, req.cookies())).await {
-            Ok(loaded) => loaded,
-            Err(err) => return fail(req, err),
-        };
-        let chunks = loaded.chunks;
-        let mut silent = false;
-        if loaded.session.is_none() && chunks > 0 {
-            // A cookie that did not open, or a session that ended on the server.
-            RequestState::of(req)
-                .set_cookies(oidc.cookies.remove_session(&client.session_cookie, chunks));
-        }
-        if let Some(session) = loaded.session {
-            match keep_fresh(req, oidc, client, session, chunks, now).await {
-                Freshness::Ready(session, chunks) => {
-                    let state = RequestState::of(req);
-                    state.mark_personal();
-                    return Outcome::Success(Authenticated {
-                        session,
-                        claims: OnceLock::new(),
-                        claims_raw: OnceLock::new(),
-                        userinfo: OnceLock::new(),
-                        oidc: oidc.clone(),
-                        client: client.clone(),
-                        cookies: state.cookie_queue(),
-                        chunks,
-                        provider: PhantomData,
-                    });
+        // The session lives in blocks without awaits in them: a local that an async fn
+        // ever held keeps its place in the future across its later awaits, and the guard's
+        // future is allocated on every request.
+        let renewal = 'session: {
+            let loaded = if session::loads_without_store(oidc) {
+                session::load_without_store(oidc, client, req.cookies())
+            } else {
+                // Boxed: the store's future is large.
+                match Box::pin(session::load(oidc, client, req.cookies())).await {
+                    Ok(loaded) => loaded,
+                    Err(err) => return fail(req, err),
                 }
-                Freshness::Reauthenticate => {
-                    // A silent attempt that never came back (a provider that answers
-                    // prompt=none with a page of its own): this time the user logs in.
-                    let tried = flow::login::silent_attempt_cookie(oidc, client.name());
-                    silent = req
-                        .cookies()
-                        .get(&tried)
-                        .and_then(|cookie| oidc.cipher.open(&tried, cookie.value()))
-                        .is_none();
-                    if !silent {
-                        log::info!(
-                            "oidc: a silent re-authentication with provider {:?} did not come \
-                             back; logging in interactively",
-                            client.name()
-                        );
-                    }
+            };
+            let session::Loaded { session, chunks } = loaded;
+            let Some(session) = session else {
+                if chunks > 0 {
+                    // A cookie that did not open, or a session that ended on the server.
+                    RequestState::of(req)
+                        .set_cookies(oidc.cookies.remove_session(&client.session_cookie, chunks));
                 }
-                Freshness::Ended => {}
-                Freshness::Failed(err) => return fail(req, err),
+                break 'session None;
+            };
+            match due_of(req, oidc, client, &session, now) {
+                Due::Nothing => {
+                    return Outcome::Success(authenticated(req, (oidc, client), session, chunks))
+                }
+                Due::Reauthenticate => Some(Renewal::Reauthenticate),
+                // The slow paths, boxed apart.
+                due => Some(Renewal::Other(Box::pin(renew(
+                    req, oidc, client, session, chunks, now, due,
+                )))),
             }
-        }
+        };
+        let silent = match renewal {
+            None => false,
+            Some(Renewal::Reauthenticate) => reauthenticate_silently(req, oidc, client),
+            Some(Renewal::Other(renewal)) => match renewal.await {
+                Freshness::Ready(session, chunks) => {
+                    return Outcome::Success(authenticated(req, (oidc, client), session, chunks));
+                }
+                Freshness::Reauthenticate => reauthenticate_silently(req, oidc, client),
+                Freshness::Ended => false,
+                Freshness::Failed(err) => return fail(req, err),
+            },
+        };
+        Box::pin(login_or_401(req, oidc, client, silent)).await
+    }
+}
 
-        let state = RequestState::of(req);
-        if !wants_html(req) {
-            state.set_challenge(format!("Bearer realm=\"{}\"", P::NAME));
+/// What a session that is not ready as it is needs (see [`Due`]).
+enum Renewal<F> {
+    Reauthenticate,
+    /// The end, a refresh or a write-back.
+    Other(Pin<Box<F>>),
+}
+
+/// Whether a re-authentication that is due should be silent (`prompt=none`): unless a
+/// silent attempt never came back (a provider that answers `prompt=none` with a page of
+/// its own): then this time the user logs in.
+fn reauthenticate_silently(req: &Request<'_>, oidc: &Oidc, client: &ProviderState) -> bool {
+    let tried = flow::login::silent_attempt_cookie(oidc, client.name());
+    let silent = req
+        .cookies()
+        .get(&tried)
+        .and_then(|cookie| oidc.cipher.open(&tried, cookie.value()))
+        .is_none();
+    if !silent {
+        log::info!(
+            "oidc: a silent re-authentication with provider {:?} did not come back; logging \
+             in interactively",
+            client.name()
+        );
+    }
+    silent
+}
+
+/// No usable session: a browser is sent to log in (`silent`: with `prompt=none`), any other
+/// client gets a 401.
+async fn login_or_401<P: Provider>(
+    req: &Request<'_>,
+    oidc: &Oidc,
+    client: &ProviderState,
+    silent: bool,
+) -> Outcome<Authenticated<P>, OidcError> {
+    let state = RequestState::of(req);
+    if !wants_html(req) {
+        state.set_challenge(format!("Bearer realm=\"{}\"", P::NAME));
+        return Outcome::Error((
+            Status::Unauthorized,
+            state.record(OidcError::new(
+                ErrorKind::Unauthenticated,
+                Status::Unauthorized,
+                "login_required",
+                format!(
+                    "this resource needs a login with provider {:?}; browsers are redirected \
+                         there, other clients get this 401",
+                    P::NAME
+                ),
+            )),
+        ));
+    }
+    if matches!(req.method(), Method::Get | Method::Head) {
+        if let Some(location) = other_host_of(req, oidc) {
+            // Another name for this app (localhost against 127.0.0.1): go to redirect_uri's
+            // first, so the login's cookie lands where the callback will look for it.
+            state.set_login(flow::PendingLogin {
+                location,
+                transaction_cookie: None,
+                other_cookies: Vec::new(),
+            });
             return Outcome::Error((
                 Status::Unauthorized,
                 state.record(OidcError::new(
                     ErrorKind::Unauthenticated,
                     Status::Unauthorized,
                     "login_required",
-                    format!(
-                        "this resource needs a login with provider {:?}; browsers are redirected \
-                         there, other clients get this 401",
-                        P::NAME
-                    ),
+                    "redirecting to this app's own host name before the login",
                 )),
             ));
         }
-        if matches!(req.method(), Method::Get | Method::Head) {
-            if let Some(location) = other_host_of(req, oidc) {
-                // Another name for this app (localhost against 127.0.0.1): go to redirect_uri's
-                // first, so the login's cookie lands where the callback will look for it.
-                state.set_login(flow::PendingLogin {
-                    location,
-                    transaction_cookie: None,
-                    other_cookies: Vec::new(),
-                });
-                return Outcome::Error((
-                    Status::Unauthorized,
-                    state.record(OidcError::new(
-                        ErrorKind::Unauthenticated,
-                        Status::Unauthorized,
-                        "login_required",
-                        "redirecting to this app's own host name before the login",
-                    )),
-                ));
-            }
-        }
-        // Boxed: the slow paths' futures are large, and the guard's own future is allocated
-        // on every request.
-        let resolved = match Box::pin(client.metadata()).await {
-            Ok(resolved) => resolved,
-            Err(err) => return fail(req, err),
-        };
-        let return_to = match req.method() {
-            Method::Get | Method::Head => req.uri().to_string(),
-            // A form post cannot be replayed after the login: return to the app's root.
-            _ => "/".to_string(),
-        };
-        let params = LoginParams::default();
-        let started =
-            flow::login::start_login(oidc, client, &resolved, &return_to, silent, &params);
-        let mut login = match Box::pin(started).await {
-            Ok(login) => login,
-            Err(err) => return fail(req, err),
-        };
-        login.other_cookies = flow::login::keep_few_pending(oidc, req.cookies(), &login);
-        if silent {
-            login
-                .other_cookies
-                .push(flow::login::silent_attempt_marker(oidc, client.name()));
-        }
-        state.set_login(login);
-        Outcome::Error((
-            Status::Unauthorized,
-            state.record(OidcError::new(
-                ErrorKind::Unauthenticated,
-                Status::Unauthorized,
-                "login_required",
-                format!("redirecting to provider {:?} to log in", P::NAME),
-            )),
-        ))
     }
+    // Boxed: the slow paths' futures are large, and the guard's own future is allocated
+    // on every request.
+    let resolved = match Box::pin(client.metadata()).await {
+        Ok(resolved) => resolved,
+        Err(err) => return fail(req, err),
+    };
+    let return_to = match req.method() {
+        Method::Get | Method::Head => req.uri().to_string(),
+        // A form post cannot be replayed after the login: return to the app's root.
+        _ => "/".to_string(),
+    };
+    let params = LoginParams::default();
+    let started = flow::login::start_login(oidc, client, &resolved, &return_to, silent, &params);
+    let mut login = match Box::pin(started).await {
+        Ok(login) => login,
+        Err(err) => return fail(req, err),
+    };
+    login.other_cookies = flow::login::keep_few_pending(oidc, req.cookies(), &login);
+    if silent {
+        login
+            .other_cookies
+            .push(flow::login::silent_attempt_marker(oidc, client.name()));
+    }
+    state.set_login(login);
+    Outcome::Error((
+        Status::Unauthorized,
+        state.record(OidcError::new(
+            ErrorKind::Unauthenticated,
+            Status::Unauthorized,
+            "login_required",
+            format!("redirecting to provider {:?} to log in", P::NAME),
+        )),
+    ))
 }
 
-/// The end of a session that is over, silent re-authentication when due, the automatic
-/// refresh of an expired access token, and the write-back that keeps an active session from
-/// idling out.
-///
-/// Decided without awaiting anything, so the common case (a fresh session) adds nothing to
-/// the guard's future, which is allocated on every request; the slow paths are boxed apart.
-async fn keep_fresh(
+/// What a session read on this request needs before a route may use it.
+enum Due {
+    /// Nothing: the common case.
+    Nothing,
+    /// It is over (why).
+    End(&'static str),
+    /// A silent re-authentication (`session_refresh_interval`).
+    Reauthenticate,
+    /// Its access token expired and a refresh token can renew it.
+    Refresh,
+    /// Its activity time should be written back, so that it does not idle out.
+    Touch,
+}
+
+/// Decides, without awaiting anything, what `session` needs: the end of a session that is
+/// over, silent re-authentication when due, the automatic refresh of an expired access
+/// token, or the write-back that keeps an active session from idling out.
+/// Decides, without awaiting anything, what `session` needs (see [`Due`]).
+fn due_of(
     req: &Request<'_>,
     oidc: &Oidc,
     client: &ProviderState,
-    session: Arc<SessionData>,
-    chunks: usize,
+    session: &SessionData,
     now: i64,
-) -> Freshness {
-    if let Some(why) = session::ended(oidc, &session, now) {
-        log::info!(
-            "oidc: a session with provider {:?} ended: {why}",
-            client.name()
-        );
-        let out = RequestState::of(req).cookie_queue();
-        return match Box::pin(session::end(oidc, client, Some(&session), chunks, &out)).await {
-            Ok(()) => Freshness::Ended,
-            Err(err) => Freshness::Failed(err),
-        };
+) -> Due {
+    if let Some(why) = session::ended(oidc, session, now) {
+        return Due::End(why);
     }
     if let Some(interval) = client.config.session_refresh_interval {
         let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
         if now.saturating_sub(session.authenticated_at) >= interval && browser_get() {
-            return Freshness::Reauthenticate;
+            return Due::Reauthenticate;
         }
     }
-    let expired = refresh::access_token_expired(&session, now, oidc.config.clock_skew);
+    let expired = refresh::access_token_expired(session, now, oidc.config.clock_skew);
     if oidc.config.auto_refresh && expired && session.refresh_token().is_some() {
-        return Box::pin(refresh_in_guard(req, oidc, client, session, chunks)).await;
+        return Due::Refresh;
     }
-    if session::needs_touch(oidc, &session, now) {
-        return Box::pin(touch(req, oidc, client, session, chunks, now)).await;
+    if session::needs_touch(oidc, session, now) {
+        return Due::Touch;
     }
-    Freshness::Ready(session, chunks)
+    Due::Nothing
+}
+
+/// The guard's answer for a user whose session is ready.
+fn authenticated<P: Provider>(
+    req: &Request<'_>,
+    (oidc, client): (&Arc<Oidc>, &Arc<ProviderState>),
+    session: SessionData,
+    chunks: usize,
+) -> Authenticated<P> {
+    let state = RequestState::of(req);
+    state.mark_personal();
+    Authenticated {
+        session,
+        claims: OnceLock::new(),
+        claims_raw: OnceLock::new(),
+        userinfo: OnceLock::new(),
+        oidc: oidc.clone(),
+        client: client.clone(),
+        cookies: state.cookie_queue(),
+        chunks,
+        provider: PhantomData,
+    }
+}
+
+/// Does what [`due`] found the session needs (but nothing or a re-authentication).
+async fn renew(
+    req: &Request<'_>,
+    oidc: &Oidc,
+    client: &ProviderState,
+    session: SessionData,
+    chunks: usize,
+    now: i64,
+    due: Due,
+) -> Freshness {
+    match due {
+        Due::End(why) => {
+            log::info!(
+                "oidc: a session with provider {:?} ended: {why}",
+                client.name()
+            );
+            let out = RequestState::of(req).cookie_queue();
+            match session::end(oidc, client, Some(&session), chunks, &out).await {
+                Ok(()) => Freshness::Ended,
+                Err(err) => Freshness::Failed(err),
+            }
+        }
+        Due::Refresh => refresh_in_guard(req, oidc, client, session, chunks).await,
+        Due::Touch => touch(req, oidc, client, session, chunks, now).await,
+        Due::Nothing => Freshness::Ready(session, chunks),
+        Due::Reauthenticate => Freshness::Reauthenticate,
+    }
 }
 
 /// Writes the session back with `last_seen = now`. A failure only postpones it: the
@@ -552,7 +642,7 @@ async fn touch(
     req: &Request<'_>,
     oidc: &Oidc,
     client: &ProviderState,
-    session: Arc<SessionData>,
+    session: SessionData,
     chunks: usize,
     now: i64,
 ) -> Freshness {
@@ -562,7 +652,7 @@ async fn touch(
     });
     let out = RequestState::of(req).cookie_queue();
     match session::write_back(oidc, client, &session, &touched, chunks, &out).await {
-        Ok(Some(chunks)) => Freshness::Ready(Arc::new(touched), chunks),
+        Ok(Some(chunks)) => Freshness::Ready(touched, chunks),
         // Changed meanwhile (a refresh, a logout): this request keeps what it read.
         Ok(None) => Freshness::Ready(session, chunks),
         Err(err) => {
@@ -578,12 +668,12 @@ async fn refresh_in_guard(
     req: &Request<'_>,
     oidc: &Oidc,
     client: &ProviderState,
-    session: Arc<SessionData>,
+    session: SessionData,
     chunks: usize,
 ) -> Freshness {
     let out = RequestState::of(req).cookie_queue();
     match session::refresh(oidc, client, &session, chunks, false, &out).await {
-        Ok((refreshed, chunks)) => Freshness::Ready(Arc::new(refreshed), chunks),
+        Ok((refreshed, chunks)) => Freshness::Ready(refreshed, chunks),
         Err(err) if refresh::is_refusal(&err) => {
             log::warn!("oidc: the session ends: {err}");
             match session::end(oidc, client, Some(&session), chunks, &out).await {

@@ -103,6 +103,9 @@ impl RequestState {
     /// The queued cookies; a later cookie of the same name and path replaces an earlier one.
     pub(crate) fn take_cookies(&self) -> Vec<Cookie<'static>> {
         let mut cookies = self.cookies.take();
+        if cookies.len() < 2 {
+            return cookies;
+        }
         let mut seen = std::collections::HashSet::new();
         cookies.reverse();
         cookies.retain(|c| seen.insert((c.name().to_string(), c.path().map(str::to_string))));
