@@ -922,6 +922,8 @@ struct AppLogin {
     /// With a probe: the app's CPU seconds for each of its hops (the redirect, the callback,
     /// the final page), each read from just before that hop to just before the next.
     hop_cpu_s: [f64; 3],
+    /// With a probe: how many times the app's threads were woken in each hop.
+    hop_runs: [u64; 3],
 }
 
 /// One full login through the app from a fresh browser: `GET /login` → provider → callback →
@@ -987,6 +989,7 @@ async fn login_through_app(
         );
     }
     let mut hop_cpu_s = [0.0; 3];
+    let mut hop_runs = [0; 3];
     if let Some((_, ticks_per_second)) = probe {
         // Let the app finish with the last response before the last reading.
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -994,6 +997,7 @@ async fn login_through_app(
         for (hop, pair) in readings.windows(2).enumerate() {
             if let [Some(before), Some(after)] = pair {
                 hop_cpu_s[hop] = cpu_between(before, after, ticks_per_second).0;
+                hop_runs[hop] = after.runs.saturating_sub(before.runs);
             }
         }
     }
@@ -1002,6 +1006,7 @@ async fn login_through_app(
         elapsed,
         jar,
         hop_cpu_s,
+        hop_runs,
     })
 }
 
@@ -1425,6 +1430,9 @@ struct LoginFigures {
     app_ms: Vec<f64>,
     /// Mean app CPU per hop: the redirect, the callback, the final page.
     hop_us: [f64; 3],
+    /// Mean thread wake-ups of the app per hop (each costs this VM ~100-150 µs of CPU when
+    /// the app was idle).
+    hop_wakeups: [f64; 3],
     /// An isolated `GET /`: first on a new connection, then on that connection kept alive.
     isolated_us: (f64, f64),
     discovery: u64,
@@ -1965,6 +1973,7 @@ async fn one_cookie_run(options: &mut Options, env: &Env) -> Result<(String, boo
     for subject in &mut subjects {
         let probe = Some((subject.app.pid(), ticks_per_second));
         let mut sums = [0.0; 3];
+        let mut runs = [0; 3];
         for _ in 0..hop_logins {
             user_counter += 1;
             let user = format!("user{user_counter}");
@@ -1972,8 +1981,12 @@ async fn one_cookie_run(options: &mut Options, env: &Env) -> Result<(String, boo
             for (sum, hop) in sums.iter_mut().zip(login.hop_cpu_s) {
                 *sum += hop;
             }
+            for (sum, hop) in runs.iter_mut().zip(login.hop_runs) {
+                *sum += hop;
+            }
         }
         subject.figures.logins.hop_us = sums.map(|s| s * 1e6 / hop_logins as f64);
+        subject.figures.logins.hop_wakeups = runs.map(|r| r as f64 / hop_logins as f64);
         subject.figures.logins.isolated_us =
             isolated_requests(&subject.app, ticks_per_second, hop_logins).await?;
     }
@@ -2373,6 +2386,8 @@ struct StoreFigures {
     login_cpu_ms: f64,
     /// By index of [`STORE_SHAPES`], then route.
     shapes: Vec<BTreeMap<&'static str, StoreRoute>>,
+    /// The app's VmRSS before the logins (started, discovery done).
+    rss_before_logins_kb: u64,
     rss_after_logins_kb: u64,
     rss_after_load_kb: u64,
     /// redis store: keys after the logins, and redis-server's VmRSS after the load.
@@ -2447,6 +2462,7 @@ async fn measure_store(
     );
 
     // The sessions: real logins, several at a time.
+    let rss_before_logins_kb = rss_kb(pid);
     let cpu_before = read_cpu(pid);
     let login_started = Instant::now();
     let sessions = many_logins(
@@ -2458,6 +2474,10 @@ async fn measure_store(
     .await?;
     let login_seconds = login_started.elapsed().as_secs_f64();
     let login_cpu_s = cpu_between(&cpu_before, &read_cpu(pid), ticks_per_second).0;
+    if std::env::var_os("E2E_CALLGRIND").is_some() {
+        // The start and the logins, in a profile of their own.
+        callgrind_control(&["-d", &format!("logins-{}", sessions.len())]);
+    }
     check_sessions(&app, &sessions).await?;
     let cookie_bytes =
         sessions.iter().map(|s| s.cookie.len()).sum::<usize>() as f64 / sessions.len() as f64;
@@ -2494,6 +2514,7 @@ async fn measure_store(
         login_seconds,
         login_cpu_ms: login_cpu_s * 1e3 / sessions.len() as f64,
         shapes: Vec::new(),
+        rss_before_logins_kb,
         rss_after_logins_kb,
         rss_after_load_kb: 0,
         redis_keys,
@@ -2648,7 +2669,7 @@ fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> 
     let _ = writeln!(
         out,
         "| store | sessions | Cookie header | logins: time, rate, app CPU per login | app RSS \
-         after the logins / the load | Redis: keys, RSS | Redis commands per request | other \
+         before / after the logins / after the load (the growth per session) | Redis: keys, RSS | Redis commands per request | other \
          processes, most in a round |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
@@ -2689,16 +2710,19 @@ fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> 
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} bytes | {:.1} s, {:.0}/s, {} | {} / {} | {redis} | {commands} | \
-             {:.0}% of a core |",
+            "| {} | {} | {:.0} bytes | {:.1} s, {:.0}/s, {} | {} / {} / {} ({:.1} KB per \
+             session) | {redis} | {commands} | {:.0}% of a core |",
             f.store.name(),
             f.sessions,
             f.cookie_bytes,
             f.login_seconds,
             f.sessions as f64 / f.login_seconds,
             ms(f.login_cpu_ms),
+            mb(f.rss_before_logins_kb),
             mb(f.rss_after_logins_kb),
             mb(f.rss_after_load_kb),
+            f.rss_after_logins_kb.saturating_sub(f.rss_before_logins_kb) as f64
+                / f.sessions.max(1) as f64,
             f.max_other_load * 100.0
         );
     }
@@ -3663,8 +3687,16 @@ fn report(options: &Options, subjects: &[Subject], provider_only_ms: &[f64]) -> 
         &mut out,
         "… of which the redirect / the callback / the final page",
         &|s| {
-            let h = s.figures.logins.hop_us;
-            format!("{} / {} / {}", us(h[0]), us(h[1]), us(h[2]))
+            let (h, w) = (s.figures.logins.hop_us, s.figures.logins.hop_wakeups);
+            format!(
+                "{} / {} / {} ({:.1} / {:.1} / {:.1} thread wake-ups)",
+                us(h[0]),
+                us(h[1]),
+                us(h[2]),
+                w[0],
+                w[1],
+                w[2]
+            )
         },
     );
     row(

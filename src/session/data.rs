@@ -130,6 +130,9 @@ impl Reader<'_> {
 struct Fields<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// All the text fields, checked as UTF-8 at once, from `bytes[text_start]`.
+    text: &'a str,
+    text_start: usize,
 }
 
 impl Fields<'_> {
@@ -142,10 +145,14 @@ impl Fields<'_> {
         })
     }
 
+    /// A text field: within the checked text, on character boundaries.
     fn text(&mut self, len: usize) -> Option<Range<usize>> {
         let range = self.binary(len)?;
-        std::str::from_utf8(&self.bytes[range.clone()]).ok()?;
-        Some(range)
+        let (start, end) = (range.start - self.text_start, range.end - self.text_start);
+        (end <= self.text.len()
+            && self.text.is_char_boundary(start)
+            && self.text.is_char_boundary(end))
+        .then_some(range)
     }
 
     /// An optional field: `Some(None)` when absent, `None` when it does not read.
@@ -303,9 +310,18 @@ impl SessionData {
         } else {
             Some(reader.length()?)
         };
+        let text_len = [Some(id), Some(subject), Some(access_token), Some(id_token)]
+            .into_iter()
+            .chain([sid, refresh_token, id_token_payload, userinfo, dpop_key])
+            .flatten()
+            .try_fold(0usize, usize::checked_add)?;
+        let text_start = reader.at;
+        let text_bytes = bytes.get(text_start..text_start.checked_add(text_len)?)?;
         let mut fields = Fields {
             bytes: &bytes,
-            at: reader.at,
+            at: text_start,
+            text: std::str::from_utf8(text_bytes).ok()?,
+            text_start,
         };
         let id = fields.text(id)?;
         let sid = fields.optional_text(sid)?;
@@ -572,6 +588,20 @@ pub(super) mod tests {
         }
         let session = every_field(&odd);
         assert_eq!(session.id_token_claims(), None);
+    }
+
+    #[test]
+    fn a_field_boundary_inside_a_character_reads_as_none() {
+        // id "test-session-id" (15 bytes), then subject "é" (2 bytes): move one byte of
+        // the subject into the id, and both would cut the character in two.
+        let mut bytes = SessionData::for_tests("\u{e9}", "at", None, None, "x", None, 0)
+            .encode()
+            .to_vec();
+        assert!(SessionData::decode(bytes.clone()).is_some());
+        // No expiry: the lengths start after version, flags and two times.
+        bytes[18..22].copy_from_slice(&16u32.to_le_bytes());
+        bytes[22..26].copy_from_slice(&1u32.to_le_bytes());
+        assert!(SessionData::decode(bytes).is_none());
     }
 
     #[test]
