@@ -38,9 +38,13 @@
 //!    `--sessions` (2,000) distinct sessions by real logins through the provider, several at
 //!    a time, checks that each one's cookie answers `/whoami` with its own user, and then runs
 //!    `wrk` on `/`, `/whoami` and `/login` with `bench/wrk/rotate.lua`, which sends the next
-//!    session's Cookie on every request, in two load shapes (`-t1 -c16` and `-t2 -c32`),
-//!    reading the app's CPU and (for `redis`) the Redis server's CPU and command counts
-//!    around each round. The app and the Redis server are stopped before the next store;
+//!    session's Cookie on every request, in two load shapes (`-t1 -c16` and `-t2 -c32`;
+//!    before the second, as many new logins: a session's activity is written back once a
+//!    minute, and wrk, which keeps the cookie it started with, would otherwise get a new
+//!    cookie on every request), reading the app's CPU and context switches and (for
+//!    `redis`) the Redis server's CPU and command counts around each round, and the app's
+//!    RSS before and after the logins (each store's growth per session). The app and the
+//!    Redis server are stopped before the next store;
 //! 9. with `--bearer` (or `--only-bearer`, which skips 2. to 7.), before 8., the bearer API
 //!    (`target/release/examples/api`, the `Bearer<Default>` guard on `/api/me`) in two
 //!    setups in turn: JWT access tokens checked locally (provider `OP_RESOURCE_FORMAT=jwt`,
@@ -62,6 +66,15 @@
 //! It prints a table and one PASS/MISS line per target of issue 6 (and of issue 13 for
 //! `--bearer`). Every loop is bounded in count and time, and all traffic goes to 127.0.0.1 /
 //! localhost.
+//!
+//! Profiling (`perf record -g` needs hardware counters this VM lacks; `-e cpu-clock` and
+//! callgrind work): with `E2E_PERF=1` and `--quickstart` naming a script that `exec`s
+//! `perf record -e cpu-clock --switch-output=signal -- target/release/examples/quickstart
+//! "$@"`, perf starts a new file before and after every measured load; with
+//! `E2E_CALLGRIND=1` and a script that `exec`s `valgrind --tool=callgrind`, the logins and
+//! every measured load get a callgrind dump of their own (named after the route and the
+//! request count), so a route's instructions per request are its dump's total divided by
+//! its count.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
