@@ -189,8 +189,9 @@ Many users, per session store (after the run above, or alone):
                    Cookie on every request (bench/wrk/rotate.lua), as wrk -t1 -c16 and as
                    wrk -t2 -c32. For redis the bench starts its own redis-server on a free
                    loopback port (needs redis-server, and the quickstart built with
-                   --features redis) and reports its CPU too. About 55 s per store with the
-                   defaults (under 3 minutes for all three on 2 cores)
+                   --features redis) and reports its CPU too. Fresh logins before the
+                   second shape. About 75 s per store with the defaults (about 4 minutes
+                   for all three on 2 cores)
   --only-stores [LIST]
                    the store comparison alone (skips the one-cookie run above)
   --sessions N     sessions per store (default 2000, max 20000)

@@ -10,8 +10,9 @@
 #                                 # memory and redis (its own redis-server on a free loopback
 #                                 # port, stopped after), 2,000 sessions from real logins and
 #                                 # wrk sending the next session's Cookie on every request, as
-#                                 # wrk -t1 -c16 and -t2 -c32; CPU per request of the app and
-#                                 # of Redis. About 3 more minutes on 2 cores
+#                                 # wrk -t1 -c16 and -t2 -c32 (fresh logins before the second);
+#                                 # CPU per request of the app and of Redis, context switches,
+#                                 # RSS growth per session. About 4 more minutes on 2 cores
 #   scripts/bench.sh --only-stores [cookie,memory,redis]
 #                                 # that comparison alone (a subset with the list)
 #   scripts/bench.sh --bearer     # and the bearer-token API (examples/api.rs): the app's CPU
