@@ -142,7 +142,7 @@
 //! | `providers.<name>.ca_certificates` | list of paths | `[]` | PEM CA certificates trusted for this provider besides the system's (a private CA) |
 //! | `providers.<name>.http_proxy` | URL | — | an HTTP(S) proxy for every call to this provider |
 //! | `providers.<name>.http_user_agent` | string | `rocket_oidc_auth/<version>` | the `User-Agent` of calls to this provider |
-//! | `providers.<name>.access_token_validation` | string | `"auto"` | how [`Bearer`] checks tokens: `"introspection"` (RFC 7662), `"jwt"` (RFC 9068, locally against the provider's keys), `"auto"` (JWS-shaped tokens locally, others by introspection; a JWT that fails is not introspected) |
+//! | `providers.<name>.access_token_validation` | string | `"auto"` | how [`Bearer`] checks tokens: `"introspection"` (RFC 7662), `"jwt"` (RFC 9068, locally against the provider's keys), `"auto"` (JWS-shaped tokens locally, others by introspection; a JWT that fails is not introspected). A JWT that passed is kept as checked (by its SHA-256) until its `exp`, at most 5 minutes: scopes and DPoP proofs are still checked on every request |
 //! | `providers.<name>.access_token_audience` | string | the `client_id` | the `aud` a bearer token (JWT or introspection answer) must name; a token without `aud` is refused |
 //! | `providers.<name>.introspection_cache_seconds` | seconds | `30` | how long an introspection answer (active or not) is used, never past the token's `exp`: a revoked token stops working within this time; `0` asks the provider every time |
 //! | `providers.<name>.client_credentials.scope` | list | `[]` | the scope [`ClientCredentials`] asks for |

@@ -22,19 +22,26 @@ use crate::session::SetMode;
 /// Longest bearer token looked at: longer ones are refused without asking the provider.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-/// Most introspection answers kept per provider; past it, expired ones go first, then the
-/// cache starts over.
+/// Most answers kept per provider and kind (introspection, JWT checks); past it, expired
+/// ones go first, then the cache starts over.
 const CACHE_CAPACITY: usize = 10_000;
 
-/// Introspection answers by SHA-256 of the token (the token itself is never kept).
+/// How long a JWT access token that passed every check is kept as checked: at most this,
+/// and never past its `exp`. A client sends the same token on every call until it expires;
+/// kept, a call skips the signature check and the parsing (the token's signature cannot
+/// change, and the keys it was checked with are themselves kept an hour by default).
+const JWT_KEPT_FOR: Duration = Duration::from_secs(300);
+
+/// Answers about bearer tokens by SHA-256 of the token (the token itself is never kept):
+/// introspection answers, and JWT access tokens that passed.
 #[derive(Default)]
-pub(crate) struct IntrospectionCache {
+pub(crate) struct TokenCache {
     entries: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
-impl std::fmt::Debug for IntrospectionCache {
+impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IntrospectionCache")
+        f.write_str("TokenCache")
     }
 }
 
@@ -44,7 +51,7 @@ struct Cached {
     until: Instant,
 }
 
-impl IntrospectionCache {
+impl TokenCache {
     fn get(&self, key: &[u8; 32]) -> Option<Result<Arc<TokenInfo>, Arc<str>>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let cached = entries.get(key)?;
@@ -109,6 +116,10 @@ pub(crate) async fn validate(
         ))
     };
     if local {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(Ok(info)) = client.jwt_cache.get(&key) {
+            return Ok(info);
+        }
         let keys = client.keys(&resolved).await?;
         let check = AccessTokenCheck {
             issuer: &resolved.metadata.issuer,
@@ -125,10 +136,14 @@ pub(crate) async fn validate(
             }
             outcome => outcome,
         };
-        // A JWT that fails here is not retried by introspection.
-        return outcome
+        // A JWT that fails here is not retried by introspection. Only tokens that passed
+        // are kept: a failure (a token not yet valid, say) is checked again next time.
+        let info = outcome
             .map(Arc::new)
-            .map_err(|rejection| invalid(rejection.into_message()));
+            .map_err(|rejection| invalid(rejection.into_message()))?;
+        let keep = kept_for(JWT_KEPT_FOR, info.expires_at, check.now);
+        client.jwt_cache.insert(key, Ok(info.clone()), keep);
+        return Ok(info);
     }
     let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let cache = &client.introspection_cache;
@@ -143,15 +158,22 @@ pub(crate) async fn validate(
         Err(why) => Err(Arc::<str>::from(why)),
     };
     // Kept at most introspection_cache_seconds, and never past the token's exp.
-    let mut keep = settings.introspection_cache;
-    if let Ok(info) = &outcome {
-        if let Some(exp) = info.expires_at {
-            let left = u64::try_from(exp.saturating_sub(now)).unwrap_or(0);
-            keep = keep.min(Duration::from_secs(left));
-        }
-    }
+    let expires_at = outcome.as_ref().ok().and_then(|info| info.expires_at);
+    let keep = kept_for(settings.introspection_cache, expires_at, now);
     cache.insert(key, outcome.clone(), keep);
     outcome.map_err(|why| invalid(why.to_string()))
+}
+
+/// How long to keep an answer about a token: at most `at_most`, and never past the token's
+/// `exp` (`now` and `exp` in Unix seconds).
+fn kept_for(at_most: Duration, expires_at: Option<i64>, now: i64) -> Duration {
+    match expires_at {
+        Some(exp) => {
+            let left = u64::try_from(exp.saturating_sub(now)).unwrap_or(0);
+            at_most.min(Duration::from_secs(left))
+        }
+        None => at_most,
+    }
 }
 
 /// How a request presented its token (RFC 6750 2.1 or RFC 9449 7.1).
@@ -245,4 +267,70 @@ fn is_b64token(token: &str) -> bool {
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(expires_at: Option<i64>) -> Arc<TokenInfo> {
+        Arc::new(TokenInfo {
+            subject: Some("alice".into()),
+            scope: None,
+            client_id: None,
+            expires_at,
+            claims: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+            jkt: None,
+        })
+    }
+
+    #[test]
+    fn answers_are_kept_at_most_the_bound_and_never_past_exp() {
+        let bound = Duration::from_secs(300);
+        assert_eq!(
+            kept_for(bound, Some(1_000 + 60), 1_000),
+            Duration::from_secs(60)
+        );
+        assert_eq!(kept_for(bound, Some(1_000 + 3_600), 1_000), bound);
+        assert_eq!(kept_for(bound, Some(999), 1_000), Duration::ZERO);
+        assert_eq!(kept_for(bound, Some(i64::MIN), i64::MAX), Duration::ZERO);
+        assert_eq!(kept_for(bound, None, 1_000), bound);
+    }
+
+    #[test]
+    fn the_cache_answers_only_while_an_entry_lives_and_keeps_nothing_for_zero() {
+        let cache = TokenCache::default();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        cache.insert(a, Ok(info(None)), Duration::from_secs(60));
+        cache.insert(b, Ok(info(None)), Duration::ZERO);
+        assert!(matches!(cache.get(&a), Some(Ok(_))));
+        assert!(cache.get(&b).is_none(), "kept for zero: not kept");
+        cache.insert(b, Ok(info(None)), Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(cache.get(&b).is_none(), "an expired entry is no answer");
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_entries_first_then_starts_over() {
+        let cache = TokenCache::default();
+        for i in 0..CACHE_CAPACITY {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let keep = if i == 0 {
+                Duration::from_secs(60)
+            } else {
+                Duration::from_millis(1)
+            };
+            cache.insert(key, Ok(info(None)), keep);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        cache.insert([9u8; 32], Ok(info(None)), Duration::from_secs(60));
+        assert!(
+            cache.get(&[0u8; 32]).is_some(),
+            "a live entry survives the sweep"
+        );
+        assert!(cache.get(&[9u8; 32]).is_some());
+        let entries = cache.entries.lock().unwrap().len();
+        assert_eq!(entries, 2, "the expired ones went");
+    }
 }

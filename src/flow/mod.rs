@@ -109,7 +109,8 @@ impl Oidc {
                     registrar,
                 ),
                 refresh_flights: RefreshFlights::default(),
-                introspection_cache: bearer::IntrospectionCache::default(),
+                introspection_cache: bearer::TokenCache::default(),
+                jwt_cache: bearer::TokenCache::default(),
                 machine_tokens: machine::MachineTokens::default(),
             }));
         }
@@ -197,7 +198,9 @@ pub(crate) struct ProviderState {
     /// Refreshes in flight or just finished.
     pub(crate) refresh_flights: RefreshFlights,
     /// Introspection answers about bearer tokens, kept a bounded time.
-    pub(crate) introspection_cache: bearer::IntrospectionCache,
+    pub(crate) introspection_cache: bearer::TokenCache,
+    /// JWT access tokens that passed every check, kept until they expire (at most 5 min).
+    pub(crate) jwt_cache: bearer::TokenCache,
     /// The client-credentials token, kept until shortly before it expires.
     pub(crate) machine_tokens: machine::MachineTokens,
 }
