@@ -411,10 +411,10 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | Rocket glue | `web::{fairing, guard, routes, logout, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
-//! | flows | `flow::{login, refresh, logout, backchannel, session}` and the shared state (`flow::Oidc`) | the login and callback, token refresh, logout, provider-initiated logout, a session's life across requests |
-//! | provider runtime · sessions | `op::{client, discovery}` · `session::{data, codec, cache, store, memory, redis}` | metadata, keys and calls to the provider · session data, sealed cookies, stores |
-//! | protocol | `protocol::{validation, logout_token, http, time, random}` | ID and logout token validation, the one HTTP client, the clock, randomness |
+//! | Rocket glue | `web::{fairing, guard, login, api, routes, logout, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
+//! | flows | `flow::{login, refresh, logout, backchannel, session, bearer, machine}` and the shared state (`flow::Oidc`) | the login and callback, token refresh, logout, provider-initiated logout, a session's life across requests, bearer tokens, the client-credentials token |
+//! | provider runtime · sessions | `op::{client, discovery, registration}` · `session::{data, codec, store, memory, redis}` | metadata, keys, registration and calls to the provider · session data, sealed cookies, stores |
+//! | protocol | `protocol::{validation, access_token, logout_token, jwk, signing, dpop, http, base64url, time, random}` | token validation, key sets and signatures, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
 //! | floor | `config`, `error`, `provider` | configuration, the error type, provider markers |
 
 #[doc(hidden)]

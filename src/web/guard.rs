@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::OnceLock;
 
 use rocket::http::{Method, Status};
@@ -368,8 +367,6 @@ impl<P: Provider> fmt::Debug for Authenticated<P> {
 enum Freshness {
     /// The session, and how many cookies it takes.
     Ready(SessionData, usize),
-    /// `session_refresh_interval_seconds` passed: re-authenticate silently.
-    Reauthenticate,
     /// The refresh was refused: the session is over.
     Ended,
     Failed(OidcError),
@@ -405,40 +402,32 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
                     RequestState::of(req)
                         .set_cookies(oidc.cookies.remove_session(&client.session_cookie, chunks));
                 }
-                break 'session None;
+                break 'session Err(false);
             };
             match due_of(req, oidc, client, &session, now) {
                 Due::Nothing => {
                     return Outcome::Success(authenticated(req, (oidc, client), session, chunks))
                 }
-                Due::Reauthenticate => Some(Renewal::Reauthenticate),
+                Due::Reauthenticate => Err(reauthenticate_silently(req, oidc, client)),
                 // The slow paths, boxed apart.
-                due => Some(Renewal::Other(Box::pin(renew(
-                    req, oidc, client, session, chunks, now, due,
-                )))),
+                Due::Renew(renewal) => Ok(Box::pin(renew(
+                    req, oidc, client, session, chunks, now, renewal,
+                ))),
             }
         };
+        // Err: no session to use, log in (silently or not).
         let silent = match renewal {
-            None => false,
-            Some(Renewal::Reauthenticate) => reauthenticate_silently(req, oidc, client),
-            Some(Renewal::Other(renewal)) => match renewal.await {
+            Err(silent) => silent,
+            Ok(renewal) => match renewal.await {
                 Freshness::Ready(session, chunks) => {
                     return Outcome::Success(authenticated(req, (oidc, client), session, chunks));
                 }
-                Freshness::Reauthenticate => reauthenticate_silently(req, oidc, client),
                 Freshness::Ended => false,
                 Freshness::Failed(err) => return fail(req, err),
             },
         };
         Box::pin(login_or_401(req, oidc, client, silent)).await
     }
-}
-
-/// What a session that is not ready as it is needs (see [`Due`]).
-enum Renewal<F> {
-    Reauthenticate,
-    /// The end, a refresh or a write-back.
-    Other(Pin<Box<F>>),
 }
 
 /// Whether a re-authentication that is due should be silent (`prompt=none`): unless a
@@ -461,6 +450,20 @@ fn reauthenticate_silently(req: &Request<'_>, oidc: &Oidc, client: &ProviderStat
     silent
 }
 
+/// A 401 for a request without a usable session, recorded for the catcher (not logged as
+/// a failure: a login redirect or a challenge follows).
+fn unauthenticated<T>(state: &RequestState, why: impl Into<String>) -> Outcome<T, OidcError> {
+    Outcome::Error((
+        Status::Unauthorized,
+        state.record(OidcError::new(
+            ErrorKind::Unauthenticated,
+            Status::Unauthorized,
+            "login_required",
+            why,
+        )),
+    ))
+}
+
 /// No usable session: a browser is sent to log in (`silent`: with `prompt=none`), any other
 /// client gets a 401.
 async fn login_or_401<P: Provider>(
@@ -472,19 +475,14 @@ async fn login_or_401<P: Provider>(
     let state = RequestState::of(req);
     if !wants_html(req) {
         state.set_challenge(format!("Bearer realm=\"{}\"", P::NAME));
-        return Outcome::Error((
-            Status::Unauthorized,
-            state.record(OidcError::new(
-                ErrorKind::Unauthenticated,
-                Status::Unauthorized,
-                "login_required",
-                format!(
-                    "this resource needs a login with provider {:?}; browsers are redirected \
-                         there, other clients get this 401",
-                    P::NAME
-                ),
-            )),
-        ));
+        return unauthenticated(
+            state,
+            format!(
+                "this resource needs a login with provider {:?}; browsers are redirected \
+                 there, other clients get this 401",
+                P::NAME
+            ),
+        );
     }
     if matches!(req.method(), Method::Get | Method::Head) {
         if let Some(location) = other_host_of(req, oidc) {
@@ -495,15 +493,10 @@ async fn login_or_401<P: Provider>(
                 transaction_cookie: None,
                 other_cookies: Vec::new(),
             });
-            return Outcome::Error((
-                Status::Unauthorized,
-                state.record(OidcError::new(
-                    ErrorKind::Unauthenticated,
-                    Status::Unauthorized,
-                    "login_required",
-                    "redirecting to this app's own host name before the login",
-                )),
-            ));
+            return unauthenticated(
+                state,
+                "redirecting to this app's own host name before the login",
+            );
         }
     }
     // Boxed: the slow paths' futures are large, and the guard's own future is allocated
@@ -530,25 +523,26 @@ async fn login_or_401<P: Provider>(
             .push(flow::login::silent_attempt_marker(oidc, client.name()));
     }
     state.set_login(login);
-    Outcome::Error((
-        Status::Unauthorized,
-        state.record(OidcError::new(
-            ErrorKind::Unauthenticated,
-            Status::Unauthorized,
-            "login_required",
-            format!("redirecting to provider {:?} to log in", P::NAME),
-        )),
-    ))
+    unauthenticated(
+        state,
+        format!("redirecting to provider {:?} to log in", P::NAME),
+    )
 }
 
 /// What a session read on this request needs before a route may use it.
 enum Due {
     /// Nothing: the common case.
     Nothing,
-    /// It is over (why).
-    End(&'static str),
     /// A silent re-authentication (`session_refresh_interval`).
     Reauthenticate,
+    /// Work on the session before the route runs (it awaits: boxed apart).
+    Renew(Renewal),
+}
+
+/// What [`renew`] does.
+enum Renewal {
+    /// The session is over (why).
+    End(&'static str),
     /// Its access token expired and a refresh token can renew it.
     Refresh,
     /// Its activity time should be written back, so that it does not idle out.
@@ -567,7 +561,7 @@ fn due_of(
     now: i64,
 ) -> Due {
     if let Some(why) = session::ended(oidc, session, now) {
-        return Due::End(why);
+        return Due::Renew(Renewal::End(why));
     }
     if let Some(interval) = client.config.session_refresh_interval {
         let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
@@ -577,10 +571,10 @@ fn due_of(
     }
     let expired = refresh::access_token_expired(session, now, oidc.config.clock_skew);
     if oidc.config.auto_refresh && expired && session.refresh_token().is_some() {
-        return Due::Refresh;
+        return Due::Renew(Renewal::Refresh);
     }
     if session::needs_touch(oidc, session, now) {
-        return Due::Touch;
+        return Due::Renew(Renewal::Touch);
     }
     Due::Nothing
 }
@@ -607,7 +601,7 @@ fn authenticated<P: Provider>(
     }
 }
 
-/// Does what [`due`] found the session needs (but nothing or a re-authentication).
+/// Does what [`due_of`] found the session needs before the route runs.
 async fn renew(
     req: &Request<'_>,
     oidc: &Oidc,
@@ -615,10 +609,10 @@ async fn renew(
     session: SessionData,
     chunks: usize,
     now: i64,
-    due: Due,
+    renewal: Renewal,
 ) -> Freshness {
-    match due {
-        Due::End(why) => {
+    match renewal {
+        Renewal::End(why) => {
             log::info!(
                 "oidc: a session with provider {:?} ended: {why}",
                 client.name()
@@ -629,10 +623,8 @@ async fn renew(
                 Err(err) => Freshness::Failed(err),
             }
         }
-        Due::Refresh => refresh_in_guard(req, oidc, client, session, chunks).await,
-        Due::Touch => touch(req, oidc, client, session, chunks, now).await,
-        Due::Nothing => Freshness::Ready(session, chunks),
-        Due::Reauthenticate => Freshness::Reauthenticate,
+        Renewal::Refresh => refresh_in_guard(req, oidc, client, session, chunks).await,
+        Renewal::Touch => touch(req, oidc, client, session, chunks, now).await,
     }
 }
 
