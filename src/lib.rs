@@ -333,7 +333,7 @@
 //! user to the provider), public routes keep working, and the next request after Redis is
 //! back succeeds. Keys are namespaced by `key_prefix`, expire with their session, and the
 //! logout indexes (`sid`, `sub`) are keys of their own: no `KEYS` or `SCAN` anywhere. It
-//! needs Redis 7. Your own store implements [`SessionStore`] and goes in with
+//! needs Redis 7. Your own store implements [`SessionStore`](store::SessionStore) and goes in with
 //! [`OidcFairing::with_store`].
 //!
 //! # Back-channel and front-channel logout
@@ -431,7 +431,8 @@ mod op; // the provider at run time: metadata, keys, calls
 mod properties; // property tests of every parser of untrusted input
 mod protocol; // ID token validation, HTTP, time, randomness
 pub mod provider;
-mod session; // session data, sealed cookies, stores
+mod session; // session data, sealed cookies, where sessions live
+pub mod store; // the store traits, the memory and Redis stores
 mod web; // Rocket: fairing, guards, routes, request state
 
 #[doc = include_str!("../docs/coming_from_flask_pyoidc.md")]
@@ -439,9 +440,6 @@ pub mod coming_from_flask_pyoidc {}
 
 pub use error::{ErrorKind, OidcError};
 pub use provider::Provider;
-pub use session::{MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};
-#[cfg(feature = "redis")]
-pub use session::{RedisConfig, RedisStore};
 pub use web::api::{Bearer, BearerOrSession, ClientCredentials, MachineToken, NoScopes, Scopes};
 pub use web::fairing::OidcFairing;
 pub use web::guard::{AccessToken, Authenticated};

@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use rocket::http::{CookieJar, Status};
 
-use super::{session, Oidc};
+use super::{lifecycle, Oidc};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::time::now;
 use crate::protocol::validation::payload_of;
-use crate::session::{CookieQueue, SetMode};
+use crate::session::{CookieQueue, EndedSessions};
+use crate::store::{digest, store_failed, SetMode};
 
 /// Handles one back-channel logout request's `logout_token`; returns how many sessions a
 /// server-side store ended (the cookie store marks them instead and reports 0).
@@ -53,10 +54,10 @@ pub(crate) async fn backchannel_logout(
                 .max(1),
         );
         let first_time = oidc
-            .store
+            .values
             .set_value(&jti_key(&issuer, &valid.jti), "1", ttl, SetMode::IfAbsent)
             .await
-            .map_err(session::store_failed)?;
+            .map_err(store_failed)?;
         if !first_time {
             return Err(invalid(
                 "the logout token was used before (its jti was seen)".into(),
@@ -67,25 +68,30 @@ pub(crate) async fn backchannel_logout(
             Some(sid) => (Some(sid), None),
             None => (None, valid.subject.as_deref()),
         };
-        let ended = match session::end_by_index(oidc, client, sid, subject, now).await {
+        let ended = match lifecycle::end_by_index(oidc, client, sid, subject, now).await {
             Ok(ended) => ended,
             Err(err) => {
                 // Forget the jti, so the provider's retry of this token is not a "replay".
-                let _ = oidc.store.delete_value(&jti_key(&issuer, &valid.jti)).await;
+                let _ = oidc
+                    .values
+                    .delete_value(&jti_key(&issuer, &valid.jti), None)
+                    .await;
                 return Err(err);
             }
         };
         log::info!(
             "oidc: back-channel logout from provider {:?} ended {} ({})",
             client.name(),
-            if oidc.server_side {
-                format!("{ended} session(s)")
-            } else {
-                "the matching sessions".to_string()
+            match ended {
+                EndedSessions::Deleted(count) => format!("{count} session(s)"),
+                EndedSessions::Marked => "the matching sessions".to_string(),
             },
             if sid.is_some() { "by sid" } else { "by sub" }
         );
-        return Ok(ended);
+        return Ok(match ended {
+            EndedSessions::Deleted(count) => count,
+            EndedSessions::Marked => 0,
+        });
     }
     Err(last_error.unwrap_or_else(|| {
         invalid(if matched {
@@ -121,9 +127,9 @@ pub(crate) async fn frontchannel_logout(
             continue;
         }
         let resolved = client.metadata().await?;
-        let loaded = session::load(oidc, client, jar).await?;
+        let loaded = lifecycle::load(oidc, client, jar).await?;
         if let Some(current) = loaded.session.as_ref().filter(|s| s.sid() == Some(sid)) {
-            session::end(oidc, client, Some(current), loaded.chunks, out).await?;
+            lifecycle::end(oidc, client, Some(current), loaded.chunks, out).await?;
             log::info!(
                 "oidc: front-channel logout from provider {:?}",
                 client.name()
@@ -157,7 +163,7 @@ pub(crate) fn unverified_issuer(token: &str) -> Result<String, OidcError> {
 }
 
 fn jti_key(issuer: &str, jti: &str) -> String {
-    format!("jti:{}", session::digest(issuer, jti))
+    format!("jti:{}", digest(issuer, jti))
 }
 
 fn invalid(description: String) -> OidcError {

@@ -18,7 +18,7 @@ use crate::protocol::access_token::{
 use crate::protocol::dpop;
 use crate::protocol::time::now;
 use crate::protocol::validation::Rejection;
-use crate::session::SetMode;
+use crate::store::{store_failed, SetMode};
 
 /// Longest bearer token looked at: longer ones are refused without asking the provider.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -249,7 +249,7 @@ pub(crate) async fn check_binding(
     let ttl =
         Duration::from_secs(u64::try_from(2 * (dpop::PROOF_WINDOW + clock_skew)).unwrap_or(240));
     match oidc
-        .store
+        .values
         .set_value(&key, "1", ttl, SetMode::IfAbsent)
         .await
     {
@@ -257,7 +257,7 @@ pub(crate) async fn check_binding(
         Ok(false) => Err(proof_error(
             "a DPoP proof was used twice (its jti was seen)".into(),
         )),
-        Err(e) => Err(super::session::store_failed(e)),
+        Err(e) => Err(store_failed(e)),
     }
 }
 

@@ -557,7 +557,7 @@ pub(crate) async fn finish_login(
     });
     // A fresh session, with a new id, replaces whatever the browser held before (no
     // fixation).
-    super::session::save_new(oidc, client, &session, jar, out).await?;
+    super::lifecycle::save_new(oidc, client, &session, jar, out).await?;
     log::info!("oidc: login with provider {:?} succeeded", client.name());
     Ok(safe_return_path(&transaction.return_to).to_string())
 }

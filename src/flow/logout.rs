@@ -19,9 +19,9 @@ use crate::session::{CookieQueue, SessionData};
 /// The cookie that carries a logout's `state` to the return route.
 pub(crate) const LOGOUT_COOKIE: &str = "oidc_logout";
 
-/// The most a logout waits for a provider (revocation, discovery), so a provider that is
-/// down never holds the user back.
-const PROVIDER_WAIT: Duration = Duration::from_secs(3);
+/// The most a logout waits for a provider (discovery), so a provider that is down never
+/// holds the user back.
+const PROVIDER_WAIT: Duration = crate::op::PROVIDER_WAIT;
 
 /// The most a whole logout waits for its providers, however many sessions it ends.
 const LOGOUT_WAIT: Duration = Duration::from_secs(4);
@@ -53,11 +53,11 @@ pub(crate) async fn end_sessions(
         if only.is_some_and(|only| only.name() != client.name()) {
             continue;
         }
-        let loaded = super::session::load(oidc, client, jar).await?;
+        let loaded = super::lifecycle::load(oidc, client, jar).await?;
         if loaded.chunks == 0 {
             continue;
         }
-        super::session::end(oidc, client, loaded.session.as_ref(), loaded.chunks, out).await?;
+        super::lifecycle::end(oidc, client, loaded.session.as_ref(), loaded.chunks, out).await?;
         if let Some(session) = loaded.session {
             ended.push((client, session));
         }
@@ -68,7 +68,7 @@ pub(crate) async fn end_sessions(
     for (client, session) in &ended {
         let wait =
             PROVIDER_WAIT.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-        let Some(resolved) = metadata_within(client, wait).await else {
+        let Some(resolved) = client.metadata_within(wait).await else {
             log::warn!(
                 "oidc: logout: provider {:?} is unreachable; ended the local session only",
                 client.name()
@@ -82,9 +82,17 @@ pub(crate) async fn end_sessions(
             .and_then(|token| client.refresh_flights.take(token));
         if client.config.revoke_tokens_on_logout {
             let revocations = async {
-                revoke_tokens(client, &resolved, session).await;
+                client
+                    .revoke_tokens(&resolved, session.access_token(), session.refresh_token())
+                    .await;
                 if let Some(refreshed) = &refreshed {
-                    revoke_tokens(client, &resolved, refreshed).await;
+                    client
+                        .revoke_tokens(
+                            &resolved,
+                            refreshed.access_token(),
+                            refreshed.refresh_token(),
+                        )
+                        .await;
                 }
             };
             if tokio::time::timeout_at(deadline, revocations)
@@ -108,46 +116,6 @@ pub(crate) async fn end_sessions(
         );
     }
     Ok(location.unwrap_or_else(|| oidc.config.post_logout_path.clone()))
-}
-
-async fn metadata_within(
-    client: &ProviderClient,
-    wait: Duration,
-) -> Option<std::sync::Arc<Resolved>> {
-    if let Some(resolved) = client.cached_metadata() {
-        return Some(resolved);
-    }
-    tokio::time::timeout(wait, client.metadata())
-        .await
-        .ok()
-        .and_then(Result::ok)
-}
-
-/// Revokes the tokens of a refresh whose session a logout ended meanwhile (they were never
-/// stored, so the logout did not see them).
-pub(crate) async fn revoke_dropped(client: &ProviderState, tokens: &SessionData) {
-    if let Some(resolved) = metadata_within(client, PROVIDER_WAIT).await {
-        revoke_tokens(client, &resolved, tokens).await;
-    }
-}
-
-/// Revokes the refresh token, then the access token; failures are logged, never fatal.
-async fn revoke_tokens(client: &ProviderClient, resolved: &Resolved, session: &SessionData) {
-    if resolved.metadata.revocation_endpoint.is_none() {
-        return;
-    }
-    let mut tokens = Vec::with_capacity(2);
-    if let Some(refresh_token) = session.refresh_token() {
-        tokens.push((refresh_token, "refresh_token"));
-    }
-    tokens.push((session.access_token(), "access_token"));
-    for (token, hint) in tokens {
-        match tokio::time::timeout(PROVIDER_WAIT, client.revoke(resolved, token, hint)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => log::warn!("oidc: logout: revoking the {hint} failed: {err}"),
-            Err(_) => log::warn!("oidc: logout: revoking the {hint} timed out"),
-        }
-    }
 }
 
 /// The provider's end-session URL, with the state cookie queued for the way back.

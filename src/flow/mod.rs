@@ -9,15 +9,18 @@ use crate::config::{ClientAuth, Config, ProviderConfig, RegistrationConfig};
 use crate::op::client::ProviderClient;
 use crate::op::registration::{Persistence, Registrar};
 use crate::protocol::http::{HttpClient, HttpOptions};
-use crate::session::{session_cookie_name, CookieCipher, CookieFactory, MemoryStore, SessionStore};
+use crate::session::{
+    session_cookie_name, CookieCipher, CookieFactory, SessionBackend, SessionScope,
+};
+use crate::store::ValueStore;
 
 pub(crate) mod backchannel;
 pub(crate) mod bearer;
+pub(crate) mod lifecycle;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod machine;
 pub(crate) mod refresh;
-pub(crate) mod session;
 
 use refresh::RefreshFlights;
 
@@ -31,14 +34,11 @@ pub(crate) struct Oidc {
     pub(crate) cookies: CookieFactory,
     /// The origin of `redirect_uri`: what a same-origin request's `Origin` header says.
     pub(crate) app_origin: String,
-    /// Where sessions live when `server_side`; with the cookie store, where the marks of
-    /// ended sessions live.
-    pub(crate) store: Arc<dyn SessionStore>,
-    /// Sessions live in `store`, the cookie carries their id.
-    pub(crate) server_side: bool,
-    /// The cookie store's marks in this process's own memory store (the `store` above): a
-    /// store without any value spares every guarded request its mark lookups.
-    pub(crate) local_marks: Option<Arc<MemoryStore>>,
+    /// Where sessions live.
+    pub(crate) sessions: SessionBackend,
+    /// Where the crate's coordination values live: marks of ended cookie sessions, replay
+    /// caches, refresh and registration locks.
+    pub(crate) values: Arc<dyn ValueStore>,
     providers: Vec<Arc<ProviderState>>,
 }
 
@@ -50,8 +50,8 @@ impl Oidc {
         cipher: CookieCipher,
         http: &HttpClient,
         handed_in: bool,
-        store: Arc<dyn SessionStore>,
-        server_side: bool,
+        sessions: SessionBackend,
+        values: Arc<dyn ValueStore>,
     ) -> Result<Self, String> {
         let cookies = CookieFactory::new(&config);
         let mut providers = Vec::new();
@@ -78,9 +78,9 @@ impl Oidc {
             let registrar = match &provider.client.registration {
                 None => None,
                 Some(registration) => {
-                    let persistence = match (&registration.file, store.is_shared()) {
+                    let persistence = match (&registration.file, values.is_shared()) {
                         (Some(file), _) => Persistence::File(file.clone()),
-                        (None, true) => Persistence::Store(store.clone()),
+                        (None, true) => Persistence::Store(values.clone()),
                         (None, false) => {
                             return Err(format!(
                                 "oidc.providers.{}.registration_file is missing: a dynamically \
@@ -119,9 +119,8 @@ impl Oidc {
             cookies,
             config,
             cipher,
-            store,
-            server_side,
-            local_marks: None,
+            sessions,
+            values,
             providers,
         })
     }
@@ -133,6 +132,17 @@ impl Oidc {
 
     pub(crate) fn providers(&self) -> impl Iterator<Item = &ProviderState> {
         self.providers.iter().map(|p| &**p)
+    }
+
+    /// `client`'s sessions, as the session backend sees them.
+    pub(crate) fn scope<'a>(&'a self, client: &'a ProviderState) -> SessionScope<'a> {
+        SessionScope {
+            cipher: &self.cipher,
+            cookies: &self.cookies,
+            config: &self.config,
+            cookie: &client.session_cookie,
+            provider: client.name(),
+        }
     }
 }
 

@@ -4,3 +4,6 @@
 pub(crate) mod client;
 pub(crate) mod discovery;
 pub(crate) mod registration;
+mod revocation;
+
+pub(crate) use revocation::PROVIDER_WAIT;

@@ -20,9 +20,8 @@ use super::discovery::status_error;
 use crate::config::{ProviderMetadata, Secret};
 use crate::error::{sanitize, OidcError};
 use crate::protocol::http::{Auth, Body, HttpClient};
-use crate::protocol::random::random_token;
 use crate::protocol::time::now;
-use crate::session::{SessionStore, SetMode};
+use crate::store::{SetMode, StoreLock, ValueStore};
 
 /// A registration lock older than this belongs to an instance that died while registering.
 const LOCK_TTL: Duration = Duration::from_secs(60);
@@ -95,7 +94,7 @@ impl Credentials {
 #[derive(Debug)]
 pub(crate) enum Persistence {
     /// In a store every instance shares.
-    Store(Arc<dyn SessionStore>),
+    Store(Arc<dyn ValueStore>),
     /// In a file (mode 0600), with `<file>.lock` beside it while registering.
     File(PathBuf),
 }
@@ -224,8 +223,9 @@ impl Registrar {
         );
         let result = match &self.persistence {
             Persistence::Store(store) => store
-                .delete_value(&self.key())
+                .delete_value(&self.key(), None)
                 .await
+                .map(drop)
                 .map_err(|e| e.to_string()),
             Persistence::File(path) => std::fs::remove_file(path).map_err(|e| e.to_string()),
         };
@@ -528,14 +528,9 @@ impl Registrar {
     async fn try_lock(&self) -> Result<Option<Lock>, OidcError> {
         match &self.persistence {
             Persistence::Store(store) => {
-                let token = random_token();
                 let key = format!("registration-lock:{}", self.provider);
-                match store
-                    .set_value(&key, &token, LOCK_TTL, SetMode::IfAbsent)
-                    .await
-                {
-                    Ok(true) => Ok(Some(Lock::Store { key, token })),
-                    Ok(false) => Ok(None),
+                match StoreLock::try_take(&**store, key, LOCK_TTL).await {
+                    Ok(lock) => Ok(lock.map(Lock::Store)),
                     Err(e) => Err(self.store_error(format!("the session store failed: {e}"))),
                 }
             }
@@ -572,10 +567,7 @@ impl Registrar {
 
     async fn unlock(&self, lock: Lock) {
         match (lock, &self.persistence) {
-            (Lock::Store { key, token }, Persistence::Store(store)) => {
-                // A failure leaves the lock to expire.
-                let _ = store.delete_value_if(&key, &token).await;
-            }
+            (Lock::Store(lock), Persistence::Store(store)) => lock.release(&**store).await,
             (Lock::File(path), _) => {
                 let _ = std::fs::remove_file(path);
             }
@@ -585,7 +577,7 @@ impl Registrar {
 }
 
 enum Lock {
-    Store { key: String, token: String },
+    Store(StoreLock),
     File(PathBuf),
 }
 
@@ -651,7 +643,10 @@ mod tests {
 
     #[test]
     fn the_registration_file_is_private_and_replaced_whole() {
-        let dir = std::env::temp_dir().join(format!("oidc-reg-{}", random_token()));
+        let dir = std::env::temp_dir().join(format!(
+            "oidc-reg-{}",
+            crate::protocol::random::random_token()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("client.json");
         write_private(&path, b"one").unwrap();

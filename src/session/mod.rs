@@ -1,19 +1,13 @@
 //! Sessions: what a logged-in user's session holds ([`data`]), how it travels in sealed
-//! cookies ([`codec`]), and where it lives between requests ([`store`]: in the cookie itself,
-//! in this process, or in Redis).
+//! cookies ([`codec`]), and where it lives between requests ([`backend`]: in the cookie
+//! itself, or in a store of [`crate::store`]).
 
+mod backend;
 mod codec;
 mod data;
-mod memory;
-#[cfg(feature = "redis")]
-mod redis;
-mod store;
 
+pub(crate) use backend::{EndedSessions, Loaded, Refreshed, SessionBackend, SessionScope};
 #[cfg(test)]
 pub(crate) use codec::chunk_count;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};
 pub(crate) use data::{session_cookie_name, NewSession, SessionData};
-pub use memory::MemoryStore;
-#[cfg(feature = "redis")]
-pub use redis::{RedisConfig, RedisStore};
-pub use store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};

@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};
+use std::sync::Arc;
+
+use super::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError, ValueStore};
 
 /// Sessions kept in this process's memory: for tests, small apps and a single instance.
 ///
@@ -17,9 +19,10 @@ use super::store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreErro
 /// instances never see each other's sessions: run several instances on Redis instead.
 ///
 /// ```
-/// use rocket_oidc_auth::{MemoryStore, OidcFairing};
+/// use rocket_oidc_auth::store::MemoryStore;
+/// use rocket_oidc_auth::OidcFairing;
 ///
-/// let fairing = OidcFairing::with_store(MemoryStore::new(100_000));
+/// let fairing = OidcFairing::from_config().with_store(MemoryStore::new(100_000));
 /// # drop(fairing);
 /// ```
 pub struct MemoryStore {
@@ -262,6 +265,13 @@ impl SessionStore for MemoryStore {
         Ok(deleted)
     }
 
+    fn value_store(self: Arc<Self>) -> Option<Arc<dyn ValueStore>> {
+        Some(self)
+    }
+}
+
+#[rocket::async_trait]
+impl ValueStore for MemoryStore {
     async fn set_value(
         &self,
         key: &str,
@@ -293,21 +303,14 @@ impl SessionStore for MemoryStore {
             .map(|(value, _)| value.clone()))
     }
 
-    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        inner.values.remove(key);
-        self.note_values(&inner);
-        Ok(())
-    }
-
-    async fn delete_value_if(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+    async fn delete_value(&self, key: &str, only_if: Option<&str>) -> Result<bool, StoreError> {
         let now = Instant::now();
         let mut inner = self.lock();
         let holds = inner
             .values
             .get(key)
-            .is_some_and(|(held, until)| held == value && *until > now);
-        if holds {
+            .is_some_and(|(held, until)| *until > now && only_if.is_none_or(|v| v == held));
+        if holds || only_if.is_none() {
             inner.values.remove(key);
             self.note_values(&inner);
         }
@@ -333,9 +336,10 @@ mod tests {
             .set_value("b", "1", ttl, SetMode::Always)
             .await
             .unwrap();
-        store.delete_value("a").await.unwrap();
+        store.delete_value("a", None).await.unwrap();
         assert!(!store.holds_no_values(), "b is still there");
-        assert!(store.delete_value_if("b", "1").await.unwrap());
+        assert!(!store.delete_value("b", Some("2")).await.unwrap());
+        assert!(store.delete_value("b", Some("1")).await.unwrap());
         assert!(store.holds_no_values());
     }
 

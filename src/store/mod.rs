@@ -1,12 +1,35 @@
-//! The session store trait: where server-side sessions, and the small values that make a
-//! logout bite (ended sessions, replayed logout tokens, refresh locks), live.
+//! Stores: where server-side sessions live ([`SessionStore`]), and where the crate keeps
+//! the small expiring values it coordinates through ([`ValueStore`]: marks of ended
+//! sessions, replay caches of logout tokens and DPoP proofs, refresh and registration
+//! locks).
 //!
-//! It is a trait object (`Arc<dyn SessionStore>`), not a generic parameter: the store is
-//! chosen in Rocket.toml at run time, and a generic would leak into every guard's type. The
-//! price, one boxed future per call, is nothing next to a network round trip.
+//! The crate ships [`MemoryStore`] (this process) and, with the `redis` feature,
+//! `RedisStore` (Redis or Redis Cluster); both implement both traits. A store of your own
+//! (Postgres, DynamoDB, ...) implements [`SessionStore`]'s five methods, and
+//! [`ValueStore`]'s three when it can share coordination between instances too; hand it to
+//! [`OidcFairing::with_store`](crate::OidcFairing::with_store). With the `test-util`
+//! feature, [`contract`] checks a store against the contracts written here.
+//!
+//! The traits are used as trait objects (`Arc<dyn SessionStore>`), not generic parameters:
+//! the store is chosen in Rocket.toml at run time, and a generic would leak into every
+//! guard's type. The price, one boxed future per call, is nothing next to a network round
+//! trip.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+#[cfg(feature = "test-util")]
+pub mod contract;
+mod lock;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub(crate) use lock::StoreLock;
+pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::{RedisConfig, RedisStore};
 
 /// One session as a store keeps it: who it belongs to (for the logout indexes) and the
 /// crate's encoding of it, opaque to the store.
@@ -66,15 +89,6 @@ pub enum SessionIndex<'a> {
     },
 }
 
-/// Whether `set_value` overwrites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetMode {
-    /// Always write.
-    Always,
-    /// Write only if no (unexpired) value is there (Redis `SET NX`).
-    IfAbsent,
-}
-
 /// A store that failed: unreachable, timed out, or answered nonsense.
 #[derive(Debug)]
 pub struct StoreError {
@@ -108,15 +122,42 @@ impl std::error::Error for StoreError {
 }
 
 /// Where server-side sessions live: modelled on tower-sessions' `SessionStore` (load, save,
-/// delete) and mod_auth_openidc's cache (indexes for logout, small expiring values).
+/// delete), plus the two things OpenID Connect needs of it: a compare-and-set for
+/// concurrent refreshes, and indexes for back-channel logout.
 ///
-/// The crate ships [`MemoryStore`](crate::MemoryStore) and, with the `redis` feature,
-/// `RedisStore`; hand your own to [`OidcFairing::with_store`](crate::OidcFairing::with_store).
+/// Ids are chosen by the crate: 43 characters of base64url. Every session expires after its
+/// `ttl`: nothing a store holds lives forever. Methods never panic on a broken backend:
+/// they return [`StoreError`], which the crate answers with `503` (never "logged out").
 ///
-/// Keys (`id`, `key`) are chosen by the crate: ASCII, no spaces, at most ~200 bytes; the store
-/// adds its own namespace (a key prefix). Every entry expires after its `ttl`: nothing a
-/// store holds lives forever. Methods never panic on a broken backend: they return
-/// `StoreError`.
+/// ```
+/// use std::time::Duration;
+/// use rocket_oidc_auth::store::{SessionIndex, SessionRecord, SessionStore, StoreError};
+///
+/// /// A store that keeps nothing (every session ends with its request).
+/// #[derive(Debug)]
+/// struct Forgetful;
+///
+/// #[rocket::async_trait]
+/// impl SessionStore for Forgetful {
+///     async fn load(&self, _id: &str) -> Result<Option<SessionRecord>, StoreError> {
+///         Ok(None)
+///     }
+///     async fn save(&self, _id: &str, _record: &SessionRecord, _ttl: Duration)
+///         -> Result<(), StoreError> {
+///         Ok(())
+///     }
+///     async fn replace(&self, _id: &str, _previous: &SessionRecord, _record: &SessionRecord,
+///         _ttl: Duration) -> Result<bool, StoreError> {
+///         Ok(false)
+///     }
+///     async fn delete(&self, _id: &str) -> Result<(), StoreError> {
+///         Ok(())
+///     }
+///     async fn delete_by_index(&self, _index: SessionIndex<'_>) -> Result<usize, StoreError> {
+///         Ok(0)
+///     }
+/// }
+/// ```
 #[rocket::async_trait]
 pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// The session stored under `id`, or `None` when there is none (or it expired).
@@ -129,10 +170,10 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
         -> Result<(), StoreError>;
 
     /// Replaces the session `id` with `record` for `ttl`, but only if it still holds exactly
-    /// `previous` (compare and set); returns `false`, writing nothing, when it changed or is
-    /// gone. This keeps a session that a logout deleted from coming back, and a refresh's
-    /// new tokens from being overwritten by a request that read the session before it.
-    /// The record names the same provider, subject and sid as `previous`.
+    /// `previous` (compare and set, atomic); returns `false`, writing nothing, when it
+    /// changed or is gone. This keeps a session that a logout deleted from coming back, and
+    /// a refresh's new tokens from being overwritten by a request that read the session
+    /// before it. The record names the same provider, subject and sid as `previous`.
     async fn replace(
         &self,
         id: &str,
@@ -144,11 +185,51 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// Deletes the session `id` (no error when there is none).
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
 
-    /// Deletes every session indexed under `index`; returns how many were deleted.
+    /// Deletes every session indexed under `index`; returns how many live sessions were
+    /// deleted.
     async fn delete_by_index(&self, index: SessionIndex<'_>) -> Result<usize, StoreError>;
 
-    /// Sets a small value (replay caches, locks, ended-session marks) for `ttl`; returns
-    /// whether it was written (always `true` with `SetMode::Always`).
+    /// The store's own [`ValueStore`], when it has one: the crate then keeps its
+    /// coordination values (refresh locks, replay caches, a registered client) beside the
+    /// sessions, seen by every instance that sees them. Without one (the default) they stay
+    /// in this process: right for one instance; several instances should return a shared
+    /// one, or a rotating refresh token may be spent twice.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use rocket_oidc_auth::store::{SessionStore, ValueStore};
+    /// # fn doc<S: SessionStore + ValueStore>() {}
+    /// // In `impl SessionStore for MyStore`, when `MyStore` also implements `ValueStore`:
+    /// // fn value_store(self: Arc<Self>) -> Option<Arc<dyn ValueStore>> { Some(self) }
+    /// ```
+    fn value_store(self: Arc<Self>) -> Option<Arc<dyn ValueStore>> {
+        None
+    }
+}
+
+/// Whether [`ValueStore::set_value`] overwrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetMode {
+    /// Always write.
+    Always,
+    /// Write only if no (unexpired) value is there (Redis `SET NX`).
+    IfAbsent,
+}
+
+/// Small expiring values the crate coordinates through: marks of ended sessions (cookie
+/// sessions), replay caches (logout tokens, DPoP proofs), refresh and registration locks,
+/// and a dynamically registered client.
+///
+/// Keys are chosen by the crate: ASCII, no spaces, at most ~200 bytes; values are short
+/// text (a registered client's JSON is the longest, a few KB). The store adds its own
+/// namespace (a key prefix) and keeps values apart from sessions. Every value expires
+/// after its `ttl`. Each method is atomic on its key: two concurrent
+/// `set_value(.., SetMode::IfAbsent)` on one key have exactly one winner.
+#[rocket::async_trait]
+pub trait ValueStore: fmt::Debug + Send + Sync + 'static {
+    /// Sets `value` under `key` for `ttl`; with [`SetMode::IfAbsent`] only when no
+    /// unexpired value is there. Returns whether it wrote (always `true` with
+    /// [`SetMode::Always`]).
     async fn set_value(
         &self,
         key: &str,
@@ -160,13 +241,10 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// The value under `key`, unless absent or expired.
     async fn get_value(&self, key: &str) -> Result<Option<String>, StoreError>;
 
-    /// Deletes the value under `key` (no error when there is none).
-    async fn delete_value(&self, key: &str) -> Result<(), StoreError>;
-
-    /// Deletes the value under `key` only if it is `value` (compare and delete, for locks:
-    /// a holder whose lock expired never removes the next holder's); returns whether it
-    /// deleted.
-    async fn delete_value_if(&self, key: &str, value: &str) -> Result<bool, StoreError>;
+    /// Deletes the value under `key`: whatever it is (`only_if: None`), or only when it is
+    /// `only_if` (compare and delete, for locks: a holder whose lock expired never removes
+    /// the next holder's). Returns whether it deleted a live value.
+    async fn delete_value(&self, key: &str, only_if: Option<&str>) -> Result<bool, StoreError>;
 
     /// Whether every instance of the app sees this same store (Redis: yes; one process's
     /// memory: no). A dynamically registered client is kept in a shared store, so that a
@@ -174,4 +252,29 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     fn is_shared(&self) -> bool {
         false
     }
+}
+
+/// A store failure, mapped to the crate's error: 503 with a description fit for users,
+/// and one log line that says why (the store's own error, which may name hosts).
+pub(crate) fn store_failed(err: StoreError) -> crate::error::OidcError {
+    crate::error::OidcError::new(
+        crate::error::ErrorKind::StoreUnavailable,
+        rocket::http::Status::ServiceUnavailable,
+        "session_store_unavailable",
+        "sessions cannot be read or written right now; try again in a moment",
+    )
+    .with_log_detail(format!("the session store failed: {err}"))
+}
+
+/// A fixed-length key part for values that may hold any character (`scope` is the provider
+/// or issuer the value belongs to).
+pub(crate) fn digest(scope: &str, value: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(scope.as_bytes());
+    hasher.update([0]);
+    hasher.update(value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&hasher.finalize()[..18])
 }

@@ -38,7 +38,9 @@ use rocket::async_trait;
 use rocket::futures::future::{join, try_join, try_join_all};
 use serde::{Deserialize, Serialize};
 
-use super::store::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError};
+use std::sync::Arc;
+
+use super::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError, ValueStore};
 
 /// How the store reaches Redis.
 #[derive(Clone)]
@@ -452,10 +454,6 @@ impl RedisStore {
 
 #[async_trait]
 impl SessionStore for RedisStore {
-    fn is_shared(&self) -> bool {
-        true
-    }
-
     async fn load(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.session_key(id));
@@ -587,6 +585,17 @@ impl SessionStore for RedisStore {
         Ok(deleted)
     }
 
+    fn value_store(self: Arc<Self>) -> Option<Arc<dyn ValueStore>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ValueStore for RedisStore {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn set_value(
         &self,
         key: &str,
@@ -618,15 +627,13 @@ impl SessionStore for RedisStore {
         self.exec("GET", Req::Cmd(&cmd), Retry::Idempotent).await
     }
 
-    async fn delete_value(&self, key: &str) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(self.value_key(key));
-        self.exec::<usize>("DEL", Req::Cmd(&cmd), Retry::Idempotent)
-            .await
-            .map(drop)
-    }
-
-    async fn delete_value_if(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+    async fn delete_value(&self, key: &str, only_if: Option<&str>) -> Result<bool, StoreError> {
+        let Some(value) = only_if else {
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(self.value_key(key));
+            let deleted: usize = self.exec("DEL", Req::Cmd(&cmd), Retry::Idempotent).await?;
+            return Ok(deleted == 1);
+        };
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then \
@@ -637,7 +644,11 @@ impl SessionStore for RedisStore {
         .arg(value);
         // Running it twice deletes nothing more.
         let deleted: i64 = self
-            .exec("EVAL (delete_value_if)", Req::Cmd(&cmd), Retry::Idempotent)
+            .exec(
+                "EVAL (compare and delete)",
+                Req::Cmd(&cmd),
+                Retry::Idempotent,
+            )
             .await?;
         Ok(deleted == 1)
     }

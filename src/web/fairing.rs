@@ -15,7 +15,8 @@ use crate::config::{Config, RedisSettings, StoreConfig};
 use crate::error::ErrorKind;
 use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
-use crate::session::{CookieCipher, MemoryStore, SessionStore};
+use crate::session::{CookieCipher, SessionBackend};
+use crate::store::{MemoryStore, SessionStore, ValueStore};
 
 /// How much of a form body is looked at for an `access_token` field.
 const BODY_PEEK: usize = 1024;
@@ -66,21 +67,22 @@ impl OidcFairing {
         }
     }
 
-    /// A fairing configured from the application's figment, keeping sessions in `store`
-    /// instead of the one `oidc.session.store` names: your own [`SessionStore`], or one of
-    /// the crate's built with settings of your own.
+    /// Keeps sessions in `store` instead of the one `oidc.session.store` names: your own
+    /// [`SessionStore`], or one of the crate's built with settings of your own. The crate's
+    /// coordination values (refresh locks, replay caches) go to the store's
+    /// [`value_store`](SessionStore::value_store), or stay in this process when it has none.
     ///
     /// ```
-    /// use rocket_oidc_auth::{MemoryStore, OidcFairing};
+    /// use rocket_oidc_auth::store::MemoryStore;
+    /// use rocket_oidc_auth::OidcFairing;
     ///
-    /// let rocket = rocket::build().attach(OidcFairing::with_store(MemoryStore::new(10_000)));
+    /// let fairing = OidcFairing::from_config().with_store(MemoryStore::new(10_000));
+    /// let rocket = rocket::build().attach(fairing);
     /// # drop(rocket);
     /// ```
-    pub fn with_store(store: impl SessionStore) -> Self {
-        OidcFairing {
-            store: Some(Arc::new(store)),
-            http: None,
-        }
+    pub fn with_store(mut self, store: impl SessionStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
     }
 
     /// Calls the providers through `client` instead of a client the crate builds: for a
@@ -145,57 +147,15 @@ impl Fairing for OidcFairing {
                 }
             },
         };
-        let mut local_marks = None;
-        let (store, server_side): (Arc<dyn SessionStore>, bool) = match (&self.store, &config.store)
-        {
-            (Some(store), _) => (store.clone(), true),
-            (
-                None,
-                StoreConfig::Cookie {
-                    capacity,
-                    shared: None,
-                },
-            ) => {
-                let marks = Arc::new(MemoryStore::new(*capacity));
-                local_marks = Some(marks.clone());
-                (marks, false)
+        let (sessions, values) = match backend(self.store.clone(), &config.store).await {
+            Ok(backend) => backend,
+            Err(message) => {
+                log::error!("{message}");
+                return Err(rocket);
             }
-            (
-                None,
-                StoreConfig::Cookie {
-                    shared: Some(settings),
-                    ..
-                },
-            ) => match connect_redis(settings).await {
-                Ok(store) => (store, false),
-                Err(message) => {
-                    log::error!("{message}");
-                    return Err(rocket);
-                }
-            },
-            (None, StoreConfig::Memory { capacity }) => {
-                (Arc::new(MemoryStore::new(*capacity)), true)
-            }
-            (None, StoreConfig::Redis(settings)) => match connect_redis(settings).await {
-                Ok(store) => (store, true),
-                Err(message) => {
-                    log::error!("{message}");
-                    return Err(rocket);
-                }
-            },
         };
-        let oidc = match Oidc::new(
-            config,
-            cipher,
-            &http,
-            self.http.is_some(),
-            store,
-            server_side,
-        ) {
-            Ok(mut oidc) => {
-                oidc.local_marks = local_marks;
-                oidc
-            }
+        let oidc = match Oidc::new(config, cipher, &http, self.http.is_some(), sessions, values) {
+            Ok(oidc) => oidc,
             Err(message) => {
                 log::error!("{message}");
                 return Err(rocket);
@@ -343,10 +303,52 @@ fn client_jwks(oidc: &Oidc) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Where sessions live, and where the crate's coordination values go: the store handed in
+/// from code, or the one `oidc.session.store` names.
+async fn backend(
+    handed_in: Option<Arc<dyn SessionStore>>,
+    config: &StoreConfig,
+) -> Result<(SessionBackend, Arc<dyn ValueStore>), String> {
+    let stored = |store: Arc<dyn SessionStore>| {
+        let values = store
+            .clone()
+            .value_store()
+            .unwrap_or_else(|| Arc::new(MemoryStore::default()));
+        (SessionBackend::Stored(store), values)
+    };
+    Ok(match (handed_in, config) {
+        (Some(store), _) => stored(store),
+        (None, StoreConfig::Memory { capacity }) => stored(Arc::new(MemoryStore::new(*capacity))),
+        (None, StoreConfig::Redis(settings)) => {
+            let (store, values) = connect_redis(settings).await?;
+            (SessionBackend::Stored(store), values)
+        }
+        (None, StoreConfig::Cookie { capacity, shared }) => {
+            let (marks, local): (Arc<dyn ValueStore>, _) = match shared {
+                None => {
+                    let local = Arc::new(MemoryStore::new(*capacity));
+                    (local.clone(), Some(local))
+                }
+                Some(settings) => (connect_redis(settings).await?.1, None),
+            };
+            (
+                SessionBackend::Cookie {
+                    marks: marks.clone(),
+                    local,
+                },
+                marks,
+            )
+        }
+    })
+}
+
+/// One Redis store, for sessions and for values.
+type RedisStores = (Arc<dyn SessionStore>, Arc<dyn ValueStore>);
+
 /// The Redis store `settings` describe, connected.
 #[cfg(feature = "redis")]
-async fn connect_redis(settings: &RedisSettings) -> Result<Arc<dyn SessionStore>, String> {
-    let config = crate::session::RedisConfig {
+async fn connect_redis(settings: &RedisSettings) -> Result<RedisStores, String> {
+    let config = crate::store::RedisConfig {
         url: settings.url.as_ref().map(|url| url.expose().to_string()),
         cluster: settings
             .cluster
@@ -357,14 +359,20 @@ async fn connect_redis(settings: &RedisSettings) -> Result<Arc<dyn SessionStore>
         connect_timeout: settings.connect_timeout,
         response_timeout: settings.response_timeout,
     };
-    crate::session::RedisStore::connect(&config)
+    crate::store::RedisStore::connect(&config)
         .await
-        .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
+        .map(|store| {
+            let store = Arc::new(store);
+            (
+                store.clone() as Arc<dyn SessionStore>,
+                store as Arc<dyn ValueStore>,
+            )
+        })
         .map_err(|e| format!("oidc: oidc.session.redis: {e}"))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn connect_redis(_: &RedisSettings) -> Result<Arc<dyn SessionStore>, String> {
+async fn connect_redis(_: &RedisSettings) -> Result<RedisStores, String> {
     // Config validation refuses `store = "redis"` without the feature.
     Err("oidc: oidc.session.store = \"redis\" needs the crate's `redis` feature".into())
 }

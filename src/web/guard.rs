@@ -15,11 +15,12 @@ use serde_json::Value;
 
 use super::request_state::{other_host_of, provider_of, RequestState};
 use crate::error::{ErrorKind, OidcError};
-use crate::flow::{self, refresh, session, Oidc, ProviderState};
+use crate::flow::lifecycle::{self, Check, Decision, Visit};
+use crate::flow::{self, refresh, Oidc, ProviderState};
 use crate::op::client::LoginParams;
 use crate::protocol::time::now;
 use crate::provider::Provider;
-use crate::session::{CookieQueue, NewSession, SessionData};
+use crate::session::{CookieQueue, SessionData};
 
 /// A request from a user logged in with provider `P`.
 ///
@@ -252,7 +253,7 @@ impl<P: Provider> Authenticated<P> {
         let expired =
             refresh::access_token_expired(&self.session, now(), self.oidc.config.clock_skew);
         if force || expired {
-            match session::refresh(
+            match lifecycle::refresh(
                 &self.oidc,
                 &self.client,
                 &self.session,
@@ -270,7 +271,7 @@ impl<P: Provider> Authenticated<P> {
                     self.userinfo = OnceLock::new();
                 }
                 Err(err) if refresh::is_refusal(&err) => {
-                    session::end(
+                    lifecycle::end(
                         &self.oidc,
                         &self.client,
                         Some(&self.session),
@@ -359,19 +360,6 @@ impl<P: Provider> fmt::Debug for Authenticated<P> {
     }
 }
 
-/// What the guard makes of a session that opened.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one value per request, on the stack; a box would be an allocation per request"
-)]
-enum Freshness {
-    /// The session, and how many cookies it takes.
-    Ready(SessionData, usize),
-    /// The refresh was refused: the session is over.
-    Ended,
-    Failed(OidcError),
-}
-
 #[rocket::async_trait]
 impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
     type Error = OidcError;
@@ -381,73 +369,41 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             Ok(found) => found,
             Err(err) => return fail(req, err),
         };
-        let now = now();
-        // The session lives in blocks without awaits in them: a local that an async fn
-        // ever held keeps its place in the future across its later awaits, and the guard's
-        // future is allocated on every request.
-        let renewal = 'session: {
-            let loaded = if session::loads_without_store(oidc) {
-                session::load_without_store(oidc, client, req.cookies())
-            } else {
-                // Boxed: the store's future is large.
-                match Box::pin(session::load(oidc, client, req.cookies())).await {
-                    Ok(loaded) => loaded,
-                    Err(err) => return fail(req, err),
-                }
-            };
-            let session::Loaded { session, chunks } = loaded;
-            let Some(session) = session else {
-                if chunks > 0 {
-                    // A cookie that did not open, or a session that ended on the server.
-                    RequestState::of(req)
-                        .set_cookies(oidc.cookies.remove_session(&client.session_cookie, chunks));
-                }
-                break 'session Err(false);
-            };
-            match due_of(req, oidc, client, &session, now) {
-                Due::Nothing => {
-                    return Outcome::Success(authenticated(req, (oidc, client), session, chunks))
-                }
-                Due::Reauthenticate => Err(reauthenticate_silently(req, oidc, client)),
-                // The slow paths, boxed apart.
-                Due::Renew(renewal) => Ok(Box::pin(renew(
-                    req, oidc, client, session, chunks, now, renewal,
-                ))),
-            }
+        let out = RequestState::of(req).cookie_queue();
+        let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
+        let visit = Visit {
+            jar: req.cookies(),
+            browser_get: &browser_get,
+            now: now(),
         };
-        // Err: no session to use, log in (silently or not).
-        let silent = match renewal {
-            Err(silent) => silent,
-            Ok(renewal) => match renewal.await {
-                Freshness::Ready(session, chunks) => {
-                    return Outcome::Success(authenticated(req, (oidc, client), session, chunks));
+        // The session lives in blocks that end before the login's await: a local that an
+        // async fn ever held keeps its place in the future across its later awaits, and the
+        // guard's future is allocated on every request.
+        let silent = {
+            let decision = 'decided: {
+                let pending = match lifecycle::check(oidc, client, visit, &out) {
+                    Check::Now(decision) => break 'decided decision,
+                    Check::Later(pending) => pending,
+                };
+                // The slow paths (a store, a refresh), boxed apart.
+                Box::pin(pending.run(oidc, client, visit, &out)).await
+            };
+            match decision {
+                Decision::Ready(session, chunks) => {
+                    return Outcome::Success(authenticated(
+                        req,
+                        (oidc, client),
+                        session,
+                        chunks,
+                        out,
+                    ))
                 }
-                Freshness::Ended => false,
-                Freshness::Failed(err) => return fail(req, err),
-            },
+                Decision::LogIn { silent } => silent,
+                Decision::Failed(err) => return fail(req, err),
+            }
         };
         Box::pin(login_or_401(req, oidc, client, silent)).await
     }
-}
-
-/// Whether a re-authentication that is due should be silent (`prompt=none`): unless a
-/// silent attempt never came back (a provider that answers `prompt=none` with a page of
-/// its own): then this time the user logs in.
-fn reauthenticate_silently(req: &Request<'_>, oidc: &Oidc, client: &ProviderState) -> bool {
-    let tried = flow::login::silent_attempt_cookie(oidc, client.name());
-    let silent = req
-        .cookies()
-        .get(&tried)
-        .and_then(|cookie| oidc.cipher.open(&tried, cookie.value()))
-        .is_none();
-    if !silent {
-        log::info!(
-            "oidc: a silent re-authentication with provider {:?} did not come back; logging \
-             in interactively",
-            client.name()
-        );
-    }
-    silent
 }
 
 /// A 401 for a request without a usable session, recorded for the catcher (not logged as
@@ -529,65 +485,15 @@ async fn login_or_401<P: Provider>(
     )
 }
 
-/// What a session read on this request needs before a route may use it.
-enum Due {
-    /// Nothing: the common case.
-    Nothing,
-    /// A silent re-authentication (`session_refresh_interval`).
-    Reauthenticate,
-    /// Work on the session before the route runs (it awaits: boxed apart).
-    Renew(Renewal),
-}
-
-/// What [`renew`] does.
-enum Renewal {
-    /// The session is over (why).
-    End(&'static str),
-    /// Its access token expired and a refresh token can renew it.
-    Refresh,
-    /// Its activity time should be written back, so that it does not idle out.
-    Touch,
-}
-
-/// Decides, without awaiting anything, what `session` needs: the end of a session that is
-/// over, silent re-authentication when due, the automatic refresh of an expired access
-/// token, or the write-back that keeps an active session from idling out.
-/// Decides, without awaiting anything, what `session` needs (see [`Due`]).
-fn due_of(
-    req: &Request<'_>,
-    oidc: &Oidc,
-    client: &ProviderState,
-    session: &SessionData,
-    now: i64,
-) -> Due {
-    if let Some(why) = session::ended(oidc, session, now) {
-        return Due::Renew(Renewal::End(why));
-    }
-    if let Some(interval) = client.config.session_refresh_interval {
-        let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
-        if now.saturating_sub(session.authenticated_at) >= interval && browser_get() {
-            return Due::Reauthenticate;
-        }
-    }
-    let expired = refresh::access_token_expired(session, now, oidc.config.clock_skew);
-    if oidc.config.auto_refresh && expired && session.refresh_token().is_some() {
-        return Due::Renew(Renewal::Refresh);
-    }
-    if session::needs_touch(oidc, session, now) {
-        return Due::Renew(Renewal::Touch);
-    }
-    Due::Nothing
-}
-
 /// The guard's answer for a user whose session is ready.
 fn authenticated<P: Provider>(
     req: &Request<'_>,
     (oidc, client): (&Arc<Oidc>, &Arc<ProviderState>),
     session: SessionData,
     chunks: usize,
+    cookies: CookieQueue,
 ) -> Authenticated<P> {
-    let state = RequestState::of(req);
-    state.mark_personal();
+    RequestState::of(req).mark_personal();
     Authenticated {
         session,
         claims: OnceLock::new(),
@@ -595,85 +501,9 @@ fn authenticated<P: Provider>(
         userinfo: OnceLock::new(),
         oidc: oidc.clone(),
         client: client.clone(),
-        cookies: state.cookie_queue(),
+        cookies,
         chunks,
         provider: PhantomData,
-    }
-}
-
-/// Does what [`due_of`] found the session needs before the route runs.
-async fn renew(
-    req: &Request<'_>,
-    oidc: &Oidc,
-    client: &ProviderState,
-    session: SessionData,
-    chunks: usize,
-    now: i64,
-    renewal: Renewal,
-) -> Freshness {
-    match renewal {
-        Renewal::End(why) => {
-            log::info!(
-                "oidc: a session with provider {:?} ended: {why}",
-                client.name()
-            );
-            let out = RequestState::of(req).cookie_queue();
-            match session::end(oidc, client, Some(&session), chunks, &out).await {
-                Ok(()) => Freshness::Ended,
-                Err(err) => Freshness::Failed(err),
-            }
-        }
-        Renewal::Refresh => refresh_in_guard(req, oidc, client, session, chunks).await,
-        Renewal::Touch => touch(req, oidc, client, session, chunks, now).await,
-    }
-}
-
-/// Writes the session back with `last_seen = now`. A failure only postpones it: the
-/// session itself was read fine.
-async fn touch(
-    req: &Request<'_>,
-    oidc: &Oidc,
-    client: &ProviderState,
-    session: SessionData,
-    chunks: usize,
-    now: i64,
-) -> Freshness {
-    let touched = SessionData::new(NewSession {
-        last_seen: now,
-        ..session.fields()
-    });
-    let out = RequestState::of(req).cookie_queue();
-    match session::write_back(oidc, client, &session, &touched, chunks, &out).await {
-        Ok(Some(chunks)) => Freshness::Ready(touched, chunks),
-        // Changed meanwhile (a refresh, a logout): this request keeps what it read.
-        Ok(None) => Freshness::Ready(session, chunks),
-        Err(err) => {
-            log::warn!("oidc: could not record the session's activity: {err}");
-            Freshness::Ready(session, chunks)
-        }
-    }
-}
-
-/// The guard's automatic refresh: the renewed session is stored (or goes out with the
-/// response); a refusal ends the session.
-async fn refresh_in_guard(
-    req: &Request<'_>,
-    oidc: &Oidc,
-    client: &ProviderState,
-    session: SessionData,
-    chunks: usize,
-) -> Freshness {
-    let out = RequestState::of(req).cookie_queue();
-    match session::refresh(oidc, client, &session, chunks, false, &out).await {
-        Ok((refreshed, chunks)) => Freshness::Ready(refreshed, chunks),
-        Err(err) if refresh::is_refusal(&err) => {
-            log::warn!("oidc: the session ends: {err}");
-            match session::end(oidc, client, Some(&session), chunks, &out).await {
-                Ok(()) => Freshness::Ended,
-                Err(err) => Freshness::Failed(err),
-            }
-        }
-        Err(err) => Freshness::Failed(err),
     }
 }
 

@@ -90,12 +90,6 @@ impl RequestState {
         self.body_token.get().is_some()
     }
 
-    pub(crate) fn set_cookies(&self, cookies: Vec<Cookie<'static>>) {
-        for cookie in cookies {
-            self.cookies.push(cookie);
-        }
-    }
-
     pub(crate) fn cookie_queue(&self) -> CookieQueue {
         self.cookies.clone()
     }

@@ -4,24 +4,22 @@
 use crate::config::{ClientAuth, MetadataSource, StoreConfig, UrlPolicy, UserinfoMethod};
 use crate::flow::{Oidc, ProviderState};
 use crate::op::client::Resolved;
+use crate::session::SessionBackend;
 
 /// The summary lines, one block per provider.
 pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
     let config = &oidc.config;
-    let store = match (&config.store, oidc.server_side) {
-        (
-            StoreConfig::Cookie {
-                shared: Some(_), ..
-            },
-            false,
-        ) => {
+    let store = match (&oidc.sessions, &config.store) {
+        (SessionBackend::Cookie { local: None, .. }, _) => {
             "sealed cookies (ended sessions marked in Redis, shared by every instance)".to_string()
         }
-        (_, false) => "sealed cookies (ended sessions marked in this process)".to_string(),
-        (StoreConfig::Memory { capacity }, true) => {
+        (SessionBackend::Cookie { .. }, _) => {
+            "sealed cookies (ended sessions marked in this process)".to_string()
+        }
+        (SessionBackend::Stored(_), StoreConfig::Memory { capacity }) => {
             format!("this process's memory (at most {capacity} entries), id in a sealed cookie")
         }
-        (StoreConfig::Redis(redis), true) => format!(
+        (SessionBackend::Stored(_), StoreConfig::Redis(redis)) => format!(
             "Redis {} (prefix {:?}), id in a sealed cookie",
             if redis.cluster.is_empty() {
                 "standalone"
@@ -30,8 +28,8 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
             },
             redis.key_prefix
         ),
-        (StoreConfig::Cookie { .. }, true) => {
-            format!("{:?}, id in a sealed cookie", oidc.store)
+        (SessionBackend::Stored(store), StoreConfig::Cookie { .. }) => {
+            format!("{store:?}, id in a sealed cookie")
         }
     };
     let origin = &oidc.app_origin;
@@ -217,20 +215,28 @@ mod tests {
         ));
         let config = Config::from_figment(&figment).unwrap();
         let http = HttpClient::new(std::time::Duration::from_secs(1)).unwrap();
-        let store = std::sync::Arc::new(crate::session::MemoryStore::default());
+        let marks = std::sync::Arc::new(crate::store::MemoryStore::default());
+        let sessions = SessionBackend::Cookie {
+            marks: marks.clone(),
+            local: Some(marks.clone()),
+        };
         let oidc = Oidc::new(
             config,
             CookieCipher::for_tests(),
             &http,
             false,
-            store,
-            false,
+            sessions,
+            marks,
         )
         .unwrap();
         let text = lines(&oidc).join("\n");
         assert!(text.contains("provider \"default\""), "{text}");
         assert!(text.contains("provider \"google\""), "{text}");
         assert!(text.contains("Secure=yes"), "{text}");
+        assert!(
+            text.contains("sealed cookies (ended sessions marked in this process)"),
+            "{text}"
+        );
         assert!(text.contains("not reachable yet"), "{text}");
         assert!(
             text.contains(

@@ -1,0 +1,556 @@
+//! Where a provider's sessions live between requests, as one type whose methods hold the
+//! difference: in their sealed cookies (the server keeps marks of the ones that ended), or
+//! in a [`SessionStore`] with the cookie carrying the session's random id. No flow asks
+//! which one it has.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::futures::future::{try_join3, BoxFuture};
+use rocket::http::{CookieJar, Status};
+
+use super::{CookieCipher, CookieFactory, CookieQueue, NewSession, SessionData};
+use crate::config::Config;
+use crate::error::{ErrorKind, OidcError};
+use crate::protocol::random::RANDOM_LEN;
+use crate::protocol::time::now;
+use crate::store::{
+    digest, store_failed, MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMode,
+    StoreLock, ValueStore,
+};
+
+/// Where sessions live: the choice of `oidc.session.store` (or of
+/// `OidcFairing::with_store`) at run time.
+#[derive(Debug)]
+pub(crate) enum SessionBackend {
+    /// Sessions travel in their sealed cookies. What ends one on the server is a mark in
+    /// `marks`, checked on every request: the session's own id after a logout, or its
+    /// provider `sid` / `sub` after a back-channel logout. `local` is `marks` when it is
+    /// this process's memory store: while it holds no mark, no request looks.
+    Cookie {
+        marks: Arc<dyn ValueStore>,
+        local: Option<Arc<MemoryStore>>,
+    },
+    /// Sessions live in a store; the cookie carries the session's id.
+    Stored(Arc<dyn SessionStore>),
+}
+
+/// One provider's sessions as a request sees them: the cookie that carries them, what
+/// seals it, and the configuration that says how long they live.
+#[derive(Clone, Copy)]
+pub(crate) struct SessionScope<'a> {
+    pub(crate) cipher: &'a CookieCipher,
+    pub(crate) cookies: &'a CookieFactory,
+    pub(crate) config: &'a Config,
+    /// The session cookie's name (`oidc_session_<provider>`, `__Host-` over https).
+    pub(crate) cookie: &'a str,
+    /// The provider's name.
+    pub(crate) provider: &'a str,
+}
+
+/// A session as a request carried it.
+pub(crate) struct Loaded {
+    /// The session, if the request had a live one.
+    pub(crate) session: Option<SessionData>,
+    /// How many cookies the request carried for it (0: none), so a rewrite or a removal
+    /// covers them all.
+    pub(crate) chunks: usize,
+}
+
+/// What a back-channel logout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndedSessions {
+    /// A store deleted this many sessions.
+    Deleted(usize),
+    /// Cookie sessions: the provider session or user is marked as ended (no count).
+    Marked,
+}
+
+/// What a refresh of a session's tokens came to.
+pub(crate) enum Refreshed {
+    /// The renewed session (stored, or queued as cookies), and how many cookies it takes.
+    Session(SessionData, usize),
+    /// The session ended (a logout) while it was refreshed; the tokens the provider issued
+    /// meanwhile, if it did, were never stored and should be revoked.
+    EndedMeanwhile(Option<SessionData>),
+}
+
+/// The provider's renewal of a session's tokens (its token endpoint, with the session's
+/// refresh token): the flows' business, handed to [`SessionBackend::refresh`].
+pub(crate) type Renew<'a> =
+    dyn Fn(SessionData) -> BoxFuture<'a, Result<SessionData, OidcError>> + Send + Sync + 'a;
+
+/// How long an instance holds the refresh lock of a session at least; with a slow provider
+/// longer (see `refresh_lock_for`).
+const REFRESH_LOCK: Duration = Duration::from_secs(15);
+
+/// How often a waiting instance looks for the session another instance refreshes.
+const REFRESH_POLL: Duration = Duration::from_millis(50);
+
+impl SessionBackend {
+    /// Whether [`load_from_cookie`](Self::load_from_cookie) reads sessions: with the cookie
+    /// store, while this process has marked no session ended (the common case: no future
+    /// to allocate).
+    pub(crate) fn reads_cookie_alone(&self) -> bool {
+        match self {
+            SessionBackend::Cookie { local, .. } => nothing_marked(local),
+            SessionBackend::Stored(_) => false,
+        }
+    }
+
+    /// The session from the request's cookie alone; only when
+    /// [`reads_cookie_alone`](Self::reads_cookie_alone) says so (else [`load`](Self::load)).
+    pub(crate) fn load_from_cookie(&self, scope: SessionScope<'_>, jar: &CookieJar<'_>) -> Loaded {
+        let stored = scope.cipher.read_session(jar, scope.cookie);
+        Loaded {
+            session: stored.data,
+            chunks: stored.chunks,
+        }
+    }
+
+    /// Reads the request's session (from its cookies, and the store).
+    ///
+    /// A cookie that does not open, a session the store no longer has, or one marked as
+    /// ended is no session; a store that fails is an error (503), never "not logged in",
+    /// which would send every user to the provider during an outage.
+    pub(crate) async fn load(
+        &self,
+        scope: SessionScope<'_>,
+        jar: &CookieJar<'_>,
+    ) -> Result<Loaded, OidcError> {
+        match self {
+            SessionBackend::Cookie { marks, local } => {
+                let stored = scope.cipher.read_session(jar, scope.cookie);
+                let session = match stored.data {
+                    Some(session)
+                        if !nothing_marked(local)
+                            && is_marked_ended(&**marks, scope.provider, &session).await? =>
+                    {
+                        None
+                    }
+                    other => other,
+                };
+                Ok(Loaded {
+                    session,
+                    chunks: stored.chunks,
+                })
+            }
+            SessionBackend::Stored(store) => {
+                let Some(cookie) = jar.get(scope.cookie) else {
+                    return Ok(Loaded {
+                        session: None,
+                        chunks: 0,
+                    });
+                };
+                let Some(id) = scope
+                    .cipher
+                    .open(scope.cookie, cookie.value())
+                    .filter(|id| is_session_id(id))
+                else {
+                    return Ok(Loaded {
+                        session: None,
+                        chunks: 1,
+                    });
+                };
+                Ok(Loaded {
+                    session: stored(&**store, scope.provider, &id).await?,
+                    chunks: 1,
+                })
+            }
+        }
+    }
+
+    /// Stores a session that a login just created: a new id (never the one the browser had:
+    /// no session fixation), the data in the cookie or the store. A session the browser
+    /// held before is ended.
+    pub(crate) async fn save_new(
+        &self,
+        scope: SessionScope<'_>,
+        session: &SessionData,
+        jar: &CookieJar<'_>,
+        out: &CookieQueue,
+    ) -> Result<(), OidcError> {
+        match self {
+            SessionBackend::Cookie { marks, .. } => {
+                let previous = scope.cipher.read_session(jar, scope.cookie);
+                let (cookies, _) =
+                    scope
+                        .cookies
+                        .session(scope.cipher, scope.cookie, session, previous.chunks)?;
+                out.extend(cookies);
+                // The session this login replaces ends (a copy of its cookie is refused too).
+                if let Some(previous) = previous.data.filter(|p| p.id() != session.id()) {
+                    if let Err(err) = mark_ended(&**marks, scope.config, &previous).await {
+                        log::warn!("oidc: could not end the session this login replaced: {err}");
+                    }
+                }
+            }
+            SessionBackend::Stored(store) => {
+                let previous = jar
+                    .get(scope.cookie)
+                    .and_then(|cookie| scope.cipher.open(scope.cookie, cookie.value()))
+                    .filter(|id| is_session_id(id) && id != session.id());
+                let record = record_of(scope.provider, session);
+                let ttl = remaining(scope.config, session, now());
+                store
+                    .save(session.id(), &record, ttl)
+                    .await
+                    .map_err(store_failed)?;
+                if let Some(previous) = previous {
+                    if let Err(err) = store.delete(&previous).await {
+                        log::warn!("oidc: could not delete the session this login replaced: {err}");
+                    }
+                }
+                out.push(
+                    scope
+                        .cookies
+                        .session_id(scope.cipher, scope.cookie, session.id()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes back `session`, a newer version of `previous` (same id): into the cookie, or
+    /// into the store only if the stored session is still `previous`, so that a session a
+    /// logout deleted meanwhile stays deleted and a concurrent refresh's tokens are never
+    /// overwritten with older ones. Returns how many cookies it takes now, or `None` when
+    /// the stored session changed or ended first (nothing was written).
+    pub(crate) async fn write_back(
+        &self,
+        scope: SessionScope<'_>,
+        previous: &SessionData,
+        session: &SessionData,
+        chunks: usize,
+        out: &CookieQueue,
+    ) -> Result<Option<usize>, OidcError> {
+        match self {
+            SessionBackend::Cookie { .. } => {
+                let (cookies, chunks) =
+                    scope
+                        .cookies
+                        .session(scope.cipher, scope.cookie, session, chunks)?;
+                out.extend(cookies);
+                Ok(Some(chunks))
+            }
+            SessionBackend::Stored(store) => {
+                let replaced = store
+                    .replace(
+                        session.id(),
+                        &record_of(scope.provider, previous),
+                        &record_of(scope.provider, session),
+                        remaining(scope.config, session, now()),
+                    )
+                    .await
+                    .map_err(store_failed)?;
+                Ok(replaced.then_some(chunks))
+            }
+        }
+    }
+
+    /// Renews `session`'s tokens with `renew` (the provider's token endpoint) and stores
+    /// the result (`force`: even when another request renewed them meanwhile).
+    ///
+    /// In a store, one refresh runs per session across every instance: the instance that
+    /// takes the session's lock in `values` renews and saves; the others wait for the stored
+    /// session to change and use it, so a rotating refresh token is spent once. With cookie
+    /// sessions, `renew` itself keeps one refresh per refresh token in this process.
+    #[allow(clippy::too_many_arguments, reason = "one refresh's whole context")]
+    pub(crate) async fn refresh(
+        &self,
+        scope: SessionScope<'_>,
+        values: &dyn ValueStore,
+        session: &SessionData,
+        chunks: usize,
+        force: bool,
+        out: &CookieQueue,
+        renew: &Renew<'_>,
+    ) -> Result<Refreshed, OidcError> {
+        let now = now();
+        let SessionBackend::Stored(store) = self else {
+            let tokens = renew(session.clone()).await?;
+            let refreshed = SessionData::new(NewSession {
+                last_seen: now,
+                ..tokens.fields()
+            });
+            let chunks = self
+                .write_back(scope, session, &refreshed, chunks, out)
+                .await?
+                .unwrap_or(chunks);
+            return Ok(Refreshed::Session(refreshed, chunks));
+        };
+        let store = &**store;
+        let lock_for = refresh_lock_for(scope.config);
+        let deadline = tokio::time::Instant::now() + lock_for;
+        loop {
+            let key = format!("refresh:{}", session.id());
+            if let Some(lock) = StoreLock::try_take(values, key, lock_for)
+                .await
+                .map_err(store_failed)?
+            {
+                let outcome = refresh_holding_lock(scope, store, session, force, now, renew).await;
+                lock.release(values).await;
+                return outcome.map(|outcome| match outcome {
+                    Refreshed::Session(refreshed, _) => Refreshed::Session(refreshed, chunks),
+                    ended => ended,
+                });
+            }
+            // Another instance is refreshing: wait for its result in the store.
+            tokio::time::sleep(REFRESH_POLL).await;
+            match stored(store, scope.provider, session.id()).await? {
+                Some(current) if current.access_token() != session.access_token() => {
+                    return Ok(Refreshed::Session(current, chunks));
+                }
+                Some(_) => {}
+                None => return Ok(Refreshed::EndedMeanwhile(None)),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(OidcError::new(
+                    ErrorKind::ProviderUnavailable,
+                    Status::GatewayTimeout,
+                    "temporarily_unavailable",
+                    "another instance's refresh of this session's tokens did not finish in time",
+                ));
+            }
+        }
+    }
+
+    /// Ends a session: its cookies go, and on the server the store forgets it, or (cookie
+    /// sessions) its id is marked as ended, so a copy of the cookie is refused too.
+    pub(crate) async fn end(
+        &self,
+        scope: SessionScope<'_>,
+        session: Option<&SessionData>,
+        chunks: usize,
+        out: &CookieQueue,
+    ) -> Result<(), OidcError> {
+        out.extend(scope.cookies.remove_session(scope.cookie, chunks));
+        let Some(session) = session else {
+            return Ok(());
+        };
+        match self {
+            SessionBackend::Cookie { marks, .. } => {
+                mark_ended(&**marks, scope.config, session).await
+            }
+            SessionBackend::Stored(store) => store.delete(session.id()).await.map_err(store_failed),
+        }
+    }
+
+    /// Ends every session of `provider` that a back-channel logout names: by the provider's
+    /// session id and/or the user, as of `now` (later logins stay).
+    pub(crate) async fn end_by_index(
+        &self,
+        config: &Config,
+        provider: &str,
+        sid: Option<&str>,
+        subject: Option<&str>,
+        now: i64,
+    ) -> Result<EndedSessions, OidcError> {
+        match self {
+            SessionBackend::Stored(store) => {
+                let mut deleted = 0;
+                if let Some(sid) = sid {
+                    let index = SessionIndex::Sid { provider, sid };
+                    deleted += store.delete_by_index(index).await.map_err(store_failed)?;
+                }
+                if let Some(subject) = subject {
+                    let index = SessionIndex::Subject { provider, subject };
+                    deleted += store.delete_by_index(index).await.map_err(store_failed)?;
+                }
+                Ok(EndedSessions::Deleted(deleted))
+            }
+            SessionBackend::Cookie { marks, .. } => {
+                // Marks outlive every session they could match.
+                let ttl = Duration::from_secs(
+                    u64::try_from(config.session_lifetime + config.clock_skew).unwrap_or(1),
+                );
+                let at = now.to_string();
+                if let Some(sid) = sid {
+                    marks
+                        .set_value(&sid_key(provider, sid), &at, ttl, SetMode::Always)
+                        .await
+                        .map_err(store_failed)?;
+                }
+                if let Some(subject) = subject {
+                    marks
+                        .set_value(&subject_key(provider, subject), &at, ttl, SetMode::Always)
+                        .await
+                        .map_err(store_failed)?;
+                }
+                Ok(EndedSessions::Marked)
+            }
+        }
+    }
+}
+
+/// Whether this process's own mark store holds nothing: then no session was marked ended
+/// (or every mark expired), and no lookup is needed.
+fn nothing_marked(local: &Option<Arc<MemoryStore>>) -> bool {
+    local.as_ref().is_some_and(|marks| marks.holds_no_values())
+}
+
+/// The refresh itself, lock held: the stored session may have been refreshed since this
+/// request read it (then that one is used, unless `force`).
+async fn refresh_holding_lock(
+    scope: SessionScope<'_>,
+    store: &dyn SessionStore,
+    session: &SessionData,
+    force: bool,
+    now: i64,
+    renew: &Renew<'_>,
+) -> Result<Refreshed, OidcError> {
+    let Some(mut current) = stored(store, scope.provider, session.id()).await? else {
+        return Ok(Refreshed::EndedMeanwhile(None));
+    };
+    if current.access_token() != session.access_token() && !force {
+        return Ok(Refreshed::Session(current, 1));
+    }
+    let tokens = renew(current.clone()).await?;
+    // Only a request that read the session before this lock (a write-back of its activity)
+    // can change it now: then the new tokens go over its version. A logout wins.
+    for _ in 0..3 {
+        let refreshed = SessionData::new(NewSession {
+            last_seen: now.max(current.last_seen),
+            ..tokens.fields()
+        });
+        let replaced = store
+            .replace(
+                session.id(),
+                &record_of(scope.provider, &current),
+                &record_of(scope.provider, &refreshed),
+                remaining(scope.config, &refreshed, now),
+            )
+            .await
+            .map_err(store_failed)?;
+        if replaced {
+            return Ok(Refreshed::Session(refreshed, 1));
+        }
+        match stored(store, scope.provider, session.id()).await? {
+            Some(newer) => current = newer,
+            None => return Ok(Refreshed::EndedMeanwhile(Some(tokens))),
+        }
+    }
+    Err(OidcError::new(
+        ErrorKind::StoreUnavailable,
+        Status::ServiceUnavailable,
+        "session_store_unavailable",
+        "the stored session kept changing while its tokens were refreshed",
+    ))
+}
+
+/// How long the refresh lock is held: longer than a refresh can take (the token request,
+/// a JWKS refetch and UserInfo, each up to `http_timeout`), so it never expires under a
+/// running refresh.
+fn refresh_lock_for(config: &Config) -> Duration {
+    REFRESH_LOCK.max(config.http_timeout * 3 + Duration::from_secs(5))
+}
+
+/// The session of `provider` stored under `id` now.
+async fn stored(
+    store: &dyn SessionStore,
+    provider: &str,
+    id: &str,
+) -> Result<Option<SessionData>, OidcError> {
+    let record = store.load(id).await.map_err(store_failed)?;
+    Ok(record
+        .filter(|record| record.provider == provider)
+        .and_then(|record| SessionData::from_text(&record.data))
+        .filter(|session| session.id() == id))
+}
+
+/// How a store keeps `session`.
+fn record_of(provider: &str, session: &SessionData) -> SessionRecord {
+    SessionRecord::new(
+        provider.to_string(),
+        session.subject().to_string(),
+        session.sid().map(str::to_string),
+        session.to_text(),
+    )
+}
+
+/// How long `session` can live from `now`: until its idle timeout or its lifetime ends.
+fn remaining(config: &Config, session: &SessionData, now: i64) -> Duration {
+    let until = (session
+        .last_seen
+        .saturating_add(config.session_idle_timeout))
+    .min(
+        session
+            .authenticated_at
+            .saturating_add(config.session_lifetime),
+    );
+    Duration::from_secs(u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1))
+}
+
+/// Marks a cookie session as ended for as long as any copy of its cookie could be used:
+/// until its lifetime ends (a copy in use keeps it from idling out).
+async fn mark_ended(
+    marks: &dyn ValueStore,
+    config: &Config,
+    session: &SessionData,
+) -> Result<(), OidcError> {
+    let until = session
+        .authenticated_at
+        .saturating_add(config.session_lifetime)
+        .saturating_add(config.clock_skew);
+    let ttl = Duration::from_secs(
+        u64::try_from(until.saturating_sub(now()))
+            .unwrap_or(0)
+            .max(1),
+    );
+    marks
+        .set_value(&ended_key(session.id()), "1", ttl, SetMode::Always)
+        .await
+        .map(drop)
+        .map_err(store_failed)
+}
+
+/// Whether a cookie session was ended on the server: by a logout (its id), or by a
+/// back-channel logout (its provider session, or every session of its user up to then).
+async fn is_marked_ended(
+    marks: &dyn ValueStore,
+    provider: &str,
+    session: &SessionData,
+) -> Result<bool, OidcError> {
+    let by_id = ended_key(session.id());
+    let by_sid = session.sid().map(|sid| sid_key(provider, sid));
+    let by_subject = subject_key(provider, session.subject());
+    // Concurrently: with the marks in Redis, one round trip's latency instead of three.
+    let (ended, sid_ended, subject_ended_at) = try_join3(
+        marks.get_value(&by_id),
+        async {
+            match &by_sid {
+                Some(key) => marks.get_value(key).await,
+                None => Ok(None),
+            }
+        },
+        marks.get_value(&by_subject),
+    )
+    .await
+    .map_err(store_failed)?;
+    // A logout of a provider session or of a user ends the logins made up to then, not
+    // later ones (a provider may reuse a sid).
+    let ended_before = |at: Option<String>| {
+        at.and_then(|at| at.parse::<i64>().ok())
+            .is_some_and(|at| session.authenticated_at <= at)
+    };
+    Ok(ended.is_some() || ended_before(sid_ended) || ended_before(subject_ended_at))
+}
+
+fn ended_key(id: &str) -> String {
+    format!("ended:{id}")
+}
+
+fn sid_key(provider: &str, sid: &str) -> String {
+    format!("ended-sid:{}", digest(provider, sid))
+}
+
+fn subject_key(provider: &str, subject: &str) -> String {
+    format!("ended-sub:{}", digest(provider, subject))
+}
+
+fn is_session_id(id: &str) -> bool {
+    id.len() == RANDOM_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
