@@ -333,8 +333,14 @@
 //! user to the provider), public routes keep working, and the next request after Redis is
 //! back succeeds. Keys are namespaced by `key_prefix`, expire with their session, and the
 //! logout indexes (`sid`, `sub`) are keys of their own: no `KEYS` or `SCAN` anywhere. It
-//! needs Redis 7. Your own store implements [`SessionStore`](store::SessionStore) and goes in with
-//! [`OidcFairing::with_store`].
+//! needs Redis 7.
+//!
+//! Your own store (Postgres, DynamoDB, ...) implements [`store::SessionStore`]'s five
+//! methods, and [`store::ValueStore`]'s three when several instances share it (the crate keeps
+//! its refresh locks and replay caches there), and goes in with
+//! `OidcFairing::from_config().with_store(..)` ([`OidcFairing::with_store`]). The
+//! `test-util` feature ships the contracts both traits promise as a test suite
+//! ([`store_contract!`]): run it against your store.
 //!
 //! # Back-channel and front-channel logout
 //!
@@ -401,7 +407,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `redis` | off | `RedisStore`: sessions in Redis or Redis Cluster (`session.store = "redis"`) |
+//! | `redis` | off | `store::RedisStore`: sessions in Redis or Redis Cluster (`session.store = "redis"`) |
+//! | `test-util` | off | `store::contract` and [`store_contract!`]: the store contracts as tests, for your own store |
 //!
 //! # Architecture
 //!
@@ -412,8 +419,8 @@
 //! | layer | modules | owns |
 //! |---|---|---|
 //! | Rocket glue | `web::{fairing, guard, login, api, routes, logout, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
-//! | flows | `flow::{login, refresh, logout, backchannel, session, bearer, machine}` and the shared state (`flow::Oidc`) | the login and callback, token refresh, logout, provider-initiated logout, a session's life across requests, bearer tokens, the client-credentials token |
-//! | provider runtime · sessions | `op::{client, discovery, registration}` · `session::{data, codec, store, memory, redis}` | metadata, keys, registration and calls to the provider · session data, sealed cookies, stores |
+//! | flows | `flow::{login, lifecycle, refresh, logout, backchannel, bearer, machine}` and the shared state (`flow::Oidc`) | the login and callback, a session's life across requests (the guard's one decision), token refresh, logout, provider-initiated logout, bearer tokens, the client-credentials token |
+//! | provider runtime · sessions · stores | `op::{client, discovery, registration, revocation}` · `session::{data, codec, backend}` · `store::{memory, redis, lock, contract}` | metadata, keys, registration and calls to the provider · session data, sealed cookies, where sessions live (`SessionBackend`: cookie or store) · the store traits, the stores, a lock on a value store, the contract suite |
 //! | protocol | `protocol::{validation, access_token, logout_token, jwk, signing, dpop, http, base64url, time, random}` | token validation, key sets and signatures, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
 //! | floor | `config`, `error`, `provider` | configuration, the error type, provider markers |
 
@@ -446,6 +453,8 @@ pub use web::guard::{AccessToken, Authenticated};
 pub use web::login::{Login, LoginRedirect};
 
 /// The HTTP client crate of [`OidcFairing::with_http_client`], re-exported so that an app
-/// builds its client with the same version.
+/// builds its client with the same version (reqwest 0.12) without naming it in its own
+/// `Cargo.toml`. It is part of this crate's public API: a reqwest release that breaks
+/// compatibility comes with a new minor version of this crate (before 1.0).
 pub use reqwest;
 pub use web::logout::Logout;

@@ -84,7 +84,7 @@ impl AccessToken {
 
     /// `"Bearer"`, or `"DPoP"` for a token bound to the session's DPoP key: the scheme of
     /// the `Authorization` header that carries it.
-    pub fn token_type(&self) -> &'static str {
+    pub fn token_type(&self) -> &str {
         self.token_type
     }
 
