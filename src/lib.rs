@@ -340,7 +340,7 @@
 //! its refresh locks and replay caches there), and goes in with
 //! `OidcFairing::from_config().with_store(..)` ([`OidcFairing::with_store`]). The
 //! `test-util` feature ships the contracts both traits promise as a test suite
-//! ([`store_contract!`]): run it against your store.
+//! (`store_contract!`): run it against your store.
 //!
 //! # Back-channel and front-channel logout
 //!
@@ -408,7 +408,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `redis` | off | `store::RedisStore`: sessions in Redis or Redis Cluster (`session.store = "redis"`) |
-//! | `test-util` | off | `store::contract` and [`store_contract!`]: the store contracts as tests, for your own store |
+//! | `test-util` | off | `store::contract` and `store_contract!`: the store contracts as tests, for your own store |
 //!
 //! # Architecture
 //!

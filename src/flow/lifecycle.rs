@@ -38,6 +38,10 @@ pub(crate) enum Check {
 }
 
 /// The awaited part of a decision.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved into the boxed slow path once; a box of its own would be a second allocation"
+)]
 pub(crate) enum Pending {
     /// The session must be read from a store (or its marks looked up).
     Load,

@@ -8,7 +8,7 @@
 //! (Postgres, DynamoDB, ...) implements [`SessionStore`]'s five methods, and
 //! [`ValueStore`]'s three when it can share coordination between instances too; hand it to
 //! [`OidcFairing::with_store`](crate::OidcFairing::with_store). With the `test-util`
-//! feature, [`contract`] checks a store against the contracts written here.
+//! feature, `contract` checks a store against the contracts written here.
 //!
 //! The traits are used as trait objects (`Arc<dyn SessionStore>`), not generic parameters:
 //! the store is chosen in Rocket.toml at run time, and a generic would leak into every
