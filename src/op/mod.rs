@@ -1,9 +1,31 @@
 //! The provider at run time: its metadata and keys (discovered, cached, refetched), and
-//! every call the flows make to it (token, UserInfo, revocation).
+//! every call the flows make to it, one module per endpoint:
+//!
+//! - [`client`]: the [`ProviderClient`](client::ProviderClient) and its cached state, the
+//!   [`Resolved`](client::Resolved) metadata, authenticated POSTs and OAuth error answers
+//! - [`discovery`]: fetching the discovery document and the JWKS
+//! - `metadata`: loading, checking, caching and reloading the metadata; the client's identity
+//! - `keys`: the JWKS cache and the algorithms the client accepts
+//! - `authorize`: the authorization URL, pushed first with PAR
+//! - `token`: the code exchange, refresh and client credentials grants
+//! - `id_token`: validating ID tokens and back-channel logout tokens
+//! - `userinfo`: the UserInfo request
+//! - `introspection`: token introspection for APIs
+//! - `revocation`: token revocation, bounded in time
+//! - [`registration`]: dynamic client registration and where its result is kept
 
+mod authorize;
 pub(crate) mod client;
 pub(crate) mod discovery;
+mod id_token;
+mod introspection;
+mod keys;
+mod metadata;
 pub(crate) mod registration;
 mod revocation;
+mod token;
+mod userinfo;
 
+pub(crate) use authorize::LoginParams;
+pub(crate) use id_token::LoginCheck;
 pub(crate) use revocation::PROVIDER_WAIT;

@@ -1,16 +1,44 @@
-//! Token revocation (RFC 7009) as the flows use it: bounded in time, failures logged and
-//! never fatal, for a logout and for tokens a refresh issued to a session that ended.
+//! Token revocation (RFC 7009): the request itself, and how the flows use it: bounded in
+//! time, failures logged and never fatal, for a logout and for tokens a refresh issued to a
+//! session that ended.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::client::{ProviderClient, Resolved};
+use crate::error::OidcError;
 
 /// The most a revocation waits for a provider (its metadata, each revocation request), so
 /// a provider that is down never holds the user back.
 pub(crate) const PROVIDER_WAIT: Duration = Duration::from_secs(3);
 
 impl ProviderClient {
+    /// Revokes `token` (RFC 7009) when the provider has a revocation endpoint.
+    pub(crate) async fn revoke(
+        &self,
+        resolved: &Resolved,
+        token: &str,
+        hint: &str,
+    ) -> Result<(), OidcError> {
+        let Some(endpoint) = resolved.metadata.revocation_endpoint.as_deref() else {
+            return Ok(());
+        };
+        let what = format!("revocation request to {endpoint}");
+        let form = [("token", token), ("token_type_hint", hint)];
+        let response = self
+            .post_authenticated(resolved, endpoint, &form, &what)
+            .await?;
+        // RFC 7009 2.2: 200 whether or not the token was still valid.
+        if response.status == 200 {
+            Ok(())
+        } else {
+            Err(OidcError::bad_provider_response(format!(
+                "{what}: status {}",
+                response.status
+            )))
+        }
+    }
+
     /// The provider's metadata from the cache, or loaded within `wait`; `None` when it
     /// cannot be had in time.
     pub(crate) async fn metadata_within(&self, wait: Duration) -> Option<Arc<Resolved>> {

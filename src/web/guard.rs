@@ -17,7 +17,7 @@ use super::request_state::{other_host_of, provider_of, RequestState};
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::lifecycle::{self, Check, Decision, Visit};
 use crate::flow::{self, refresh, Oidc, ProviderState};
-use crate::op::client::LoginParams;
+use crate::op::LoginParams;
 use crate::protocol::time::now;
 use crate::provider::Provider;
 use crate::session::{CookieQueue, SessionData};

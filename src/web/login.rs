@@ -15,7 +15,7 @@ use super::request_state::{other_host_of, provider_of, RequestState};
 use crate::config::safe_return_path;
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::{self, Oidc, ProviderState};
-use crate::op::client::LoginParams;
+use crate::op::LoginParams;
 use crate::protocol::time::now;
 use crate::provider::Provider;
 use crate::session::CookieQueue;

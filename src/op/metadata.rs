@@ -1,0 +1,245 @@
+//! The provider's metadata (Core Discovery, RFC 8414, or configured): loaded on first use,
+//! checked against the client's settings, kept for a day and reloaded, with the client's
+//! identity (configured or registered) resolved alongside.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::client::{
+    is_due, read, set_due, with_context, ProviderClient, Resolved, RELOAD_RETRY_AFTER,
+};
+use super::discovery;
+use super::keys::allowed_algs;
+use super::registration::Credentials;
+use crate::config::{ClientAuth, MetadataSource, ProviderMetadata};
+use crate::error::OidcError;
+use crate::protocol::time::now;
+
+/// After a failed discovery, logins fail fast for this long instead of queueing on the
+/// provider; then the next login tries again, so the app recovers by itself.
+const DISCOVERY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long loaded metadata is used before discovery runs again (a failure keeps the old
+/// metadata and tries again a minute later).
+const METADATA_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+impl ProviderClient {
+    /// The provider's metadata: cached after the first success, discovered otherwise.
+    pub(crate) async fn metadata(&self) -> Result<Arc<Resolved>, OidcError> {
+        let cached = read(&self.metadata);
+        if let Some(resolved) = &cached {
+            if !is_due(&self.metadata_due) && !resolved.credentials.expired(now()) {
+                return Ok(resolved.clone());
+            }
+        }
+        // One discovery at a time; the others wait for its result instead of repeating it.
+        let mut last_failure = self.last_discovery_failure.lock().await;
+        if let Some(resolved) = read(&self.metadata) {
+            if !is_due(&self.metadata_due) && !resolved.credentials.expired(now()) {
+                return Ok(resolved);
+            }
+        }
+        if let Some((at, err)) = last_failure.as_ref() {
+            if at.elapsed() < DISCOVERY_RETRY_AFTER {
+                return Err(err.clone());
+            }
+        }
+        let metadata = match &self.config.source {
+            MetadataSource::Static(metadata) => Ok((**metadata).clone()),
+            MetadataSource::Discovery { issuer } => {
+                discovery::discover(
+                    &self.http,
+                    issuer,
+                    self.config.client.discovery_url.as_deref(),
+                    self.name(),
+                    self.config.url_policy,
+                )
+                .await
+            }
+        };
+        match metadata {
+            Ok(mut metadata) => {
+                self.config.endpoints.apply(&mut metadata);
+                let checked = match self.check_metadata(&metadata) {
+                    Ok(()) => self.credentials(&metadata).await,
+                    Err(err) => Err(err),
+                };
+                let checked = checked.and_then(|credentials| {
+                    if credentials.require_par
+                        && metadata.pushed_authorization_request_endpoint.is_none()
+                    {
+                        return Err(OidcError::configuration(format!(
+                            "provider {:?} registered client {:?} with \
+                             require_pushed_authorization_requests, but has no \
+                             pushed_authorization_request_endpoint: check the provider's PAR \
+                             settings",
+                            self.name(),
+                            credentials.client_id
+                        )));
+                    }
+                    Ok(credentials)
+                });
+                let credentials = match checked {
+                    Ok(credentials) => credentials,
+                    Err(err) => {
+                        let err = with_context(err, self.name());
+                        *last_failure = Some((Instant::now(), err.clone()));
+                        return Err(err);
+                    }
+                };
+                let has_secret = credentials.client_secret.is_some();
+                let resolved = Arc::new(Resolved {
+                    allowed_algs: allowed_algs(
+                        &metadata,
+                        has_secret,
+                        self.config.client.id_token_alg,
+                        self.name(),
+                    ),
+                    // RFC 9068 4: the provider's keys only; a client secret would let anyone
+                    // holding it mint tokens for the API.
+                    access_token_algs: allowed_algs(&metadata, false, None, self.name()),
+                    metadata,
+                    credentials,
+                });
+                *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(resolved.clone());
+                if matches!(self.config.source, MetadataSource::Discovery { .. }) {
+                    set_due(&self.metadata_due, METADATA_MAX_AGE);
+                }
+                *last_failure = None;
+                log::info!(
+                    "oidc: provider {:?}: metadata of {} loaded",
+                    self.name(),
+                    resolved.metadata.issuer
+                );
+                Ok(resolved)
+            }
+            Err(err) => {
+                let err = with_context(err, self.name());
+                if let Some(resolved) = cached {
+                    // A scheduled reload that failed: the metadata in hand serves on.
+                    log::warn!(
+                        "oidc: provider {:?}: reloading its metadata failed, the loaded one \
+                         serves on: {}",
+                        self.name(),
+                        err.developer_detail().unwrap_or(err.error_description())
+                    );
+                    set_due(&self.metadata_due, RELOAD_RETRY_AFTER);
+                    return Ok(resolved);
+                }
+                // Logged once, by whoever answers the request (or launch) with it.
+                *last_failure = Some((Instant::now(), err.clone()));
+                Err(err)
+            }
+        }
+    }
+
+    /// The metadata if it was loaded already; never waits for the provider.
+    pub(crate) fn cached_metadata(&self) -> Option<Arc<Resolved>> {
+        read(&self.metadata)
+    }
+
+    /// The configured client, or the registered one (kept, or registered now).
+    async fn credentials(
+        &self,
+        metadata: &ProviderMetadata,
+    ) -> Result<Arc<Credentials>, OidcError> {
+        match &self.registrar {
+            None => Ok(Arc::new(Credentials::configured(
+                self.config.client_id.clone(),
+                self.config.client_secret.clone(),
+            ))),
+            Some(registrar) => {
+                let credentials = registrar.credentials(&self.http, metadata).await?;
+                if self.config.client.client_auth.needs_secret()
+                    && credentials.client_secret.is_none()
+                {
+                    return Err(OidcError::configuration(format!(
+                        "provider {:?} registered client {:?} without a client_secret, but \
+                         token_endpoint_auth_method {} needs one: choose private_key_jwt or \
+                         none, or check the provider's registration policy",
+                        self.name(),
+                        credentials.client_id,
+                        self.config.client.client_auth.name()
+                    )));
+                }
+                Ok(Arc::new(credentials))
+            }
+        }
+    }
+
+    /// The liftoff summary's word on where the client comes from.
+    pub(crate) fn registration_source(&self) -> String {
+        match &self.registrar {
+            None => "configured client_id".to_string(),
+            Some(registrar) => registrar.describe(),
+        }
+    }
+
+    /// What the client's settings need from the provider: a PAR endpoint when logins push,
+    /// an advertised assertion algorithm. A mismatch is a configuration error (launch stops);
+    /// an authentication method the provider does not list is only logged, since providers
+    /// often list fewer than they accept.
+    fn check_metadata(&self, metadata: &ProviderMetadata) -> Result<(), OidcError> {
+        let name = self.name();
+        let settings = &self.config.client;
+        if (settings.use_par || metadata.require_pushed_authorization_requests)
+            && metadata.pushed_authorization_request_endpoint.is_none()
+        {
+            let why = if settings.use_par {
+                format!("oidc.providers.{name}.use_par is on")
+            } else {
+                "its metadata sets require_pushed_authorization_requests".to_string()
+            };
+            return Err(OidcError::configuration(format!(
+                "provider {name:?} has no pushed_authorization_request_endpoint, but {why}: \
+                 turn use_par off, or check the provider's PAR settings"
+            )));
+        }
+        let assertion_alg = match (settings.client_auth, &settings.private_key) {
+            (ClientAuth::SecretJwt(alg), _) => Some(alg),
+            (ClientAuth::PrivateKeyJwt, Some(key)) => Some(key.alg()),
+            _ => None,
+        };
+        let advertised = &metadata.token_endpoint_auth_signing_alg_values_supported;
+        if let Some(alg) = assertion_alg {
+            if !advertised.is_empty() && !advertised.iter().any(|a| a == alg.name()) {
+                return Err(OidcError::configuration(format!(
+                    "provider {name:?} does not accept {alg} client assertions (it lists {}): \
+                     set oidc.providers.{name}.token_endpoint_auth_signing_alg to one of them{}",
+                    advertised.join(", "),
+                    if settings.private_key.is_some() {
+                        " that fits the private key"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+        if let Some(alg) = settings.dpop {
+            let advertised = &metadata.dpop_signing_alg_values_supported;
+            if advertised.is_empty() {
+                log::warn!(
+                    "oidc: provider {name:?} does not advertise DPoP \
+                     (dpop_signing_alg_values_supported), but oidc.providers.{name}.dpop is on: \
+                     logins fail if it answers with Bearer tokens"
+                );
+            } else if !advertised.iter().any(|a| a == alg.name()) {
+                return Err(OidcError::configuration(format!(
+                    "provider {name:?} does not accept {alg} DPoP proofs (it lists {}): set \
+                     oidc.providers.{name}.dpop_alg to ES256 or EdDSA among them",
+                    advertised.join(", ")
+                )));
+            }
+        }
+        let methods = &metadata.token_endpoint_auth_methods_supported;
+        let method = settings.client_auth.name();
+        if !methods.is_empty() && !methods.iter().any(|m| m == method) {
+            log::warn!(
+                "oidc: provider {name:?} does not list {method} in \
+                 token_endpoint_auth_methods_supported ({}); trying it anyway",
+                methods.join(", ")
+            );
+        }
+        Ok(())
+    }
+}

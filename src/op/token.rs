@@ -1,0 +1,204 @@
+//! The token endpoint (RFC 6749 3.2): the code exchange, refresh and client credentials
+//! grants, DPoP proofs and nonce challenges (RFC 9449), and the parsing of its answer.
+
+use serde::Deserialize;
+
+use super::client::{lock, oauth_error_code, oauth_refusal, ProviderClient, Resolved};
+use crate::error::{sanitize, OidcError};
+use crate::protocol::dpop;
+use crate::protocol::http::HttpResponse;
+use crate::protocol::signing::SigningKey;
+
+/// The token endpoint's successful answer (RFC 6749 5.1, Core 3.1.3.3).
+#[derive(Deserialize)]
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
+    pub(crate) token_type: String,
+    #[serde(default, deserialize_with = "number_or_numeric_string")]
+    pub(crate) expires_in: Option<f64>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) id_token: Option<String>,
+    /// The granted scope, when the provider says it (RFC 6749 5.1).
+    pub(crate) scope: Option<String>,
+}
+
+/// `expires_in` as a JSON number, or as a numeric string (some Azure AD endpoints send
+/// `"3600"`): the duty is the provider's, and refusing would only lock users out.
+fn number_or_numeric_string<'de, D>(deserializer: D) -> Result<Option<f64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrString {
+        Number(f64),
+        String(String),
+    }
+    Ok(match Option::<NumberOrString>::deserialize(deserializer)? {
+        Some(NumberOrString::Number(n)) => Some(n),
+        Some(NumberOrString::String(s)) => s.trim().parse::<f64>().ok(),
+        None => None,
+    })
+}
+
+impl ProviderClient {
+    /// Exchanges an authorization code at the token endpoint (Core 3.1.3.1), with a DPoP
+    /// proof of `dpop` when the tokens are to be bound to it.
+    pub(crate) async fn exchange_code(
+        &self,
+        resolved: &Resolved,
+        code: &str,
+        code_verifier: &str,
+        dpop: Option<&SigningKey>,
+    ) -> Result<TokenResponse, OidcError> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("code_verifier", code_verifier),
+        ];
+        let what = format!("token request to {}", resolved.metadata.token_endpoint());
+        self.token_request(resolved, &form, &what, dpop).await
+    }
+
+    /// Uses a refresh token at the token endpoint (RFC 6749 6, Core 12.1); a DPoP-bound
+    /// refresh token needs a proof of the same key.
+    pub(crate) async fn refresh(
+        &self,
+        resolved: &Resolved,
+        refresh_token: &str,
+        dpop: Option<&SigningKey>,
+    ) -> Result<TokenResponse, OidcError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let what = format!("refresh request to {}", resolved.metadata.token_endpoint());
+        self.token_request(resolved, &form, &what, dpop).await
+    }
+
+    /// One token request; with DPoP, answers a nonce challenge (`use_dpop_nonce`) once.
+    async fn token_request(
+        &self,
+        resolved: &Resolved,
+        form: &[(&str, &str)],
+        what: &str,
+        dpop: Option<&SigningKey>,
+    ) -> Result<TokenResponse, OidcError> {
+        let endpoint = resolved.metadata.token_endpoint();
+        let mut challenged = false;
+        let response = loop {
+            let proof = dpop.map(|key| {
+                let nonce = lock(&self.token_dpop_nonce).clone();
+                dpop::proof(key, "POST", endpoint, nonce.as_deref(), None)
+            });
+            let headers: Vec<(&'static str, &str)> =
+                proof.iter().map(|p| ("DPoP", p.as_str())).collect();
+            let response = self
+                .post_authenticated_with(resolved, endpoint, form, &headers, what)
+                .await?;
+            if let Some(nonce) = &response.dpop_nonce {
+                *lock(&self.token_dpop_nonce) = Some(nonce.clone());
+            }
+            let retry = dpop.is_some()
+                && !challenged
+                && response.status == 400
+                && response.dpop_nonce.is_some()
+                && oauth_error_code(&response.body).as_deref() == Some("use_dpop_nonce");
+            if !retry {
+                break response;
+            }
+            challenged = true;
+        };
+        let tokens = parse_token_response(response, what, self.name(), dpop.is_some());
+        if let Err(err) = &tokens {
+            self.forget_refused_client(resolved, err).await;
+        }
+        tokens
+    }
+
+    /// Asks for a machine-to-machine access token (RFC 6749 4.4), for `resource` (RFC 8707)
+    /// when given, with the client's authentication.
+    pub(crate) async fn client_credentials(
+        &self,
+        resolved: &Resolved,
+        scope: &str,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OidcError> {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if !scope.is_empty() {
+            form.push(("scope", scope));
+        }
+        if let Some(resource) = resource {
+            form.push(("resource", resource));
+        }
+        let what = format!(
+            "client credentials request to {}",
+            resolved.metadata.token_endpoint()
+        );
+        self.token_request(resolved, &form, &what, None).await
+    }
+}
+
+fn parse_token_response(
+    response: HttpResponse,
+    what: &str,
+    provider: &str,
+    dpop: bool,
+) -> Result<TokenResponse, OidcError> {
+    match response.status {
+        200 => {
+            let tokens: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
+                OidcError::bad_provider_response(format!("{what}: not a token response: {e}"))
+            })?;
+            // RFC 9449 5: a DPoP-bound token is of type DPoP. A Bearer answer to a DPoP
+            // request would silently drop the binding the app asked for; a DPoP answer to a
+            // plain request binds to a key this client never had.
+            let expected = if dpop { "DPoP" } else { "Bearer" };
+            if !tokens.token_type.eq_ignore_ascii_case(expected) {
+                let fix = if dpop {
+                    format!(
+                        "; the provider does not bind tokens to DPoP keys for this client: turn \
+                         DPoP on at the provider, or set oidc.providers.{provider}.dpop = false"
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(OidcError::bad_provider_response(format!(
+                    "{what}: token_type {:?} where {expected} was asked for{fix}",
+                    sanitize(&tokens.token_type, 32)
+                )));
+            }
+            Ok(tokens)
+        }
+        400 | 401 => Err(oauth_refusal(&response, what, provider)),
+        status => Err(OidcError::bad_provider_response(format!(
+            "{what}: status {status}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_may_be_a_number_or_a_numeric_string() {
+        let parse = |json: &str| {
+            serde_json::from_str::<TokenResponse>(json)
+                .unwrap()
+                .expires_in
+        };
+        let base = r#""access_token":"a","token_type":"Bearer""#;
+        assert_eq!(
+            parse(&format!("{{{base},\"expires_in\":3600}}")),
+            Some(3600.0)
+        );
+        assert_eq!(
+            parse(&format!("{{{base},\"expires_in\":\"3600\"}}")),
+            Some(3600.0)
+        );
+        assert_eq!(parse(&format!("{{{base},\"expires_in\":\"soon\"}}")), None);
+        assert_eq!(parse(&format!("{{{base}}}")), None);
+    }
+}

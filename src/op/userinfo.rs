@@ -1,0 +1,101 @@
+//! The UserInfo endpoint (Core 5.3): fetched with the access token (Bearer or DPoP-bound),
+//! its `sub` checked against the ID token's.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::client::{lock, ProviderClient, Resolved};
+use crate::config::UserinfoMethod;
+use crate::error::{sanitize, OidcError};
+use crate::protocol::dpop;
+use crate::protocol::http::{Auth, Body};
+use crate::protocol::signing::SigningKey;
+
+impl ProviderClient {
+    /// Fetches UserInfo (Core 5.3) unless disabled, and checks its `sub`.
+    pub(crate) async fn userinfo(
+        &self,
+        resolved: &Resolved,
+        access_token: &str,
+        subject: &str,
+        dpop: Option<&SigningKey>,
+    ) -> Result<Option<Box<RawValue>>, OidcError> {
+        let method = match self.config.userinfo {
+            UserinfoMethod::None => return Ok(None),
+            UserinfoMethod::Get => reqwest::Method::GET,
+            UserinfoMethod::Post => reqwest::Method::POST,
+        };
+        let Some(endpoint) = resolved.metadata.userinfo_endpoint.as_deref() else {
+            return Ok(None);
+        };
+        let what = format!("UserInfo request to {endpoint}");
+        let post = method == reqwest::Method::POST;
+        let mut challenged = false;
+        let response = loop {
+            let (auth, proof) = match dpop {
+                Some(key) => {
+                    let nonce = lock(&self.userinfo_dpop_nonce).clone();
+                    let proof = dpop::proof(
+                        key,
+                        method.as_str(),
+                        endpoint,
+                        nonce.as_deref(),
+                        Some(access_token),
+                    );
+                    (Auth::Dpop(access_token), Some(proof))
+                }
+                None => (Auth::Bearer(access_token), None),
+            };
+            let headers: Vec<(&'static str, &str)> =
+                proof.iter().map(|p| ("DPoP", p.as_str())).collect();
+            let body = if post { Body::Form(&[]) } else { Body::Empty };
+            let response = self
+                .http
+                .send_with(method.clone(), endpoint, auth, body, &headers, &what)
+                .await?;
+            if let Some(nonce) = &response.dpop_nonce {
+                *lock(&self.userinfo_dpop_nonce) = Some(nonce.clone());
+            }
+            let retry = dpop.is_some()
+                && !challenged
+                && response.status == 401
+                && response.dpop_nonce.is_some()
+                && dpop::asks_for_nonce(response.www_authenticate.as_deref());
+            if !retry {
+                break response;
+            }
+            challenged = true;
+        };
+        if response.status != 200 {
+            return Err(OidcError::bad_provider_response(format!(
+                "{what}: status {}",
+                response.status
+            )));
+        }
+        if !response.is_json() {
+            return Err(OidcError::invalid_userinfo(format!(
+                "{what}: content type {:?} is not supported (signed or encrypted UserInfo is not \
+                 supported yet); set oidc.providers.{}.userinfo_http_method = \"none\" to skip it",
+                sanitize(&response.content_type, 64),
+                self.name()
+            )));
+        }
+        #[derive(Deserialize)]
+        struct Subject {
+            sub: Option<String>,
+        }
+        let parsed: Subject = serde_json::from_slice(&response.body)
+            .map_err(|e| OidcError::invalid_userinfo(format!("{what}: not a JSON object: {e}")))?;
+        // Core 5.3.2: the sub in the UserInfo response must equal the ID token's.
+        if parsed.sub.as_deref() != Some(subject) {
+            return Err(OidcError::invalid_userinfo(format!(
+                "{what}: the response's sub does not match the ID token's sub"
+            )));
+        }
+        let raw = String::from_utf8(response.body)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok())
+            .ok_or_else(|| OidcError::invalid_userinfo(format!("{what}: not UTF-8 JSON")))?;
+        Ok(Some(raw))
+    }
+}
