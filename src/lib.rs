@@ -420,7 +420,7 @@
 //! |---|---|---|
 //! | Rocket glue | `web::{fairing, guard, login, api, routes, logout, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
 //! | flows | `flow::{login, lifecycle, refresh, logout, backchannel, bearer, machine}` and the shared state (`flow::Oidc`) | the login and callback, a session's life across requests (the guard's one decision), token refresh, logout, provider-initiated logout, bearer tokens, the client-credentials token |
-//! | provider runtime · sessions · stores | `op::{client, discovery, registration, revocation}` · `session::{data, codec, backend}` · `store::{memory, redis, lock, contract}` | metadata, keys, registration and calls to the provider · session data, sealed cookies, where sessions live (`SessionBackend`: cookie or store) · the store traits, the stores, a lock on a value store, the contract suite |
+//! | provider runtime · sessions · stores | `op::{client, metadata, keys, authorize, token, id_token, userinfo, introspection, revocation, discovery, registration}` · `session::{data, codec, backend}` · `store::{memory, redis, lock, contract}` | metadata, keys, registration and calls to the provider · session data, sealed cookies, where sessions live (`SessionBackend`: cookie or store) · the store traits, the stores, a lock on a value store, the contract suite |
 //! | protocol | `protocol::{validation, access_token, logout_token, jwk, signing, dpop, http, base64url, time, random}` | token validation, key sets and signatures, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
 //! | floor | `config`, `error`, `provider` | configuration, the error type, provider markers |
 

@@ -5,14 +5,18 @@
 //! otherwise in `registration_file`. A lock in the same place makes instances that start at
 //! once register once: the first registers, the others wait for its result. A kept client
 //! is used again while it fits: same issuer, same requested metadata, secret not expired, and
-//! (checked once per process) still known at its `registration_client_uri`.
+//! (checked once per process) still known at its `registration_client_uri`. Where and how
+//! it is kept, and the lock, are [`kept`]'s.
 
-use std::path::{Path, PathBuf};
+mod kept;
+
+use kept::Kept;
+pub(crate) use kept::Persistence;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -21,7 +25,6 @@ use crate::config::{ProviderMetadata, Secret};
 use crate::error::{sanitize, OidcError};
 use crate::protocol::http::{Auth, Body, HttpClient};
 use crate::protocol::time::now;
-use crate::store::{SetMode, StoreLock, ValueStore};
 
 /// A registration lock older than this belongs to an instance that died while registering.
 const LOCK_TTL: Duration = Duration::from_secs(60);
@@ -90,26 +93,6 @@ impl Credentials {
     }
 }
 
-/// Where a registered client is kept.
-#[derive(Debug)]
-pub(crate) enum Persistence {
-    /// In a store every instance shares.
-    Store(Arc<dyn ValueStore>),
-    /// In a file (mode 0600), with `<file>.lock` beside it while registering.
-    File(PathBuf),
-}
-
-/// What is kept: the provider's registration response, and what it was registered for.
-#[derive(Serialize, Deserialize)]
-struct Kept {
-    issuer: String,
-    /// Digest of the issuer and the requested metadata: a changed configuration registers
-    /// anew instead of using a client registered for other redirect URIs.
-    request_digest: String,
-    registered_at: i64,
-    response: Map<String, Value>,
-}
-
 /// Registers one provider's client, or finds it registered.
 #[derive(Debug)]
 pub(crate) struct Registrar {
@@ -142,18 +125,7 @@ impl Registrar {
 
     /// Where the client is kept, for the liftoff summary.
     pub(crate) fn describe(&self) -> String {
-        match &self.persistence {
-            Persistence::Store(_) => {
-                "dynamic registration, kept in the shared session store".into()
-            }
-            Persistence::File(path) => {
-                format!("dynamic registration, kept in {}", path.display())
-            }
-        }
-    }
-
-    fn key(&self) -> String {
-        format!("registration:{}", self.provider)
+        self.persistence.describe()
     }
 
     fn digest(&self, issuer: &str) -> String {
@@ -177,14 +149,14 @@ impl Registrar {
         }
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         loop {
-            if let Some(lock) = self.try_lock().await? {
+            if let Some(lock) = self.persistence.try_lock(&self.provider).await? {
                 // Another instance may have registered between our look and the lock.
                 let outcome = match self.usable(http, metadata, &digest).await {
                     Ok(Some(credentials)) => Ok(credentials),
                     Ok(None) => self.register(http, metadata, &digest).await,
                     Err(err) => Err(err),
                 };
-                self.unlock(lock).await;
+                self.persistence.unlock(lock).await;
                 return outcome;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -209,7 +181,7 @@ impl Registrar {
     /// Forgets the kept client after the provider refused it (`invalid_client`), unless
     /// another instance already registered a new one.
     pub(crate) async fn forget(&self, client_id: &str) {
-        let kept = match self.load().await {
+        let kept = match self.persistence.load(&self.provider).await {
             Ok(Some(kept)) => kept,
             _ => return,
         };
@@ -221,14 +193,7 @@ impl Registrar {
              registers a new one",
             self.provider
         );
-        let result = match &self.persistence {
-            Persistence::Store(store) => store
-                .delete_value(&self.key(), None)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Persistence::File(path) => std::fs::remove_file(path).map_err(|e| e.to_string()),
-        };
+        let result = self.persistence.forget(&self.provider).await;
         if let Err(e) = result {
             log::warn!(
                 "oidc: provider {:?}: cannot forget the refused client: {e}",
@@ -245,7 +210,12 @@ impl Registrar {
         metadata: &ProviderMetadata,
         digest: &str,
     ) -> Result<Option<Credentials>, OidcError> {
-        let Some(mut kept) = self.load().await.map_err(|e| self.store_error(e))? else {
+        let Some(mut kept) = self
+            .persistence
+            .load(&self.provider)
+            .await
+            .map_err(|e| self.store_error(e))?
+        else {
             return Ok(None);
         };
         if kept.issuer != metadata.issuer || kept.request_digest != digest {
@@ -282,7 +252,7 @@ impl Registrar {
                         kept.response = response;
                         self.read_back.store(true, Ordering::Release);
                         // Keeps the record alive, with what the provider says now.
-                        if let Err(e) = self.save(&kept).await {
+                        if let Err(e) = self.persistence.save(&self.provider, &kept).await {
                             log::warn!(
                                 "oidc: provider {:?}: cannot update the kept client: {e}",
                                 self.provider
@@ -452,12 +422,15 @@ impl Registrar {
             registered_at: now(),
             response,
         };
-        self.save(&kept).await.map_err(|e| {
-            OidcError::configuration(format!(
-                "provider {name:?}: registered client {:?}, but cannot keep it: {e}",
-                credentials.client_id
-            ))
-        })?;
+        self.persistence
+            .save(&self.provider, &kept)
+            .await
+            .map_err(|e| {
+                OidcError::configuration(format!(
+                    "provider {name:?}: registered client {:?}, but cannot keep it: {e}",
+                    credentials.client_id
+                ))
+            })?;
         self.read_back.store(true, Ordering::Release);
         log::info!(
             "oidc: provider {name:?}: registered client {:?}",
@@ -475,110 +448,6 @@ impl Registrar {
             ),
         )
     }
-
-    async fn load(&self) -> Result<Option<Kept>, String> {
-        let text = match &self.persistence {
-            Persistence::Store(store) => store
-                .get_value(&self.key())
-                .await
-                .map_err(|e| format!("the session store failed: {e}"))?,
-            Persistence::File(path) => match std::fs::read_to_string(path) {
-                Ok(text) => Some(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            },
-        };
-        Ok(
-            text.and_then(|text| match serde_json::from_str::<Kept>(&text) {
-                Ok(kept) => Some(kept),
-                Err(e) => {
-                    log::warn!(
-                        "oidc: provider {:?}: the kept registration is unreadable ({e}); \
-                     registering again",
-                        self.provider
-                    );
-                    None
-                }
-            }),
-        )
-    }
-
-    async fn save(&self, kept: &Kept) -> Result<(), String> {
-        let text = serde_json::to_string(kept).expect("a registration serializes");
-        match &self.persistence {
-            Persistence::Store(store) => {
-                let ttl = Credentials::from_response(&kept.response)
-                    .and_then(|c| c.expires_at)
-                    .map(|at| Duration::from_secs(at.saturating_sub(now()).max(1) as u64))
-                    .unwrap_or(STORE_TTL)
-                    .min(STORE_TTL);
-                store
-                    .set_value(&self.key(), &text, ttl, SetMode::Always)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("the session store failed: {e}"))
-            }
-            Persistence::File(path) => {
-                write_private(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
-            }
-        }
-    }
-
-    /// Takes the registration lock, or `None` when another instance holds it.
-    async fn try_lock(&self) -> Result<Option<Lock>, OidcError> {
-        match &self.persistence {
-            Persistence::Store(store) => {
-                let key = format!("registration-lock:{}", self.provider);
-                match StoreLock::try_take(&**store, key, LOCK_TTL).await {
-                    Ok(lock) => Ok(lock.map(Lock::Store)),
-                    Err(e) => Err(self.store_error(format!("the session store failed: {e}"))),
-                }
-            }
-            Persistence::File(path) => {
-                let lock = lock_path(path);
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&lock)
-                {
-                    Ok(_) => Ok(Some(Lock::File(lock))),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        let stale = std::fs::metadata(&lock)
-                            .and_then(|m| m.modified())
-                            .ok()
-                            .and_then(|at| at.elapsed().ok())
-                            .is_some_and(|age| age > LOCK_TTL);
-                        if stale {
-                            // Its holder died while registering.
-                            let _ = std::fs::remove_file(&lock);
-                        }
-                        Ok(None)
-                    }
-                    Err(e) => Err(OidcError::configuration(format!(
-                        "provider {:?}: cannot create the registration lock {}: {e} (is the \
-                         folder of registration_file writable?)",
-                        self.provider,
-                        lock.display()
-                    ))),
-                }
-            }
-        }
-    }
-
-    async fn unlock(&self, lock: Lock) {
-        match (lock, &self.persistence) {
-            (Lock::Store(lock), Persistence::Store(store)) => lock.release(&**store).await,
-            (Lock::File(path), _) => {
-                let _ = std::fs::remove_file(path);
-            }
-            _ => {}
-        }
-    }
-}
-
-enum Lock {
-    Store(StoreLock),
-    File(PathBuf),
 }
 
 enum ReadBack {
@@ -588,33 +457,6 @@ enum ReadBack {
     Gone,
     /// Not checked (no URI, or the provider did not answer): the kept client is used.
     Unchecked,
-}
-
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
-/// Writes `bytes` to `path` readable by its owner only (0600), atomically (a temporary file
-/// renamed over it).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(format!(".{}.tmp", std::process::id()));
-    let temp = PathBuf::from(temp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temp, path)
 }
 
 #[cfg(test)]
@@ -639,30 +481,5 @@ mod tests {
         assert!(credentials.expired(1000 - EXPIRY_MARGIN));
         assert!(!credentials.expired(1000 - EXPIRY_MARGIN - 1));
         assert!(Credentials::from_response(&Map::new()).is_none());
-    }
-
-    #[test]
-    fn the_registration_file_is_private_and_replaced_whole() {
-        let dir = std::env::temp_dir().join(format!(
-            "oidc-reg-{}",
-            crate::protocol::random::random_token()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("client.json");
-        write_private(&path, b"one").unwrap();
-        write_private(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
-            1,
-            "no temporary left"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
