@@ -8,17 +8,30 @@
 //! Directly:
 //!
 //! ```sh
-//! cargo build --release --example quickstart --example api --features redis
-//! cargo bench --features redis --bench e2e -- [--compare] [--stores] [--bearer] [--rounds 3] \
-//!     [--seconds 5] [--logins 200]
+//! cargo build --release -p rocket_oidc_auth -p rocket_oidc_bench --features rocket_oidc_auth/redis \
+//!     --example quickstart --example api --bin e2e --bin floor
+//! target/release/e2e [--compare] [--stores] [--bearer] [--rounds 3] [--seconds 5] [--logins 200]
 //! ```
+//!
+//! The parts, one module each: [`options`] (the command line), [`fixtures`] (the tests' own
+//! provider and Redis servers), [`apps`] (the apps as processes), [`login`] (logins over
+//! HTTP), [`wrk`] (load and the CPU around it), [`procfs`] (CPU and memory from `/proc`),
+//! [`one_cookie`], [`stores`] and [`bearer`] (the three scenarios) with a report module
+//! each, and [`targets`] (the PASS/MISS limits).
+//!
+//! The floor (`src/floor.rs`, the `floor` binary) is a bare Rocket + reqwest app making the
+//! quickstart's requests with no OpenID Connect checks: it runs beside the quickstart in the
+//! one-cookie run (steps 2 to 6) and first in the store comparison (step 8), and the report
+//! gives the crate's figures as ratios to the floor's, beside the ratios to `/`.
 //!
 //! What one run does:
 //!
-//! 1. starts the Node test provider on a free port (issuer `http://localhost:PORT`) and
-//!    `target/release/examples/quickstart` on another, configured by `ROCKET_*` variables;
+//! 1. starts the Node test provider on a free port (issuer `http://localhost:PORT`), and
+//!    `target/release/examples/quickstart` and the floor on others, configured by the same
+//!    `ROCKET_*` variables (one client of the provider);
 //! 2. logs in once over HTTP (the provider's login and consent pages, a cookie jar, no
-//!    automatic redirects) and takes the app's `oidc_session_default` cookie;
+//!    automatic redirects) and takes the app's session cookie (`oidc_session_default`, the
+//!    floor's `floor_session`);
 //! 3. runs `wrk` on `/`, `/whoami` and `/login` with that cookie, alternating rounds, counting
 //!    every response that is not a 200 (`bench/wrk/check.lua`), and reads the app's
 //!    utime + stime (or, more precisely, its threads' `schedstat`) around each round;
@@ -32,9 +45,9 @@
 //! 6. reads the app's VmRSS after the load;
 //! 7. with `--compare`, does all of it for `bench/flask/app.py` as well (its venv is created
 //!    under `target/bench-venv` from `bench/flask/requirements.txt`);
-//! 8. with `--stores` (or `--only-stores`, which skips 2. to 7.), for each session store
-//!    (`cookie`, `memory`, `redis`) in turn: starts its own `redis-server` on a free loopback
-//!    port for `redis`, starts the app with `ROCKET_OIDC={session={store=...}}`, creates
+//! 8. with `--stores` (or `--only-stores`, which skips 2. to 7.), for the floor and then each
+//!    session store (`cookie`, `memory`, `redis`) in turn: starts its own `redis-server` on a
+//!    free loopback port for `redis` (tests/common/redis.rs's), starts the app with `ROCKET_OIDC={session={store=...}}`, creates
 //!    `--sessions` (2,000) distinct sessions by real logins through the provider, several at
 //!    a time, checks that each one's cookie answers `/whoami` with its own user, and then runs
 //!    `wrk` on `/`, `/whoami` and `/login` with `bench/wrk/rotate.lua`, which sends the next
@@ -63,8 +76,7 @@
 //!    counts around the load. It also times ring's RS256 verification of the JWT in this
 //!    process, the yardstick of the local check.
 //!
-//! It prints a table and one PASS/MISS line per target of issue 6 (and of issue 13 for
-//! `--bearer`). Every loop is bounded in count and time, and all traffic goes to 127.0.0.1 /
+//! It prints a table and one PASS/MISS line per target (see [`targets`]). Every loop is bounded in count and time, and all traffic goes to 127.0.0.1 /
 //! localhost.
 //!
 //! Profiling (`perf record -g` needs hardware counters this VM lacks; `-e cpu-clock` and

@@ -10,6 +10,7 @@ use crate::stores::{Store, StoreFigures, StoreRoute, STORE_SHAPES};
 use crate::util::{load_note, mb, median, ms, us};
 use crate::ROUTES;
 
+/// The store comparison's section of the report.
 pub(crate) fn store_report(options: &Options, figures: &[StoreFigures], took: Duration) -> String {
     let mut out = String::new();
     let max_other = figures.iter().map(|f| f.max_other_load).fold(0.0, f64::max);
@@ -38,6 +39,35 @@ pub(crate) fn store_report(options: &Options, figures: &[StoreFigures], took: Du
     );
     let _ = writeln!(out, "{}", load_note(max_other));
     let _ = writeln!(out);
+    out.push_str(&sessions_table(figures));
+    out.push_str(&load_table(figures));
+    let sessions_used: Vec<String> = figures
+        .iter()
+        .filter_map(|f| {
+            let r = f.shapes.first()?.get("/whoami")?;
+            Some(format!(
+                "{} {} sessions, each {:.0} times per round",
+                f.store.name(),
+                r.sessions,
+                r.requests as f64 / options.store_rounds as f64 / r.sessions.max(1) as f64
+            ))
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nSessions wrk took turns with on `/whoami` (-t1 -c16): {}.",
+        sessions_used.join("; ")
+    );
+    out
+}
+
+/// Per store: its sessions, logins, memory and Redis commands.
+fn sessions_table(figures: &[StoreFigures]) -> String {
+    let mut out = String::new();
+    let floor_login_ms = figures
+        .iter()
+        .find(|f| f.store == Store::Floor)
+        .map(|f| f.login_cpu_ms);
     let _ = writeln!(
         out,
         "| store | sessions | Cookie header | logins: time, rate, app CPU per login | app RSS \
@@ -46,6 +76,16 @@ pub(crate) fn store_report(options: &Options, figures: &[StoreFigures], took: Du
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for f in figures {
+        let login_cpu = match floor_login_ms {
+            Some(floor) if f.store != Store::Floor => {
+                format!(
+                    "{} ({:.2}× floor)",
+                    ms(f.login_cpu_ms),
+                    f.login_cpu_ms / floor
+                )
+            }
+            _ => ms(f.login_cpu_ms),
+        };
         let redis = match (f.redis_keys, f.redis_rss_kb) {
             (Some(keys), Some(rss)) => format!("{keys} keys, {}", mb(rss)),
             _ => "–".into(),
@@ -82,14 +122,14 @@ pub(crate) fn store_report(options: &Options, figures: &[StoreFigures], took: Du
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} bytes | {:.1} s, {:.0}/s, {} | {} / {} / {} ({:.1} KB per \
-             session) | {redis} | {commands} | {:.0}% of a core |",
+            "| {} | {} | {:.0} bytes | {:.1} s, {:.0}/s, {login_cpu} | {} / {} / {} ({:.1} KB \
+             per session) | {redis} | {commands} | {:.0}% of a core |",
             f.store.name(),
             f.sessions,
             f.cookie_bytes,
             f.login_seconds,
             f.sessions as f64 / f.login_seconds,
-            ms(f.login_cpu_ms),
+            login_cpu,
             mb(f.rss_before_logins_kb),
             mb(f.rss_after_logins_kb),
             mb(f.rss_after_load_kb),
@@ -98,29 +138,58 @@ pub(crate) fn store_report(options: &Options, figures: &[StoreFigures], took: Du
             f.max_other_load * 100.0
         );
     }
+    out
+}
+
+/// Per load shape and store: throughput, the CPU per request, its ratios to `/` and to the
+/// floor, Redis's share.
+fn load_table(figures: &[StoreFigures]) -> String {
+    let mut out = String::new();
     let _ = writeln!(out);
     let _ = writeln!(
         out,
         "| store | wrk | req/s `/` · `/whoami` · `/login` | app CPU `/` | app CPU `/whoami` \
-         (× `/`) | app CPU `/login` (× `/`) | Redis CPU `/` · `/whoami` · `/login` | app + \
-         Redis `/whoami` (× `/`) | app + Redis `/login` (× `/`) | non-200 · Set-Cookie · \
-         socket errors |"
+         (× `/`, × floor) | app CPU `/login` (× `/`, × floor) | Redis CPU `/` · `/whoami` · \
+         `/login` | app + Redis `/whoami` (× `/`, × floor) | app + Redis `/login` (× `/`, × \
+         floor) | non-200 · Set-Cookie · socket errors |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let empty = StoreRoute::default();
+    let floor = figures.iter().find(|f| f.store == Store::Floor);
     for (s, shape) in STORE_SHAPES.iter().enumerate() {
+        // The floor's figure of a route in this shape (measured before the stores, in the
+        // same run): the ratios are of the medians.
+        let floor_route = |route: &str| floor.and_then(|f| f.shapes.get(s)?.get(route));
         for f in figures {
             let Some(routes) = f.shapes.get(s) else {
                 continue;
             };
-            let empty = StoreRoute::default();
             let get = |route: &str| routes.get(route).unwrap_or(&empty);
             let (root, whoami, login) = (get("/"), get("/whoami"), get("/login"));
             let redis = f.store == Store::Redis;
-            let app_cell =
-                |r: &StoreRoute| format!("{} ({:.2}×)", us(r.app()), r.ratio(root, false));
-            let both_cell = |r: &StoreRoute| {
+            let x_floor = |cpu: f64, route: &str| match floor_route(route) {
+                Some(base) if f.store != Store::Floor => {
+                    format!(", {:.2}× floor", cpu / base.app())
+                }
+                _ => String::new(),
+            };
+            let app_cell = |r: &StoreRoute, route: &str| {
+                format!(
+                    "{} ({:.2}× `/`{})",
+                    us(r.app()),
+                    r.ratio(root, false),
+                    x_floor(r.app(), route)
+                )
+            };
+            let both_cell = |r: &StoreRoute, route: &str| {
                 if redis {
-                    format!("{} ({:.2}×)", us(median(&r.both())), r.ratio(root, true))
+                    let both = median(&r.both());
+                    format!(
+                        "{} ({:.2}× `/`{})",
+                        us(both),
+                        r.ratio(root, true),
+                        x_floor(both, route)
+                    )
                 } else {
                     "–".into()
                 }
@@ -162,29 +231,12 @@ pub(crate) fn store_report(options: &Options, figures: &[StoreFigures], took: Du
                 median(&whoami.rps),
                 median(&login.rps),
                 us(root.app()),
-                app_cell(whoami),
-                app_cell(login),
-                both_cell(whoami),
-                both_cell(login),
+                app_cell(whoami, "/whoami"),
+                app_cell(login, "/login"),
+                both_cell(whoami, "/whoami"),
+                both_cell(login, "/login"),
             );
         }
     }
-    let sessions_used: Vec<String> = figures
-        .iter()
-        .filter_map(|f| {
-            let r = f.shapes.first()?.get("/whoami")?;
-            Some(format!(
-                "{} {} sessions, each {:.0} times per round",
-                f.store.name(),
-                r.sessions,
-                r.requests as f64 / options.store_rounds as f64 / r.sessions.max(1) as f64
-            ))
-        })
-        .collect();
-    let _ = writeln!(
-        out,
-        "\nSessions wrk took turns with on `/whoami` (-t1 -c16): {}.",
-        sessions_used.join("; ")
-    );
     out
 }
