@@ -63,7 +63,7 @@ fn figment() -> Figment {
 
 fn signing_key() -> CoreRsaPrivateSigningKey {
     CoreRsaPrivateSigningKey::from_pem(
-        include_str!("../tests/fixtures/op_key_1.pem"),
+        include_str!("../../tests/fixtures/op_key_1.pem"),
         Some(JsonWebKeyId::new("key-1".into())),
     )
     .expect("the test key")

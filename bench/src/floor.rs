@@ -34,7 +34,7 @@ use rocket::http::uri::Origin;
 use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::response::content::{RawHtml, RawJson};
 use rocket::response::Redirect;
-use rocket::{get, routes, State};
+use rocket::{get, routes, Responder, State};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -199,34 +199,37 @@ fn index() -> RawHtml<&'static str> {
     )
 }
 
+/// A protected route's answer: the page, or (no session) the redirect to the provider.
+#[derive(Responder)]
+enum Protected<T> {
+    Page(T),
+    LogIn(Box<Redirect>),
+}
+
 #[get("/login")]
 fn login(
     floor: &State<Floor>,
     cookies: &CookieJar<'_>,
     uri: &Origin<'_>,
-) -> Result<RawJson<Vec<u8>>, Redirect> {
+) -> Protected<RawJson<Vec<u8>>> {
     let Some(session) = session(cookies) else {
-        return Err(log_in(floor, cookies, uri));
+        return Protected::LogIn(Box::new(log_in(floor, cookies, uri)));
     };
     let body = LoginBody {
         access_token: &session.access_token,
         id_token: &session.id_token_claims,
         userinfo: &session.userinfo,
     };
-    Ok(RawJson(
+    Protected::Page(RawJson(
         serde_json::to_vec(&body).expect("strings and JSON always serialize"),
     ))
 }
 
 #[get("/whoami")]
-fn whoami(
-    floor: &State<Floor>,
-    cookies: &CookieJar<'_>,
-    uri: &Origin<'_>,
-) -> Result<String, Redirect> {
+fn whoami(floor: &State<Floor>, cookies: &CookieJar<'_>, uri: &Origin<'_>) -> Protected<String> {
     match session(cookies) {
-        Some(session) => Ok(session.sub),
-        None => Err(log_in(floor, cookies, uri)),
+        Some(session) => Protected::Page(session.sub),
+        None => Protected::LogIn(Box::new(log_in(floor, cookies, uri))),
     }
 }
 

@@ -194,7 +194,7 @@ pub(crate) async fn token_pass(
         .build()?;
     let (url, name) = (format!("{}{ME}", app.url), app.name);
     let what = format!("{name}: {} requests to {ME}", tokens.len());
-    let hits_before = hits(&provider, http).await?;
+    let hits_before = hits(provider, http).await?;
     let cpu_before = read_cpu(app.pid());
     let started = Instant::now();
     let tokens = tokens.clone();
@@ -212,7 +212,7 @@ pub(crate) async fn token_pass(
     .map_err(|e| format!("{e}\n{}", tail(&app.log, 20)))?;
     let seconds = started.elapsed().as_secs_f64();
     let (cpu_s, precise) = cpu_between(&cpu_before, &read_cpu(app.pid()), ticks_per_second);
-    let hits_after = hits(&provider, http).await?;
+    let hits_after = hits(provider, http).await?;
     Ok(TokenPass {
         cpu_us: cpu_s * 1e6 / latency_ms.len().max(1) as f64,
         precise,

@@ -160,7 +160,7 @@ pub(crate) async fn one_cookie_run(options: &mut Options, env: &Env) -> Result<(
     Ok(report(options, &subjects, &provider_only_ms))
 }
 
-/// 2. Each app in turn (the crate's quickstart, the floor, with `--compare` Flask-pyoidc):
+/// Step 2: each app in turn (the crate's quickstart, the floor, with `--compare` Flask-pyoidc):
 /// start it, wait for it, log in once; its session cookie drives the load. One at a time, so
 /// that the provider's counts up to the first login are its own.
 async fn log_in_subjects(options: &Options, env: &Env) -> Result<Vec<Subject>> {
@@ -206,7 +206,7 @@ async fn log_in_subjects(options: &Options, env: &Env) -> Result<Vec<Subject>> {
     Ok(subjects)
 }
 
-/// 3. Load: warm-up, then rounds, the apps and the routes alternating; the most CPU other
+/// Step 3, load: warm-up, then rounds, the apps and the routes alternating; the most CPU other
 /// processes used in a round, as a share of one core.
 fn load(options: &Options, env: &Env, subjects: &mut [Subject]) -> Result<f64> {
     let ticks_per_second = env.ticks_per_second;
@@ -273,7 +273,7 @@ fn load(options: &Options, env: &Env, subjects: &mut [Subject]) -> Result<f64> {
     Ok(max_other_load)
 }
 
-/// 4. Logins: blocks through each app, alternating with blocks through the provider alone
+/// Step 4, logins: blocks through each app, alternating with blocks through the provider alone
 /// (whose latencies it returns), one login at a time.
 async fn timed_logins(
     options: &Options,
@@ -470,7 +470,7 @@ async fn concurrent_logins(
     Ok(())
 }
 
-/// 5. The callback changes the session, so it must set the cookie (sanity check of the
+/// Step 5: the callback changes the session, so it must set the cookie (sanity check of the
 /// Set-Cookie detection); protected responses after it must not (checked on the login and by
 /// wrk on every response).
 async fn check_callback_sets_cookie(subjects: &mut [Subject]) -> Result<()> {

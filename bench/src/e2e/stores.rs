@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 use std::time::Instant;
 
 use crate::apps::{start_floor, start_rocket, wait_ready, Variant};
@@ -201,11 +202,10 @@ pub(crate) async fn measure_store(
         app.name,
         app.url,
         pid,
-        redis.as_ref().map_or(String::new(), |r| format!(
-            ", redis-server at {} (pid {:?})",
-            r.url(),
-            r.pid()
-        ))
+        match &redis {
+            Some(r) => format!(", redis-server at {} (pid {})", r.url(), redis_pid(r)?),
+            None => String::new(),
+        }
     );
 
     // The sessions: real logins, several at a time.
@@ -296,85 +296,15 @@ pub(crate) async fn measure_store(
                 shape.connections
             );
         }
-        let mut routes: BTreeMap<&'static str, StoreRoute> = BTreeMap::new();
-        if options.store_warmup_seconds > 0 {
-            for route in ROUTES {
-                let url = format!("{}{route}", app.url);
-                let result = run_wrk(
-                    shape,
-                    &url,
-                    Credentials::Rotate("Cookie", &file),
-                    options.store_warmup_seconds,
-                )?;
-                if result.non200 > 0 || result.requests == 0 {
-                    eprintln!(
-                        "    warm-up {route}: {} of {} responses were not 200 (first: {})",
-                        result.non200, result.requests, result.first_non200
-                    );
-                }
-            }
-        }
-        for round in 0..options.store_rounds as usize {
-            for k in 0..ROUTES.len() {
-                let route = ROUTES[(round + k) % ROUTES.len()];
-                let url = format!("{}{route}", app.url);
-                let calls_before = redis.as_ref().map(redis_command_calls);
-                let m = measured_wrk(
-                    &pids,
-                    ticks_per_second,
-                    shape,
-                    &url,
-                    Credentials::Rotate("Cookie", &file),
-                    options.store_seconds,
-                )?;
-                let calls_after = redis.as_ref().map(redis_command_calls);
-                let (result, precise, other) = (&m.result, m.precise, m.other_load);
-                figures.max_other_load = figures.max_other_load.max(other);
-                let r = routes.entry(route).or_default();
-                r.app_us.push(m.us(0));
-                if redis.is_some() {
-                    r.redis_us.push(m.us(1));
-                }
-                r.rps.push(m.rps());
-                r.requests += result.requests;
-                r.non200 += result.non200;
-                r.set_cookie += result.set_cookie;
-                r.socket_errors += result.socket_errors;
-                r.sessions = result.sessions;
-                if r.first_non200.is_empty() {
-                    r.first_non200 = result.first_non200.clone();
-                }
-                if let (Some(b), Some(a)) = (&calls_before, &calls_after) {
-                    for (name, n) in a {
-                        let delta = n - b.get(name).copied().unwrap_or(0);
-                        if delta > 0 {
-                            *r.redis_calls.entry(name.clone()).or_default() += delta;
-                        }
-                    }
-                }
-                eprintln!(
-                    "    {:<6} -t{} -c{:<3} round {} {:<7} {:>8.0} req/s  {:>6.1} µs app{}  \
-                     {:.2} switches/req  non-200 {}  Set-Cookie {}  other load {:.0}% of a core{}",
-                    store.name(),
-                    shape.threads,
-                    shape.connections,
-                    round + 1,
-                    route,
-                    m.rps(),
-                    m.us(0),
-                    if redis.is_some() {
-                        format!(" + {:>5.1} µs Redis", m.us(1))
-                    } else {
-                        String::new()
-                    },
-                    m.switches as f64 / result.requests.max(1) as f64,
-                    result.non200,
-                    result.set_cookie,
-                    other * 100.0,
-                    if precise { "" } else { "  (ticks)" }
-                );
-            }
-        }
+        let load = StoreLoad {
+            store,
+            url: &app.url,
+            pids: &pids,
+            redis: redis.as_ref(),
+            sessions: &file,
+        };
+        let (routes, max_other_load) = load_shape(options, env.ticks_per_second, &load, shape)?;
+        figures.max_other_load = figures.max_other_load.max(max_other_load);
         figures.shapes.push(routes);
     }
     figures.rss_after_load_kb = rss_kb(pid);
@@ -384,4 +314,108 @@ pub(crate) async fn measure_store(
     let _ = fs::remove_file(&file);
     figures.seconds = started.elapsed().as_secs_f64();
     Ok(figures)
+}
+
+/// What one load shape of the store comparison runs against.
+struct StoreLoad<'a> {
+    store: Store,
+    /// The app's origin.
+    url: &'a str,
+    /// The app's, then redis-server's.
+    pids: &'a [u32],
+    redis: Option<&'a RedisServer>,
+    /// The sessions' Cookie headers, one a line, for `bench/wrk/rotate.lua`.
+    sessions: &'a Path,
+}
+
+/// One load shape: a warm-up, then the rounds, the routes alternating, wrk sending the next
+/// session's Cookie on every request; the routes' figures and the most CPU other processes
+/// used in a round (a share of one core).
+fn load_shape(
+    options: &Options,
+    ticks_per_second: u64,
+    load: &StoreLoad<'_>,
+    shape: Shape,
+) -> Result<(BTreeMap<&'static str, StoreRoute>, f64)> {
+    let mut max_other_load: f64 = 0.0;
+    let mut routes: BTreeMap<&'static str, StoreRoute> = BTreeMap::new();
+    if options.store_warmup_seconds > 0 {
+        for route in ROUTES {
+            let url = format!("{}{route}", load.url);
+            let result = run_wrk(
+                shape,
+                &url,
+                Credentials::Rotate("Cookie", load.sessions),
+                options.store_warmup_seconds,
+            )?;
+            if result.non200 > 0 || result.requests == 0 {
+                eprintln!(
+                    "    warm-up {route}: {} of {} responses were not 200 (first: {})",
+                    result.non200, result.requests, result.first_non200
+                );
+            }
+        }
+    }
+    for round in 0..options.store_rounds as usize {
+        for k in 0..ROUTES.len() {
+            let route = ROUTES[(round + k) % ROUTES.len()];
+            let url = format!("{}{route}", load.url);
+            let calls_before = load.redis.map(redis_command_calls);
+            let m = measured_wrk(
+                load.pids,
+                ticks_per_second,
+                shape,
+                &url,
+                Credentials::Rotate("Cookie", load.sessions),
+                options.store_seconds,
+            )?;
+            let calls_after = load.redis.map(redis_command_calls);
+            let (result, precise, other) = (&m.result, m.precise, m.other_load);
+            max_other_load = max_other_load.max(other);
+            let r = routes.entry(route).or_default();
+            r.app_us.push(m.us(0));
+            if load.redis.is_some() {
+                r.redis_us.push(m.us(1));
+            }
+            r.rps.push(m.rps());
+            r.requests += result.requests;
+            r.non200 += result.non200;
+            r.set_cookie += result.set_cookie;
+            r.socket_errors += result.socket_errors;
+            r.sessions = result.sessions;
+            if r.first_non200.is_empty() {
+                r.first_non200 = result.first_non200.clone();
+            }
+            if let (Some(b), Some(a)) = (&calls_before, &calls_after) {
+                for (name, n) in a {
+                    let delta = n - b.get(name).copied().unwrap_or(0);
+                    if delta > 0 {
+                        *r.redis_calls.entry(name.clone()).or_default() += delta;
+                    }
+                }
+            }
+            eprintln!(
+                "    {:<6} -t{} -c{:<3} round {} {:<7} {:>8.0} req/s  {:>6.1} µs app{}  \
+                 {:.2} switches/req  non-200 {}  Set-Cookie {}  other load {:.0}% of a core{}",
+                load.store.name(),
+                shape.threads,
+                shape.connections,
+                round + 1,
+                route,
+                m.rps(),
+                m.us(0),
+                if load.redis.is_some() {
+                    format!(" + {:>5.1} µs Redis", m.us(1))
+                } else {
+                    String::new()
+                },
+                m.switches as f64 / result.requests.max(1) as f64,
+                result.non200,
+                result.set_cookie,
+                other * 100.0,
+                if precise { "" } else { "  (ticks)" }
+            );
+        }
+    }
+    Ok((routes, max_other_load))
 }

@@ -129,7 +129,6 @@ fn sessions_table(figures: &[StoreFigures]) -> String {
             f.cookie_bytes,
             f.login_seconds,
             f.sessions as f64 / f.login_seconds,
-            login_cpu,
             mb(f.rss_before_logins_kb),
             mb(f.rss_after_logins_kb),
             mb(f.rss_after_load_kb),
