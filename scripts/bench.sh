@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# The end-to-end benchmark (issue 6): the quickstart example, release build, against the
-# bundled test provider (tests/op), loaded with wrk on 127.0.0.1; prints a table and one
-# PASS/MISS line per target. Takes about 1 minute (2 with --compare), plus the build.
+# The end-to-end benchmark (the workspace member bench/, unpublished): the quickstart
+# example, release build, and beside it the floor (bench/src/floor.rs: a bare Rocket +
+# reqwest app making the same requests, no OIDC checks), against the bundled test provider
+# (tests/op), loaded with wrk on 127.0.0.1; prints a table with the crate's figures as ratios
+# to `/` and to the floor, and one PASS/MISS line per target. Takes about 1.5 minutes (2.5
+# with --compare), plus the build.
 #
-#   scripts/bench.sh              # rocket_oidc_auth alone, one logged-in cookie on every request
+#   scripts/bench.sh              # rocket_oidc_auth and the floor, one logged-in cookie on
+#                                 # every request
 #   scripts/bench.sh --compare    # and Flask-pyoidc 3.14.3 under gunicorn, same provider,
 #                                 # same run (its venv: target/bench-venv)
-#   scripts/bench.sh --stores     # and then many users per session store: for each of cookie,
-#                                 # memory and redis (its own redis-server on a free loopback
+#   scripts/bench.sh --stores     # and then many users per session store: for the floor, then
+#                                 # each of cookie, memory and redis (its own redis-server on a free loopback
 #                                 # port, stopped after), 2,000 sessions from real logins and
 #                                 # wrk sending the next session's Cookie on every request, as
 #                                 # wrk -t1 -c16 and -t2 -c32 (fresh logins before the second);
 #                                 # CPU per request of the app and of Redis, context switches,
-#                                 # RSS growth per session. About 4 more minutes on 2 cores
+#                                 # RSS growth per session. About 5 more minutes on 2 cores
 #   scripts/bench.sh --only-stores [cookie,memory,redis]
 #                                 # that comparison alone (a subset with the list)
 #   scripts/bench.sh --bearer     # and the bearer-token API (examples/api.rs): the app's CPU
@@ -27,13 +31,15 @@
 #                                 # that part alone (builds only examples/api)
 #   scripts/bench.sh --help       # the other options (rounds, seconds, logins, sessions,
 #                                 # tokens, ...)
+#   scripts/bench.sh --seconds 1 --rounds 1 --logins 20 --only-stores --sessions 100
+#                                 # a smoke run (not a measurement): every part works
 #
 # Installs what it needs and is missing: wrk and, with --stores/--only-stores, redis-server
 # (apt-get), the provider's npm packages, and with --compare a Python venv from
-# bench/flask/requirements.txt. Builds the quickstart (and with --bearer/--only-bearer the api
-# example) with the `redis` feature (a binary built so serves every store; the bench is built
-# so too, so the library is compiled once). The report is also saved to
-# target/bench-e2e/report.md.
+# bench/flask/requirements.txt. Builds, in one cargo command, the quickstart (and with
+# --bearer/--only-bearer the api example) with the `redis` feature (a binary built so serves
+# every store) and the bench member's `e2e` (the harness) and `floor` binaries, then runs
+# e2e. The report is also saved to target/bench-e2e/report.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,7 +88,8 @@ fi
 examples=()
 if [ "$only_bearer" = no ] || [ "$stores" = yes ]; then examples+=(quickstart); fi
 if [ "$bearer" = yes ]; then examples+=(api); fi
-echo "==> building the example(s) ${examples[*]} (release, --features redis)"
-cargo build --release "${examples[@]/#/--example=}" --features redis
+echo "==> building the example(s) ${examples[*]} (release, --features redis), e2e and floor"
+cargo build --release -p rocket_oidc_auth -p rocket_oidc_bench --features rocket_oidc_auth/redis \
+  "${examples[@]/#/--example=}" --bin e2e --bin floor
 
-cargo bench --features redis --bench e2e -- "$@"
+"${CARGO_TARGET_DIR:-target}/release/e2e" "$@"

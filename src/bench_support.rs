@@ -1,5 +1,6 @@
-//! Entry points for the crate's own micro-benchmarks (`benches/micro.rs`). Not part of the
-//! API: hidden from the docs, and free to change in any release.
+//! Entry points for the micro-benchmarks of the bench/ workspace member (`bench/benches/micro.rs`),
+//! compiled only with the `__bench` feature. Not part of the API: hidden from the docs, and free
+//! to change in any release.
 
 use rocket::figment::Figment;
 

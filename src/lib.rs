@@ -424,6 +424,8 @@
 //! | protocol | `protocol::{validation, access_token, logout_token, jwk, signing, dpop, http, base64url, time, random}` | token validation, key sets and signatures, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
 //! | floor | `config`, `error`, `provider` | configuration, the error type, provider markers |
 
+// Not API: for bench/'s micro-benchmarks only, behind the `__bench` feature (off by default).
+#[cfg(feature = "__bench")]
 #[doc(hidden)]
 #[path = "bench_support.rs"]
 pub mod __bench;

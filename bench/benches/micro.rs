@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the hot paths: the guard on a valid session (cookie decrypt, decode,
 //! expiry check), building the authorization redirect, and validating an ID token with
-//! cached keys. Run with `cargo bench --bench micro`.
+//! cached keys. Run with `cargo bench -p rocket_oidc_bench --bench micro`.
 //!
 //! The guard is measured through the quickstart example's routes in Rocket's local client:
 //! `/` (no guard) against `/whoami` (guard only) and `/login` (guard and token JSON), so the
@@ -21,7 +21,7 @@ use rocket::local::blocking::Client;
 use rocket_oidc_auth::__bench;
 use sha2::{Digest, Sha256};
 
-#[path = "../examples/quickstart.rs"]
+#[path = "../../examples/quickstart.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod quickstart;
 
@@ -63,7 +63,7 @@ fn figment() -> Figment {
 
 fn signing_key() -> CoreRsaPrivateSigningKey {
     CoreRsaPrivateSigningKey::from_pem(
-        include_str!("../tests/fixtures/op_key_1.pem"),
+        include_str!("../../tests/fixtures/op_key_1.pem"),
         Some(JsonWebKeyId::new("key-1".into())),
     )
     .expect("the test key")
