@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use super::{parse_url_for, ConfigError, UrlPolicy};
+use super::error::{bail, ConfigError};
+use super::urls::{parse_url_for, UrlPolicy};
 
 /// The provider metadata this crate uses; unknown members are ignored.
 ///
@@ -57,11 +58,11 @@ impl ProviderMetadata {
                 Some(url) => {
                     parse_url(&format!("{key}.{name}"), url)?;
                 }
-                None => {
-                    return Err(ConfigError(format!(
-                        "{key}.{name} is missing: the authorization code flow needs it"
-                    )))
-                }
+                None => bail!(
+                    format!("{key}.{name}"),
+                    "is missing, and the authorization code flow needs it",
+                    "add it to the provider's metadata"
+                ),
             }
         }
         let optional = [

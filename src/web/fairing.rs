@@ -11,7 +11,7 @@ use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use super::request_state::RequestState;
 use super::{routes, summary};
-use crate::config::{Config, RedisSettings, StoreConfig};
+use crate::config::{Config, RedisConfig, StoreConfig};
 use crate::error::ErrorKind;
 use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
@@ -343,28 +343,17 @@ fn client_jwks(oidc: &Oidc) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The Redis store `settings` describe, connected.
+/// The Redis store `config` describes, connected.
 #[cfg(feature = "redis")]
-async fn connect_redis(settings: &RedisSettings) -> Result<Arc<dyn SessionStore>, String> {
-    let config = crate::session::RedisConfig {
-        url: settings.url.as_ref().map(|url| url.expose().to_string()),
-        cluster: settings
-            .cluster
-            .iter()
-            .map(|url| url.expose().to_string())
-            .collect(),
-        key_prefix: settings.key_prefix.clone(),
-        connect_timeout: settings.connect_timeout,
-        response_timeout: settings.response_timeout,
-    };
-    crate::session::RedisStore::connect(&config)
+async fn connect_redis(config: &RedisConfig) -> Result<Arc<dyn SessionStore>, String> {
+    crate::session::RedisStore::connect(config)
         .await
         .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
         .map_err(|e| format!("oidc: oidc.session.redis: {e}"))
 }
 
 #[cfg(not(feature = "redis"))]
-async fn connect_redis(_: &RedisSettings) -> Result<Arc<dyn SessionStore>, String> {
+async fn connect_redis(_: &RedisConfig) -> Result<Arc<dyn SessionStore>, String> {
     // Config validation refuses `store = "redis"` without the feature.
     Err("oidc: oidc.session.store = \"redis\" needs the crate's `redis` feature".into())
 }
