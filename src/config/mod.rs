@@ -28,7 +28,7 @@ pub(crate) use client::{AssertionAudience, ClientAuth, RegistrationConfig};
 pub(crate) use error::ConfigError;
 pub(crate) use metadata::ProviderMetadata;
 pub(crate) use provider::{MetadataSource, ProviderConfig, UserinfoMethod};
-#[cfg_attr(not(feature = "redis"), allow(unused_imports))]
+#[cfg_attr(not(feature = "redis"), allow(unused_imports, unreachable_pub))]
 pub use redis::RedisConfig;
 pub(crate) use session::StoreConfig;
 pub(crate) use urls::{parse_url_for, safe_return_path, UrlPolicy};

@@ -12,7 +12,7 @@ use super::app::seconds;
 use super::client::{self, ClientSettings};
 use super::defaults;
 use super::error::{bail, ConfigError};
-use super::metadata::ProviderMetadata;
+use super::metadata::{endpoint_overrides, EndpointOverrides, ProviderMetadata, RawEndpoints};
 use super::urls::{check_route_path, parse_url_for, UrlPolicy};
 use super::Secret;
 
@@ -79,17 +79,6 @@ pub(super) struct RawProvider {
     client_credentials: Option<api::RawClientCredentials>,
 }
 
-/// `[oidc.providers.<name>.endpoints]`: endpoints that replace (or add to) what discovery
-/// or `provider_metadata` says.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawEndpoints {
-    userinfo_endpoint: Option<String>,
-    end_session_endpoint: Option<String>,
-    revocation_endpoint: Option<String>,
-    introspection_endpoint: Option<String>,
-}
-
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum StringOrList {
@@ -132,38 +121,6 @@ pub(crate) struct ProviderConfig {
     pub(crate) url_policy: UrlPolicy,
     /// How long fetched keys are trusted before they are fetched again.
     pub(crate) jwks_max_age: Duration,
-}
-
-/// Endpoints set in the configuration, over the provider's metadata.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct EndpointOverrides {
-    pub(crate) userinfo_endpoint: Option<String>,
-    pub(crate) end_session_endpoint: Option<String>,
-    pub(crate) revocation_endpoint: Option<String>,
-    pub(crate) introspection_endpoint: Option<String>,
-}
-
-impl EndpointOverrides {
-    /// `metadata` with these endpoints in place of its own.
-    pub(crate) fn apply(&self, metadata: &mut ProviderMetadata) {
-        let pairs = [
-            (&self.userinfo_endpoint, &mut metadata.userinfo_endpoint),
-            (
-                &self.end_session_endpoint,
-                &mut metadata.end_session_endpoint,
-            ),
-            (&self.revocation_endpoint, &mut metadata.revocation_endpoint),
-            (
-                &self.introspection_endpoint,
-                &mut metadata.introspection_endpoint,
-            ),
-        ];
-        for (configured, field) in pairs {
-            if let Some(url) = configured {
-                *field = Some(url.clone());
-            }
-        }
-    }
 }
 
 /// Where a provider's metadata comes from.
@@ -481,29 +438,6 @@ fn post_logout_redirect(
         );
     }
     Ok((uri, path))
-}
-
-fn endpoint_overrides(
-    key: &str,
-    e: RawEndpoints,
-    policy: UrlPolicy,
-) -> Result<EndpointOverrides, ConfigError> {
-    for (name, value) in [
-        ("userinfo_endpoint", &e.userinfo_endpoint),
-        ("end_session_endpoint", &e.end_session_endpoint),
-        ("revocation_endpoint", &e.revocation_endpoint),
-        ("introspection_endpoint", &e.introspection_endpoint),
-    ] {
-        if let Some(url) = value {
-            parse_url_for(policy, &format!("{key}.endpoints.{name}"), url)?;
-        }
-    }
-    Ok(EndpointOverrides {
-        userinfo_endpoint: e.userinfo_endpoint,
-        end_session_endpoint: e.end_session_endpoint,
-        revocation_endpoint: e.revocation_endpoint,
-        introspection_endpoint: e.introspection_endpoint,
-    })
 }
 
 #[cfg(test)]
