@@ -104,8 +104,8 @@
 //! | `end_session_with_access_token` | bool | `true` | a session whose access token expired and that has no refresh token ends |
 //! | `session.store` | string | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` (see [Sessions and stores](#sessions-and-stores)) |
 //! | `session.memory.capacity` | number | `100000` | most entries the memory store (and the cookie store's marks of ended sessions) holds |
-//! | `session.redis.url` | URL | — | `redis://[user:password@]host:port[/db]`, `rediss://` for TLS; with `store = "cookie"`, where the marks of ended sessions go (shared by instances) |
-//! | `session.redis.cluster` | list of URLs | — | seed nodes of a Redis Cluster, instead of `url` |
+//! | `session.redis.url` | URL | — | `redis://[user:password@]host:port[/db]`, `rediss://` for TLS, `redis+unix:///path/to/socket` (and `valkey://`, `valkeys://`, `valkey+unix://`); with `store = "cookie"`, where the marks of ended sessions go (shared by instances) |
+//! | `session.redis.cluster` | list of URLs | — | seed nodes of a Redis Cluster, instead of `url` (a bare `host:port` means `redis://host:port`) |
 //! | `session.redis.key_prefix` | string | `"rocket_oidc:"` | in front of every key, so apps can share a Redis |
 //! | `session.redis.connect_timeout_ms` | ms | `2000` | how long connecting (at launch, and each reconnection) may take |
 //! | `session.redis.response_timeout_ms` | ms | `1000` | how long one Redis command may take before the request answers 503 |
@@ -333,7 +333,9 @@
 //! user to the provider), public routes keep working, and the next request after Redis is
 //! back succeeds. Keys are namespaced by `key_prefix`, expire with their session, and the
 //! logout indexes (`sid`, `sub`) are keys of their own: no `KEYS` or `SCAN` anywhere. It
-//! needs Redis 7.
+//! needs Redis 7. In code, `RedisStore::connect(&RedisConfig { url: Some(..),
+//! ..RedisConfig::default() })` takes the same settings as the `[session.redis]` table, with
+//! the same defaults and the same checks.
 //!
 //! Your own store (Postgres, DynamoDB, ...) implements [`store::SessionStore`]'s five
 //! methods, and [`store::ValueStore`]'s three when several instances share it (the crate keeps

@@ -787,11 +787,24 @@ async fn redis_bad_configs_are_refused() {
             standalone_config("http://h:1".into()),
             "unsupported URL scheme",
         ),
-        (standalone_config("redis://:pw@".into()), "invalid `url`"),
-        (standalone_config("not a url, pw".into()), "invalid `url`"),
+        (
+            standalone_config("redis://:pw@".into()),
+            "RedisConfig.url is not a URL",
+        ),
+        (
+            standalone_config("not a url, pw".into()),
+            "RedisConfig.url is not a URL",
+        ),
         (
             cluster_config(vec!["redis://127.0.0.1:1".into(), "::".into()]),
-            "invalid `cluster`",
+            "RedisConfig.cluster is not a URL",
+        ),
+        (
+            RedisConfig {
+                key_prefix: "{app}:".into(),
+                ..cluster_config(vec!["redis://127.0.0.1:1".into()])
+            },
+            "RedisConfig.key_prefix must not contain { or } on a cluster",
         ),
     ] {
         let started = Instant::now();

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::defaults;
+use super::error::{bail, ConfigError};
 
 /// How bearer tokens of this provider are validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +48,8 @@ pub(crate) struct ApiSettings {
     pub(crate) client_credentials: ClientCredentialsConfig,
 }
 
-macro_rules! bail {
-    ($($arg:tt)*) => { return Err(ConfigError(format!($($arg)*))) };
-}
+/// Longest `introspection_cache_seconds`: how long a revoked token may keep working.
+const MAX_INTROSPECTION_CACHE_SECONDS: u64 = 3600;
 
 pub(super) fn validate_api(
     key: &str,
@@ -58,24 +58,29 @@ pub(super) fn validate_api(
     cache_seconds: u64,
     client_credentials: Option<RawClientCredentials>,
 ) -> Result<ApiSettings, ConfigError> {
-    let validation = match validation {
-        None | Some("auto") => TokenValidation::Auto,
-        Some("introspection") => TokenValidation::Introspection,
-        Some("jwt") => TokenValidation::Jwt,
-        Some(other) => bail!(
-            "{key}.access_token_validation = {other:?} is not valid: use \"introspection\", \
-             \"jwt\" or \"auto\" (the default: JWTs locally, other tokens by introspection)"
+    let validation = match validation.unwrap_or(defaults::ACCESS_TOKEN_VALIDATION) {
+        "auto" => TokenValidation::Auto,
+        "introspection" => TokenValidation::Introspection,
+        "jwt" => TokenValidation::Jwt,
+        other => bail!(
+            format!("{key}.access_token_validation"),
+            format!("= {other:?} is not valid"),
+            "use \"introspection\", \"jwt\" or \"auto\" (the default: JWTs locally, other \
+             tokens by introspection)"
         ),
     };
     if audience.as_deref() == Some("") {
         bail!(
-            "{key}.access_token_audience must not be empty: leave it out to expect the client_id"
+            format!("{key}.access_token_audience"),
+            "must not be empty",
+            "leave it out to expect the client_id"
         );
     }
-    if cache_seconds > 3600 {
+    if cache_seconds > MAX_INTROSPECTION_CACHE_SECONDS {
         bail!(
-            "{key}.introspection_cache_seconds = {cache_seconds} is too long: a revoked token \
-             keeps working that long; use at most 3600 (0 turns the cache off)"
+            format!("{key}.introspection_cache_seconds"),
+            format!("= {cache_seconds} is too long: a revoked token keeps working that long"),
+            format!("use at most {MAX_INTROSPECTION_CACHE_SECONDS} (0 turns the cache off)")
         );
     }
     let raw = client_credentials.unwrap_or_default();
@@ -84,7 +89,11 @@ pub(super) fn validate_api(
         .iter()
         .find(|s| s.is_empty() || s.contains(char::is_whitespace))
     {
-        bail!("{key}.client_credentials.scope has an invalid entry {bad:?}: list one scope per string");
+        bail!(
+            format!("{key}.client_credentials.scope"),
+            format!("has an invalid entry {bad:?}"),
+            "list one scope per string"
+        );
     }
     if let Some(resource) = &raw.resource {
         // RFC 8707 2: an absolute URI without fragment; not necessarily one to connect to
@@ -92,8 +101,9 @@ pub(super) fn validate_api(
         match url::Url::parse(resource) {
             Ok(url) if url.fragment().is_none() => {}
             _ => bail!(
-                "{key}.client_credentials.resource = {resource:?} must be an absolute URI \
-                 without fragment, e.g. \"https://api.example.com\""
+                format!("{key}.client_credentials.resource"),
+                format!("= {resource:?} must be an absolute URI without fragment"),
+                "e.g. \"https://api.example.com\""
             ),
         }
     }
@@ -106,4 +116,49 @@ pub(super) fn validate_api(
             resource: raw.resource,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{config, error_of, toml_with};
+    use super::*;
+
+    #[test]
+    fn reads_the_api_settings_with_their_defaults() {
+        let api = &config(&toml_with("", "")).unwrap().providers[0].api;
+        assert_eq!(api.validation, TokenValidation::Auto);
+        assert_eq!(api.audience, None);
+        assert_eq!(api.introspection_cache, Duration::from_secs(30));
+        assert_eq!(api.client_credentials, ClientCredentialsConfig::default());
+        let toml = toml_with(
+            "",
+            "access_token_validation = \"jwt\"\naccess_token_audience = \"api\"\n\
+             introspection_cache_seconds = 0\n\
+             client_credentials = { scope = [\"read\", \"write\"], resource = \"urn:api\" }",
+        );
+        let api = &config(&toml).unwrap().providers[0].api;
+        assert_eq!(api.validation, TokenValidation::Jwt);
+        assert_eq!(api.audience.as_deref(), Some("api"));
+        assert_eq!(api.introspection_cache, Duration::ZERO);
+        assert_eq!(api.client_credentials.scope, "read write");
+        assert_eq!(api.client_credentials.resource.as_deref(), Some("urn:api"));
+    }
+
+    #[test]
+    fn names_each_mistake_and_its_fix() {
+        let cases: &[(&str, &str)] = &[
+            ("access_token_validation = \"opaque\"", "oidc.providers.default.access_token_validation = \"opaque\" is not valid: use \"introspection\""),
+            ("access_token_audience = \"\"", "oidc.providers.default.access_token_audience must not be empty"),
+            ("introspection_cache_seconds = 3601", "oidc.providers.default.introspection_cache_seconds = 3601 is too long"),
+            ("client_credentials = { scope = [\"a b\"] }", "oidc.providers.default.client_credentials.scope has an invalid entry \"a b\""),
+            ("client_credentials = { resource = \"https://api.example#x\" }", "oidc.providers.default.client_credentials.resource = \"https://api.example#x\" must be an absolute URI"),
+        ];
+        for (provider, expected) in cases {
+            let message = error_of(&toml_with("", provider));
+            assert!(
+                message.starts_with(expected),
+                "expected {expected:?} in {message:?}"
+            );
+        }
+    }
 }

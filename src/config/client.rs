@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{check_route_path, parse_url_for, ConfigError, RawProvider, Secret, UrlPolicy};
+use super::defaults;
+use super::error::{bail, ConfigError};
+use super::provider::RawProvider;
+use super::urls::{check_route_path, parse_url_for, UrlPolicy};
+use super::Secret;
 use crate::protocol::signing::{SigningAlg, SigningKey};
 
 /// How the client authenticates at the token, revocation, PAR and introspection endpoints.
@@ -94,10 +98,6 @@ pub(crate) struct ClientSettings {
     pub(crate) registration: Option<RegistrationConfig>,
 }
 
-macro_rules! bail {
-    ($($arg:tt)*) => { return Err(ConfigError(format!($($arg)*))) };
-}
-
 const AUTH_METHODS: &str = "\"client_secret_basic\" (the default), \"client_secret_post\", \
                             \"client_secret_jwt\", \"private_key_jwt\" or \"none\"";
 
@@ -114,8 +114,12 @@ pub(super) fn validate_client(
             Some(text) => match SigningAlg::from_name(text) {
                 Some(alg) => Ok(Some(alg)),
                 None => bail!(
-                    "{key}.{name} = {text:?} is not an algorithm this crate supports: use one of {}",
-                    SigningAlg::ALL.map(SigningAlg::name).join(", ")
+                    format!("{key}.{name}"),
+                    format!("= {text:?} is not an algorithm this crate supports"),
+                    format!(
+                        "use one of {}",
+                        SigningAlg::ALL.map(SigningAlg::name).join(", ")
+                    )
                 ),
             },
         }
@@ -124,65 +128,88 @@ pub(super) fn validate_client(
         "token_endpoint_auth_signing_alg",
         &raw.token_endpoint_auth_signing_alg,
     )?;
-    let client_auth = match raw.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_basic") => ClientAuth::Basic,
-        Some("client_secret_post") => ClientAuth::Post,
-        Some("client_secret_jwt") => match assertion_alg {
+    let method = raw
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or(defaults::TOKEN_ENDPOINT_AUTH_METHOD);
+    let client_auth = match method {
+        "client_secret_basic" => ClientAuth::Basic,
+        "client_secret_post" => ClientAuth::Post,
+        "client_secret_jwt" => match assertion_alg {
             None => ClientAuth::SecretJwt(SigningAlg::Hs256),
             Some(alg) if alg.is_hmac() => ClientAuth::SecretJwt(alg),
             Some(alg) => bail!(
-                "{key}.token_endpoint_auth_signing_alg = \"{alg}\" cannot sign client_secret_jwt \
-                 assertions: use HS256, HS384 or HS512 (or private_key_jwt for {alg})"
+                format!("{key}.token_endpoint_auth_signing_alg"),
+                format!("= \"{alg}\" cannot sign client_secret_jwt assertions"),
+                format!("use HS256, HS384 or HS512 (or private_key_jwt for {alg})")
             ),
         },
-        Some("private_key_jwt") => ClientAuth::PrivateKeyJwt,
-        Some("none") => ClientAuth::None,
-        Some(other) => bail!(
-            "{key}.token_endpoint_auth_method = {other:?} is not supported: use {AUTH_METHODS}"
+        "private_key_jwt" => ClientAuth::PrivateKeyJwt,
+        "none" => ClientAuth::None,
+        other => bail!(
+            format!("{key}.token_endpoint_auth_method"),
+            format!("= {other:?} is not supported"),
+            format!("use {AUTH_METHODS}")
         ),
     };
     let registering = raw.client_registration.is_some();
     if client_auth.needs_secret() && !has_secret && !registering {
         bail!(
-            "{key}.client_secret is missing: set it, or set token_endpoint_auth_method = \"none\" \
-             for a public client (or \"private_key_jwt\" with a private key)"
+            format!("{key}.client_secret"),
+            "is missing",
+            "set it, or set token_endpoint_auth_method = \"none\" for a public client (or \
+             \"private_key_jwt\" with a private key)"
         );
     }
     let pem = match (raw.private_key.take(), raw.private_key_pem.take()) {
         (Some(_), Some(_)) => {
             bail!(
-                "{key}: set either private_key (a PEM file) or private_key_pem (inline), not both"
+                key,
+                "sets both private_key and private_key_pem",
+                "set either private_key (a PEM file) or private_key_pem (inline), not both"
             )
         }
         (Some(path), None) => match std::fs::read_to_string(&path) {
-            Ok(pem) => Some((format!("{key}.private_key ({path})"), pem)),
-            Err(e) => bail!("{key}.private_key = {path:?} cannot be read: {e}"),
+            Ok(pem) => Some((format!("{key}.private_key"), format!("= {path:?} "), pem)),
+            Err(e) => bail!(
+                format!("{key}.private_key"),
+                format!("= {path:?} cannot be read: {e}"),
+                "check the path, and that the app may read the file"
+            ),
         },
-        (None, Some(pem)) => Some((format!("{key}.private_key_pem"), pem)),
+        (None, Some(pem)) => Some((format!("{key}.private_key_pem"), String::new(), pem)),
         (None, None) => None,
     };
     let private_key = match pem {
-        Some((source, pem)) => {
+        Some((source, shown, pem)) => {
             let alg = match client_auth {
                 ClientAuth::PrivateKeyJwt => assertion_alg,
                 _ => None,
             };
             match SigningKey::from_pem(&pem, alg, raw.private_key_kid.take()) {
                 Ok(key) => Some(Arc::new(key)),
-                Err(e) => bail!("{source}: {e}"),
+                Err(e) => bail!(
+                    source,
+                    format!("{shown}does not hold a key this crate can use: {e}"),
+                    "use a PEM private key (PKCS#8, PKCS#1 or SEC1): RSA of 2048 bits or more, \
+                     EC P-256 or P-384, or Ed25519"
+                ),
             }
         }
         None => None,
     };
     match (client_auth, &private_key) {
         (ClientAuth::PrivateKeyJwt, None) => bail!(
-            "{key}: token_endpoint_auth_method = \"private_key_jwt\" needs the client's private \
-             key: private_key = \"/path/to/key.pem\" or private_key_pem = \"-----BEGIN ...\""
+            format!("{key}.token_endpoint_auth_method"),
+            "= \"private_key_jwt\" needs the client's private key",
+            "set private_key = \"/path/to/key.pem\" or private_key_pem = \"-----BEGIN ...\""
         ),
         (ClientAuth::PrivateKeyJwt, Some(_)) => {}
         (_, Some(_)) if raw.jwks_path.is_none() => bail!(
-            "{key}.private_key is set but unused: set token_endpoint_auth_method = \
-             \"private_key_jwt\" (or jwks_path to publish its public key)"
+            format!("{key}.private_key"),
+            "is set but unused",
+            "set token_endpoint_auth_method = \"private_key_jwt\" (or jwks_path to publish its \
+             public key)"
         ),
         _ => {}
     }
@@ -193,16 +220,22 @@ pub(super) fn validate_client(
         )
     {
         bail!(
-            "{key}.token_endpoint_auth_signing_alg only applies to client_secret_jwt and \
-             private_key_jwt: set token_endpoint_auth_method, or remove it"
+            format!("{key}.token_endpoint_auth_signing_alg"),
+            "only applies to client_secret_jwt and private_key_jwt",
+            "set token_endpoint_auth_method, or remove it"
         );
     }
-    let assertion_audience = match raw.client_assertion_audience.as_deref() {
-        None | Some("issuer") => AssertionAudience::Issuer,
-        Some("token_endpoint") => AssertionAudience::TokenEndpoint,
-        Some(other) => bail!(
-            "{key}.client_assertion_audience = {other:?} is not valid: use \"issuer\" (the \
-             default) or \"token_endpoint\""
+    let assertion_audience = match raw
+        .client_assertion_audience
+        .as_deref()
+        .unwrap_or(defaults::CLIENT_ASSERTION_AUDIENCE)
+    {
+        "issuer" => AssertionAudience::Issuer,
+        "token_endpoint" => AssertionAudience::TokenEndpoint,
+        other => bail!(
+            format!("{key}.client_assertion_audience"),
+            format!("= {other:?} is not valid"),
+            "use \"issuer\" (the default) or \"token_endpoint\""
         ),
     };
     let jwks_path = match raw.jwks_path.take() {
@@ -210,22 +243,29 @@ pub(super) fn validate_client(
             check_route_path(&format!("{key}.jwks_path"), &path)?;
             if private_key.is_none() {
                 bail!(
-                    "{key}.jwks_path serves the client's public key: set private_key (a PEM \
-                     file) or private_key_pem too"
+                    format!("{key}.jwks_path"),
+                    "serves the client's public key, and there is none",
+                    "set private_key (a PEM file) or private_key_pem too"
                 );
             }
             Some(path)
         }
         None => None,
     };
-    let dpop = match (raw.dpop, alg("dpop_alg", &raw.dpop_alg)?) {
-        (false, Some(_)) => bail!("{key}.dpop_alg is set but dpop is off: set dpop = true"),
+    let dpop_on = raw.dpop.unwrap_or(defaults::DPOP);
+    let dpop = match (dpop_on, alg("dpop_alg", &raw.dpop_alg)?) {
+        (false, Some(_)) => bail!(
+            format!("{key}.dpop_alg"),
+            "is set but dpop is off",
+            "set dpop = true"
+        ),
         (false, None) => None,
-        (true, None) => Some(SigningAlg::Es256),
+        (true, None) => SigningAlg::from_name(defaults::DPOP_ALG),
         (true, Some(alg @ (SigningAlg::Es256 | SigningAlg::EdDsa))) => Some(alg),
         (true, Some(other)) => bail!(
-            "{key}.dpop_alg = \"{other}\" is not supported for DPoP proofs: use \"ES256\" (the \
-             default) or \"EdDSA\""
+            format!("{key}.dpop_alg"),
+            format!("= \"{other}\" is not supported for DPoP proofs"),
+            "use \"ES256\" (the default) or \"EdDSA\""
         ),
     };
     let id_token_alg = alg(
@@ -235,8 +275,9 @@ pub(super) fn validate_client(
     if let Some(alg) = id_token_alg {
         if alg.is_hmac() && !has_secret && !registering {
             bail!(
-                "{key}.id_token_signed_response_alg = \"{alg}\" is keyed by the client secret, \
-                 and this client has none"
+                format!("{key}.id_token_signed_response_alg"),
+                format!("= \"{alg}\" is keyed by the client secret, and this client has none"),
+                "set client_secret, or pin an asymmetric algorithm such as RS256"
             );
         }
     }
@@ -244,7 +285,11 @@ pub(super) fn validate_client(
         Some(url) => {
             parse_url_for(policy, &format!("{key}.discovery_url"), &url)?;
             if raw.provider_metadata.is_some() {
-                bail!("{key}.discovery_url is for discovery: remove it, or the provider_metadata table");
+                bail!(
+                    format!("{key}.discovery_url"),
+                    "is for discovery, and the provider has a provider_metadata table",
+                    "remove it, or the provider_metadata table"
+                );
             }
             Some(url)
         }
@@ -254,10 +299,18 @@ pub(super) fn validate_client(
     for path in std::mem::take(&mut raw.ca_certificates) {
         let pem = match std::fs::read(&path) {
             Ok(pem) => pem,
-            Err(e) => bail!("{key}.ca_certificates: {path:?} cannot be read: {e}"),
+            Err(e) => bail!(
+                format!("{key}.ca_certificates"),
+                format!("has {path:?}, which cannot be read: {e}"),
+                "check the path, and that the app may read the file"
+            ),
         };
         if reqwest::Certificate::from_pem_bundle(&pem).map_or(true, |c| c.is_empty()) {
-            bail!("{key}.ca_certificates: {path:?} holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")");
+            bail!(
+                format!("{key}.ca_certificates"),
+                format!("has {path:?}, which holds no PEM certificate"),
+                "list files of \"-----BEGIN CERTIFICATE-----\" blocks"
+            );
         }
         ca_certificates.push((path, pem));
     }
@@ -265,7 +318,11 @@ pub(super) fn validate_client(
         Some(url) => {
             let parsed = url::Url::parse(&url).ok();
             if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https")) {
-                bail!("{key}.http_proxy must be a URL such as \"http://proxy.internal:3128\"");
+                bail!(
+                    format!("{key}.http_proxy"),
+                    "must be a URL",
+                    "write it as \"http://proxy.internal:3128\""
+                );
             }
             Some(Secret(url))
         }
@@ -276,7 +333,11 @@ pub(super) fn validate_client(
         .as_deref()
         .is_some_and(|ua| ua.is_empty() || !ua.bytes().all(|b| (0x20..0x7f).contains(&b)))
     {
-        bail!("{key}.http_user_agent must be printable ASCII, e.g. \"my-app/1.0\"");
+        bail!(
+            format!("{key}.http_user_agent"),
+            "must be printable ASCII",
+            "e.g. \"my-app/1.0\""
+        );
     }
     let registration = match raw.client_registration.take() {
         Some(table) => Some(validate_registration(
@@ -288,8 +349,9 @@ pub(super) fn validate_client(
         None => {
             if raw.registration_file.is_some() {
                 bail!(
-                    "{key}.registration_file is for dynamic registration: add a \
-                     [..providers.<name>.client_registration] table, or remove it"
+                    format!("{key}.registration_file"),
+                    "is for dynamic registration",
+                    "add a [..providers.<name>.client_registration] table, or remove it"
                 );
             }
             None
@@ -300,7 +362,7 @@ pub(super) fn validate_client(
         private_key,
         assertion_audience,
         jwks_path,
-        use_par: raw.use_par,
+        use_par: raw.use_par.unwrap_or(defaults::USE_PAR),
         dpop,
         id_token_alg,
         discovery_url,
@@ -324,10 +386,14 @@ fn validate_registration(
     if let Some(method) = table.get("token_endpoint_auth_method") {
         if method.as_str() != Some(client_auth.name()) {
             bail!(
-                "{key}.client_registration.token_endpoint_auth_method = {method} differs from \
-                 how the client authenticates ({:?}): set {key}.token_endpoint_auth_method \
-                 instead, and remove it from the table",
-                client_auth.name()
+                format!("{key}.client_registration.token_endpoint_auth_method"),
+                format!(
+                    "= {method} differs from how the client authenticates ({:?})",
+                    client_auth.name()
+                ),
+                format!(
+                    "set {key}.token_endpoint_auth_method instead, and remove it from the table"
+                )
             );
         }
     }
@@ -335,14 +401,19 @@ fn validate_registration(
         None => None,
         Some(serde_json::Value::String(token)) if !token.is_empty() => Some(Secret(token)),
         Some(_) => {
-            bail!("{key}.client_registration.initial_access_token must be a non-empty string")
+            bail!(
+                format!("{key}.client_registration.initial_access_token"),
+                "must be a non-empty string",
+                "set the token the provider issued for registration, or remove it"
+            )
         }
     };
     for reserved in ["client_id", "client_secret", "registration_access_token"] {
         if table.contains_key(reserved) {
             bail!(
-                "{key}.client_registration.{reserved} is chosen by the provider at registration: \
-                 remove it (for a client registered beforehand, set client_id and client_secret \
+                format!("{key}.client_registration.{reserved}"),
+                "is chosen by the provider at registration",
+                "remove it (for a client registered beforehand, set client_id and client_secret \
                  on the provider table and drop client_registration)"
             );
         }
@@ -352,4 +423,121 @@ fn validate_registration(
         initial_access_token,
         file: file.map(PathBuf::from),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{config, error_of, toml_with, GOOD};
+    use super::*;
+
+    #[test]
+    fn names_each_mistake_and_its_fix() {
+        let cases: &[(&str, &str)] = &[
+            ("token_endpoint_auth_method = \"tls_client_auth\"", "oidc.providers.default.token_endpoint_auth_method = \"tls_client_auth\" is not supported"),
+            ("token_endpoint_auth_method = \"private_key_jwt\"", "oidc.providers.default.token_endpoint_auth_method = \"private_key_jwt\" needs the client's private key"),
+            ("token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key = \"/nonexistent/key.pem\"", "oidc.providers.default.private_key = \"/nonexistent/key.pem\" cannot be read"),
+            ("token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key_pem = \"garbage\"", "oidc.providers.default.private_key_pem does not hold a key this crate can use: not a PEM private key"),
+            ("private_key = \"a.pem\"\nprivate_key_pem = \"garbage\"", "oidc.providers.default sets both private_key and private_key_pem"),
+            ("token_endpoint_auth_method = \"client_secret_jwt\"\ntoken_endpoint_auth_signing_alg = \"RS256\"", "token_endpoint_auth_signing_alg = \"RS256\" cannot sign client_secret_jwt assertions"),
+            ("token_endpoint_auth_signing_alg = \"HS256\"", "token_endpoint_auth_signing_alg only applies to client_secret_jwt and private_key_jwt"),
+            ("token_endpoint_auth_method = \"client_secret_jwt\"\ntoken_endpoint_auth_signing_alg = \"HS999\"", "token_endpoint_auth_signing_alg = \"HS999\" is not an algorithm"),
+            ("client_assertion_audience = \"everyone\"", "client_assertion_audience = \"everyone\" is not valid"),
+            ("jwks_path = \"/jwks\"", "jwks_path serves the client's public key"),
+            ("dpop_alg = \"ES256\"", "dpop_alg is set but dpop is off: set dpop = true"),
+            ("dpop = true\ndpop_alg = \"RS256\"", "dpop_alg = \"RS256\" is not supported for DPoP"),
+            ("id_token_signed_response_alg = \"none\"", "id_token_signed_response_alg = \"none\" is not an algorithm"),
+            ("discovery_url = \"http://op.example.com/.well-known/openid-configuration\"", "discovery_url = \"http://op.example.com/.well-known/openid-configuration\" must use https"),
+            ("ca_certificates = [\"/nonexistent/ca.pem\"]", "oidc.providers.default.ca_certificates has \"/nonexistent/ca.pem\", which cannot be read"),
+            ("http_proxy = \"proxy:3128\"", "http_proxy must be a URL"),
+            ("http_user_agent = \"\"", "http_user_agent must be printable ASCII"),
+            ("registration_file = \"/tmp/x.json\"", "registration_file is for dynamic registration"),
+            ("[oidc.providers.default.client_registration]\nclient_name = \"app\"", "oidc.providers.default sets both client_id and a client_registration table, which exclude each other"),
+            ("[oidc.providers.default.client_registration]\ntoken_endpoint_auth_method = \"client_secret_post\"", "differs from how the client authenticates"),
+        ];
+        for (provider, expected) in cases {
+            let message = error_of(&toml_with("", provider));
+            assert!(
+                message.contains(expected),
+                "expected {expected:?} in {message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn client_settings_of_issue_12_are_read() {
+        let key = format!(
+            "{}/tests/fixtures/client_p256_sec1.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let toml = toml_with(
+            "",
+            &format!(
+                "token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key = \"{key}\"\n\
+                 jwks_path = \"/jwks.json\"\nuse_par = true\ndpop = true\n\
+                 id_token_signed_response_alg = \"ES256\"\n\
+                 client_assertion_audience = \"token_endpoint\"\n\
+                 discovery_url = \"https://op.example.com/custom\"\n\
+                 http_user_agent = \"my-app/1.0\""
+            ),
+        );
+        let read = config(&toml).unwrap();
+        let client = &read.providers[0].client;
+        assert_eq!(client.client_auth, ClientAuth::PrivateKeyJwt);
+        assert_eq!(client.private_key.as_ref().unwrap().alg().name(), "ES256");
+        assert_eq!(client.jwks_path.as_deref(), Some("/jwks.json"));
+        assert!(client.use_par);
+        assert_eq!(client.dpop.map(|a| a.name()), Some("ES256"));
+        assert_eq!(client.id_token_alg.map(|a| a.name()), Some("ES256"));
+        assert_eq!(client.assertion_audience, AssertionAudience::TokenEndpoint);
+        assert_eq!(
+            client.discovery_url.as_deref(),
+            Some("https://op.example.com/custom")
+        );
+        assert_eq!(client.http.user_agent.as_deref(), Some("my-app/1.0"));
+
+        // Dynamic registration: no client_id, no secret; the table's keys are metadata.
+        let registering = "[oidc]\nredirect_uri = \"http://127.0.0.1:8000/cb\"\n\
+             [oidc.providers.default]\nissuer = \"http://localhost:3000\"\n\
+             registration_file = \"/tmp/client.json\"\n\
+             [oidc.providers.default.client_registration]\nclient_name = \"App\"\n\
+             initial_access_token = \"iat\"\n";
+        let read = config(registering).unwrap();
+        let provider = &read.providers[0];
+        assert_eq!(provider.client_id, "");
+        let registration = provider.client.registration.as_ref().unwrap();
+        assert_eq!(registration.metadata["client_name"], "App");
+        assert!(!registration.metadata.contains_key("initial_access_token"));
+        assert_eq!(
+            registration.initial_access_token.as_ref().unwrap().expose(),
+            "iat"
+        );
+    }
+
+    #[test]
+    fn the_client_defaults() {
+        let client = &config(GOOD).unwrap().providers[0].client;
+        assert_eq!(client.client_auth, ClientAuth::Basic);
+        assert_eq!(client.assertion_audience, AssertionAudience::Issuer);
+        assert!(!client.use_par);
+        assert_eq!(client.dpop, None);
+        let dpop = config(&toml_with("", "dpop = true")).unwrap();
+        assert_eq!(
+            dpop.providers[0].client.dpop.map(|a| a.name()),
+            Some("ES256")
+        );
+    }
+
+    #[test]
+    fn refuses_a_missing_client_secret_for_a_confidential_client() {
+        let toml = GOOD.replace("client_secret = \"s3cret\"", "");
+        assert!(error_of(&toml).contains("client_secret is missing"));
+        let public = toml.replace(
+            "client_id = \"app\"",
+            "client_id = \"app\"\ntoken_endpoint_auth_method = \"none\"",
+        );
+        assert_eq!(
+            config(&public).unwrap().providers[0].client.client_auth,
+            ClientAuth::None
+        );
+    }
 }

@@ -1,9 +1,11 @@
 //! Provider metadata: the shape shared by discovery documents and the static
-//! `provider_metadata` table, and the checks it must pass before it is used.
+//! `provider_metadata` table, the checks it must pass before it is used, and the
+//! `endpoints` table that overrides parts of it.
 
 use serde::Deserialize;
 
-use super::{parse_url_for, ConfigError, UrlPolicy};
+use super::error::{bail, ConfigError};
+use super::urls::{parse_url_for, UrlPolicy};
 
 /// The provider metadata this crate uses; unknown members are ignored.
 ///
@@ -57,11 +59,11 @@ impl ProviderMetadata {
                 Some(url) => {
                     parse_url(&format!("{key}.{name}"), url)?;
                 }
-                None => {
-                    return Err(ConfigError(format!(
-                        "{key}.{name} is missing: the authorization code flow needs it"
-                    )))
-                }
+                None => bail!(
+                    format!("{key}.{name}"),
+                    "is missing, and the authorization code flow needs it",
+                    "add it to the provider's metadata"
+                ),
             }
         }
         let optional = [
@@ -90,4 +92,71 @@ impl ProviderMetadata {
     pub(crate) fn jwks_uri(&self) -> &str {
         self.jwks_uri.as_deref().unwrap_or_default()
     }
+}
+
+/// `[oidc.providers.<name>.endpoints]`: endpoints that replace (or add to) what discovery
+/// or `provider_metadata` says.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEndpoints {
+    userinfo_endpoint: Option<String>,
+    end_session_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
+}
+
+/// Endpoints set in the configuration, over the provider's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EndpointOverrides {
+    pub(crate) userinfo_endpoint: Option<String>,
+    pub(crate) end_session_endpoint: Option<String>,
+    pub(crate) revocation_endpoint: Option<String>,
+    pub(crate) introspection_endpoint: Option<String>,
+}
+
+impl EndpointOverrides {
+    /// `metadata` with these endpoints in place of its own.
+    pub(crate) fn apply(&self, metadata: &mut ProviderMetadata) {
+        let pairs = [
+            (&self.userinfo_endpoint, &mut metadata.userinfo_endpoint),
+            (
+                &self.end_session_endpoint,
+                &mut metadata.end_session_endpoint,
+            ),
+            (&self.revocation_endpoint, &mut metadata.revocation_endpoint),
+            (
+                &self.introspection_endpoint,
+                &mut metadata.introspection_endpoint,
+            ),
+        ];
+        for (configured, field) in pairs {
+            if let Some(url) = configured {
+                *field = Some(url.clone());
+            }
+        }
+    }
+}
+
+/// The `endpoints` table, each URL checked.
+pub(super) fn endpoint_overrides(
+    key: &str,
+    e: RawEndpoints,
+    policy: UrlPolicy,
+) -> Result<EndpointOverrides, ConfigError> {
+    for (name, value) in [
+        ("userinfo_endpoint", &e.userinfo_endpoint),
+        ("end_session_endpoint", &e.end_session_endpoint),
+        ("revocation_endpoint", &e.revocation_endpoint),
+        ("introspection_endpoint", &e.introspection_endpoint),
+    ] {
+        if let Some(url) = value {
+            parse_url_for(policy, &format!("{key}.endpoints.{name}"), url)?;
+        }
+    }
+    Ok(EndpointOverrides {
+        userinfo_endpoint: e.userinfo_endpoint,
+        end_session_endpoint: e.end_session_endpoint,
+        revocation_endpoint: e.revocation_endpoint,
+        introspection_endpoint: e.introspection_endpoint,
+    })
 }

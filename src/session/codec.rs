@@ -57,15 +57,15 @@ impl CookieCipher {
                     .find_value("oidc.dangerously_allow_published_secret_key")
                     .ok()
                     .and_then(|v| v.to_bool())
-                    .unwrap_or(false);
+                    .unwrap_or(crate::config::defaults::DANGEROUSLY_ALLOW_PUBLISHED_SECRET_KEY);
                 if !allowed || crate::config::is_release(figment) {
-                    return Err(ConfigError(
-                        "secret_key is a published key (Rocket's documentation shows it): \
-                         anyone can seal sessions with it and log in as anyone; generate \
-                         your own with `openssl rand -base64 32` and keep it out of version \
-                         control (for a throwaway debug setup only: \
-                         oidc.dangerously_allow_published_secret_key = true)"
-                            .into(),
+                    return Err(ConfigError::new(
+                        "secret_key",
+                        "is a published key (Rocket's documentation shows it): anyone can \
+                         seal sessions with it and log in as anyone",
+                        "generate your own with `openssl rand -base64 32` and keep it out of \
+                         version control (for a throwaway debug setup only: \
+                         oidc.dangerously_allow_published_secret_key = true)",
                     ));
                 }
                 log::warn!(
@@ -258,10 +258,10 @@ const MAX_CHUNKS: usize = 8;
 
 fn secret_key_bytes(value: &FigmentValue) -> Result<Option<Vec<u8>>, ConfigError> {
     let invalid = || {
-        ConfigError(
-            "secret_key: expected 44 or 88 base64 or 64 hex characters; generate one with \
-             `openssl rand -base64 32`"
-                .into(),
+        ConfigError::new(
+            "secret_key",
+            "is not a key: expected 44 or 88 base64 or 64 hex characters",
+            "generate one with `openssl rand -base64 32`",
         )
     };
     let bytes = if let Some(text) = value.as_str() {

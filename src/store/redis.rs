@@ -41,59 +41,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{SessionIndex, SessionRecord, SessionStore, SetMode, StoreError, ValueStore};
-
-/// How the store reaches Redis.
-#[derive(Clone)]
-pub struct RedisConfig {
-    /// The URL of a single Redis server: `redis://[[user]:password@]host[:port][/db]`,
-    /// `rediss://…` for TLS, or `redis+unix:///path/to/socket`. Set either this or
-    /// `cluster`, not both.
-    pub url: Option<String>,
-    /// Some nodes of a Redis Cluster (`redis://host:port` or `rediss://…`; a bare
-    /// `host:port` means `redis://host:port`). The client finds the others itself. Every
-    /// node must use the same credentials and TLS mode.
-    pub cluster: Vec<String>,
-    /// Put in front of every key the store writes, so that several applications (or
-    /// several deployments) can share one Redis. Example: `"oidc:"`. On a cluster, keep `{`
-    /// and `}` out of it: they would make it a hash tag and put every key in one slot.
-    pub key_prefix: String,
-    /// How long [`RedisStore::connect`], and each later reconnection attempt, may take.
-    pub connect_timeout: Duration,
-    /// How long one command may take before it fails with a [`StoreError`].
-    pub response_timeout: Duration,
-}
-
-impl Default for RedisConfig {
-    /// `redis://127.0.0.1:6379/`, prefix `oidc:`, 5 s to connect, 1 s per command.
-    fn default() -> Self {
-        RedisConfig {
-            url: Some("redis://127.0.0.1:6379/".to_owned()),
-            cluster: Vec::new(),
-            key_prefix: "oidc:".to_owned(),
-            connect_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(1),
-        }
-    }
-}
-
-impl fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &self.url.as_deref().map(redact_url))
-            .field(
-                "cluster",
-                &self
-                    .cluster
-                    .iter()
-                    .map(|u| redact_url(u))
-                    .collect::<Vec<_>>(),
-            )
-            .field("key_prefix", &self.key_prefix)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("response_timeout", &self.response_timeout)
-            .finish()
-    }
-}
+pub use crate::config::RedisConfig;
 
 /// A [`SessionStore`] backed by Redis or Redis Cluster. Cheap to share: every method takes
 /// `&self`, and commands from many requests are multiplexed over the store's connections.
@@ -195,30 +143,15 @@ impl RedisStore {
     /// rides out later outages by itself: commands fail (within `response_timeout`) while
     /// Redis is away, and succeed again about a second after it is back.
     pub async fn connect(config: &RedisConfig) -> Result<RedisStore, StoreError> {
-        if config.connect_timeout.is_zero() || config.response_timeout.is_zero() {
-            return Err(StoreError::new(
-                "Redis session store: connect_timeout and response_timeout must be more than zero",
-                None,
-            ));
-        }
-        let (urls, what) = match (&config.url, config.cluster.is_empty()) {
-            (Some(url), true) => (vec![url.clone()], "url"),
-            (None, false) => (
-                config.cluster.iter().map(|u| with_scheme(u)).collect(),
-                "cluster",
-            ),
-            (Some(_), false) => {
-                return Err(StoreError::new(
-                    "Redis session store: set either `url` (one server) or `cluster` (cluster nodes), not both",
-                    None,
-                ))
-            }
-            (None, true) => {
-                return Err(StoreError::new(
-                    "Redis session store: no server configured: set `url` (one server) or `cluster` (cluster nodes)",
-                    None,
-                ))
-            }
+        // The same check as `[oidc.session.redis]` in Rocket.toml passes.
+        config
+            .validate("RedisConfig")
+            .map_err(|e| StoreError::new(format!("Redis session store: {e}"), None))?;
+        let urls = config.urls();
+        let what = if config.url.is_some() {
+            "url"
+        } else {
+            "cluster"
         };
         let mut nodes = Vec::with_capacity(urls.len());
         let mut tls = false;
@@ -840,29 +773,6 @@ fn describe_url(url: &str) -> Result<(String, bool), String> {
     }
 }
 
-/// A cluster node given as `host:port` becomes `redis://host:port`.
-fn with_scheme(node: &str) -> String {
-    if node.contains("://") {
-        node.to_owned()
-    } else {
-        format!("redis://{node}")
-    }
-}
-
-/// The URL with its password (if any) replaced by `***`.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        // Unparseable: it might still hold a secret, so show none of it.
-        Err(_) => "<invalid URL>".to_owned(),
-    }
-}
-
 /// rustls needs a process-wide crypto provider when more than one is compiled in (with
 /// exactly one, it would install that one itself on first use). Install *ring* unless the
 /// application already chose one, so that a TLS connection made in a background
@@ -896,26 +806,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("rediss://user:s3cret@cache.example:6380/2"),
-            "rediss://user:***@cache.example:6380/2"
-        );
-        assert_eq!(redact_url("redis://:s3cret@h/"), "redis://:***@h/");
-        assert_eq!(redact_url("not a url s3cret"), "<invalid URL>");
-        let config = RedisConfig {
-            url: Some("redis://:s3cret@h:1/".into()),
-            cluster: vec!["redis://u:pw2@n1:7000".into()],
-            ..RedisConfig::default()
-        };
-        let shown = format!("{config:?}");
-        assert!(
-            !shown.contains("s3cret") && !shown.contains("pw2"),
-            "{shown}"
-        );
-    }
-
-    #[test]
     fn describes_urls() {
         assert_eq!(
             describe_url("rediss://u:p@cache.example:6380/0").unwrap(),
@@ -935,7 +825,6 @@ mod tests {
         );
         assert!(describe_url("http://h").is_err());
         assert!(describe_url("h:1").is_err());
-        assert_eq!(with_scheme("h:1"), "redis://h:1");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rocket::{Build, Orbit, Request, Response, Rocket};
 
 use super::request_state::RequestState;
 use super::{routes, summary};
-use crate::config::{Config, RedisSettings, StoreConfig};
+use crate::config::{Config, RedisConfig, StoreConfig};
 use crate::error::ErrorKind;
 use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
@@ -345,21 +345,10 @@ async fn backend(
 /// One Redis store, for sessions and for values.
 type RedisStores = (Arc<dyn SessionStore>, Arc<dyn ValueStore>);
 
-/// The Redis store `settings` describe, connected.
+/// The Redis store `config` describes, connected.
 #[cfg(feature = "redis")]
-async fn connect_redis(settings: &RedisSettings) -> Result<RedisStores, String> {
-    let config = crate::store::RedisConfig {
-        url: settings.url.as_ref().map(|url| url.expose().to_string()),
-        cluster: settings
-            .cluster
-            .iter()
-            .map(|url| url.expose().to_string())
-            .collect(),
-        key_prefix: settings.key_prefix.clone(),
-        connect_timeout: settings.connect_timeout,
-        response_timeout: settings.response_timeout,
-    };
-    crate::store::RedisStore::connect(&config)
+async fn connect_redis(config: &RedisConfig) -> Result<RedisStores, String> {
+    crate::store::RedisStore::connect(config)
         .await
         .map(|store| {
             let store = Arc::new(store);
@@ -372,7 +361,7 @@ async fn connect_redis(settings: &RedisSettings) -> Result<RedisStores, String> 
 }
 
 #[cfg(not(feature = "redis"))]
-async fn connect_redis(_: &RedisSettings) -> Result<RedisStores, String> {
+async fn connect_redis(_: &RedisConfig) -> Result<RedisStores, String> {
     // Config validation refuses `store = "redis"` without the feature.
     Err("oidc: oidc.session.store = \"redis\" needs the crate's `redis` feature".into())
 }
