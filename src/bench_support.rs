@@ -5,10 +5,10 @@
 use rocket::figment::Figment;
 
 use crate::protocol::jwk::KeySet;
-use crate::protocol::signing::SigningAlg;
 use crate::protocol::time::now;
 use crate::protocol::validation::{self, IdTokenCheck};
 use crate::session::{session_cookie_name, CookieCipher, NewSession, SessionData};
+use crate::signing::SigningAlg;
 
 /// A sealed session cookie value, as the callback would set it, for `provider`.
 pub fn session_cookie(

@@ -423,8 +423,8 @@
 //! | Rocket glue | `web::{fairing, guard, login, api, routes, logout, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
 //! | flows | `flow::{login, lifecycle, refresh, logout, backchannel, bearer, machine}` and the shared state (`flow::Oidc`) | the login and callback, a session's life across requests (the guard's one decision), token refresh, logout, provider-initiated logout, bearer tokens, the client-credentials token |
 //! | provider runtime · sessions · stores | `op::{client, metadata, keys, authorize, token, id_token, userinfo, introspection, revocation, discovery, registration}` · `session::{data, codec, backend}` · `store::{memory, redis, lock, contract}` | metadata, keys, registration and calls to the provider · session data, sealed cookies, where sessions live (`SessionBackend`: cookie or store) · the store traits, the stores, a lock on a value store, the contract suite |
-//! | protocol | `protocol::{validation, access_token, logout_token, jwk, signing, dpop, http, base64url, time, random}` | token validation, key sets and signatures, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
-//! | floor | `config`, `error`, `provider` | configuration, the error type, provider markers |
+//! | protocol | `protocol::{validation, access_token, logout_token, jwk, dpop, http, base64url, time, random}` | token validation, key sets, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
+//! | floor | `config`, `signing`, `error`, `provider` | configuration (in rooms by table: `config::{app, provider, client, api, session, redis, urls, metadata, defaults, error}`), the client's signing algorithms and keys (a leaf the configuration loads keys with), the error type, provider markers |
 
 // Not API: for bench/'s micro-benchmarks only, behind the `__bench` feature (off by default).
 #[cfg(feature = "__bench")]
@@ -443,6 +443,7 @@ mod properties; // property tests of every parser of untrusted input
 mod protocol; // ID token validation, HTTP, time, randomness
 pub mod provider;
 mod session; // session data, sealed cookies, where sessions live
+mod signing; // algorithms and the client's signing keys (floor 1: imports nothing of the crate)
 pub mod store; // the store traits, the memory and Redis stores
 mod web; // Rocket: fairing, guards, routes, request state
 

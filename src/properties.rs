@@ -11,9 +11,9 @@ use crate::flow::backchannel::unverified_issuer;
 use crate::flow::login::CallbackParams;
 use crate::protocol::jwk::KeySet;
 use crate::protocol::logout_token::{validate_logout_token, LogoutTokenCheck};
-use crate::protocol::signing::SigningAlg;
 use crate::protocol::validation::{payload_of, validate_id_token, IdTokenCheck};
 use crate::session::{chunk_count, CookieCipher, SessionData};
+use crate::signing::SigningAlg;
 
 /// Seeds that broke parsers elsewhere: empty parts, huge counts, odd Unicode.
 const SEEDS: &[&str] = &[

@@ -11,7 +11,7 @@ use super::error::{bail, ConfigError};
 use super::provider::RawProvider;
 use super::urls::{check_route_path, parse_url_for, UrlPolicy};
 use super::Secret;
-use crate::protocol::signing::{SigningAlg, SigningKey};
+use crate::signing::{SigningAlg, SigningKey};
 
 /// How the client authenticates at the token, revocation, PAR and introspection endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

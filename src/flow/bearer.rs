@@ -242,9 +242,7 @@ pub(crate) async fn check_binding(
     // A proof is good once (RFC 9449 11.1): its jti is remembered as long as its iat counts.
     let key = format!(
         "dpop-jti:{}",
-        crate::protocol::signing::b64(
-            &Sha256::digest(format!("{jkt}:{}", valid.jti).as_bytes())[..18]
-        )
+        crate::signing::b64(&Sha256::digest(format!("{jkt}:{}", valid.jti).as_bytes())[..18])
     );
     let ttl =
         Duration::from_secs(u64::try_from(2 * (dpop::PROOF_WINDOW + clock_skew)).unwrap_or(240));

@@ -19,9 +19,9 @@ use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::op::client::Resolved;
 use crate::op::{LoginCheck, LoginParams};
 use crate::protocol::random::{random_token, RANDOM_LEN};
-use crate::protocol::signing::SigningKey;
 use crate::protocol::time::{expires_at, now};
 use crate::session::{stored_chunks, CookieQueue, NewSession, SessionData};
+use crate::signing::SigningKey;
 
 const TX_COOKIE_PREFIX: &str = "oidc_tx_";
 const TX_NAME_LEN: usize = 16;
@@ -540,7 +540,7 @@ pub(crate) async fn finish_login(
     let dpop_key = dpop_key
         .as_ref()
         .and_then(|key| key.pkcs8())
-        .map(crate::protocol::signing::b64);
+        .map(crate::signing::b64);
     let expires_at = expires_at(tokens.expires_in, now);
     let id = random_token();
     let session = SessionData::new(NewSession {

@@ -22,10 +22,10 @@ use serde_json::value::RawValue;
 use super::ProviderState;
 use crate::error::{ErrorKind, OidcError};
 use crate::op::client::{ProviderClient, Resolved};
-use crate::protocol::signing::SigningKey;
 use crate::protocol::time::{expires_at, now};
 use crate::protocol::validation;
 use crate::session::{NewSession, SessionData};
+use crate::signing::SigningKey;
 
 /// How long, after it finished, the outcome of one refresh serves requests that carry the
 /// same refresh token.

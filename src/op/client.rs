@@ -14,8 +14,8 @@ use crate::config::{AssertionAudience, ClientAuth, ProviderConfig, ProviderMetad
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
 use crate::protocol::jwk::KeySet;
-use crate::protocol::signing::{self, SigningAlg};
 use crate::protocol::time::now;
+use crate::signing::{self, SigningAlg};
 
 /// After a failed scheduled reload, the old metadata or keys serve this long before the
 /// next attempt.

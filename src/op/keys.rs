@@ -12,8 +12,8 @@ use super::discovery;
 use crate::config::ProviderMetadata;
 use crate::error::OidcError;
 use crate::protocol::jwk::KeySet;
-use crate::protocol::signing::SigningAlg;
 use crate::protocol::validation;
+use crate::signing::SigningAlg;
 
 /// The JWKS is refetched for an unknown `kid` at most this often (the first load does not
 /// count), so a stream of tokens naming unknown keys cannot hammer the provider.

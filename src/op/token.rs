@@ -7,7 +7,7 @@ use super::client::{lock, oauth_error_code, oauth_refusal, ProviderClient, Resol
 use crate::error::{sanitize, OidcError};
 use crate::protocol::dpop;
 use crate::protocol::http::HttpResponse;
-use crate::protocol::signing::SigningKey;
+use crate::signing::SigningKey;
 
 /// The token endpoint's successful answer (RFC 6749 5.1, Core 3.1.3.3).
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@ use crate::config::UserinfoMethod;
 use crate::error::{sanitize, OidcError};
 use crate::protocol::dpop;
 use crate::protocol::http::{Auth, Body};
-use crate::protocol::signing::SigningKey;
+use crate::signing::SigningKey;
 
 impl ProviderClient {
     /// Fetches UserInfo (Core 5.3) unless disabled, and checks its `sub`.

@@ -5,11 +5,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::jwk::KeySet;
-use super::signing::SigningAlg;
 use super::validation::{
     check_issuer, header_of, split, verify_signature, Audience, Header, Rejection,
 };
 use crate::error::sanitize;
+use crate::signing::SigningAlg;
 
 /// What an API learns from a valid access token.
 #[derive(Debug)]
@@ -229,7 +229,7 @@ fn check_audience(aud: Option<&Audience>, expected: &str) -> Result<(), Rejectio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::signing::SigningKey;
+    use crate::signing::SigningKey;
     use serde_json::{json, Map, Value};
 
     const ISSUER: &str = "https://op.example";

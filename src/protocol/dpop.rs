@@ -5,8 +5,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::random::random_token;
-use super::signing::{b64, SigningKey};
 use super::time::now;
+use crate::signing::{b64, SigningKey};
 
 /// A DPoP proof (RFC 9449 4.2) for `method` on `url` (its query and fragment left out),
 /// with the server's `nonce` when it asked for one, and `ath` when the request carries
@@ -71,7 +71,7 @@ pub(crate) fn verify_proof(
     clock_skew: i64,
 ) -> Result<ValidProof, String> {
     use super::jwk::Jwk;
-    use super::signing::SigningAlg;
+    use crate::signing::SigningAlg;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
@@ -128,7 +128,7 @@ pub(crate) fn verify_proof(
         _ => return Err("the proof has no usable jti".into()),
     };
     Ok(ValidProof {
-        jkt: super::signing::thumbprint(&jwk_value),
+        jkt: crate::signing::thumbprint(&jwk_value),
         jti,
     })
 }
@@ -147,7 +147,7 @@ pub(crate) fn asks_for_nonce(www_authenticate: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::signing::SigningAlg;
+    use crate::signing::SigningAlg;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 

@@ -7,7 +7,7 @@ use base64::Engine;
 use ring::signature as sig;
 use serde::Deserialize;
 
-use super::signing::SigningAlg;
+use crate::signing::SigningAlg;
 
 /// The keys of a provider that this client can use: RSA, EC P-256 and P-384, Ed25519.
 /// Keys of other types, or malformed ones, are left out (RFC 7517 5: a set member that is
@@ -229,7 +229,7 @@ fn strip_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::signing::SigningKey;
+    use crate::signing::SigningKey;
     use serde_json::{json, Map};
 
     fn fixture(name: &str) -> String {
@@ -297,8 +297,7 @@ mod tests {
 
     #[test]
     fn hmac_is_keyed_by_the_secret() {
-        let jws =
-            crate::protocol::signing::sign_hmac("s3cret", SigningAlg::Hs384, &json!({})).unwrap();
+        let jws = crate::signing::sign_hmac("s3cret", SigningAlg::Hs384, &json!({})).unwrap();
         let (input, signature) = jws.rsplit_once('.').unwrap();
         let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
         assert!(hmac_verifies(

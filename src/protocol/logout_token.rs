@@ -4,11 +4,11 @@
 use serde::Deserialize;
 
 use super::jwk::KeySet;
-use super::signing::SigningAlg;
 use super::validation::{
     check_audience, check_issuer, header_of, split, verify_signature, Audience, Rejection,
 };
 use crate::error::sanitize;
+use crate::signing::SigningAlg;
 
 /// The event a logout token must carry.
 pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str =

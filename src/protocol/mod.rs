@@ -8,6 +8,5 @@ pub(crate) mod http;
 pub(crate) mod jwk;
 pub(crate) mod logout_token;
 pub(crate) mod random;
-pub(crate) mod signing;
 pub(crate) mod time;
 pub(crate) mod validation;

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::jwk::{self, KeySet};
-use super::signing::SigningAlg;
+use crate::signing::SigningAlg;
 use serde::Deserialize;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;

@@ -133,7 +133,7 @@ impl Registrar {
         hasher.update(issuer.as_bytes());
         hasher.update([0]);
         hasher.update(Value::Object(self.request.clone()).to_string().as_bytes());
-        crate::protocol::signing::b64(&hasher.finalize()[..18])
+        crate::signing::b64(&hasher.finalize()[..18])
     }
 
     /// The registered client: the kept one while it fits, else a new registration (one per

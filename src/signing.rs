@@ -2,7 +2,8 @@
 //! per-session DPoP keys, and compact JWS signing with them or with the client secret
 //! (`client_secret_jwt`). Public keys come out as JWKs with their RFC 7638 thumbprint.
 //!
-//! All cryptography is `ring`'s (already linked for TLS).
+//! All cryptography is `ring`'s (already linked for TLS). This module sits on the floor with
+//! the configuration, which loads the keys, and imports nothing of the crate.
 
 use std::fmt;
 
