@@ -1,17 +1,11 @@
 //! Token lifetime: automatic and explicit refresh, refreshed ID token checks, silent
 //! re-authentication, session lifetime, clock skew.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-    pub mod node_op;
-}
-
 use std::time::Duration;
 
-use common::app::*;
-use common::fake_op::{self, FakeOp};
-use common::node_op::{self, through_provider, AtProvider, NodeOp};
+use crate::common::app::*;
+use crate::common::fake_op::{self, FakeOp};
+use crate::common::node_op::{self, through_provider, AtProvider, NodeOp};
 use rocket::http::{Accept, Cookie, Status};
 use rocket::local::asynchronous::Client;
 use rocket_oidc_auth::provider::Default;

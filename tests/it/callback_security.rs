@@ -1,13 +1,8 @@
 //! The login flow against a provider that misbehaves on purpose: every bad ID token, bad
 //! callback and bad provider answer ends in an error for the catcher, with no session.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-}
-
-use common::app::{self, *};
-use common::fake_op::{self, CallbackIss, FakeOp, Signing, TokenResponse};
+use crate::common::app::{self, *};
+use crate::common::fake_op::{self, CallbackIss, FakeOp, Signing, TokenResponse};
 use rocket::http::{Accept, Cookie, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};

@@ -2,16 +2,8 @@
 //! real test provider: once per deployment, kept in a file or a shared Redis, read back at
 //! start, registered again when the provider forgot the client or its secret expired.
 
-mod common {
-    pub mod app;
-    pub mod node_op;
-    pub mod redis;
-    pub mod server;
-}
-
-use common::app::*;
-use common::node_op::{through_provider, AtProvider, NodeOp};
-use common::redis::RedisServer;
+use crate::common::app::*;
+use crate::common::node_op::{through_provider, AtProvider, NodeOp};
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::http::Status;
@@ -125,9 +117,10 @@ async fn instances_starting_at_once_register_once() {
     );
 }
 
+#[cfg(feature = "redis")]
 #[rocket::async_test]
 async fn a_shared_redis_keeps_the_client_for_every_instance() {
-    let redis = RedisServer::start();
+    let redis = crate::common::redis::RedisServer::start();
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
     let store = format!(
         "[default.oidc.session]\nstore = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"",
@@ -273,7 +266,7 @@ async fn registration_mistakes_stop_launch() {
 #[rocket::async_test]
 async fn a_registered_private_key_jwt_client_is_checked_with_the_apps_own_jwks() {
     // The app on a real port: the provider fetches the app's jwks_uri to check assertions.
-    let port = common::server::free_port();
+    let port = crate::common::server::free_port();
     let origin = format!("http://127.0.0.1:{port}");
     let redirect_uri = format!("{origin}/redirect_uri");
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);

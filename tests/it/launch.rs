@@ -1,13 +1,8 @@
 //! Launch-time checks: every configuration mistake stops launch, and guards for a missing
 //! fairing or provider abort it (Rocket sentinels).
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-}
-
-use common::app::{figment, quickstart, secret_key};
-use common::fake_op::{self, FakeOp};
+use crate::common::app::{figment, quickstart, secret_key};
+use crate::common::fake_op::{self, FakeOp};
 use rocket::error::ErrorKind;
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
@@ -207,7 +202,7 @@ authorization_response_iss_parameter_supported = true
         fake_op::CLIENT_SECRET
     );
     let client = quickstart(raw(&toml)).await;
-    let response = common::app::log_in_at_once(&client, "/login").await;
+    let response = crate::common::app::log_in_at_once(&client, "/login").await;
     assert_eq!(response.status(), rocket::http::Status::SeeOther);
     assert_eq!(op.hits("/.well-known/openid-configuration"), 0);
     let whoami = client.get("/whoami").dispatch().await;
@@ -238,7 +233,7 @@ async fn an_app_route_on_the_callback_path_stops_launch() {
 /// The quickstart's launch against the fake provider with `issuer` (its own, or a variant).
 async fn launch_with_issuer(op: &FakeOp, issuer: &str) -> Result<Client, rocket::Error> {
     let _ = op;
-    Client::untracked(common::app::quickstart_rocket(figment(
+    Client::untracked(crate::common::app::quickstart_rocket(figment(
         issuer,
         fake_op::CLIENT_ID,
         fake_op::CLIENT_SECRET,

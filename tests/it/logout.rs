@@ -1,15 +1,9 @@
 //! Logout: local, RP-initiated at the real provider, token revocation, the return's
 //! `state`, cross-site protection, several providers, and the `Logout` guard.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-    pub mod node_op;
-}
-
-use common::app::*;
-use common::fake_op::{self, FakeOp};
-use common::node_op::{self, through_provider, AtProvider, NodeOp};
+use crate::common::app::*;
+use crate::common::fake_op::{self, FakeOp};
+use crate::common::node_op::{self, through_provider, AtProvider, NodeOp};
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::http::{Accept, Header, Status};

@@ -2,15 +2,9 @@
 //! `max_age`, a step-up `acr_values` checked in the ID token; state, nonce and PKCE as on
 //! every login. Against the real test provider.
 
-mod common {
-    pub mod app;
-    pub mod clients;
-    pub mod node_op;
-}
-
-use common::app::*;
-use common::clients::{callback_after, logs_in_at, APP};
-use common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
+use crate::common::app::*;
+use crate::common::clients::{callback_after, logs_in_at, APP};
+use crate::common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
 use rocket::figment::Figment;
 use rocket::get;
 use rocket::http::Status;

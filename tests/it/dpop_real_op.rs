@@ -2,15 +2,9 @@
 //! provider's nonce challenges, a refresh with the same key, and the proof an app makes to
 //! call an API with the bound token.
 
-mod common {
-    pub mod app;
-    pub mod clients;
-    pub mod node_op;
-}
-
-use common::app::provider_config;
-use common::clients::*;
-use common::node_op::NodeOp;
+use crate::common::app::provider_config;
+use crate::common::clients::*;
+use crate::common::node_op::NodeOp;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};

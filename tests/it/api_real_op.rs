@@ -2,15 +2,9 @@
 //! tokens validated by introspection (cached) and locally as JWT access tokens, scopes,
 //! RFC 6750 errors, bearer or session, and the client-credentials token handle.
 
-mod common {
-    pub mod api_app;
-    pub mod app;
-    pub mod node_op;
-}
-
-use common::api_app::*;
-use common::app::*;
-use common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
+use crate::common::api_app::*;
+use crate::common::app::*;
+use crate::common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
 use rocket::http::{Accept, Header, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};

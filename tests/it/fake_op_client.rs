@@ -3,17 +3,12 @@
 //! per-provider HTTP settings, with what the provider received checked field by field, and
 //! every wrong answer ending in the right status or a stopped launch.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-}
-
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine as _;
-use common::app::*;
-use common::fake_op::{
+use crate::common::app::*;
+use crate::common::fake_op::{
     self, jwt_parts, verify_jws, Behaviour, FakeOp, ParResponse, Recorded, RegistrationResponse,
 };
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
 use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::local::asynchronous::{Client, LocalResponse};

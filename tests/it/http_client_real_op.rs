@@ -2,18 +2,12 @@
 //! here with `openssl`) trusted through `ca_certificates` or a handed-in client, and an
 //! HTTP proxy that every call to the provider goes through.
 
-mod common {
-    pub mod app;
-    pub mod clients;
-    pub mod node_op;
-}
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::app::*;
-use common::clients::APP;
-use common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
+use crate::common::app::*;
+use crate::common::clients::APP;
+use crate::common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
 use rocket::http::Status;
 
 /// A CA, and a certificate for 127.0.0.1 and localhost signed by it, in a fresh folder.

@@ -4,22 +4,18 @@
 //! must be refused locally; scopes; the client-credentials token when the token endpoint
 //! fails; and `BearerOrSession` without a token.
 
-mod common {
-    pub mod api_app;
-    pub mod app;
-    pub mod fake_op;
-}
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use common::api_app::api_app;
-use common::app::{authorize_at_once, location, path_and_query, provider_config, start_login};
-use common::fake_op::{
+use crate::common::api_app::api_app;
+use crate::common::app::{
+    authorize_at_once, location, path_and_query, provider_config, start_login,
+};
+use crate::common::fake_op::{
     Behaviour, ClientCredentialsResponse, FakeOp, IntrospectionResponse, Signing, API_CALLER,
     CLIENT_ID, CLIENT_SECRET,
 };
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use rocket::http::{Accept, Header, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};

@@ -3,20 +3,12 @@
 //! instances spend a rotating refresh token once, and a Redis outage answers 503 (never
 //! "logged out") and heals by itself.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-    pub mod node_op;
-    pub mod redis;
-    pub mod server;
-}
-
 use std::time::{Duration, Instant};
 
-use common::app::*;
-use common::fake_op::{self, FakeOp};
-use common::node_op::{self, through_provider, AtProvider, NodeOp};
-use common::redis::RedisServer;
+use crate::common::app::*;
+use crate::common::fake_op::{self, FakeOp};
+use crate::common::node_op::{self, through_provider, AtProvider, NodeOp};
+use crate::common::redis::RedisServer;
 use rocket::http::{Accept, Cookie, Header, Status};
 use rocket::local::asynchronous::Client;
 
@@ -286,7 +278,7 @@ async fn a_restarted_redis_keeps_its_sessions_and_the_app_reconnects() {
 /// the first one's (`redirect_uri` names it on both), sharing one Redis.
 #[rocket::async_test]
 async fn two_quickstarts_on_two_ports_share_sessions_logins_and_logouts() {
-    use common::server::{free_port, Served};
+    use crate::common::server::{free_port, Served};
     use reqwest::cookie::{CookieStore, Jar};
     use std::sync::Arc;
 

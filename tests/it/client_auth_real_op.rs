@@ -1,15 +1,9 @@
 //! Every way to authenticate the client, PAR and every ID token algorithm, against the
 //! real test provider (panva's oidc-provider) configured for each, through the quickstart.
 
-mod common {
-    pub mod app;
-    pub mod clients;
-    pub mod node_op;
-}
-
-use common::app::*;
-use common::clients::*;
-use common::node_op::NodeOp;
+use crate::common::app::*;
+use crate::common::clients::*;
+use crate::common::node_op::NodeOp;
 use rocket::http::Status;
 use serde_json::{json, Value};
 
@@ -196,8 +190,8 @@ async fn a_provider_without_par_stops_launch_when_par_is_asked_for() {
     let op = NodeOp::start(&[("OP_PAR", "0")]);
     let figment = figment(
         &op.issuer,
-        common::node_op::CLIENT_ID,
-        common::node_op::CLIENT_SECRET,
+        crate::common::node_op::CLIENT_ID,
+        crate::common::node_op::CLIENT_SECRET,
         "",
         "use_par = true",
     );

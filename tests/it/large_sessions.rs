@@ -1,13 +1,8 @@
 //! Sessions larger than one cookie: split into chunks, read back whole, shrunk without
 //! leftovers, deleted completely at logout, refused clearly when absurdly large.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-}
-
-use common::app::*;
-use common::fake_op::{self, FakeOp};
+use crate::common::app::*;
+use crate::common::fake_op::{self, FakeOp};
 use rocket::http::{Accept, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::json;

@@ -1,13 +1,8 @@
 //! Happy paths against a real, certified OpenID Provider (panva's oidc-provider, PKCE
 //! required), driven through the quickstart example's routes.
 
-mod common {
-    pub mod app;
-    pub mod node_op;
-}
-
-use common::app::*;
-use common::node_op::{self, clients_for, through_provider, AtProvider, NodeOp};
+use crate::common::app::*;
+use crate::common::node_op::{self, clients_for, through_provider, AtProvider, NodeOp};
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::http::{Accept, Status};
@@ -217,7 +212,7 @@ async fn a_login_through_a_running_server_with_a_real_cookie_jar() {
             ))
             .nested(),
         );
-    let rocket = common::app::quickstart_rocket(figment)
+    let rocket = crate::common::app::quickstart_rocket(figment)
         .ignite()
         .await
         .unwrap();
@@ -355,6 +350,6 @@ scope = "openid profile"
     assert_eq!(body["sub"], "frank");
 }
 
-#[path = "../examples/multiple_providers.rs"]
+#[path = "../../examples/multiple_providers.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod multiple_providers;
