@@ -48,7 +48,12 @@ async fn api(op: &NodeOp, extra: &str) -> Client {
          [default.oidc.providers.default.client_credentials]\nscope = [\"read\"]\n\
          resource = \"{RESOURCE}\""
     );
-    api_app(provider_config(&op.issuer, &provider, "")).await
+    TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await
 }
 
 async fn caller_token(op: &NodeOp, scope: &str) -> String {
@@ -144,7 +149,12 @@ async fn a_token_for_another_audience_or_none_is_refused() {
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
          access_token_audience = \"https://other.example\""
     );
-    let client = api_app(provider_config(&op.issuer, &provider, "")).await;
+    let client = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     let token = caller_token(&op, "read").await;
     let (status, _, body) = call(&client, "/api/me", &token).await;
     assert_eq!(status, Status::Unauthorized);
@@ -172,7 +182,12 @@ async fn a_jwt_for_another_audience_is_refused_locally() {
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
          access_token_audience = \"https://other.example\"\naccess_token_validation = \"jwt\""
     );
-    let client = api_app(provider_config(&op.issuer, &provider, "")).await;
+    let client = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     let token = caller_token(&op, "read").await;
     assert_eq!(token.split('.').count(), 3);
     let (status, _, body) = call(&client, "/api/me", &token).await;
@@ -221,15 +236,16 @@ async fn expired_tokens_are_refused_both_ways() {
     assert_eq!(status, Status::Ok);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     // The clock skew (60 s by default) would still accept it: a skew of 0 here.
-    let strict = api_app(provider_config(
-        &op.issuer,
-        &format!(
+    let strict = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&format!(
             "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
              access_token_audience = \"{RESOURCE}\"\naccess_token_validation = \"jwt\""
-        ),
-        "clock_skew = 0",
-    ))
-    .await;
+        ))
+        .oidc("clock_skew = 0")
+        .start()
+        .await;
     let (status, _, body) = call(&strict, "/api/me", &token).await;
     assert_eq!(status, Status::Unauthorized);
     assert_eq!(body["error"], "invalid_token");
@@ -457,11 +473,13 @@ async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
          access_token_audience = \"{RESOURCE}\"\ndpop = true\nuserinfo_http_method = \"none\""
     );
-    let client = api_app_with(
-        provider_config(&op.issuer, &provider, ""),
-        rocket::routes![proof],
-    )
-    .await;
+    let client = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .mount("/t", rocket::routes![proof])
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     let (callback, _) = through_provider(
         &provider_browser(),

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::common::app::TestApp;
 use crate::common::node_op::{through_provider, AtProvider};
 use crate::common::server::RunningApp;
 use reqwest::cookie::{CookieStore, Jar};
@@ -22,18 +23,15 @@ fn browser(jar: &Arc<Jar>) -> reqwest::Client {
 async fn logout_at_the_provider_ends_the_apps_session(session_table: &str, shared: bool) {
     let app = RunningApp::start(&format!("[default.oidc.session]\n{session_table}")).await;
     let second = if shared {
-        let figment = crate::common::app::figment(
-            &app.op.issuer,
-            crate::common::node_op::CLIENT_ID,
-            crate::common::node_op::CLIENT_SECRET,
-            &format!("[default.oidc.session]\n{session_table}"),
-            "",
-        )
-        .merge(rocket::figment::providers::Serialized::default(
-            "oidc.redirect_uri",
-            format!("{}/redirect_uri", app.url),
-        ));
-        Some(crate::common::app::quickstart(figment).await)
+        let figment = TestApp::quickstart()
+            .issuer(&app.op.issuer)
+            .client(
+                crate::common::node_op::CLIENT_ID,
+                crate::common::node_op::CLIENT_SECRET,
+            )
+            .oidc(&format!("[default.oidc.session]\n{session_table}"))
+            .set("oidc.redirect_uri", format!("{}/redirect_uri", app.url));
+        Some(figment.start().await)
     } else {
         None
     };

@@ -1,7 +1,7 @@
 //! The login flow against a provider that misbehaves on purpose: every bad ID token, bad
 //! callback and bad provider answer ends in an error for the catcher, with no session.
 
-use crate::common::app::{self, *};
+use crate::common::app::{self, TestApp, *};
 use crate::common::fake_op::{self, CallbackIss, FakeOp, Signing, TokenResponse};
 use rocket::http::{Accept, Cookie, Status};
 use rocket::local::asynchronous::Client;
@@ -29,17 +29,15 @@ fn callback_error_with_detail(
 
 async fn setup_with(oidc_extra: &str, provider_extra: &str) -> (FakeOp, Client) {
     let op = FakeOp::start().await;
-    let rocket = quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        oidc_extra,
-        provider_extra,
-    ))
-    .register(
-        "/redirect_uri",
-        rocket::catchers![callback_error_with_detail],
-    );
+    let rocket = TestApp::quickstart()
+        .provider(&op)
+        .oidc(oidc_extra)
+        .provider_table(provider_extra)
+        .rocket()
+        .register(
+            "/redirect_uri",
+            rocket::catchers![callback_error_with_detail],
+        );
     let client = Client::tracked(rocket)
         .await
         .expect("the quickstart launches");
@@ -418,14 +416,7 @@ async fn an_error_redirect_without_iss_is_refused_and_names_the_providers_error(
     op.set(|b| b.callback_iss = CallbackIss::MissingOnErrors);
     let (status, body) = login(&client).await;
     assert_eq!(status, Status::SeeOther, "a login with iss works: {body}");
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart().provider(&op).start().await;
     op.set(|b| b.authorize_error = Some(("access_denied".into(), "the user said no".into())));
     let (status, body) = login(&client).await;
     assert_error(status, &body, Status::BadRequest, "invalid_issuer");
@@ -443,14 +434,7 @@ async fn a_callback_without_iss_is_accepted_when_the_provider_does_not_advertise
         b.advertise_iss_param = false;
         b.callback_iss = CallbackIss::Missing;
     });
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart().provider(&op).start().await;
     let (status, body) = login(&client).await;
     assert_eq!(status, Status::SeeOther, "{body}");
 }
@@ -515,14 +499,9 @@ async fn access_denied_at_the_provider_reaches_the_catcher() {
 async fn a_discovery_document_naming_another_issuer_is_never_used() {
     let op = FakeOp::start().await;
     op.set(|b| b.discovery_issuer = Some("https://evil.example".into()));
-    let launched = rocket::local::asynchronous::Client::tracked(quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    )))
-    .await;
+    let launched =
+        rocket::local::asynchronous::Client::tracked(TestApp::quickstart().provider(&op).rocket())
+            .await;
     match launched {
         Ok(_) => panic!("a document that names another issuer is a mistake that stops launch"),
         Err(error) => assert!(matches!(
@@ -668,15 +647,10 @@ async fn cookies_carry_explicit_attributes() {
 #[rocket::async_test]
 async fn cookies_are_secure_when_the_redirect_uri_is_https() {
     let op = FakeOp::start().await;
-    let figment = figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    )
-    .merge(("oidc.redirect_uri", "https://app.example.com/redirect_uri"));
-    let client = quickstart(figment).await;
+    let figment = TestApp::quickstart()
+        .provider(&op)
+        .set("oidc.redirect_uri", "https://app.example.com/redirect_uri");
+    let client = figment.start().await;
     let response = browse(&client, "/login").await;
     let cookies = set_cookies(&response);
     assert!(cookies[0].contains("Secure"), "{cookies:?}");
@@ -795,13 +769,12 @@ async fn tampered_truncated_and_foreign_session_cookies_mean_not_logged_in() {
 }
 
 fn whoami_app(issuer: &str, secret_key: &str) -> rocket::Rocket<rocket::Build> {
-    rocket::build()
-        .configure(
-            figment(issuer, fake_op::CLIENT_ID, fake_op::CLIENT_SECRET, "", "")
-                .merge(("secret_key", secret_key)),
-        )
-        .attach(rocket_oidc_auth::OidcFairing::from_config())
+    TestApp::bare()
+        .issuer(issuer)
+        .client(fake_op::CLIENT_ID, fake_op::CLIENT_SECRET)
+        .set("secret_key", secret_key)
         .mount("/", rocket::routes![whoami])
+        .rocket()
 }
 
 #[rocket::get("/whoami")]
@@ -812,20 +785,11 @@ fn whoami(user: rocket_oidc_auth::Authenticated<rocket_oidc_auth::provider::Defa
 #[rocket::async_test]
 async fn a_login_started_for_a_hostile_path_returns_to_the_root() {
     let op = FakeOp::start().await;
-    let client = Client::tracked(
-        rocket::build()
-            .configure(figment(
-                &op.issuer,
-                fake_op::CLIENT_ID,
-                fake_op::CLIENT_SECRET,
-                "",
-                "",
-            ))
-            .attach(rocket_oidc_auth::OidcFairing::from_config())
-            .mount("/", rocket::routes![anything]),
-    )
-    .await
-    .unwrap();
+    let client = TestApp::bare()
+        .provider(&op)
+        .mount("/", rocket::routes![anything])
+        .start()
+        .await;
     for (asked, expected) in [
         ("//evil.example/x", "/"),
         ("/%5Cevil.example", "/%5Cevil.example"),
@@ -1050,14 +1014,10 @@ fn maybe(
 #[rocket::async_test]
 async fn an_optional_guard_leaves_pending_logins_alone() {
     let op = FakeOp::start().await;
-    let rocket = quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .mount("/", rocket::routes![maybe]);
+    let rocket = TestApp::quickstart()
+        .provider(&op)
+        .rocket()
+        .mount("/", rocket::routes![maybe]);
     let client = Client::tracked(rocket).await.unwrap();
     let auth_url = start_login(&client, "/login").await;
     for _ in 0..6 {

@@ -6,9 +6,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::common::api_app::api_app;
 use crate::common::app::{
-    authorize_at_once, location, path_and_query, provider_config, start_login,
+    authorize_at_once, location, path_and_query, start_login, TestApp, EMAIL_SCOPE,
 };
 use crate::common::fake_op::{
     Behaviour, ClientCredentialsResponse, FakeOp, IntrospectionResponse, Signing, API_CALLER,
@@ -38,7 +37,13 @@ async fn api(op: &FakeOp, provider_extra: &str, oidc_extra: &str) -> Client {
     let provider = format!(
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{provider_extra}"
     );
-    api_app(provider_config(&op.issuer, &provider, oidc_extra)).await
+    TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .oidc(oidc_extra)
+        .start()
+        .await
 }
 
 /// What the app answered: status, `WWW-Authenticate`, JSON body.

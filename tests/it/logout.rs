@@ -16,14 +16,7 @@ const SESSION: &str = "oidc_session_default";
 
 async fn logged_in_with_fake() -> (FakeOp, Client) {
     let op = FakeOp::start().await;
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart().provider(&op).start().await;
     log_in_fake(&client, "/login").await;
     (op, client)
 }
@@ -40,14 +33,7 @@ async fn still_logged_in(client: &Client) -> bool {
 #[rocket::async_test]
 async fn logout_at_the_real_provider_ends_both_sessions() {
     let op = NodeOp::start(&[]);
-    let client = quickstart(figment(
-        &op.issuer,
-        node_op::CLIENT_ID,
-        node_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart().provider(&op).start().await;
     let browser = provider_browser();
     let auth_url = start_login(&client, "/login").await;
     let (callback, _) =
@@ -145,14 +131,10 @@ async fn introspect(op: &NodeOp, token: &str) -> bool {
 #[rocket::async_test]
 async fn logout_revokes_the_refresh_token_at_the_provider() {
     let op = NodeOp::start(&[]);
-    let rocket = quickstart_rocket(figment(
-        &op.issuer,
-        node_op::CLIENT_ID,
-        node_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .mount("/", rocket::routes![refresh_token]);
+    let rocket = TestApp::quickstart()
+        .provider(&op)
+        .rocket()
+        .mount("/", rocket::routes![refresh_token]);
     let client = Client::tracked(rocket).await.unwrap();
     let browser = provider_browser();
     let auth_url = start_login(&client, "/login").await;
@@ -202,7 +184,7 @@ authorization_response_iss_parameter_supported = true
     );
     let figment =
         Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested());
-    let client = quickstart(figment).await;
+    let client = TestApp::quickstart().config(figment).start().await;
     log_in_fake(&client, "/login").await;
     let response = browse_same_origin(&client, "/logout").await;
     assert_eq!(response.status(), Status::SeeOther);
@@ -244,14 +226,11 @@ async fn a_wrong_missing_or_replayed_logout_state_never_redirects() {
 #[rocket::async_test]
 async fn the_right_logout_state_lands_once_on_the_configured_page() {
     let op = FakeOp::start().await;
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "post_logout_path = \"/whoami\"",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .oidc("post_logout_path = \"/whoami\"")
+        .start()
+        .await;
     log_in_fake(&client, "/login").await;
     let end_session = location(&browse_same_origin(&client, "/logout").await);
     let response = provider_browser().get(&end_session).send().await.unwrap();
@@ -333,17 +312,12 @@ async fn logout_can_name_one_provider() {
         fake_op::CLIENT_ID,
         fake_op::CLIENT_SECRET
     );
-    let figment = figment(
-        &op1.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    )
-    .merge(Toml::string(&extra).nested());
-    let client = Client::tracked(quickstart_rocket(figment).mount("/", rocket::routes![second]))
-        .await
-        .unwrap();
+    let client = TestApp::quickstart()
+        .provider(&op1)
+        .toml(&extra)
+        .mount("/", rocket::routes![second])
+        .start()
+        .await;
     log_in_fake(&client, "/whoami").await;
     log_in_fake(&client, "/second").await;
 
@@ -378,14 +352,10 @@ fn sign_out_here(_logout: Logout) -> &'static str {
 #[rocket::async_test]
 async fn an_app_route_can_log_out_with_the_logout_guard() {
     let op = FakeOp::start().await;
-    let rocket = quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .mount("/", rocket::routes![sign_out, sign_out_here]);
+    let rocket = TestApp::quickstart()
+        .provider(&op)
+        .rocket()
+        .mount("/", rocket::routes![sign_out, sign_out_here]);
     let client = Client::tracked(rocket).await.unwrap();
     log_in_fake(&client, "/login").await;
 
@@ -423,14 +393,7 @@ async fn an_app_route_can_log_out_with_the_logout_guard() {
 async fn a_revocation_endpoint_only_in_rfc8414_metadata_is_used() {
     let op = FakeOp::start().await;
     op.set(|b| b.oauth_metadata = true);
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart().provider(&op).start().await;
     log_in_fake(&client, "/login").await;
     client
         .post("/logout")
@@ -447,17 +410,14 @@ async fn a_revocation_endpoint_only_in_rfc8414_metadata_is_used() {
 #[rocket::async_test]
 async fn a_configured_endpoint_overrides_discovery() {
     let op = FakeOp::start().await;
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        &format!(
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .provider_table(&format!(
             "[default.oidc.providers.default.endpoints]\nrevocation_endpoint = \"{}/revoke\"",
             op.issuer
-        ),
-    ))
-    .await;
+        ))
+        .start()
+        .await;
     log_in_fake(&client, "/login").await;
     client
         .post("/logout")
@@ -580,14 +540,11 @@ async fn a_hung_revocation_endpoint_delays_the_logout_a_bounded_time() {
         b.oauth_metadata = true;
         b.revoke_hangs = true;
     });
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "http_timeout = 30",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .oidc("http_timeout = 30")
+        .start()
+        .await;
     log_in_fake(&client, "/login").await;
     let started = std::time::Instant::now();
     let response = browse_same_origin(&client, "/logout").await;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::app::*;
-use crate::common::fake_op::{self, FakeOp};
+use crate::common::fake_op::FakeOp;
 use crate::common::node_op::{self, through_provider, AtProvider, NodeOp};
 use crate::common::redis::RedisServer;
 use rocket::http::{Accept, Cookie, Header, Status};
@@ -25,16 +25,8 @@ fn redis_table(redis: &RedisServer) -> String {
 /// Two instances of the quickstart on one Redis, with the fake provider.
 async fn two_instances(op: &FakeOp, redis: &RedisServer, oidc: &str) -> (Client, Client) {
     let extra = format!("{oidc}\n{}", redis_table(redis));
-    let figment = || {
-        figment(
-            &op.issuer,
-            fake_op::CLIENT_ID,
-            fake_op::CLIENT_SECRET,
-            &extra,
-            "",
-        )
-    };
-    (quickstart(figment()).await, quickstart(figment()).await)
+    let app = || TestApp::quickstart().provider(&op).oidc(&extra);
+    (app().start().await, app().start().await)
 }
 
 fn cookie_of(client: &Client, name: &str) -> Cookie<'static> {
@@ -141,16 +133,8 @@ async fn concurrent_refreshes_on_two_instances_spend_a_rotating_refresh_token_on
     ]);
     let redis = RedisServer::start();
     let extra = format!("clock_skew = 0\n{}", redis_table(&redis));
-    let figment = || {
-        figment(
-            &op.issuer,
-            node_op::CLIENT_ID,
-            node_op::CLIENT_SECRET,
-            &extra,
-            "",
-        )
-    };
-    let (a, b) = (quickstart(figment()).await, quickstart(figment()).await);
+    let app = || TestApp::quickstart().provider(&op).oidc(&extra);
+    let (a, b) = (app().start().await, app().start().await);
     let browser = provider_browser();
     let auth_url = start_login(&a, "/login").await;
     let (callback, _) =

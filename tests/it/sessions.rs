@@ -80,14 +80,11 @@ impl Store {
 async fn app(store: &Store, oidc: &str) -> (FakeOp, Client) {
     let op = FakeOp::start().await;
     let extra = format!("{oidc}\n[default.oidc.session]\n{}", store.table);
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        &extra,
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .oidc(&extra)
+        .start()
+        .await;
     (op, client)
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::common::app::*;
-use crate::common::fake_op::{self, FakeOp};
+use crate::common::fake_op::FakeOp;
 use crate::common::node_op::{self, through_provider, AtProvider, NodeOp};
 use rocket::http::{Accept, Cookie, Status};
 use rocket::local::asynchronous::Client;
@@ -25,14 +25,11 @@ async fn forced(mut user: Authenticated<Default>) -> String {
 
 /// The quickstart plus `/forced`, against the fake provider.
 async fn app_with(op: &FakeOp, oidc_extra: &str) -> Client {
-    let rocket = quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        oidc_extra,
-        "",
-    ))
-    .mount("/", rocket::routes![forced]);
+    let rocket = TestApp::quickstart()
+        .provider(&op)
+        .oidc(oidc_extra)
+        .rocket()
+        .mount("/", rocket::routes![forced]);
     Client::tracked(rocket).await.unwrap()
 }
 
@@ -118,13 +115,12 @@ async fn concurrent_requests_refresh_once_even_with_rotating_refresh_tokens() {
     let cookie = client.cookies().get(SESSION).unwrap().value().to_string();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // Five requests of one user, all with the old cookie, at once.
-    let untracked = Client::untracked(quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "clock_skew = 0",
-        "",
-    )))
+    let untracked = Client::untracked(
+        TestApp::quickstart()
+            .provider(&op)
+            .oidc("clock_skew = 0")
+            .rocket(),
+    )
     .await
     .unwrap();
     let requests = (0..5).map(|_| {
@@ -379,14 +375,11 @@ async fn a_refreshed_id_token_with_a_later_auth_time_is_accepted() {
 async fn a_silent_attempt_that_never_came_back_is_followed_by_an_interactive_login() {
     let op = FakeOp::start().await;
     op.set(|b| b.prompt_none_error_page = true);
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "session_refresh_interval_seconds = 1",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .provider_table("session_refresh_interval_seconds = 1")
+        .start()
+        .await;
     log_in_fake(&client).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let first = browse(&client, "/whoami").await;
@@ -458,14 +451,12 @@ async fn clock_skew_applies_to_the_id_token_expiry() {
 // Against the real provider.
 
 fn real_app(op: &NodeOp, oidc_extra: &str, provider_extra: &str) -> rocket::Rocket<rocket::Build> {
-    quickstart_rocket(figment(
-        &op.issuer,
-        node_op::CLIENT_ID,
-        node_op::CLIENT_SECRET,
-        oidc_extra,
-        provider_extra,
-    ))
-    .mount("/", rocket::routes![forced])
+    TestApp::quickstart()
+        .provider(&op)
+        .oidc(oidc_extra)
+        .provider_table(provider_extra)
+        .rocket()
+        .mount("/", rocket::routes![forced])
 }
 
 async fn log_in_real(client: &Client, browser: &reqwest::Client, user: &str) {
