@@ -374,11 +374,16 @@ pub async fn log_in_at_once<'c>(client: &'c Client, uri: &str) -> LocalResponse<
 /// A whole login through `/login` at a provider that answers `/authorize` at once (the
 /// fake provider); asserts that the callback sends the browser back.
 pub async fn log_in(client: &Client) {
-    let response = log_in_at_once(client, "/login").await;
+    log_in_through(client, "/login").await;
+}
+
+/// [`log_in`] through the guarded page `uri`.
+pub async fn log_in_through(client: &Client, uri: &str) {
+    let response = log_in_at_once(client, uri).await;
     assert_eq!(
         response.status(),
         Status::SeeOther,
-        "the login succeeds: {:?}",
+        "the login through {uri} succeeds: {:?}",
         response.into_string().await
     );
 }
@@ -406,4 +411,39 @@ pub fn set_cookies(response: &LocalResponse<'_>) -> Vec<String> {
 
 pub fn header(name: &'static str, value: &'static str) -> Header<'static> {
     Header::new(name, value)
+}
+
+/// The names of `url`'s query parameters, in order.
+pub fn query_names(url: &str) -> Vec<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(name, _)| name.into_owned())
+        .collect()
+}
+
+/// Awaits every future of `futures` at once (no extra crate); their outputs in order.
+pub async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
 }

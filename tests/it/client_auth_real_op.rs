@@ -130,14 +130,6 @@ async fn every_client_authentication_method_logs_in() {
 
 const SECRET: &str = "a-long-enough-client-secret-for-hs512-0123456789abcdef0123456789";
 
-fn query_names(url: &str) -> Vec<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .map(|(name, _)| name.into_owned())
-        .collect()
-}
-
 #[rocket::async_test]
 async fn par_pushes_the_request_and_sends_only_its_reference() {
     let clients = json!([op_client("app", json!({ "client_secret": SECRET }))]);

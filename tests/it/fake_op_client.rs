@@ -4,6 +4,7 @@
 //! every wrong answer ending in the right status or a stopped launch.
 
 use crate::common::app::*;
+use crate::common::clients::{fixture, public_jwk};
 use crate::common::fake_op::{
     self, jwt_parts, verify_jws, Behaviour, FakeOp, ParResponse, Recorded, RegistrationResponse,
 };
@@ -38,18 +39,6 @@ fn with_secret(issuer: &str, extra: &str) -> TestApp {
         .issuer(issuer)
         .client(fake_op::CLIENT_ID, fake_op::CLIENT_SECRET)
         .provider_table(extra)
-}
-
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The public JWK of a client key fixture (`tests/fixtures/client_public_jwks.json`).
-fn public_jwk(name: &str) -> Value {
-    let all: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("client_public_jwks.json")).unwrap())
-            .unwrap();
-    all[name].clone()
 }
 
 /// `test-client` authenticating with `private_key_jwt` and the P-256 fixture key.
@@ -108,14 +97,6 @@ async fn error_of(response: LocalResponse<'_>) -> (Status, Value) {
         "no redirect"
     );
     (status, json(&response.into_string().await.unwrap()))
-}
-
-fn query_names(url: &str) -> Vec<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .map(|(name, _)| name.into_owned())
-        .collect()
 }
 
 /// The `user:password` of a Basic `Authorization` header.

@@ -17,12 +17,8 @@ const SESSION: &str = "oidc_session_default";
 async fn logged_in_with_fake() -> (FakeOp, Client) {
     let op = FakeOp::start().await;
     let client = TestApp::quickstart().provider(&op).start().await;
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
     (op, client)
-}
-
-async fn log_in_fake(client: &Client, uri: &str) {
-    assert_eq!(log_in_at_once(client, uri).await.status(), Status::SeeOther);
 }
 
 async fn still_logged_in(client: &Client) -> bool {
@@ -185,7 +181,7 @@ authorization_response_iss_parameter_supported = true
     let figment =
         Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested());
     let client = TestApp::quickstart().config(figment).start().await;
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
     let response = browse_same_origin(&client, "/logout").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/");
@@ -231,7 +227,7 @@ async fn the_right_logout_state_lands_once_on_the_configured_page() {
         .oidc("post_logout_path = \"/whoami\"")
         .start()
         .await;
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
     let end_session = location(&browse_same_origin(&client, "/logout").await);
     let response = provider_browser().get(&end_session).send().await.unwrap();
     let back = response.headers()["location"].to_str().unwrap().to_string();
@@ -318,8 +314,8 @@ async fn logout_can_name_one_provider() {
         .mount("/", rocket::routes![second])
         .start()
         .await;
-    log_in_fake(&client, "/whoami").await;
-    log_in_fake(&client, "/second").await;
+    log_in_through(&client, "/whoami").await;
+    log_in_through(&client, "/second").await;
 
     let response = browse_same_origin(&client, "/logout?provider=second").await;
     assert_eq!(response.status(), Status::SeeOther);
@@ -357,7 +353,7 @@ async fn an_app_route_can_log_out_with_the_logout_guard() {
         .rocket()
         .mount("/", rocket::routes![sign_out, sign_out_here]);
     let client = Client::tracked(rocket).await.unwrap();
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
 
     let refused = client
         .post("/sign-out")
@@ -376,7 +372,7 @@ async fn an_app_route_can_log_out_with_the_logout_guard() {
     assert!(location(&response).starts_with(&format!("{}/logout?", op.issuer)));
     assert!(!still_logged_in(&client).await);
 
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
     let response = client
         .post("/sign-out-here")
         .header(Header::new("Origin", "http://127.0.0.1:8000"))
@@ -394,7 +390,7 @@ async fn a_revocation_endpoint_only_in_rfc8414_metadata_is_used() {
     let op = FakeOp::start().await;
     op.set(|b| b.oauth_metadata = true);
     let client = TestApp::quickstart().provider(&op).start().await;
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
     client
         .post("/logout")
         .header(header("Sec-Fetch-Site", "same-origin"))
@@ -418,7 +414,7 @@ async fn a_configured_endpoint_overrides_discovery() {
         ))
         .start()
         .await;
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
     client
         .post("/logout")
         .header(header("Sec-Fetch-Site", "same-origin"))
@@ -545,7 +541,7 @@ async fn a_hung_revocation_endpoint_delays_the_logout_a_bounded_time() {
         .oidc("http_timeout = 30")
         .start()
         .await;
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
     let started = std::time::Instant::now();
     let response = browse_same_origin(&client, "/logout").await;
     assert_eq!(response.status(), Status::SeeOther);

@@ -33,13 +33,6 @@ async fn app_with(op: &FakeOp, oidc_extra: &str) -> Client {
     Client::tracked(rocket).await.unwrap()
 }
 
-async fn log_in_fake(client: &Client) {
-    assert_eq!(
-        log_in_at_once(client, "/login").await.status(),
-        Status::SeeOther
-    );
-}
-
 async fn access_token(client: &Client) -> String {
     let response = client.get("/login").header(Accept::JSON).dispatch().await;
     assert_eq!(response.status(), Status::Ok);
@@ -53,7 +46,7 @@ async fn short_lived(expires_in: i64, extra: &str) -> (FakeOp, Client) {
     let op = FakeOp::start().await;
     op.set(|b| b.expires_in = expires_in);
     let client = app_with(&op, &format!("clock_skew = 0\n{extra}")).await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     (op, client)
 }
 
@@ -137,32 +130,6 @@ async fn concurrent_requests_refresh_once_even_with_rotating_refresh_tokens() {
     }
     assert!(tokens.windows(2).all(|w| w[0] == w[1]), "{tokens:?}");
     assert_eq!(op.hits("/token"), 2, "one login and one refresh, not five");
-}
-
-/// Polls every future to completion concurrently on this task.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(Option::unwrap).collect()
 }
 
 #[rocket::async_test]
@@ -272,7 +239,7 @@ async fn without_auto_refresh_the_route_decides_when_to_refresh() {
 async fn a_forced_refresh_always_gets_a_new_token() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "").await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     let first = access_token(&client).await;
     let forced = client
         .get("/forced")
@@ -301,7 +268,7 @@ macro_rules! refused_refresh_test {
         async fn $name() {
             let op = FakeOp::start().await;
             let client = app_with(&op, "").await;
-            log_in_fake(&client).await;
+            log_in(&client).await;
             set_refresh_claim(&op, $claim, $value);
             let forced = client
                 .get("/forced")
@@ -351,7 +318,7 @@ refused_refresh_test!(
 async fn a_refreshed_id_token_with_a_later_auth_time_is_accepted() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "").await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     op.set(|b| b.refresh_auth_time_now = true);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let forced = client
@@ -380,7 +347,7 @@ async fn a_silent_attempt_that_never_came_back_is_followed_by_an_interactive_log
         .provider_table("session_refresh_interval_seconds = 1")
         .start()
         .await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let first = browse(&client, "/whoami").await;
     assert_eq!(first.status(), Status::SeeOther);
@@ -400,7 +367,7 @@ async fn a_silent_attempt_that_never_came_back_is_followed_by_an_interactive_log
 async fn a_refreshed_id_token_without_nonce_is_accepted() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "").await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     set_refresh_claim(&op, "nonce", Value::Null);
     let forced = client
         .get("/forced")
@@ -417,7 +384,7 @@ async fn a_refreshed_id_token_without_nonce_is_accepted() {
 async fn a_session_older_than_its_lifetime_is_logged_out() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "session_lifetime = 1").await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     assert_eq!(client.get("/whoami").dispatch().await.status(), Status::Ok);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let response = browse(&client, "/whoami").await;
@@ -438,7 +405,7 @@ async fn clock_skew_applies_to_the_id_token_expiry() {
         b.id_token_claims.insert("exp".into(), json!(now - 30));
         b.id_token_claims.insert("iat".into(), json!(now - 100));
     });
-    log_in_fake(&client).await; // 30 s late is within 60 s of skew
+    log_in(&client).await; // 30 s late is within 60 s of skew
     let strict = app_with(&op, "clock_skew = 10").await;
     let response = log_in_at_once(&strict, "/login").await;
     assert_eq!(
