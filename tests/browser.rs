@@ -8,18 +8,7 @@
 //! skips. On failure the screenshots of each step stay in
 //! `target/browser-artifacts/<scenario>/`.
 
-// Explicit paths: rustfmt would otherwise look for these modules in tests/browser/ (the
-// Node suite's folder), since it is named like this file.
-mod common {
-    #[path = "../common/app.rs"]
-    pub mod app;
-    #[path = "../common/node_op.rs"]
-    pub mod node_op;
-    #[path = "../common/redis.rs"]
-    pub mod redis;
-    #[path = "../common/server.rs"]
-    pub mod server;
-}
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -186,6 +175,7 @@ async fn cookies() {
 
 /// Every scenario again with the sessions in Redis (the cookie carries only the session's
 /// id): what a browser sees must not change with the store.
+#[cfg(feature = "redis")]
 #[rocket::async_test]
 async fn every_scenario_with_the_redis_store() {
     let redis = common::redis::RedisServer::start();

@@ -1,30 +1,15 @@
 //! The API example (`examples/api.rs`) as a test app, and tokens of the test provider for it.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use rocket::figment::Figment;
-use rocket::local::asynchronous::Client;
 use serde_json::Value;
 
 #[path = "../../examples/api.rs"]
 #[allow(dead_code)]
 mod api;
 
-/// The API example configured by `figment`, in a cookie-tracking local client.
-pub async fn api_app(figment: Figment) -> Client {
-    Client::tracked(api::rocket().configure(figment))
-        .await
-        .expect("the API example launches")
-}
-
-/// The API example with `routes` of a test mounted under `/t`.
-pub async fn api_app_with(figment: Figment, routes: Vec<rocket::Route>) -> Client {
-    Client::tracked(api::rocket().configure(figment).mount("/t", routes))
-        .await
-        .expect("the API example launches")
-}
-
-/// The API example exactly as `cargo run --example api` builds it.
-pub fn api_default_rocket() -> rocket::Rocket<rocket::Build> {
+/// The API example exactly as `cargo run --example api` builds it (see
+/// [`TestApp::api`](super::app::TestApp::api)).
+pub fn api_rocket() -> rocket::Rocket<rocket::Build> {
     api::rocket()
 }
 

@@ -24,19 +24,209 @@ pub fn secret_key() -> &'static str {
 }
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8000/redirect_uri";
 
-/// A configuration with one provider named `default`. `oidc_extra` lines go under
-/// `[default.oidc]`, `provider_extra` lines under its provider table.
-pub fn figment(
-    issuer: &str,
-    client_id: &str,
-    client_secret: &str,
-    oidc_extra: &str,
-    provider_extra: &str,
-) -> Figment {
-    let log_level = std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into());
-    let secret_key = secret_key();
-    let toml = format!(
-        r#"
+/// A `scope` of only `openid` and `email`, for [`TestApp::scope`].
+pub const EMAIL_SCOPE: &str = r#"["openid", "email"]"#;
+
+/// A provider an app under test can log in at: its issuer and this app's client there.
+pub trait TestProvider {
+    fn issuer(&self) -> &str;
+    fn client_id(&self) -> &str;
+    fn client_secret(&self) -> &str;
+}
+
+impl TestProvider for super::fake_op::FakeOp {
+    fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    fn client_id(&self) -> &str {
+        super::fake_op::CLIENT_ID
+    }
+    fn client_secret(&self) -> &str {
+        super::fake_op::CLIENT_SECRET
+    }
+}
+
+impl<T: TestProvider> TestProvider for &T {
+    fn issuer(&self) -> &str {
+        (**self).issuer()
+    }
+    fn client_id(&self) -> &str {
+        (**self).client_id()
+    }
+    fn client_secret(&self) -> &str {
+        (**self).client_secret()
+    }
+}
+
+impl TestProvider for super::node_op::NodeOp {
+    fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    fn client_id(&self) -> &str {
+        super::node_op::CLIENT_ID
+    }
+    fn client_secret(&self) -> &str {
+        super::node_op::CLIENT_SECRET
+    }
+}
+
+/// An app under test, built line by line: an example app (or a bare Rocket with the
+/// fairing), one provider `default`, and the configuration a test adds.
+///
+/// ```ignore
+/// let op = FakeOp::start().await;
+/// let client = TestApp::quickstart().provider(&op).oidc("login_timeout = 1").start().await;
+/// log_in(&client).await;
+/// ```
+///
+/// The configuration is this process's `secret_key`, `redirect_uri` = [`REDIRECT_URI`],
+/// then the [`oidc`](Self::oidc) lines under `[default.oidc]` (tables of their own may
+/// follow them), then `[default.oidc.providers.default]` with `issuer`, the client (unless
+/// the [`provider_table`](Self::provider_table) lines name it), `scope` and those lines.
+#[derive(Clone)]
+pub struct TestApp {
+    example: fn() -> rocket::Rocket<rocket::Build>,
+    issuer: String,
+    client: Option<(String, String)>,
+    scope: &'static str,
+    oidc: Vec<String>,
+    provider: Vec<String>,
+    settings: Vec<(String, rocket::figment::value::Value)>,
+    toml: Vec<String>,
+    config: Option<Figment>,
+    routes: Vec<(&'static str, Vec<rocket::Route>)>,
+    catchers: Vec<(&'static str, Vec<rocket::Catcher>)>,
+}
+
+impl TestApp {
+    fn of(example: fn() -> rocket::Rocket<rocket::Build>) -> TestApp {
+        TestApp {
+            example,
+            issuer: String::new(),
+            client: None,
+            scope: r#"["openid", "email", "profile"]"#,
+            oidc: Vec::new(),
+            provider: Vec::new(),
+            settings: Vec::new(),
+            toml: Vec::new(),
+            config: None,
+            routes: Vec::new(),
+            catchers: Vec::new(),
+        }
+    }
+
+    /// The quickstart example (`examples/quickstart.rs`).
+    pub fn quickstart() -> TestApp {
+        TestApp::of(quickstart::rocket)
+    }
+
+    /// The API example (`examples/api.rs`).
+    pub fn api() -> TestApp {
+        TestApp::of(super::api_app::api_rocket)
+    }
+
+    /// A bare Rocket with only the fairing (no routes but those [`mount`](Self::mount)ed).
+    pub fn bare() -> TestApp {
+        TestApp::of(|| rocket::build().attach(rocket_oidc_auth::OidcFairing::from_config()))
+    }
+
+    /// Logs in at `provider` with its client for this app.
+    pub fn provider(mut self, provider: &impl TestProvider) -> TestApp {
+        self.issuer = provider.issuer().to_owned();
+        self.client = Some((
+            provider.client_id().to_owned(),
+            provider.client_secret().to_owned(),
+        ));
+        self
+    }
+
+    /// The provider's issuer only: the client comes from the [`provider_table`](Self::provider_table) lines.
+    pub fn issuer(mut self, issuer: &str) -> TestApp {
+        self.issuer = issuer.to_owned();
+        self.client = None;
+        self
+    }
+
+    /// The client of this app at the provider.
+    pub fn client(mut self, id: &str, secret: &str) -> TestApp {
+        self.client = Some((id.to_owned(), secret.to_owned()));
+        self
+    }
+
+    /// The provider's `scope`, as TOML (`["openid", "email", "profile"]` unless set).
+    pub fn scope(mut self, scope: &'static str) -> TestApp {
+        self.scope = scope;
+        self
+    }
+
+    /// Lines under `[default.oidc]` (`key = value`; tables of their own may follow).
+    pub fn oidc(mut self, lines: &str) -> TestApp {
+        self.oidc.push(lines.to_owned());
+        self
+    }
+
+    /// Lines under `[default.oidc.providers.default]` (tables of their own may follow).
+    pub fn provider_table(mut self, lines: &str) -> TestApp {
+        self.provider.push(lines.to_owned());
+        self
+    }
+
+    /// One setting by its dotted key (`"oidc.redirect_uri"`, `"port"`), over the rest.
+    pub fn set(mut self, key: &str, value: impl serde::Serialize) -> TestApp {
+        let value = rocket::figment::value::Value::serialize(value).expect("a setting");
+        self.settings.push((key.to_owned(), value));
+        self
+    }
+
+    /// A TOML document (`[default.oidc.…]` tables), over the rest.
+    pub fn toml(mut self, toml: &str) -> TestApp {
+        self.toml.push(toml.to_owned());
+        self
+    }
+
+    /// `config`, written out by the test, instead of the one this builder writes.
+    pub fn config(mut self, config: Figment) -> TestApp {
+        self.config = Some(config);
+        self
+    }
+
+    /// `routes` of the test, mounted at `base`.
+    pub fn mount(mut self, base: &'static str, routes: Vec<rocket::Route>) -> TestApp {
+        self.routes.push((base, routes));
+        self
+    }
+
+    /// `catchers` of the test, registered at `base`.
+    pub fn register(mut self, base: &'static str, catchers: Vec<rocket::Catcher>) -> TestApp {
+        self.catchers.push((base, catchers));
+        self
+    }
+
+    /// The configuration alone.
+    pub fn figment(&self) -> Figment {
+        let mut figment = self.config.clone().unwrap_or_else(|| self.written());
+        for (key, value) in &self.settings {
+            figment = figment.merge((key.as_str(), value));
+        }
+        for toml in &self.toml {
+            figment = figment.merge(Toml::string(toml).nested());
+        }
+        figment
+    }
+
+    fn written(&self) -> Figment {
+        let log_level = std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into());
+        let secret_key = secret_key();
+        let oidc = self.oidc.join("\n");
+        let issuer = &self.issuer;
+        let client = match &self.client {
+            Some((id, secret)) => format!("client_id = \"{id}\"\nclient_secret = \"{secret}\""),
+            None => String::new(),
+        };
+        let scope = self.scope;
+        let provider = self.provider.join("\n");
+        let toml = format!(
+            r#"
 [default]
 secret_key = "{secret_key}"
 log_level = "{log_level}"
@@ -44,72 +234,65 @@ cli_colors = false
 
 [default.oidc]
 redirect_uri = "{REDIRECT_URI}"
-{oidc_extra}
+{oidc}
 
 [default.oidc.providers.default]
 issuer = "{issuer}"
-client_id = "{client_id}"
-client_secret = "{client_secret}"
-scope = ["openid", "email", "profile"]
-{provider_extra}
-"#
-    );
-    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
-}
-
-/// A configuration with one provider `default` at `issuer`, whose table holds exactly
-/// `provider` lines (plus issuer and scope; tables of its own may follow them), and
-/// `oidc_extra` lines under `[default.oidc]`.
-pub fn provider_config(issuer: &str, provider: &str, oidc_extra: &str) -> Figment {
-    let toml = format!(
-        r#"
-[default]
-secret_key = "{}"
-log_level = "{}"
-cli_colors = false
-
-[default.oidc]
-redirect_uri = "{REDIRECT_URI}"
-{oidc_extra}
-
-[default.oidc.providers.default]
-issuer = "{issuer}"
-scope = ["openid", "email"]
+{client}
+scope = {scope}
 {provider}
-"#,
-        secret_key(),
-        std::env::var("ROCKET_LOG_LEVEL").unwrap_or_else(|_| "critical".into()),
-    );
-    Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
-}
-
-/// Igniting `figment`'s quickstart fails in the fairing (a launch error, not a panic).
-pub async fn launch_fails(figment: Figment) {
-    match quickstart_rocket(figment).ignite().await {
-        Ok(_) => panic!("launch should stop"),
-        Err(error) => assert!(
-            matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
-            "{error:?}"
-        ),
+"#
+        );
+        Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested())
     }
-}
 
-/// The quickstart example's Rocket, configured by `figment`.
-pub fn quickstart_rocket(figment: Figment) -> rocket::Rocket<rocket::Build> {
-    quickstart::rocket().configure(figment)
+    /// The app, configured, not launched.
+    pub fn rocket(self) -> rocket::Rocket<rocket::Build> {
+        let mut rocket = (self.example)().configure(self.figment());
+        for (base, routes) in self.routes {
+            rocket = rocket.mount(base, routes);
+        }
+        for (base, catchers) in self.catchers {
+            rocket = rocket.register(base, catchers);
+        }
+        rocket
+    }
+
+    /// The app in a cookie-tracking local client (a browser); panics if launch fails.
+    pub async fn start(self) -> Client {
+        Client::tracked(self.rocket())
+            .await
+            .expect("the app under test launches")
+    }
+
+    /// The app in a local client that keeps no cookies (each request brings its own).
+    pub async fn start_untracked(self) -> Client {
+        Client::untracked(self.rocket())
+            .await
+            .expect("the app under test launches")
+    }
+
+    /// The launch's result, for tests of what stops it.
+    pub async fn launch(self) -> Result<Client, rocket::Error> {
+        Client::untracked(self.rocket()).await
+    }
+
+    /// Launch fails in the fairing (a launch error, not a panic).
+    pub async fn launch_fails(self) {
+        match self.rocket().ignite().await {
+            Ok(_) => panic!("launch should stop"),
+            Err(error) => assert!(
+                matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
+                "{error:?}"
+            ),
+        }
+    }
 }
 
 /// The quickstart example exactly as `cargo run --example quickstart` builds it, configured
 /// by Rocket.toml, `ROCKET_CONFIG` and `ROCKET_*` variables.
 pub fn quickstart_default_rocket() -> rocket::Rocket<rocket::Build> {
     quickstart::rocket()
-}
-
-/// The quickstart example, configured by `figment`, in a cookie-tracking local client.
-pub async fn quickstart(figment: Figment) -> Client {
-    Client::tracked(quickstart_rocket(figment))
-        .await
-        .expect("the quickstart launches")
 }
 
 /// A browser's GET: it accepts HTML.
@@ -188,6 +371,23 @@ pub async fn log_in_at_once<'c>(client: &'c Client, uri: &str) -> LocalResponse<
     browse(client, &path_and_query(&callback)).await
 }
 
+/// A whole login through `/login` at a provider that answers `/authorize` at once (the
+/// fake provider); asserts that the callback sends the browser back.
+pub async fn log_in(client: &Client) {
+    log_in_through(client, "/login").await;
+}
+
+/// [`log_in`] through the guarded page `uri`.
+pub async fn log_in_through(client: &Client, uri: &str) {
+    let response = log_in_at_once(client, uri).await;
+    assert_eq!(
+        response.status(),
+        Status::SeeOther,
+        "the login through {uri} succeeds: {:?}",
+        response.into_string().await
+    );
+}
+
 /// A reqwest client that, like a browser, keeps cookies but follows no redirect.
 pub fn provider_browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -211,4 +411,39 @@ pub fn set_cookies(response: &LocalResponse<'_>) -> Vec<String> {
 
 pub fn header(name: &'static str, value: &'static str) -> Header<'static> {
     Header::new(name, value)
+}
+
+/// The names of `url`'s query parameters, in order.
+pub fn query_names(url: &str) -> Vec<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(name, _)| name.into_owned())
+        .collect()
+}
+
+/// Awaits every future of `futures` at once (no extra crate); their outputs in order.
+pub async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
 }

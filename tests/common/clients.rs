@@ -2,7 +2,6 @@
 //! keys, PAR, DPoP), clients of the test provider for them, and a full login.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
@@ -101,7 +100,6 @@ async fn dpop(
 }
 
 /// The quickstart with `/t/refresh` and `/t/dpop`.
-pub async fn with_refresh_route(figment: Figment) -> Client {
-    let rocket = quickstart_rocket(figment).mount("/t", rocket::routes![refresh, dpop]);
-    Client::tracked(rocket).await.expect("the app launches")
+pub fn with_refresh_route() -> TestApp {
+    TestApp::quickstart().mount("/t", rocket::routes![refresh, dpop])
 }

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use rocket::figment::providers::{Format, Toml};
 use rocket::Shutdown;
 
 use super::app;
@@ -43,22 +42,14 @@ impl Served {
     /// and `oidc_extra` lines under `[default.oidc]`; waits until it answers `GET /`.
     pub async fn start(issuer: &str, port: u16, redirect_uri: &str, oidc_extra: &str) -> Served {
         let url = format!("http://127.0.0.1:{port}");
-        let figment = app::figment(
-            issuer,
-            node_op::CLIENT_ID,
-            node_op::CLIENT_SECRET,
-            oidc_extra,
-            "",
-        )
-        .merge(("port", port))
-        .merge(("address", "127.0.0.1"))
-        .merge(
-            Toml::string(&format!(
-                "[default.oidc]\nredirect_uri = \"{redirect_uri}\""
-            ))
-            .nested(),
-        );
-        let rocket = app::quickstart_rocket(figment)
+        let rocket = app::TestApp::quickstart()
+            .issuer(issuer)
+            .client(node_op::CLIENT_ID, node_op::CLIENT_SECRET)
+            .oidc(oidc_extra)
+            .set("port", port)
+            .set("address", "127.0.0.1")
+            .set("oidc.redirect_uri", redirect_uri)
+            .rocket()
             .ignite()
             .await
             .expect("the quickstart ignites");

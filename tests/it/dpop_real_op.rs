@@ -2,15 +2,9 @@
 //! provider's nonce challenges, a refresh with the same key, and the proof an app makes to
 //! call an API with the bound token.
 
-mod common {
-    pub mod app;
-    pub mod clients;
-    pub mod node_op;
-}
-
-use common::app::provider_config;
-use common::clients::*;
-use common::node_op::NodeOp;
+use crate::common::app::EMAIL_SCOPE;
+use crate::common::clients::*;
+use crate::common::node_op::NodeOp;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
@@ -63,7 +57,12 @@ fn proof_jkt(proof: &str) -> String {
 
 async fn bound_session_works(op: &NodeOp, nonce_required: bool) {
     let provider = format!("client_id = \"app\"\nclient_secret = \"{SECRET}\"\ndpop = true");
-    let client = with_refresh_route(provider_config(&op.issuer, &provider, "")).await;
+    let client = with_refresh_route()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     let body = logs_in(&client, "alice").await;
     assert_eq!(
         body["userinfo"]["sub"], "alice",
@@ -127,7 +126,12 @@ async fn bound_session_works(op: &NodeOp, nonce_required: bool) {
     );
 
     // Another session has a key of its own.
-    let other = with_refresh_route(provider_config(&op.issuer, &provider, "")).await;
+    let other = with_refresh_route()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     logs_in(&other, "bob").await;
     let theirs = dpop_route(&other, "GET", &userinfo_url, None).await;
     assert_ne!(proof_jkt(theirs["proof"].as_str().unwrap()), jkt);
@@ -154,7 +158,12 @@ async fn without_dpop_tokens_stay_bearer_and_no_proof_is_made() {
     let clients = json!([op_client("app", json!({ "client_secret": SECRET }))]);
     let op = NodeOp::start(&[("OP_CLIENTS", &clients.to_string())]);
     let provider = format!("client_id = \"app\"\nclient_secret = \"{SECRET}\"");
-    let client = with_refresh_route(provider_config(&op.issuer, &provider, "")).await;
+    let client = with_refresh_route()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     logs_in(&client, "carol").await;
     let state = dpop_route(&client, "GET", "https://api.example/x", None).await;
     assert_eq!(state["token_type"], "Bearer");

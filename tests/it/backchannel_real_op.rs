@@ -1,18 +1,11 @@
 //! Back-channel logout sent by the real test provider: a user who logs out at the provider
 //! loses the app's session at once, even a copy of its cookie, with every store.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-    pub mod node_op;
-    pub mod redis;
-    pub mod server;
-}
-
 use std::sync::Arc;
 
-use common::node_op::{through_provider, AtProvider};
-use common::server::RunningApp;
+use crate::common::app::TestApp;
+use crate::common::node_op::{through_provider, AtProvider};
+use crate::common::server::RunningApp;
 use reqwest::cookie::{CookieStore, Jar};
 
 /// A browser: its own cookie jar (readable), no redirects followed.
@@ -30,18 +23,15 @@ fn browser(jar: &Arc<Jar>) -> reqwest::Client {
 async fn logout_at_the_provider_ends_the_apps_session(session_table: &str, shared: bool) {
     let app = RunningApp::start(&format!("[default.oidc.session]\n{session_table}")).await;
     let second = if shared {
-        let figment = common::app::figment(
-            &app.op.issuer,
-            common::node_op::CLIENT_ID,
-            common::node_op::CLIENT_SECRET,
-            &format!("[default.oidc.session]\n{session_table}"),
-            "",
-        )
-        .merge(rocket::figment::providers::Serialized::default(
-            "oidc.redirect_uri",
-            format!("{}/redirect_uri", app.url),
-        ));
-        Some(common::app::quickstart(figment).await)
+        let figment = TestApp::quickstart()
+            .issuer(&app.op.issuer)
+            .client(
+                crate::common::node_op::CLIENT_ID,
+                crate::common::node_op::CLIENT_SECRET,
+            )
+            .oidc(&format!("[default.oidc.session]\n{session_table}"))
+            .set("oidc.redirect_uri", format!("{}/redirect_uri", app.url));
+        Some(figment.start().await)
     } else {
         None
     };
@@ -132,9 +122,10 @@ async fn with_the_memory_store() {
     logout_at_the_provider_ends_the_apps_session("store = \"memory\"", false).await;
 }
 
+#[cfg(feature = "redis")]
 #[rocket::async_test]
 async fn with_redis_on_two_instances() {
-    let redis = common::redis::RedisServer::start();
+    let redis = crate::common::redis::RedisServer::start();
     let table = format!(
         "store = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"",
         redis.url()
@@ -142,9 +133,10 @@ async fn with_redis_on_two_instances() {
     logout_at_the_provider_ends_the_apps_session(&table, true).await;
 }
 
+#[cfg(feature = "redis")]
 #[rocket::async_test]
 async fn with_the_cookie_store_and_its_marks_in_redis_on_two_instances() {
-    let redis = common::redis::RedisServer::start();
+    let redis = crate::common::redis::RedisServer::start();
     let table = format!(
         "store = \"cookie\"\n[default.oidc.session.redis]\nurl = \"{}\"",
         redis.url()

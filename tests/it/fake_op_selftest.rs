@@ -1,19 +1,14 @@
 //! Self-tests of the fake OpenID Provider in `tests/common/fake_op.rs`, over
 //! real HTTP with reqwest. They test the test tool, not the crate.
-#![allow(missing_docs)]
-
-mod common {
-    pub mod fake_op;
-}
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use common::fake_op::{
+use crate::common::fake_op::{
     CallbackIss, FakeOp, Signing, TokenResponse, CLIENT_ID, CLIENT_SECRET, KEY_1_PUBLIC_PEM,
 };
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use openidconnect::core::{
     CoreHmacKey, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet,
     CoreJwsSigningAlgorithm, CoreProviderMetadata,

@@ -1,13 +1,8 @@
 //! Launch-time checks: every configuration mistake stops launch, and guards for a missing
 //! fairing or provider abort it (Rocket sentinels).
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-}
-
-use common::app::{figment, quickstart, secret_key};
-use common::fake_op::{self, FakeOp};
+use crate::common::app::{secret_key, TestApp};
+use crate::common::fake_op::{self, FakeOp};
 use rocket::error::ErrorKind;
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
@@ -151,15 +146,10 @@ jwks_uri = "https://op.example.com/jwks"
 #[rocket::async_test]
 async fn a_guard_for_an_unconfigured_provider_aborts_launch() {
     let op = FakeOp::start().await;
-    let rocket = rocket::custom(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .attach(OidcFairing::from_config())
-    .mount("/", rocket::routes![default_route, google_route]);
+    let rocket = TestApp::bare()
+        .provider(&op)
+        .mount("/", rocket::routes![default_route, google_route])
+        .rocket();
     let error = Client::untracked(rocket)
         .await
         .expect_err("launch should fail");
@@ -206,8 +196,8 @@ authorization_response_iss_parameter_supported = true
         fake_op::CLIENT_ID,
         fake_op::CLIENT_SECRET
     );
-    let client = quickstart(raw(&toml)).await;
-    let response = common::app::log_in_at_once(&client, "/login").await;
+    let client = TestApp::quickstart().config(raw(&toml)).start().await;
+    let response = crate::common::app::log_in_at_once(&client, "/login").await;
     assert_eq!(response.status(), rocket::http::Status::SeeOther);
     assert_eq!(op.hits("/.well-known/openid-configuration"), 0);
     let whoami = client.get("/whoami").dispatch().await;
@@ -238,13 +228,12 @@ async fn an_app_route_on_the_callback_path_stops_launch() {
 /// The quickstart's launch against the fake provider with `issuer` (its own, or a variant).
 async fn launch_with_issuer(op: &FakeOp, issuer: &str) -> Result<Client, rocket::Error> {
     let _ = op;
-    Client::untracked(common::app::quickstart_rocket(figment(
-        issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    )))
+    Client::untracked(
+        TestApp::quickstart()
+            .issuer(issuer)
+            .client(fake_op::CLIENT_ID, fake_op::CLIENT_SECRET)
+            .rocket(),
+    )
     .await
 }
 

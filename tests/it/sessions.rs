@@ -3,16 +3,10 @@
 //! afterwards), back-channel and front-channel logout, the idle timeout, and the end of a
 //! session whose access token expired without a refresh token.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-    pub mod redis;
-}
-
 use std::time::Duration;
 
-use common::app::*;
-use common::fake_op::{self, FakeOp, Signing};
+use crate::common::app::*;
+use crate::common::fake_op::{self, FakeOp, Signing};
 use rocket::http::{Accept, ContentType, Cookie, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
@@ -41,8 +35,9 @@ impl Store {
         }
     }
 
+    #[cfg(feature = "redis")]
     fn redis() -> Store {
-        let server = common::redis::RedisServer::start();
+        let server = crate::common::redis::RedisServer::start();
         Store {
             table: format!(
                 "store = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"\nkey_prefix = \"t{}:\"",
@@ -54,8 +49,9 @@ impl Store {
     }
 
     /// The cookie store with its marks of ended sessions in Redis, shared by instances.
+    #[cfg(feature = "redis")]
     fn cookie_on_redis() -> Store {
-        let server = common::redis::RedisServer::start();
+        let server = crate::common::redis::RedisServer::start();
         Store {
             table: format!(
                 "store = \"cookie\"\n[default.oidc.session.redis]\nurl = \"{}\"",
@@ -65,8 +61,9 @@ impl Store {
         }
     }
 
+    #[cfg(feature = "redis")]
     fn cluster() -> Store {
-        let cluster = common::redis::RedisCluster::start();
+        let cluster = crate::common::redis::RedisCluster::start();
         let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("{u:?}")).collect();
         Store {
             table: format!(
@@ -83,14 +80,11 @@ impl Store {
 async fn app(store: &Store, oidc: &str) -> (FakeOp, Client) {
     let op = FakeOp::start().await;
     let extra = format!("{oidc}\n[default.oidc.session]\n{}", store.table);
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        &extra,
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .oidc(&extra)
+        .start()
+        .await;
     (op, client)
 }
 
@@ -200,7 +194,10 @@ macro_rules! store_suite {
     )*};
 }
 
-store_suite!(cookie, cookie_on_redis, memory, redis, cluster);
+store_suite!(cookie, memory);
+// Needs the Redis store (`--features redis`).
+#[cfg(feature = "redis")]
+store_suite!(cookie_on_redis, redis, cluster);
 
 async fn copied_cookie_refused_after_logout(store: Store) {
     let (_op, client) = app(&store, "").await;

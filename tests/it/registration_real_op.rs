@@ -2,18 +2,8 @@
 //! real test provider: once per deployment, kept in a file or a shared Redis, read back at
 //! start, registered again when the provider forgot the client or its secret expired.
 
-mod common {
-    pub mod app;
-    pub mod node_op;
-    pub mod redis;
-    pub mod server;
-}
-
-use common::app::*;
-use common::node_op::{through_provider, AtProvider, NodeOp};
-use common::redis::RedisServer;
-use rocket::figment::providers::{Format, Toml};
-use rocket::figment::Figment;
+use crate::common::app::*;
+use crate::common::node_op::{through_provider, AtProvider, NodeOp};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use serde_json::Value;
@@ -22,12 +12,16 @@ const APP: &str = "http://127.0.0.1:8000/";
 
 /// A provider `default` registered dynamically: `registration` lines go in its
 /// `client_registration` table, `provider` lines in the provider table.
-fn config(issuer: &str, provider: &str, registration: &str, oidc_extra: &str) -> Figment {
+fn config(issuer: &str, provider: &str, registration: &str, oidc_extra: &str) -> TestApp {
     let provider = format!(
         "{provider}\n\n[default.oidc.providers.default.client_registration]\n\
          client_name = \"rocket_oidc_auth registration test\"\n{registration}"
     );
-    provider_config(issuer, &provider, oidc_extra)
+    TestApp::quickstart()
+        .issuer(issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .oidc(oidc_extra)
 }
 
 /// A fresh path for a registration file.
@@ -67,9 +61,9 @@ fn kept(path: &std::path::Path) -> Value {
 async fn a_deployment_registers_once_and_a_restart_reuses_the_client() {
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
     let path = registration_file();
-    let figment = || config(&op.issuer, &file_setting(&path), "", "");
+    let app = || config(&op.issuer, &file_setting(&path), "", "");
 
-    let first = quickstart(figment()).await;
+    let first = app().start().await;
     assert_eq!(op.hits("/reg").await, 1, "registered at launch");
     let client_id = log_in(&first, "alice").await;
     let kept = kept(&path);
@@ -95,7 +89,7 @@ async fn a_deployment_registers_once_and_a_restart_reuses_the_client() {
 
     // A restart (another process, same file): no new registration; the kept client is read
     // back once at its registration_client_uri.
-    let second = quickstart(figment()).await;
+    let second = app().start().await;
     assert_eq!(op.hits("/reg").await, 1, "no second registration");
     assert_eq!(op.hits(&format!("/reg/{client_id}")).await, 1, "read back");
     assert_eq!(log_in(&second, "bob").await, client_id);
@@ -105,12 +99,8 @@ async fn a_deployment_registers_once_and_a_restart_reuses_the_client() {
 async fn instances_starting_at_once_register_once() {
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
     let path = registration_file();
-    let figment = || config(&op.issuer, &file_setting(&path), "", "");
-    let (a, b, c) = tokio::join!(
-        quickstart(figment()),
-        quickstart(figment()),
-        quickstart(figment())
-    );
+    let app = || config(&op.issuer, &file_setting(&path), "", "");
+    let (a, b, c) = tokio::join!(app().start(), app().start(), app().start());
     assert_eq!(
         op.hits("/reg").await,
         1,
@@ -125,16 +115,17 @@ async fn instances_starting_at_once_register_once() {
     );
 }
 
+#[cfg(feature = "redis")]
 #[rocket::async_test]
 async fn a_shared_redis_keeps_the_client_for_every_instance() {
-    let redis = RedisServer::start();
+    let redis = crate::common::redis::RedisServer::start();
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
     let store = format!(
         "[default.oidc.session]\nstore = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"",
         redis.url()
     );
-    let figment = || config(&op.issuer, "", "", &store);
-    let (a, b) = tokio::join!(quickstart(figment()), quickstart(figment()));
+    let app = || config(&op.issuer, "", "", &store);
+    let (a, b) = tokio::join!(app().start(), app().start());
     assert_eq!(
         op.hits("/reg").await,
         1,
@@ -145,7 +136,7 @@ async fn a_shared_redis_keeps_the_client_for_every_instance() {
     let kept = redis.cli(&["GET", "rocket_oidc:v:registration:default"]);
     assert!(kept.contains(&id), "kept in Redis: {kept}");
     // A later instance finds it there.
-    let c = quickstart(figment()).await;
+    let c = app().start().await;
     assert_eq!(op.hits("/reg").await, 1);
     assert_eq!(log_in(&c, "heidi").await, id);
 }
@@ -157,21 +148,25 @@ async fn an_initial_access_token_is_required_and_sent() {
         ("OP_INITIAL_ACCESS_TOKEN", "let-me-register"),
     ]);
     let path = registration_file();
-    launch_fails(config(&op.issuer, &file_setting(&path), "", "")).await;
-    launch_fails(config(
+    config(&op.issuer, &file_setting(&path), "", "")
+        .launch_fails()
+        .await;
+    config(
         &op.issuer,
         &file_setting(&path),
         "initial_access_token = \"wrong\"",
         "",
-    ))
+    )
+    .launch_fails()
     .await;
     assert!(!path.exists(), "nothing kept after a refusal");
-    let client = quickstart(config(
+    let client = config(
         &op.issuer,
         &file_setting(&path),
         "initial_access_token = \"let-me-register\"",
         "",
-    ))
+    )
+    .start()
     .await;
     log_in(&client, "ivan").await;
     assert_eq!(op.hits("/reg").await, 3);
@@ -181,8 +176,8 @@ async fn an_initial_access_token_is_required_and_sent() {
 async fn a_client_the_provider_forgot_is_registered_again() {
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
     let path = registration_file();
-    let figment = || config(&op.issuer, &file_setting(&path), "", "");
-    let first = quickstart(figment()).await;
+    let app = || config(&op.issuer, &file_setting(&path), "", "");
+    let first = app().start().await;
     let old = kept(&path)["response"]["client_id"]
         .as_str()
         .unwrap()
@@ -218,7 +213,7 @@ async fn a_client_the_provider_forgot_is_registered_again() {
     assert_eq!(kept(&path)["response"]["client_id"], new.as_str());
 
     // Another instance reads the new client back and uses it.
-    let second = quickstart(figment()).await;
+    let second = app().start().await;
     assert_eq!(op.hits("/reg").await, 2);
     assert_eq!(log_in(&second, "judy").await, new);
 }
@@ -228,8 +223,8 @@ async fn an_expired_secret_is_registered_again() {
     // Secrets expire 62 s after registration; the crate renews one within 60 s of expiry.
     let op = NodeOp::start(&[("OP_REGISTRATION", "1"), ("OP_REGISTRATION_TTL", "62")]);
     let path = registration_file();
-    let figment = || config(&op.issuer, &file_setting(&path), "", "");
-    let first = quickstart(figment()).await;
+    let app = || config(&op.issuer, &file_setting(&path), "", "");
+    let first = app().start().await;
     let old = log_in(&first, "ken").await;
     assert!(
         kept(&path)["response"]["client_secret_expires_at"]
@@ -238,7 +233,7 @@ async fn an_expired_secret_is_registered_again() {
             > 0
     );
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let second = quickstart(figment()).await;
+    let second = app().start().await;
     assert_eq!(op.hits("/reg").await, 2, "registered again before expiry");
     assert_ne!(log_in(&second, "ken").await, old);
 }
@@ -247,33 +242,30 @@ async fn an_expired_secret_is_registered_again() {
 async fn registration_mistakes_stop_launch() {
     // A provider without dynamic registration.
     let op = NodeOp::start(&[]);
-    launch_fails(config(
-        &op.issuer,
-        &file_setting(&registration_file()),
-        "",
-        "",
-    ))
-    .await;
+    config(&op.issuer, &file_setting(&registration_file()), "", "")
+        .launch_fails()
+        .await;
 
     // Metadata the provider refuses (RFC 7591 3.2.2).
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
-    launch_fails(config(
+    config(
         &op.issuer,
         &file_setting(&registration_file()),
         "id_token_signed_response_alg = \"none-such\"",
         "",
-    ))
+    )
+    .launch_fails()
     .await;
     assert_eq!(op.hits("/reg").await, 1);
 
     // No shared store and no file: where would the client be kept?
-    launch_fails(config(&op.issuer, "", "", "")).await;
+    config(&op.issuer, "", "", "").launch_fails().await;
 }
 
 #[rocket::async_test]
 async fn a_registered_private_key_jwt_client_is_checked_with_the_apps_own_jwks() {
     // The app on a real port: the provider fetches the app's jwks_uri to check assertions.
-    let port = common::server::free_port();
+    let port = crate::common::server::free_port();
     let origin = format!("http://127.0.0.1:{port}");
     let redirect_uri = format!("{origin}/redirect_uri");
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
@@ -287,16 +279,11 @@ async fn a_registered_private_key_jwt_client_is_checked_with_the_apps_own_jwks()
          jwks_path = \"/.well-known/jwks.json\"",
         file_setting(&path)
     );
-    let figment = config(&op.issuer, &provider, "", "")
-        .merge(("port", port))
-        .merge(("address", "127.0.0.1"))
-        .merge(
-            Toml::string(&format!(
-                "[default.oidc]\nredirect_uri = \"{redirect_uri}\""
-            ))
-            .nested(),
-        );
-    let rocket = quickstart_rocket(figment).ignite().await.expect("ignites");
+    let app = config(&op.issuer, &provider, "", "")
+        .set("port", port)
+        .set("address", "127.0.0.1")
+        .set("oidc.redirect_uri", &redirect_uri);
+    let rocket = app.rocket().ignite().await.expect("ignites");
     let shutdown = rocket.shutdown();
     let server = tokio::spawn(rocket.launch());
 

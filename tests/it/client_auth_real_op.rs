@@ -1,15 +1,9 @@
 //! Every way to authenticate the client, PAR and every ID token algorithm, against the
 //! real test provider (panva's oidc-provider) configured for each, through the quickstart.
 
-mod common {
-    pub mod app;
-    pub mod clients;
-    pub mod node_op;
-}
-
-use common::app::*;
-use common::clients::*;
-use common::node_op::NodeOp;
+use crate::common::app::*;
+use crate::common::clients::*;
+use crate::common::node_op::NodeOp;
 use rocket::http::Status;
 use serde_json::{json, Value};
 
@@ -94,12 +88,12 @@ async fn every_client_authentication_method_logs_in() {
         ("public", "token_endpoint_auth_method = \"none\"".to_string()),
     ];
     for (client_id, settings) in &cases {
-        let figment = provider_config(
-            &op.issuer,
-            &format!("client_id = \"{client_id}\"\n{settings}"),
-            "",
-        );
-        let client = with_refresh_route(figment).await;
+        let client = with_refresh_route()
+            .issuer(&op.issuer)
+            .scope(EMAIL_SCOPE)
+            .provider_table(&format!("client_id = \"{client_id}\"\n{settings}"))
+            .start()
+            .await;
         let body = logs_in(&client, "alice").await;
         assert_eq!(body["id_token"]["aud"], *client_id, "{client_id}");
         assert_eq!(body["id_token"]["sub"], "alice", "{client_id}");
@@ -121,29 +115,20 @@ async fn every_client_authentication_method_logs_in() {
 
     // A key the provider does not know: the token endpoint refuses the client, and the
     // callback answers 502 (the app's credentials, not the user's fault).
-    let figment = provider_config(
-        &op.issuer,
-        &format!(
+    let figment = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&format!(
             "client_id = \"p256\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n{}",
             key("client_ed25519.pem")
-        ),
-        "",
-    );
-    let client = quickstart(figment).await;
+        ));
+    let client = figment.start().await;
     let auth_url = start_login(&client, "/login").await;
     let response = callback_after(&client, &auth_url, "bob").await;
     assert_eq!(response.status(), Status::BadGateway);
 }
 
 const SECRET: &str = "a-long-enough-client-secret-for-hs512-0123456789abcdef0123456789";
-
-fn query_names(url: &str) -> Vec<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .map(|(name, _)| name.into_owned())
-        .collect()
-}
 
 #[rocket::async_test]
 async fn par_pushes_the_request_and_sends_only_its_reference() {
@@ -152,18 +137,23 @@ async fn par_pushes_the_request_and_sends_only_its_reference() {
     let provider = format!("client_id = \"app\"\nclient_secret = \"{SECRET}\"");
 
     // Advertised, not asked for: the request goes in the query as always.
-    let client = quickstart(provider_config(&op.issuer, &provider, "")).await;
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     assert!(query_names(&auth_url).contains(&"code_challenge".to_string()));
     assert_eq!(op.hits("/request").await, 0);
 
     // use_par: pushed with the client's authentication; the browser carries a reference.
-    let client = quickstart(provider_config(
-        &op.issuer,
-        &format!("{provider}\nuse_par = true"),
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&format!("{provider}\nuse_par = true"))
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     assert_eq!(
         query_names(&auth_url),
@@ -180,7 +170,12 @@ async fn par_pushes_the_request_and_sends_only_its_reference() {
         ("OP_CLIENTS", &clients.to_string()),
         ("OP_REQUIRE_PAR", "1"),
     ]);
-    let client = quickstart(provider_config(&op.issuer, &provider, "")).await;
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     assert_eq!(
         query_names(&auth_url),
@@ -194,14 +189,10 @@ async fn par_pushes_the_request_and_sends_only_its_reference() {
 #[rocket::async_test]
 async fn a_provider_without_par_stops_launch_when_par_is_asked_for() {
     let op = NodeOp::start(&[("OP_PAR", "0")]);
-    let figment = figment(
-        &op.issuer,
-        common::node_op::CLIENT_ID,
-        common::node_op::CLIENT_SECRET,
-        "",
-        "use_par = true",
-    );
-    launch_fails(figment).await;
+    let figment = TestApp::quickstart()
+        .provider(&op)
+        .provider_table("use_par = true");
+    figment.launch_fails().await;
 }
 
 #[rocket::async_test]
@@ -225,7 +216,12 @@ async fn every_id_token_algorithm_of_the_provider_verifies() {
         let provider = format!(
             "client_id = \"app-{alg}\"\nclient_secret = \"{SECRET}\"\nid_token_signed_response_alg = \"{alg}\""
         );
-        let client = quickstart(provider_config(&op.issuer, &provider, "")).await;
+        let client = TestApp::quickstart()
+            .issuer(&op.issuer)
+            .scope(EMAIL_SCOPE)
+            .provider_table(&provider)
+            .start()
+            .await;
         let body = logs_in(&client, "erin").await;
         assert_eq!(body["id_token"]["aud"], format!("app-{alg}"), "{alg}");
     }
@@ -234,7 +230,12 @@ async fn every_id_token_algorithm_of_the_provider_verifies() {
     let provider = format!(
         "client_id = \"app-RS256\"\nclient_secret = \"{SECRET}\"\nid_token_signed_response_alg = \"ES256\""
     );
-    let client = quickstart(provider_config(&op.issuer, &provider, "")).await;
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     let response = callback_after(&client, &auth_url, "frank").await;
     assert_eq!(response.status(), Status::Unauthorized);

@@ -4,22 +4,17 @@
 //! must be refused locally; scopes; the client-credentials token when the token endpoint
 //! fails; and `BearerOrSession` without a token.
 
-mod common {
-    pub mod api_app;
-    pub mod app;
-    pub mod fake_op;
-}
-
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use common::api_app::api_app;
-use common::app::{authorize_at_once, location, path_and_query, provider_config, start_login};
-use common::fake_op::{
+use crate::common::app::{
+    authorize_at_once, location, path_and_query, start_login, TestApp, EMAIL_SCOPE,
+};
+use crate::common::fake_op::{
     Behaviour, ClientCredentialsResponse, FakeOp, IntrospectionResponse, Signing, API_CALLER,
     CLIENT_ID, CLIENT_SECRET,
 };
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use rocket::http::{Accept, Header, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
@@ -42,7 +37,13 @@ async fn api(op: &FakeOp, provider_extra: &str, oidc_extra: &str) -> Client {
     let provider = format!(
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{provider_extra}"
     );
-    api_app(provider_config(&op.issuer, &provider, oidc_extra)).await
+    TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .oidc(oidc_extra)
+        .start()
+        .await
 }
 
 /// What the app answered: status, `WWW-Authenticate`, JSON body.

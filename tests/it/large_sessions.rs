@@ -1,13 +1,8 @@
 //! Sessions larger than one cookie: split into chunks, read back whole, shrunk without
 //! leftovers, deleted completely at logout, refused clearly when absurdly large.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-}
-
-use common::app::*;
-use common::fake_op::{self, FakeOp};
+use crate::common::app::*;
+use crate::common::fake_op::FakeOp;
 use rocket::http::{Accept, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::json;
@@ -16,14 +11,7 @@ const SESSION: &str = "oidc_session_default";
 
 async fn setup() -> (FakeOp, Client) {
     let op = FakeOp::start().await;
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart().provider(&op).start().await;
     (op, client)
 }
 
@@ -79,15 +67,9 @@ async fn a_large_session_is_split_into_cookies_a_browser_keeps() {
     );
 
     // A missing chunk is simply "not logged in".
-    let untracked = Client::untracked(quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    )))
-    .await
-    .unwrap();
+    let untracked = Client::untracked(TestApp::quickstart().provider(&op).rocket())
+        .await
+        .unwrap();
     let mut request = untracked.get("/whoami").header(Accept::JSON);
     for cookie in client
         .cookies()
@@ -112,14 +94,11 @@ async fn a_session_that_shrinks_leaves_no_stale_chunks() {
     let op = FakeOp::start().await;
     op.set(|b| b.expires_in = 2);
     pad_id_tokens(&op, 6000);
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "clock_skew = 0",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .oidc("clock_skew = 0")
+        .start()
+        .await;
     assert_eq!(log_in(&client).await, Status::SeeOther);
     assert!(session_cookies(&client).len() >= 3);
     // The refreshed ID token is small again.

@@ -1,17 +1,11 @@
 //! Token lifetime: automatic and explicit refresh, refreshed ID token checks, silent
 //! re-authentication, session lifetime, clock skew.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-    pub mod node_op;
-}
-
 use std::time::Duration;
 
-use common::app::*;
-use common::fake_op::{self, FakeOp};
-use common::node_op::{self, through_provider, AtProvider, NodeOp};
+use crate::common::app::*;
+use crate::common::fake_op::FakeOp;
+use crate::common::node_op::{self, through_provider, AtProvider, NodeOp};
 use rocket::http::{Accept, Cookie, Status};
 use rocket::local::asynchronous::Client;
 use rocket_oidc_auth::provider::Default;
@@ -31,22 +25,12 @@ async fn forced(mut user: Authenticated<Default>) -> String {
 
 /// The quickstart plus `/forced`, against the fake provider.
 async fn app_with(op: &FakeOp, oidc_extra: &str) -> Client {
-    let rocket = quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        oidc_extra,
-        "",
-    ))
-    .mount("/", rocket::routes![forced]);
+    let rocket = TestApp::quickstart()
+        .provider(&op)
+        .oidc(oidc_extra)
+        .rocket()
+        .mount("/", rocket::routes![forced]);
     Client::tracked(rocket).await.unwrap()
-}
-
-async fn log_in_fake(client: &Client) {
-    assert_eq!(
-        log_in_at_once(client, "/login").await.status(),
-        Status::SeeOther
-    );
 }
 
 async fn access_token(client: &Client) -> String {
@@ -62,7 +46,7 @@ async fn short_lived(expires_in: i64, extra: &str) -> (FakeOp, Client) {
     let op = FakeOp::start().await;
     op.set(|b| b.expires_in = expires_in);
     let client = app_with(&op, &format!("clock_skew = 0\n{extra}")).await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     (op, client)
 }
 
@@ -124,13 +108,12 @@ async fn concurrent_requests_refresh_once_even_with_rotating_refresh_tokens() {
     let cookie = client.cookies().get(SESSION).unwrap().value().to_string();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // Five requests of one user, all with the old cookie, at once.
-    let untracked = Client::untracked(quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "clock_skew = 0",
-        "",
-    )))
+    let untracked = Client::untracked(
+        TestApp::quickstart()
+            .provider(&op)
+            .oidc("clock_skew = 0")
+            .rocket(),
+    )
     .await
     .unwrap();
     let requests = (0..5).map(|_| {
@@ -147,32 +130,6 @@ async fn concurrent_requests_refresh_once_even_with_rotating_refresh_tokens() {
     }
     assert!(tokens.windows(2).all(|w| w[0] == w[1]), "{tokens:?}");
     assert_eq!(op.hits("/token"), 2, "one login and one refresh, not five");
-}
-
-/// Polls every future to completion concurrently on this task.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(Option::unwrap).collect()
 }
 
 #[rocket::async_test]
@@ -282,7 +239,7 @@ async fn without_auto_refresh_the_route_decides_when_to_refresh() {
 async fn a_forced_refresh_always_gets_a_new_token() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "").await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     let first = access_token(&client).await;
     let forced = client
         .get("/forced")
@@ -311,7 +268,7 @@ macro_rules! refused_refresh_test {
         async fn $name() {
             let op = FakeOp::start().await;
             let client = app_with(&op, "").await;
-            log_in_fake(&client).await;
+            log_in(&client).await;
             set_refresh_claim(&op, $claim, $value);
             let forced = client
                 .get("/forced")
@@ -361,7 +318,7 @@ refused_refresh_test!(
 async fn a_refreshed_id_token_with_a_later_auth_time_is_accepted() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "").await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     op.set(|b| b.refresh_auth_time_now = true);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let forced = client
@@ -385,15 +342,12 @@ async fn a_refreshed_id_token_with_a_later_auth_time_is_accepted() {
 async fn a_silent_attempt_that_never_came_back_is_followed_by_an_interactive_login() {
     let op = FakeOp::start().await;
     op.set(|b| b.prompt_none_error_page = true);
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "session_refresh_interval_seconds = 1",
-    ))
-    .await;
-    log_in_fake(&client).await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .provider_table("session_refresh_interval_seconds = 1")
+        .start()
+        .await;
+    log_in(&client).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let first = browse(&client, "/whoami").await;
     assert_eq!(first.status(), Status::SeeOther);
@@ -413,7 +367,7 @@ async fn a_silent_attempt_that_never_came_back_is_followed_by_an_interactive_log
 async fn a_refreshed_id_token_without_nonce_is_accepted() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "").await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     set_refresh_claim(&op, "nonce", Value::Null);
     let forced = client
         .get("/forced")
@@ -430,7 +384,7 @@ async fn a_refreshed_id_token_without_nonce_is_accepted() {
 async fn a_session_older_than_its_lifetime_is_logged_out() {
     let op = FakeOp::start().await;
     let client = app_with(&op, "session_lifetime = 1").await;
-    log_in_fake(&client).await;
+    log_in(&client).await;
     assert_eq!(client.get("/whoami").dispatch().await.status(), Status::Ok);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let response = browse(&client, "/whoami").await;
@@ -451,7 +405,7 @@ async fn clock_skew_applies_to_the_id_token_expiry() {
         b.id_token_claims.insert("exp".into(), json!(now - 30));
         b.id_token_claims.insert("iat".into(), json!(now - 100));
     });
-    log_in_fake(&client).await; // 30 s late is within 60 s of skew
+    log_in(&client).await; // 30 s late is within 60 s of skew
     let strict = app_with(&op, "clock_skew = 10").await;
     let response = log_in_at_once(&strict, "/login").await;
     assert_eq!(
@@ -464,14 +418,12 @@ async fn clock_skew_applies_to_the_id_token_expiry() {
 // Against the real provider.
 
 fn real_app(op: &NodeOp, oidc_extra: &str, provider_extra: &str) -> rocket::Rocket<rocket::Build> {
-    quickstart_rocket(figment(
-        &op.issuer,
-        node_op::CLIENT_ID,
-        node_op::CLIENT_SECRET,
-        oidc_extra,
-        provider_extra,
-    ))
-    .mount("/", rocket::routes![forced])
+    TestApp::quickstart()
+        .provider(&op)
+        .oidc(oidc_extra)
+        .provider_table(provider_extra)
+        .rocket()
+        .mount("/", rocket::routes![forced])
 }
 
 async fn log_in_real(client: &Client, browser: &reqwest::Client, user: &str) {

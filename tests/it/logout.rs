@@ -1,15 +1,9 @@
 //! Logout: local, RP-initiated at the real provider, token revocation, the return's
 //! `state`, cross-site protection, several providers, and the `Logout` guard.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-    pub mod node_op;
-}
-
-use common::app::*;
-use common::fake_op::{self, FakeOp};
-use common::node_op::{self, through_provider, AtProvider, NodeOp};
+use crate::common::app::*;
+use crate::common::fake_op::{self, FakeOp};
+use crate::common::node_op::{self, through_provider, AtProvider, NodeOp};
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::http::{Accept, Header, Status};
@@ -22,20 +16,9 @@ const SESSION: &str = "oidc_session_default";
 
 async fn logged_in_with_fake() -> (FakeOp, Client) {
     let op = FakeOp::start().await;
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
-    log_in_fake(&client, "/login").await;
+    let client = TestApp::quickstart().provider(&op).start().await;
+    log_in_through(&client, "/login").await;
     (op, client)
-}
-
-async fn log_in_fake(client: &Client, uri: &str) {
-    assert_eq!(log_in_at_once(client, uri).await.status(), Status::SeeOther);
 }
 
 async fn still_logged_in(client: &Client) -> bool {
@@ -46,14 +29,7 @@ async fn still_logged_in(client: &Client) -> bool {
 #[rocket::async_test]
 async fn logout_at_the_real_provider_ends_both_sessions() {
     let op = NodeOp::start(&[]);
-    let client = quickstart(figment(
-        &op.issuer,
-        node_op::CLIENT_ID,
-        node_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart().provider(&op).start().await;
     let browser = provider_browser();
     let auth_url = start_login(&client, "/login").await;
     let (callback, _) =
@@ -151,14 +127,10 @@ async fn introspect(op: &NodeOp, token: &str) -> bool {
 #[rocket::async_test]
 async fn logout_revokes_the_refresh_token_at_the_provider() {
     let op = NodeOp::start(&[]);
-    let rocket = quickstart_rocket(figment(
-        &op.issuer,
-        node_op::CLIENT_ID,
-        node_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .mount("/", rocket::routes![refresh_token]);
+    let rocket = TestApp::quickstart()
+        .provider(&op)
+        .rocket()
+        .mount("/", rocket::routes![refresh_token]);
     let client = Client::tracked(rocket).await.unwrap();
     let browser = provider_browser();
     let auth_url = start_login(&client, "/login").await;
@@ -208,8 +180,8 @@ authorization_response_iss_parameter_supported = true
     );
     let figment =
         Figment::from(rocket::Config::debug_default()).merge(Toml::string(&toml).nested());
-    let client = quickstart(figment).await;
-    log_in_fake(&client, "/login").await;
+    let client = TestApp::quickstart().config(figment).start().await;
+    log_in_through(&client, "/login").await;
     let response = browse_same_origin(&client, "/logout").await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(location(&response), "/");
@@ -250,15 +222,12 @@ async fn a_wrong_missing_or_replayed_logout_state_never_redirects() {
 #[rocket::async_test]
 async fn the_right_logout_state_lands_once_on_the_configured_page() {
     let op = FakeOp::start().await;
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "post_logout_path = \"/whoami\"",
-        "",
-    ))
-    .await;
-    log_in_fake(&client, "/login").await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .oidc("post_logout_path = \"/whoami\"")
+        .start()
+        .await;
+    log_in_through(&client, "/login").await;
     let end_session = location(&browse_same_origin(&client, "/logout").await);
     let response = provider_browser().get(&end_session).send().await.unwrap();
     let back = response.headers()["location"].to_str().unwrap().to_string();
@@ -339,19 +308,14 @@ async fn logout_can_name_one_provider() {
         fake_op::CLIENT_ID,
         fake_op::CLIENT_SECRET
     );
-    let figment = figment(
-        &op1.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    )
-    .merge(Toml::string(&extra).nested());
-    let client = Client::tracked(quickstart_rocket(figment).mount("/", rocket::routes![second]))
-        .await
-        .unwrap();
-    log_in_fake(&client, "/whoami").await;
-    log_in_fake(&client, "/second").await;
+    let client = TestApp::quickstart()
+        .provider(&op1)
+        .toml(&extra)
+        .mount("/", rocket::routes![second])
+        .start()
+        .await;
+    log_in_through(&client, "/whoami").await;
+    log_in_through(&client, "/second").await;
 
     let response = browse_same_origin(&client, "/logout?provider=second").await;
     assert_eq!(response.status(), Status::SeeOther);
@@ -384,16 +348,12 @@ fn sign_out_here(_logout: Logout) -> &'static str {
 #[rocket::async_test]
 async fn an_app_route_can_log_out_with_the_logout_guard() {
     let op = FakeOp::start().await;
-    let rocket = quickstart_rocket(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .mount("/", rocket::routes![sign_out, sign_out_here]);
+    let rocket = TestApp::quickstart()
+        .provider(&op)
+        .rocket()
+        .mount("/", rocket::routes![sign_out, sign_out_here]);
     let client = Client::tracked(rocket).await.unwrap();
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
 
     let refused = client
         .post("/sign-out")
@@ -412,7 +372,7 @@ async fn an_app_route_can_log_out_with_the_logout_guard() {
     assert!(location(&response).starts_with(&format!("{}/logout?", op.issuer)));
     assert!(!still_logged_in(&client).await);
 
-    log_in_fake(&client, "/login").await;
+    log_in_through(&client, "/login").await;
     let response = client
         .post("/sign-out-here")
         .header(Header::new("Origin", "http://127.0.0.1:8000"))
@@ -429,15 +389,8 @@ async fn an_app_route_can_log_out_with_the_logout_guard() {
 async fn a_revocation_endpoint_only_in_rfc8414_metadata_is_used() {
     let op = FakeOp::start().await;
     op.set(|b| b.oauth_metadata = true);
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
-    log_in_fake(&client, "/login").await;
+    let client = TestApp::quickstart().provider(&op).start().await;
+    log_in_through(&client, "/login").await;
     client
         .post("/logout")
         .header(header("Sec-Fetch-Site", "same-origin"))
@@ -453,18 +406,15 @@ async fn a_revocation_endpoint_only_in_rfc8414_metadata_is_used() {
 #[rocket::async_test]
 async fn a_configured_endpoint_overrides_discovery() {
     let op = FakeOp::start().await;
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        &format!(
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .provider_table(&format!(
             "[default.oidc.providers.default.endpoints]\nrevocation_endpoint = \"{}/revoke\"",
             op.issuer
-        ),
-    ))
-    .await;
-    log_in_fake(&client, "/login").await;
+        ))
+        .start()
+        .await;
+    log_in_through(&client, "/login").await;
     client
         .post("/logout")
         .header(header("Sec-Fetch-Site", "same-origin"))
@@ -586,15 +536,12 @@ async fn a_hung_revocation_endpoint_delays_the_logout_a_bounded_time() {
         b.oauth_metadata = true;
         b.revoke_hangs = true;
     });
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "http_timeout = 30",
-        "",
-    ))
-    .await;
-    log_in_fake(&client, "/login").await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .oidc("http_timeout = 30")
+        .start()
+        .await;
+    log_in_through(&client, "/login").await;
     let started = std::time::Instant::now();
     let response = browse_same_origin(&client, "/logout").await;
     assert_eq!(response.status(), Status::SeeOther);

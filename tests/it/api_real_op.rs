@@ -2,15 +2,9 @@
 //! tokens validated by introspection (cached) and locally as JWT access tokens, scopes,
 //! RFC 6750 errors, bearer or session, and the client-credentials token handle.
 
-mod common {
-    pub mod api_app;
-    pub mod app;
-    pub mod node_op;
-}
-
-use common::api_app::*;
-use common::app::*;
-use common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
+use crate::common::api_app::*;
+use crate::common::app::*;
+use crate::common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
 use rocket::http::{Accept, Header, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
@@ -54,7 +48,12 @@ async fn api(op: &NodeOp, extra: &str) -> Client {
          [default.oidc.providers.default.client_credentials]\nscope = [\"read\"]\n\
          resource = \"{RESOURCE}\""
     );
-    api_app(provider_config(&op.issuer, &provider, "")).await
+    TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await
 }
 
 async fn caller_token(op: &NodeOp, scope: &str) -> String {
@@ -150,7 +149,12 @@ async fn a_token_for_another_audience_or_none_is_refused() {
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
          access_token_audience = \"https://other.example\""
     );
-    let client = api_app(provider_config(&op.issuer, &provider, "")).await;
+    let client = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     let token = caller_token(&op, "read").await;
     let (status, _, body) = call(&client, "/api/me", &token).await;
     assert_eq!(status, Status::Unauthorized);
@@ -178,7 +182,12 @@ async fn a_jwt_for_another_audience_is_refused_locally() {
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
          access_token_audience = \"https://other.example\"\naccess_token_validation = \"jwt\""
     );
-    let client = api_app(provider_config(&op.issuer, &provider, "")).await;
+    let client = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .start()
+        .await;
     let token = caller_token(&op, "read").await;
     assert_eq!(token.split('.').count(), 3);
     let (status, _, body) = call(&client, "/api/me", &token).await;
@@ -227,15 +236,16 @@ async fn expired_tokens_are_refused_both_ways() {
     assert_eq!(status, Status::Ok);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     // The clock skew (60 s by default) would still accept it: a skew of 0 here.
-    let strict = api_app(provider_config(
-        &op.issuer,
-        &format!(
+    let strict = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&format!(
             "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
              access_token_audience = \"{RESOURCE}\"\naccess_token_validation = \"jwt\""
-        ),
-        "clock_skew = 0",
-    ))
-    .await;
+        ))
+        .oidc("clock_skew = 0")
+        .start()
+        .await;
     let (status, _, body) = call(&strict, "/api/me", &token).await;
     assert_eq!(status, Status::Unauthorized);
     assert_eq!(body["error"], "invalid_token");
@@ -405,41 +415,6 @@ async fn the_client_credentials_token_is_reused_and_renewed() {
     assert_eq!(op.hits("/token").await, 2);
 }
 
-/// Runs the futures concurrently on this task.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for future in futures {
-        set.push(Box::pin(future));
-    }
-    let mut outputs = Vec::new();
-    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (i, slot) in pending.iter_mut().enumerate() {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(output) => {
-                        results[i] = Some(output);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    outputs.extend(results.into_iter().map(Option::unwrap));
-    outputs
-}
-
 /// The session's access token and a DPoP proof for `method` on `url`.
 #[rocket::get("/proof?<method>&<url>")]
 async fn proof(
@@ -463,11 +438,13 @@ async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
          access_token_audience = \"{RESOURCE}\"\ndpop = true\nuserinfo_http_method = \"none\""
     );
-    let client = api_app_with(
-        provider_config(&op.issuer, &provider, ""),
-        rocket::routes![proof],
-    )
-    .await;
+    let client = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .mount("/t", rocket::routes![proof])
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     let (callback, _) = through_provider(
         &provider_browser(),

@@ -3,18 +3,13 @@
 //! per-provider HTTP settings, with what the provider received checked field by field, and
 //! every wrong answer ending in the right status or a stopped launch.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-}
-
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine as _;
-use common::app::*;
-use common::fake_op::{
+use crate::common::app::*;
+use crate::common::clients::{fixture, public_jwk};
+use crate::common::fake_op::{
     self, jwt_parts, verify_jws, Behaviour, FakeOp, ParResponse, Recorded, RegistrationResponse,
 };
-use rocket::figment::Figment;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
 use rocket::http::Status;
 use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::{json, Value};
@@ -31,31 +26,19 @@ async fn provider(f: impl FnOnce(&mut Behaviour)) -> FakeOp {
 
 /// A configuration with one provider `default` at `issuer` whose table holds `provider`
 /// lines (besides issuer and scope), followed by `tail` (more tables).
-fn config(issuer: &str, provider: &str, tail: &str) -> Figment {
-    provider_config(issuer, &format!("{provider}\n{tail}"), "")
+fn config(issuer: &str, provider: &str, tail: &str) -> TestApp {
+    TestApp::quickstart()
+        .issuer(issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&format!("{provider}\n{tail}"))
 }
 
 /// The fake provider's own client, authenticated with its secret (Basic), plus `extra`.
-fn with_secret(issuer: &str, extra: &str) -> Figment {
-    figment(
-        issuer,
-        fake_op::CLIENT_ID,
-        fake_op::CLIENT_SECRET,
-        "",
-        extra,
-    )
-}
-
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The public JWK of a client key fixture (`tests/fixtures/client_public_jwks.json`).
-fn public_jwk(name: &str) -> Value {
-    let all: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("client_public_jwks.json")).unwrap())
-            .unwrap();
-    all[name].clone()
+fn with_secret(issuer: &str, extra: &str) -> TestApp {
+    TestApp::quickstart()
+        .issuer(issuer)
+        .client(fake_op::CLIENT_ID, fake_op::CLIENT_SECRET)
+        .provider_table(extra)
 }
 
 /// `test-client` authenticating with `private_key_jwt` and the P-256 fixture key.
@@ -116,14 +99,6 @@ async fn error_of(response: LocalResponse<'_>) -> (Status, Value) {
     (status, json(&response.into_string().await.unwrap()))
 }
 
-fn query_names(url: &str) -> Vec<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .map(|(name, _)| name.into_owned())
-        .collect()
-}
-
 /// The `user:password` of a Basic `Authorization` header.
 fn basic_credentials(request: &Recorded) -> String {
     let value = request
@@ -140,7 +115,7 @@ fn basic_credentials(request: &Recorded) -> String {
 #[rocket::async_test]
 async fn par_sends_the_browser_only_a_reference_and_the_login_completes() {
     let op = provider(|b| b.par = Some(ParResponse::Created)).await;
-    let client = quickstart(with_secret(&op.issuer, "use_par = true")).await;
+    let client = with_secret(&op.issuer, "use_par = true").start().await;
 
     let auth_url = start_login(&client, "/login").await;
     assert!(auth_url.starts_with(&format!("{}/authorize?", op.issuer)));
@@ -194,7 +169,7 @@ async fn par_sends_the_browser_only_a_reference_and_the_login_completes() {
 #[rocket::async_test]
 async fn a_par_answer_without_request_uri_is_a_bad_gateway() {
     let op = provider(|b| b.par = Some(ParResponse::NoRequestUri)).await;
-    let client = quickstart(with_secret(&op.issuer, "use_par = true")).await;
+    let client = with_secret(&op.issuer, "use_par = true").start().await;
     let (status, body) = error_of(browse(&client, "/login").await).await;
     assert_eq!(status, Status::BadGateway);
     assert_eq!(body["error"], "bad_provider_response");
@@ -206,7 +181,7 @@ async fn a_par_answer_without_request_uri_is_a_bad_gateway() {
 async fn a_failing_par_endpoint_is_a_bad_gateway() {
     for status in [500, 404, 503] {
         let op = provider(|b| b.par = Some(ParResponse::Status(status))).await;
-        let client = quickstart(with_secret(&op.issuer, "use_par = true")).await;
+        let client = with_secret(&op.issuer, "use_par = true").start().await;
         let (answer, body) = error_of(browse(&client, "/login").await).await;
         assert_eq!(answer, Status::BadGateway, "PAR {status}");
         assert_eq!(body["error"], "bad_provider_response", "PAR {status}");
@@ -216,7 +191,7 @@ async fn a_failing_par_endpoint_is_a_bad_gateway() {
 #[rocket::async_test]
 async fn a_par_refusal_is_the_providers_answer_unless_it_refuses_the_client() {
     let op = provider(|b| b.par = Some(ParResponse::OAuthError("invalid_request".into()))).await;
-    let client = quickstart(with_secret(&op.issuer, "use_par = true")).await;
+    let client = with_secret(&op.issuer, "use_par = true").start().await;
     let (status, body) = error_of(browse(&client, "/login").await).await;
     assert_eq!(status, Status::BadRequest);
     assert_eq!(body["error"], "invalid_request");
@@ -230,14 +205,12 @@ async fn a_par_refusal_is_the_providers_answer_unless_it_refuses_the_client() {
 
     // So is a wrong secret, which the provider itself refuses.
     op.set(|b| b.par = Some(ParResponse::Created));
-    let client = quickstart(figment(
-        &op.issuer,
-        fake_op::CLIENT_ID,
-        "wrong-secret",
-        "",
-        "use_par = true",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .client(fake_op::CLIENT_ID, "wrong-secret")
+        .provider_table("use_par = true")
+        .start()
+        .await;
     let (status, body) = error_of(browse(&client, "/login").await).await;
     assert_eq!(status, Status::BadGateway);
     assert_eq!(body["error"], "invalid_client");
@@ -246,7 +219,9 @@ async fn a_par_refusal_is_the_providers_answer_unless_it_refuses_the_client() {
 #[rocket::async_test]
 async fn use_par_against_a_provider_without_par_stops_launch() {
     let op = provider(|_| {}).await;
-    launch_fails(with_secret(&op.issuer, "use_par = true")).await;
+    with_secret(&op.issuer, "use_par = true")
+        .launch_fails()
+        .await;
     assert_eq!(op.hits("/par"), 0);
 }
 
@@ -257,7 +232,7 @@ async fn a_provider_that_requires_par_gets_it_without_use_par() {
         b.require_par = true;
     })
     .await;
-    let client = quickstart(with_secret(&op.issuer, "")).await;
+    let client = with_secret(&op.issuer, "").start().await;
     let auth_url = start_login(&client, "/login").await;
     assert_eq!(
         query_names(&auth_url),
@@ -270,7 +245,7 @@ async fn a_provider_that_requires_par_gets_it_without_use_par() {
 
     // Required, but no endpoint to push to: launch stops.
     let op = provider(|b| b.require_par = true).await;
-    launch_fails(with_secret(&op.issuer, "")).await;
+    with_secret(&op.issuer, "").launch_fails().await;
 }
 
 // ---------------------------------------------------------------------------
@@ -281,12 +256,12 @@ async fn a_provider_that_requires_par_gets_it_without_use_par() {
 async fn a_private_key_jwt_assertion_is_signed_by_the_key_and_names_the_client() {
     let jwk = public_jwk("client_p256_sec1");
     let op = provider(|b| b.client_jwk = Some(jwk.clone())).await;
-    let figment = || config(&op.issuer, &p256_client(""), "");
+    let app = || config(&op.issuer, &p256_client(""), "");
 
     let mut jtis = Vec::new();
     for _ in 0..2 {
         // A new browser each time: two logins, two assertions.
-        let client = quickstart(figment()).await;
+        let client = app().start().await;
         let body = logs_in(&client).await;
         assert_eq!(body["id_token"]["aud"], fake_op::CLIENT_ID);
 
@@ -326,11 +301,12 @@ async fn a_private_key_jwt_assertion_is_signed_by_the_key_and_names_the_client()
 async fn client_assertion_audience_token_endpoint_names_the_token_endpoint() {
     let jwk = public_jwk("client_p256_sec1");
     let op = provider(|b| b.client_jwk = Some(jwk.clone())).await;
-    let client = quickstart(config(
+    let client = config(
         &op.issuer,
         &p256_client("client_assertion_audience = \"token_endpoint\""),
         "",
-    ))
+    )
+    .start()
     .await;
     logs_in(&client).await;
     let form = op.last_request("/token").unwrap().form_params();
@@ -342,7 +318,7 @@ async fn client_assertion_audience_token_endpoint_names_the_token_endpoint() {
 async fn an_assertion_signed_by_a_key_the_provider_does_not_know_is_a_bad_gateway() {
     // The provider knows the Ed25519 key; the app signs with the P-256 one.
     let op = provider(|b| b.client_jwk = Some(public_jwk("client_ed25519"))).await;
-    let client = quickstart(config(&op.issuer, &p256_client(""), "")).await;
+    let client = config(&op.issuer, &p256_client(""), "").start().await;
     let auth_url = start_login(&client, "/login").await;
     let (status, body) = error_of(callback_answer(&client, &auth_url).await).await;
     assert_eq!(status, Status::BadGateway, "the app's credentials");
@@ -358,7 +334,9 @@ async fn a_par_request_authenticates_with_the_assertion_too() {
         b.par = Some(ParResponse::Created);
     })
     .await;
-    let client = quickstart(config(&op.issuer, &p256_client("use_par = true"), "")).await;
+    let client = config(&op.issuer, &p256_client("use_par = true"), "")
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     let pushed = op.last_request("/par").unwrap();
     assert!(pushed.header("authorization").is_none());
@@ -377,10 +355,11 @@ async fn a_par_request_authenticates_with_the_assertion_too() {
 #[rocket::async_test]
 async fn a_client_secret_jwt_assertion_is_an_hmac_of_the_secret() {
     let op = provider(|_| {}).await;
-    let client = quickstart(with_secret(
+    let client = with_secret(
         &op.issuer,
         "token_endpoint_auth_method = \"client_secret_jwt\"",
-    ))
+    )
+    .start()
     .await;
     let body = logs_in(&client).await;
     assert_eq!(body["id_token"]["sub"], "alice");
@@ -413,17 +392,20 @@ async fn a_client_secret_jwt_assertion_is_an_hmac_of_the_secret() {
 async fn an_assertion_algorithm_the_provider_does_not_list_stops_launch() {
     // The P-256 key signs ES256; the provider takes RS256 and PS256 only.
     let op = provider(|b| b.assertion_algs = Some(vec!["RS256".into(), "PS256".into()])).await;
-    launch_fails(config(&op.issuer, &p256_client(""), "")).await;
+    config(&op.issuer, &p256_client(""), "")
+        .launch_fails()
+        .await;
     // client_secret_jwt signs HS256; the provider takes ES256 only.
     op.set(|b| b.assertion_algs = Some(vec!["ES256".into()]));
-    launch_fails(with_secret(
+    with_secret(
         &op.issuer,
         "token_endpoint_auth_method = \"client_secret_jwt\"",
-    ))
+    )
+    .launch_fails()
     .await;
     // Listed: the app launches.
     op.set(|b| b.assertion_algs = Some(vec!["RS256".into(), "ES256".into()]));
-    drop(quickstart(config(&op.issuer, &p256_client(""), "")).await);
+    drop(config(&op.issuer, &p256_client(""), "").start().await);
 }
 
 // ---------------------------------------------------------------------------
@@ -433,7 +415,7 @@ async fn an_assertion_algorithm_the_provider_does_not_list_stops_launch() {
 #[rocket::async_test]
 async fn dpop_proves_the_token_request_and_the_userinfo_request() {
     let op = provider(|b| b.dpop_algs = Some(vec!["ES256".into(), "EdDSA".into()])).await;
-    let client = quickstart(with_secret(&op.issuer, "dpop = true")).await;
+    let client = with_secret(&op.issuer, "dpop = true").start().await;
     let body = logs_in(&client).await;
     assert_eq!(body["id_token"]["sub"], "alice");
     assert_eq!(body["userinfo"]["sub"], "alice");
@@ -473,7 +455,7 @@ async fn dpop_proves_the_token_request_and_the_userinfo_request() {
 #[rocket::async_test]
 async fn a_bearer_answer_to_a_dpop_request_is_a_bad_gateway() {
     let op = provider(|b| b.token_type = Some("Bearer".into())).await;
-    let client = quickstart(with_secret(&op.issuer, "dpop = true")).await;
+    let client = with_secret(&op.issuer, "dpop = true").start().await;
     let auth_url = start_login(&client, "/login").await;
     let (status, body) = error_of(callback_answer(&client, &auth_url).await).await;
     assert_eq!(status, Status::BadGateway);
@@ -487,7 +469,7 @@ async fn a_bearer_answer_to_a_dpop_request_is_a_bad_gateway() {
 #[rocket::async_test]
 async fn a_dpop_answer_to_a_plain_request_is_a_bad_gateway() {
     let op = provider(|b| b.token_type = Some("DPoP".into())).await;
-    let client = quickstart(with_secret(&op.issuer, "")).await;
+    let client = with_secret(&op.issuer, "").start().await;
     let auth_url = start_login(&client, "/login").await;
     let (status, body) = error_of(callback_answer(&client, &auth_url).await).await;
     assert_eq!(status, Status::BadGateway);
@@ -498,12 +480,14 @@ async fn a_dpop_answer_to_a_plain_request_is_a_bad_gateway() {
 #[rocket::async_test]
 async fn dpop_with_a_provider_that_lists_only_rs256_stops_launch() {
     let op = provider(|b| b.dpop_algs = Some(vec!["RS256".into()])).await;
-    launch_fails(with_secret(&op.issuer, "dpop = true")).await;
+    with_secret(&op.issuer, "dpop = true").launch_fails().await;
     // The same provider without DPoP is fine.
-    drop(quickstart(with_secret(&op.issuer, "")).await);
+    drop(with_secret(&op.issuer, "").start().await);
     // And an EdDSA key for a provider that lists EdDSA.
     op.set(|b| b.dpop_algs = Some(vec!["EdDSA".into()]));
-    let client = quickstart(with_secret(&op.issuer, "dpop = true\ndpop_alg = \"EdDSA\"")).await;
+    let client = with_secret(&op.issuer, "dpop = true\ndpop_alg = \"EdDSA\"")
+        .start()
+        .await;
     logs_in(&client).await;
     let proof = op.last_request("/token").unwrap();
     let (header, _) = jwt_parts(proof.header("dpop").unwrap()).unwrap();
@@ -528,7 +512,7 @@ fn registration_file() -> std::path::PathBuf {
 
 /// A provider `default` registered dynamically, kept in `file`: `registration` lines go in
 /// its `client_registration` table.
-fn registering(issuer: &str, file: &std::path::Path, registration: &str) -> Figment {
+fn registering(issuer: &str, file: &std::path::Path, registration: &str) -> TestApp {
     config(
         issuer,
         &format!("registration_file = \"{}\"", file.display()),
@@ -550,11 +534,12 @@ async fn a_registration_sends_the_apps_metadata_and_logins_use_the_registered_cl
     })
     .await;
     let path = registration_file();
-    let client = quickstart(registering(
+    let client = registering(
         &op.issuer,
         &path,
         "initial_access_token = \"let-me-register\"\ncontacts = [\"ops@example.com\"]",
-    ))
+    )
+    .start()
     .await;
     assert_eq!(op.hits("/register"), 1, "registered at launch");
     let request = op.last_request("/register").unwrap();
@@ -616,11 +601,12 @@ async fn the_registration_tables_keys_win_over_the_implied_ones() {
     let op = provider(|b| b.registration = Some(RegistrationResponse::Created)).await;
     let path = registration_file();
     drop(
-        quickstart(registering(
+        registering(
             &op.issuer,
             &path,
             "response_types = [\"code\", \"none\"]\nlogo_uri = \"https://app.example/logo.png\"",
-        ))
+        )
+        .start()
         .await,
     );
     let sent = json(&op.last_request("/register").unwrap().body);
@@ -639,7 +625,7 @@ async fn the_registration_tables_keys_win_over_the_implied_ones() {
 async fn a_kept_client_is_read_back_with_its_token_and_registered_again_when_refused() {
     let op = provider(|b| b.registration = Some(RegistrationResponse::Created)).await;
     let path = registration_file();
-    drop(quickstart(registering(&op.issuer, &path, "")).await);
+    drop(registering(&op.issuer, &path, "").start().await);
     assert_eq!(op.hits("/register"), 1);
     assert_eq!(
         op.hits("/register/registered-app"),
@@ -648,7 +634,7 @@ async fn a_kept_client_is_read_back_with_its_token_and_registered_again_when_ref
     );
 
     // A restart reads the kept client back (RFC 7592 2.1) and uses it.
-    let client = quickstart(registering(&op.issuer, &path, "")).await;
+    let client = registering(&op.issuer, &path, "").start().await;
     assert_eq!(op.hits("/register"), 1, "no second registration");
     assert_eq!(op.hits("/register/registered-app"), 1);
     let read_back = op.last_request("/register/registered-app").unwrap();
@@ -665,7 +651,7 @@ async fn a_kept_client_is_read_back_with_its_token_and_registered_again_when_ref
     let mut stale = kept(&path);
     stale["response"]["registration_access_token"] = json!("stale-token");
     std::fs::write(&path, stale.to_string()).unwrap();
-    drop(quickstart(registering(&op.issuer, &path, "")).await);
+    drop(registering(&op.issuer, &path, "").start().await);
     // Read back once: the verdict "gone" holds for the look under the registration lock.
     assert_eq!(op.hits("/register/registered-app"), 2, "one more read-back");
     assert_eq!(op.hits("/register"), 2, "registered again");
@@ -686,7 +672,7 @@ async fn a_kept_client_is_read_back_with_its_token_and_registered_again_when_ref
 async fn a_refused_registration_stops_launch_and_keeps_nothing() {
     let op = provider(|b| b.registration = Some(RegistrationResponse::InvalidRedirectUri)).await;
     let path = registration_file();
-    launch_fails(registering(&op.issuer, &path, "")).await;
+    registering(&op.issuer, &path, "").launch_fails().await;
     assert_eq!(op.hits("/register"), 1);
     assert!(!path.exists(), "nothing kept after a refusal");
 
@@ -695,12 +681,9 @@ async fn a_refused_registration_stops_launch_and_keeps_nothing() {
         b.registration = Some(RegistrationResponse::Created);
         b.initial_access_token = Some("right".into());
     });
-    launch_fails(registering(
-        &op.issuer,
-        &path,
-        "initial_access_token = \"wrong\"",
-    ))
-    .await;
+    registering(&op.issuer, &path, "initial_access_token = \"wrong\"")
+        .launch_fails()
+        .await;
     assert!(!path.exists());
     assert!(
         !path.with_extension("json.lock").exists(),
@@ -713,7 +696,7 @@ async fn a_refused_registration_stops_launch_and_keeps_nothing() {
 async fn a_registration_answer_without_client_id_stops_launch() {
     let op = provider(|b| b.registration = Some(RegistrationResponse::NoClientId)).await;
     let path = registration_file();
-    launch_fails(registering(&op.issuer, &path, "")).await;
+    registering(&op.issuer, &path, "").launch_fails().await;
     assert_eq!(op.hits("/register"), 1);
     assert!(!path.exists());
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
@@ -723,7 +706,7 @@ async fn a_registration_answer_without_client_id_stops_launch() {
 async fn a_registration_server_error_is_passing_logins_answer_503_then_recover() {
     let op = provider(|b| b.registration = Some(RegistrationResponse::ServerError)).await;
     let path = registration_file();
-    let client = quickstart(registering(&op.issuer, &path, "")).await;
+    let client = registering(&op.issuer, &path, "").start().await;
     assert_eq!(op.hits("/register"), 1, "tried at launch");
 
     let response = browse(&client, "/login").await;
@@ -759,7 +742,7 @@ async fn a_registered_client_that_must_use_par_pushes_its_logins() {
     })
     .await;
     let path = registration_file();
-    let client = quickstart(registering(&op.issuer, &path, "")).await;
+    let client = registering(&op.issuer, &path, "").start().await;
     let auth_url = start_login(&client, "/login").await;
     assert_eq!(
         query_names(&auth_url),
@@ -788,8 +771,8 @@ async fn a_read_back_without_the_unchanged_secret_keeps_the_kept_one() {
     })
     .await;
     let path = registration_file();
-    drop(quickstart(registering(&op.issuer, &path, "")).await);
-    let client = quickstart(registering(&op.issuer, &path, "")).await;
+    drop(registering(&op.issuer, &path, "").start().await);
+    let client = registering(&op.issuer, &path, "").start().await;
     assert_eq!(op.hits("/register/registered-app"), 1, "read back");
     assert_eq!(
         kept(&path)["response"]["client_secret"],
@@ -809,7 +792,7 @@ async fn a_registered_client_that_must_use_par_without_a_par_endpoint_stops_laun
     })
     .await;
     let path = registration_file();
-    launch_fails(registering(&op.issuer, &path, "")).await;
+    registering(&op.issuer, &path, "").launch_fails().await;
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
@@ -820,7 +803,9 @@ async fn a_registered_client_that_must_use_par_without_a_par_endpoint_stops_laun
 #[rocket::async_test]
 async fn the_configured_user_agent_goes_with_every_provider_request() {
     let op = provider(|_| {}).await;
-    let client = quickstart(with_secret(&op.issuer, "http_user_agent = \"my-app/1.0\"")).await;
+    let client = with_secret(&op.issuer, "http_user_agent = \"my-app/1.0\"")
+        .start()
+        .await;
     logs_in(&client).await;
     for path in [
         "/.well-known/openid-configuration",
@@ -834,7 +819,7 @@ async fn the_configured_user_agent_goes_with_every_provider_request() {
 
     // By default, the crate's own.
     let op = provider(|_| {}).await;
-    drop(quickstart(with_secret(&op.issuer, "")).await);
+    drop(with_secret(&op.issuer, "").start().await);
     let agent = op
         .last_request("/.well-known/openid-configuration")
         .unwrap()
@@ -855,7 +840,7 @@ async fn discovery_url_replaces_the_well_known_path() {
         "discovery_url = \"{}/custom/openid-configuration\"",
         op.issuer
     );
-    let client = quickstart(with_secret(&op.issuer, &setting)).await;
+    let client = with_secret(&op.issuer, &setting).start().await;
     assert_eq!(op.hits("/custom/openid-configuration"), 1);
     assert_eq!(op.hits("/.well-known/openid-configuration"), 0);
     let body = logs_in(&client).await;
@@ -864,7 +849,7 @@ async fn discovery_url_replaces_the_well_known_path() {
 
     // The document found there must still name the configured issuer.
     op.set(|b| b.discovery_issuer = Some("https://other.example".into()));
-    launch_fails(with_secret(&op.issuer, &setting)).await;
+    with_secret(&op.issuer, &setting).launch_fails().await;
     assert_eq!(op.hits("/custom/openid-configuration"), 2);
     assert_eq!(op.hits("/.well-known/openid-configuration"), 0);
 }
@@ -873,18 +858,14 @@ async fn discovery_url_replaces_the_well_known_path() {
 async fn an_id_token_signed_otherwise_than_pinned_is_refused() {
     let op = provider(|_| {}).await;
     // Pinned to what the provider signs with: fine.
-    let client = quickstart(with_secret(
-        &op.issuer,
-        "id_token_signed_response_alg = \"RS256\"",
-    ))
-    .await;
+    let client = with_secret(&op.issuer, "id_token_signed_response_alg = \"RS256\"")
+        .start()
+        .await;
     logs_in(&client).await;
     // Pinned to another algorithm: the RS256 token is refused.
-    let client = quickstart(with_secret(
-        &op.issuer,
-        "id_token_signed_response_alg = \"ES256\"",
-    ))
-    .await;
+    let client = with_secret(&op.issuer, "id_token_signed_response_alg = \"ES256\"")
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     let (status, body) = error_of(callback_answer(&client, &auth_url).await).await;
     assert_eq!(status, Status::Unauthorized);

@@ -1,13 +1,8 @@
 //! Happy paths against a real, certified OpenID Provider (panva's oidc-provider, PKCE
 //! required), driven through the quickstart example's routes.
 
-mod common {
-    pub mod app;
-    pub mod node_op;
-}
-
-use common::app::*;
-use common::node_op::{self, clients_for, through_provider, AtProvider, NodeOp};
+use crate::common::app::*;
+use crate::common::node_op::{self, clients_for, through_provider, AtProvider, NodeOp};
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::http::{Accept, Status};
@@ -15,14 +10,8 @@ use rocket::local::asynchronous::Client;
 
 const APP: &str = "http://127.0.0.1:8000/";
 
-fn config_for(op: &NodeOp) -> Figment {
-    figment(
-        &op.issuer,
-        node_op::CLIENT_ID,
-        node_op::CLIENT_SECRET,
-        "",
-        "",
-    )
+fn config_for(op: &NodeOp) -> TestApp {
+    TestApp::quickstart().provider(&op)
 }
 
 /// Logs in through `uri` at the real provider; returns the callback's response status
@@ -42,7 +31,7 @@ async fn log_in(
 #[rocket::async_test]
 async fn a_full_login_through_the_quickstart_routes() {
     let op = NodeOp::start(&[]);
-    let client = quickstart(config_for(&op)).await;
+    let client = config_for(&op).start().await;
     assert_eq!(
         op.hits("/.well-known/openid-configuration").await,
         1,
@@ -120,7 +109,7 @@ async fn a_full_login_through_the_quickstart_routes() {
 #[rocket::async_test]
 async fn a_second_login_reuses_discovery_and_the_cached_keys() {
     let op = NodeOp::start(&[]);
-    let client = quickstart(config_for(&op)).await;
+    let client = config_for(&op).start().await;
     let browser = provider_browser();
     let (status, _) = log_in(&client, &browser, "/login", AtProvider::LogIn("bob")).await;
     assert_eq!(status, Status::SeeOther);
@@ -143,7 +132,7 @@ async fn a_second_login_reuses_discovery_and_the_cached_keys() {
 #[rocket::async_test]
 async fn two_tabs_logging_in_at_once_both_succeed() {
     let op = NodeOp::start(&[]);
-    let client = quickstart(config_for(&op)).await;
+    let client = config_for(&op).start().await;
     let browser = provider_browser();
     let tab1 = start_login(&client, "/login").await;
     let tab2 = start_login(&client, "/whoami").await;
@@ -168,14 +157,11 @@ async fn an_app_started_while_the_provider_is_down_recovers_when_it_is_up() {
         .unwrap()
         .port();
     let issuer = format!("http://127.0.0.1:{port}");
-    let client = quickstart(figment(
-        &issuer,
-        node_op::CLIENT_ID,
-        node_op::CLIENT_SECRET,
-        "",
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .issuer(&issuer)
+        .client(node_op::CLIENT_ID, node_op::CLIENT_SECRET)
+        .start()
+        .await;
     let response = browse(&client, "/login").await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
     assert_eq!(
@@ -208,19 +194,11 @@ async fn a_login_through_a_running_server_with_a_real_cookie_jar() {
     let app = format!("http://127.0.0.1:{port}");
     let redirect_uri = format!("{app}/redirect_uri");
     let op = NodeOp::start(&[("OP_CLIENTS", &clients_for(&redirect_uri))]);
-    let figment = config_for(&op)
-        .merge(("port", port))
-        .merge(("address", "127.0.0.1"))
-        .merge(
-            Toml::string(&format!(
-                "[default.oidc]\nredirect_uri = \"{redirect_uri}\""
-            ))
-            .nested(),
-        );
-    let rocket = common::app::quickstart_rocket(figment)
-        .ignite()
-        .await
-        .unwrap();
+    let served = config_for(&op)
+        .set("port", port)
+        .set("address", "127.0.0.1")
+        .set("oidc.redirect_uri", &redirect_uri);
+    let rocket = served.rocket().ignite().await.unwrap();
     let shutdown = rocket.shutdown();
     let server = tokio::spawn(rocket.launch());
 
@@ -355,6 +333,6 @@ scope = "openid profile"
     assert_eq!(body["sub"], "frank");
 }
 
-#[path = "../examples/multiple_providers.rs"]
+#[path = "../../examples/multiple_providers.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod multiple_providers;

@@ -3,20 +3,12 @@
 //! instances spend a rotating refresh token once, and a Redis outage answers 503 (never
 //! "logged out") and heals by itself.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-    pub mod node_op;
-    pub mod redis;
-    pub mod server;
-}
-
 use std::time::{Duration, Instant};
 
-use common::app::*;
-use common::fake_op::{self, FakeOp};
-use common::node_op::{self, through_provider, AtProvider, NodeOp};
-use common::redis::RedisServer;
+use crate::common::app::*;
+use crate::common::fake_op::FakeOp;
+use crate::common::node_op::{self, through_provider, AtProvider, NodeOp};
+use crate::common::redis::RedisServer;
 use rocket::http::{Accept, Cookie, Header, Status};
 use rocket::local::asynchronous::Client;
 
@@ -33,16 +25,8 @@ fn redis_table(redis: &RedisServer) -> String {
 /// Two instances of the quickstart on one Redis, with the fake provider.
 async fn two_instances(op: &FakeOp, redis: &RedisServer, oidc: &str) -> (Client, Client) {
     let extra = format!("{oidc}\n{}", redis_table(redis));
-    let figment = || {
-        figment(
-            &op.issuer,
-            fake_op::CLIENT_ID,
-            fake_op::CLIENT_SECRET,
-            &extra,
-            "",
-        )
-    };
-    (quickstart(figment()).await, quickstart(figment()).await)
+    let app = || TestApp::quickstart().provider(&op).oidc(&extra);
+    (app().start().await, app().start().await)
 }
 
 fn cookie_of(client: &Client, name: &str) -> Cookie<'static> {
@@ -149,16 +133,8 @@ async fn concurrent_refreshes_on_two_instances_spend_a_rotating_refresh_token_on
     ]);
     let redis = RedisServer::start();
     let extra = format!("clock_skew = 0\n{}", redis_table(&redis));
-    let figment = || {
-        figment(
-            &op.issuer,
-            node_op::CLIENT_ID,
-            node_op::CLIENT_SECRET,
-            &extra,
-            "",
-        )
-    };
-    let (a, b) = (quickstart(figment()).await, quickstart(figment()).await);
+    let app = || TestApp::quickstart().provider(&op).oidc(&extra);
+    let (a, b) = (app().start().await, app().start().await);
     let browser = provider_browser();
     let auth_url = start_login(&a, "/login").await;
     let (callback, _) =
@@ -286,7 +262,7 @@ async fn a_restarted_redis_keeps_its_sessions_and_the_app_reconnects() {
 /// the first one's (`redirect_uri` names it on both), sharing one Redis.
 #[rocket::async_test]
 async fn two_quickstarts_on_two_ports_share_sessions_logins_and_logouts() {
-    use common::server::{free_port, Served};
+    use crate::common::server::{free_port, Served};
     use reqwest::cookie::{CookieStore, Jar};
     use std::sync::Arc;
 

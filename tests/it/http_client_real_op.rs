@@ -2,18 +2,12 @@
 //! here with `openssl`) trusted through `ca_certificates` or a handed-in client, and an
 //! HTTP proxy that every call to the provider goes through.
 
-mod common {
-    pub mod app;
-    pub mod clients;
-    pub mod node_op;
-}
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::app::*;
-use common::clients::APP;
-use common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
+use crate::common::app::*;
+use crate::common::clients::APP;
+use crate::common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
 use rocket::http::Status;
 
 /// A CA, and a certificate for 127.0.0.1 and localhost signed by it, in a fresh folder.
@@ -134,25 +128,35 @@ async fn a_private_ca_is_trusted_only_when_configured() {
 
     // Not trusted: the provider counts as unreachable (launch goes on, logins answer 503
     // until the configuration is fixed).
-    let client = quickstart(provider_config(&op.issuer, &provider(""), "")).await;
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider(""))
+        .start()
+        .await;
     let response = browse(&client, "/login").await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
 
     // A CA file that holds no certificate is a configuration mistake.
-    let figment = provider_config(
-        &op.issuer,
-        &provider(&format!("ca_certificates = [\"{}\"]", pki.path("op.key"))),
-        "",
-    );
-    launch_fails(figment).await;
+    let figment = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider(&format!(
+            "ca_certificates = [\"{}\"]",
+            pki.path("op.key")
+        )));
+    figment.launch_fails().await;
 
     // Trusted: a whole login over TLS.
-    let client = quickstart(provider_config(
-        &op.issuer,
-        &provider(&format!("ca_certificates = [\"{}\"]", pki.path("ca.pem"))),
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider(&format!(
+            "ca_certificates = [\"{}\"]",
+            pki.path("ca.pem")
+        )))
+        .start()
+        .await;
     let auth_url = start_login(&client, "/login").await;
     assert!(auth_url.starts_with(&op.issuer), "{auth_url}");
     let browser = trusting(&pki.dir.join("ca.pem"));
@@ -174,7 +178,13 @@ async fn a_handed_in_http_client_is_used_for_every_call() {
     // The app's own client trusts the CA; the configuration says nothing about TLS.
     let http = trusting(&pki.dir.join("ca.pem"));
     let rocket = rocket::build()
-        .configure(provider_config(&op.issuer, &provider(""), ""))
+        .configure(
+            TestApp::quickstart()
+                .issuer(&op.issuer)
+                .scope(EMAIL_SCOPE)
+                .provider_table(&provider(""))
+                .figment(),
+        )
         .attach(rocket_oidc_auth::OidcFairing::from_config().with_http_client(http.clone()))
         .mount("/", rocket::routes![whoami]);
     let client = rocket::local::asynchronous::Client::tracked(rocket)
@@ -190,9 +200,12 @@ async fn a_handed_in_http_client_is_used_for_every_call() {
     assert_eq!(response.into_string().await.unwrap(), "bob");
 
     // Provider settings that would need a client of the crate's own stop launch.
-    let figment = provider_config(&op.issuer, &provider("http_user_agent = \"mine/1.0\""), "");
+    let figment = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider("http_user_agent = \"mine/1.0\""));
     let rocket = rocket::build()
-        .configure(figment)
+        .configure(figment.figment())
         .attach(rocket_oidc_auth::OidcFairing::from_config().with_http_client(http));
     match rocket.ignite().await {
         Ok(_) => panic!("launch should stop"),
@@ -234,12 +247,12 @@ async fn calls_to_the_provider_go_through_the_proxy() {
     });
     // No provider listens at this issuer: only the proxy can answer.
     let issuer = "http://127.0.0.1:9";
-    let client = quickstart(provider_config(
-        issuer,
-        &provider(&format!("http_proxy = \"{proxy}\"")),
-        "",
-    ))
-    .await;
+    let client = TestApp::quickstart()
+        .issuer(issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider(&format!("http_proxy = \"{proxy}\"")))
+        .start()
+        .await;
     let response = browse(&client, "/login").await;
     assert_eq!(
         response.status(),

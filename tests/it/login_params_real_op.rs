@@ -2,16 +2,9 @@
 //! `max_age`, a step-up `acr_values` checked in the ID token; state, nonce and PKCE as on
 //! every login. Against the real test provider.
 
-mod common {
-    pub mod app;
-    pub mod clients;
-    pub mod node_op;
-}
-
-use common::app::*;
-use common::clients::{callback_after, logs_in_at, APP};
-use common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
-use rocket::figment::Figment;
+use crate::common::app::*;
+use crate::common::clients::{callback_after, logs_in_at, APP};
+use crate::common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
 use rocket::get;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
@@ -44,9 +37,10 @@ async fn bad(login: Login<Default>) -> Result<LoginRedirect, OidcError> {
     login.prompt("sometimes").redirect().await
 }
 
-async fn app(figment: Figment) -> Client {
-    let rocket = quickstart_rocket(figment).mount("/t", rocket::routes![step_up, hint, bad]);
-    Client::tracked(rocket).await.expect("the app launches")
+async fn app(app: TestApp) -> Client {
+    app.mount("/t", rocket::routes![step_up, hint, bad])
+        .start()
+        .await
 }
 
 fn provider(extra: &str) -> String {
@@ -63,11 +57,10 @@ async fn started(client: &Client, uri: &str) -> String {
 #[rocket::async_test]
 async fn a_step_up_asks_for_acr_values_and_checks_the_answer() {
     let op = NodeOp::start(&[("OP_ACR_VALUES", "urn:test:bronze,urn:test:silver")]);
-    let client = app(provider_config(
-        &op.issuer,
-        &provider("auth_request_params = { prompt = \"consent\" }"),
-        "",
-    ))
+    let client = app(TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider("auth_request_params = { prompt = \"consent\" }")))
     .await;
     let first = logs_in_at(&client, &start_login(&client, "/login").await, "alice").await;
     assert_ne!(first["id_token"]["acr"], "urn:test:silver");
@@ -109,7 +102,11 @@ async fn a_step_up_asks_for_acr_values_and_checks_the_answer() {
 #[rocket::async_test]
 async fn an_id_token_without_the_asked_acr_is_refused() {
     let op = NodeOp::start(&[("OP_ACR_VALUES", "urn:test:bronze")]);
-    let client = app(provider_config(&op.issuer, &provider(""), "")).await;
+    let client = app(TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider("")))
+    .await;
     let auth_url = started(&client, "/t/step-up").await;
     let response = callback_after(&client, &auth_url, "bob").await;
     assert_eq!(response.status(), Status::Unauthorized);
@@ -120,7 +117,11 @@ async fn an_id_token_without_the_asked_acr_is_refused() {
 #[rocket::async_test]
 async fn a_login_hint_more_scopes_and_max_age_reach_the_provider() {
     let op = NodeOp::start(&[]);
-    let client = app(provider_config(&op.issuer, &provider(""), "")).await;
+    let client = app(TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider("")))
+    .await;
     let auth_url = started(&client, "/t/hint?email=carol%40example.com").await;
     assert_eq!(
         param(&auth_url, "login_hint").as_deref(),
@@ -145,7 +146,11 @@ async fn a_login_hint_more_scopes_and_max_age_reach_the_provider() {
 #[rocket::async_test]
 async fn a_value_the_route_may_not_give_answers_through_the_catcher() {
     let op = NodeOp::start(&[]);
-    let client = app(provider_config(&op.issuer, &provider(""), "")).await;
+    let client = app(TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider("")))
+    .await;
     let response = browse(&client, "/t/bad").await;
     assert_eq!(response.status(), Status::InternalServerError);
     let body = json(&response.into_string().await.unwrap());

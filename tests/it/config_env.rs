@@ -1,13 +1,8 @@
 //! Configuration the Rocket way: `ROCKET_CONFIG` names the file and `ROCKET_OIDC` overrides
 //! keys in it. One test, since it changes the process environment.
 
-mod common {
-    pub mod app;
-    pub mod fake_op;
-}
-
-use common::app::{json, secret_key, start_login};
-use common::fake_op::{self, FakeOp};
+use crate::common::app::{json, secret_key, start_login};
+use crate::common::fake_op::{self, FakeOp};
 use rocket::http::{Accept, Status};
 use rocket::local::asynchronous::Client;
 
@@ -44,7 +39,7 @@ client_secret = "{}"
         r#"{redirect_uri="http://127.0.0.1:8000/from_env", clock_skew=30}"#,
     );
 
-    let client = Client::tracked(common::app::quickstart_default_rocket())
+    let client = Client::tracked(crate::common::app::quickstart_default_rocket())
         .await
         .expect("launches from ROCKET_CONFIG");
     let auth_url = start_login(&client, "/login").await;
@@ -53,7 +48,7 @@ client_secret = "{}"
         "issuer from the file: {auth_url}"
     );
     assert_eq!(
-        common::app::param(&auth_url, "redirect_uri").as_deref(),
+        crate::common::app::param(&auth_url, "redirect_uri").as_deref(),
         Some("http://127.0.0.1:8000/from_env"),
         "redirect_uri from ROCKET_OIDC"
     );
@@ -73,7 +68,7 @@ client_secret = "{}"
 
     // A bad override stops launch.
     std::env::set_var("ROCKET_OIDC", r#"{redirect_uri="http://example.com/cb"}"#);
-    let error = Client::untracked(common::app::quickstart_default_rocket())
+    let error = Client::untracked(crate::common::app::quickstart_default_rocket())
         .await
         .expect_err("an http redirect_uri off loopback stops launch");
     assert!(matches!(

@@ -1,0 +1,25 @@
+//! Test support, shared by the integration tests (`tests/it`) and the browser suite
+//! (`tests/browser.rs`): one place for the test providers, the apps under test and the
+//! browser's part of a login.
+//!
+//! | module | what it gives a test |
+//! | --- | --- |
+//! | [`app`] | [`app::TestApp`], the builder of an app under test, and the browser's requests |
+//! | [`fake_op`] | a provider written in Rust that misbehaves on purpose |
+//! | [`node_op`] | panva's certified `oidc-provider` (Node), and its login pages |
+//! | [`clients`] | clients of the Node provider (keys, client authentication) and logins at it |
+//! | [`api_app`] | the API example, and tokens for it |
+//! | [`redis`] | real `redis-server`s: standalone and a three-master cluster |
+//! | [`server`] | the quickstart on a real port, for real HTTP clients |
+//!
+//! `fake_op`, `node_op`, `redis` and `server` are also compiled into the benchmark member by
+//! path: keep their names and public items.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+pub mod api_app;
+pub mod app;
+pub mod clients;
+pub mod fake_op;
+pub mod node_op;
+pub mod redis;
+pub mod server;

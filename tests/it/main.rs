@@ -1,0 +1,32 @@
+//! The integration tests, in one binary: each module drives a real Rocket app (mostly the
+//! quickstart example) against a real OpenID Provider: `fake_op_*`, `callback_security`,
+//! `launch`… against the misbehaving provider in Rust, `*_real_op` against panva's
+//! certified `oidc-provider` (Node), and the Redis ones against real `redis-server`s.
+//!
+//! `cargo test --test it` runs them all; `cargo test --test it logout::` one module. The
+//! shared support (providers, `TestApp`, the browser's requests) is in `tests/common/`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api_real_op;
+mod backchannel_real_op;
+mod callback_security;
+mod client_auth_real_op;
+mod config_env;
+mod dpop_real_op;
+mod fake_op_api;
+mod fake_op_client;
+mod fake_op_selftest;
+mod http_client_real_op;
+mod large_sessions;
+mod launch;
+mod login_params_real_op;
+mod login_real_op;
+mod logout;
+// Several instances on one Redis: needs the Redis store (`--features redis`).
+#[cfg(feature = "redis")]
+mod multi_instance;
+mod registration_real_op;
+mod sessions;
+mod token_lifetime;
