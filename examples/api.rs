@@ -57,15 +57,14 @@ fn either(caller: BearerOrSession<Default>) -> Json<Value> {
     Json(json!({ "sub": caller.subject(), "via": caller.via() }))
 }
 
-/// The app's own token for calling other services (never shown): what it is, how long it
-/// has left, and how many the provider has issued so far.
+/// The app's own token for calling other services (never shown): what it is, and how long
+/// it has left.
 #[get("/api/outgoing")]
 async fn outgoing(machine: ClientCredentials<Default>) -> Result<Json<Value>, OidcError> {
     let token = machine.token().await?;
     Ok(Json(json!({
         "token_type": token.token_type(),
         "expires_in": token.expires_in(),
-        "fetched": machine.fetched(),
     })))
 }
 

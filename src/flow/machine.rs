@@ -2,7 +2,6 @@
 //! this app, kept and reused until shortly before it expires, and fetched once however many
 //! callers ask at the same time.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,7 +41,6 @@ pub(crate) struct Issued {
 #[derive(Default)]
 pub(crate) struct MachineTokens {
     current: Mutex<State>,
-    fetched: AtomicU64,
 }
 
 #[derive(Default)]
@@ -53,16 +51,7 @@ struct State {
 
 impl std::fmt::Debug for MachineTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MachineTokens")
-            .field("fetched", &self.fetched.load(Ordering::Relaxed))
-            .finish_non_exhaustive()
-    }
-}
-
-impl MachineTokens {
-    /// How many token responses the provider has given so far.
-    pub(crate) fn fetched(&self) -> u64 {
-        self.fetched.load(Ordering::Relaxed)
+        f.debug_struct("MachineTokens").finish_non_exhaustive()
     }
 }
 
@@ -111,7 +100,6 @@ pub(crate) async fn token(client: &ProviderState) -> Result<Arc<Issued>, OidcErr
             return Err(err);
         }
     };
-    tokens.fetched.fetch_add(1, Ordering::Relaxed);
     let lifetime = response
         .expires_in
         .filter(|s| s.is_finite() && *s > 0.0)

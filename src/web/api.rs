@@ -383,11 +383,6 @@ impl<P: Provider> ClientCredentials<P> {
     pub async fn token(&self) -> Result<MachineToken, OidcError> {
         machine::token(&self.client).await.map(MachineToken)
     }
-
-    /// How many tokens the provider has issued to this app so far (this process).
-    pub fn fetched(&self) -> u64 {
-        self.client.machine_tokens.fetched()
-    }
 }
 
 #[rocket::async_trait]
