@@ -23,7 +23,7 @@ use super::error::{bail, ConfigError};
 ///
 /// ```
 /// # #[cfg(feature = "redis")] {
-/// use rocket_oidc_auth::RedisConfig;
+/// use rocket_oidc_auth::store::RedisConfig;
 ///
 /// let config = RedisConfig {
 ///     url: Some("redis://127.0.0.1:6379".into()),

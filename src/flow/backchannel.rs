@@ -17,8 +17,9 @@ use super::{lifecycle, Oidc};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::time::now;
 use crate::protocol::validation::payload_of;
+use crate::session::store_failed;
 use crate::session::{CookieQueue, EndedSessions};
-use crate::store::{digest, store_failed, SetMode};
+use crate::store::{digest, SetMode};
 
 /// Handles one back-channel logout request's `logout_token`; returns how many sessions a
 /// server-side store ended (the cookie store marks them instead and reports 0).

@@ -18,7 +18,8 @@ use crate::protocol::access_token::{
 use crate::protocol::dpop;
 use crate::protocol::time::now;
 use crate::protocol::validation::Rejection;
-use crate::store::{store_failed, SetMode};
+use crate::session::store_failed;
+use crate::store::SetMode;
 
 /// Longest bearer token looked at: longer ones are refused without asking the provider.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;

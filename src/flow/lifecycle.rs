@@ -83,11 +83,12 @@ pub(crate) fn check(
     let loaded = oidc
         .sessions
         .load_from_cookie(oidc.scope(client), visit.jar);
-    decide(oidc, client, loaded, visit, out)
+    decide(oidc, client, loaded, visit, out).into()
 }
 
 impl Pending {
-    /// The awaited part of [`check`].
+    /// The awaited part of [`check`]. A renewal is boxed apart: the store read (every
+    /// request with a store) stays a small allocation.
     pub(crate) async fn run(
         self,
         oidc: &Oidc,
@@ -103,15 +104,36 @@ impl Pending {
                     Err(err) => return Decision::Failed(err),
                 };
                 match decide(oidc, client, loaded, visit, out) {
-                    Check::Now(decision) => return decision,
-                    Check::Later(Pending::Renew(session, chunks, renewal)) => {
-                        (session, chunks, renewal)
-                    }
-                    Check::Later(Pending::Load) => unreachable!("a loaded session is decided"),
+                    Step::Done(decision) => return decision,
+                    Step::Renew(session, chunks, renewal) => (session, chunks, renewal),
                 }
             }
         };
-        renew(oidc, client, session, chunks, visit.now, renewal, out).await
+        Box::pin(renew(
+            oidc, client, session, chunks, visit.now, renewal, out,
+        ))
+        .await
+    }
+}
+
+/// What [`decide`] found: a decision, or a session that needs work first.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per request, on the stack; a box would be an allocation per request"
+)]
+enum Step {
+    Done(Decision),
+    Renew(SessionData, usize, Renewal),
+}
+
+impl From<Step> for Check {
+    fn from(step: Step) -> Check {
+        match step {
+            Step::Done(decision) => Check::Now(decision),
+            Step::Renew(session, chunks, renewal) => {
+                Check::Later(Pending::Renew(session, chunks, renewal))
+            }
+        }
     }
 }
 
@@ -122,33 +144,33 @@ fn decide(
     loaded: Loaded,
     visit: Visit<'_, '_>,
     out: &CookieQueue,
-) -> Check {
+) -> Step {
     let Loaded { session, chunks } = loaded;
     let Some(session) = session else {
         if chunks > 0 {
             // A cookie that did not open, or a session that ended on the server.
             out.extend(oidc.cookies.remove_session(&client.session_cookie, chunks));
         }
-        return Check::Now(Decision::LogIn { silent: false });
+        return Step::Done(Decision::LogIn { silent: false });
     };
     let now = visit.now;
     if let Some(why) = ended(oidc, &session, now) {
-        return Check::Later(Pending::Renew(session, chunks, Renewal::End(why)));
+        return Step::Renew(session, chunks, Renewal::End(why));
     }
     if let Some(interval) = client.config.session_refresh_interval {
         if now.saturating_sub(session.authenticated_at) >= interval && (visit.browser_get)() {
             let silent = reauthenticate_silently(oidc, client, visit.jar);
-            return Check::Now(Decision::LogIn { silent });
+            return Step::Done(Decision::LogIn { silent });
         }
     }
     let expired = super::refresh::access_token_expired(&session, now, oidc.config.clock_skew);
     if oidc.config.auto_refresh && expired && session.refresh_token().is_some() {
-        return Check::Later(Pending::Renew(session, chunks, Renewal::Refresh));
+        return Step::Renew(session, chunks, Renewal::Refresh);
     }
     if needs_touch(oidc, &session, now) {
-        return Check::Later(Pending::Renew(session, chunks, Renewal::Touch));
+        return Step::Renew(session, chunks, Renewal::Touch);
     }
-    Check::Now(Decision::Ready(session, chunks))
+    Step::Done(Decision::Ready(session, chunks))
 }
 
 /// Whether a re-authentication that is due should be silent (`prompt=none`): unless a

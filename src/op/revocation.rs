@@ -69,8 +69,14 @@ impl ProviderClient {
         for (token, hint) in tokens {
             match tokio::time::timeout(PROVIDER_WAIT, self.revoke(resolved, token, hint)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(err)) => log::warn!("oidc: revoking the {hint} failed: {err}"),
-                Err(_) => log::warn!("oidc: revoking the {hint} timed out"),
+                Ok(Err(err)) => log::warn!(
+                    "oidc: revoking the {hint} at provider {:?} failed: {err}",
+                    self.name()
+                ),
+                Err(_) => log::warn!(
+                    "oidc: revoking the {hint} at provider {:?} timed out",
+                    self.name()
+                ),
             }
         }
     }

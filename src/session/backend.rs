@@ -15,24 +15,55 @@ use crate::error::{ErrorKind, OidcError};
 use crate::protocol::random::RANDOM_LEN;
 use crate::protocol::time::now;
 use crate::store::{
-    digest, store_failed, MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMode,
-    StoreLock, ValueStore,
+    digest, MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMode, StoreError, StoreLock,
+    ValueStore,
 };
 
 /// Where sessions live: the choice of `oidc.session.store` (or of
 /// `OidcFairing::with_store`) at run time.
 #[derive(Debug)]
 pub(crate) enum SessionBackend {
-    /// Sessions travel in their sealed cookies. What ends one on the server is a mark in
-    /// `marks`, checked on every request: the session's own id after a logout, or its
-    /// provider `sid` / `sub` after a back-channel logout. `local` is `marks` when it is
-    /// this process's memory store: while it holds no mark, no request looks.
-    Cookie {
-        marks: Arc<dyn ValueStore>,
-        local: Option<Arc<MemoryStore>>,
-    },
+    /// Sessions travel in their sealed cookies. What ends one on the server is a mark,
+    /// checked on every request: the session's own id after a logout, or its provider
+    /// `sid` / `sub` after a back-channel logout.
+    Cookie(Marks),
     /// Sessions live in a store; the cookie carries the session's id.
     Stored(Arc<dyn SessionStore>),
+}
+
+/// Where the marks of ended cookie sessions live.
+#[derive(Debug)]
+pub(crate) enum Marks {
+    /// In this process: while it holds no mark, no request looks.
+    Local(Arc<MemoryStore>),
+    /// In a store every instance shares (Redis).
+    Shared(Arc<dyn ValueStore>),
+}
+
+impl Marks {
+    /// The store that holds them.
+    pub(crate) fn store(&self) -> Arc<dyn ValueStore> {
+        match self {
+            Marks::Local(store) => store.clone(),
+            Marks::Shared(store) => store.clone(),
+        }
+    }
+
+    fn values(&self) -> &dyn ValueStore {
+        match self {
+            Marks::Local(store) => &**store,
+            Marks::Shared(store) => &**store,
+        }
+    }
+
+    /// Whether no session can be marked ended: this process's own mark store holds
+    /// nothing (or every mark expired). Shared marks are always looked up.
+    fn none(&self) -> bool {
+        match self {
+            Marks::Local(store) => store.holds_no_values(),
+            Marks::Shared(_) => false,
+        }
+    }
 }
 
 /// One provider's sessions as a request sees them: the cookie that carries them, what
@@ -93,7 +124,7 @@ impl SessionBackend {
     /// to allocate).
     pub(crate) fn reads_cookie_alone(&self) -> bool {
         match self {
-            SessionBackend::Cookie { local, .. } => nothing_marked(local),
+            SessionBackend::Cookie(marks) => marks.none(),
             SessionBackend::Stored(_) => false,
         }
     }
@@ -119,12 +150,13 @@ impl SessionBackend {
         jar: &CookieJar<'_>,
     ) -> Result<Loaded, OidcError> {
         match self {
-            SessionBackend::Cookie { marks, local } => {
+            SessionBackend::Cookie(marks) => {
                 let stored = scope.cipher.read_session(jar, scope.cookie);
                 let session = match stored.data {
                     Some(session)
-                        if !nothing_marked(local)
-                            && is_marked_ended(&**marks, scope.provider, &session).await? =>
+                        if !marks.none()
+                            && is_marked_ended(marks.values(), scope.provider, &session)
+                                .await? =>
                     {
                         None
                     }
@@ -171,7 +203,7 @@ impl SessionBackend {
         out: &CookieQueue,
     ) -> Result<(), OidcError> {
         match self {
-            SessionBackend::Cookie { marks, .. } => {
+            SessionBackend::Cookie(marks) => {
                 let previous = scope.cipher.read_session(jar, scope.cookie);
                 let (cookies, _) =
                     scope
@@ -180,7 +212,7 @@ impl SessionBackend {
                 out.extend(cookies);
                 // The session this login replaces ends (a copy of its cookie is refused too).
                 if let Some(previous) = previous.data.filter(|p| p.id() != session.id()) {
-                    if let Err(err) = mark_ended(&**marks, scope.config, &previous).await {
+                    if let Err(err) = mark_ended(marks.values(), scope.config, &previous).await {
                         log::warn!("oidc: could not end the session this login replaced: {err}");
                     }
                 }
@@ -225,7 +257,7 @@ impl SessionBackend {
         out: &CookieQueue,
     ) -> Result<Option<usize>, OidcError> {
         match self {
-            SessionBackend::Cookie { .. } => {
+            SessionBackend::Cookie(_) => {
                 let (cookies, chunks) =
                     scope
                         .cookies
@@ -282,18 +314,16 @@ impl SessionBackend {
         let store = &**store;
         let lock_for = refresh_lock_for(scope.config);
         let deadline = tokio::time::Instant::now() + lock_for;
+        let key = format!("refresh:{}", session.id());
         loop {
-            let key = format!("refresh:{}", session.id());
-            if let Some(lock) = StoreLock::try_take(values, key, lock_for)
+            if let Some(lock) = StoreLock::try_take(values, &key, "refresh", lock_for)
                 .await
                 .map_err(store_failed)?
             {
-                let outcome = refresh_holding_lock(scope, store, session, force, now, renew).await;
+                let outcome =
+                    refresh_holding_lock(scope, store, session, chunks, force, now, renew).await;
                 lock.release(values).await;
-                return outcome.map(|outcome| match outcome {
-                    Refreshed::Session(refreshed, _) => Refreshed::Session(refreshed, chunks),
-                    ended => ended,
-                });
+                return outcome;
             }
             // Another instance is refreshing: wait for its result in the store.
             tokio::time::sleep(REFRESH_POLL).await;
@@ -329,8 +359,8 @@ impl SessionBackend {
             return Ok(());
         };
         match self {
-            SessionBackend::Cookie { marks, .. } => {
-                mark_ended(&**marks, scope.config, session).await
+            SessionBackend::Cookie(marks) => {
+                mark_ended(marks.values(), scope.config, session).await
             }
             SessionBackend::Stored(store) => store.delete(session.id()).await.map_err(store_failed),
         }
@@ -359,7 +389,8 @@ impl SessionBackend {
                 }
                 Ok(EndedSessions::Deleted(deleted))
             }
-            SessionBackend::Cookie { marks, .. } => {
+            SessionBackend::Cookie(marks) => {
+                let marks = marks.values();
                 // Marks outlive every session they could match.
                 let ttl = Duration::from_secs(
                     u64::try_from(config.session_lifetime + config.clock_skew).unwrap_or(1),
@@ -383,18 +414,13 @@ impl SessionBackend {
     }
 }
 
-/// Whether this process's own mark store holds nothing: then no session was marked ended
-/// (or every mark expired), and no lookup is needed.
-fn nothing_marked(local: &Option<Arc<MemoryStore>>) -> bool {
-    local.as_ref().is_some_and(|marks| marks.holds_no_values())
-}
-
 /// The refresh itself, lock held: the stored session may have been refreshed since this
 /// request read it (then that one is used, unless `force`).
 async fn refresh_holding_lock(
     scope: SessionScope<'_>,
     store: &dyn SessionStore,
     session: &SessionData,
+    chunks: usize,
     force: bool,
     now: i64,
     renew: &Renew<'_>,
@@ -403,7 +429,7 @@ async fn refresh_holding_lock(
         return Ok(Refreshed::EndedMeanwhile(None));
     };
     if current.access_token() != session.access_token() && !force {
-        return Ok(Refreshed::Session(current, 1));
+        return Ok(Refreshed::Session(current, chunks));
     }
     let tokens = renew(current.clone()).await?;
     // Only a request that read the session before this lock (a write-back of its activity)
@@ -423,7 +449,7 @@ async fn refresh_holding_lock(
             .await
             .map_err(store_failed)?;
         if replaced {
-            return Ok(Refreshed::Session(refreshed, 1));
+            return Ok(Refreshed::Session(refreshed, chunks));
         }
         match stored(store, scope.provider, session.id()).await? {
             Some(newer) => current = newer,
@@ -553,4 +579,16 @@ fn is_session_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A store failure, mapped to the crate's error: 503 with a description fit for users,
+/// and one log line that says why (the store's own error, which may name hosts).
+pub(crate) fn store_failed(err: StoreError) -> OidcError {
+    OidcError::new(
+        ErrorKind::StoreUnavailable,
+        Status::ServiceUnavailable,
+        "session_store_unavailable",
+        "sessions cannot be read or written right now; try again in a moment",
+    )
+    .with_log_detail(format!("the session store failed: {err}"))
 }

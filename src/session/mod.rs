@@ -6,7 +6,9 @@ mod backend;
 mod codec;
 mod data;
 
-pub(crate) use backend::{EndedSessions, Loaded, Refreshed, SessionBackend, SessionScope};
+pub(crate) use backend::{
+    store_failed, EndedSessions, Loaded, Marks, Refreshed, SessionBackend, SessionScope,
+};
 #[cfg(test)]
 pub(crate) use codec::chunk_count;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};

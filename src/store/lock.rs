@@ -12,28 +12,35 @@ use super::{SetMode, StoreError, ValueStore};
 pub(crate) struct StoreLock {
     key: String,
     holder: String,
+    /// What it locks, for the log (the key may hold a session id, which is a secret).
+    what: &'static str,
 }
 
 impl StoreLock {
-    /// Takes the lock `key` for `ttl`, or `None` when another holder has it.
+    /// Takes the lock `key` (a `what` lock) for `ttl`, or `None` when another holder has it.
     pub(crate) async fn try_take(
         values: &dyn ValueStore,
-        key: String,
+        key: &str,
+        what: &'static str,
         ttl: Duration,
     ) -> Result<Option<StoreLock>, StoreError> {
         let holder = crate::protocol::random::random_token();
         let took = values
-            .set_value(&key, &holder, ttl, SetMode::IfAbsent)
+            .set_value(key, &holder, ttl, SetMode::IfAbsent)
             .await?;
-        Ok(took.then_some(StoreLock { key, holder }))
+        Ok(took.then(|| StoreLock {
+            key: key.to_string(),
+            holder,
+            what,
+        }))
     }
 
     /// Releases the lock, if it is still this holder's; a failure only leaves it to expire.
     pub(crate) async fn release(self, values: &dyn ValueStore) {
         if let Err(err) = values.delete_value(&self.key, Some(&self.holder)).await {
             log::warn!(
-                "oidc: could not release the lock {:?} (it expires by itself): {err}",
-                self.key
+                "oidc: could not release a {} lock (it expires by itself): {err}",
+                self.what
             );
         }
     }
@@ -47,24 +54,24 @@ mod tests {
     #[rocket::async_test]
     async fn one_holder_at_a_time_and_an_expired_holder_cannot_release_the_next() {
         let values = MemoryStore::new(16);
-        let first = StoreLock::try_take(&values, "l".into(), Duration::from_millis(30))
+        let first = StoreLock::try_take(&values, "l", "test", Duration::from_millis(30))
             .await
             .unwrap()
             .expect("free");
         assert!(
-            StoreLock::try_take(&values, "l".into(), Duration::from_secs(60))
+            StoreLock::try_take(&values, "l", "test", Duration::from_secs(60))
                 .await
                 .unwrap()
                 .is_none()
         );
         tokio::time::sleep(Duration::from_millis(60)).await;
-        let second = StoreLock::try_take(&values, "l".into(), Duration::from_secs(60))
+        let second = StoreLock::try_take(&values, "l", "test", Duration::from_secs(60))
             .await
             .unwrap()
             .expect("the first expired");
         first.release(&values).await;
         assert!(
-            StoreLock::try_take(&values, "l".into(), Duration::from_secs(60))
+            StoreLock::try_take(&values, "l", "test", Duration::from_secs(60))
                 .await
                 .unwrap()
                 .is_none(),
@@ -72,7 +79,7 @@ mod tests {
         );
         second.release(&values).await;
         assert!(
-            StoreLock::try_take(&values, "l".into(), Duration::from_secs(60))
+            StoreLock::try_take(&values, "l", "test", Duration::from_secs(60))
                 .await
                 .unwrap()
                 .is_some()

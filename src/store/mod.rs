@@ -71,7 +71,10 @@ impl fmt::Debug for SessionRecord {
 }
 
 /// A way to find sessions without knowing their ids: what a back-channel logout names.
+///
+/// Non-exhaustive: a store answers an index kind it does not know with a [`StoreError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionIndex<'a> {
     /// Every session of one provider session (`sid`).
     Sid {
@@ -196,11 +199,40 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
     /// one, or a rotating refresh token may be spent twice.
     ///
     /// ```
-    /// # use std::sync::Arc;
-    /// # use rocket_oidc_auth::store::{SessionStore, ValueStore};
-    /// # fn doc<S: SessionStore + ValueStore>() {}
-    /// // In `impl SessionStore for MyStore`, when `MyStore` also implements `ValueStore`:
-    /// // fn value_store(self: Arc<Self>) -> Option<Arc<dyn ValueStore>> { Some(self) }
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use rocket_oidc_auth::store::{
+    ///     SessionIndex, SessionRecord, SessionStore, SetMode, StoreError, ValueStore,
+    /// };
+    ///
+    /// #[derive(Debug)]
+    /// struct MyStore; // a database client, shared by every instance of the app
+    ///
+    /// #[rocket::async_trait]
+    /// impl SessionStore for MyStore {
+    ///     // load, save, replace, delete, delete_by_index as in the trait's example, then:
+    ///     fn value_store(self: Arc<Self>) -> Option<Arc<dyn ValueStore>> {
+    ///         Some(self)
+    ///     }
+    /// #   async fn load(&self, _: &str) -> Result<Option<SessionRecord>, StoreError> { Ok(None) }
+    /// #   async fn save(&self, _: &str, _: &SessionRecord, _: Duration) -> Result<(), StoreError> { Ok(()) }
+    /// #   async fn replace(&self, _: &str, _: &SessionRecord, _: &SessionRecord, _: Duration)
+    /// #       -> Result<bool, StoreError> { Ok(false) }
+    /// #   async fn delete(&self, _: &str) -> Result<(), StoreError> { Ok(()) }
+    /// #   async fn delete_by_index(&self, _: SessionIndex<'_>) -> Result<usize, StoreError> { Ok(0) }
+    /// }
+    ///
+    /// #[rocket::async_trait]
+    /// impl ValueStore for MyStore {
+    ///     fn is_shared(&self) -> bool {
+    ///         true
+    ///     }
+    /// #   async fn set_value(&self, _: &str, _: &str, _: Duration, _: SetMode)
+    /// #       -> Result<bool, StoreError> { Ok(true) }
+    /// #   async fn get_value(&self, _: &str) -> Result<Option<String>, StoreError> { Ok(None) }
+    /// #   async fn delete_value(&self, _: &str, _: Option<&str>) -> Result<bool, StoreError> { Ok(false) }
+    ///     // set_value, get_value, delete_value
+    /// }
     /// ```
     fn value_store(self: Arc<Self>) -> Option<Arc<dyn ValueStore>> {
         None
@@ -208,7 +240,10 @@ pub trait SessionStore: fmt::Debug + Send + Sync + 'static {
 }
 
 /// Whether [`ValueStore::set_value`] overwrites.
+///
+/// Non-exhaustive: a store answers a mode it does not know with a [`StoreError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SetMode {
     /// Always write.
     Always,
@@ -252,18 +287,6 @@ pub trait ValueStore: fmt::Debug + Send + Sync + 'static {
     fn is_shared(&self) -> bool {
         false
     }
-}
-
-/// A store failure, mapped to the crate's error: 503 with a description fit for users,
-/// and one log line that says why (the store's own error, which may name hosts).
-pub(crate) fn store_failed(err: StoreError) -> crate::error::OidcError {
-    crate::error::OidcError::new(
-        crate::error::ErrorKind::StoreUnavailable,
-        rocket::http::Status::ServiceUnavailable,
-        "session_store_unavailable",
-        "sessions cannot be read or written right now; try again in a moment",
-    )
-    .with_log_detail(format!("the session store failed: {err}"))
 }
 
 /// A fixed-length key part for values that may hold any character (`scope` is the provider

@@ -15,7 +15,7 @@ use crate::config::{Config, RedisConfig, StoreConfig};
 use crate::error::ErrorKind;
 use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
-use crate::session::{CookieCipher, SessionBackend};
+use crate::session::{CookieCipher, Marks, SessionBackend};
 use crate::store::{MemoryStore, SessionStore, ValueStore};
 
 /// How much of a form body is looked at for an `access_token` field.
@@ -309,35 +309,34 @@ async fn backend(
     handed_in: Option<Arc<dyn SessionStore>>,
     config: &StoreConfig,
 ) -> Result<(SessionBackend, Arc<dyn ValueStore>), String> {
-    let stored = |store: Arc<dyn SessionStore>| {
-        let values = store
-            .clone()
-            .value_store()
-            .unwrap_or_else(|| Arc::new(MemoryStore::default()));
-        (SessionBackend::Stored(store), values)
-    };
     Ok(match (handed_in, config) {
-        (Some(store), _) => stored(store),
-        (None, StoreConfig::Memory { capacity }) => stored(Arc::new(MemoryStore::new(*capacity))),
+        (Some(store), _) => {
+            let values = store.clone().value_store().unwrap_or_else(|| {
+                log::warn!(
+                    "oidc: the store handed to OidcFairing::with_store keeps no values \
+                     (SessionStore::value_store is None): refresh locks and replay caches stay \
+                     in this process, so with several instances a rotating refresh token may \
+                     be spent twice; implement ValueStore for the store and return it"
+                );
+                Arc::new(MemoryStore::default())
+            });
+            (SessionBackend::Stored(store), values)
+        }
+        (None, StoreConfig::Memory { capacity }) => {
+            let store = Arc::new(MemoryStore::new(*capacity));
+            (SessionBackend::Stored(store.clone()), store)
+        }
         (None, StoreConfig::Redis(settings)) => {
             let (store, values) = connect_redis(settings).await?;
             (SessionBackend::Stored(store), values)
         }
         (None, StoreConfig::Cookie { capacity, shared }) => {
-            let (marks, local): (Arc<dyn ValueStore>, _) = match shared {
-                None => {
-                    let local = Arc::new(MemoryStore::new(*capacity));
-                    (local.clone(), Some(local))
-                }
-                Some(settings) => (connect_redis(settings).await?.1, None),
+            let marks = match shared {
+                None => Marks::Local(Arc::new(MemoryStore::new(*capacity))),
+                Some(settings) => Marks::Shared(connect_redis(settings).await?.1),
             };
-            (
-                SessionBackend::Cookie {
-                    marks: marks.clone(),
-                    local,
-                },
-                marks,
-            )
+            let values = marks.store();
+            (SessionBackend::Cookie(marks), values)
         }
     })
 }

@@ -369,7 +369,8 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             Ok(found) => found,
             Err(err) => return fail(req, err),
         };
-        let out = RequestState::of(req).cookie_queue();
+        let state = RequestState::of(req);
+        let out = state.cookie_queue();
         let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
         let visit = Visit {
             jar: req.cookies(),
@@ -390,13 +391,8 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             };
             match decision {
                 Decision::Ready(session, chunks) => {
-                    return Outcome::Success(authenticated(
-                        req,
-                        (oidc, client),
-                        session,
-                        chunks,
-                        out,
-                    ))
+                    state.mark_personal();
+                    return Outcome::Success(authenticated((oidc, client), session, chunks, out));
                 }
                 Decision::LogIn { silent } => silent,
                 Decision::Failed(err) => return fail(req, err),
@@ -487,13 +483,11 @@ async fn login_or_401<P: Provider>(
 
 /// The guard's answer for a user whose session is ready.
 fn authenticated<P: Provider>(
-    req: &Request<'_>,
     (oidc, client): (&Arc<Oidc>, &Arc<ProviderState>),
     session: SessionData,
     chunks: usize,
     cookies: CookieQueue,
 ) -> Authenticated<P> {
-    RequestState::of(req).mark_personal();
     Authenticated {
         session,
         claims: OnceLock::new(),

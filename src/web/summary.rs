@@ -4,16 +4,16 @@
 use crate::config::{ClientAuth, MetadataSource, StoreConfig, UrlPolicy, UserinfoMethod};
 use crate::flow::{Oidc, ProviderState};
 use crate::op::client::Resolved;
-use crate::session::SessionBackend;
+use crate::session::{Marks, SessionBackend};
 
 /// The summary lines, one block per provider.
 pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
     let config = &oidc.config;
     let store = match (&oidc.sessions, &config.store) {
-        (SessionBackend::Cookie { local: None, .. }, _) => {
+        (SessionBackend::Cookie(Marks::Shared(_)), _) => {
             "sealed cookies (ended sessions marked in Redis, shared by every instance)".to_string()
         }
-        (SessionBackend::Cookie { .. }, _) => {
+        (SessionBackend::Cookie(Marks::Local(_)), _) => {
             "sealed cookies (ended sessions marked in this process)".to_string()
         }
         (SessionBackend::Stored(_), StoreConfig::Memory { capacity }) => {
@@ -216,10 +216,7 @@ mod tests {
         let config = Config::from_figment(&figment).unwrap();
         let http = HttpClient::new(std::time::Duration::from_secs(1)).unwrap();
         let marks = std::sync::Arc::new(crate::store::MemoryStore::default());
-        let sessions = SessionBackend::Cookie {
-            marks: marks.clone(),
-            local: Some(marks.clone()),
-        };
+        let sessions = SessionBackend::Cookie(Marks::Local(marks.clone()));
         let oidc = Oidc::new(
             config,
             CookieCipher::for_tests(),

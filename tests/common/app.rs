@@ -388,6 +388,21 @@ pub async fn log_in_through(client: &Client, uri: &str) {
     );
 }
 
+/// Takes the provider's `callback` URL to the app (the callback must send the browser back)
+/// and returns `/login`'s JSON: the end of every whole login.
+pub async fn finish_login(client: &Client, callback: &str) -> serde_json::Value {
+    let response = browse(client, &path_and_query(callback)).await;
+    assert_eq!(
+        response.status(),
+        Status::SeeOther,
+        "the callback succeeds: {:?}",
+        response.into_string().await
+    );
+    let response = browse(client, "/login").await;
+    assert_eq!(response.status(), Status::Ok);
+    json(&response.into_string().await.unwrap())
+}
+
 /// A reqwest client that, like a browser, keeps cookies but follows no redirect.
 pub fn provider_browser() -> reqwest::Client {
     reqwest::Client::builder()

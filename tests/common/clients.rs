@@ -58,16 +58,7 @@ pub async fn callback_after<'c>(
 pub async fn logs_in_at(client: &Client, auth_url: &str, user: &str) -> Value {
     let browser = provider_browser();
     let (callback, _) = through_provider(&browser, auth_url, APP, AtProvider::LogIn(user)).await;
-    let response = browse(client, &path_and_query(&callback)).await;
-    assert_eq!(
-        response.status(),
-        Status::SeeOther,
-        "the callback succeeds: {:?}",
-        response.into_string().await
-    );
-    let response = browse(client, "/login").await;
-    assert_eq!(response.status(), Status::Ok);
-    json(&response.into_string().await.unwrap())
+    finish_login(client, &callback).await
 }
 
 /// Refreshes the access token now, whatever its expiry; answers the new one.

@@ -69,18 +69,7 @@ async fn logs_in(client: &Client) -> Value {
 
 /// Finishes a login started with `auth_url`; returns `/login`'s JSON.
 async fn logs_in_at(client: &Client, auth_url: &str) -> Value {
-    let callback = authorize_at_once(auth_url).await;
-    let response = browse(client, &path_and_query(&callback)).await;
-    let status = response.status();
-    assert_eq!(
-        status,
-        Status::SeeOther,
-        "the callback succeeds: {:?}",
-        response.into_string().await
-    );
-    let response = browse(client, "/login").await;
-    assert_eq!(response.status(), Status::Ok);
-    json(&response.into_string().await.unwrap())
+    finish_login(client, &authorize_at_once(auth_url).await).await
 }
 
 /// The callback's answer to a login started with `auth_url`.

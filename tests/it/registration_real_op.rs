@@ -3,6 +3,7 @@
 //! start, registered again when the provider forgot the client or its secret expired.
 
 use crate::common::app::*;
+use crate::common::clients::logs_in;
 use crate::common::node_op::{through_provider, AtProvider, NodeOp};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
@@ -41,14 +42,7 @@ fn file_setting(path: &std::path::Path) -> String {
 
 /// Logs in; returns the client_id the ID token was issued to.
 async fn log_in(client: &Client, user: &str) -> String {
-    let auth_url = start_login(client, "/login").await;
-    let (callback, _) =
-        through_provider(&provider_browser(), &auth_url, APP, AtProvider::LogIn(user)).await;
-    let response = browse(client, &path_and_query(&callback)).await;
-    assert_eq!(response.status(), Status::SeeOther, "the callback succeeds");
-    let response = browse(client, "/login").await;
-    assert_eq!(response.status(), Status::Ok);
-    let body = json(&response.into_string().await.unwrap());
+    let body = logs_in(client, user).await;
     assert_eq!(body["id_token"]["sub"], user);
     body["id_token"]["aud"].as_str().unwrap().to_string()
 }

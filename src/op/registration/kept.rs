@@ -132,7 +132,7 @@ impl Persistence {
         match self {
             Persistence::Store(store) => {
                 let key = format!("registration-lock:{}", provider);
-                match StoreLock::try_take(&**store, key, LOCK_TTL).await {
+                match StoreLock::try_take(&**store, &key, "registration", LOCK_TTL).await {
                     Ok(lock) => Ok(lock.map(Lock::Store)),
                     Err(e) => Err(store_error(
                         provider,

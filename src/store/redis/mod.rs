@@ -392,7 +392,9 @@ impl ValueStore for RedisStore {
         let Some(value) = only_if else {
             let mut cmd = redis::cmd("DEL");
             cmd.arg(self.value_key(key));
-            let deleted: usize = self.exec("DEL", Req::Cmd(&cmd), Retry::Idempotent).await?;
+            // Sent once: a resent `DEL` after a lost answer would report "nothing deleted"
+            // for its own deletion.
+            let deleted: usize = self.exec("DEL", Req::Cmd(&cmd), Retry::IfNotSent).await?;
             return Ok(deleted == 1);
         };
         let mut cmd = redis::cmd("EVAL");
