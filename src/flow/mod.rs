@@ -5,7 +5,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::config::{ClientAuth, Config, ProviderConfig, RegistrationConfig};
+use crate::config::{ClientAuth, Config, ConfigError, ProviderConfig, RegistrationConfig};
 use crate::op::client::ProviderClient;
 use crate::op::registration::{Persistence, Registrar};
 use crate::protocol::http::{HttpClient, HttpOptions};
@@ -52,7 +52,7 @@ impl Oidc {
         handed_in: bool,
         sessions: SessionBackend,
         values: Arc<dyn ValueStore>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ConfigError> {
         let cookies = CookieFactory::new(&config);
         let mut providers = Vec::new();
         for provider in std::mem::take(&mut config.providers) {
@@ -60,11 +60,11 @@ impl Oidc {
             let http = if settings.is_default() {
                 http.clone()
             } else if handed_in {
-                return Err(format!(
-                    "oidc.providers.{}: ca_certificates, http_proxy and http_user_agent do not \
-                     apply to the HTTP client handed to OidcFairing::with_http_client: set them \
-                     on that client and remove them from the configuration",
-                    provider.name
+                return Err(ConfigError::new(
+                    format!("oidc.providers.{}", provider.name),
+                    "sets ca_certificates, http_proxy or http_user_agent, which do not apply to \
+                     the HTTP client handed to OidcFairing::with_http_client",
+                    "set them on that client and remove them from the configuration",
                 ));
             } else {
                 let options = HttpOptions {
@@ -72,8 +72,13 @@ impl Oidc {
                     proxy: settings.proxy.as_ref().map(|p| p.expose()),
                     user_agent: settings.user_agent.as_deref(),
                 };
-                HttpClient::with_options(config.http_timeout, &options)
-                    .map_err(|e| format!("oidc.providers.{}: {e}", provider.name))?
+                HttpClient::with_options(config.http_timeout, &options).map_err(|e| {
+                    ConfigError::new(
+                        format!("oidc.providers.{}", provider.name),
+                        format!("cannot build its HTTP client: {e}"),
+                        "check ca_certificates, http_proxy and http_user_agent",
+                    )
+                })?
             };
             let registrar = match &provider.client.registration {
                 None => None,
@@ -82,12 +87,12 @@ impl Oidc {
                         (Some(file), _) => Persistence::File(file.clone()),
                         (None, true) => Persistence::Store(values.clone()),
                         (None, false) => {
-                            return Err(format!(
-                                "oidc.providers.{}.registration_file is missing: a dynamically \
-                                 registered client is kept in the session store only when \
-                                 every instance shares it (Redis); name a file, e.g. \
-                                 registration_file = \"/var/lib/my-app/oidc-client.json\"",
-                                provider.name
+                            return Err(ConfigError::new(
+                                format!("oidc.providers.{}.registration_file", provider.name),
+                                "is missing: a dynamically registered client is kept in the \
+                                 session store only when every instance shares it (Redis)",
+                                "name a file, e.g. registration_file = \
+                                 \"/var/lib/my-app/oidc-client.json\"",
                             ))
                         }
                     };
@@ -220,5 +225,57 @@ impl Deref for ProviderState {
 
     fn deref(&self) -> &ProviderClient {
         &self.client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Marks;
+    use crate::store::MemoryStore;
+    use rocket::figment::providers::{Format, Toml};
+    use rocket::figment::Figment;
+
+    fn oidc(provider_keys: &str, handed_in: bool) -> Result<Oidc, ConfigError> {
+        let figment = Figment::from(Toml::string(&format!(
+            "[oidc]\nredirect_uri = \"https://app.example.com/cb\"\n\
+             [oidc.providers.default]\nissuer = \"https://op.example.com\"\n{provider_keys}"
+        )));
+        let config = Config::from_figment(&figment).expect("a valid configuration");
+        let http = HttpClient::new(std::time::Duration::from_secs(1)).unwrap();
+        let marks = Arc::new(MemoryStore::default());
+        let sessions = SessionBackend::Cookie(Marks::Local(marks.clone()));
+        Oidc::new(
+            config,
+            CookieCipher::for_tests(),
+            &http,
+            handed_in,
+            sessions,
+            marks,
+        )
+    }
+
+    #[test]
+    fn a_registration_without_a_file_or_a_shared_store_names_registration_file() {
+        let err = oidc(
+            "[oidc.providers.default.client_registration]\nclient_name = \"x\"",
+            false,
+        )
+        .expect_err("nowhere to keep the client");
+        assert_eq!(err.key, "oidc.providers.default.registration_file");
+        assert!(err.fix.contains("registration_file = "), "{err}");
+    }
+
+    #[test]
+    fn http_settings_beside_a_handed_in_client_name_the_provider_and_the_fix() {
+        let keys = "client_id = \"app\"\nclient_secret = \"s\"\nhttp_user_agent = \"mine\"";
+        assert!(
+            oidc(keys, false).is_ok(),
+            "the crate's own client takes them"
+        );
+        let err = oidc(keys, true).expect_err("the handed-in client ignores them");
+        assert_eq!(err.key, "oidc.providers.default");
+        assert!(err.problem.contains("with_http_client"), "{err}");
+        assert!(err.fix.contains("set them on that client"), "{err}");
     }
 }
