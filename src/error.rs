@@ -66,6 +66,10 @@ pub enum ErrorKind {
     /// A valid bearer token without a scope the route requires (403,
     /// `error="insufficient_scope"`).
     InsufficientScope,
+    /// A bound of `[oidc.limits]` was reached: one client's DPoP key sent more proofs than
+    /// the API remembers (429), or anonymous requests caused more calls to the provider than
+    /// allowed (503). The response's `Retry-After` says when to try again.
+    RateLimited,
 }
 
 /// An OpenID Connect failure, with a fitting HTTP status and, like Flask-pyoidc's error view,
@@ -98,6 +102,8 @@ pub struct OidcError {
     description: String,
     /// What only the log may say (hosts, a store's own error), never the description.
     log_detail: Option<std::sync::Arc<str>>,
+    /// Seconds after which a retry may succeed (`Retry-After`), when the crate knows.
+    retry_after: Option<u64>,
 }
 
 impl OidcError {
@@ -113,6 +119,7 @@ impl OidcError {
             error: error.into(),
             description: description.into(),
             log_detail: None,
+            retry_after: None,
         }
     }
 
@@ -149,10 +156,12 @@ impl OidcError {
     }
 
     /// Errors for this app's operators (5xx: a provider or store failing) at `Error`;
-    /// bad input and what a provider reported for a user's own login (even its
-    /// `server_error`) at `Warn`.
+    /// bad input, a bound of `[oidc.limits]` reached, and what a provider reported for a
+    /// user's own login (even its `server_error`) at `Warn`.
     fn log_level(&self) -> log::Level {
-        if self.status.code >= 500 && self.kind != ErrorKind::ProviderError {
+        if self.status.code >= 500
+            && !matches!(self.kind, ErrorKind::ProviderError | ErrorKind::RateLimited)
+        {
             log::Level::Error
         } else {
             log::Level::Warn
@@ -163,6 +172,17 @@ impl OidcError {
     pub(crate) fn with_log_detail(mut self, detail: impl Into<String>) -> Self {
         self.log_detail = Some(detail.into().into());
         self
+    }
+
+    /// Says when a retry may succeed (the response's `Retry-After`, at least 1 s).
+    pub(crate) fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after.as_secs_f64().ceil().max(1.0) as u64);
+        self
+    }
+
+    /// Seconds after which a retry may succeed, when the crate knows.
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// What went wrong in terms for the app's developers and operators: configuration keys,

@@ -104,6 +104,11 @@
 //! | `end_session_with_access_token` | bool | `true` | a session whose access token expired and that has no refresh token ends |
 //! | `session.store` | string | `"cookie"` | where sessions live: `"cookie"`, `"memory"` or `"redis"` (see [Sessions and stores](#sessions-and-stores)) |
 //! | `session.memory.capacity` | number | `100000` | most entries the memory store (and the cookie store's marks of ended sessions) holds |
+//! | `session.memory.sessions_per_subject` | number | `16` | most sessions of one user (provider and `sub`) in the memory store: a new login past it ends that user's session closest to expiry, so one account cannot push other users out; a full store ends sessions of the users holding the most first |
+//! | `limits.dpop_replay_capacity` | number | `100000` | most DPoP proofs (their `jti`s) an API remembers against replay, of every key together, apart from sessions and marks; when full, the oldest are forgotten first (with a warning) |
+//! | `limits.dpop_proofs_per_key` | number | `10000` | most proofs of one DPoP key remembered at once (a proof is remembered 4 minutes): past it, that key's new proofs are refused with 429 until older ones age out, so one client cannot fill the cache |
+//! | `limits.provider_calls_per_second` | number | `50` | per provider, calls that anonymous requests can cause: pushed authorization requests and code exchanges (logins), introspections of tokens not in the cache (APIs), each kind bounded on its own; beyond it, 503 with `Retry-After` |
+//! | `limits.provider_calls_concurrent` | number | `32` | per provider and kind, such calls in flight at once; beyond it, 503 with `Retry-After` |
 //! | `session.redis.url` | URL | — | `redis://[user:password@]host:port[/db]`, `rediss://` for TLS, `redis+unix:///path/to/socket` (and `valkey://`, `valkeys://`, `valkey+unix://`); with `store = "cookie"`, where the marks of ended sessions go (shared by instances) |
 //! | `session.redis.cluster` | list of URLs | — | seed nodes of a Redis Cluster, instead of `url` (a bare `host:port` means `redis://host:port`) |
 //! | `session.redis.key_prefix` | string | `"rocket_oidc:"` | in front of every key, so apps can share a Redis |

@@ -194,6 +194,49 @@ proptest! {
         prop_assert!((1..=8).contains(&count));
     }
 
+    /// A stored session record: it reads back exactly for its own provider and id, never for
+    /// another; a record with any character changed, cut short or made up never opens; and
+    /// the same session seals to the same record (the stores' compare-and-swap needs it).
+    #[test]
+    fn a_sealed_session_record_opens_only_whole_and_where_it_was_sealed(
+        text in "\\PC{0,400}",
+        at in any::<proptest::sample::Index>(),
+        to in any::<char>(),
+        cut in any::<proptest::sample::Index>(),
+        made_up in "[A-Za-z0-9_.-]{0,600}",
+    ) {
+        let cipher = CookieCipher::for_tests();
+        let id = "nOqTyGmv3kU2QeBsl8yZ1bX0f5hRjWcA4EiPdKtL9so";
+        let sealed = cipher.seal_record("default", id, &text);
+        if text.len() >= 8 {
+            prop_assert!(!sealed.contains(&text), "the text shows through");
+        }
+        prop_assert_eq!(cipher.open_record("default", id, &sealed), Some(text.clone()));
+        prop_assert_eq!(&cipher.seal_record("default", id, &text), &sealed);
+        prop_assert!(cipher.open_record("other", id, &sealed).is_none());
+        prop_assert!(cipher.open_record("default", "another-id", &sealed).is_none());
+        prop_assert!(CookieCipher::for_tests().open_record("default", id, &sealed).is_none());
+        prop_assert!(cipher.open_record("default", id, &made_up).is_none());
+        let mut chars: Vec<char> = sealed.chars().collect();
+        let at = at.index(chars.len());
+        if chars[at] != to {
+            chars[at] = to;
+            let changed: String = chars.iter().collect();
+            // A base64url text whose last character differs only in unused bits is the
+            // same bytes: those may open, nothing else.
+            let bytes = |text: &str| {
+                text.strip_prefix("v1.")
+                    .and_then(|body| crate::protocol::base64url::decode(body.as_bytes()))
+            };
+            prop_assert!(
+                cipher.open_record("default", id, &changed).is_none()
+                    || bytes(&changed) == bytes(&sealed)
+            );
+        }
+        let cut = cut.index(sealed.len());
+        prop_assert!(cipher.open_record("default", id, &sealed[..cut]).is_none());
+    }
+
     /// Bytes that are not a session's encoding are no session (and no panic), also when
     /// they are an encoding with a byte changed or cut short.
     #[test]

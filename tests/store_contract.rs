@@ -131,8 +131,14 @@ fn unix_ms() -> u64 {
 // ---------------------------------------------------------------------------------------
 
 mod memory {
+    // The contract saves many sessions of one user: without the per-user cap (a policy of
+    // the memory store, tested in its own module), which would end all but 16 of them.
     rocket_oidc_auth::store_contract!(session_and_value_store: async {
-        (rocket_oidc_auth::store::MemoryStore::new(100_000), ())
+        (
+            rocket_oidc_auth::store::MemoryStore::new(100_000)
+                .with_sessions_per_subject(usize::MAX),
+            (),
+        )
     });
 }
 
@@ -260,7 +266,8 @@ async fn memory_a_full_store_drops_expired_entries_before_live_ones() {
 #[tokio::test]
 async fn memory_many_saves_stay_within_capacity_and_keep_the_newest() {
     let capacity = 64;
-    let store = MemoryStore::new(capacity);
+    // One user's 1,000 logins: the store's capacity is what bounds them here.
+    let store = MemoryStore::new(capacity).with_sessions_per_subject(capacity);
     let total = 1000u64;
     for n in 0..total {
         let r = record("p", "crowd", Some("S"), "d");

@@ -10,6 +10,7 @@ use url::Url;
 
 use super::defaults;
 use super::error::{bail, from_figment_error, ConfigError};
+use super::limits::{validate_limits, Limits, RawLimits};
 use super::provider::{validate_provider, AppUrls, ProviderConfig, RawProvider};
 use super::session::{validate_store, RawSession, StoreConfig};
 use super::urls::{check_route_path, parse_url_for, safe_return_path, UrlPolicy};
@@ -34,6 +35,8 @@ struct RawConfig {
     frontchannel_logout_path: Option<String>,
     #[serde(default)]
     session: RawSession,
+    #[serde(default)]
+    limits: RawLimits,
     dangerously_allow_http: Option<bool>,
     trust_forwarded_headers: Option<bool>,
     /// Read by the cookie cipher (see `session::codec`); listed so the key is known.
@@ -70,6 +73,8 @@ pub(crate) struct Config {
     pub(crate) frontchannel_logout_path: String,
     /// Where sessions live.
     pub(crate) store: StoreConfig,
+    /// What one client, or anonymous traffic, may fill or cause.
+    pub(crate) limits: Limits,
     /// Plain http accepted beyond loopback hosts (development only).
     pub(crate) url_policy: UrlPolicy,
     /// `X-Forwarded-Proto` and `X-Forwarded-Host` say how the browser reached the app (a
@@ -222,6 +227,7 @@ impl Config {
             }
         }
         let store = validate_store(raw.session)?;
+        let limits = validate_limits(raw.limits)?;
         let app = AppUrls {
             policy,
             origin: redirect_uri.origin().ascii_serialization(),
@@ -253,6 +259,7 @@ impl Config {
             backchannel_logout_path,
             frontchannel_logout_path,
             store,
+            limits,
             url_policy: policy,
             trust_forwarded_headers: raw
                 .trust_forwarded_headers

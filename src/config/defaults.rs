@@ -23,9 +23,16 @@ pub(crate) const DANGEROUSLY_ALLOW_PUBLISHED_SECRET_KEY: bool = false;
 // `[oidc.session]`
 pub(crate) const SESSION_STORE: &str = "cookie";
 pub(crate) const MEMORY_CAPACITY: usize = 100_000;
+pub(crate) const MEMORY_SESSIONS_PER_SUBJECT: usize = 16;
 pub(crate) const REDIS_KEY_PREFIX: &str = "rocket_oidc:";
 pub(crate) const REDIS_CONNECT_TIMEOUT_MS: u64 = 2000;
 pub(crate) const REDIS_RESPONSE_TIMEOUT_MS: u64 = 1000;
+
+// `[oidc.limits]`
+pub(crate) const DPOP_REPLAY_CAPACITY: usize = 100_000;
+pub(crate) const DPOP_PROOFS_PER_KEY: usize = 10_000;
+pub(crate) const PROVIDER_CALLS_PER_SECOND: u32 = 50;
+pub(crate) const PROVIDER_CALLS_CONCURRENT: u32 = 32;
 
 // `[oidc.providers.<name>]`
 /// The scope every login asks for, and the only one when none is configured.
@@ -92,6 +99,26 @@ mod tests {
             ),
             ("session.store", quoted(SESSION_STORE)),
             ("session.memory.capacity", MEMORY_CAPACITY.to_string()),
+            (
+                "session.memory.sessions_per_subject",
+                MEMORY_SESSIONS_PER_SUBJECT.to_string(),
+            ),
+            (
+                "limits.dpop_replay_capacity",
+                DPOP_REPLAY_CAPACITY.to_string(),
+            ),
+            (
+                "limits.dpop_proofs_per_key",
+                DPOP_PROOFS_PER_KEY.to_string(),
+            ),
+            (
+                "limits.provider_calls_per_second",
+                PROVIDER_CALLS_PER_SECOND.to_string(),
+            ),
+            (
+                "limits.provider_calls_concurrent",
+                PROVIDER_CALLS_CONCURRENT.to_string(),
+            ),
             ("session.redis.key_prefix", quoted(REDIS_KEY_PREFIX)),
             (
                 "session.redis.connect_timeout_ms",

@@ -16,6 +16,7 @@ mod app;
 mod client;
 pub(crate) mod defaults;
 mod error;
+mod limits;
 mod metadata;
 mod provider;
 mod redis;
@@ -26,6 +27,7 @@ pub(crate) use api::TokenValidation;
 pub(crate) use app::{is_release, Config};
 pub(crate) use client::{AssertionAudience, ClientAuth, RegistrationConfig};
 pub(crate) use error::ConfigError;
+pub(crate) use limits::Limits;
 pub(crate) use metadata::ProviderMetadata;
 pub(crate) use provider::{MetadataSource, ProviderConfig, UserinfoMethod};
 #[cfg_attr(not(feature = "redis"), allow(unused_imports, unreachable_pub))]

@@ -20,6 +20,16 @@ pub(super) struct RawSession {
 #[serde(deny_unknown_fields)]
 struct RawMemory {
     capacity: Option<usize>,
+    sessions_per_subject: Option<usize>,
+}
+
+/// `[oidc.session.memory]`: how much the memory store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemoryConfig {
+    /// Most entries (sessions and values together).
+    pub(crate) capacity: usize,
+    /// Most sessions of one user (provider and `sub`).
+    pub(crate) sessions_per_subject: usize,
 }
 
 /// `[oidc.session]`: where sessions live.
@@ -31,8 +41,8 @@ pub(crate) enum StoreConfig {
         capacity: usize,
         shared: Option<RedisConfig>,
     },
-    /// In this process, at most `capacity` entries.
-    Memory { capacity: usize },
+    /// In this process.
+    Memory(MemoryConfig),
     /// In Redis.
     Redis(RedisConfig),
 }
@@ -47,7 +57,17 @@ pub(super) fn validate_store(raw: RawSession) -> Result<StoreConfig, ConfigError
             capacity,
             shared: redis.map(validate_redis).transpose()?,
         }),
-        ("memory", None) => Ok(StoreConfig::Memory { capacity }),
+        ("memory", None) => Ok(StoreConfig::Memory(MemoryConfig {
+            capacity,
+            sessions_per_subject: match raw.memory.sessions_per_subject {
+                Some(0) => bail!(
+                    format!("{KEY}.memory.sessions_per_subject"),
+                    "= 0 would end every session as it starts",
+                    "raise it (a user's browsers and devices), or remove it for the default"
+                ),
+                other => other.unwrap_or(defaults::MEMORY_SESSIONS_PER_SUBJECT),
+            },
+        })),
         ("memory", Some(_)) => bail!(
             format!("{KEY}.redis"),
             "is set but oidc.session.store = \"memory\" does not use it",
@@ -102,7 +122,17 @@ mod tests {
         );
         assert_eq!(
             store("store = \"memory\"\nmemory = { capacity = 500 }").unwrap(),
-            StoreConfig::Memory { capacity: 500 }
+            StoreConfig::Memory(MemoryConfig {
+                capacity: 500,
+                sessions_per_subject: 16
+            })
+        );
+        assert_eq!(
+            store("store = \"memory\"\nmemory = { sessions_per_subject = 3 }").unwrap(),
+            StoreConfig::Memory(MemoryConfig {
+                capacity: 100_000,
+                sessions_per_subject: 3
+            })
         );
     }
 
@@ -120,6 +150,10 @@ mod tests {
             (
                 "store = \"memory\"\n[oidc.session.redis]\nurl = \"redis://127.0.0.1\"",
                 "oidc.session.redis is set but oidc.session.store = \"memory\" does not use it",
+            ),
+            (
+                "store = \"memory\"\nmemory = { sessions_per_subject = 0 }",
+                "oidc.session.memory.sessions_per_subject = 0 would end every session",
             ),
             (
                 "colour = \"blue\"",

@@ -18,7 +18,7 @@ use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::time::now;
 use crate::protocol::validation::payload_of;
 use crate::session::store_failed;
-use crate::session::{CookieQueue, EndedSessions};
+use crate::session::{CookieQueue, Ended, EndedSessions};
 use crate::store::{digest, SetMode};
 
 /// Handles one back-channel logout request's `logout_token`; returns how many sessions a
@@ -65,11 +65,16 @@ pub(crate) async fn backchannel_logout(
             ));
         }
         // A sid names one provider session; only without it does sub end all of the user's.
-        let (sid, subject) = match valid.sid.as_deref() {
-            Some(sid) => (Some(sid), None),
-            None => (None, valid.subject.as_deref()),
+        let logged_out = match (valid.sid.as_deref(), valid.subject.as_deref()) {
+            (Some(sid), subject) => Ended::ProviderSession {
+                sid,
+                subject,
+                at: now,
+            },
+            (None, Some(subject)) => Ended::User { subject, at: now },
+            (None, None) => return Err(invalid("the logout token has neither sid nor sub".into())),
         };
-        let ended = match lifecycle::end_by_index(oidc, client, sid, subject, now).await {
+        let ended = match lifecycle::end_by_index(oidc, client, logged_out).await {
             Ok(ended) => ended,
             Err(err) => {
                 // Forget the jti, so the provider's retry of this token is not a "replay".
@@ -87,7 +92,11 @@ pub(crate) async fn backchannel_logout(
                 EndedSessions::Deleted(count) => format!("{count} session(s)"),
                 EndedSessions::Marked => "the matching sessions".to_string(),
             },
-            if sid.is_some() { "by sid" } else { "by sub" }
+            if valid.sid.is_some() {
+                "by sid"
+            } else {
+                "by sub"
+            }
         );
         return Ok(match ended {
             EndedSessions::Deleted(count) => count,

@@ -3,8 +3,7 @@
 //! answer are kept a bounded time, by SHA-256 of the token: an API does not ask the
 //! provider, nor check a signature, on every request of the same token.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -19,68 +18,19 @@ use crate::protocol::dpop;
 use crate::protocol::time::now;
 use crate::protocol::validation::Rejection;
 use crate::session::store_failed;
+use crate::store::replay::Seen;
 use crate::store::SetMode;
+
+pub(crate) use super::token_cache::TokenCache;
 
 /// Longest bearer token looked at: longer ones are refused without asking the provider.
 pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
-
-/// Most answers kept per provider and kind (introspection, JWT checks); past it, expired
-/// ones go first, then the cache starts over.
-const CACHE_CAPACITY: usize = 10_000;
 
 /// How long a JWT access token that passed every check is kept as checked: at most this,
 /// and never past its `exp`. A client sends the same token on every call until it expires;
 /// kept, a call skips the signature check and the parsing (the token's signature cannot
 /// change, and the keys it was checked with are themselves kept an hour by default).
 const JWT_KEPT_FOR: Duration = Duration::from_secs(300);
-
-/// Answers about bearer tokens by SHA-256 of the token (the token itself is never kept):
-/// introspection answers, and JWT access tokens that passed.
-#[derive(Default)]
-pub(crate) struct TokenCache {
-    entries: Mutex<HashMap<[u8; 32], Cached>>,
-}
-
-impl std::fmt::Debug for TokenCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenCache")
-    }
-}
-
-#[derive(Clone)]
-struct Cached {
-    outcome: Result<Arc<TokenInfo>, Arc<str>>,
-    until: Instant,
-}
-
-impl TokenCache {
-    fn get(&self, key: &[u8; 32]) -> Option<Result<Arc<TokenInfo>, Arc<str>>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let cached = entries.get(key)?;
-        (Instant::now() < cached.until).then(|| cached.outcome.clone())
-    }
-
-    fn insert(&self, key: [u8; 32], outcome: Result<Arc<TokenInfo>, Arc<str>>, for_: Duration) {
-        if for_.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CACHE_CAPACITY {
-            entries.retain(|_, cached| now < cached.until);
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            key,
-            Cached {
-                outcome,
-                until: now + for_,
-            },
-        );
-    }
-}
 
 /// Validates a bearer token for `client`'s APIs. An invalid token is an `invalid_token`
 /// error (401); a provider that fails is 502, 503 or 504.
@@ -148,9 +98,11 @@ pub(crate) async fn validate(
         return Ok(info);
     }
     let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let cache = &client.introspection_cache;
-    if let Some(outcome) = cache.get(&key) {
-        return outcome.map_err(|why| invalid(format!("{why} (answer kept from earlier)")));
+    if let Some(Ok(info)) = client.introspection_cache.get(&key) {
+        return Ok(info);
+    }
+    if let Some(Err(why)) = client.introspection_refusals.get(&key) {
+        return Err(invalid(format!("{why} (answer kept from earlier)")));
     }
     let now = now();
     let outcome = match client.introspect(&resolved, token).await? {
@@ -162,6 +114,11 @@ pub(crate) async fn validate(
     // Kept at most introspection_cache_seconds, and never past the token's exp.
     let expires_at = outcome.as_ref().ok().and_then(|info| info.expires_at);
     let keep = kept_for(settings.introspection_cache, expires_at, now);
+    // Refusals in a small cache of their own: a flood of bogus tokens churns it alone.
+    let cache = match outcome {
+        Ok(_) => &client.introspection_cache,
+        Err(_) => &client.introspection_refusals,
+    };
     cache.insert(key, outcome.clone(), keep);
     outcome.map_err(|why| invalid(why.to_string()))
 }
@@ -189,25 +146,25 @@ pub(crate) struct Presented<'a> {
     pub(crate) url: &'a str,
 }
 
+/// A DPoP proof that passed every check but the replay check, which
+/// [`remember_proof`] makes once the request is otherwise allowed (so that a request the
+/// route refuses, for its scopes say, remembers nothing).
+#[derive(Debug)]
+pub(crate) struct FreshProof {
+    jkt: String,
+    jti: String,
+}
+
 /// RFC 9449 7: a DPoP-bound token must come with the `DPoP` scheme and a proof of its key,
-/// made for this request, not seen before; a token that is not bound must not claim to be.
-pub(crate) async fn check_binding(
-    oidc: &Oidc,
+/// made for this request; a token that is not bound must not claim to be. Returns the
+/// proof, for [`remember_proof`].
+pub(crate) fn check_binding(
     info: &TokenInfo,
     presented: Presented<'_>,
     clock_skew: i64,
-) -> Result<(), OidcError> {
-    let proof_error = |why: String| {
-        OidcError::new(
-            ErrorKind::InvalidToken,
-            rocket::http::Status::Unauthorized,
-            "invalid_dpop_proof",
-            "the DPoP proof is invalid",
-        )
-        .with_log_detail(why)
-    };
+) -> Result<Option<FreshProof>, OidcError> {
     let (jkt, proof) = match (&info.jkt, presented.dpop) {
-        (None, None) => return Ok(()),
+        (None, None) => return Ok(None),
         (None, Some(_)) => {
             return Err(OidcError::invalid_token(
                 "a token that is not DPoP-bound came with the DPoP scheme",
@@ -225,13 +182,12 @@ pub(crate) async fn check_binding(
         }
         (Some(jkt), Some(Some(proof))) => (jkt, proof),
     };
-    let now = now();
     let valid = dpop::verify_proof(
         proof,
         presented.method,
         presented.url,
         presented.token,
-        now,
+        now(),
         clock_skew,
     )
     .map_err(proof_error)?;
@@ -240,13 +196,58 @@ pub(crate) async fn check_binding(
             "the proof's key is not the one the token is bound to (cnf.jkt)".into(),
         ));
     }
-    // A proof is good once (RFC 9449 11.1): its jti is remembered as long as its iat counts.
+    Ok(Some(FreshProof {
+        jkt: valid.jkt,
+        jti: valid.jti,
+    }))
+}
+
+/// A proof is good once (RFC 9449 11.1): its `jti` is remembered as long as its `iat`
+/// counts, in this process's bounded replay cache (one key gets its share, never more, and
+/// nothing a client sends competes with sessions or logout marks), and, when the value store
+/// is shared by instances, there too (each instance writes at most its cache's share of a
+/// key).
+pub(crate) async fn remember_proof(
+    oidc: &Oidc,
+    proof: FreshProof,
+    clock_skew: i64,
+) -> Result<(), OidcError> {
+    let ttl = proof_lifetime(clock_skew);
+    match oidc
+        .replays
+        .remember(&proof.jkt, &proof.jti, ttl, Instant::now())
+    {
+        Seen::New => {}
+        Seen::Replayed => {
+            return Err(proof_error(
+                "a DPoP proof was used twice (its jti was seen)".into(),
+            ))
+        }
+        Seen::KeyFull(after) => {
+            return Err(OidcError::new(
+                ErrorKind::RateLimited,
+                rocket::http::Status::TooManyRequests,
+                "rate_limited",
+                "too many requests with this DPoP key; try again later",
+            )
+            .with_log_detail(format!(
+                "a DPoP key sent more proofs than oidc.limits.dpop_proofs_per_key ({}) within \
+                 a proof's lifetime ({} s): refused until its oldest proofs age out",
+                oidc.config.limits.dpop_proofs_per_key,
+                ttl.as_secs()
+            ))
+            .with_retry_after(after))
+        }
+    }
+    if !oidc.values.is_shared() {
+        return Ok(());
+    }
     let key = format!(
         "dpop-jti:{}",
-        crate::signing::b64(&Sha256::digest(format!("{jkt}:{}", valid.jti).as_bytes())[..18])
+        crate::signing::b64(
+            &Sha256::digest(format!("{}:{}", proof.jkt, proof.jti).as_bytes())[..18]
+        )
     );
-    let ttl =
-        Duration::from_secs(u64::try_from(2 * (dpop::PROOF_WINDOW + clock_skew)).unwrap_or(240));
     match oidc
         .values
         .set_value(&key, "1", ttl, SetMode::IfAbsent)
@@ -254,10 +255,27 @@ pub(crate) async fn check_binding(
     {
         Ok(true) => Ok(()),
         Ok(false) => Err(proof_error(
-            "a DPoP proof was used twice (its jti was seen)".into(),
+            "a DPoP proof was used twice (its jti was seen by another instance)".into(),
         )),
         Err(e) => Err(store_failed(e)),
     }
+}
+
+/// How long a proof's `jti` is remembered: as long as a proof with that `iat` is accepted
+/// (its `iat` may lie the window plus the clock skew on either side of now).
+fn proof_lifetime(clock_skew: i64) -> Duration {
+    let window = dpop::PROOF_WINDOW.saturating_add(clock_skew.max(0));
+    Duration::from_secs(window.unsigned_abs().saturating_mul(2))
+}
+
+fn proof_error(why: String) -> OidcError {
+    OidcError::new(
+        ErrorKind::InvalidToken,
+        rocket::http::Status::Unauthorized,
+        "invalid_dpop_proof",
+        "the DPoP proof is invalid",
+    )
+    .with_log_detail(why)
 }
 
 /// RFC 6750 2.1 b64token: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -273,17 +291,6 @@ fn is_b64token(token: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn info(expires_at: Option<i64>) -> Arc<TokenInfo> {
-        Arc::new(TokenInfo {
-            subject: Some("alice".into()),
-            scope: None,
-            client_id: None,
-            expires_at,
-            claims: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
-            jkt: None,
-        })
-    }
-
     #[test]
     fn answers_are_kept_at_most_the_bound_and_never_past_exp() {
         let bound = Duration::from_secs(300);
@@ -295,42 +302,5 @@ mod tests {
         assert_eq!(kept_for(bound, Some(999), 1_000), Duration::ZERO);
         assert_eq!(kept_for(bound, Some(i64::MIN), i64::MAX), Duration::ZERO);
         assert_eq!(kept_for(bound, None, 1_000), bound);
-    }
-
-    #[test]
-    fn the_cache_answers_only_while_an_entry_lives_and_keeps_nothing_for_zero() {
-        let cache = TokenCache::default();
-        let (a, b) = ([1u8; 32], [2u8; 32]);
-        cache.insert(a, Ok(info(None)), Duration::from_secs(60));
-        cache.insert(b, Ok(info(None)), Duration::ZERO);
-        assert!(matches!(cache.get(&a), Some(Ok(_))));
-        assert!(cache.get(&b).is_none(), "kept for zero: not kept");
-        cache.insert(b, Ok(info(None)), Duration::from_millis(1));
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.get(&b).is_none(), "an expired entry is no answer");
-    }
-
-    #[test]
-    fn a_full_cache_drops_expired_entries_first_then_starts_over() {
-        let cache = TokenCache::default();
-        for i in 0..CACHE_CAPACITY {
-            let mut key = [0u8; 32];
-            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            let keep = if i == 0 {
-                Duration::from_secs(60)
-            } else {
-                Duration::from_millis(1)
-            };
-            cache.insert(key, Ok(info(None)), keep);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-        cache.insert([9u8; 32], Ok(info(None)), Duration::from_secs(60));
-        assert!(
-            cache.get(&[0u8; 32]).is_some(),
-            "a live entry survives the sweep"
-        );
-        assert!(cache.get(&[9u8; 32]).is_some());
-        let entries = cache.entries.lock().unwrap().len();
-        assert_eq!(entries, 2, "the expired ones went");
     }
 }

@@ -8,7 +8,9 @@ use rocket::http::CookieJar;
 
 use super::{Oidc, ProviderState};
 use crate::error::OidcError;
-use crate::session::{CookieQueue, EndedSessions, Loaded, NewSession, Refreshed, SessionData};
+use crate::session::{
+    CookieQueue, Ended, EndedSessions, Loaded, NewSession, Refreshed, SessionData,
+};
 
 /// What a request's session comes to, for the guard: a session to hand the route, or a
 /// login (silent, with `prompt=none`, or not), or a failure to answer.
@@ -352,12 +354,10 @@ pub(crate) async fn end(
 pub(crate) async fn end_by_index(
     oidc: &Oidc,
     client: &ProviderState,
-    sid: Option<&str>,
-    subject: Option<&str>,
-    now: i64,
+    ended: Ended<'_>,
 ) -> Result<EndedSessions, OidcError> {
     oidc.sessions
-        .end_by_index(&oidc.config, client.name(), sid, subject, now)
+        .end_by_index(&oidc.config, client.name(), ended)
         .await
 }
 

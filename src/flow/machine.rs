@@ -111,8 +111,8 @@ pub(crate) async fn token(client: &ProviderState) -> Result<Arc<Issued>, OidcErr
         access_token: response.access_token,
         token_type: response.token_type,
         scope: response.scope,
-        expires_at: now + lifetime,
-        renew_at: now + lifetime - margin,
+        expires_at: now.saturating_add(lifetime),
+        renew_at: now.saturating_add(lifetime - margin),
     });
     log::info!(
         "oidc: provider {:?}: client credentials token fetched, valid {lifetime} s",

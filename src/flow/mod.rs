@@ -12,6 +12,7 @@ use crate::protocol::http::{HttpClient, HttpOptions};
 use crate::session::{
     session_cookie_name, CookieCipher, CookieFactory, SessionBackend, SessionScope,
 };
+use crate::store::replay::ReplayCache;
 use crate::store::ValueStore;
 
 pub(crate) mod backchannel;
@@ -21,6 +22,7 @@ pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod machine;
 pub(crate) mod refresh;
+mod token_cache;
 
 use refresh::RefreshFlights;
 
@@ -39,6 +41,8 @@ pub(crate) struct Oidc {
     /// Where the crate's coordination values live: marks of ended cookie sessions, replay
     /// caches, refresh and registration locks.
     pub(crate) values: Arc<dyn ValueStore>,
+    /// The DPoP proofs APIs have seen (bounded by `oidc.limits`).
+    pub(crate) replays: ReplayCache,
     providers: Vec<Arc<ProviderState>>,
 }
 
@@ -112,15 +116,22 @@ impl Oidc {
                     config.clock_skew,
                     http,
                     registrar,
+                    &config.limits,
                 ),
                 refresh_flights: RefreshFlights::default(),
-                introspection_cache: bearer::TokenCache::default(),
-                jwt_cache: bearer::TokenCache::default(),
+                introspection_cache: bearer::TokenCache::new(token_cache::CAPACITY),
+                introspection_refusals: bearer::TokenCache::new(token_cache::REFUSALS_CAPACITY),
+                jwt_cache: bearer::TokenCache::new(token_cache::CAPACITY),
                 machine_tokens: machine::MachineTokens::default(),
             }));
         }
+        let replays = ReplayCache::new(
+            config.limits.dpop_replay_capacity,
+            config.limits.dpop_proofs_per_key,
+        );
         Ok(Oidc {
             app_origin: config.redirect_uri.origin().ascii_serialization(),
+            replays,
             cookies,
             config,
             cipher,
@@ -212,8 +223,10 @@ pub(crate) struct ProviderState {
     pub(crate) session_cookie: String,
     /// Refreshes in flight or just finished.
     pub(crate) refresh_flights: RefreshFlights,
-    /// Introspection answers about bearer tokens, kept a bounded time.
+    /// Introspection answers about active bearer tokens, kept a bounded time.
     pub(crate) introspection_cache: bearer::TokenCache,
+    /// Introspection refusals (inactive, unknown tokens), in a small cache of their own.
+    pub(crate) introspection_refusals: bearer::TokenCache,
     /// JWT access tokens that passed every check, kept until they expire (at most 5 min).
     pub(crate) jwt_cache: bearer::TokenCache,
     /// The client-credentials token, kept until shortly before it expires.

@@ -118,6 +118,8 @@ impl ProviderClient {
                 self.name()
             )));
         };
+        // Every anonymous visit of a guarded page pushes: bounded.
+        let _permit = self.login_calls.take(self.name())?;
         let what = format!("pushed authorization request to {endpoint}");
         let response = self
             .post_authenticated(resolved, endpoint, params, &what)

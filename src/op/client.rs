@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
+use super::budget::CallBudget;
 use super::registration::{Credentials, Registrar};
-use crate::config::{AssertionAudience, ClientAuth, ProviderConfig, ProviderMetadata};
+use crate::config::{AssertionAudience, ClientAuth, Limits, ProviderConfig, ProviderMetadata};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
 use crate::protocol::jwk::KeySet;
@@ -74,6 +75,10 @@ pub(crate) struct ProviderClient {
     pub(super) jwks_due: std::sync::Mutex<Option<Instant>>,
     /// When an unknown `kid` last made us refetch the JWKS.
     pub(super) last_jwks_refetch: Mutex<Option<Instant>>,
+    /// Bounds on the calls anonymous requests can cause: logins (PAR pushes and code
+    /// exchanges), and introspections.
+    pub(super) login_calls: CallBudget,
+    pub(super) introspection_calls: CallBudget,
 }
 
 impl ProviderClient {
@@ -83,8 +88,11 @@ impl ProviderClient {
         clock_skew: i64,
         http: HttpClient,
         registrar: Option<Registrar>,
+        limits: &Limits,
     ) -> Self {
         ProviderClient {
+            login_calls: CallBudget::new("login", limits),
+            introspection_calls: CallBudget::new("introspection", limits),
             config,
             redirect_uri,
             clock_skew,

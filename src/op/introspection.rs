@@ -21,6 +21,8 @@ impl ProviderClient {
                 self.name()
             )));
         };
+        // Every unknown token is introspected once: bounded.
+        let _permit = self.introspection_calls.take(self.name())?;
         let what = format!("introspection request to {endpoint}");
         let form = [("token", token), ("token_type_hint", "access_token")];
         let response = self

@@ -12,9 +12,11 @@
 //! - `userinfo`: the UserInfo request
 //! - `introspection`: token introspection for APIs
 //! - `revocation`: token revocation, bounded in time
+//! - `budget`: bounds on the calls anonymous requests can cause (`[oidc.limits]`)
 //! - [`registration`]: dynamic client registration and where its result is kept
 
 mod authorize;
+mod budget;
 pub(crate) mod client;
 pub(crate) mod discovery;
 mod id_token;

@@ -57,6 +57,8 @@ impl ProviderClient {
             ("redirect_uri", self.redirect_uri.as_str()),
             ("code_verifier", code_verifier),
         ];
+        // A callback with a forged code but a state from an anonymous login calls here.
+        let _permit = self.login_calls.take(self.name())?;
         let what = format!("token request to {}", resolved.metadata.token_endpoint());
         self.token_request(resolved, &form, &what, dpop).await
     }

@@ -116,7 +116,8 @@ pub(crate) fn verify_proof(
         return Err("the proof is for another URL".into());
     }
     let iat = claims["iat"].as_i64().ok_or("the proof has no iat")?;
-    if (iat - now).abs() > PROOF_WINDOW + clock_skew {
+    // abs_diff: a proof's iat is the sender's number (i64::MIN included); no overflow.
+    if iat.abs_diff(now) > PROOF_WINDOW.saturating_add(clock_skew).unsigned_abs() {
         return Err(format!("the proof's iat {iat} is too far from now ({now})"));
     }
     let ath = b64(&Sha256::digest(access_token.as_bytes()));
@@ -189,6 +190,28 @@ mod tests {
             "a fresh jti each time"
         );
         assert!(part(&again, 1).get("nonce").is_none());
+    }
+
+    #[test]
+    fn an_iat_at_the_ends_of_the_clock_is_refused_without_overflow() {
+        let key = SigningKey::generate(SigningAlg::Es256).unwrap();
+        let url = "https://api.example/orders";
+        let jws = proof(&key, "GET", url, None, Some("token"));
+        assert!(verify_proof(&jws, "GET", url, "token", now(), 60).is_ok());
+        for clock in [i64::MIN, i64::MAX] {
+            let refused = verify_proof(&jws, "GET", url, "token", clock, 60).unwrap_err();
+            assert!(refused.contains("too far from now"), "{refused}");
+        }
+        let mut header = Map::new();
+        header.insert("typ".into(), Value::String("dpop+jwt".into()));
+        header.insert("jwk".into(), key.public_jwk());
+        for iat in [i64::MIN, i64::MAX] {
+            let claims = json!({ "jti": "j", "htm": "GET", "htu": url, "iat": iat,
+                "ath": b64(&Sha256::digest(b"token")) });
+            let jws = key.sign(header.clone(), &claims);
+            let refused = verify_proof(&jws, "GET", url, "token", now(), 60).unwrap_err();
+            assert!(refused.contains("too far from now"), "{refused}");
+        }
     }
 
     #[test]

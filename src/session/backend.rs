@@ -6,18 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocket::futures::future::{try_join3, BoxFuture};
+use rocket::futures::future::BoxFuture;
 use rocket::http::{CookieJar, Status};
 
+use super::marks::{Ended, Marks};
 use super::{CookieCipher, CookieFactory, CookieQueue, NewSession, SessionData};
 use crate::config::Config;
 use crate::error::{ErrorKind, OidcError};
 use crate::protocol::random::RANDOM_LEN;
 use crate::protocol::time::now;
-use crate::store::{
-    digest, MemoryStore, SessionIndex, SessionRecord, SessionStore, SetMode, StoreError, StoreLock,
-    ValueStore,
-};
+use crate::store::{SessionIndex, SessionRecord, SessionStore, StoreError, StoreLock, ValueStore};
 
 /// Where sessions live: the choice of `oidc.session.store` (or of
 /// `OidcFairing::with_store`) at run time.
@@ -29,41 +27,6 @@ pub(crate) enum SessionBackend {
     Cookie(Marks),
     /// Sessions live in a store; the cookie carries the session's id.
     Stored(Arc<dyn SessionStore>),
-}
-
-/// Where the marks of ended cookie sessions live.
-#[derive(Debug)]
-pub(crate) enum Marks {
-    /// In this process: while it holds no mark, no request looks.
-    Local(Arc<MemoryStore>),
-    /// In a store every instance shares (Redis).
-    Shared(Arc<dyn ValueStore>),
-}
-
-impl Marks {
-    /// The store that holds them.
-    pub(crate) fn store(&self) -> Arc<dyn ValueStore> {
-        match self {
-            Marks::Local(store) => store.clone(),
-            Marks::Shared(store) => store.clone(),
-        }
-    }
-
-    fn values(&self) -> &dyn ValueStore {
-        match self {
-            Marks::Local(store) => &**store,
-            Marks::Shared(store) => &**store,
-        }
-    }
-
-    /// Whether no session can be marked ended: this process's own mark store holds
-    /// nothing (or every mark expired). Shared marks are always looked up.
-    fn none(&self) -> bool {
-        match self {
-            Marks::Local(store) => store.holds_no_values(),
-            Marks::Shared(_) => false,
-        }
-    }
 }
 
 /// One provider's sessions as a request sees them: the cookie that carries them, what
@@ -154,9 +117,7 @@ impl SessionBackend {
                 let stored = scope.cipher.read_session(jar, scope.cookie);
                 let session = match stored.data {
                     Some(session)
-                        if !marks.none()
-                            && is_marked_ended(marks.values(), scope.provider, &session)
-                                .await? =>
+                        if !marks.none() && marks.ended(scope.provider, &session).await? =>
                     {
                         None
                     }
@@ -185,7 +146,7 @@ impl SessionBackend {
                     });
                 };
                 Ok(Loaded {
-                    session: stored(&**store, scope.provider, &id).await?,
+                    session: stored(&**store, scope, &id).await?,
                     chunks: 1,
                 })
             }
@@ -212,7 +173,8 @@ impl SessionBackend {
                 out.extend(cookies);
                 // The session this login replaces ends (a copy of its cookie is refused too).
                 if let Some(previous) = previous.data.filter(|p| p.id() != session.id()) {
-                    if let Err(err) = mark_ended(marks.values(), scope.config, &previous).await {
+                    let ended = Ended::Session(&previous);
+                    if let Err(err) = marks.mark(scope.config, scope.provider, ended).await {
                         log::warn!("oidc: could not end the session this login replaced: {err}");
                     }
                 }
@@ -222,7 +184,7 @@ impl SessionBackend {
                     .get(scope.cookie)
                     .and_then(|cookie| scope.cipher.open(scope.cookie, cookie.value()))
                     .filter(|id| is_session_id(id) && id != session.id());
-                let record = record_of(scope.provider, session);
+                let record = record_of(scope, session);
                 let ttl = remaining(scope.config, session, now());
                 store
                     .save(session.id(), &record, ttl)
@@ -269,8 +231,8 @@ impl SessionBackend {
                 let replaced = store
                     .replace(
                         session.id(),
-                        &record_of(scope.provider, previous),
-                        &record_of(scope.provider, session),
+                        &record_of(scope, previous),
+                        &record_of(scope, session),
                         remaining(scope.config, session, now()),
                     )
                     .await
@@ -327,7 +289,7 @@ impl SessionBackend {
             }
             // Another instance is refreshing: wait for its result in the store.
             tokio::time::sleep(REFRESH_POLL).await;
-            match stored(store, scope.provider, session.id()).await? {
+            match stored(store, scope, session.id()).await? {
                 Some(current) if current.access_token() != session.access_token() => {
                     return Ok(Refreshed::Session(current, chunks));
                 }
@@ -360,54 +322,37 @@ impl SessionBackend {
         };
         match self {
             SessionBackend::Cookie(marks) => {
-                mark_ended(marks.values(), scope.config, session).await
+                marks
+                    .mark(scope.config, scope.provider, Ended::Session(session))
+                    .await
             }
             SessionBackend::Stored(store) => store.delete(session.id()).await.map_err(store_failed),
         }
     }
 
-    /// Ends every session of `provider` that a back-channel logout names: by the provider's
-    /// session id and/or the user, as of `now` (later logins stay).
+    /// Ends the sessions of `provider` that a back-channel logout names: those of one
+    /// provider session, or every session of a user, made up to the logout.
     pub(crate) async fn end_by_index(
         &self,
         config: &Config,
         provider: &str,
-        sid: Option<&str>,
-        subject: Option<&str>,
-        now: i64,
+        ended: Ended<'_>,
     ) -> Result<EndedSessions, OidcError> {
         match self {
             SessionBackend::Stored(store) => {
-                let mut deleted = 0;
-                if let Some(sid) = sid {
-                    let index = SessionIndex::Sid { provider, sid };
-                    deleted += store.delete_by_index(index).await.map_err(store_failed)?;
-                }
-                if let Some(subject) = subject {
-                    let index = SessionIndex::Subject { provider, subject };
-                    deleted += store.delete_by_index(index).await.map_err(store_failed)?;
-                }
+                let index = match ended {
+                    Ended::ProviderSession { sid, .. } => SessionIndex::Sid { provider, sid },
+                    Ended::User { subject, .. } => SessionIndex::Subject { provider, subject },
+                    Ended::Session(session) => {
+                        store.delete(session.id()).await.map_err(store_failed)?;
+                        return Ok(EndedSessions::Deleted(1));
+                    }
+                };
+                let deleted = store.delete_by_index(index).await.map_err(store_failed)?;
                 Ok(EndedSessions::Deleted(deleted))
             }
             SessionBackend::Cookie(marks) => {
-                let marks = marks.values();
-                // Marks outlive every session they could match.
-                let ttl = Duration::from_secs(
-                    u64::try_from(config.session_lifetime + config.clock_skew).unwrap_or(1),
-                );
-                let at = now.to_string();
-                if let Some(sid) = sid {
-                    marks
-                        .set_value(&sid_key(provider, sid), &at, ttl, SetMode::Always)
-                        .await
-                        .map_err(store_failed)?;
-                }
-                if let Some(subject) = subject {
-                    marks
-                        .set_value(&subject_key(provider, subject), &at, ttl, SetMode::Always)
-                        .await
-                        .map_err(store_failed)?;
-                }
+                marks.mark(config, provider, ended).await?;
                 Ok(EndedSessions::Marked)
             }
         }
@@ -425,7 +370,7 @@ async fn refresh_holding_lock(
     now: i64,
     renew: &Renew<'_>,
 ) -> Result<Refreshed, OidcError> {
-    let Some(mut current) = stored(store, scope.provider, session.id()).await? else {
+    let Some(mut current) = stored(store, scope, session.id()).await? else {
         return Ok(Refreshed::EndedMeanwhile(None));
     };
     if current.access_token() != session.access_token() && !force {
@@ -442,8 +387,8 @@ async fn refresh_holding_lock(
         let replaced = store
             .replace(
                 session.id(),
-                &record_of(scope.provider, &current),
-                &record_of(scope.provider, &refreshed),
+                &record_of(scope, &current),
+                &record_of(scope, &refreshed),
                 remaining(scope.config, &refreshed, now),
             )
             .await
@@ -451,7 +396,7 @@ async fn refresh_holding_lock(
         if replaced {
             return Ok(Refreshed::Session(refreshed, chunks));
         }
-        match stored(store, scope.provider, session.id()).await? {
+        match stored(store, scope, session.id()).await? {
             Some(newer) => current = newer,
             None => return Ok(Refreshed::EndedMeanwhile(Some(tokens))),
         }
@@ -471,26 +416,44 @@ fn refresh_lock_for(config: &Config) -> Duration {
     REFRESH_LOCK.max(config.http_timeout * 3 + Duration::from_secs(5))
 }
 
-/// The session of `provider` stored under `id` now.
+/// The session of the scope's provider stored under `id` now. A record that does not open
+/// (moved from another id, written without the key, or kept in clear by an older version)
+/// is no session, and a warning.
 async fn stored(
     store: &dyn SessionStore,
-    provider: &str,
+    scope: SessionScope<'_>,
     id: &str,
 ) -> Result<Option<SessionData>, OidcError> {
-    let record = store.load(id).await.map_err(store_failed)?;
-    Ok(record
-        .filter(|record| record.provider == provider)
-        .and_then(|record| SessionData::from_text(&record.data))
-        .filter(|session| session.id() == id))
+    let Some(record) = store.load(id).await.map_err(store_failed)? else {
+        return Ok(None);
+    };
+    if record.provider != scope.provider {
+        return Ok(None);
+    }
+    let session = scope
+        .cipher
+        .open_record(scope.provider, id, &record.data)
+        .and_then(|text| SessionData::from_text(&text))
+        .filter(|session| session.id() == id);
+    if session.is_none() {
+        log::warn!(
+            "oidc: a stored session of provider {:?} does not open (not sealed for this id \
+             with this secret_key): treated as no session",
+            scope.provider
+        );
+    }
+    Ok(session)
 }
 
-/// How a store keeps `session`.
-fn record_of(provider: &str, session: &SessionData) -> SessionRecord {
+/// How a store keeps `session`: sealed, with what its indexes need in clear.
+fn record_of(scope: SessionScope<'_>, session: &SessionData) -> SessionRecord {
     SessionRecord::new(
-        provider.to_string(),
+        scope.provider.to_string(),
         session.subject().to_string(),
         session.sid().map(str::to_string),
-        session.to_text(),
+        scope
+            .cipher
+            .seal_record(scope.provider, session.id(), &session.to_text()),
     )
 }
 
@@ -505,73 +468,6 @@ fn remaining(config: &Config, session: &SessionData, now: i64) -> Duration {
             .saturating_add(config.session_lifetime),
     );
     Duration::from_secs(u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1))
-}
-
-/// Marks a cookie session as ended for as long as any copy of its cookie could be used:
-/// until its lifetime ends (a copy in use keeps it from idling out).
-async fn mark_ended(
-    marks: &dyn ValueStore,
-    config: &Config,
-    session: &SessionData,
-) -> Result<(), OidcError> {
-    let until = session
-        .authenticated_at
-        .saturating_add(config.session_lifetime)
-        .saturating_add(config.clock_skew);
-    let ttl = Duration::from_secs(
-        u64::try_from(until.saturating_sub(now()))
-            .unwrap_or(0)
-            .max(1),
-    );
-    marks
-        .set_value(&ended_key(session.id()), "1", ttl, SetMode::Always)
-        .await
-        .map(drop)
-        .map_err(store_failed)
-}
-
-/// Whether a cookie session was ended on the server: by a logout (its id), or by a
-/// back-channel logout (its provider session, or every session of its user up to then).
-async fn is_marked_ended(
-    marks: &dyn ValueStore,
-    provider: &str,
-    session: &SessionData,
-) -> Result<bool, OidcError> {
-    let by_id = ended_key(session.id());
-    let by_sid = session.sid().map(|sid| sid_key(provider, sid));
-    let by_subject = subject_key(provider, session.subject());
-    // Concurrently: with the marks in Redis, one round trip's latency instead of three.
-    let (ended, sid_ended, subject_ended_at) = try_join3(
-        marks.get_value(&by_id),
-        async {
-            match &by_sid {
-                Some(key) => marks.get_value(key).await,
-                None => Ok(None),
-            }
-        },
-        marks.get_value(&by_subject),
-    )
-    .await
-    .map_err(store_failed)?;
-    // A logout of a provider session or of a user ends the logins made up to then, not
-    // later ones (a provider may reuse a sid).
-    let ended_before = |at: Option<String>| {
-        at.and_then(|at| at.parse::<i64>().ok())
-            .is_some_and(|at| session.authenticated_at <= at)
-    };
-    Ok(ended.is_some() || ended_before(sid_ended) || ended_before(subject_ended_at))
-}
-
-fn ended_key(id: &str) -> String {
-    format!("ended:{id}")
-}
-
-fn sid_key(provider: &str, sid: &str) -> String {
-    format!("ended-sid:{}", digest(provider, sid))
-}
-
-fn subject_key(provider: &str, subject: &str) -> String {
-    format!("ended-sub:{}", digest(provider, subject))
 }
 
 fn is_session_id(id: &str) -> bool {

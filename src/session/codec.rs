@@ -31,7 +31,15 @@ use crate::protocol::base64url;
 pub(crate) struct CookieCipher {
     /// `ring`'s AES-256-GCM (assembly with AES-NI and CLMUL where the CPU has them).
     aead: LessSafeKey,
+    /// The key of sessions kept in a store (derived from the cookie key with a label of
+    /// its own, so cookies and records never share a key or a nonce space).
+    records: LessSafeKey,
+    /// Derives a record's nonce from what it seals (see [`CookieCipher::seal_record`]).
+    record_nonces: ring::hmac::Key,
 }
+
+/// The version in front of a sealed session record.
+const RECORD_VERSION: &str = "v1.";
 
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
@@ -93,10 +101,45 @@ impl CookieCipher {
     }
 
     fn with_key(key: &cookie::Key) -> Self {
-        let key = UnboundKey::new(&AES_256_GCM, key.encryption()).expect("a 256-bit key");
+        let cookies = UnboundKey::new(&AES_256_GCM, key.encryption()).expect("a 256-bit key");
+        let mut hasher = Sha256::new();
+        hasher.update(b"rocket_oidc_auth store record key v1\0");
+        hasher.update(key.encryption());
+        let records = UnboundKey::new(&AES_256_GCM, &hasher.finalize()).expect("a 256-bit key");
+        let mut hasher = Sha256::new();
+        hasher.update(b"rocket_oidc_auth store record nonce key v1\0");
+        hasher.update(key.encryption());
         CookieCipher {
-            aead: LessSafeKey::new(key),
+            aead: LessSafeKey::new(cookies),
+            records: LessSafeKey::new(records),
+            record_nonces: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &hasher.finalize()),
         }
+    }
+
+    /// Seals a session for a store: `v1.` and `base64url(nonce ‖ ciphertext ‖ tag)`, with
+    /// the provider and the session id bound in, so a record moved to another id (or
+    /// another provider's session) does not open, and one written without the key neither.
+    ///
+    /// The nonce is an HMAC of the associated data and the text (a synthetic IV, as in
+    /// RFC 5297): the same session seals to the same record, which the stores' compare-and-
+    /// swap (`SessionStore::replace`) needs, and two different records never share a nonce.
+    pub(crate) fn seal_record(&self, provider: &str, id: &str, text: &str) -> String {
+        let aad = record_aad(provider, id);
+        let mut context = ring::hmac::Context::with_key(&self.record_nonces);
+        context.update(&(aad.len() as u64).to_be_bytes());
+        context.update(&aad);
+        context.update(text.as_bytes());
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&context.sign().as_ref()[..NONCE_LEN]);
+        let mut sealed = String::from(RECORD_VERSION);
+        sealed.push_str(&seal_with(&self.records, nonce, &aad, text.as_bytes()));
+        sealed
+    }
+
+    /// Opens a record [`seal_record`](Self::seal_record) sealed for `provider` and `id`.
+    pub(crate) fn open_record(&self, provider: &str, id: &str, sealed: &str) -> Option<String> {
+        let body = sealed.strip_prefix(RECORD_VERSION)?;
+        String::from_utf8(open_with(&self.records, &record_aad(provider, id), body)?).ok()
     }
 
     #[cfg(test)]
@@ -111,21 +154,9 @@ impl CookieCipher {
 
     /// Encrypts `value` for the cookie `name`.
     pub(crate) fn seal_bytes(&self, name: &str, value: &[u8]) -> String {
-        let mut data = Vec::with_capacity(NONCE_LEN + value.len() + TAG_LEN);
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        data.extend_from_slice(&nonce);
-        data.extend_from_slice(value);
-        let tag = self
-            .aead
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(name.as_bytes()),
-                &mut data[NONCE_LEN..],
-            )
-            .expect("a cookie is far below AES-GCM's size limit");
-        data.extend_from_slice(tag.as_ref());
-        base64url::encode(&data)
+        seal_with(&self.aead, nonce, name.as_bytes(), value)
     }
 
     /// Decrypts the cookie `name`'s value, or `None` when it was not sealed by this key.
@@ -135,19 +166,7 @@ impl CookieCipher {
 
     /// Decrypts the cookie `name`'s value, or `None` when it was not sealed by this key.
     pub(crate) fn open_bytes(&self, name: &str, value: &str) -> Option<Vec<u8>> {
-        let mut data = base64url::decode(value.as_bytes())?;
-        if data.len() < NONCE_LEN + TAG_LEN {
-            return None;
-        }
-        let nonce = Nonce::try_assume_unique_for_key(&data[..NONCE_LEN]).ok()?;
-        let plain_len = self
-            .aead
-            .open_in_place(nonce, Aad::from(name.as_bytes()), &mut data[NONCE_LEN..])
-            .ok()?
-            .len();
-        data.truncate(NONCE_LEN + plain_len);
-        data.drain(..NONCE_LEN);
-        Some(data)
+        open_with(&self.aead, name.as_bytes(), value)
     }
 
     /// Reads the session from the request's cookie(s) named `name`.
@@ -172,6 +191,48 @@ impl CookieCipher {
         .and_then(SessionData::decode);
         StoredSession { data, chunks }
     }
+}
+
+/// `base64url(nonce ‖ ciphertext ‖ tag)` of `value` under `key`, with `aad` bound in.
+fn seal_with(key: &LessSafeKey, nonce: [u8; NONCE_LEN], aad: &[u8], value: &[u8]) -> String {
+    let mut data = Vec::with_capacity(NONCE_LEN + value.len() + TAG_LEN);
+    data.extend_from_slice(&nonce);
+    data.extend_from_slice(value);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut data[NONCE_LEN..],
+        )
+        .expect("a session is far below AES-GCM's size limit");
+    data.extend_from_slice(tag.as_ref());
+    base64url::encode(&data)
+}
+
+/// Opens what [`seal_with`] sealed under `key` with `aad`, or `None`.
+fn open_with(key: &LessSafeKey, aad: &[u8], value: &str) -> Option<Vec<u8>> {
+    let mut data = base64url::decode(value.as_bytes())?;
+    if data.len() < NONCE_LEN + TAG_LEN {
+        return None;
+    }
+    let nonce = Nonce::try_assume_unique_for_key(&data[..NONCE_LEN]).ok()?;
+    let plain_len = key
+        .open_in_place(nonce, Aad::from(aad), &mut data[NONCE_LEN..])
+        .ok()?
+        .len();
+    data.truncate(NONCE_LEN + plain_len);
+    data.drain(..NONCE_LEN);
+    Some(data)
+}
+
+/// What a stored session's seal binds: the provider and the session id.
+fn record_aad(provider: &str, id: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(32 + provider.len() + id.len());
+    aad.extend_from_slice(b"rocket_oidc_auth session record\0");
+    aad.extend_from_slice(provider.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(id.as_bytes());
+    aad
 }
 
 /// A session as a request carried it: its data, if the cookies opened, and how many cookies

@@ -1,14 +1,16 @@
 //! Sessions: what a logged-in user's session holds ([`data`]), how it travels in sealed
 //! cookies ([`codec`]), and where it lives between requests ([`backend`]: in the cookie
-//! itself, or in a store of [`crate::store`]).
+//! itself, with [`marks`] of the ones that ended, or in a store of [`crate::store`]).
 
 mod backend;
 mod codec;
 mod data;
+mod marks;
 
 pub(crate) use backend::{
-    store_failed, EndedSessions, Loaded, Marks, Refreshed, SessionBackend, SessionScope,
+    store_failed, EndedSessions, Loaded, Refreshed, SessionBackend, SessionScope,
 };
+pub(crate) use marks::{Ended, Marks};
 #[cfg(test)]
 pub(crate) use codec::chunk_count;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};

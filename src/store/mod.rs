@@ -23,6 +23,7 @@ use std::time::Duration;
 pub mod contract;
 mod lock;
 mod memory;
+pub(crate) mod replay;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -32,7 +33,7 @@ pub use memory::MemoryStore;
 pub use redis::{RedisConfig, RedisStore};
 
 /// One session as a store keeps it: who it belongs to (for the logout indexes) and the
-/// crate's encoding of it, opaque to the store.
+/// session itself, sealed by the crate and opaque to the store.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionRecord {
@@ -42,7 +43,10 @@ pub struct SessionRecord {
     pub subject: String,
     /// The provider's session id (the ID token's `sid`), when it sent one.
     pub sid: Option<String>,
-    /// The session itself, encoded by the crate.
+    /// The session itself (its tokens, claims and keys), sealed by the crate with
+    /// AES-256-GCM under a key derived from `secret_key`, bound to the provider and the
+    /// session id: whoever reads the store reads no token, and a record moved to another id
+    /// does not open.
     pub data: String,
 }
 

@@ -231,7 +231,7 @@ async fn bearer<P: Provider>(
         method: req.method().as_str(),
         url: &url,
     };
-    bearer::check_binding(oidc, &info, presented, oidc.config.clock_skew).await?;
+    let proof = bearer::check_binding(&info, presented, oidc.config.clock_skew)?;
     if !info.has_scopes(scopes) {
         return Err(OidcError::new(
             ErrorKind::InsufficientScope,
@@ -242,6 +242,9 @@ async fn bearer<P: Provider>(
                 scopes.join(" ")
             ),
         ));
+    }
+    if let Some(proof) = proof {
+        bearer::remember_proof(oidc, proof, oidc.config.clock_skew).await?;
     }
     Ok(info)
 }
@@ -422,7 +425,7 @@ impl MachineToken {
 
     /// Seconds until it expires.
     pub fn expires_in(&self) -> i64 {
-        (self.0.expires_at - now()).max(0)
+        self.0.expires_at.saturating_sub(now()).max(0)
     }
 
     /// When it expires.

@@ -12,7 +12,7 @@ use rocket::{Build, Orbit, Request, Response, Rocket};
 use super::request_state::RequestState;
 use super::{routes, summary};
 use crate::config::{Config, RedisConfig, StoreConfig};
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, OidcError};
 use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
 use crate::session::{CookieCipher, Marks, SessionBackend};
@@ -260,6 +260,11 @@ impl Fairing for OidcFairing {
                 res.set_header(Header::new("WWW-Authenticate", "Bearer realm=\"oidc\""));
             }
         }
+        if let Some(after) = state.error().and_then(OidcError::retry_after) {
+            if !res.headers().contains("Retry-After") {
+                res.set_header(Header::new("Retry-After", after.to_string()));
+            }
+        }
         if res.status() == Status::ServiceUnavailable && !res.headers().contains("Retry-After") {
             if let Some(err) = state.error() {
                 // RFC 9110 10.2.3: when to try again. A store recovers within a second; a
@@ -322,8 +327,11 @@ async fn backend(
             });
             (SessionBackend::Stored(store), values)
         }
-        (None, StoreConfig::Memory { capacity }) => {
-            let store = Arc::new(MemoryStore::new(*capacity));
+        (None, StoreConfig::Memory(memory)) => {
+            let store = Arc::new(
+                MemoryStore::new(memory.capacity)
+                    .with_sessions_per_subject(memory.sessions_per_subject),
+            );
             (SessionBackend::Stored(store.clone()), store)
         }
         (None, StoreConfig::Redis(settings)) => {

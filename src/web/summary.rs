@@ -13,14 +13,22 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
         (SessionBackend::Cookie(Marks::Shared(_)), _) => {
             "sealed cookies (ended sessions marked in Redis, shared by every instance)".to_string()
         }
+        (SessionBackend::Cookie(Marks::Local(_)), StoreConfig::Cookie { capacity, .. }) => {
+            format!(
+                "sealed cookies (ended sessions marked in this process, at most {capacity} \
+                 marks, one per user)"
+            )
+        }
         (SessionBackend::Cookie(Marks::Local(_)), _) => {
             "sealed cookies (ended sessions marked in this process)".to_string()
         }
-        (SessionBackend::Stored(_), StoreConfig::Memory { capacity }) => {
-            format!("this process's memory (at most {capacity} entries), id in a sealed cookie")
-        }
+        (SessionBackend::Stored(_), StoreConfig::Memory(memory)) => format!(
+            "this process's memory (at most {} entries, {} sessions per user), sealed, id in a \
+             sealed cookie",
+            memory.capacity, memory.sessions_per_subject
+        ),
         (SessionBackend::Stored(_), StoreConfig::Redis(redis)) => format!(
-            "Redis {} (prefix {:?}), id in a sealed cookie",
+            "Redis {} (prefix {:?}), sealed, id in a sealed cookie",
             if redis.cluster.is_empty() {
                 "standalone"
             } else {
@@ -29,7 +37,7 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
             redis.key_prefix
         ),
         (SessionBackend::Stored(store), StoreConfig::Cookie { .. }) => {
-            format!("{store:?}, id in a sealed cookie")
+            format!("{store:?}, sealed, id in a sealed cookie")
         }
     };
     let origin = &oidc.app_origin;
@@ -54,6 +62,15 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
         config.session_lifetime,
         config.session_idle_timeout,
     )];
+    let limits = &config.limits;
+    lines.push(format!(
+        "oidc: limits: DPoP replay cache of {} proofs ({} per key); calls anonymous requests \
+         cause, per provider, {}/s and {} at once for logins and as many for introspections",
+        limits.dpop_replay_capacity,
+        limits.dpop_proofs_per_key,
+        limits.provider_calls_per_second,
+        limits.provider_calls_concurrent,
+    ));
     if config.url_policy == UrlPolicy::AllowHttp {
         lines.push(
             "oidc: WARNING: oidc.dangerously_allow_http is on: codes, tokens and session \
@@ -231,7 +248,17 @@ mod tests {
         assert!(text.contains("provider \"google\""), "{text}");
         assert!(text.contains("Secure=yes"), "{text}");
         assert!(
-            text.contains("sealed cookies (ended sessions marked in this process)"),
+            text.contains(
+                "sealed cookies (ended sessions marked in this process, at most 100000 marks, \
+                 one per user)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "limits: DPoP replay cache of 100000 proofs (10000 per key); calls anonymous \
+                 requests cause, per provider, 50/s and 32 at once"
+            ),
             "{text}"
         );
         assert!(text.contains("not reachable yet"), "{text}");

@@ -63,18 +63,21 @@ fn port_is_free(port: u16) -> bool {
 }
 
 /// A loopback port that is free now; with `bus`, port + 10000 (a cluster node's bus
-/// port) is free too.
+/// port) is free too. Both lie below the kernel's ephemeral range (32768 and up on Linux),
+/// so that no server listening on port 0 (a test provider) and no outgoing connection
+/// takes them before redis-server binds them; each call in this process gets another.
 fn free_port(bus: bool) -> u16 {
-    for _ in 0..1000 {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("bind a loopback port")
-            .port();
-        if !bus || (port < 55_000 && port_is_free(port + 10_000)) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(104_729);
+    for _ in 0..2_700 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (start.wrapping_add(n) % 2_700) as u16;
+        if port_is_free(port) && (!bus || port_is_free(port + 10_000)) {
             return port;
         }
     }
-    panic!("found no free loopback port");
+    panic!("found no free loopback port between 20000 and 22700");
 }
 
 /// Sends `PING` the plain-RESP way; true when the server answers it.

@@ -20,13 +20,22 @@ pub struct RunningApp {
     server: tokio::task::JoinHandle<Result<rocket::Rocket<rocket::Ignite>, rocket::Error>>,
 }
 
-/// A free port on 127.0.0.1.
+/// A free port on 127.0.0.1 for a server a test starts later, below the kernel's ephemeral
+/// range (32768 and up on Linux): no provider listening on port 0 and no outgoing
+/// connection can take it between this call and the server's bind, as one did when ports
+/// came from binding port 0. Each call in this process gets another port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919);
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (start.wrapping_add(n) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("found no free port between 20000 and 32000 on 127.0.0.1");
 }
 
 /// A quickstart app served on a real port (without a provider of its own).

@@ -428,10 +428,9 @@ async fn proof(
     })))
 }
 
-#[rocket::async_test]
-async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
-    // Logins get a JWT access token for the API, bound to the session's DPoP key.
-    let op = provider(&[("OP_DEFAULT_RESOURCE", "1")]);
+/// The API example with logins bound to the session's DPoP key (JWT access tokens for the
+/// API), `oidc` lines under `[default.oidc]`, and `user` logged in.
+async fn dpop_session(op: &NodeOp, user: &str, oidc: &str) -> Client {
     let provider = format!(
         "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
          access_token_audience = \"{RESOURCE}\"\ndpop = true\nuserinfo_http_method = \"none\""
@@ -440,6 +439,7 @@ async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         .issuer(&op.issuer)
         .scope(EMAIL_SCOPE)
         .provider_table(&provider)
+        .oidc(oidc)
         .mount("/t", rocket::routes![proof])
         .start()
         .await;
@@ -448,32 +448,41 @@ async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         &provider_browser(),
         &auth_url,
         "http://127.0.0.1:8000/",
-        AtProvider::LogIn("dora"),
+        AtProvider::LogIn(user),
     )
     .await;
     assert_eq!(
         browse(&client, &path_and_query(&callback)).await.status(),
         Status::SeeOther
     );
+    client
+}
+
+/// The session's access token and a fresh proof for `method` on `url`, as `/t/proof` made
+/// them.
+async fn made(client: &Client, method: &str, url: &str) -> Value {
+    let uri = format!(
+        "/t/proof?method={method}&url={}",
+        url::form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>()
+    );
+    json(
+        &client
+            .get(uri)
+            .dispatch()
+            .await
+            .into_string()
+            .await
+            .unwrap(),
+    )
+}
+
+#[rocket::async_test]
+async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
+    // Logins get a JWT access token for the API, bound to the session's DPoP key.
+    let op = provider(&[("OP_DEFAULT_RESOURCE", "1")]);
+    let client = dpop_session(&op, "dora", "").await;
     let url = "http://127.0.0.1:8000/api/me";
-    let made = |method: &'static str, url: &'static str| {
-        let client = &client;
-        async move {
-            let uri = format!(
-                "/t/proof?method={method}&url={}",
-                url::form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>()
-            );
-            json(
-                &client
-                    .get(uri)
-                    .dispatch()
-                    .await
-                    .into_string()
-                    .await
-                    .unwrap(),
-            )
-        }
-    };
+    let made = |method: &'static str, url: &'static str| made(&client, method, url);
     let first = made("GET", url).await;
     assert_eq!(first["token_type"], "DPoP");
     let token = first["token"].as_str().unwrap().to_string();
@@ -522,4 +531,53 @@ async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         with_proof(fresh["proof"].as_str().unwrap()).await.status(),
         Status::Ok
     );
+}
+
+#[rocket::async_test]
+async fn one_dpop_key_fills_only_its_share_of_the_replay_cache() {
+    // The cookie store's marks in the smallest store there is, and a small share per key:
+    // the proofs must neither fill the marks nor go past their own bound.
+    let op = provider(&[("OP_DEFAULT_RESOURCE", "1")]);
+    let client = dpop_session(
+        &op,
+        "erin",
+        "[default.oidc.session.memory]\ncapacity = 16\n[default.oidc.limits]\ndpop_proofs_per_key = 20",
+    )
+    .await;
+    let url = "http://127.0.0.1:8000/api/me";
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let made = made(&client, "GET", url).await;
+        let response = client
+            .get("/api/me")
+            .header(Header::new(
+                "Authorization",
+                format!("DPoP {}", made["token"].as_str().unwrap()),
+            ))
+            .header(Header::new(
+                "DPoP",
+                made["proof"].as_str().unwrap().to_string(),
+            ))
+            .dispatch()
+            .await;
+        let retry = response
+            .headers()
+            .get_one("Retry-After")
+            .map(str::to_string);
+        statuses.push((response.status().code, retry));
+    }
+    let ok = statuses.iter().filter(|(code, _)| *code == 200).count();
+    assert_eq!(ok, 20, "the key's share, then refusals: {statuses:?}");
+    for (code, retry) in &statuses[20..] {
+        assert_eq!(*code, 429, "{statuses:?}");
+        let after: u64 = retry.as_deref().expect("Retry-After").parse().unwrap();
+        assert!((1..=240).contains(&after), "{after}");
+    }
+    // The session's own logout still goes through: the proofs filled no mark store.
+    let response = client
+        .post("/logout")
+        .header(Header::new("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
 }

@@ -151,11 +151,7 @@ async fn two_tabs_logging_in_at_once_both_succeed() {
 
 #[rocket::async_test]
 async fn an_app_started_while_the_provider_is_down_recovers_when_it_is_up() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::server::free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let client = TestApp::quickstart()
         .issuer(&issuer)
@@ -186,11 +182,7 @@ async fn an_app_started_while_the_provider_is_down_recovers_when_it_is_up() {
 
 #[rocket::async_test]
 async fn a_login_through_a_running_server_with_a_real_cookie_jar() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::server::free_port();
     let app = format!("http://127.0.0.1:{port}");
     let redirect_uri = format!("{app}/redirect_uri");
     let op = NodeOp::start(&[("OP_CLIENTS", &clients_for(&redirect_uri))]);

@@ -21,6 +21,7 @@ mod fake_op_selftest;
 mod http_client_real_op;
 mod large_sessions;
 mod launch;
+mod limits;
 mod login_params_real_op;
 mod login_real_op;
 mod logout;

@@ -182,6 +182,11 @@ macro_rules! store_suite {
             }
 
             #[rocket::async_test]
+            async fn one_users_logins_and_logouts_fill_no_store() {
+                super::cycles_fill_nothing(Store::$store()).await;
+            }
+
+            #[rocket::async_test]
             async fn an_idle_session_ends() {
                 super::idle_timeout(Store::$store()).await;
             }
@@ -220,6 +225,48 @@ async fn copied_cookie_refused_after_logout(store: Store) {
         Status::Unauthorized,
         "a copy of the cookie taken before the logout must be refused"
     );
+}
+
+/// POST /logout from the app's own page; the logout must go through (303).
+async fn log_out(client: &Client) {
+    let response = client
+        .post("/logout")
+        .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
+        .dispatch()
+        .await;
+    assert_eq!(
+        response.status(),
+        Status::SeeOther,
+        "the logout goes through"
+    );
+}
+
+/// One account logging in and out over and over, in a store of the smallest capacity:
+/// the marks of its ended sessions stay bounded (one record per user), so another user's
+/// logout still bites afterwards.
+async fn cycles_fill_nothing(store: Store) {
+    let (op, client) = app(&store, "[default.oidc.session.memory]\ncapacity = 16").await;
+    for _ in 0..40 {
+        // (Past 16 logouts a user's older sessions are ended as a whole, up to the login
+        // time of the oldest one named, in whole seconds: a new session from that same
+        // second may be refused, so the loop asserts the login, not the session.)
+        let login = log_in_at_once(&client, "/login").await;
+        assert_eq!(login.status(), Status::SeeOther);
+        log_out(&client).await;
+    }
+    op.set(|b| b.sub = "bob".into());
+    log_in(&client).await;
+    let copy = session_cookie(&client);
+    log_out(&client).await;
+    assert_eq!(
+        whoami(&client, Some(&copy)).await,
+        Status::Unauthorized,
+        "bob's logout bites: a copy of his cookie is refused"
+    );
+    // The cycling account is not locked out: its next login a second later holds.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    op.set(|b| b.sub = "alice".into());
+    log_in(&client).await;
 }
 
 async fn backchannel_by_sid(store: Store) {
@@ -541,5 +588,61 @@ async fn copied_cookie_refused_after_logout_while_the_copy_stays_active(store: S
         whoami(&client, Some(&copy)).await,
         Status::Unauthorized,
         "a logout ends every copy for as long as one could live"
+    );
+}
+
+/// Whoever reads Redis reads no token: the stored session is sealed, and a sealed record
+/// moved under another session's id does not open there.
+#[cfg(feature = "redis")]
+#[rocket::async_test]
+async fn redis_keeps_sessions_sealed_and_bound_to_their_id() {
+    let server = crate::common::redis::RedisServer::start();
+    let store = Store {
+        table: format!(
+            "store = \"redis\"\n[default.oidc.session.redis]\nurl = \"{}\"\nkey_prefix = \"sealed:\"",
+            server.url()
+        ),
+        _servers: None,
+    };
+    let (op, client) = app(&store, "").await;
+    let alice = log_in_at_once(&client, "/login").await;
+    assert_eq!(alice.status(), Status::SeeOther);
+    let body = client
+        .get("/login")
+        .header(Accept::JSON)
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    let login: Value = serde_json::from_str(&body).unwrap();
+    let access_token = login["access_token"].as_str().expect("an access token");
+    let keys = |server: &crate::common::redis::RedisServer| -> Vec<String> {
+        let listed = server.cli(&["--scan", "--pattern", "sealed:s:*"]);
+        listed.lines().map(str::to_string).collect()
+    };
+    let alice_keys = keys(&server);
+    assert_eq!(alice_keys.len(), 1, "{alice_keys:?}");
+    let record = server.cli(&["GET", &alice_keys[0]]);
+    assert!(record.contains("\"d\":\"v1."), "{record}");
+    assert!(
+        !record.contains(access_token) && !record.contains("alice@example"),
+        "the stored session shows its contents: {record}"
+    );
+
+    // Mallory logs in, and someone with write access to Redis moves Alice's record under
+    // Mallory's session id: it does not open there.
+    forget_session(&client).await;
+    op.set(|b| b.sub = "mallory".into());
+    log_in(&client).await;
+    let mallory_key = keys(&server)
+        .into_iter()
+        .find(|key| *key != alice_keys[0])
+        .expect("mallory's session");
+    assert_eq!(server.cli(&["SET", &mallory_key, &record]), "OK");
+    assert_eq!(
+        whoami(&client, None).await,
+        Status::Unauthorized,
+        "a record sealed for another id is no session"
     );
 }

@@ -6,7 +6,7 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `P s:{id}` | string | the session, as compact JSON `{"p":…,"u":…,"s":…,"d":…}` |
+//! | `P s:{id}` | string | the session, as compact JSON `{"p":…,"u":…,"s":…,"d":…}` (`d` sealed by the crate: AES-256-GCM, bound to the id) |
 //! | `P x:{b64(provider)}:{b64(sid)}` | sorted set | the ids of that provider session's sessions |
 //! | `P u:{b64(provider)}:{b64(sub)}` | sorted set | the ids of that user's sessions |
 //! | `P v:{key}` | string | a small value |
