@@ -325,7 +325,12 @@
 //!
 //! Every session has a random id, new at every login (no session fixation). A logout ends
 //! the session on the server too: a server-side store deletes it, the cookie store marks
-//! its id as ended, so a copy of the cookie taken before the logout is refused. The
+//! its id as ended (in one bounded record per user), so a copy of the cookie taken before
+//! the logout is refused. A store keeps each session sealed (AES-256-GCM under a key
+//! derived from `secret_key`, bound to the session's id): whoever reads Redis, or its
+//! backups, reads no token. What one client, one account or anonymous traffic can fill or
+//! cause is bounded (`[oidc.limits]`, the memory store's per-user cap); `SECURITY.md` lists
+//! every bound. The
 //! login's transaction (state, nonce, PKCE verifier) travels in its own sealed cookie, so a
 //! callback may land on any instance that shares the `secret_key`.
 //!

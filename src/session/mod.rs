@@ -10,8 +10,8 @@ mod marks;
 pub(crate) use backend::{
     store_failed, EndedSessions, Loaded, Refreshed, SessionBackend, SessionScope,
 };
-pub(crate) use marks::{Ended, Marks};
 #[cfg(test)]
 pub(crate) use codec::chunk_count;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};
 pub(crate) use data::{session_cookie_name, NewSession, SessionData};
+pub(crate) use marks::{Ended, Marks};

@@ -23,9 +23,9 @@ use std::time::Duration;
 pub mod contract;
 mod lock;
 mod memory;
-pub(crate) mod replay;
 #[cfg(feature = "redis")]
 mod redis;
+pub(crate) mod replay;
 
 pub(crate) use lock::StoreLock;
 pub use memory::MemoryStore;

@@ -6,8 +6,10 @@
 //! once register once: the first registers, the others wait for its result. A kept client
 //! is used again while it fits: same issuer, same requested metadata, secret not expired, and
 //! (checked once per process) still known at its `registration_client_uri`. Where and how
-//! it is kept, and the lock, are [`kept`]'s.
+//! it is kept, and the lock, are [`kept`]'s; `registration_file` on disk and its lock are
+//! [`file`](mod@file)'s.
 
+mod file;
 mod kept;
 
 use kept::Kept;
