@@ -156,15 +156,16 @@ impl OidcError {
     }
 
     /// Errors for this app's operators (5xx: a provider or store failing) at `Error`;
-    /// bad input, a bound of `[oidc.limits]` reached, and what a provider reported for a
-    /// user's own login (even its `server_error`) at `Warn`.
+    /// bad input and what a provider reported for a user's own login (even its
+    /// `server_error`) at `Warn`; a bound of `[oidc.limits]` reached at `Debug` (the bound
+    /// itself warns once a minute).
     fn log_level(&self) -> log::Level {
-        if self.status.code >= 500
-            && !matches!(self.kind, ErrorKind::ProviderError | ErrorKind::RateLimited)
-        {
-            log::Level::Error
-        } else {
-            log::Level::Warn
+        match self.kind {
+            // A flood would write a line per request: what refuses it warns once a minute.
+            ErrorKind::RateLimited => log::Level::Debug,
+            ErrorKind::ProviderError => log::Level::Warn,
+            _ if self.status.code >= 500 => log::Level::Error,
+            _ => log::Level::Warn,
         }
     }
 

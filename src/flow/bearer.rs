@@ -38,6 +38,7 @@ pub(crate) async fn validate(
     client: &ProviderState,
     token: &str,
     clock_skew: i64,
+    caller: Option<std::net::IpAddr>,
 ) -> Result<Arc<TokenInfo>, OidcError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(OidcError::invalid_token(format!(
@@ -105,7 +106,7 @@ pub(crate) async fn validate(
         return Err(invalid(format!("{why} (answer kept from earlier)")));
     }
     let now = now();
-    let outcome = match client.introspect(&resolved, token).await? {
+    let outcome = match client.introspect(&resolved, token, caller).await? {
         Ok(body) => read_introspection(&body, &resolved.metadata.issuer, audience, now, clock_skew)
             .map(Arc::new)
             .map_err(|rejection| Arc::<str>::from(rejection.into_message())),
@@ -205,39 +206,55 @@ pub(crate) fn check_binding(
 /// A proof is good once (RFC 9449 11.1): its `jti` is remembered as long as its `iat`
 /// counts, in this process's bounded replay cache (one key gets its share, never more, and
 /// nothing a client sends competes with sessions or logout marks), and, when the value store
-/// is shared by instances, there too (each instance writes at most its cache's share of a
-/// key).
+/// is shared by instances, there too: each instance writes there only what its own cache
+/// took, so at most its capacity per proof lifetime. A proof that cannot be remembered is
+/// refused, never let through unremembered.
 pub(crate) async fn remember_proof(
     oidc: &Oidc,
     proof: FreshProof,
     clock_skew: i64,
 ) -> Result<(), OidcError> {
     let ttl = proof_lifetime(clock_skew);
-    match oidc
-        .replays
-        .remember(&proof.jkt, &proof.jti, ttl, Instant::now())
-    {
-        Seen::New => {}
-        Seen::Replayed => {
-            return Err(proof_error(
-                "a DPoP proof was used twice (its jti was seen)".into(),
-            ))
-        }
-        Seen::KeyFull(after) => {
-            return Err(OidcError::new(
-                ErrorKind::RateLimited,
-                rocket::http::Status::TooManyRequests,
-                "rate_limited",
+    let limits = &oidc.config.limits;
+    let (status, description, detail, after) =
+        match oidc
+            .replays
+            .remember(&proof.jkt, &proof.jti, ttl, Instant::now())
+        {
+            Seen::New => (None, "", String::new(), Duration::ZERO),
+            Seen::Replayed => {
+                return Err(proof_error(
+                    "a DPoP proof was used twice (its jti was seen)".into(),
+                ))
+            }
+            Seen::KeyFull(after) => (
+                Some(rocket::http::Status::TooManyRequests),
                 "too many requests with this DPoP key; try again later",
-            )
-            .with_log_detail(format!(
-                "a DPoP key sent more proofs than oidc.limits.dpop_proofs_per_key ({}) within \
+                format!(
+                    "a DPoP key sent more proofs than oidc.limits.dpop_proofs_per_key ({}) within \
                  a proof's lifetime ({} s): refused until its oldest proofs age out",
-                oidc.config.limits.dpop_proofs_per_key,
-                ttl.as_secs()
-            ))
-            .with_retry_after(after))
-        }
+                    limits.dpop_proofs_per_key,
+                    ttl.as_secs()
+                ),
+                after,
+            ),
+            Seen::Full(after) => (
+                Some(rocket::http::Status::ServiceUnavailable),
+                "this API is too busy right now; try again in a moment",
+                format!(
+                "the DPoP replay cache holds oidc.limits.dpop_replay_capacity ({}) proofs that \
+                 still count: new proofs are refused until the oldest age out",
+                limits.dpop_replay_capacity
+            ),
+                after,
+            ),
+        };
+    if let Some(status) = status {
+        return Err(
+            OidcError::new(ErrorKind::RateLimited, status, "rate_limited", description)
+                .with_log_detail(detail)
+                .with_retry_after(after),
+        );
     }
     if !oidc.values.is_shared() {
         return Ok(());
@@ -262,10 +279,11 @@ pub(crate) async fn remember_proof(
 }
 
 /// How long a proof's `jti` is remembered: as long as a proof with that `iat` is accepted
-/// (its `iat` may lie the window plus the clock skew on either side of now).
+/// (its `iat` may lie the window plus the clock skew on either side of now, in whole
+/// seconds: two more cover the rounding).
 fn proof_lifetime(clock_skew: i64) -> Duration {
     let window = dpop::PROOF_WINDOW.saturating_add(clock_skew.max(0));
-    Duration::from_secs(window.unsigned_abs().saturating_mul(2))
+    Duration::from_secs(window.unsigned_abs().saturating_mul(2).saturating_add(2))
 }
 
 fn proof_error(why: String) -> OidcError {

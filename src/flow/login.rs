@@ -6,6 +6,8 @@
 //! tabs logging in at once never overwrite each other's state. The callback consumes it
 //! whatever the outcome: a replayed callback finds nothing.
 
+use std::net::IpAddr;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rocket::http::{Cookie, CookieJar};
@@ -162,13 +164,22 @@ pub(crate) async fn start_login(
     return_to: &str,
     silent: bool,
     params: &LoginParams,
+    caller: Option<IpAddr>,
 ) -> Result<PendingLogin, OidcError> {
     let state = random_token();
     let nonce = random_token();
     let code_verifier = random_token();
     let code_challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()));
     let location = client
-        .authorization_url(resolved, &state, &nonce, &code_challenge, silent, params)
+        .authorization_url(
+            resolved,
+            &state,
+            &nonce,
+            &code_challenge,
+            silent,
+            params,
+            caller,
+        )
         .await?;
     let transaction = Transaction {
         provider: client.name().to_string(),
@@ -330,6 +341,7 @@ pub(crate) async fn finish_login(
     query: &str,
     jar: &CookieJar<'_>,
     out: &CookieQueue,
+    caller: Option<IpAddr>,
 ) -> Result<String, OidcError> {
     let params = CallbackParams::parse(query)?;
     let Some(state) = params.state.as_deref() else {
@@ -349,26 +361,45 @@ pub(crate) async fn finish_login(
         ));
     }
 
-    // Single use: the transaction cookie is deleted whatever happens next.
     let name = oidc.cookies.name(&tx_cookie_name(state));
-    out.push(oidc.cookies.removal(
-        name.clone(),
-        oidc.cookies.path_for(&oidc.config.callback_path),
-    ));
-    // ...and leaves the list of pending logins.
-    let mut pending = pending_logins(oidc, jar, now());
-    if pending.iter().any(|(pending, _)| *pending == name) {
-        pending.retain(|(pending, _)| *pending != name);
-        out.push(if pending.is_empty() {
-            oidc.cookies
-                .removal(oidc.cookies.name(PENDING_COOKIE), "/".into())
-        } else {
-            pending_cookie(oidc, &pending)
-        });
+    let outcome = finish(oidc, &params, state, &name, jar, out, caller).await;
+    // Single use: the transaction cookie is deleted whatever happened, but when the bound
+    // on code exchanges refused before the provider was asked: the code is unspent, and the
+    // same callback may be loaded again after `Retry-After`.
+    if !matches!(&outcome, Err(err) if err.kind() == ErrorKind::RateLimited) {
+        out.push(oidc.cookies.removal(
+            name.clone(),
+            oidc.cookies.path_for(&oidc.config.callback_path),
+        ));
+        // ...and leaves the list of pending logins.
+        let mut pending = pending_logins(oidc, jar, now());
+        if pending.iter().any(|(pending, _)| *pending == name) {
+            pending.retain(|(pending, _)| *pending != name);
+            out.push(if pending.is_empty() {
+                oidc.cookies
+                    .removal(oidc.cookies.name(PENDING_COOKIE), "/".into())
+            } else {
+                pending_cookie(oidc, &pending)
+            });
+        }
     }
+    outcome
+}
+
+/// [`finish_login`] past the checks of its query: the transaction `name`, its provider, the
+/// code exchange and the session.
+async fn finish(
+    oidc: &Oidc,
+    params: &CallbackParams,
+    state: &str,
+    name: &str,
+    jar: &CookieJar<'_>,
+    out: &CookieQueue,
+    caller: Option<IpAddr>,
+) -> Result<String, OidcError> {
     let transaction = jar
-        .get(&name)
-        .and_then(|cookie| oidc.cipher.open(&name, cookie.value()))
+        .get(name)
+        .and_then(|cookie| oidc.cipher.open(name, cookie.value()))
         .and_then(|json| serde_json::from_str::<Transaction>(&json).ok())
         .ok_or_else(|| {
             OidcError::invalid_callback(
@@ -474,6 +505,7 @@ pub(crate) async fn finish_login(
                 &transaction.return_to,
                 false,
                 &params,
+                caller,
             )
             .await?;
             out.extend(login.transaction_cookie.into_iter().collect());
@@ -505,6 +537,7 @@ pub(crate) async fn finish_login(
             code,
             &transaction.code_verifier,
             dpop_key.as_ref(),
+            caller,
         )
         .await?;
     let Some(id_token) = tokens.id_token else {

@@ -64,7 +64,11 @@ impl TokenCache {
         }
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let until = now + for_;
+        // A century at most: a configured cache time cannot overflow the clock.
+        let Some(until) = now.checked_add(for_.min(Duration::from_secs(100 * 365 * 24 * 3600)))
+        else {
+            return;
+        };
         if let Some(entry) = inner.entries.get_mut(&key) {
             *entry = (answer, until);
             return;

@@ -1,6 +1,8 @@
 //! The authorization request (Core 3.1.2.1): the URL that sends the browser to the
 //! provider, with the route's [`LoginParams`], pushed first when logins use PAR (RFC 9126).
 
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 use super::client::{oauth_refusal, ProviderClient, Resolved};
@@ -34,6 +36,10 @@ impl ProviderClient {
     /// The URL that sends the browser to the provider (Core 3.1.2.1) with PKCE S256: the
     /// whole request in the query, or with PAR only `client_id` and the `request_uri` the
     /// provider gave for the pushed parameters.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one authorization request's whole context"
+    )]
     pub(crate) async fn authorization_url(
         &self,
         resolved: &Resolved,
@@ -42,6 +48,7 @@ impl ProviderClient {
         code_challenge: &str,
         silent: bool,
         login: &LoginParams,
+        caller: Option<IpAddr>,
     ) -> Result<String, OidcError> {
         let mut scope = self.config.scope.clone();
         for extra in &login.extra_scopes {
@@ -89,7 +96,9 @@ impl ProviderClient {
         let mut url = url::Url::parse(&resolved.metadata.authorization_endpoint)
             .expect("authorization_endpoint was checked when the metadata was loaded");
         if self.uses_par(resolved) {
-            let request_uri = self.push_authorization_request(resolved, &params).await?;
+            let request_uri = self
+                .push_authorization_request(resolved, &params, caller)
+                .await?;
             url.query_pairs_mut()
                 .append_pair("client_id", resolved.client_id())
                 .append_pair("request_uri", &request_uri);
@@ -105,6 +114,7 @@ impl ProviderClient {
         &self,
         resolved: &Resolved,
         params: &[(&str, &str)],
+        caller: Option<IpAddr>,
     ) -> Result<String, OidcError> {
         let Some(endpoint) = resolved
             .metadata
@@ -119,7 +129,7 @@ impl ProviderClient {
             )));
         };
         // Every anonymous visit of a guarded page pushes: bounded.
-        let _permit = self.login_calls.take(self.name())?;
+        let _permit = self.authorization_calls.take(self.name(), caller)?;
         let what = format!("pushed authorization request to {endpoint}");
         let response = self
             .post_authenticated(resolved, endpoint, params, &what)

@@ -75,9 +75,10 @@ pub(crate) struct ProviderClient {
     pub(super) jwks_due: std::sync::Mutex<Option<Instant>>,
     /// When an unknown `kid` last made us refetch the JWKS.
     pub(super) last_jwks_refetch: Mutex<Option<Instant>>,
-    /// Bounds on the calls anonymous requests can cause: logins (PAR pushes and code
-    /// exchanges), and introspections.
-    pub(super) login_calls: CallBudget,
+    /// Bounds on the calls anonymous requests can cause, each kind on its own: pushed
+    /// authorization requests, code exchanges, introspections.
+    pub(super) authorization_calls: CallBudget,
+    pub(super) exchange_calls: CallBudget,
     pub(super) introspection_calls: CallBudget,
 }
 
@@ -91,7 +92,8 @@ impl ProviderClient {
         limits: &Limits,
     ) -> Self {
         ProviderClient {
-            login_calls: CallBudget::new("login", limits),
+            authorization_calls: CallBudget::new("pushed authorization", limits),
+            exchange_calls: CallBudget::new("code exchange", limits),
             introspection_calls: CallBudget::new("introspection", limits),
             config,
             redirect_uri,
@@ -244,7 +246,8 @@ pub(super) fn is_due(due: &std::sync::Mutex<Option<Instant>>) -> bool {
 }
 
 pub(super) fn set_due(due: &std::sync::Mutex<Option<Instant>>, after: Duration) {
-    *due.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + after);
+    // A configured age far in the future (beyond the clock's range) is never due.
+    *due.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now().checked_add(after);
 }
 
 pub(super) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -10,6 +10,7 @@ impl ProviderClient {
         &self,
         resolved: &Resolved,
         token: &str,
+        caller: Option<std::net::IpAddr>,
     ) -> Result<Result<Vec<u8>, String>, OidcError> {
         let Some(endpoint) = resolved.metadata.introspection_endpoint.as_deref() else {
             return Err(OidcError::configuration(format!(
@@ -22,7 +23,7 @@ impl ProviderClient {
             )));
         };
         // Every unknown token is introspected once: bounded.
-        let _permit = self.introspection_calls.take(self.name())?;
+        let _permit = self.introspection_calls.take(self.name(), caller)?;
         let what = format!("introspection request to {endpoint}");
         let form = [("token", token), ("token_type_hint", "access_token")];
         let response = self

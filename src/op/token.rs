@@ -50,6 +50,7 @@ impl ProviderClient {
         code: &str,
         code_verifier: &str,
         dpop: Option<&SigningKey>,
+        caller: Option<std::net::IpAddr>,
     ) -> Result<TokenResponse, OidcError> {
         let form = [
             ("grant_type", "authorization_code"),
@@ -58,7 +59,7 @@ impl ProviderClient {
             ("code_verifier", code_verifier),
         ];
         // A callback with a forged code but a state from an anonymous login calls here.
-        let _permit = self.login_calls.take(self.name())?;
+        let _permit = self.exchange_calls.take(self.name(), caller)?;
         let what = format!("token request to {}", resolved.metadata.token_endpoint());
         self.token_request(resolved, &form, &what, dpop).await
     }

@@ -171,8 +171,14 @@ impl SessionBackend {
                         .cookies
                         .session(scope.cipher, scope.cookie, session, previous.chunks)?;
                 out.extend(cookies);
-                // The session this login replaces ends (a copy of its cookie is refused too).
-                if let Some(previous) = previous.data.filter(|p| p.id() != session.id()) {
+                // The session this login replaces ends (a copy of its cookie is refused too),
+                // unless its lifetime or idle timeout ended it already (its times are sealed
+                // in the cookie: nothing brings it back, and no mark is spent on it).
+                let now = now();
+                if let Some(previous) = previous
+                    .data
+                    .filter(|p| p.id() != session.id() && lives_until(scope.config, p) > now)
+                {
                     let ended = Ended::Session(&previous);
                     if let Err(err) = marks.mark(scope.config, scope.provider, ended).await {
                         log::warn!("oidc: could not end the session this login replaced: {err}");
@@ -413,7 +419,14 @@ async fn refresh_holding_lock(
 /// a JWKS refetch and UserInfo, each up to `http_timeout`), so it never expires under a
 /// running refresh.
 fn refresh_lock_for(config: &Config) -> Duration {
-    REFRESH_LOCK.max(config.http_timeout * 3 + Duration::from_secs(5))
+    REFRESH_LOCK
+        .max(
+            config
+                .http_timeout
+                .saturating_mul(3)
+                .saturating_add(Duration::from_secs(5)),
+        )
+        .min(Duration::from_secs(3600))
 }
 
 /// The session of the scope's provider stored under `id` now. A record that does not open
@@ -434,7 +447,13 @@ async fn stored(
         .cipher
         .open_record(scope.provider, id, &record.data)
         .and_then(|text| SessionData::from_text(&text))
-        .filter(|session| session.id() == id);
+        // The index fields, kept in clear, must say what the sealed session says: a record
+        // whose clear fields were edited would escape a back-channel logout.
+        .filter(|session| {
+            session.id() == id
+                && session.subject() == record.subject
+                && session.sid() == record.sid.as_deref()
+        });
     if session.is_none() {
         log::warn!(
             "oidc: a stored session of provider {:?} does not open (not sealed for this id \
@@ -459,15 +478,20 @@ fn record_of(scope: SessionScope<'_>, session: &SessionData) -> SessionRecord {
 
 /// How long `session` can live from `now`: until its idle timeout or its lifetime ends.
 fn remaining(config: &Config, session: &SessionData, now: i64) -> Duration {
-    let until = (session
-        .last_seen
-        .saturating_add(config.session_idle_timeout))
-    .min(
-        session
-            .authenticated_at
-            .saturating_add(config.session_lifetime),
-    );
+    let until = lives_until(config, session);
     Duration::from_secs(u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1))
+}
+
+/// When `session` ends by its idle timeout or its lifetime (Unix seconds).
+fn lives_until(config: &Config, session: &SessionData) -> i64 {
+    session
+        .last_seen
+        .saturating_add(config.session_idle_timeout)
+        .min(
+            session
+                .authenticated_at
+                .saturating_add(config.session_lifetime),
+        )
 }
 
 fn is_session_id(id: &str) -> bool {

@@ -48,7 +48,14 @@ pub(crate) enum Ended<'a> {
 pub(crate) const MARKS_PER_USER: usize = 16;
 
 /// How long a writer waits for another's update of the same user's record.
-const UPDATE_WAIT: Duration = Duration::from_secs(2);
+const UPDATE_WAIT: Duration = Duration::from_secs(3);
+
+/// How long the lock of a user's record is held at most. An update that took longer than
+/// [`UPDATE_DEADLINE`] between taking the lock and writing gives up (503) instead of
+/// writing: with the lock held this much longer than that, a writer that stalled (a slow
+/// store) never overwrites a record another writer updated after its lock expired.
+const LOCK_TTL: Duration = Duration::from_secs(30);
+const UPDATE_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Marks {
     /// The store that holds them.
@@ -139,16 +146,30 @@ impl Marks {
         let lock_key = format!("lock:{key}");
         let deadline = tokio::time::Instant::now() + UPDATE_WAIT;
         loop {
-            let lock = StoreLock::try_take(values, &lock_key, "logout mark", UPDATE_WAIT)
+            let lock = StoreLock::try_take(values, &lock_key, "logout mark", LOCK_TTL)
                 .await
                 .map_err(store_failed)?;
             if let Some(lock) = lock {
+                let taken = tokio::time::Instant::now();
                 let outcome = async {
                     let text = values.get_value(&key).await.map_err(store_failed)?;
-                    let mut record = text.as_deref().map(UserMarks::parse).unwrap_or_default();
                     let now = now();
-                    record.forget_before(now.saturating_sub(config.session_lifetime));
+                    let mut record = text
+                        .as_deref()
+                        .map(|text| UserMarks::parse(text, now))
+                        .unwrap_or_default();
+                    // What no session can outlive goes (on any instance's clock).
+                    let cutoff = now
+                        .saturating_sub(config.session_lifetime)
+                        .saturating_sub(config.clock_skew);
+                    record.forget_before(cutoff);
                     record.add(entry);
+                    if taken.elapsed() > UPDATE_DEADLINE {
+                        return Err(store_failed(crate::store::StoreError::new(
+                            "reading a user's logout marks took too long to write them safely",
+                            None,
+                        )));
+                    }
                     values
                         .set_value(&key, &record.to_text(), lifetime(config), SetMode::Always)
                         .await
@@ -194,7 +215,7 @@ impl Marks {
         let digest_of_sid = session.sid().map(|sid| digest(provider, sid));
         Ok(sid_ended
             || record.is_some_and(|text| {
-                UserMarks::parse(&text).ends(session, digest_of_sid.as_deref())
+                UserMarks::parse(&text, now()).ends(session, digest_of_sid.as_deref())
             }))
     }
 }
@@ -219,9 +240,10 @@ struct UserMarks {
 }
 
 impl UserMarks {
-    /// Reads a record. One that does not read (written by another version, damaged) ends
-    /// every session of the user: a logout is never forgotten by a parse error.
-    fn parse(text: &str) -> UserMarks {
+    /// Reads a record at `now`. One that does not read (written by another version,
+    /// damaged) ends every session of the user logged in up to `now`: a logout is never
+    /// forgotten by a parse error, and the user can log in again.
+    fn parse(text: &str, now: i64) -> UserMarks {
         let mut parts = text.split(' ');
         let read = (|| {
             let mut marks = UserMarks::default();
@@ -253,7 +275,7 @@ impl UserMarks {
         read.unwrap_or_else(|| {
             log::warn!("oidc: a user's logout marks do not read; ending all of their sessions");
             UserMarks {
-                before: Some(i64::MAX),
+                before: Some(now),
                 named: VecDeque::new(),
             }
         })
@@ -362,15 +384,13 @@ mod tests {
             sid: "abc".into(),
             at: 1_005,
         });
-        assert_eq!(UserMarks::parse(&marks.to_text()), marks);
+        assert_eq!(UserMarks::parse(&marks.to_text(), 2_000), marks);
         marks.add(Entry::Before(999));
-        assert_eq!(UserMarks::parse(&marks.to_text()), marks);
+        assert_eq!(UserMarks::parse(&marks.to_text(), 2_000), marks);
         for damaged in ["", "v2 -", "v1 x", "v1 - q:a:1", "v1 - i:a", "v1 - i:a:x"] {
-            assert_eq!(
-                UserMarks::parse(damaged).before,
-                Some(i64::MAX),
-                "{damaged}"
-            );
+            let read = UserMarks::parse(damaged, 2_000);
+            assert_eq!(read.before, Some(2_000), "{damaged}: ends what exists now");
+            assert!(read.named.is_empty());
         }
     }
 

@@ -1,7 +1,7 @@
 //! Stores: where server-side sessions live ([`SessionStore`]), and where the crate keeps
 //! the small expiring values it coordinates through ([`ValueStore`]: marks of ended
-//! sessions, replay caches of logout tokens and DPoP proofs, refresh and registration
-//! locks).
+//! sessions, replay caches of logout tokens and, in a shared store, of DPoP proofs,
+//! refresh and registration locks).
 //!
 //! The crate ships [`MemoryStore`] (this process) and, with the `redis` feature,
 //! `RedisStore` (Redis or Redis Cluster); both implement both traits. A store of your own
@@ -256,8 +256,9 @@ pub enum SetMode {
 }
 
 /// Small expiring values the crate coordinates through: marks of ended sessions (cookie
-/// sessions), replay caches (logout tokens, DPoP proofs), refresh and registration locks,
-/// and a dynamically registered client.
+/// sessions), replay caches (logout tokens; DPoP proofs when the store is shared, beside
+/// the bounded cache each process keeps), refresh and registration locks, and a
+/// dynamically registered client.
 ///
 /// Keys are chosen by the crate: ASCII, no spaces, at most ~200 bytes; values are short
 /// text (a registered client's JSON is the longest, a few KB). The store adds its own
@@ -287,7 +288,10 @@ pub trait ValueStore: fmt::Debug + Send + Sync + 'static {
 
     /// Whether every instance of the app sees this same store (Redis: yes; one process's
     /// memory: no). A dynamically registered client is kept in a shared store, so that a
-    /// deployment registers once; otherwise it needs `registration_file`.
+    /// deployment registers once; otherwise it needs `registration_file`. DPoP proofs are
+    /// remembered in a shared store too, so that a proof replayed at another instance is
+    /// refused: a store every instance sees must say so (a launch warning says when a
+    /// handed-in store does not).
     fn is_shared(&self) -> bool {
         false
     }

@@ -2,7 +2,7 @@
 //! bounded per key and in total, apart from sessions and the marks of ended sessions (so a
 //! client that sends many proofs fills nothing but its own share of this cache).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,14 +16,18 @@ pub(crate) enum Seen {
     /// Seen before, within its lifetime: a replay.
     Replayed,
     /// Its key has as many proofs remembered as it may: refused, not remembered. The
-    /// oldest of them ages out after the returned time.
+    /// key's oldest proof ages out after the returned time.
     KeyFull(Duration),
+    /// The whole cache is full of proofs that still count: refused, not remembered (a
+    /// proof forgotten early could be replayed). The oldest ages out after the returned
+    /// time.
+    Full(Duration),
 }
 
 /// The `jti`s of proofs seen in the last `ttl`, by key thumbprint (as SHA-256 digests).
 ///
 /// Every entry lives the same `ttl`, so the oldest entry is also the first to expire: one
-/// queue in arrival order serves both for expiry and for eviction.
+/// queue in arrival order serves for expiry, and one per key for the key's share.
 pub(crate) struct ReplayCache {
     capacity: usize,
     per_key: usize,
@@ -32,13 +36,13 @@ pub(crate) struct ReplayCache {
 
 #[derive(Default)]
 struct Inner {
-    /// Entry digest (key and jti) → when it expires.
-    seen: HashMap<[u8; 32], Instant>,
+    /// Entry digests (key and jti) remembered.
+    seen: HashSet<[u8; 32]>,
     /// (expiry, entry, key) in arrival order.
     order: VecDeque<(Instant, [u8; 32], [u8; 32])>,
-    /// Key digest → how many of its entries are remembered.
-    per_key: HashMap<[u8; 32], usize>,
-    /// When the last eviction of a live entry was logged.
+    /// Key digest → the expiries of its entries, in arrival order.
+    keys: HashMap<[u8; 32], VecDeque<Instant>>,
+    /// When a refusal was last logged.
     warned_at: Option<Instant>,
 }
 
@@ -61,9 +65,9 @@ impl ReplayCache {
         }
     }
 
-    /// Remembers the proof `jti` of the key `jkt` for `ttl` from `now`, unless it was seen
-    /// or its key has its share. When the whole cache is full, the oldest proof is forgotten
-    /// (logged at most once a minute): a proof that old is close to the end of its window.
+    /// Remembers the proof `jti` of the key `jkt` for `ttl` from `now`, unless it was seen,
+    /// its key has its share, or the cache is full: a proof is never forgotten while it
+    /// counts, so what cannot be remembered is refused (logged at most once a minute).
     pub(crate) fn remember(&self, jkt: &str, jti: &str, ttl: Duration, now: Instant) -> Seen {
         let key: [u8; 32] = Sha256::digest(jkt.as_bytes()).into();
         let mut hasher = Sha256::new();
@@ -72,35 +76,27 @@ impl ReplayCache {
         let entry: [u8; 32] = hasher.finalize().into();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.drop_expired(now);
-        if inner.seen.contains_key(&entry) {
+        if inner.seen.contains(&entry) {
             return Seen::Replayed;
         }
-        if inner.per_key.get(&key).copied().unwrap_or(0) >= self.per_key {
-            let oldest = inner
+        let refused = match inner.keys.get(&key) {
+            Some(expiries) if expiries.len() >= self.per_key => expiries
+                .front()
+                .map(|until| Seen::KeyFull(until.saturating_duration_since(now))),
+            _ if inner.order.len() >= self.capacity => inner
                 .order
-                .iter()
-                .find(|(_, _, of)| *of == key)
-                .map_or(ttl, |(until, _, _)| until.saturating_duration_since(now));
-            return Seen::KeyFull(oldest);
+                .front()
+                .map(|(until, _, _)| Seen::Full(until.saturating_duration_since(now))),
+            _ => None,
+        };
+        if let Some(refused) = refused {
+            inner.warn_once_a_minute(now, refused, self);
+            return refused;
         }
-        if inner.order.len() >= self.capacity {
-            inner.pop_oldest();
-            if inner
-                .warned_at
-                .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(60))
-            {
-                inner.warned_at = Some(now);
-                log::warn!(
-                    "oidc: the DPoP replay cache is full ({} proofs): forgetting the oldest \
-                     before they expire; raise oidc.limits.dpop_replay_capacity",
-                    self.capacity
-                );
-            }
-        }
-        let until = now + ttl;
-        inner.seen.insert(entry, until);
+        let until = now.checked_add(ttl).unwrap_or(now);
+        inner.seen.insert(entry);
         inner.order.push_back((until, entry, key));
-        *inner.per_key.entry(key).or_default() += 1;
+        inner.keys.entry(key).or_default().push_back(until);
         Seen::New
     }
 
@@ -118,20 +114,40 @@ impl Inner {
             .front()
             .is_some_and(|(until, _, _)| *until <= now)
         {
-            self.pop_oldest();
+            let Some((_, entry, key)) = self.order.pop_front() else {
+                break;
+            };
+            self.seen.remove(&entry);
+            if let Some(expiries) = self.keys.get_mut(&key) {
+                expiries.pop_front();
+                if expiries.is_empty() {
+                    self.keys.remove(&key);
+                }
+            }
         }
     }
 
-    fn pop_oldest(&mut self) {
-        let Some((_, entry, key)) = self.order.pop_front() else {
+    fn warn_once_a_minute(&mut self, now: Instant, refused: Seen, cache: &ReplayCache) {
+        if self
+            .warned_at
+            .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(60))
+        {
             return;
-        };
-        self.seen.remove(&entry);
-        if let Some(count) = self.per_key.get_mut(&key) {
-            *count -= 1;
-            if *count == 0 {
-                self.per_key.remove(&key);
-            }
+        }
+        self.warned_at = Some(now);
+        match refused {
+            Seen::KeyFull(_) => log::warn!(
+                "oidc: a DPoP key sent more proofs than oidc.limits.dpop_proofs_per_key ({}) \
+                 within a proof's lifetime: its new proofs are refused (429) until older ones \
+                 age out (logged once a minute)",
+                cache.per_key
+            ),
+            _ => log::warn!(
+                "oidc: the DPoP replay cache is full ({} proofs that still count): new proofs \
+                 are refused (503) until the oldest age out; raise \
+                 oidc.limits.dpop_replay_capacity (logged once a minute)",
+                cache.capacity
+            ),
         }
     }
 }
@@ -177,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_forgets_the_oldest_first() {
+    fn a_full_cache_refuses_rather_than_forget_a_proof_that_counts() {
         let cache = ReplayCache::new(20, 5);
         let now = Instant::now();
         for key in 0..4 {
@@ -188,14 +204,22 @@ mod tests {
             }
         }
         let at = now + Duration::from_secs(1);
-        assert_eq!(cache.remember("new", "n", TTL, at), Seen::New);
+        assert_eq!(
+            cache.remember("new", "n", TTL, at),
+            Seen::Full(TTL - Duration::from_secs(1)),
+            "refused until the oldest ages out"
+        );
         assert_eq!(cache.len(), 20, "bounded");
         assert_eq!(
             cache.remember("0", "0", TTL, at),
-            Seen::New,
-            "the oldest went"
+            Seen::Replayed,
+            "the oldest still counts"
         );
-        assert_eq!(cache.remember("3", "4", TTL, at), Seen::Replayed);
+        assert_eq!(
+            cache.remember("new", "n", TTL, now + TTL),
+            Seen::New,
+            "it aged out"
+        );
     }
 
     #[test]

@@ -219,7 +219,7 @@ async fn bearer<P: Provider>(
             "this API needs an access token in the Authorization header (Bearer)",
         ));
     };
-    let info = bearer::validate(client, token, oidc.config.clock_skew).await?;
+    let info = bearer::validate(client, token, oidc.config.clock_skew, req.client_ip()).await?;
     let proofs: Vec<&str> = req.headers().get("DPoP").collect();
     if proofs.len() > 1 {
         return Err(OidcError::invalid_token("more than one DPoP header"));

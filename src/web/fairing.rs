@@ -261,7 +261,9 @@ impl Fairing for OidcFairing {
             }
         }
         if let Some(after) = state.error().and_then(OidcError::retry_after) {
-            if !res.headers().contains("Retry-After") {
+            let status = res.status();
+            let refused = status == Status::TooManyRequests || status == Status::ServiceUnavailable;
+            if refused && !res.headers().contains("Retry-After") {
                 res.set_header(Header::new("Retry-After", after.to_string()));
             }
         }
@@ -325,6 +327,15 @@ async fn backend(
                 );
                 Arc::new(MemoryStore::default())
             });
+            if !values.is_shared() {
+                log::warn!(
+                    "oidc: the value store of the store handed to OidcFairing::with_store is \
+                     not shared (ValueStore::is_shared is false): DPoP proofs and logout tokens \
+                     are remembered per instance, so with several instances one replayed at \
+                     another instance is not recognised; return true from is_shared if every \
+                     instance sees the store"
+                );
+            }
             (SessionBackend::Stored(store), values)
         }
         (None, StoreConfig::Memory(memory)) => {

@@ -463,7 +463,15 @@ async fn login_or_401<P: Provider>(
         _ => "/".to_string(),
     };
     let params = LoginParams::default();
-    let started = flow::login::start_login(oidc, client, &resolved, &return_to, silent, &params);
+    let started = flow::login::start_login(
+        oidc,
+        client,
+        &resolved,
+        &return_to,
+        silent,
+        &params,
+        req.client_ip(),
+    );
     let mut login = match Box::pin(started).await {
         Ok(login) => login,
         Err(err) => return fail(req, err),

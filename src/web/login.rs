@@ -71,6 +71,8 @@ pub struct Login<P: Provider> {
     return_to: String,
     /// The first value refused by a builder method, reported by `redirect`.
     refused: Option<String>,
+    /// The client's address, for the bound on pushed authorization requests.
+    caller: Option<std::net::IpAddr>,
     provider: PhantomData<fn() -> P>,
 }
 
@@ -134,6 +136,7 @@ impl<'r, P: Provider> FromRequest<'r> for Login<P> {
             params: LoginParams::default(),
             return_to: "/".into(),
             refused: None,
+            caller: req.client_ip(),
             provider: PhantomData,
         })
     }
@@ -260,6 +263,7 @@ impl<P: Provider> Login<P> {
             &self.return_to,
             false,
             &self.params,
+            self.caller,
         )
         .await?;
         for cookie in flow::login::keep_few_of(&self.oidc, self.pending, &login) {

@@ -132,7 +132,9 @@ impl Handler for Callback {
     async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
         let query = req.uri().query().map_or("", |q| q.as_str());
         let out = RequestState::of(req).cookie_queue();
-        match flow::login::finish_login(oidc(req), query, req.cookies(), &out).await {
+        let finished =
+            flow::login::finish_login(oidc(req), query, req.cookies(), &out, req.client_ip());
+        match finished.await {
             Ok(return_to) => Outcome::Success(see_other(return_to)),
             Err(err) => fail(req, err),
         }

@@ -1,9 +1,11 @@
 //! The bounds of `[oidc.limits]` and the caches behind the API guard, against the fake
 //! provider (`common::fake_op`): anonymous requests cannot make unbounded provider calls
-//! (pushed authorization requests, introspections), and a flood of bogus tokens does not
-//! flush the answers about good ones.
+//! (pushed authorization requests, code exchanges, introspections), a user refused by the
+//! bound can retry, and a flood of bogus tokens does not flush the answers about good ones.
 
-use crate::common::app::{browse, TestApp, EMAIL_SCOPE};
+use crate::common::app::{
+    authorize_at_once, browse, path_and_query, start_login, TestApp, EMAIL_SCOPE,
+};
 use crate::common::fake_op::{
     FakeOp, IntrospectionResponse, ParResponse, CLIENT_ID, CLIENT_SECRET,
 };
@@ -81,6 +83,42 @@ async fn anonymous_visits_push_a_bounded_number_of_authorization_requests() {
     // The bound refills: a second later logins push again.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(browse(&client, "/login").await.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn a_callback_refused_by_the_exchange_bound_keeps_its_login_for_a_retry() {
+    let op = FakeOp::start().await;
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .oidc("[default.oidc.limits]\nprovider_calls_per_second = 1")
+        .start()
+        .await;
+    // Two logins started in one browser, both back from the provider.
+    let first = authorize_at_once(&start_login(&client, "/login").await).await;
+    let second = authorize_at_once(&start_login(&client, "/login").await).await;
+    assert_eq!(
+        browse(&client, &path_and_query(&first)).await.status(),
+        Status::SeeOther,
+        "the first exchange is within the bound"
+    );
+    let refused = browse(&client, &path_and_query(&second)).await;
+    assert_eq!(refused.status(), Status::ServiceUnavailable);
+    assert_eq!(refused.headers().get_one("Retry-After"), Some("1"));
+    let removed: Vec<String> = refused
+        .headers()
+        .get("Set-Cookie")
+        .filter(|c| c.contains("oidc_tx_") && c.contains("Max-Age=0"))
+        .map(str::to_string)
+        .collect();
+    assert!(removed.is_empty(), "the login is kept: {removed:?}");
+    assert_eq!(op.hits("/token"), 1, "the provider was not asked");
+    // After Retry-After, the same callback finishes the login (its code was not spent).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        browse(&client, &path_and_query(&second)).await.status(),
+        Status::SeeOther
+    );
+    assert_eq!(op.hits("/token"), 2);
 }
 
 #[rocket::async_test]
