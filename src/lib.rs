@@ -464,6 +464,7 @@ pub mod coming_from_flask_pyoidc {}
 pub use error::{ErrorKind, OidcError};
 pub use provider::Provider;
 pub use web::api::{Bearer, BearerOrSession, ClientCredentials, MachineToken, NoScopes, Scopes};
+pub use web::claims::Claims;
 pub use web::fairing::OidcFairing;
 pub use web::guard::{AccessToken, Authenticated};
 pub use web::login::{Login, LoginRedirect};
@@ -473,4 +474,10 @@ pub use web::login::{Login, LoginRedirect};
 /// `Cargo.toml`. It is part of this crate's public API: a reqwest release that breaks
 /// compatibility comes with a new minor version of this crate (before 1.0).
 pub use reqwest;
+
+/// The OpenID Connect crate whose types [`Claims`] is made of (its `EndUserEmail`,
+/// `LocalizedClaim`, `LanguageTag`, ...), re-exported so that an app names them with the same
+/// version (openidconnect 4) without a line of its own in `Cargo.toml`. Part of this crate's
+/// public API, like [`reqwest`].
+pub use openidconnect;
 pub use web::logout::Logout;

@@ -107,7 +107,11 @@ impl JsonWebKey for RingJwk {
             CoreJwsSigningAlgorithm::RsaSsaPssSha256 => &signature::RSA_PSS_2048_8192_SHA256,
             CoreJwsSigningAlgorithm::RsaSsaPssSha384 => &signature::RSA_PSS_2048_8192_SHA384,
             CoreJwsSigningAlgorithm::RsaSsaPssSha512 => &signature::RSA_PSS_2048_8192_SHA512,
-            _ => return Err(SignatureVerificationError::UnsupportedAlg(format!("{alg:?}"))),
+            _ => {
+                return Err(SignatureVerificationError::UnsupportedAlg(format!(
+                    "{alg:?}"
+                )))
+            }
         };
         let (n, e) = &*self.rsa;
         RsaPublicKeyComponents { n, e }

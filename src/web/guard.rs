@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::claims::Claims;
 use super::request_state::{other_host_of, provider_of, RequestState};
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::lifecycle::{self, Check, Decision, Visit};
@@ -56,6 +57,8 @@ pub struct Authenticated<P: Provider> {
     claims: OnceLock<Value>,
     claims_raw: OnceLock<Box<RawValue>>,
     userinfo: OnceLock<Option<Value>>,
+    /// The typed standard claims (see `claims.rs`), boxed: most requests never ask.
+    pub(super) standard: OnceLock<Box<Claims>>,
     oidc: Arc<Oidc>,
     client: Arc<ProviderState>,
     /// This request's response cookies, for sessions renewed by the route.
@@ -501,6 +504,7 @@ fn authenticated<P: Provider>(
         claims: OnceLock::new(),
         claims_raw: OnceLock::new(),
         userinfo: OnceLock::new(),
+        standard: OnceLock::new(),
         oidc: oidc.clone(),
         client: client.clone(),
         cookies,

@@ -2,6 +2,7 @@
 //! state the fairing's response hook reads, and the launch summary.
 
 pub(crate) mod api;
+pub(crate) mod claims;
 pub(crate) mod fairing;
 pub(crate) mod guard;
 pub(crate) mod login;

@@ -328,3 +328,56 @@ scope = "openid profile"
 #[path = "../../examples/multiple_providers.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod multiple_providers;
+
+/// The user's typed standard claims, as a route reads them.
+#[rocket::get("/claims")]
+fn typed_claims(
+    user: rocket_oidc_auth::Authenticated<rocket_oidc_auth::provider::Default>,
+) -> rocket::serde::json::Json<serde_json::Value> {
+    let claims = user.claims();
+    rocket::serde::json::Json(serde_json::json!({
+        "sub": claims.subject().as_str(),
+        "email": claims.email().map(|email| email.as_str()),
+        "email_verified": claims.email_verified(),
+        "name": claims.name().and_then(|name| name.get(None)).map(|name| name.as_str()),
+        "family_name": claims.family_name().and_then(|n| n.get(None)).map(|n| n.as_str()),
+    }))
+}
+
+#[rocket::async_test]
+async fn typed_claims_merge_the_id_token_with_userinfo() {
+    // This provider puts email and profile claims in UserInfo only, not in the ID token.
+    let op = NodeOp::start(&[]);
+    let client = config_for(&op)
+        .mount("/t", rocket::routes![typed_claims])
+        .start()
+        .await;
+    let (status, _) = log_in(
+        &client,
+        &provider_browser(),
+        "/login",
+        AtProvider::LogIn("gwen"),
+    )
+    .await;
+    assert_eq!(status, Status::SeeOther);
+    let login = client.get("/login").header(Accept::JSON).dispatch().await;
+    let login: serde_json::Value =
+        serde_json::from_str(&login.into_string().await.unwrap()).unwrap();
+    assert!(
+        login["id_token"].get("email").is_none(),
+        "not in the ID token: {login}"
+    );
+    let claims = client.get("/t/claims").dispatch().await;
+    let claims: serde_json::Value =
+        serde_json::from_str(&claims.into_string().await.unwrap()).unwrap();
+    assert_eq!(
+        claims,
+        serde_json::json!({
+            "sub": "gwen",
+            "email": "gwen@example.com",
+            "email_verified": true,
+            "name": "Test User gwen",
+            "family_name": "gwen",
+        })
+    );
+}
