@@ -9,13 +9,14 @@ use std::time::Duration;
 use rocket::futures::future::BoxFuture;
 use rocket::http::{CookieJar, Status};
 
+use super::failure::store_failed;
 use super::marks::{Ended, Marks};
 use super::{CookieCipher, CookieFactory, CookieQueue, NewSession, SessionData};
 use crate::config::Config;
 use crate::error::{ErrorKind, OidcError};
 use crate::protocol::random::RANDOM_LEN;
 use crate::protocol::time::now;
-use crate::store::{SessionIndex, SessionRecord, SessionStore, StoreError, StoreLock, ValueStore};
+use crate::store::{SessionIndex, SessionRecord, SessionStore, StoreLock, ValueStore};
 
 /// Where sessions live: the choice of `oidc.session.store` (or of
 /// `OidcFairing::with_store`) at run time.
@@ -499,16 +500,4 @@ fn is_session_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A store failure, mapped to the crate's error: 503 with a description fit for users,
-/// and one log line that says why (the store's own error, which may name hosts).
-pub(crate) fn store_failed(err: StoreError) -> OidcError {
-    OidcError::new(
-        ErrorKind::StoreUnavailable,
-        Status::ServiceUnavailable,
-        "session_store_unavailable",
-        "sessions cannot be read or written right now; try again in a moment",
-    )
-    .with_log_detail(format!("the session store failed: {err}"))
 }

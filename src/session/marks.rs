@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rocket::futures::future::try_join;
 
-use super::backend::store_failed;
+use super::failure::store_failed;
 use super::SessionData;
 use crate::config::Config;
 use crate::error::OidcError;

@@ -5,11 +5,11 @@
 mod backend;
 mod codec;
 mod data;
+mod failure;
 mod marks;
 
-pub(crate) use backend::{
-    store_failed, EndedSessions, Loaded, Refreshed, SessionBackend, SessionScope,
-};
+pub(crate) use backend::{EndedSessions, Loaded, Refreshed, SessionBackend, SessionScope};
+pub(crate) use failure::store_failed;
 #[cfg(test)]
 pub(crate) use codec::chunk_count;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};
