@@ -191,7 +191,7 @@ pub(crate) fn check_binding(
         now(),
         clock_skew,
     )
-    .map_err(proof_error)?;
+    .map_err(|e| proof_error(e.to_string()))?;
     if valid.jkt != *jkt {
         return Err(proof_error(
             "the proof's key is not the one the token is bound to (cnf.jkt)".into(),

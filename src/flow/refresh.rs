@@ -215,7 +215,7 @@ pub(crate) fn open_dpop_key(encoded: &str) -> Result<SigningKey, OidcError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(encoded)
         .map_err(|e| e.to_string())
-        .and_then(|pkcs8| SigningKey::from_pkcs8(&pkcs8))
+        .and_then(|pkcs8| SigningKey::from_pkcs8(&pkcs8).map_err(|e| e.to_string()))
         .map_err(|e| OidcError::configuration(format!("the session's DPoP key is unusable: {e}")))
 }
 

@@ -69,7 +69,7 @@ pub(crate) fn verify_proof(
     access_token: &str,
     now: i64,
     clock_skew: i64,
-) -> Result<ValidProof, String> {
+) -> Result<ValidProof, ProofError> {
     use super::jwk::Jwk;
     use crate::signing::SigningAlg;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -79,59 +79,125 @@ pub(crate) fn verify_proof(
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err("the proof is not a compact JWS".into());
+        return Err(ProofError::NotCompact);
     };
-    let decode = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| "not base64url".to_string())
-    };
-    let header: Value = serde_json::from_slice(&decode(header)?)
-        .map_err(|_| "the proof's header is not JSON".to_string())?;
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(ProofError::NotBase64);
+    let header: Value =
+        serde_json::from_slice(&decode(header)?).map_err(ProofError::HeaderNotJson)?;
     if header["typ"].as_str() != Some("dpop+jwt") {
-        return Err("the proof's typ is not dpop+jwt".into());
+        return Err(ProofError::WrongTyp);
     }
     let alg = header["alg"]
         .as_str()
         .and_then(SigningAlg::from_name)
         .filter(|alg| !alg.is_hmac())
-        .ok_or("the proof's alg is not an asymmetric algorithm this API knows")?;
+        .ok_or(ProofError::UnknownAlg)?;
     let jwk_value = header["jwk"].clone();
     if jwk_value.get("d").is_some() {
-        return Err("the proof's jwk holds a private key".into());
+        return Err(ProofError::PrivateJwk);
     }
     let jwk = Jwk::from_value(jwk_value.clone())
         .filter(|key| key.fits_alg(alg))
-        .ok_or("the proof's jwk is not a usable public key for its alg")?;
+        .ok_or(ProofError::UnusableJwk)?;
     let signed = &proof[..header_len(proof)];
     if !jwk.verifies(alg, signed.as_bytes(), &decode(signature)?) {
-        return Err("the proof's signature is invalid".into());
+        return Err(ProofError::BadSignature);
     }
-    let claims: Value = serde_json::from_slice(&decode(payload)?)
-        .map_err(|_| "the proof's claims are not JSON".to_string())?;
+    let claims: Value =
+        serde_json::from_slice(&decode(payload)?).map_err(ProofError::ClaimsNotJson)?;
     if claims["htm"].as_str() != Some(method) {
-        return Err(format!("the proof is for another method than {method}"));
+        return Err(ProofError::OtherMethod(method.to_string()));
     }
     if claims["htu"].as_str().map(target_uri) != Some(target_uri(url)) {
-        return Err("the proof is for another URL".into());
+        return Err(ProofError::OtherUrl);
     }
-    let iat = claims["iat"].as_i64().ok_or("the proof has no iat")?;
+    let iat = claims["iat"].as_i64().ok_or(ProofError::NoIat)?;
     // abs_diff: a proof's iat is the sender's number (i64::MIN included); no overflow.
     if iat.abs_diff(now) > PROOF_WINDOW.saturating_add(clock_skew).unsigned_abs() {
-        return Err(format!("the proof's iat {iat} is too far from now ({now})"));
+        return Err(ProofError::IatOutOfWindow { iat, now });
     }
     let ath = b64(&Sha256::digest(access_token.as_bytes()));
     if claims["ath"].as_str() != Some(ath.as_str()) {
-        return Err("the proof's ath does not match the access token".into());
+        return Err(ProofError::AthMismatch);
     }
     let jti = match claims["jti"].as_str() {
         Some(jti) if !jti.is_empty() && jti.len() <= 256 => jti.to_string(),
-        _ => return Err("the proof has no usable jti".into()),
+        _ => return Err(ProofError::NoJti),
     };
     Ok(ValidProof {
         jkt: crate::signing::thumbprint(&jwk_value),
         jti,
     })
+}
+
+/// Why [`verify_proof`] refused a proof: one variant per check of RFC 9449 4.3. The texts
+/// go to the log only; the client sees `invalid_dpop_proof`.
+#[derive(Debug)]
+pub(crate) enum ProofError {
+    NotCompact,
+    /// A part of the JWS is not base64url.
+    NotBase64(base64::DecodeError),
+    HeaderNotJson(serde_json::Error),
+    WrongTyp,
+    /// No `alg`, an unknown one, or an HMAC one.
+    UnknownAlg,
+    PrivateJwk,
+    /// The `jwk` is no public key this API uses, or does not fit the `alg`.
+    UnusableJwk,
+    BadSignature,
+    ClaimsNotJson(serde_json::Error),
+    /// `htm` is not the request's method (carried here).
+    OtherMethod(String),
+    /// `htu` is not the request's URL.
+    OtherUrl,
+    NoIat,
+    /// `iat` is more than the window (plus clock skew) away from `now`.
+    IatOutOfWindow {
+        iat: i64,
+        now: i64,
+    },
+    AthMismatch,
+    /// No `jti`, an empty one, or one longer than 256 bytes.
+    NoJti,
+}
+
+impl std::fmt::Display for ProofError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            ProofError::NotCompact => "the proof is not a compact JWS",
+            ProofError::NotBase64(_) => "not base64url",
+            ProofError::HeaderNotJson(_) => "the proof's header is not JSON",
+            ProofError::WrongTyp => "the proof's typ is not dpop+jwt",
+            ProofError::UnknownAlg => {
+                "the proof's alg is not an asymmetric algorithm this API knows"
+            }
+            ProofError::PrivateJwk => "the proof's jwk holds a private key",
+            ProofError::UnusableJwk => "the proof's jwk is not a usable public key for its alg",
+            ProofError::BadSignature => "the proof's signature is invalid",
+            ProofError::ClaimsNotJson(_) => "the proof's claims are not JSON",
+            ProofError::OtherMethod(method) => {
+                return write!(f, "the proof is for another method than {method}")
+            }
+            ProofError::OtherUrl => "the proof is for another URL",
+            ProofError::NoIat => "the proof has no iat",
+            ProofError::IatOutOfWindow { iat, now } => {
+                return write!(f, "the proof's iat {iat} is too far from now ({now})")
+            }
+            ProofError::AthMismatch => "the proof's ath does not match the access token",
+            ProofError::NoJti => "the proof has no usable jti",
+        };
+        f.write_str(text)
+    }
+}
+
+impl std::error::Error for ProofError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProofError::NotBase64(e) => Some(e),
+            ProofError::HeaderNotJson(e) | ProofError::ClaimsNotJson(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// Length of the signing input (header and payload) of a compact JWS.
@@ -200,7 +266,10 @@ mod tests {
         assert!(verify_proof(&jws, "GET", url, "token", now(), 60).is_ok());
         for clock in [i64::MIN, i64::MAX] {
             let refused = verify_proof(&jws, "GET", url, "token", clock, 60).unwrap_err();
-            assert!(refused.contains("too far from now"), "{refused}");
+            assert!(
+                refused.to_string().contains("too far from now"),
+                "{refused}"
+            );
         }
         let mut header = Map::new();
         header.insert("typ".into(), Value::String("dpop+jwt".into()));
@@ -210,7 +279,10 @@ mod tests {
                 "ath": b64(&Sha256::digest(b"token")) });
             let jws = key.sign(header.clone(), &claims);
             let refused = verify_proof(&jws, "GET", url, "token", now(), 60).unwrap_err();
-            assert!(refused.contains("too far from now"), "{refused}");
+            assert!(
+                refused.to_string().contains("too far from now"),
+                "{refused}"
+            );
         }
     }
 

@@ -79,7 +79,7 @@ pub(crate) struct HttpOptions<'a> {
 }
 
 impl HttpClient {
-    pub(crate) fn new(timeout: Duration) -> Result<Self, String> {
+    pub(crate) fn new(timeout: Duration) -> Result<Self, HttpClientError> {
         HttpClient::with_options(timeout, &HttpOptions::default())
     }
 
@@ -87,28 +87,29 @@ impl HttpClient {
     pub(crate) fn with_options(
         timeout: Duration,
         options: &HttpOptions<'_>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, HttpClientError> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
             .user_agent(options.user_agent.unwrap_or(USER_AGENT));
         for (source, pem) in options.ca_certificates {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| format!("{source}: not a PEM certificate bundle: {e}"))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|error| {
+                HttpClientError::Certificates {
+                    file: source.clone(),
+                    error,
+                }
+            })?;
             for certificate in certificates {
                 builder = builder.add_root_certificate(certificate);
             }
         }
         if let Some(proxy) = options.proxy {
             // The URL may carry credentials: the error names no URL.
-            let proxy = reqwest::Proxy::all(proxy)
-                .map_err(|e| format!("the http_proxy URL is not usable: {}", error_chain(&e)))?;
+            let proxy = reqwest::Proxy::all(proxy).map_err(HttpClientError::Proxy)?;
             builder = builder.proxy(proxy);
         }
-        let inner = builder
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
+        let inner = builder.build().map_err(HttpClientError::Build)?;
         Ok(HttpClient { inner, timeout })
     }
 
@@ -213,6 +214,43 @@ impl HttpClient {
             dpop_nonce,
             www_authenticate,
         })
+    }
+}
+
+/// Why [`HttpClient::with_options`] could not build a client.
+#[derive(Debug)]
+pub(crate) enum HttpClientError {
+    /// A `ca_certificates` file is not a PEM certificate bundle.
+    Certificates { file: String, error: reqwest::Error },
+    /// The `http_proxy` URL is not usable. Its text names no URL (it may carry credentials).
+    Proxy(reqwest::Error),
+    /// `reqwest` refused the settings (a certificate, the user agent, ...).
+    Build(reqwest::Error),
+}
+
+impl std::fmt::Display for HttpClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpClientError::Certificates { file, error } => {
+                write!(f, "{file}: not a PEM certificate bundle: {error}")
+            }
+            HttpClientError::Proxy(e) => {
+                write!(f, "the http_proxy URL is not usable: {}", error_chain(e))
+            }
+            HttpClientError::Build(e) => {
+                write!(f, "cannot build the HTTP client: {}", error_chain(e))
+            }
+        }
+    }
+}
+
+impl std::error::Error for HttpClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HttpClientError::Certificates { error: e, .. }
+            | HttpClientError::Proxy(e)
+            | HttpClientError::Build(e) => Some(e),
+        }
     }
 }
 

@@ -59,8 +59,8 @@ struct RawKey {
 
 impl KeySet {
     /// Reads a JWK Set document; an error only when it is not `{"keys": [...]}`.
-    pub(crate) fn from_json(bytes: &[u8]) -> Result<KeySet, String> {
-        let raw: RawSet = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    pub(crate) fn from_json(bytes: &[u8]) -> Result<KeySet, JwksError> {
+        let raw: RawSet = serde_json::from_slice(bytes).map_err(JwksError::NotASet)?;
         let mut set = KeySet::default();
         for member in raw.keys {
             match serde_json::from_value::<RawKey>(member)
@@ -96,6 +96,29 @@ impl KeySet {
                 && key.alg.as_deref().is_none_or(|a| a == alg.name())
                 && key.fits(alg)
         })
+    }
+}
+
+/// Why [`KeySet::from_json`] failed.
+#[derive(Debug)]
+pub(crate) enum JwksError {
+    /// Not JSON, or not `{"keys": [...]}`; shows `serde_json`'s text.
+    NotASet(serde_json::Error),
+}
+
+impl std::fmt::Display for JwksError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwksError::NotASet(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for JwksError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JwksError::NotASet(e) => Some(e),
+        }
     }
 }
 

@@ -9,9 +9,9 @@ mod failure;
 mod marks;
 
 pub(crate) use backend::{EndedSessions, Loaded, Refreshed, SessionBackend, SessionScope};
-pub(crate) use failure::store_failed;
 #[cfg(test)]
 pub(crate) use codec::chunk_count;
 pub(crate) use codec::{stored_chunks, CookieCipher, CookieFactory, CookieQueue};
 pub(crate) use data::{session_cookie_name, NewSession, SessionData};
+pub(crate) use failure::store_failed;
 pub(crate) use marks::{Ended, Marks};

@@ -5,6 +5,8 @@
 //! All cryptography is `ring`'s (already linked for TLS). This module sits on the floor with
 //! the configuration, which loads the keys, and imports nothing of the crate.
 
+mod error;
+
 use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +17,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+
+pub(crate) use error::KeyError;
+use error::RingError;
 
 /// A JWS algorithm this client signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,48 +149,41 @@ impl SigningKey {
         pem: &str,
         alg: Option<SigningAlg>,
         kid: Option<String>,
-    ) -> Result<SigningKey, String> {
-        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
-            format!(
-                "not a PEM private key ({e}): expected a \"BEGIN PRIVATE KEY\", \"BEGIN RSA \
-                 PRIVATE KEY\" or \"BEGIN EC PRIVATE KEY\" block"
-            )
-        })?;
+    ) -> Result<SigningKey, KeyError> {
+        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(KeyError::NotPem)?;
         let pair = match &der {
             PrivateKeyDer::Pkcs1(key) => RsaKeyPair::from_der(key.secret_pkcs1_der())
                 .map(KeyPairKind::Rsa)
-                .map_err(|e| format!("the RSA key is not usable: {e}"))?,
+                .map_err(|e| KeyError::RsaRejected(RingError(e)))?,
             PrivateKeyDer::Sec1(key) => {
                 let sec1 = key.secret_sec1_der();
                 match ecdsa(P256_SIGNING, &sec1_to_pkcs8(sec1, OID_P256)) {
                     Ok(pair) => KeyPairKind::P256(pair),
                     Err(_) => ecdsa(P384_SIGNING, &sec1_to_pkcs8(sec1, OID_P384))
                         .map(KeyPairKind::P384)
-                        .map_err(|e| {
-                            format!("the EC key is not usable (P-256 and P-384 are): {e}")
-                        })?,
+                        .map_err(|e| KeyError::EcRejected(RingError(e)))?,
                 }
             }
             PrivateKeyDer::Pkcs8(key) => pair_from_pkcs8(key.secret_pkcs8_der())?,
-            _ => return Err("unsupported private key format".into()),
+            _ => return Err(KeyError::UnsupportedFormat),
         };
         SigningKey::new(pair, alg, kid, None)
     }
 
     /// A fresh key pair for DPoP: P-256 (ES256) or Ed25519 (EdDSA).
-    pub(crate) fn generate(alg: SigningAlg) -> Result<SigningKey, String> {
+    pub(crate) fn generate(alg: SigningAlg) -> Result<SigningKey, KeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = match alg {
             SigningAlg::Es256 => EcdsaKeyPair::generate_pkcs8(P256_SIGNING, &rng),
             SigningAlg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng),
-            other => return Err(format!("{other} keys are not generated here")),
+            other => return Err(KeyError::NotGenerated(other)),
         }
-        .map_err(|_| "the system's random generator failed".to_string())?;
+        .map_err(|e| KeyError::Random(RingError(e)))?;
         SigningKey::from_pkcs8(pkcs8.as_ref())
     }
 
     /// A key kept as PKCS#8 (see [`SigningKey::pkcs8`]), with its key type's algorithm.
-    pub(crate) fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, String> {
+    pub(crate) fn from_pkcs8(pkcs8: &[u8]) -> Result<SigningKey, KeyError> {
         SigningKey::new(pair_from_pkcs8(pkcs8)?, None, None, Some(pkcs8.to_vec()))
     }
 
@@ -194,8 +192,8 @@ impl SigningKey {
         alg: Option<SigningAlg>,
         kid: Option<String>,
         pkcs8: Option<Vec<u8>>,
-    ) -> Result<SigningKey, String> {
-        let (default, allowed): (SigningAlg, &[SigningAlg]) = match &pair {
+    ) -> Result<SigningKey, KeyError> {
+        let (default, allowed): (SigningAlg, &'static [SigningAlg]) = match &pair {
             KeyPairKind::Rsa(_) => (
                 SigningAlg::Rs256,
                 &[
@@ -213,15 +211,11 @@ impl SigningKey {
         };
         let alg = alg.unwrap_or(default);
         if !allowed.contains(&alg) {
-            return Err(format!(
-                "a {} key cannot sign {alg}: use {}",
-                key_type_name(&pair),
-                allowed
-                    .iter()
-                    .map(|a| a.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            return Err(KeyError::AlgMismatch {
+                key_type: key_type_name(&pair),
+                alg,
+                allowed,
+            });
         }
         let mut key = SigningKey {
             pair,
@@ -329,11 +323,14 @@ impl SigningKey {
 const P256_SIGNING: &sig::EcdsaSigningAlgorithm = &sig::ECDSA_P256_SHA256_FIXED_SIGNING;
 const P384_SIGNING: &sig::EcdsaSigningAlgorithm = &sig::ECDSA_P384_SHA384_FIXED_SIGNING;
 
-fn ecdsa(alg: &'static sig::EcdsaSigningAlgorithm, pkcs8: &[u8]) -> Result<EcdsaKeyPair, String> {
-    EcdsaKeyPair::from_pkcs8(alg, pkcs8, &SystemRandom::new()).map_err(|e| e.to_string())
+fn ecdsa(
+    alg: &'static sig::EcdsaSigningAlgorithm,
+    pkcs8: &[u8],
+) -> Result<EcdsaKeyPair, ring::error::KeyRejected> {
+    EcdsaKeyPair::from_pkcs8(alg, pkcs8, &SystemRandom::new())
 }
 
-fn pair_from_pkcs8(pkcs8: &[u8]) -> Result<KeyPairKind, String> {
+fn pair_from_pkcs8(pkcs8: &[u8]) -> Result<KeyPairKind, KeyError> {
     if let Ok(pair) = RsaKeyPair::from_pkcs8(pkcs8) {
         return Ok(KeyPairKind::Rsa(pair));
     }
@@ -345,11 +342,7 @@ fn pair_from_pkcs8(pkcs8: &[u8]) -> Result<KeyPairKind, String> {
     }
     Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
         .map(KeyPairKind::Ed25519)
-        .map_err(|_| {
-            "the PKCS#8 key is not usable: RSA (2048 bits or more), EC P-256, EC P-384 and \
-             Ed25519 keys are supported"
-                .to_string()
-        })
+        .map_err(|_| KeyError::UnsupportedKeyType)
 }
 
 fn key_type_name(pair: &KeyPairKind) -> &'static str {
@@ -514,9 +507,9 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(err.contains("cannot sign RS256"), "{err}");
+        assert!(err.to_string().contains("cannot sign RS256"), "{err}");
         let err = SigningKey::from_pem("not a key", None, None).unwrap_err();
-        assert!(err.contains("PEM"), "{err}");
+        assert!(err.to_string().contains("PEM"), "{err}");
     }
 
     #[test]
