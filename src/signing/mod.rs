@@ -300,7 +300,8 @@ impl SigningKey {
         format!("{input}.{}", b64(&signature))
     }
 
-    fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
+    /// The raw signature of `message`.
+    pub(crate) fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
         let rng = SystemRandom::new();
         match &self.pair {
             KeyPairKind::Rsa(pair) => {

@@ -1,41 +1,78 @@
-//! A provider's JSON Web Key Set (RFC 7517, 7518, 8037) and signature checks with its keys,
-//! done by `ring` (RSA verification there is several times cheaper than a pure-Rust one,
-//! and it is linked for TLS already).
+//! A provider's JSON Web Key Set (RFC 7517, 7518, 8037) as openidconnect's
+//! `JsonWebKeySet`, with a key type of the crate's own: openidconnect's keys verify RSA
+//! through the `rsa` crate, several times slower than `ring`, which is linked for TLS
+//! already, so [`Jwk`] implements its `JsonWebKey` with `ring`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use openidconnect::core::{CoreJsonWebKeyType, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKeyId, JsonWebKeySet};
 use ring::signature as sig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::signing::SigningAlg;
+
+mod oidc_key;
+
+use oidc_key::core_alg;
 
 /// The keys of a provider that this client can use: RSA, EC P-256 and P-384, Ed25519.
 /// Keys of other types, or malformed ones, are left out (RFC 7517 5: a set member that is
 /// not understood is ignored).
 #[derive(Debug, Default)]
 pub(crate) struct KeySet {
-    keys: Vec<Jwk>,
+    keys: JsonWebKeySet<Jwk>,
     /// How many members were left out, for the log.
     skipped: usize,
 }
 
-/// One public key.
-#[derive(Debug)]
+/// One public key (or, made by openidconnect's verifier for `HS*`, the client secret).
+#[derive(Debug, Clone)]
 pub(crate) struct Jwk {
-    pub(crate) kid: Option<String>,
+    kty: CoreJsonWebKeyType,
+    kid: Option<JsonWebKeyId>,
     /// `use`: a key for encryption (`enc`) never checks a signature.
-    key_use: Option<String>,
+    key_use: Option<CoreJsonWebKeyUse>,
     /// `alg`: when present, the only algorithm the key serves.
-    alg: Option<String>,
+    alg: KeyAlg,
     material: Material,
 }
 
-#[derive(Debug)]
+/// A key's `alg` member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyAlg {
+    /// None: the key serves what its type allows (for an EC or OKP key, the one algorithm
+    /// its curve implies, kept here so openidconnect tells P-256 from P-384 keys).
+    Unspecified(Option<CoreJwsSigningAlgorithm>),
+    /// Only this algorithm.
+    Only(SigningAlg, CoreJwsSigningAlgorithm),
+    /// One this crate does not know: the key serves nothing.
+    Unsupported,
+}
+
+#[derive(Clone)]
 enum Material {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     P256(Vec<u8>),
     P384(Vec<u8>),
     Ed25519(Vec<u8>),
+    /// A shared secret (`HS*`), never from a JWK Set.
+    Hmac(Vec<u8>),
+}
+
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Material::Rsa { .. } => "Rsa",
+            Material::P256(_) => "P256",
+            Material::P384(_) => "P384",
+            Material::Ed25519(_) => "Ed25519",
+            Material::Hmac(_) => "Hmac(REDACTED)",
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -43,17 +80,24 @@ struct RawSet {
     keys: Vec<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Default)]
 struct RawKey {
     kty: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     kid: Option<String>,
-    #[serde(rename = "use")]
+    #[serde(rename = "use", skip_serializing_if = "Option::is_none")]
     key_use: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     crv: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     n: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     e: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     x: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     y: Option<String>,
 }
 
@@ -61,22 +105,22 @@ impl KeySet {
     /// Reads a JWK Set document; an error only when it is not `{"keys": [...]}`.
     pub(crate) fn from_json(bytes: &[u8]) -> Result<KeySet, JwksError> {
         let raw: RawSet = serde_json::from_slice(bytes).map_err(JwksError::NotASet)?;
-        let mut set = KeySet::default();
-        for member in raw.keys {
-            match serde_json::from_value::<RawKey>(member)
-                .ok()
-                .and_then(Jwk::from_raw)
-            {
-                Some(key) => set.keys.push(key),
-                None => set.skipped += 1,
-            }
-        }
-        Ok(set)
+        let members = raw.keys.len();
+        let keys: Vec<Jwk> = raw
+            .keys
+            .into_iter()
+            .filter_map(|member| serde_json::from_value::<RawKey>(member).ok())
+            .filter_map(Jwk::from_raw)
+            .collect();
+        Ok(KeySet {
+            skipped: members - keys.len(),
+            keys: JsonWebKeySet::new(keys),
+        })
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.keys().len()
     }
 
     pub(crate) fn skipped(&self) -> usize {
@@ -90,10 +134,17 @@ impl KeySet {
         alg: SigningAlg,
         kid: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Jwk> {
-        self.keys.iter().filter(move |key| {
-            (kid.is_none() || key.kid.as_deref() == kid)
-                && key.key_use.as_deref().is_none_or(|u| u == "sig")
-                && key.alg.as_deref().is_none_or(|a| a == alg.name())
+        self.keys.keys().iter().filter(move |key| {
+            (kid.is_none() || key.kid.as_ref().map(|k| k.as_str()) == kid)
+                && key
+                    .key_use
+                    .as_ref()
+                    .is_none_or(|u| *u == CoreJsonWebKeyUse::Signature)
+                && match key.alg {
+                    KeyAlg::Unspecified(_) => true,
+                    KeyAlg::Only(only, _) => only == alg,
+                    KeyAlg::Unsupported => false,
+                }
                 && key.fits(alg)
         })
     }
@@ -141,25 +192,96 @@ impl Jwk {
                 .decode(value.as_deref()?.trim_end_matches('='))
                 .ok()
         };
-        let material = match (raw.kty.as_str(), raw.crv.as_deref()) {
-            ("RSA", _) => Material::Rsa {
-                n: strip_zeros(bytes(&raw.n)?),
-                e: strip_zeros(bytes(&raw.e)?),
-            },
-            ("EC", Some("P-256")) => Material::P256(point(bytes(&raw.x)?, bytes(&raw.y)?, 32)?),
-            ("EC", Some("P-384")) => Material::P384(point(bytes(&raw.x)?, bytes(&raw.y)?, 48)?),
+        use CoreJsonWebKeyType as T;
+        use CoreJwsSigningAlgorithm as C;
+        let (kty, material, implied) = match (raw.kty.as_str(), raw.crv.as_deref()) {
+            ("RSA", _) => (
+                T::RSA,
+                Material::Rsa {
+                    n: strip_zeros(bytes(&raw.n)?),
+                    e: strip_zeros(bytes(&raw.e)?),
+                },
+                None,
+            ),
+            ("EC", Some("P-256")) => (
+                T::EllipticCurve,
+                Material::P256(point(bytes(&raw.x)?, bytes(&raw.y)?, 32)?),
+                Some(C::EcdsaP256Sha256),
+            ),
+            ("EC", Some("P-384")) => (
+                T::EllipticCurve,
+                Material::P384(point(bytes(&raw.x)?, bytes(&raw.y)?, 48)?),
+                Some(C::EcdsaP384Sha384),
+            ),
             ("OKP", Some("Ed25519")) => {
                 let x = bytes(&raw.x)?;
-                (x.len() == 32).then_some(Material::Ed25519(x))?
+                (
+                    T::OctetKeyPair,
+                    (x.len() == 32).then_some(Material::Ed25519(x))?,
+                    Some(C::EdDsa),
+                )
             }
             _ => return None,
         };
+        let alg = match raw.alg.as_deref() {
+            None => KeyAlg::Unspecified(implied),
+            Some(name) => match SigningAlg::from_name(name) {
+                Some(alg) => KeyAlg::Only(alg, core_alg(alg)),
+                None => KeyAlg::Unsupported,
+            },
+        };
+        let key_use = raw.key_use.map(|u| match u.as_str() {
+            "sig" => CoreJsonWebKeyUse::Signature,
+            "enc" => CoreJsonWebKeyUse::Encryption,
+            _ => CoreJsonWebKeyUse::Other(u),
+        });
         Some(Jwk {
-            kid: raw.kid,
-            key_use: raw.key_use,
-            alg: raw.alg,
+            kty,
+            kid: raw.kid.map(JsonWebKeyId::new),
+            key_use,
+            alg,
             material,
         })
+    }
+
+    /// The JWK members again (public keys only; a shared secret is never written).
+    fn to_raw(&self) -> RawKey {
+        let b64 = |bytes: &[u8]| Some(URL_SAFE_NO_PAD.encode(bytes));
+        let mut raw = RawKey {
+            kid: self.kid.as_ref().map(|kid| kid.to_string()),
+            key_use: self
+                .key_use
+                .as_ref()
+                .and_then(|u| serde_json::to_value(u).ok())
+                .and_then(|u| u.as_str().map(str::to_string)),
+            alg: match self.alg {
+                KeyAlg::Only(alg, _) => Some(alg.name().to_string()),
+                _ => None,
+            },
+            ..RawKey::default()
+        };
+        let coordinates = |point: &[u8]| {
+            let half = (point.len() - 1) / 2;
+            (b64(&point[1..1 + half]), b64(&point[1 + half..]))
+        };
+        match &self.material {
+            Material::Rsa { n, e } => {
+                raw.kty = "RSA".into();
+                (raw.n, raw.e) = (b64(n), b64(e));
+            }
+            Material::P256(point) | Material::P384(point) => {
+                raw.kty = "EC".into();
+                raw.crv = Some(if point.len() == 65 { "P-256" } else { "P-384" }.into());
+                (raw.x, raw.y) = coordinates(point);
+            }
+            Material::Ed25519(x) => {
+                raw.kty = "OKP".into();
+                raw.crv = Some("Ed25519".into());
+                raw.x = b64(x);
+            }
+            Material::Hmac(_) => raw.kty = "oct".into(),
+        }
+        raw
     }
 
     fn fits(&self, alg: SigningAlg) -> bool {
@@ -208,6 +330,7 @@ impl Jwk {
                     .verify(message, signature)
                     .is_ok()
             }
+            Material::Hmac(secret) => hmac_verifies_bytes(alg, secret, message, signature),
             _ => false,
         }
     }
@@ -221,13 +344,17 @@ pub(crate) fn hmac_verifies(
     message: &[u8],
     signature: &[u8],
 ) -> bool {
+    hmac_verifies_bytes(alg, secret.as_bytes(), message, signature)
+}
+
+fn hmac_verifies_bytes(alg: SigningAlg, secret: &[u8], message: &[u8], signature: &[u8]) -> bool {
     let algorithm = match alg {
         SigningAlg::Hs256 => ring::hmac::HMAC_SHA256,
         SigningAlg::Hs384 => ring::hmac::HMAC_SHA384,
         SigningAlg::Hs512 => ring::hmac::HMAC_SHA512,
         _ => return false,
     };
-    let key = ring::hmac::Key::new(algorithm, secret.as_bytes());
+    let key = ring::hmac::Key::new(algorithm, secret);
     ring::hmac::verify(&key, message, signature).is_ok()
 }
 
