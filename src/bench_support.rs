@@ -76,3 +76,52 @@ pub fn validate_id_token(
         .map(|valid| valid.subject)
         .map_err(|rejection| rejection.into_message())
 }
+
+/// openidconnect's `IdTokenVerifier` over the crate's ring-backed keys, built once (as it
+/// would be kept beside the keys it owns).
+pub struct OpenIdConnectVerifier(
+    openidconnect::IdTokenVerifier<'static, crate::protocol::jwk::Jwk>,
+);
+
+impl std::fmt::Debug for OpenIdConnectVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenIdConnectVerifier")
+    }
+}
+
+impl OpenIdConnectVerifier {
+    /// A verifier for RS256 ID tokens of `issuer` for `client_id`, with `keys`.
+    pub fn new(keys: &Keys, issuer: &str, client_id: &str) -> Self {
+        use openidconnect::core::CoreJwsSigningAlgorithm;
+        use openidconnect::{ClientId, ClientSecret, IdTokenVerifier, IssuerUrl};
+        OpenIdConnectVerifier(
+            IdTokenVerifier::new_confidential_client(
+                ClientId::new(client_id.into()),
+                ClientSecret::new("rocket-secret".into()),
+                IssuerUrl::new(issuer.into()).expect("an issuer URL"),
+                keys.0.as_openidconnect_set().clone(),
+            )
+            .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]),
+        )
+    }
+
+    /// Checks `jwt` (signature, iss, aud, exp, iat, nonce) and its `at_hash` against
+    /// `access_token`; returns its `sub`.
+    pub fn validate(&self, jwt: &str, nonce: &str, access_token: &str) -> Result<String, String> {
+        use openidconnect::core::CoreIdToken;
+        use openidconnect::{AccessToken, AccessTokenHash, Nonce};
+        let token: CoreIdToken = jwt.parse().map_err(|e| format!("{e:?}"))?;
+        let claims = token
+            .claims(&self.0, &Nonce::new(nonce.into()))
+            .map_err(|e| format!("{e:?}"))?;
+        let alg = token.signing_alg().map_err(|e| format!("{e:?}"))?;
+        let key = token.signing_key(&self.0).map_err(|e| format!("{e:?}"))?;
+        let expected =
+            AccessTokenHash::from_token(&AccessToken::new(access_token.into()), alg, key)
+                .map_err(|e| format!("{e:?}"))?;
+        if claims.access_token_hash() != Some(&expected) {
+            return Err("at_hash does not match".into());
+        }
+        Ok(claims.subject().to_string())
+    }
+}

@@ -1,8 +1,7 @@
 //! Micro-benchmarks of the hot paths: the guard on a valid session (cookie decrypt, decode,
 //! expiry check), building the authorization redirect, and validating an ID token with
-//! cached keys: the crate's own validation, and openidconnect's `IdTokenVerifier` with a
-//! ring-backed key (`ring_jwk.rs`, a prototype for issue 21). Run with
-//! `cargo bench -p rocket_oidc_bench --bench micro`.
+//! cached keys: the crate's own validation, and openidconnect's `IdTokenVerifier` with the
+//! crate's ring-backed keys. Run with `cargo bench -p rocket_oidc_bench --bench micro`.
 //!
 //! The guard is measured through the quickstart example's routes in Rocket's local client:
 //! `/` (no guard) against `/whoami` (guard only) and `/login` (guard and token JSON), so the
@@ -22,8 +21,6 @@ use rocket::http::{Accept, Cookie};
 use rocket::local::blocking::Client;
 use rocket_oidc_auth::__bench;
 use sha2::{Digest, Sha256};
-
-mod ring_jwk;
 
 #[path = "../../examples/quickstart.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -184,78 +181,35 @@ fn id_token_validation(c: &mut Criterion) {
     });
 }
 
-/// The same token through openidconnect 4: `CoreIdToken` parsed, `IdTokenVerifier` with the
-/// ring-backed key (built per call, as a callback would: it owns its key set), the nonce,
-/// and `at_hash` against the access token.
+/// The same token through openidconnect 4's `IdTokenVerifier` with the crate's ring-backed
+/// keys (`JsonWebKeySet<Jwk>`): the verifier built per call (a callback as it would be if
+/// it built one), and kept beside the keys.
 fn id_token_validation_openidconnect(c: &mut Criterion) {
-    use openidconnect::core::CoreIdToken;
-    use openidconnect::{
-        AccessToken, AccessTokenHash, ClientId, ClientSecret, IdTokenVerifier, IssuerUrl,
-        JsonWebKeySet, Nonce,
-    };
     let key = signing_key();
-    let jwks =
-        serde_json::to_string(&CoreJsonWebKeySet::new(vec![key.as_verification_key()])).unwrap();
-    let keys: JsonWebKeySet<ring_jwk::RingJwk> = serde_json::from_str(&jwks).unwrap();
-    assert_eq!(keys.keys().len(), 1);
+    let keys = __bench::Keys::from_json(
+        &serde_json::to_string(&CoreJsonWebKeySet::new(vec![key.as_verification_key()])).unwrap(),
+    );
     let jwt = id_token(&key, "n-0S6_WzA2Mj");
-    let (client_id, issuer) = (
-        ClientId::new(CLIENT_ID.into()),
-        IssuerUrl::new(ISSUER.into()).unwrap(),
+    let verifier = __bench::OpenIdConnectVerifier::new(&keys, ISSUER, CLIENT_ID);
+    assert_eq!(
+        verifier.validate(&jwt, "n-0S6_WzA2Mj", ACCESS_TOKEN),
+        Ok("alice".to_string())
     );
-    let (nonce, access_token) = (
-        Nonce::new("n-0S6_WzA2Mj".into()),
-        AccessToken::new(ACCESS_TOKEN.into()),
-    );
-    let validate = || -> Result<String, String> {
-        let verifier = IdTokenVerifier::new_confidential_client(
-            client_id.clone(),
-            ClientSecret::new("rocket-secret".into()),
-            issuer.clone(),
-            keys.clone(),
-        )
-        .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
-        let token: CoreIdToken = jwt.parse().map_err(|e| format!("{e:?}"))?;
-        let claims = token
-            .claims(&verifier, &nonce)
-            .map_err(|e| format!("{e:?}"))?;
-        let alg = token.signing_alg().map_err(|e| format!("{e:?}"))?;
-        let signing_key = token.signing_key(&verifier).map_err(|e| format!("{e:?}"))?;
-        let expected = AccessTokenHash::from_token(&access_token, alg, signing_key)
-            .map_err(|e| format!("{e:?}"))?;
-        if claims.access_token_hash() != Some(&expected) {
-            return Err("at_hash".into());
-        }
-        Ok(claims.subject().to_string())
-    };
-    assert_eq!(validate(), Ok("alice".to_string()));
     c.bench_function(
-        "validate ID token (RS256, cached keys), openidconnect + ring key",
-        |b| b.iter(validate),
-    );
-    // The verifier built once (kept beside the keys it owns): what parsing and checking
-    // cost alone.
-    let verifier = IdTokenVerifier::new_confidential_client(
-        client_id.clone(),
-        ClientSecret::new("rocket-secret".into()),
-        issuer.clone(),
-        keys.clone(),
-    )
-    .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
-    c.bench_function(
-        "validate ID token (RS256, cached keys), openidconnect + ring key, verifier kept",
+        "validate ID token (RS256, cached keys), openidconnect verifier per call",
         |b| {
             b.iter(|| {
-                let token: CoreIdToken = jwt.parse().unwrap();
-                let claims = token.claims(&verifier, &nonce).unwrap();
-                let alg = token.signing_alg().unwrap();
-                let signing_key = token.signing_key(&verifier).unwrap();
-                let expected =
-                    AccessTokenHash::from_token(&access_token, alg, signing_key).unwrap();
-                assert_eq!(claims.access_token_hash(), Some(&expected));
-                claims.subject().to_string()
+                __bench::OpenIdConnectVerifier::new(&keys, ISSUER, CLIENT_ID).validate(
+                    &jwt,
+                    "n-0S6_WzA2Mj",
+                    ACCESS_TOKEN,
+                )
             })
         },
+    );
+    c.bench_function(
+        "validate ID token (RS256, cached keys), openidconnect verifier kept",
+        |b| b.iter(|| verifier.validate(&jwt, "n-0S6_WzA2Mj", ACCESS_TOKEN)),
     );
 }
 

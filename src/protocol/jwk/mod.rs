@@ -35,7 +35,8 @@ pub(crate) struct Jwk {
     key_use: Option<CoreJsonWebKeyUse>,
     /// `alg`: when present, the only algorithm the key serves.
     alg: KeyAlg,
-    material: Material,
+    /// Shared: openidconnect's verifier takes its key set by value.
+    material: std::sync::Arc<Material>,
 }
 
 /// A key's `alg` member.
@@ -125,6 +126,12 @@ impl KeySet {
 
     pub(crate) fn skipped(&self) -> usize {
         self.skipped
+    }
+
+    /// The keys as openidconnect's set (for its `IdTokenVerifier`).
+    #[cfg(feature = "__bench")]
+    pub(crate) fn as_openidconnect_set(&self) -> &JsonWebKeySet<Jwk> {
+        &self.keys
     }
 
     /// The keys that may check an `alg` signature with `kid` (any key of the right type
@@ -240,7 +247,7 @@ impl Jwk {
             kid: raw.kid.map(JsonWebKeyId::new),
             key_use,
             alg,
-            material,
+            material: std::sync::Arc::new(material),
         })
     }
 
@@ -264,7 +271,7 @@ impl Jwk {
             let half = (point.len() - 1) / 2;
             (b64(&point[1..1 + half]), b64(&point[1 + half..]))
         };
-        match &self.material {
+        match &*self.material {
             Material::Rsa { n, e } => {
                 raw.kty = "RSA".into();
                 (raw.n, raw.e) = (b64(n), b64(e));
@@ -287,7 +294,7 @@ impl Jwk {
     fn fits(&self, alg: SigningAlg) -> bool {
         use SigningAlg as A;
         matches!(
-            (&self.material, alg),
+            (&*self.material, alg),
             (
                 Material::Rsa { .. },
                 A::Rs256 | A::Rs384 | A::Rs512 | A::Ps256 | A::Ps384 | A::Ps512
@@ -300,7 +307,7 @@ impl Jwk {
     /// Whether `signature` over `message` verifies with this key under `alg`.
     pub(crate) fn verifies(&self, alg: SigningAlg, message: &[u8], signature: &[u8]) -> bool {
         use SigningAlg as A;
-        match &self.material {
+        match &*self.material {
             Material::Rsa { n, e } => {
                 let params: &sig::RsaParameters = match alg {
                     A::Rs256 => &sig::RSA_PKCS1_2048_8192_SHA256,

@@ -55,7 +55,7 @@ impl JsonWebKey for Jwk {
             kid: None,
             key_use: None,
             alg: KeyAlg::Unspecified(None),
-            material: Material::Hmac(key),
+            material: std::sync::Arc::new(Material::Hmac(key)),
         }
     }
 
@@ -70,7 +70,7 @@ impl JsonWebKey for Jwk {
                 "{alg:?}"
             )));
         };
-        if !(self.fits(alg) || matches!(self.material, Material::Hmac(_)) && alg.is_hmac()) {
+        if !(self.fits(alg) || matches!(*self.material, Material::Hmac(_)) && alg.is_hmac()) {
             return Err(SignatureVerificationError::InvalidKey(
                 "the key does not serve this algorithm".into(),
             ));
