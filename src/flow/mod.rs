@@ -21,6 +21,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod machine;
+pub(crate) mod pending;
 pub(crate) mod refresh;
 mod token_cache;
 

@@ -479,7 +479,7 @@ async fn login_or_401<P: Provider>(
         Ok(login) => login,
         Err(err) => return fail(req, err),
     };
-    login.other_cookies = flow::login::keep_few_pending(oidc, req.cookies(), &login);
+    login.other_cookies = flow::pending::keep_few_pending(oidc, req.cookies(), &login);
     if silent {
         login
             .other_cookies

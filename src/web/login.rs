@@ -130,7 +130,7 @@ impl<'r, P: Provider> FromRequest<'r> for Login<P> {
         Outcome::Success(Login {
             oidc: oidc.clone(),
             client: client.clone(),
-            pending: flow::login::pending_logins(oidc, req.cookies(), now()),
+            pending: flow::pending::pending_logins(oidc, req.cookies(), now()),
             other_host,
             cookies: state.cookie_queue(),
             params: LoginParams::default(),
@@ -266,7 +266,7 @@ impl<P: Provider> Login<P> {
             self.caller,
         )
         .await?;
-        for cookie in flow::login::keep_few_of(&self.oidc, self.pending, &login) {
+        for cookie in flow::pending::keep_few_of(&self.oidc, self.pending, &login) {
             self.cookies.push(cookie);
         }
         if let Some(cookie) = login.transaction_cookie {
