@@ -216,45 +216,51 @@ pub(crate) async fn remember_proof(
 ) -> Result<(), OidcError> {
     let ttl = proof_lifetime(clock_skew);
     let limits = &oidc.config.limits;
-    let (status, description, detail, after) =
-        match oidc
-            .replays
-            .remember(&proof.jkt, &proof.jti, ttl, Instant::now())
-        {
-            Seen::New => (None, "", String::new(), Duration::ZERO),
-            Seen::Replayed => {
-                return Err(proof_error(
-                    "a DPoP proof was used twice (its jti was seen)".into(),
-                ))
-            }
-            Seen::KeyFull(after) => (
-                Some(rocket::http::Status::TooManyRequests),
+    let refused = |status, description: &str, detail: String, after| {
+        Err(OidcError::new(
+            ErrorKind::RateLimited,
+            status,
+            "rate_limited",
+            description.to_owned(),
+        )
+        .with_log_detail(detail)
+        .with_retry_after(after))
+    };
+    match oidc
+        .replays
+        .remember(&proof.jkt, &proof.jti, ttl, Instant::now())
+    {
+        Seen::New => {}
+        Seen::Replayed => {
+            return Err(proof_error(
+                "a DPoP proof was used twice (its jti was seen)".into(),
+            ))
+        }
+        Seen::KeyFull(after) => {
+            return refused(
+                rocket::http::Status::TooManyRequests,
                 "too many requests with this DPoP key; try again later",
                 format!(
-                    "a DPoP key sent more proofs than oidc.limits.dpop_proofs_per_key ({}) within \
-                 a proof's lifetime ({} s): refused until its oldest proofs age out",
+                    "a DPoP key sent more proofs than oidc.limits.dpop_proofs_per_key ({}) \
+                     within a proof's lifetime ({} s): refused until its oldest proofs age out",
                     limits.dpop_proofs_per_key,
                     ttl.as_secs()
                 ),
                 after,
-            ),
-            Seen::Full(after) => (
-                Some(rocket::http::Status::ServiceUnavailable),
+            )
+        }
+        Seen::Full(after) => {
+            return refused(
+                rocket::http::Status::ServiceUnavailable,
                 "this API is too busy right now; try again in a moment",
                 format!(
-                "the DPoP replay cache holds oidc.limits.dpop_replay_capacity ({}) proofs that \
-                 still count: new proofs are refused until the oldest age out",
-                limits.dpop_replay_capacity
-            ),
+                    "the DPoP replay cache holds oidc.limits.dpop_replay_capacity ({}) proofs \
+                     that still count: new proofs are refused until the oldest age out",
+                    limits.dpop_replay_capacity
+                ),
                 after,
-            ),
-        };
-    if let Some(status) = status {
-        return Err(
-            OidcError::new(ErrorKind::RateLimited, status, "rate_limited", description)
-                .with_log_detail(detail)
-                .with_retry_after(after),
-        );
+            )
+        }
     }
     if !oidc.values.is_shared() {
         return Ok(());
