@@ -212,10 +212,10 @@ impl Marks {
         let sid_ended = sid_ended
             .and_then(|at| at.parse::<i64>().ok())
             .is_some_and(|at| session.authenticated_at <= at);
-        let digest_of_sid = session.sid().map(|sid| digest(provider, sid));
         Ok(sid_ended
             || record.is_some_and(|text| {
-                UserMarks::parse(&text, now()).ends(session, digest_of_sid.as_deref())
+                let sid = session.sid().map(|sid| digest(provider, sid));
+                record_ends(&text, now(), session, sid.as_deref())
             }))
     }
 }
@@ -335,19 +335,44 @@ impl UserMarks {
             Entry::Before(_) => false,
         });
     }
+}
 
-    fn ends(&self, session: &SessionData, sid: Option<&str>) -> bool {
-        let at = session.authenticated_at;
-        self.before.is_some_and(|before| at <= before)
-            || self.named.iter().any(|entry| match entry {
-                Entry::Session { id, .. } => id == session.id(),
-                Entry::ProviderSession {
-                    sid: ended,
-                    at: when,
-                } => sid == Some(ended.as_str()) && at <= *when,
-                Entry::Before(_) => false,
-            })
+/// Whether a user's record `text` ends `session` (whose provider `sid` digest is `sid`),
+/// read as [`UserMarks::parse`] reads it but without building it: every request of a user
+/// who has logged out somewhere reads the record. One that does not read ends the sessions
+/// logged in up to `now`, as `parse` says.
+fn record_ends(text: &str, now: i64, session: &SessionData, sid: Option<&str>) -> bool {
+    let at = session.authenticated_at;
+    let damaged = at <= now;
+    let mut parts = text.split(' ');
+    if parts.next() != Some("v1") {
+        return damaged;
     }
+    let before_ends = match parts.next() {
+        Some("-") => false,
+        Some(before) => match before.parse::<i64>() {
+            Ok(before) => at <= before,
+            Err(_) => return damaged,
+        },
+        None => return damaged,
+    };
+    let mut ended = before_ends;
+    for part in parts {
+        let mut fields = part.splitn(3, ':');
+        let (Some(kind), Some(name), Some(Ok(when))) = (
+            fields.next(),
+            fields.next(),
+            fields.next().map(str::parse::<i64>),
+        ) else {
+            return damaged;
+        };
+        ended |= match kind {
+            "i" => name == session.id(),
+            "s" => sid == Some(name) && at <= when,
+            _ => return damaged,
+        };
+    }
+    ended
 }
 
 /// How long a mark is kept: longer than any session it could end can live.
@@ -408,6 +433,40 @@ mod tests {
         assert!(marks.to_text().len() < 2_000, "{}", marks.to_text().len());
         marks.add(entry(5));
         assert_eq!(marks.named.len(), MARKS_PER_USER, "covered by the fold");
+    }
+
+    #[test]
+    fn a_record_ends_the_sessions_it_names_and_those_before_its_time() {
+        let session =
+            SessionData::for_tests("alice", "at", None, None, "e30.e30.c2ln", None, 1_000);
+        let ends = |marks: &UserMarks, sid: Option<&str>| {
+            record_ends(&marks.to_text(), 2_000, &session, sid)
+        };
+        let mut marks = UserMarks::default();
+        marks.add(entry(7));
+        assert!(!ends(&marks, None), "another session named");
+        marks.add(Entry::Session {
+            id: session.id().into(),
+            at: 1_000,
+        });
+        assert!(ends(&marks, None), "this session named");
+        let mut marks = UserMarks::default();
+        marks.add(Entry::ProviderSession {
+            sid: "d".into(),
+            at: 1_000,
+        });
+        assert!(ends(&marks, Some("d")) && !ends(&marks, Some("e")) && !ends(&marks, None));
+        marks.add(Entry::Before(999));
+        assert!(!ends(&marks, None), "logged in after T");
+        marks.add(Entry::Before(1_000));
+        assert!(ends(&marks, None), "logged in up to T");
+        for damaged in ["", "v2 -", "v1 x", "v1 - q:a:1", "v1 - i:a", "v1 - i:a:x"] {
+            assert!(record_ends(damaged, 2_000, &session, None), "{damaged}");
+            assert!(
+                !record_ends(damaged, 999, &session, None),
+                "{damaged}: not later logins"
+            );
+        }
     }
 
     #[test]
