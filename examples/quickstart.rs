@@ -25,6 +25,7 @@ fn index() -> RawHtml<&'static str> {
 <h1>rocket_oidc_auth quickstart</h1>
 <p>This page is public. The others need a login at the provider.</p>
 <ul>
+<li><a href="/profile">Your profile</a>: name, email, provider (the page apps start from)</li>
 <li><a href="/login">Log in</a> and see the session: the tokens, the ID token's claims, UserInfo</li>
 <li><a href="/whoami">Who am I?</a> (your <code>sub</code>)</li>
 <li><a href="/token">A valid access token</a> (refreshed when it expired)</li>
@@ -66,6 +67,51 @@ struct Session<'a> {
     userinfo: Option<&'a RawValue>,
 }
 
+/// The page apps start from: who is logged in (the ID token's claims with UserInfo's, typed),
+/// with which provider, and a logout button. Claims come from the provider: escaped.
+#[get("/profile")]
+fn profile(user: Authenticated<Default>) -> RawHtml<String> {
+    let claims = user.claims();
+    let name = claims
+        .name()
+        .and_then(|name| name.get(None))
+        .map_or(user.subject(), |name| name.as_str());
+    let email = claims.email().map_or("(no email)", |email| email.as_str());
+    RawHtml(format!(
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Your profile</title>
+<meta name="viewport" content="width=device-width"></head>
+<body>
+<h1>{name}</h1>
+<p>{email}</p>
+<p>Logged in with {provider}.</p>
+<form method="post" action="/logout"><button type="submit">Log out</button></form>
+</body>
+</html>
+"#,
+        name = escape(name),
+        email = escape(email),
+        provider = escape(user.provider()),
+    ))
+}
+
+/// `text` safe inside HTML.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The cheapest protected route: what the guard alone costs.
 #[get("/whoami")]
 fn whoami(user: Authenticated<Default>) -> String {
@@ -105,7 +151,7 @@ fn error(status: Status, req: &Request<'_>) -> (Status, Json<Value>) {
 pub fn rocket() -> Rocket<Build> {
     rocket::build()
         .attach(OidcFairing::from_config())
-        .mount("/", routes![index, login, whoami, token])
+        .mount("/", routes![index, profile, login, whoami, token])
         .register("/", catchers![error])
 }
 

@@ -1129,3 +1129,36 @@ async fn an_optional_guard_leaves_pending_logins_alone() {
         "the login still finishes"
     );
 }
+
+#[rocket::async_test]
+async fn the_quickstart_profile_escapes_what_the_provider_says() {
+    let op = FakeOp::start().await;
+    op.set(|b| {
+        b.id_token_claims
+            .insert("name".into(), json!("<script>alert(1)</script>"));
+        b.id_token_claims
+            .insert("email".into(), json!("a\"b'<c>@example.com"));
+    });
+    // UserInfo off: its claims would win over the ID token's.
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .provider_table("userinfo_http_method = \"none\"")
+        .start()
+        .await;
+    assert_eq!(
+        log_in_at_once(&client, "/login").await.status(),
+        Status::SeeOther
+    );
+    let page = client.get("/profile").dispatch().await;
+    assert_eq!(page.status(), Status::Ok);
+    let page = page.into_string().await.unwrap();
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("a&quot;b&#39;&lt;c&gt;@example.com"),
+        "{page}"
+    );
+}

@@ -380,4 +380,17 @@ async fn typed_claims_merge_the_id_token_with_userinfo() {
             "family_name": "gwen",
         })
     );
+    // The quickstart's /profile shows them (escaped HTML), with a logout button.
+    let page = client.get("/profile").dispatch().await;
+    assert_eq!(page.status(), Status::Ok);
+    assert_eq!(page.content_type(), Some(rocket::http::ContentType::HTML));
+    let page = page.into_string().await.unwrap();
+    for shown in [
+        "<h1>Test User gwen</h1>",
+        "gwen@example.com",
+        "Logged in with default.",
+        "<form method=\"post\" action=\"/logout\">",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
 }
