@@ -4,9 +4,11 @@
 
 use rocket::figment::Figment;
 
+use std::sync::Arc;
+
+use crate::protocol::id_token::{self, IdTokenCheck, IdTokenVerifier, LoginRules, ProviderRules};
 use crate::protocol::jwk::KeySet;
 use crate::protocol::time::now;
-use crate::protocol::validation::{self, IdTokenCheck};
 use crate::session::{session_cookie_name, CookieCipher, NewSession, SessionData};
 use crate::signing::SigningAlg;
 
@@ -50,8 +52,43 @@ impl Keys {
     }
 }
 
-/// Validates an RS256 ID token with `keys` as the callback does; returns its `sub`.
-pub fn validate_id_token(
+/// An ID token verifier as the callback keeps it: built once per provider and key set.
+#[derive(Debug)]
+pub struct IdTokens(IdTokenVerifier);
+
+impl IdTokens {
+    /// A verifier for RS256 ID tokens of `issuer` for the public client `client_id`.
+    pub fn new(keys: &Keys, issuer: &str, client_id: &str) -> IdTokens {
+        let rules = ProviderRules {
+            issuer,
+            client_id,
+            trusted_audiences: &[],
+            allowed_algs: &[SigningAlg::Rs256],
+            client_secret: None,
+            clock_skew: 60,
+        };
+        IdTokens(IdTokenVerifier::new(&rules, &keys.0, Arc::new(now)).expect("an issuer URL"))
+    }
+
+    /// Validates an ID token as the callback does (with its nonce and the access token for
+    /// `at_hash`); returns its `sub`.
+    pub fn validate(&self, jwt: &str, nonce: &str, access_token: &str) -> Result<String, String> {
+        let login = LoginRules {
+            nonce: Some(nonce),
+            max_age: None,
+            acr_values: &[],
+            access_token: Some(access_token),
+        };
+        self.0
+            .validate(jwt, &login)
+            .map(|valid| valid.subject)
+            .map_err(|rejection| rejection.into_message())
+    }
+}
+
+/// Validates an RS256 ID token with `keys` as the callback would with a verifier built for
+/// this one token; returns its `sub`.
+pub fn validate_id_token_once(
     jwt: &str,
     keys: &Keys,
     issuer: &str,
@@ -72,56 +109,7 @@ pub fn validate_id_token(
         now: now(),
         clock_skew: 60,
     };
-    validation::validate_id_token(jwt, &keys.0, &check)
+    id_token::validate_id_token(jwt, &keys.0, &check)
         .map(|valid| valid.subject)
         .map_err(|rejection| rejection.into_message())
-}
-
-/// openidconnect's `IdTokenVerifier` over the crate's ring-backed keys, built once (as it
-/// would be kept beside the keys it owns).
-pub struct OpenIdConnectVerifier(
-    openidconnect::IdTokenVerifier<'static, crate::protocol::jwk::Jwk>,
-);
-
-impl std::fmt::Debug for OpenIdConnectVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OpenIdConnectVerifier")
-    }
-}
-
-impl OpenIdConnectVerifier {
-    /// A verifier for RS256 ID tokens of `issuer` for `client_id`, with `keys`.
-    pub fn new(keys: &Keys, issuer: &str, client_id: &str) -> Self {
-        use openidconnect::core::CoreJwsSigningAlgorithm;
-        use openidconnect::{ClientId, ClientSecret, IdTokenVerifier, IssuerUrl};
-        OpenIdConnectVerifier(
-            IdTokenVerifier::new_confidential_client(
-                ClientId::new(client_id.into()),
-                ClientSecret::new("rocket-secret".into()),
-                IssuerUrl::new(issuer.into()).expect("an issuer URL"),
-                keys.0.as_openidconnect_set().clone(),
-            )
-            .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]),
-        )
-    }
-
-    /// Checks `jwt` (signature, iss, aud, exp, iat, nonce) and its `at_hash` against
-    /// `access_token`; returns its `sub`.
-    pub fn validate(&self, jwt: &str, nonce: &str, access_token: &str) -> Result<String, String> {
-        use openidconnect::core::CoreIdToken;
-        use openidconnect::{AccessToken, AccessTokenHash, Nonce};
-        let token: CoreIdToken = jwt.parse().map_err(|e| format!("{e:?}"))?;
-        let claims = token
-            .claims(&self.0, &Nonce::new(nonce.into()))
-            .map_err(|e| format!("{e:?}"))?;
-        let alg = token.signing_alg().map_err(|e| format!("{e:?}"))?;
-        let key = token.signing_key(&self.0).map_err(|e| format!("{e:?}"))?;
-        let expected =
-            AccessTokenHash::from_token(&AccessToken::new(access_token.into()), alg, key)
-                .map_err(|e| format!("{e:?}"))?;
-        if claims.access_token_hash() != Some(&expected) {
-            return Err("at_hash does not match".into());
-        }
-        Ok(claims.subject().to_string())
-    }
 }

@@ -9,9 +9,10 @@ use proptest::prelude::*;
 use crate::config::{safe_return_path, ProviderMetadata};
 use crate::flow::backchannel::unverified_issuer;
 use crate::flow::login::CallbackParams;
+use crate::protocol::id_token::{validate_id_token, IdTokenCheck};
 use crate::protocol::jwk::KeySet;
+use crate::protocol::jws::payload_of;
 use crate::protocol::logout_token::{validate_logout_token, LogoutTokenCheck};
-use crate::protocol::validation::{payload_of, validate_id_token, IdTokenCheck};
 use crate::session::{chunk_count, CookieCipher, SessionData};
 use crate::signing::SigningAlg;
 

@@ -15,8 +15,8 @@ use rocket::http::{CookieJar, Status};
 
 use super::{lifecycle, Oidc};
 use crate::error::{sanitize, ErrorKind, OidcError};
+use crate::protocol::jws::payload_of;
 use crate::protocol::time::now;
-use crate::protocol::validation::payload_of;
 use crate::session::store_failed;
 use crate::session::{CookieQueue, Ended, EndedSessions};
 use crate::store::{digest, SetMode};

@@ -15,8 +15,8 @@ use crate::protocol::access_token::{
     is_jws_shaped, read_introspection, validate_jwt_access_token, AccessTokenCheck, TokenInfo,
 };
 use crate::protocol::dpop;
+use crate::protocol::jws::Rejection;
 use crate::protocol::time::now;
-use crate::protocol::validation::Rejection;
 use crate::session::store_failed;
 use crate::store::replay::Seen;
 use crate::store::SetMode;

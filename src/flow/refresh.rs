@@ -22,8 +22,8 @@ use serde_json::value::RawValue;
 use super::ProviderState;
 use crate::error::{ErrorKind, OidcError};
 use crate::op::client::{ProviderClient, Resolved};
+use crate::protocol::id_token;
 use crate::protocol::time::{expires_at, now};
-use crate::protocol::validation;
 use crate::session::{NewSession, SessionData};
 use crate::signing::SigningKey;
 
@@ -224,7 +224,7 @@ pub(crate) fn open_dpop_key(encoded: &str) -> Result<SigningKey, OidcError> {
 fn check_refreshed_id_token(
     client: &ProviderClient,
     session: &SessionData,
-    refreshed: &validation::ValidIdToken,
+    refreshed: &id_token::ValidIdToken,
 ) -> Result<(), OidcError> {
     let invalid = |why: &str| {
         OidcError::invalid_id_token(format!(

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::budget::CallBudget;
+use super::id_token::KeptVerifier;
 use super::registration::{Credentials, Registrar};
 use crate::config::{AssertionAudience, ClientAuth, Limits, ProviderConfig, ProviderMetadata};
 use crate::error::{sanitize, ErrorKind, OidcError};
@@ -35,6 +36,8 @@ pub(crate) struct Resolved {
     pub(crate) access_token_algs: Vec<SigningAlg>,
     /// The client's identity: configured, or registered at this provider.
     pub(crate) credentials: Arc<Credentials>,
+    /// The ID token verifier of these metadata with the current keys.
+    pub(super) id_tokens: KeptVerifier,
 }
 
 impl Resolved {

@@ -1,11 +1,16 @@
-//! Validation of the provider's signed tokens with its keys: ID tokens (Core 3.1.3.7) and
-//! back-channel logout tokens (Back-Channel Logout 2.6).
+//! Validation of the provider's signed tokens with its keys: ID tokens (Core 3.1.3.7, by
+//! openidconnect's verifier, kept per metadata and key set) and back-channel logout tokens
+//! (Back-Channel Logout 2.6).
+
+use std::sync::{Arc, RwLock};
 
 use super::client::{ProviderClient, Resolved};
 use crate::error::{ErrorKind, OidcError};
+use crate::protocol::id_token::{IdTokenVerifier, LoginRules, ProviderRules, ValidIdToken};
+use crate::protocol::jwk::KeySet;
+use crate::protocol::jws::Rejection;
 use crate::protocol::logout_token::{validate_logout_token, LogoutTokenCheck, ValidLogoutToken};
 use crate::protocol::time::now;
-use crate::protocol::validation::{self, IdTokenCheck, Rejection, ValidIdToken};
 
 /// What the callback checks of the login it finishes (Core 3.1.3.7 items 11 to 13).
 #[derive(Debug, Clone, Copy)]
@@ -26,26 +31,21 @@ impl ProviderClient {
         login: Option<LoginCheck<'_>>,
         access_token: Option<&str>,
     ) -> Result<ValidIdToken, OidcError> {
-        let keys = self.keys(resolved).await?;
-        // The time the token is checked at, after every network call that led to it.
-        let now = now();
-        let check = IdTokenCheck {
-            issuer: &resolved.metadata.issuer,
-            client_id: resolved.client_id(),
-            trusted_audiences: &self.config.trusted_audiences,
-            allowed_algs: &resolved.allowed_algs,
-            client_secret: resolved.client_secret(),
+        let rules = LoginRules {
             nonce: login.map(|l| l.nonce),
             max_age: login.and_then(|l| l.max_age),
             acr_values: login.map_or(&[], |l| l.acr_values),
             access_token,
-            now,
-            clock_skew: self.clock_skew,
         };
-        let outcome = match validation::validate_id_token(id_token, &keys, &check) {
+        let keys = self.keys(resolved).await?;
+        let outcome = match self
+            .id_token_verifier(resolved, &keys)?
+            .validate(id_token, &rules)
+        {
             Err(Rejection::UnknownKey(_)) => {
                 let fresh = self.refetch_keys(resolved, Some(&keys)).await?;
-                validation::validate_id_token(id_token, &fresh, &check)
+                self.id_token_verifier(resolved, &fresh)?
+                    .validate(id_token, &rules)
             }
             outcome => outcome,
         };
@@ -56,6 +56,39 @@ impl ProviderClient {
                 rejection.into_message()
             ))
         })
+    }
+
+    /// The verifier of `resolved` with `keys`: the kept one, or one built now (and kept).
+    fn id_token_verifier(
+        &self,
+        resolved: &Resolved,
+        keys: &Arc<KeySet>,
+    ) -> Result<Arc<IdTokenVerifier>, OidcError> {
+        let kept = &resolved.id_tokens.0;
+        if let Some((for_keys, verifier)) = &*kept.read().unwrap_or_else(|e| e.into_inner()) {
+            if Arc::ptr_eq(for_keys, keys) {
+                return Ok(verifier.clone());
+            }
+        }
+        let rules = ProviderRules {
+            issuer: &resolved.metadata.issuer,
+            client_id: resolved.client_id(),
+            trusted_audiences: &self.config.trusted_audiences,
+            allowed_algs: &resolved.allowed_algs,
+            client_secret: resolved.client_secret(),
+            clock_skew: self.clock_skew,
+        };
+        let verifier = IdTokenVerifier::new(&rules, keys, Arc::new(now))
+            .map(Arc::new)
+            .map_err(|rejection| {
+                OidcError::invalid_id_token(format!(
+                    "provider {:?}: {}",
+                    self.name(),
+                    rejection.into_message()
+                ))
+            })?;
+        *kept.write().unwrap_or_else(|e| e.into_inner()) = Some((keys.clone(), verifier.clone()));
+        Ok(verifier)
     }
 
     /// Validates a back-channel logout token, refetching the JWKS once when it names an
@@ -93,3 +126,8 @@ impl ProviderClient {
         })
     }
 }
+
+/// The ID token verifier of one [`Resolved`] with the keys it was built for: it holds its
+/// own copy of the keys, so new keys mean a new verifier.
+#[derive(Debug, Default)]
+pub(crate) struct KeptVerifier(RwLock<Option<(Arc<KeySet>, Arc<IdTokenVerifier>)>>);

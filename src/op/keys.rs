@@ -12,7 +12,7 @@ use super::discovery;
 use crate::config::ProviderMetadata;
 use crate::error::OidcError;
 use crate::protocol::jwk::KeySet;
-use crate::protocol::validation;
+use crate::protocol::jws;
 use crate::signing::SigningAlg;
 
 /// The JWKS is refetched for an unknown `kid` at most this often (the first load does not
@@ -118,7 +118,7 @@ pub(super) fn allowed_algs(
     let algs: Vec<_> = metadata
         .id_token_signing_alg_values_supported
         .iter()
-        .filter_map(|name| validation::parse_alg(name))
+        .filter_map(|name| jws::parse_alg(name))
         .filter(|alg| has_secret || !alg.is_hmac())
         .collect();
     if algs.is_empty() {

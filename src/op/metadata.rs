@@ -9,6 +9,7 @@ use super::client::{
     is_due, read, set_due, with_context, ProviderClient, Resolved, RELOAD_RETRY_AFTER,
 };
 use super::discovery;
+use super::id_token::KeptVerifier;
 use super::keys::allowed_algs;
 use super::registration::Credentials;
 use crate::config::{ClientAuth, MetadataSource, ProviderMetadata};
@@ -100,6 +101,7 @@ impl ProviderClient {
                     access_token_algs: allowed_algs(&metadata, false, None, self.name()),
                     metadata,
                     credentials,
+                    id_tokens: KeptVerifier::default(),
                 });
                 *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(resolved.clone());
                 if matches!(self.config.source, MetadataSource::Discovery { .. }) {

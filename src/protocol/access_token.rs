@@ -5,9 +5,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::jwk::KeySet;
-use super::validation::{
-    check_issuer, header_of, split, verify_signature, Audience, Header, Rejection,
-};
+use super::jws::{check_issuer, header_of, split, verify_signature, Audience, Header, Rejection};
 use crate::error::sanitize;
 use crate::signing::SigningAlg;
 

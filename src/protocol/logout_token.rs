@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::jwk::KeySet;
-use super::validation::{
+use super::jws::{
     check_audience, check_issuer, header_of, split, verify_signature, Audience, Rejection,
 };
 use crate::error::sanitize;

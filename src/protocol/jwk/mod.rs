@@ -14,7 +14,7 @@ use crate::signing::SigningAlg;
 
 mod oidc_key;
 
-use oidc_key::core_alg;
+pub(crate) use oidc_key::{core_alg, signing_alg};
 
 /// The keys of a provider that this client can use: RSA, EC P-256 and P-384, Ed25519.
 /// Keys of other types, or malformed ones, are left out (RFC 7517 5: a set member that is
@@ -129,7 +129,6 @@ impl KeySet {
     }
 
     /// The keys as openidconnect's set (for its `IdTokenVerifier`).
-    #[cfg(feature = "__bench")]
     pub(crate) fn as_openidconnect_set(&self) -> &JsonWebKeySet<Jwk> {
         &self.keys
     }

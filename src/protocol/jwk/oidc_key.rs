@@ -97,7 +97,7 @@ impl JsonWebKey for Jwk {
 }
 
 /// openidconnect's name of `alg`.
-pub(super) fn core_alg(alg: SigningAlg) -> CoreJwsSigningAlgorithm {
+pub(crate) fn core_alg(alg: SigningAlg) -> CoreJwsSigningAlgorithm {
     use CoreJwsSigningAlgorithm as C;
     use SigningAlg as A;
     match alg {
@@ -117,7 +117,7 @@ pub(super) fn core_alg(alg: SigningAlg) -> CoreJwsSigningAlgorithm {
 }
 
 /// This crate's `alg` for openidconnect's, when it has one (not ES512, not `none`).
-fn signing_alg(alg: &CoreJwsSigningAlgorithm) -> Option<SigningAlg> {
+pub(crate) fn signing_alg(alg: &CoreJwsSigningAlgorithm) -> Option<SigningAlg> {
     SigningAlg::ALL
         .into_iter()
         .find(|ours| core_alg(*ours) == *alg)
