@@ -151,7 +151,13 @@ impl ProviderClient {
                 self.config.client_secret.clone(),
             ))),
             Some(registrar) => {
-                let credentials = registrar.credentials(&self.http, metadata).await?;
+                let credentials = registrar
+                    .credentials(
+                        &self.http,
+                        &metadata.issuer,
+                        metadata.registration_endpoint.as_deref(),
+                    )
+                    .await?;
                 if self.config.client.client_auth.needs_secret()
                     && credentials.client_secret.is_none()
                 {

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::discovery::status_error;
-use crate::config::{ProviderMetadata, Secret};
+use crate::config::Secret;
 use crate::error::{sanitize, OidcError};
 use crate::protocol::http::{Auth, Body, HttpClient};
 use crate::protocol::time::now;
@@ -140,22 +140,24 @@ impl Registrar {
 
     /// The registered client: the kept one while it fits, else a new registration (one per
     /// deployment, however many instances ask at once).
+    /// `endpoint` is the provider's `registration_endpoint`, if it has one.
     pub(crate) async fn credentials(
         &self,
         http: &HttpClient,
-        metadata: &ProviderMetadata,
+        issuer: &str,
+        endpoint: Option<&str>,
     ) -> Result<Credentials, OidcError> {
-        let digest = self.digest(&metadata.issuer);
-        if let Some(credentials) = self.usable(http, metadata, &digest).await? {
+        let digest = self.digest(issuer);
+        if let Some(credentials) = self.usable(http, issuer, &digest).await? {
             return Ok(credentials);
         }
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         loop {
             if let Some(lock) = self.persistence.try_lock(&self.provider).await? {
                 // Another instance may have registered between our look and the lock.
-                let outcome = match self.usable(http, metadata, &digest).await {
+                let outcome = match self.usable(http, issuer, &digest).await {
                     Ok(Some(credentials)) => Ok(credentials),
-                    Ok(None) => self.register(http, metadata, &digest).await,
+                    Ok(None) => self.register(http, issuer, endpoint, &digest).await,
                     Err(err) => Err(err),
                 };
                 self.persistence.unlock(lock).await;
@@ -174,7 +176,7 @@ impl Registrar {
                 ));
             }
             tokio::time::sleep(POLL_EVERY).await;
-            if let Some(credentials) = self.usable(http, metadata, &digest).await? {
+            if let Some(credentials) = self.usable(http, issuer, &digest).await? {
                 return Ok(credentials);
             }
         }
@@ -209,7 +211,7 @@ impl Registrar {
     async fn usable(
         &self,
         http: &HttpClient,
-        metadata: &ProviderMetadata,
+        issuer: &str,
         digest: &str,
     ) -> Result<Option<Credentials>, OidcError> {
         let Some(mut kept) = self
@@ -220,7 +222,7 @@ impl Registrar {
         else {
             return Ok(None);
         };
-        if kept.issuer != metadata.issuer || kept.request_digest != digest {
+        if kept.issuer != issuer || kept.request_digest != digest {
             log::info!(
                 "oidc: provider {:?}: the kept client was registered for another issuer or \
                  other metadata; registering again",
@@ -349,11 +351,12 @@ impl Registrar {
     async fn register(
         &self,
         http: &HttpClient,
-        metadata: &ProviderMetadata,
+        issuer: &str,
+        endpoint: Option<&str>,
         digest: &str,
     ) -> Result<Credentials, OidcError> {
         let name = &self.provider;
-        let Some(endpoint) = metadata.registration_endpoint.as_deref() else {
+        let Some(endpoint) = endpoint else {
             return Err(OidcError::configuration(format!(
                 "provider {name:?} has no registration_endpoint: it does not offer dynamic \
                  registration; register the client there by hand and set \
@@ -419,7 +422,7 @@ impl Registrar {
             )));
         };
         let kept = Kept {
-            issuer: metadata.issuer.clone(),
+            issuer: issuer.to_owned(),
             request_digest: digest.to_string(),
             registered_at: now(),
             response,
