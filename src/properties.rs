@@ -300,7 +300,7 @@ proptest! {
     /// Provider documents: arbitrary bytes parse or fail, never panic.
     #[test]
     fn arbitrary_provider_documents_are_handled(bytes in proptest::collection::vec(any::<u8>(), 0..500)) {
-        let _ = serde_json::from_slice::<ProviderMetadata>(&bytes);
+        let _ = ProviderMetadata::from_json(&bytes, "document");
         let _ = KeySet::from_json(&bytes);
     }
 }

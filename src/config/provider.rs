@@ -36,7 +36,7 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
 #[serde(deny_unknown_fields)]
 pub(super) struct RawProvider {
     pub(super) issuer: Option<String>,
-    pub(super) provider_metadata: Option<ProviderMetadata>,
+    pub(super) provider_metadata: Option<serde_json::Value>,
     pub(super) client_id: Option<String>,
     pub(super) client_secret: Option<String>,
     pub(super) token_endpoint_auth_method: Option<String>,
@@ -134,7 +134,7 @@ impl MetadataSource {
     pub(crate) fn issuer(&self) -> &str {
         match self {
             MetadataSource::Discovery { issuer } => issuer,
-            MetadataSource::Static(metadata) => &metadata.issuer,
+            MetadataSource::Static(metadata) => metadata.issuer(),
         }
     }
 }
@@ -202,8 +202,10 @@ pub(super) fn validate_provider(
             parse_url_for(app.policy, &format!("{key}.issuer"), &issuer)?;
             MetadataSource::Discovery { issuer }
         }
-        (None, Some(metadata)) => {
-            metadata.check(&format!("{key}.provider_metadata"), app.policy)?;
+        (None, Some(table)) => {
+            let at = format!("{key}.provider_metadata");
+            let metadata = ProviderMetadata::from_value(table, &at)?;
+            metadata.check(&at, app.policy)?;
             MetadataSource::Static(Box::new(metadata))
         }
         (Some(_), Some(_)) => bail!(

@@ -145,7 +145,7 @@ pub(crate) async fn frontchannel_logout(
                 client.name()
             );
         }
-        return Ok(Some(origin_of(&resolved.metadata.issuer)));
+        return Ok(Some(origin_of(resolved.metadata.issuer())));
     }
     Err(invalid(format!(
         "the front-channel logout's iss {:?} is not the issuer of a configured provider",

@@ -75,7 +75,7 @@ pub(crate) async fn validate(
         }
         let keys = client.keys(&resolved).await?;
         let check = AccessTokenCheck {
-            issuer: &resolved.metadata.issuer,
+            issuer: resolved.metadata.issuer(),
             audience,
             allowed_algs: &resolved.access_token_algs,
             client_secret: None,
@@ -107,9 +107,11 @@ pub(crate) async fn validate(
     }
     let now = now();
     let outcome = match client.introspect(&resolved, token, caller).await? {
-        Ok(body) => read_introspection(&body, &resolved.metadata.issuer, audience, now, clock_skew)
-            .map(Arc::new)
-            .map_err(|rejection| Arc::<str>::from(rejection.into_message())),
+        Ok(body) => {
+            read_introspection(&body, resolved.metadata.issuer(), audience, now, clock_skew)
+                .map(Arc::new)
+                .map_err(|rejection| Arc::<str>::from(rejection.into_message()))
+        }
         Err(why) => Err(Arc::<str>::from(why)),
     };
     // Kept at most introspection_cache_seconds, and never past the token's exp.

@@ -361,7 +361,7 @@ async fn finish(
 
     // RFC 9207: the response must come from the provider the login was sent to.
     match params.iss.as_deref() {
-        Some(iss) if iss == resolved.metadata.issuer => {}
+        Some(iss) if iss == resolved.metadata.issuer() => {}
         Some(iss) => {
             return Err(OidcError::new(
                 ErrorKind::IssuerMismatch,
@@ -376,7 +376,7 @@ async fn finish(
         }
         None if resolved
             .metadata
-            .authorization_response_iss_parameter_supported =>
+            .authorization_response_iss_parameter_supported() =>
         {
             return Err(OidcError::new(
                 ErrorKind::IssuerMismatch,
@@ -458,7 +458,7 @@ async fn finish(
             caller,
         )
         .await?;
-    let Some(id_token) = tokens.id_token else {
+    let Some(id_token) = tokens.id_token() else {
         return Err(OidcError::bad_provider_response(format!(
             "provider {:?} returned no ID token: is \"openid\" in its scope?",
             client.name()
@@ -467,7 +467,7 @@ async fn finish(
     let valid = client
         .validate_id_token(
             &resolved,
-            &id_token,
+            id_token,
             Some(LoginCheck {
                 nonce: &transaction.nonce,
                 max_age: transaction.max_age.or(client.config.max_age),
@@ -477,13 +477,13 @@ async fn finish(
                     &transaction.acr_values
                 },
             }),
-            Some(&tokens.access_token),
+            Some(tokens.access_token()),
         )
         .await?;
     let userinfo = client
         .userinfo(
             &resolved,
-            &tokens.access_token,
+            tokens.access_token(),
             &valid.subject,
             dpop_key.as_ref(),
         )
@@ -492,17 +492,17 @@ async fn finish(
         .as_ref()
         .and_then(|key| key.pkcs8())
         .map(crate::signing::b64);
-    let expires_at = expires_at(tokens.expires_in, now);
+    let expires_at = expires_at(tokens.expires_in(), now);
     let id = random_token();
     let session = SessionData::new(NewSession {
         id: &id,
         sid: valid.sid.as_deref(),
         last_seen: now,
         subject: &valid.subject,
-        access_token: &tokens.access_token,
+        access_token: tokens.access_token(),
         access_token_expires_at: expires_at,
-        refresh_token: tokens.refresh_token.as_deref(),
-        id_token: &id_token,
+        refresh_token: tokens.refresh_token(),
+        id_token,
         userinfo: userinfo.as_deref(),
         authenticated_at: now,
         dpop_key: dpop_key.as_deref(),

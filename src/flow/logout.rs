@@ -126,7 +126,7 @@ fn end_session_redirect(
     session: &SessionData,
     out: &CookieQueue,
 ) -> Option<String> {
-    let endpoint = resolved.metadata.end_session_endpoint.as_deref()?;
+    let endpoint = resolved.metadata.end_session_endpoint()?;
     let mut url = url::Url::parse(endpoint).ok()?;
     let logout_state = LogoutState {
         state: random_token(),

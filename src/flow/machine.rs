@@ -101,16 +101,16 @@ pub(crate) async fn token(client: &ProviderState) -> Result<Arc<Issued>, OidcErr
         }
     };
     let lifetime = response
-        .expires_in
+        .expires_in()
         .filter(|s| s.is_finite() && *s > 0.0)
         .map_or(UNKNOWN_LIFETIME, |s| {
             s.min(MAX_LIFETIME as f64).floor() as i64
         });
     let margin = (lifetime / 10).min(MAX_MARGIN);
     let issued = Arc::new(Issued {
-        access_token: response.access_token,
-        token_type: response.token_type,
-        scope: response.scope,
+        access_token: response.access_token().to_owned(),
+        token_type: response.token_type().to_owned(),
+        scope: response.scope(),
         expires_at: now.saturating_add(lifetime),
         renew_at: now.saturating_add(lifetime - margin),
     });

@@ -157,9 +157,9 @@ async fn refresh_once(
     // later step keeps the new tokens (with the previous ID token or UserInfo) rather than
     // losing them; only a token that fails validation ends the session.
     let mut id_token = session.id_token();
-    if let Some(refreshed) = &tokens.id_token {
+    if let Some(refreshed) = tokens.id_token() {
         match client
-            .validate_id_token(resolved, refreshed, None, Some(&tokens.access_token))
+            .validate_id_token(resolved, refreshed, None, Some(tokens.access_token()))
             .await
         {
             Ok(valid) => {
@@ -176,7 +176,7 @@ async fn refresh_once(
     let userinfo = match client
         .userinfo(
             resolved,
-            &tokens.access_token,
+            tokens.access_token(),
             session.subject(),
             dpop_key.as_ref(),
         )
@@ -199,10 +199,10 @@ async fn refresh_once(
             .and_then(|raw| serde_json::from_str::<&RawValue>(raw).ok())
     });
     Ok(SessionData::new(NewSession {
-        access_token: &tokens.access_token,
-        access_token_expires_at: expires_at(tokens.expires_in, now),
+        access_token: tokens.access_token(),
+        access_token_expires_at: expires_at(tokens.expires_in(), now),
         // The provider may rotate the refresh token; otherwise the old one stays valid.
-        refresh_token: tokens.refresh_token.as_deref().or(session.refresh_token()),
+        refresh_token: tokens.refresh_token().or(session.refresh_token()),
         id_token,
         userinfo,
         ..session.fields()

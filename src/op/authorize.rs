@@ -29,7 +29,7 @@ impl ProviderClient {
     /// the provider or the registered client.
     pub(crate) fn uses_par(&self, resolved: &Resolved) -> bool {
         self.config.client.use_par
-            || resolved.metadata.require_pushed_authorization_requests
+            || resolved.metadata.require_pushed_authorization_requests()
             || resolved.credentials.require_par
     }
 
@@ -93,7 +93,7 @@ impl ProviderClient {
         if silent {
             params.push(("prompt", "none"));
         }
-        let mut url = url::Url::parse(&resolved.metadata.authorization_endpoint)
+        let mut url = url::Url::parse(resolved.metadata.authorization_endpoint())
             .expect("authorization_endpoint was checked when the metadata was loaded");
         if self.uses_par(resolved) {
             let request_uri = self
@@ -116,11 +116,7 @@ impl ProviderClient {
         params: &[(&str, &str)],
         caller: Option<IpAddr>,
     ) -> Result<String, OidcError> {
-        let Some(endpoint) = resolved
-            .metadata
-            .pushed_authorization_request_endpoint
-            .as_deref()
-        else {
+        let Some(endpoint) = resolved.metadata.pushed_authorization_request_endpoint() else {
             return Err(OidcError::configuration(format!(
                 "provider {:?} has no pushed_authorization_request_endpoint, but logins must \
                  use PAR (oidc.providers.{}.use_par, or the provider requires it)",

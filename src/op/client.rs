@@ -208,7 +208,7 @@ impl ProviderClient {
         secret: Option<&str>,
     ) -> Result<String, OidcError> {
         let audience = match self.config.client.assertion_audience {
-            AssertionAudience::Issuer => resolved.metadata.issuer.as_str(),
+            AssertionAudience::Issuer => resolved.metadata.issuer(),
             AssertionAudience::TokenEndpoint => resolved.metadata.token_endpoint(),
         };
         let now = now();

@@ -1,5 +1,7 @@
 //! Fetching a provider's metadata (OpenID Connect Discovery 1.0) and its JSON Web Key Set.
 
+use openidconnect::{IntrospectionUrl, RevocationUrl};
+
 use crate::config::{ProviderMetadata, UrlPolicy};
 use crate::error::OidcError;
 use crate::protocol::http::{Auth, Body, HttpClient};
@@ -34,25 +36,23 @@ pub(crate) async fn discover(
             ),
         ));
     }
-    let metadata: ProviderMetadata = serde_json::from_slice(&response.body).map_err(|e| {
+    let document = format!("discovery document of oidc.providers.{provider}");
+    let metadata = ProviderMetadata::from_json(&response.body, &document).map_err(|e| {
         OidcError::bad_provider_response(format!("{what}: not a discovery document: {e}"))
     })?;
-    if metadata.issuer != issuer {
+    if metadata.issuer() != issuer {
         // OpenID Connect Discovery 1.0, 4.3: a mismatch means the document must not be used.
         return Err(OidcError::bad_provider_response(format!(
             "{what}: the document names issuer {:?}, but oidc.providers.{provider}.issuer is {issuer:?}; \
              the two must match exactly (mind the trailing slash)",
-            crate::error::sanitize(&metadata.issuer, 200)
+            crate::error::sanitize(metadata.issuer(), 200)
         )));
     }
     metadata
-        .check(
-            &format!("discovery document of oidc.providers.{provider}"),
-            policy,
-        )
+        .check(&document, policy)
         .map_err(|e| OidcError::bad_provider_response(format!("{what}: {e}")))?;
     let mut metadata = metadata;
-    if metadata.revocation_endpoint.is_none() || metadata.introspection_endpoint.is_none() {
+    if metadata.revocation_endpoint().is_none() || metadata.introspection_endpoint().is_none() {
         fill_from_oauth_metadata(http, issuer, provider, policy, &mut metadata).await;
     }
     Ok(metadata)
@@ -69,6 +69,7 @@ async fn fill_from_oauth_metadata(
     policy: UrlPolicy,
     metadata: &mut ProviderMetadata,
 ) {
+    // RFC 8414 2: only the members used here; any other may be missing or malformed.
     #[derive(serde::Deserialize)]
     struct OAuthMetadata {
         issuer: String,
@@ -98,26 +99,26 @@ async fn fill_from_oauth_metadata(
         return;
     };
     let valid = |url: Option<String>, name: &str| {
-        url.filter(|url| {
-            crate::config::parse_url_for(policy, &format!("{what}: {name}"), url).is_ok()
+        url.and_then(|url| {
+            crate::config::parse_url_for(policy, &format!("{what}: {name}"), &url).ok()
         })
     };
-    if metadata.revocation_endpoint.is_none() {
+    if metadata.revocation_endpoint().is_none() {
         if let Some(endpoint) = valid(found.revocation_endpoint, "revocation_endpoint") {
             log::info!(
                 "oidc: provider {provider:?}: revocation_endpoint taken from its RFC 8414 \
                  metadata (the OpenID discovery document lacks it)"
             );
-            metadata.revocation_endpoint = Some(endpoint);
+            metadata.set_revocation_endpoint(RevocationUrl::from_url(endpoint));
         }
     }
-    if metadata.introspection_endpoint.is_none() {
+    if metadata.introspection_endpoint().is_none() {
         if let Some(endpoint) = valid(found.introspection_endpoint, "introspection_endpoint") {
             log::info!(
                 "oidc: provider {provider:?}: introspection_endpoint taken from its RFC 8414 \
                  metadata (the OpenID discovery document lacks it)"
             );
-            metadata.introspection_endpoint = Some(endpoint);
+            metadata.set_introspection_endpoint(IntrospectionUrl::from_url(endpoint));
         }
     }
 }

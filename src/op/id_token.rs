@@ -71,7 +71,7 @@ impl ProviderClient {
             }
         }
         let rules = ProviderRules {
-            issuer: &resolved.metadata.issuer,
+            issuer: resolved.metadata.issuer(),
             client_id: resolved.client_id(),
             trusted_audiences: &self.config.trusted_audiences,
             allowed_algs: &resolved.allowed_algs,
@@ -100,7 +100,7 @@ impl ProviderClient {
     ) -> Result<ValidLogoutToken, OidcError> {
         let keys = self.keys(resolved).await?;
         let check = LogoutTokenCheck {
-            issuer: &resolved.metadata.issuer,
+            issuer: resolved.metadata.issuer(),
             client_id: resolved.client_id(),
             trusted_audiences: &self.config.trusted_audiences,
             allowed_algs: &resolved.allowed_algs,

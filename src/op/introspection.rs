@@ -12,7 +12,7 @@ impl ProviderClient {
         token: &str,
         caller: Option<std::net::IpAddr>,
     ) -> Result<Result<Vec<u8>, String>, OidcError> {
-        let Some(endpoint) = resolved.metadata.introspection_endpoint.as_deref() else {
+        let Some(endpoint) = resolved.metadata.introspection_endpoint() else {
             return Err(OidcError::configuration(format!(
                 "provider {:?} has no introspection_endpoint: set oidc.providers.{}.\
                  access_token_validation = \"jwt\" for JWT access tokens, or name the endpoint \

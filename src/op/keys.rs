@@ -12,7 +12,6 @@ use super::discovery;
 use crate::config::ProviderMetadata;
 use crate::error::OidcError;
 use crate::protocol::jwk::KeySet;
-use crate::protocol::jws;
 use crate::signing::SigningAlg;
 
 /// The JWKS is refetched for an unknown `kid` at most this often (the first load does not
@@ -102,9 +101,8 @@ pub(super) fn allowed_algs(
 ) -> Vec<SigningAlg> {
     if let Some(pin) = pin {
         if !metadata
-            .id_token_signing_alg_values_supported
-            .iter()
-            .any(|name| name == pin.name())
+            .id_token_signing_alg_values_supported()
+            .contains(&pin.to_core())
         {
             // The provider's duty to list it; a stricter check would only lock users out.
             log::warn!(
@@ -116,9 +114,9 @@ pub(super) fn allowed_algs(
         return vec![pin];
     }
     let algs: Vec<_> = metadata
-        .id_token_signing_alg_values_supported
+        .id_token_signing_alg_values_supported()
         .iter()
-        .filter_map(|name| jws::parse_alg(name))
+        .filter_map(SigningAlg::from_core)
         .filter(|alg| has_secret || !alg.is_hmac())
         .collect();
     if algs.is_empty() {

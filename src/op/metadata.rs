@@ -67,7 +67,7 @@ impl ProviderClient {
                 };
                 let checked = checked.and_then(|credentials| {
                     if credentials.require_par
-                        && metadata.pushed_authorization_request_endpoint.is_none()
+                        && metadata.pushed_authorization_request_endpoint().is_none()
                     {
                         return Err(OidcError::configuration(format!(
                             "provider {:?} registered client {:?} with \
@@ -111,7 +111,7 @@ impl ProviderClient {
                 log::info!(
                     "oidc: provider {:?}: metadata of {} loaded",
                     self.name(),
-                    resolved.metadata.issuer
+                    resolved.metadata.issuer()
                 );
                 Ok(resolved)
             }
@@ -154,8 +154,8 @@ impl ProviderClient {
                 let credentials = registrar
                     .credentials(
                         &self.http,
-                        &metadata.issuer,
-                        metadata.registration_endpoint.as_deref(),
+                        metadata.issuer(),
+                        metadata.registration_endpoint(),
                     )
                     .await?;
                 if self.config.client.client_auth.needs_secret()
@@ -190,8 +190,8 @@ impl ProviderClient {
     fn check_metadata(&self, metadata: &ProviderMetadata) -> Result<(), OidcError> {
         let name = self.name();
         let settings = &self.config.client;
-        if (settings.use_par || metadata.require_pushed_authorization_requests)
-            && metadata.pushed_authorization_request_endpoint.is_none()
+        if (settings.use_par || metadata.require_pushed_authorization_requests())
+            && metadata.pushed_authorization_request_endpoint().is_none()
         {
             let why = if settings.use_par {
                 format!("oidc.providers.{name}.use_par is on")
@@ -208,7 +208,7 @@ impl ProviderClient {
             (ClientAuth::PrivateKeyJwt, Some(key)) => Some(key.alg()),
             _ => None,
         };
-        let advertised = &metadata.token_endpoint_auth_signing_alg_values_supported;
+        let advertised = metadata.token_endpoint_auth_signing_alg_values_supported();
         if let Some(alg) = assertion_alg {
             if !advertised.is_empty() && !advertised.iter().any(|a| a == alg.name()) {
                 return Err(OidcError::configuration(format!(
@@ -224,7 +224,7 @@ impl ProviderClient {
             }
         }
         if let Some(alg) = settings.dpop {
-            let advertised = &metadata.dpop_signing_alg_values_supported;
+            let advertised = &metadata.dpop_signing_alg_values_supported();
             if advertised.is_empty() {
                 log::warn!(
                     "oidc: provider {name:?} does not advertise DPoP \
@@ -239,9 +239,9 @@ impl ProviderClient {
                 )));
             }
         }
-        let methods = &metadata.token_endpoint_auth_methods_supported;
+        let methods = &metadata.token_endpoint_auth_methods_supported();
         let method = settings.client_auth.name();
-        if !methods.is_empty() && !methods.iter().any(|m| m == method) {
+        if !methods.is_empty() && !methods.contains(&method) {
             log::warn!(
                 "oidc: provider {name:?} does not list {method} in \
                  token_endpoint_auth_methods_supported ({}); trying it anyway",

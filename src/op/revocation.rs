@@ -20,7 +20,7 @@ impl ProviderClient {
         token: &str,
         hint: &str,
     ) -> Result<(), OidcError> {
-        let Some(endpoint) = resolved.metadata.revocation_endpoint.as_deref() else {
+        let Some(endpoint) = resolved.metadata.revocation_endpoint() else {
             return Ok(());
         };
         let what = format!("revocation request to {endpoint}");
@@ -59,7 +59,7 @@ impl ProviderClient {
         access_token: &str,
         refresh_token: Option<&str>,
     ) {
-        if resolved.metadata.revocation_endpoint.is_none() {
+        if resolved.metadata.revocation_endpoint().is_none() {
             return;
         }
         let tokens = refresh_token

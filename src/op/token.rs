@@ -1,7 +1,10 @@
 //! The token endpoint (RFC 6749 3.2): the code exchange, refresh and client credentials
 //! grants, DPoP proofs and nonce challenges (RFC 9449), and the parsing of its answer.
 
-use serde::Deserialize;
+use openidconnect::core::CoreTokenType;
+use openidconnect::{ExtraTokenFields, OAuth2TokenResponse, StandardTokenResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::client::{lock, oauth_error_code, oauth_refusal, ProviderClient, Resolved};
 use crate::error::{sanitize, OidcError};
@@ -9,36 +12,80 @@ use crate::protocol::dpop;
 use crate::protocol::http::HttpResponse;
 use crate::signing::SigningKey;
 
-/// The token endpoint's successful answer (RFC 6749 5.1, Core 3.1.3.3).
-#[derive(Deserialize)]
-pub(crate) struct TokenResponse {
-    pub(crate) access_token: String,
-    pub(crate) token_type: String,
-    #[serde(default, deserialize_with = "number_or_numeric_string")]
-    pub(crate) expires_in: Option<f64>,
-    pub(crate) refresh_token: Option<String>,
-    pub(crate) id_token: Option<String>,
-    /// The granted scope, when the provider says it (RFC 6749 5.1).
-    pub(crate) scope: Option<String>,
+/// The token endpoint's successful answer (RFC 6749 5.1, Core 3.1.3.3): oauth2's
+/// `StandardTokenResponse`, read with the tolerance real providers need.
+#[derive(Debug)]
+pub(crate) struct TokenResponse(StandardTokenResponse<IdTokenText, CoreTokenType>);
+
+/// The ID token of a token response, as text: it is checked on its own (`IdTokenVerifier`),
+/// so a bad claim is a refused ID token (401), not an unreadable token response (502).
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct IdTokenText {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
 }
 
-/// `expires_in` as a JSON number, or as a numeric string (some Azure AD endpoints send
-/// `"3600"`): the duty is the provider's, and refusing would only lock users out.
-fn number_or_numeric_string<'de, D>(deserializer: D) -> Result<Option<f64>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum NumberOrString {
-        Number(f64),
-        String(String),
+impl ExtraTokenFields for IdTokenText {}
+
+impl TokenResponse {
+    /// Reads a token response. `expires_in` may be a JSON number or a numeric string (some
+    /// Azure AD endpoints send `"3600"`), and a fraction is cut off: the duty is the
+    /// provider's, and refusing would only lock users out. Anything else there is no
+    /// lifetime, not a refusal.
+    pub(crate) fn from_json(body: &[u8]) -> Result<TokenResponse, serde_json::Error> {
+        let mut answer: Value = serde_json::from_slice(body)?;
+        if let Some(members) = answer.as_object_mut() {
+            let seconds = members.remove("expires_in").and_then(|value| match value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            });
+            if let Some(seconds) = seconds.filter(|s| s.is_finite() && *s >= 0.0) {
+                members.insert("expires_in".into(), Value::from(seconds.floor() as u64));
+            }
+        }
+        serde_json::from_value(answer).map(TokenResponse)
     }
-    Ok(match Option::<NumberOrString>::deserialize(deserializer)? {
-        Some(NumberOrString::Number(n)) => Some(n),
-        Some(NumberOrString::String(s)) => s.trim().parse::<f64>().ok(),
-        None => None,
-    })
+
+    pub(crate) fn access_token(&self) -> &str {
+        self.0.access_token().secret()
+    }
+
+    /// The token type as RFC 6750 and RFC 9449 spell it (`Bearer`, `DPoP`); oauth2 reads
+    /// it case-insensitively.
+    pub(crate) fn token_type(&self) -> &str {
+        match self.0.token_type() {
+            CoreTokenType::Bearer => "Bearer",
+            CoreTokenType::Extension(other) if other.eq_ignore_ascii_case("dpop") => "DPoP",
+            other => other.as_ref(),
+        }
+    }
+
+    /// Seconds the access token lives, when the provider says.
+    pub(crate) fn expires_in(&self) -> Option<f64> {
+        self.0
+            .expires_in()
+            .map(|lifetime| lifetime.as_secs() as f64)
+    }
+
+    pub(crate) fn refresh_token(&self) -> Option<&str> {
+        self.0.refresh_token().map(|token| token.secret().as_str())
+    }
+
+    pub(crate) fn id_token(&self) -> Option<&str> {
+        self.0.extra_fields().id_token.as_deref()
+    }
+
+    /// The granted scope, space-separated, when the provider says it (RFC 6749 5.1).
+    pub(crate) fn scope(&self) -> Option<String> {
+        self.0.scopes().map(|scopes| {
+            scopes
+                .iter()
+                .map(|scope| scope.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
 }
 
 impl ProviderClient {
@@ -151,14 +198,14 @@ fn parse_token_response(
 ) -> Result<TokenResponse, OidcError> {
     match response.status {
         200 => {
-            let tokens: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
+            let tokens = TokenResponse::from_json(&response.body).map_err(|e| {
                 OidcError::bad_provider_response(format!("{what}: not a token response: {e}"))
             })?;
             // RFC 9449 5: a DPoP-bound token is of type DPoP. A Bearer answer to a DPoP
             // request would silently drop the binding the app asked for; a DPoP answer to a
             // plain request binds to a key this client never had.
             let expected = if dpop { "DPoP" } else { "Bearer" };
-            if !tokens.token_type.eq_ignore_ascii_case(expected) {
+            if tokens.token_type() != expected {
                 let fix = if dpop {
                     format!(
                         "; the provider does not bind tokens to DPoP keys for this client: turn \
@@ -169,7 +216,7 @@ fn parse_token_response(
                 };
                 return Err(OidcError::bad_provider_response(format!(
                     "{what}: token_type {:?} where {expected} was asked for{fix}",
-                    sanitize(&tokens.token_type, 32)
+                    sanitize(tokens.token_type(), 32)
                 )));
             }
             Ok(tokens)
@@ -188,9 +235,9 @@ mod tests {
     #[test]
     fn expires_in_may_be_a_number_or_a_numeric_string() {
         let parse = |json: &str| {
-            serde_json::from_str::<TokenResponse>(json)
+            TokenResponse::from_json(json.as_bytes())
                 .unwrap()
-                .expires_in
+                .expires_in()
         };
         let base = r#""access_token":"a","token_type":"Bearer""#;
         assert_eq!(

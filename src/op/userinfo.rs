@@ -25,7 +25,7 @@ impl ProviderClient {
             UserinfoMethod::Get => reqwest::Method::GET,
             UserinfoMethod::Post => reqwest::Method::POST,
         };
-        let Some(endpoint) = resolved.metadata.userinfo_endpoint.as_deref() else {
+        let Some(endpoint) = resolved.metadata.userinfo_endpoint() else {
             return Ok(None);
         };
         let what = format!("UserInfo request to {endpoint}");

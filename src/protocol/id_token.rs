@@ -20,7 +20,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::jwk::{self, Jwk, KeySet};
+use super::jwk::{Jwk, KeySet};
 use super::jws::{
     alg_names, check_audience, check_issuer, header_of, split, token_hash, Audience, Rejection,
 };
@@ -158,7 +158,7 @@ impl IdTokenVerifier {
         let skew = rules.clock_skew;
         let now = clock.clone();
         let verifier = verifier
-            .set_allowed_algs(rules.allowed_algs.iter().map(|alg| jwk::core_alg(*alg)))
+            .set_allowed_algs(rules.allowed_algs.iter().map(|alg| alg.to_core()))
             .set_other_audience_verifier_fn(move |aud| trusted.iter().any(|t| t == &**aud))
             // `exp` with the skew: refused when now - skew >= exp.
             .set_time_fn(move || unix_time(now().saturating_sub(skew)));
@@ -248,7 +248,7 @@ impl IdTokenVerifier {
         if let (Some(at_hash), Some(access_token)) =
             (claims.access_token_hash(), login.access_token)
         {
-            let alg = token.signing_alg().ok().and_then(jwk::signing_alg);
+            let alg = token.signing_alg().ok().and_then(SigningAlg::from_core);
             if alg.is_none_or(|alg| at_hash.as_str() != token_hash(alg, access_token)) {
                 reject!("at_hash does not match the access token");
             }

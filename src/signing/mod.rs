@@ -3,7 +3,7 @@
 //! (`client_secret_jwt`). Public keys come out as JWKs with their RFC 7638 thumbprint.
 //!
 //! All cryptography is `ring`'s (already linked for TLS). This module sits on the floor with
-//! the configuration, which loads the keys, and imports nothing of the crate.
+//! the configuration, which loads the keys, and imports nothing of the crate (openidconnect's algorithm names are the shared vocabulary).
 
 mod error;
 
@@ -11,6 +11,7 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use openidconnect::core::CoreJwsSigningAlgorithm;
 use ring::rand::SystemRandom;
 use ring::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
@@ -74,6 +75,32 @@ impl SigningAlg {
 
     pub(crate) fn from_name(name: &str) -> Option<SigningAlg> {
         SigningAlg::ALL.into_iter().find(|alg| alg.name() == name)
+    }
+
+    /// openidconnect's name of this algorithm.
+    pub(crate) fn to_core(self) -> CoreJwsSigningAlgorithm {
+        use CoreJwsSigningAlgorithm as C;
+        match self {
+            SigningAlg::Rs256 => C::RsaSsaPkcs1V15Sha256,
+            SigningAlg::Rs384 => C::RsaSsaPkcs1V15Sha384,
+            SigningAlg::Rs512 => C::RsaSsaPkcs1V15Sha512,
+            SigningAlg::Ps256 => C::RsaSsaPssSha256,
+            SigningAlg::Ps384 => C::RsaSsaPssSha384,
+            SigningAlg::Ps512 => C::RsaSsaPssSha512,
+            SigningAlg::Es256 => C::EcdsaP256Sha256,
+            SigningAlg::Es384 => C::EcdsaP384Sha384,
+            SigningAlg::EdDsa => C::EdDsa,
+            SigningAlg::Hs256 => C::HmacSha256,
+            SigningAlg::Hs384 => C::HmacSha384,
+            SigningAlg::Hs512 => C::HmacSha512,
+        }
+    }
+
+    /// This crate's algorithm for openidconnect's, when it has one (not ES512, not `none`).
+    pub(crate) fn from_core(alg: &CoreJwsSigningAlgorithm) -> Option<SigningAlg> {
+        SigningAlg::ALL
+            .into_iter()
+            .find(|ours| ours.to_core() == *alg)
     }
 
     /// Keyed by the client secret.

@@ -146,17 +146,17 @@ fn provider_lines(client: &ProviderState, backchannel_uri: &str) -> Vec<String> 
         return lines;
     };
     let metadata = &resolved.metadata;
-    let has = |endpoint: &Option<String>| if endpoint.is_some() { "yes" } else { "no" };
+    let has = |endpoint: Option<&str>| if endpoint.is_some() { "yes" } else { "no" };
     lines.push(format!(
         "oidc: provider {name:?}: endpoints: token yes, userinfo {}, end_session {}, revocation {}, introspection {}",
-        has(&metadata.userinfo_endpoint),
-        has(&metadata.end_session_endpoint),
-        has(&metadata.revocation_endpoint),
-        has(&metadata.introspection_endpoint),
+        has(metadata.userinfo_endpoint()),
+        has(metadata.end_session_endpoint()),
+        has(metadata.revocation_endpoint()),
+        has(metadata.introspection_endpoint()),
     ));
-    let pkce = if metadata.code_challenge_methods_supported.is_empty()
+    let pkce = if metadata.code_challenge_methods_supported().is_empty()
         || metadata
-            .code_challenge_methods_supported
+            .code_challenge_methods_supported()
             .iter()
             .any(|m| m == "S256")
     {
@@ -169,7 +169,7 @@ fn provider_lines(client: &ProviderState, backchannel_uri: &str) -> Vec<String> 
         "oidc: provider {name:?}: login: code flow, {pkce}, state, nonce; ID token algs {}; \
          RFC 9207 iss {}; userinfo {}",
         algs.join(", "),
-        if metadata.authorization_response_iss_parameter_supported {
+        if metadata.authorization_response_iss_parameter_supported() {
             "required"
         } else {
             "checked when sent"
@@ -183,7 +183,7 @@ fn provider_lines(client: &ProviderState, backchannel_uri: &str) -> Vec<String> 
     lines.push(format!(
         "oidc: provider {name:?}: logout: {}; token revocation {}; back-channel logout \
          (register backchannel_logout_uri) {}",
-        if metadata.end_session_endpoint.is_some() {
+        if metadata.end_session_endpoint().is_some() {
             format!(
                 "RP-initiated, back to {}",
                 provider.post_logout_redirect_uri
@@ -191,7 +191,7 @@ fn provider_lines(client: &ProviderState, backchannel_uri: &str) -> Vec<String> 
         } else {
             "local only (no end_session_endpoint)".into()
         },
-        if provider.revoke_tokens_on_logout && metadata.revocation_endpoint.is_some() {
+        if provider.revoke_tokens_on_logout && metadata.revocation_endpoint().is_some() {
             "on"
         } else {
             "off"

@@ -14,8 +14,6 @@ use crate::signing::SigningAlg;
 
 mod oidc_key;
 
-pub(crate) use oidc_key::{core_alg, signing_alg};
-
 /// The keys of a provider that this client can use: RSA, EC P-256 and P-384, Ed25519.
 /// Keys of other types, or malformed ones, are left out (RFC 7517 5: a set member that is
 /// not understood is ignored).
@@ -232,7 +230,7 @@ impl Jwk {
         let alg = match raw.alg.as_deref() {
             None => KeyAlg::Unspecified(implied),
             Some(name) => match SigningAlg::from_name(name) {
-                Some(alg) => KeyAlg::Only(alg, core_alg(alg)),
+                Some(alg) => KeyAlg::Only(alg, alg.to_core()),
                 None => KeyAlg::Unsupported,
             },
         };

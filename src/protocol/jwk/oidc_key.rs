@@ -65,7 +65,7 @@ impl JsonWebKey for Jwk {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), SignatureVerificationError> {
-        let Some(alg) = signing_alg(alg) else {
+        let Some(alg) = SigningAlg::from_core(alg) else {
             return Err(SignatureVerificationError::UnsupportedAlg(format!(
                 "{alg:?}"
             )));
@@ -86,7 +86,7 @@ impl JsonWebKey for Jwk {
 
     fn hash_bytes(&self, bytes: &[u8], alg: &CoreJwsSigningAlgorithm) -> Result<Vec<u8>, String> {
         use SigningAlg as A;
-        let alg = signing_alg(alg).ok_or_else(|| format!("{alg:?} is not supported"))?;
+        let alg = SigningAlg::from_core(alg).ok_or_else(|| format!("{alg:?} is not supported"))?;
         Ok(match alg {
             A::Hs384 | A::Rs384 | A::Es384 | A::Ps384 => Sha384::digest(bytes).to_vec(),
             // EdDSA with Ed25519 hashes with SHA-512 (Core 3.1.3.6 errata).
@@ -94,33 +94,6 @@ impl JsonWebKey for Jwk {
             _ => Sha256::digest(bytes).to_vec(),
         })
     }
-}
-
-/// openidconnect's name of `alg`.
-pub(crate) fn core_alg(alg: SigningAlg) -> CoreJwsSigningAlgorithm {
-    use CoreJwsSigningAlgorithm as C;
-    use SigningAlg as A;
-    match alg {
-        A::Rs256 => C::RsaSsaPkcs1V15Sha256,
-        A::Rs384 => C::RsaSsaPkcs1V15Sha384,
-        A::Rs512 => C::RsaSsaPkcs1V15Sha512,
-        A::Ps256 => C::RsaSsaPssSha256,
-        A::Ps384 => C::RsaSsaPssSha384,
-        A::Ps512 => C::RsaSsaPssSha512,
-        A::Es256 => C::EcdsaP256Sha256,
-        A::Es384 => C::EcdsaP384Sha384,
-        A::EdDsa => C::EdDsa,
-        A::Hs256 => C::HmacSha256,
-        A::Hs384 => C::HmacSha384,
-        A::Hs512 => C::HmacSha512,
-    }
-}
-
-/// This crate's `alg` for openidconnect's, when it has one (not ES512, not `none`).
-pub(crate) fn signing_alg(alg: &CoreJwsSigningAlgorithm) -> Option<SigningAlg> {
-    SigningAlg::ALL
-        .into_iter()
-        .find(|ours| core_alg(*ours) == *alg)
 }
 
 #[cfg(test)]
@@ -199,7 +172,7 @@ mod tests {
                 IssuerUrl::new("https://op.example".into()).unwrap(),
                 JsonWebKeySet::new(keys),
             )
-            .set_allowed_algs([core_alg(alg)]);
+            .set_allowed_algs([alg.to_core()]);
             let token: CoreIdToken = jws.parse().unwrap();
             token
                 .claims(&verifier, &Nonce::new("n-1".into()))
