@@ -84,7 +84,7 @@ pub(crate) async fn validate(
         };
         let outcome = match validate_jwt_access_token(token, &keys, &check) {
             Err(Rejection::UnknownKey(_)) => {
-                let fresh = client.refetch_keys(&resolved, Some(&keys)).await?;
+                let fresh = client.refetch_keys(&resolved, &keys).await?;
                 validate_jwt_access_token(token, &fresh, &check)
             }
             outcome => outcome,

@@ -3,14 +3,13 @@
 //! with the client's authentication (RFC 6749 2.3, Core 9) and the reading of OAuth error
 //! answers (RFC 6749 5.2). Each endpoint's calls live in a sibling module (see [`super`]).
 
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 use super::budget::CallBudget;
 use super::id_token::KeptVerifier;
+use super::refreshing::Refreshing;
 use super::registration::{Credentials, Registrar};
 use crate::config::{AssertionAudience, ClientAuth, Limits, ProviderConfig, ProviderMetadata};
 use crate::error::{sanitize, ErrorKind, OidcError};
@@ -18,10 +17,6 @@ use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
 use crate::protocol::jwk::KeySet;
 use crate::protocol::time::now;
 use crate::signing::{self, SigningAlg};
-
-/// After a failed scheduled reload, the old metadata or keys serve this long before the
-/// next attempt.
-pub(super) const RELOAD_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Client assertions expire this many seconds after they are made.
 const ASSERTION_LIFETIME: i64 = 60;
@@ -63,21 +58,16 @@ pub(crate) struct ProviderClient {
     pub(super) redirect_uri: String,
     pub(super) clock_skew: i64,
     pub(super) http: HttpClient,
-    pub(super) metadata: RwLock<Option<Arc<Resolved>>>,
-    /// When the metadata is due for a reload (discovery only).
-    pub(super) metadata_due: std::sync::Mutex<Option<Instant>>,
-    pub(super) last_discovery_failure: Mutex<Option<(Instant, OidcError)>>,
+    /// The metadata with the client's identity, loaded and reloaded.
+    pub(super) metadata: Refreshing<Resolved>,
     /// Registers the client when it is not configured (`client_registration`).
     pub(super) registrar: Option<Registrar>,
     /// The last `DPoP-Nonce` of the provider's token endpoint, and of its UserInfo
     /// endpoint (RFC 9449 8, 9): the next proof carries it.
     pub(super) token_dpop_nonce: std::sync::Mutex<Option<String>>,
     pub(super) userinfo_dpop_nonce: std::sync::Mutex<Option<String>>,
-    pub(super) jwks: RwLock<Option<Arc<KeySet>>>,
-    /// When the keys are due for a reload: a key the provider removed stops being trusted.
-    pub(super) jwks_due: std::sync::Mutex<Option<Instant>>,
-    /// When an unknown `kid` last made us refetch the JWKS.
-    pub(super) last_jwks_refetch: Mutex<Option<Instant>>,
+    /// The provider's signing keys, loaded and reloaded.
+    pub(super) jwks: Refreshing<KeySet>,
     /// Bounds on the calls anonymous requests can cause, each kind on its own: pushed
     /// authorization requests, code exchanges, introspections.
     pub(super) authorization_calls: CallBudget,
@@ -105,12 +95,8 @@ impl ProviderClient {
             registrar,
             token_dpop_nonce: std::sync::Mutex::new(None),
             userinfo_dpop_nonce: std::sync::Mutex::new(None),
-            metadata: RwLock::new(None),
-            metadata_due: std::sync::Mutex::new(None),
-            last_discovery_failure: Mutex::new(None),
-            jwks: RwLock::new(None),
-            jwks_due: std::sync::Mutex::new(None),
-            last_jwks_refetch: Mutex::new(None),
+            metadata: Refreshing::new("metadata"),
+            jwks: Refreshing::new("keys"),
         }
     }
 
@@ -129,7 +115,7 @@ impl ProviderClient {
         }
         registrar.forget(resolved.client_id()).await;
         // The next metadata() call resolves again, and registers.
-        set_due(&self.metadata_due, Duration::ZERO);
+        self.metadata.expire();
     }
 
     /// POSTs `fields` to one of the provider's endpoints with the client's authentication.
@@ -241,18 +227,6 @@ impl ProviderClient {
     }
 }
 
-/// Whether the deadline in `due` has passed.
-pub(super) fn is_due(due: &std::sync::Mutex<Option<Instant>>) -> bool {
-    due.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_some_and(|at| Instant::now() >= at)
-}
-
-pub(super) fn set_due(due: &std::sync::Mutex<Option<Instant>>, after: Duration) {
-    // A configured age far in the future (beyond the clock's range) is never due.
-    *due.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now().checked_add(after);
-}
-
 pub(super) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -262,10 +236,6 @@ pub(super) fn oauth_error_code(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<OAuthErrorResponse>(body)
         .ok()
         .map(|e| e.error)
-}
-
-pub(super) fn read<T>(lock: &RwLock<Option<Arc<T>>>) -> Option<Arc<T>> {
-    lock.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 pub(super) fn with_context(err: OidcError, provider: &str) -> OidcError {

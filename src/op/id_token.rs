@@ -43,7 +43,7 @@ impl ProviderClient {
             .validate(id_token, &rules)
         {
             Err(Rejection::UnknownKey(_)) => {
-                let fresh = self.refetch_keys(resolved, Some(&keys)).await?;
+                let fresh = self.refetch_keys(resolved, &keys).await?;
                 self.id_token_verifier(resolved, &fresh)?
                     .validate(id_token, &rules)
             }
@@ -110,7 +110,7 @@ impl ProviderClient {
         };
         let outcome = match validate_logout_token(logout_token, &keys, &check) {
             Err(Rejection::UnknownKey(_)) => {
-                let fresh = self.refetch_keys(resolved, Some(&keys)).await?;
+                let fresh = self.refetch_keys(resolved, &keys).await?;
                 validate_logout_token(logout_token, &fresh, &check)
             }
             outcome => outcome,

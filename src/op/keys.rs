@@ -3,11 +3,9 @@
 //! the client accepts.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::client::{
-    is_due, read, set_due, with_context, ProviderClient, Resolved, RELOAD_RETRY_AFTER,
-};
+use super::client::{with_context, ProviderClient, Resolved};
 use super::discovery;
 use crate::config::ProviderMetadata;
 use crate::error::OidcError;
@@ -19,74 +17,40 @@ use crate::signing::SigningAlg;
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(5);
 
 impl ProviderClient {
-    /// The provider's keys, fetched on first use.
+    /// The provider's keys: fetched on first use, reloaded after `jwks_max_age_seconds` (a
+    /// key the provider removed must stop working).
     pub(crate) async fn keys(&self, resolved: &Resolved) -> Result<Arc<KeySet>, OidcError> {
-        match read(&self.jwks) {
-            Some(keys) if !is_due(&self.jwks_due) => Ok(keys),
-            // Due for its scheduled reload: a key the provider removed must stop working.
-            Some(keys) => match self.reload_keys(resolved, &keys).await {
-                Ok(fresh) => Ok(fresh),
-                Err(err) => {
-                    log::warn!(
-                        "oidc: provider {:?}: reloading its keys failed, the loaded ones serve \
-                         on: {}",
-                        self.name(),
-                        err.developer_detail().unwrap_or(err.error_description())
-                    );
-                    set_due(&self.jwks_due, RELOAD_RETRY_AFTER);
-                    Ok(keys)
-                }
-            },
-            None => self.refetch_keys(resolved, None).await,
-        }
+        self.jwks
+            .get_or_load(
+                self.name(),
+                Some(self.config.jwks_max_age),
+                |_| false,
+                || self.fetch_keys(resolved),
+            )
+            .await
     }
 
-    /// The scheduled reload of the JWKS: one request fetches, the others use its result.
-    async fn reload_keys(
-        &self,
-        resolved: &Resolved,
-        loaded: &Arc<KeySet>,
-    ) -> Result<Arc<KeySet>, OidcError> {
-        let _one_at_a_time = self.last_jwks_refetch.lock().await;
-        if let Some(current) = read(&self.jwks) {
-            if !Arc::ptr_eq(&current, loaded) || !is_due(&self.jwks_due) {
-                return Ok(current);
-            }
-        }
-        self.store_keys(resolved).await
-    }
-
-    /// Fetches and keeps the JWKS, due again after `jwks_max_age_seconds`.
-    async fn store_keys(&self, resolved: &Resolved) -> Result<Arc<KeySet>, OidcError> {
-        let keys = Arc::new(
-            discovery::fetch_jwks(&self.http, resolved.metadata.jwks_uri())
-                .await
-                .map_err(|e| with_context(e, self.name()))?,
-        );
-        *self.jwks.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
-        set_due(&self.jwks_due, self.config.jwks_max_age);
-        Ok(keys)
-    }
-
-    /// Fetches the JWKS again unless another request just did (then its result is used).
+    /// Fetches the JWKS again because `stale` lacks a key a token names, unless another
+    /// request just did (then its result is used).
     pub(crate) async fn refetch_keys(
         &self,
         resolved: &Resolved,
-        stale: Option<&Arc<KeySet>>,
+        stale: &Arc<KeySet>,
     ) -> Result<Arc<KeySet>, OidcError> {
-        let mut last_refetch = self.last_jwks_refetch.lock().await;
-        if let Some(current) = read(&self.jwks) {
-            let replaced = stale.is_none_or(|stale| !Arc::ptr_eq(stale, &current));
-            let too_soon = last_refetch.is_some_and(|at| at.elapsed() < JWKS_MIN_REFETCH);
-            if replaced || too_soon {
-                return Ok(current);
-            }
-        }
-        let keys = self.store_keys(resolved).await?;
-        if stale.is_some() {
-            *last_refetch = Some(Instant::now());
-        }
-        Ok(keys)
+        self.jwks
+            .reload_unless_replaced(
+                stale,
+                JWKS_MIN_REFETCH,
+                Some(self.config.jwks_max_age),
+                || self.fetch_keys(resolved),
+            )
+            .await
+    }
+
+    async fn fetch_keys(&self, resolved: &Resolved) -> Result<KeySet, OidcError> {
+        discovery::fetch_jwks(&self.http, resolved.metadata.jwks_uri())
+            .await
+            .map_err(|e| with_context(e, self.name()))
     }
 }
 

@@ -3,11 +3,9 @@
 //! identity (configured or registered) resolved alongside.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::client::{
-    is_due, read, set_due, with_context, ProviderClient, Resolved, RELOAD_RETRY_AFTER,
-};
+use super::client::{with_context, ProviderClient, Resolved};
 use super::discovery;
 use super::id_token::KeptVerifier;
 use super::keys::allowed_algs;
@@ -16,37 +14,35 @@ use crate::config::{ClientAuth, MetadataSource, ProviderMetadata};
 use crate::error::OidcError;
 use crate::protocol::time::now;
 
-/// After a failed discovery, logins fail fast for this long instead of queueing on the
-/// provider; then the next login tries again, so the app recovers by itself.
-const DISCOVERY_RETRY_AFTER: Duration = Duration::from_secs(1);
-
 /// How long loaded metadata is used before discovery runs again (a failure keeps the old
 /// metadata and tries again a minute later).
 const METADATA_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 impl ProviderClient {
-    /// The provider's metadata: cached after the first success, discovered otherwise.
+    /// The provider's metadata with the client's identity: loaded on first use, reloaded
+    /// after a day (discovery), and resolved again when a registered client's secret expires.
     pub(crate) async fn metadata(&self) -> Result<Arc<Resolved>, OidcError> {
-        let cached = read(&self.metadata);
-        if let Some(resolved) = &cached {
-            if !is_due(&self.metadata_due) && !resolved.credentials.expired(now()) {
-                return Ok(resolved.clone());
-            }
-        }
-        // One discovery at a time; the others wait for its result instead of repeating it.
-        let mut last_failure = self.last_discovery_failure.lock().await;
-        if let Some(resolved) = read(&self.metadata) {
-            if !is_due(&self.metadata_due) && !resolved.credentials.expired(now()) {
-                return Ok(resolved);
-            }
-        }
-        if let Some((at, err)) = last_failure.as_ref() {
-            if at.elapsed() < DISCOVERY_RETRY_AFTER {
-                return Err(err.clone());
-            }
-        }
-        let metadata = match &self.config.source {
-            MetadataSource::Static(metadata) => Ok((**metadata).clone()),
+        let max_age = matches!(self.config.source, MetadataSource::Discovery { .. })
+            .then_some(METADATA_MAX_AGE);
+        self.metadata
+            .get_or_load(
+                self.name(),
+                max_age,
+                |resolved| resolved.credentials.expired(now()),
+                || async {
+                    self.resolve()
+                        .await
+                        .map_err(|e| with_context(e, self.name()))
+                },
+            )
+            .await
+    }
+
+    /// Discovers (or takes the configured) metadata, checks it against the client's
+    /// settings, and resolves the client's identity.
+    async fn resolve(&self) -> Result<Resolved, OidcError> {
+        let mut metadata = match &self.config.source {
+            MetadataSource::Static(metadata) => (**metadata).clone(),
             MetadataSource::Discovery { issuer } => {
                 discovery::discover(
                     &self.http,
@@ -55,89 +51,47 @@ impl ProviderClient {
                     self.name(),
                     self.config.url_policy,
                 )
-                .await
+                .await?
             }
         };
-        match metadata {
-            Ok(mut metadata) => {
-                self.config.endpoints.apply(&mut metadata);
-                let checked = match self.check_metadata(&metadata) {
-                    Ok(()) => self.credentials(&metadata).await,
-                    Err(err) => Err(err),
-                };
-                let checked = checked.and_then(|credentials| {
-                    if credentials.require_par
-                        && metadata.pushed_authorization_request_endpoint().is_none()
-                    {
-                        return Err(OidcError::configuration(format!(
-                            "provider {:?} registered client {:?} with \
-                             require_pushed_authorization_requests, but has no \
-                             pushed_authorization_request_endpoint: check the provider's PAR \
-                             settings",
-                            self.name(),
-                            credentials.client_id
-                        )));
-                    }
-                    Ok(credentials)
-                });
-                let credentials = match checked {
-                    Ok(credentials) => credentials,
-                    Err(err) => {
-                        let err = with_context(err, self.name());
-                        *last_failure = Some((Instant::now(), err.clone()));
-                        return Err(err);
-                    }
-                };
-                let has_secret = credentials.client_secret.is_some();
-                let resolved = Arc::new(Resolved {
-                    allowed_algs: allowed_algs(
-                        &metadata,
-                        has_secret,
-                        self.config.client.id_token_alg,
-                        self.name(),
-                    ),
-                    // RFC 9068 4: the provider's keys only; a client secret would let anyone
-                    // holding it mint tokens for the API.
-                    access_token_algs: allowed_algs(&metadata, false, None, self.name()),
-                    metadata,
-                    credentials,
-                    id_tokens: KeptVerifier::default(),
-                });
-                *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(resolved.clone());
-                if matches!(self.config.source, MetadataSource::Discovery { .. }) {
-                    set_due(&self.metadata_due, METADATA_MAX_AGE);
-                }
-                *last_failure = None;
-                log::info!(
-                    "oidc: provider {:?}: metadata of {} loaded",
-                    self.name(),
-                    resolved.metadata.issuer()
-                );
-                Ok(resolved)
-            }
-            Err(err) => {
-                let err = with_context(err, self.name());
-                if let Some(resolved) = cached {
-                    // A scheduled reload that failed: the metadata in hand serves on.
-                    log::warn!(
-                        "oidc: provider {:?}: reloading its metadata failed, the loaded one \
-                         serves on: {}",
-                        self.name(),
-                        err.developer_detail().unwrap_or(err.error_description())
-                    );
-                    set_due(&self.metadata_due, RELOAD_RETRY_AFTER);
-                    return Ok(resolved);
-                }
-                // Logged once, by whoever answers the request (or launch) with it.
-                *last_failure = Some((Instant::now(), err.clone()));
-                Err(err)
-            }
+        self.config.endpoints.apply(&mut metadata);
+        self.check_metadata(&metadata)?;
+        let credentials = self.credentials(&metadata).await?;
+        if credentials.require_par && metadata.pushed_authorization_request_endpoint().is_none() {
+            return Err(OidcError::configuration(format!(
+                "provider {:?} registered client {:?} with \
+                 require_pushed_authorization_requests, but has no \
+                 pushed_authorization_request_endpoint: check the provider's PAR settings",
+                self.name(),
+                credentials.client_id
+            )));
         }
+        let has_secret = credentials.client_secret.is_some();
+        let resolved = Resolved {
+            allowed_algs: allowed_algs(
+                &metadata,
+                has_secret,
+                self.config.client.id_token_alg,
+                self.name(),
+            ),
+            // RFC 9068 4: the provider's keys only; a client secret would let anyone
+            // holding it mint tokens for the API.
+            access_token_algs: allowed_algs(&metadata, false, None, self.name()),
+            metadata,
+            credentials,
+            id_tokens: KeptVerifier::default(),
+        };
+        log::info!(
+            "oidc: provider {:?}: metadata of {} loaded",
+            self.name(),
+            resolved.metadata.issuer()
+        );
+        Ok(resolved)
     }
 
     /// The metadata if it was loaded already; never waits for the provider.
     pub(crate) fn cached_metadata(&self) -> Option<Arc<Resolved>> {
-        read(&self.metadata)
+        self.metadata.current()
     }
 
     /// The configured client, or the registered one (kept, or registered now).

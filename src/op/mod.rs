@@ -23,6 +23,7 @@ mod id_token;
 mod introspection;
 mod keys;
 mod metadata;
+mod refreshing;
 pub(crate) mod registration;
 mod revocation;
 mod token;
