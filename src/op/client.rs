@@ -1,7 +1,7 @@
 //! One configured provider at run time: the [`ProviderClient`] with its cached state, the
-//! metadata it resolved ([`Resolved`]), and what every call to the provider shares: POSTs
-//! with the client's authentication (RFC 6749 2.3, Core 9) and the reading of OAuth error
-//! answers (RFC 6749 5.2). Each endpoint's calls live in a sibling module (see [`super`]).
+//! metadata it resolved ([`Resolved`]), and what every call to the provider shares: the
+//! reading of OAuth error answers (RFC 6749 5.2). Client authentication and each endpoint's
+//! calls live in sibling modules (see [`super`]).
 
 use std::sync::Arc;
 
@@ -11,15 +11,11 @@ use super::budget::CallBudget;
 use super::id_token::KeptVerifier;
 use super::refreshing::Refreshing;
 use super::registration::{Credentials, Registrar};
-use crate::config::{AssertionAudience, ClientAuth, Limits, ProviderConfig, ProviderMetadata};
+use crate::config::{Limits, ProviderConfig, ProviderMetadata};
 use crate::error::{sanitize, ErrorKind, OidcError};
-use crate::protocol::http::{Auth, Body, HttpClient, HttpResponse};
+use crate::protocol::http::{HttpClient, HttpResponse};
 use crate::protocol::jwk::KeySet;
-use crate::protocol::time::now;
-use crate::signing::{self, SigningAlg};
-
-/// Client assertions expire this many seconds after they are made.
-const ASSERTION_LIFETIME: i64 = 60;
+use crate::signing::SigningAlg;
 
 /// Metadata once resolved, with what is derived from it.
 #[derive(Debug)]
@@ -116,114 +112,6 @@ impl ProviderClient {
         registrar.forget(resolved.client_id()).await;
         // The next metadata() call resolves again, and registers.
         self.metadata.expire();
-    }
-
-    /// POSTs `fields` to one of the provider's endpoints with the client's authentication.
-    pub(super) async fn post_authenticated(
-        &self,
-        resolved: &Resolved,
-        endpoint: &str,
-        fields: &[(&str, &str)],
-        what: &str,
-    ) -> Result<HttpResponse, OidcError> {
-        self.post_authenticated_with(resolved, endpoint, fields, &[], what)
-            .await
-    }
-
-    /// [`Self::post_authenticated`] with extra headers (a DPoP proof).
-    pub(super) async fn post_authenticated_with(
-        &self,
-        resolved: &Resolved,
-        endpoint: &str,
-        fields: &[(&str, &str)],
-        headers: &[(&'static str, &str)],
-        what: &str,
-    ) -> Result<HttpResponse, OidcError> {
-        let client_id = resolved.client_id();
-        let secret = resolved.client_secret();
-        let mut form = fields.to_vec();
-        // RFC 9126 2.1: a pushed request carries client_id itself, whatever the
-        // authentication; every other request gets it from here (once).
-        let has_client_id = form.iter().any(|(name, _)| *name == "client_id");
-        let basic = matches!(
-            (self.config.client.client_auth, secret),
-            (ClientAuth::Basic, Some(_))
-        );
-        if !basic && !has_client_id {
-            form.push(("client_id", client_id));
-        }
-        let assertion;
-        let auth = match (self.config.client.client_auth, secret) {
-            (ClientAuth::Basic, Some(secret)) => Auth::Basic {
-                user: client_id,
-                password: secret,
-            },
-            (ClientAuth::Post, Some(secret)) => {
-                form.push(("client_secret", secret));
-                Auth::None
-            }
-            (ClientAuth::SecretJwt(_) | ClientAuth::PrivateKeyJwt, _) => {
-                assertion = self.client_assertion(resolved, client_id, secret)?;
-                form.push((
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ));
-                form.push(("client_assertion", &assertion));
-                Auth::None
-            }
-            _ => Auth::None,
-        };
-        self.http
-            .send_with(
-                reqwest::Method::POST,
-                endpoint,
-                auth,
-                Body::Form(&form),
-                headers,
-                what,
-            )
-            .await
-    }
-
-    /// A client assertion (RFC 7523 2.2, Core 9): `iss` = `sub` = client_id, `aud` = the
-    /// issuer (or the token endpoint), a fresh `jti`, valid for a minute.
-    fn client_assertion(
-        &self,
-        resolved: &Resolved,
-        client_id: &str,
-        secret: Option<&str>,
-    ) -> Result<String, OidcError> {
-        let audience = match self.config.client.assertion_audience {
-            AssertionAudience::Issuer => resolved.metadata.issuer(),
-            AssertionAudience::TokenEndpoint => resolved.metadata.token_endpoint(),
-        };
-        let now = now();
-        let claims = serde_json::json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": audience,
-            "jti": crate::protocol::random::random_token(),
-            "iat": now,
-            "exp": now + ASSERTION_LIFETIME,
-        });
-        let signed = match (
-            self.config.client.client_auth,
-            &self.config.client.private_key,
-        ) {
-            (ClientAuth::SecretJwt(alg), _) => {
-                secret.and_then(|secret| signing::sign_hmac(secret, alg, &claims))
-            }
-            (ClientAuth::PrivateKeyJwt, Some(key)) => Some(key.sign(Default::default(), &claims)),
-            _ => None,
-        };
-        signed.ok_or_else(|| {
-            OidcError::configuration(format!(
-                "provider {:?}: no key to sign a client assertion with (check \
-                 oidc.providers.{}.token_endpoint_auth_method and private_key)",
-                self.name(),
-                self.name()
-            ))
-        })
     }
 }
 

@@ -2,10 +2,12 @@
 //! every call the flows make to it, one module per endpoint:
 //!
 //! - [`client`]: the [`ProviderClient`](client::ProviderClient) and its cached state, the
-//!   [`Resolved`](client::Resolved) metadata, authenticated POSTs and OAuth error answers
+//!   [`Resolved`](client::Resolved) metadata, OAuth error answers
+//! - `refreshing`: the one cache of what is fetched and reloaded (metadata, keys)
+//! - `client_auth`: the client's authentication at every endpoint, with client assertions
 //! - [`discovery`]: fetching the discovery document and the JWKS
-//! - `metadata`: loading, checking, caching and reloading the metadata; the client's identity
-//! - `keys`: the JWKS cache and the algorithms the client accepts
+//! - `metadata`: loading, checking and reloading the metadata; the client's identity
+//! - `keys`: the JWKS, refetched for an unknown `kid`; the algorithms the client accepts
 //! - `authorize`: the authorization URL, pushed first with PAR
 //! - `token`: the code exchange, refresh and client credentials grants
 //! - `id_token`: validating ID tokens and back-channel logout tokens
@@ -18,6 +20,7 @@
 mod authorize;
 mod budget;
 pub(crate) mod client;
+mod client_auth;
 pub(crate) mod discovery;
 mod id_token;
 mod introspection;
