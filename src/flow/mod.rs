@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{ClientAuth, Config, ConfigError, ProviderConfig, RegistrationConfig};
 use crate::op::client::ProviderClient;
-use crate::op::registration::{Persistence, Registrar};
+use crate::op::registration::{Persistence, Registrar, RegistrationRequest};
 use crate::protocol::http::{HttpClient, HttpOptions};
 use crate::session::{
     session_cookie_name, CookieCipher, CookieFactory, SessionBackend, SessionScope,
@@ -103,7 +103,7 @@ impl Oidc {
                     };
                     Some(Registrar::new(
                         provider.name.clone(),
-                        registration_request(&config, &provider, registration),
+                        registration_request(&config, &provider, registration)?,
                         registration.initial_access_token.clone(),
                         persistence,
                     ))
@@ -165,11 +165,13 @@ impl Oidc {
 
 /// The metadata a dynamic registration asks for (Registration 1.0 2, RFC 7591 2): the
 /// table's own keys, and for each one it leaves out what this app's configuration implies.
+/// Typed here, at launch, so that a value of the wrong type in the table stops the app
+/// naming its key rather than reaching the provider.
 fn registration_request(
     config: &Config,
     provider: &ProviderConfig,
     registration: &RegistrationConfig,
-) -> serde_json::Map<String, serde_json::Value> {
+) -> Result<RegistrationRequest, ConfigError> {
     use serde_json::{json, Value};
     let origin = config.redirect_uri.origin().ascii_serialization();
     let settings = &provider.client;
@@ -212,7 +214,7 @@ fn registration_request(
     for (name, value) in implied {
         request.entry(name).or_insert(value);
     }
-    request
+    RegistrationRequest::new(&provider.name, request)
 }
 
 /// One configured provider at run time: its client, and what this process keeps for its

@@ -240,12 +240,25 @@ async fn registration_mistakes_stop_launch() {
         .launch_fails()
         .await;
 
-    // Metadata the provider refuses (RFC 7591 3.2.2).
+    // Metadata that is not client metadata at all: refused at launch, the provider is
+    // never asked.
     let op = NodeOp::start(&[("OP_REGISTRATION", "1")]);
     config(
         &op.issuer,
         &file_setting(&registration_file()),
         "id_token_signed_response_alg = \"none-such\"",
+        "",
+    )
+    .launch_fails()
+    .await;
+    assert_eq!(op.hits("/reg").await, 0);
+
+    // Metadata the provider refuses (RFC 7591 3.2.2): ES512 is an algorithm, but not one
+    // the test provider signs ID tokens with.
+    config(
+        &op.issuer,
+        &file_setting(&registration_file()),
+        "id_token_signed_response_alg = \"ES512\"",
         "",
     )
     .launch_fails()

@@ -7,13 +7,17 @@
 //! is used again while it fits: same issuer, same requested metadata, secret not expired, and
 //! (checked once per process) still known at its `registration_client_uri`. Where and how
 //! it is kept, and the lock, are [`kept`]'s; `registration_file` on disk and its lock are
-//! [`file`](mod@file)'s.
+//! [`file`](mod@file)'s. The request and the answer are openidconnect's registration types,
+//! in [`metadata`]; what is kept and compared stays plain JSON, so that a client kept by an
+//! earlier version still fits.
 
 mod file;
 mod kept;
+mod metadata;
 
 use kept::Kept;
 pub(crate) use kept::Persistence;
+pub(crate) use metadata::RegistrationRequest;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -70,6 +74,8 @@ impl Credentials {
         self.expires_at.is_some_and(|at| at <= now + EXPIRY_MARGIN)
     }
 
+    /// The credentials of a kept (or read back) answer, a plain map; a fresh answer is read
+    /// typed, by [`metadata::credentials`], which falls back to this.
     fn from_response(response: &Map<String, Value>) -> Option<Credentials> {
         let client_id = response.get("client_id")?.as_str()?.to_string();
         if client_id.is_empty() {
@@ -99,7 +105,7 @@ impl Credentials {
 #[derive(Debug)]
 pub(crate) struct Registrar {
     provider: String,
-    request: Map<String, Value>,
+    request: RegistrationRequest,
     initial_access_token: Option<Secret>,
     persistence: Persistence,
     /// Whether this process has checked the kept client at its `registration_client_uri`.
@@ -111,7 +117,7 @@ pub(crate) struct Registrar {
 impl Registrar {
     pub(crate) fn new(
         provider: String,
-        request: Map<String, Value>,
+        request: RegistrationRequest,
         initial_access_token: Option<Secret>,
         persistence: Persistence,
     ) -> Self {
@@ -130,11 +136,14 @@ impl Registrar {
         self.persistence.describe()
     }
 
+    /// Of the issuer and the metadata as configured (not the typed body), byte for byte as
+    /// before the request was typed: a kept client fits across an upgrade.
     fn digest(&self, issuer: &str) -> String {
         let mut hasher = Sha256::new();
         hasher.update(issuer.as_bytes());
         hasher.update([0]);
-        hasher.update(Value::Object(self.request.clone()).to_string().as_bytes());
+        let metadata = Value::Object(self.request.raw().clone()).to_string();
+        hasher.update(metadata.as_bytes());
         crate::signing::b64(&hasher.finalize()[..18])
     }
 
@@ -365,7 +374,9 @@ impl Registrar {
             )));
         };
         let what = format!("client registration at {endpoint}");
-        let document = Value::Object(self.request.clone()).to_string();
+        let document = self.request.body().map_err(|e| {
+            OidcError::configuration(format!("provider {name:?}: {what}: cannot write it: {e}"))
+        })?;
         let auth = match &self.initial_access_token {
             Some(token) => Auth::Bearer(token.expose()),
             None => Auth::None,
@@ -380,7 +391,8 @@ impl Registrar {
             )
             .await?;
         let response = match answer.status {
-            // RFC 7591 3.2.1 says 201; a 200 with the same body is taken.
+            // RFC 7591 3.2.1 says 201; a 200 with the same body is taken. Kept as the
+            // provider wrote it; read typed for the credentials below.
             200 | 201 => {
                 serde_json::from_slice::<Map<String, Value>>(&answer.body).map_err(|e| {
                     OidcError::bad_provider_response(format!(
@@ -416,7 +428,8 @@ impl Registrar {
                 return Err(status_error(status, format!("{what}: status {status}")));
             }
         };
-        let Some(credentials) = Credentials::from_response(&response) else {
+        let context = format!("provider {name:?}: {what}");
+        let Some(credentials) = metadata::credentials(&response, &self.request, &context) else {
             return Err(OidcError::bad_provider_response(format!(
                 "{what}: the answer has no client_id"
             )));
@@ -486,5 +499,30 @@ mod tests {
         assert!(credentials.expired(1000 - EXPIRY_MARGIN));
         assert!(!credentials.expired(1000 - EXPIRY_MARGIN - 1));
         assert!(Credentials::from_response(&Map::new()).is_none());
+    }
+
+    #[test]
+    fn the_request_digest_is_of_the_configured_metadata_as_before() {
+        // A kept client fits after an upgrade only while this stays the same for the same
+        // metadata: it is of the configured map, not the typed body (whose order differs).
+        let raw: Map<String, Value> = serde_json::from_str(
+            r#"{"redirect_uris":["https://app.example.com/cb"],"client_name":"App",
+                "client_name#ja":"アプリ","grant_types":["authorization_code","refresh_token"],
+                "backchannel_logout_session_required":true}"#,
+        )
+        .unwrap();
+        let request = RegistrationRequest::new("default", raw).unwrap();
+        let registrar = Registrar::new(
+            "default".into(),
+            request,
+            None,
+            Persistence::File("/nonexistent/client.json".into()),
+        );
+        // SHA-256 of `https://op.example.com`, a 0 byte and the map as compact JSON, as the
+        // crate computed it before the request was typed.
+        assert_eq!(
+            registrar.digest("https://op.example.com"),
+            "PhIRrRyyKr_njl9Pv3MCxt7Y"
+        );
     }
 }
