@@ -1,5 +1,7 @@
-//! The authorization request (Core 3.1.2.1): the URL that sends the browser to the
-//! provider, with the route's [`LoginParams`], pushed first when logins use PAR (RFC 9126).
+//! The authorization request (Core 3.1.2.1), the crate's own because openidconnect has no
+//! pushed authorization requests (RFC 9126) and its `AuthorizationRequest` needs a `Client`
+//! with its own HTTP: the URL that sends the browser to the provider, with the route's
+//! [`LoginParams`], pushed first when logins use PAR.
 
 use std::net::IpAddr;
 

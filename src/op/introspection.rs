@@ -1,4 +1,7 @@
-//! Token introspection (RFC 7662) for APIs that take opaque access tokens.
+//! Token introspection (RFC 7662) for APIs that take opaque access tokens, the crate's own
+//! because oauth2's `IntrospectionRequest` needs its own HTTP client trait and cannot carry
+//! client assertions: the request goes through the one HTTP client with the client's
+//! authentication (`client_auth`), the answer is read in `protocol::access_token`.
 
 use super::client::{oauth_error_code, oauth_refusal, ProviderClient, Resolved};
 use crate::error::{sanitize, OidcError};

@@ -1,6 +1,7 @@
-//! Token revocation (RFC 7009): the request itself, and how the flows use it: bounded in
-//! time, failures logged and never fatal, for a logout and for tokens a refresh issued to a
-//! session that ended.
+//! Token revocation (RFC 7009), the crate's own for the reason introspection is (oauth2's
+//! `RevocationRequest` needs its own HTTP client and cannot carry client assertions): the
+//! request itself, and how the flows use it: bounded in time, failures logged and never
+//! fatal, for a logout and for tokens a refresh issued to a session that ended.
 
 use std::sync::Arc;
 use std::time::Duration;

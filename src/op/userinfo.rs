@@ -1,5 +1,8 @@
 //! The UserInfo endpoint (Core 5.3): fetched with the access token (Bearer or DPoP-bound),
-//! its `sub` checked against the ID token's.
+//! its `sub` checked against the ID token's. The request is the crate's own (openidconnect's
+//! `UserInfoRequest` has no DPoP and its own HTTP); the answer is kept as sent and read as
+//! openidconnect's `StandardClaims` when the app asks (`Authenticated::claims`), so one
+//! malformed claim does not fail a login.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -1,5 +1,7 @@
-//! Bearer access tokens an API receives: JWT access tokens checked locally (RFC 9068), and
-//! what an introspection answer (RFC 7662) must say. Both end in the same [`TokenInfo`].
+//! Bearer access tokens an API receives, the crate's own because openidconnect has no
+//! RFC 9068 access tokens and oauth2's introspection answer reads times and `active`
+//! strictly: JWT access tokens checked locally (RFC 9068), and what an introspection answer
+//! (RFC 7662) must say. Both end in the same [`TokenInfo`].
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

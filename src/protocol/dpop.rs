@@ -1,5 +1,6 @@
-//! DPoP proofs (RFC 9449): a JWT signed with the session's own key for one HTTP request,
-//! which binds the tokens the provider issues to that key.
+//! DPoP proofs (RFC 9449), the crate's own because openidconnect and oauth2 have no DPoP: a
+//! JWT signed with the session's own key for one HTTP request, which binds the tokens the
+//! provider issues to that key.
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};

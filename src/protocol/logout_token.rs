@@ -1,5 +1,7 @@
-//! Logout tokens (OpenID Connect Back-Channel Logout 1.0, 2.4 and 2.6): validated like an
-//! ID token, plus the rules that keep an ID token from passing as one.
+//! Logout tokens (OpenID Connect Back-Channel Logout 1.0, 2.4 and 2.6), the crate's own
+//! because openidconnect has no back-channel logout (its verifier takes ID tokens and
+//! UserInfo JWTs only): validated like an ID token, plus the rules that keep an ID token
+//! from passing as one.
 
 use serde::Deserialize;
 
