@@ -432,9 +432,9 @@
 //! |---|---|---|
 //! | Rocket glue | `web::{fairing, guard, login, api, routes, logout, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
 //! | flows | `flow::{login, lifecycle, refresh, logout, backchannel, bearer, machine}` and the shared state (`flow::Oidc`) | the login and callback, a session's life across requests (the guard's one decision), token refresh, logout, provider-initiated logout, bearer tokens, the client-credentials token |
-//! | provider runtime · sessions | `op::{client, metadata, keys, authorize, token, id_token, userinfo, introspection, revocation, discovery, registration}` · `session::{data, codec, backend}` | metadata, keys, registration and one module per call to the provider · session data, sealed cookies, where sessions live (`SessionBackend`: the cookie, or a store) |
+//! | provider runtime · sessions | `op::{client, refreshing, client_auth, metadata, keys, authorize, token, id_token, userinfo, introspection, revocation, discovery, registration}` · `session::{data, codec, backend}` | metadata and keys (one `Refreshing` cache), registration, client authentication and one module per call to the provider · session data, sealed cookies, where sessions live (`SessionBackend`: the cookie, or a store) |
 //! | stores | `store::{memory, redis, lock, contract}` | the store traits, the memory and Redis stores, a lock on a value store, the contract suite |
-//! | protocol | `protocol::{validation, access_token, logout_token, jwk, dpop, http, base64url, time, random}` | token validation, key sets, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
+//! | protocol | `protocol::{id_token, jws, access_token, logout_token, jwk, dpop, http, base64url, time, random}` | token validation (ID tokens on openidconnect's verifier), key sets, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
 //! | floor | `config`, `signing`, `error`, `provider` | configuration (in rooms by table: `config::{app, provider, client, api, session, redis, urls, metadata, defaults, error}`), the client's signing algorithms and keys (a leaf the configuration loads keys with), the error type, provider markers |
 
 // Not API: for bench/'s micro-benchmarks only, behind the `__bench` feature (off by default).
