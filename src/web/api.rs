@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
-use rocket::Request;
+use rocket::{Ignite, Request, Rocket, Sentinel};
 use serde::de::DeserializeOwned;
 
 use super::guard::Authenticated;
@@ -285,6 +285,12 @@ impl<'r, P: Provider, S: Scopes> FromRequest<'r> for Bearer<P, S> {
     }
 }
 
+impl<P: Provider, S: Scopes> Sentinel for Bearer<P, S> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        super::sentinel::aborts::<P>(rocket, "Bearer")
+    }
+}
+
 /// A bearer token or a browser session of provider `P` (Flask-pyoidc's `access_control`).
 ///
 /// A request with an `Authorization` header is judged as an API request only: a valid
@@ -351,6 +357,12 @@ impl<'r, P: Provider> FromRequest<'r> for BearerOrSession<P> {
     }
 }
 
+impl<P: Provider> Sentinel for BearerOrSession<P> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        super::sentinel::aborts::<P>(rocket, "BearerOrSession")
+    }
+}
+
 /// The app's own machine-to-machine token at provider `P` (client credentials grant,
 /// RFC 6749 4.4), for calling other services: `[..providers.<name>.client_credentials]`
 /// sets its `scope` and `resource`.
@@ -400,6 +412,12 @@ impl<'r, P: Provider> FromRequest<'r> for ClientCredentials<P> {
             }),
             Err(err) => Outcome::Error((err.status(), RequestState::of(req).fail(err))),
         }
+    }
+}
+
+impl<P: Provider> Sentinel for ClientCredentials<P> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        super::sentinel::aborts::<P>(rocket, "ClientCredentials")
     }
 }
 

@@ -515,27 +515,7 @@ fn authenticated<P: Provider>(
 
 impl<P: Provider> Sentinel for Authenticated<P> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
-        match rocket.state::<Arc<Oidc>>() {
-            None => {
-                log::error!(
-                    "oidc: a route uses Authenticated<{}> but OidcFairing is not attached: add \
-                     .attach(rocket_oidc_auth::OidcFairing::from_config())",
-                    std::any::type_name::<P>()
-                );
-                true
-            }
-            Some(oidc) if oidc.provider(P::NAME).is_none() => {
-                log::error!(
-                    "oidc: a route uses Authenticated<{}> but oidc.providers.{} is not configured: \
-                     add a [default.oidc.providers.{}] table to Rocket.toml",
-                    std::any::type_name::<P>(),
-                    P::NAME,
-                    P::NAME
-                );
-                true
-            }
-            Some(_) => false,
-        }
+        super::sentinel::aborts::<P>(rocket, "Authenticated")
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, Responder};
-use rocket::Request;
+use rocket::{Ignite, Request, Rocket, Sentinel};
 
 use super::logout::see_other;
 use super::request_state::{other_host_of, provider_of, RequestState};
@@ -139,6 +139,12 @@ impl<'r, P: Provider> FromRequest<'r> for Login<P> {
             caller: req.client_ip(),
             provider: PhantomData,
         })
+    }
+}
+
+impl<P: Provider> Sentinel for Login<P> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        super::sentinel::aborts::<P>(rocket, "Login")
     }
 }
 

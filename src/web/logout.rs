@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, Responder, Response};
-use rocket::Request;
+use rocket::{Ignite, Request, Rocket, Sentinel};
 
 use super::request_state::RequestState;
 use crate::error::{ErrorKind, OidcError};
@@ -83,6 +83,12 @@ impl<'r> FromRequest<'r> for Logout {
             Ok(location) => Outcome::Success(Logout { location }),
             Err(err) => Outcome::Error((err.status(), state.fail(err))),
         }
+    }
+}
+
+impl Sentinel for Logout {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        super::sentinel::aborts_without_fairing(rocket, "Logout")
     }
 }
 

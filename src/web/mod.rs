@@ -9,4 +9,5 @@ pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod request_state;
 pub(crate) mod routes;
+pub(crate) mod sentinel;
 pub(crate) mod summary;

@@ -8,7 +8,10 @@ use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::local::asynchronous::Client;
 use rocket_oidc_auth::provider::Default;
-use rocket_oidc_auth::{oidc_provider, Authenticated, OidcFairing};
+use rocket_oidc_auth::{
+    oidc_provider, Authenticated, Bearer, BearerOrSession, ClientCredentials, Login, Logout,
+    OidcFairing,
+};
 
 oidc_provider!(Google = "google");
 
@@ -171,6 +174,79 @@ async fn a_guard_without_the_fairing_aborts_launch() {
         "{:?}",
         error.kind()
     );
+}
+
+#[rocket::get("/bearer")]
+fn bearer_route(token: Bearer<Google>) -> String {
+    format!("{:?}", token.subject())
+}
+
+#[rocket::get("/either")]
+fn either_route(caller: BearerOrSession<Google>) -> String {
+    caller.via().to_string()
+}
+
+#[rocket::get("/machine")]
+fn machine_route(machine: ClientCredentials<Google>) -> String {
+    format!("{machine:?}")
+}
+
+#[rocket::get("/signin")]
+async fn login_route(
+    login: Login<Google>,
+) -> Result<rocket_oidc_auth::LoginRedirect, rocket_oidc_auth::OidcError> {
+    login.redirect().await
+}
+
+#[rocket::post("/signout")]
+fn logout_route(logout: Logout) -> Logout {
+    logout
+}
+
+/// Every guard of the crate, each on a route of its own: for provider `google` (the one
+/// the app below does not configure), and `Logout`, which needs only the fairing.
+fn guard_routes() -> Vec<(&'static str, Vec<rocket::Route>)> {
+    vec![
+        ("Authenticated", rocket::routes![google_route]),
+        ("Bearer", rocket::routes![bearer_route]),
+        ("BearerOrSession", rocket::routes![either_route]),
+        ("ClientCredentials", rocket::routes![machine_route]),
+        ("Login", rocket::routes![login_route]),
+        ("Logout", rocket::routes![logout_route]),
+    ]
+}
+
+#[rocket::async_test]
+async fn every_guard_for_an_unconfigured_provider_aborts_launch() {
+    let op = FakeOp::start().await;
+    for (guard, routes) in guard_routes() {
+        let rocket = TestApp::bare().provider(&op).mount("/", routes).rocket();
+        let outcome = Client::untracked(rocket).await;
+        if guard == "Logout" {
+            // Logout names no provider: with the fairing, it launches.
+            assert!(outcome.is_ok(), "Logout with the fairing should launch");
+            continue;
+        }
+        let error = outcome.expect_err(guard);
+        assert!(
+            matches!(error.kind(), ErrorKind::SentinelAborts(_)),
+            "{guard}: {:?}",
+            error.kind()
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn every_guard_without_the_fairing_aborts_launch() {
+    for (guard, routes) in guard_routes() {
+        let rocket = rocket::custom(raw("")).mount("/", routes);
+        let error = Client::untracked(rocket).await.expect_err(guard);
+        assert!(
+            matches!(error.kind(), ErrorKind::SentinelAborts(_)),
+            "{guard}: {:?}",
+            error.kind()
+        );
+    }
 }
 
 #[rocket::async_test]
