@@ -37,17 +37,59 @@ pub(crate) fn parse_url_for(policy: UrlPolicy, key: &str, value: &str) -> Result
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) || policy == UrlPolicy::AllowHttp => Ok(url),
-        "http" => bail!(
-            key,
-            format!("= {value:?} must use https"),
-            "plain http is accepted only for loopback hosts (127.0.0.0/8, ::1, localhost)"
-        ),
+        "http" => match url.host_str().filter(|host| looks_like_localhost(host)) {
+            Some(host) => bail!(
+                key,
+                format!(
+                    "= {value:?} must use https: {host:?} is not a loopback name, and looks \
+                     like a misspelling of \"localhost\""
+                ),
+                "write localhost (or 127.0.0.1); plain http is accepted only for loopback hosts"
+            ),
+            None => bail!(
+                key,
+                format!("= {value:?} must use https"),
+                "plain http is accepted only for loopback hosts (127.0.0.0/8, ::1, localhost)"
+            ),
+        },
         other => bail!(
             key,
             format!("= {value:?} has scheme {other:?}"),
             "use https"
         ),
     }
+}
+
+/// A host one edit (a letter added, left out, changed, or two letters swapped) away from
+/// `localhost`.
+fn looks_like_localhost(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host != "localhost" && edit_distance(&host, "localhost") == 1
+}
+
+/// The optimal string alignment distance of `a` and `b`: insertions, deletions,
+/// substitutions and swaps of neighbours, each counting one.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -133,6 +175,37 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("has scheme \"ftp\": use https"));
+    }
+
+    #[test]
+    fn a_misspelt_localhost_is_called_a_typo() {
+        for typo in [
+            "locahlost",
+            "localhots",
+            "locallhost",
+            "lcalhost",
+            "localhosr",
+        ] {
+            let message = parse_url(
+                "oidc.providers.default.issuer",
+                &format!("http://{typo}:3000"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                message.starts_with("oidc.providers.default.issuer = ")
+                    && message.contains(&format!("{typo:?} is not a loopback name"))
+                    && message.contains("misspelling of \"localhost\""),
+                "{message}"
+            );
+        }
+        // Far from localhost: the plain message.
+        let message = parse_url("k", "http://op.example.com")
+            .unwrap_err()
+            .to_string();
+        assert!(!message.contains("misspelling"), "{message}");
+        assert_eq!(edit_distance("locahlost", "localhost"), 1);
+        assert_eq!(edit_distance("example", "localhost"), 8);
     }
 
     #[test]

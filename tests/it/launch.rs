@@ -119,6 +119,12 @@ async fn an_http_issuer_off_loopback_stops_launch() {
 }
 
 #[rocket::async_test]
+async fn a_misspelt_localhost_issuer_stops_launch() {
+    let toml = "[default.oidc]\nredirect_uri = \"http://127.0.0.1:8000/cb\"\n[default.oidc.providers.default]\nissuer = \"http://locahlost:3000\"\nclient_id = \"a\"\nclient_secret = \"s\"";
+    assert_failed_fairing(launch_error(raw(toml)).await);
+}
+
+#[rocket::async_test]
 async fn a_malformed_secret_key_stops_launch() {
     let toml = format!("[default.oidc]\nredirect_uri = \"http://127.0.0.1:8000/cb\"\n{PROVIDER}");
     let error = launch_error(raw(&toml).merge(("secret_key", "too-short"))).await;
