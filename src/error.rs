@@ -104,6 +104,8 @@ pub struct OidcError {
     log_detail: Option<std::sync::Arc<str>>,
     /// Seconds after which a retry may succeed (`Retry-After`), when the crate knows.
     retry_after: Option<u64>,
+    /// A provider host that has no address (DNS: no such name): a mistake, not an outage.
+    unknown_host: Option<std::sync::Arc<str>>,
 }
 
 impl OidcError {
@@ -120,6 +122,7 @@ impl OidcError {
             description: description.into(),
             log_detail: None,
             retry_after: None,
+            unknown_host: None,
         }
     }
 
@@ -184,6 +187,17 @@ impl OidcError {
     /// Seconds after which a retry may succeed, when the crate knows.
     pub(crate) fn retry_after(&self) -> Option<u64> {
         self.retry_after
+    }
+
+    /// Says the provider's `host` has no address (DNS answered: no such name).
+    pub(crate) fn with_unknown_host(mut self, host: &str) -> Self {
+        self.unknown_host = Some(host.into());
+        self
+    }
+
+    /// The provider host that has no address, when that is why the call failed.
+    pub(crate) fn unknown_host(&self) -> Option<&str> {
+        self.unknown_host.as_deref()
     }
 
     /// What went wrong in terms for the app's developers and operators: configuration keys,

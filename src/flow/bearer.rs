@@ -68,6 +68,19 @@ pub(crate) async fn validate(
             client.name()
         ))
     };
+    // A token for another API: say which setting names the audience this one expects.
+    let explain = |rejection: Rejection| match rejection {
+        Rejection::Audience(why) => format!(
+            "{why}; the expected audience is oidc.providers.{}.access_token_audience{}",
+            client.name(),
+            if settings.audience.is_none() {
+                " (not set: the client_id)"
+            } else {
+                ""
+            }
+        ),
+        other => other.into_message(),
+    };
     if local {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(Ok(info)) = client.jwt_cache.get(&key) {
@@ -93,7 +106,7 @@ pub(crate) async fn validate(
         // are kept: a failure (a token not yet valid, say) is checked again next time.
         let info = outcome
             .map(Arc::new)
-            .map_err(|rejection| invalid(rejection.into_message()))?;
+            .map_err(|rejection| invalid(explain(rejection)))?;
         let keep = kept_for(JWT_KEPT_FOR, info.expires_at, check.now);
         client.jwt_cache.insert(key, Ok(info.clone()), keep);
         return Ok(info);
@@ -110,7 +123,7 @@ pub(crate) async fn validate(
         Ok(body) => {
             read_introspection(&body, resolved.metadata.issuer(), audience, now, clock_skew)
                 .map(Arc::new)
-                .map_err(|rejection| Arc::<str>::from(rejection.into_message()))
+                .map_err(|rejection| Arc::<str>::from(explain(rejection)))
         }
         Err(why) => Err(Arc::<str>::from(why)),
     };

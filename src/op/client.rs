@@ -11,7 +11,7 @@ use super::budget::CallBudget;
 use super::id_token::KeptVerifier;
 use super::refreshing::Refreshing;
 use super::registration::{Credentials, Registrar};
-use crate::config::{Limits, ProviderConfig, ProviderMetadata};
+use crate::config::{Limits, MetadataSource, ProviderConfig, ProviderMetadata};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::http::{HttpClient, HttpResponse};
 use crate::protocol::jwk::KeySet;
@@ -124,6 +124,35 @@ pub(super) fn oauth_error_code(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<OAuthErrorResponse>(body)
         .ok()
         .map(|e| e.error)
+}
+
+impl ProviderClient {
+    /// Logs, at error level every time, a call that failed because a host of the provider
+    /// does not exist: a mistake in the configuration, not an outage, named with its key.
+    pub(super) fn log_unknown_host(&self, err: &OidcError) {
+        let Some(host) = err.unknown_host() else {
+            return;
+        };
+        let name = self.name();
+        let host_of = |url: &str| {
+            url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+        };
+        let key = match (&self.config.source, &self.config.client.discovery_url) {
+            (_, Some(url)) if host_of(url).as_deref() == Some(host) => {
+                format!("oidc.providers.{name}.discovery_url")
+            }
+            (MetadataSource::Discovery { issuer }, _)
+                if host_of(issuer).as_deref() == Some(host) =>
+            {
+                format!("oidc.providers.{name}.issuer")
+            }
+            (MetadataSource::Static(_), _) => format!("oidc.providers.{name}.provider_metadata"),
+            _ => format!("the metadata of provider {name:?} (a URL in it names this host)"),
+        };
+        log::error!("oidc: provider {name:?}: cannot resolve {host} (no such name) — check {key}");
+    }
 }
 
 pub(super) fn with_context(err: OidcError, provider: &str) -> OidcError {

@@ -50,7 +50,10 @@ impl ProviderClient {
     async fn fetch_keys(&self, resolved: &Resolved) -> Result<KeySet, OidcError> {
         discovery::fetch_jwks(&self.http, resolved.metadata.jwks_uri())
             .await
-            .map_err(|e| with_context(e, self.name()))
+            .map_err(|e| {
+                self.log_unknown_host(&e);
+                with_context(e, self.name())
+            })
     }
 }
 

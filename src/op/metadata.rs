@@ -30,9 +30,10 @@ impl ProviderClient {
                 max_age,
                 |resolved| resolved.credentials.expired(now()),
                 || async {
-                    self.resolve()
-                        .await
-                        .map_err(|e| with_context(e, self.name()))
+                    self.resolve().await.map_err(|e| {
+                        self.log_unknown_host(&e);
+                        with_context(e, self.name())
+                    })
                 },
             )
             .await

@@ -210,10 +210,14 @@ fn check_audience(aud: Option<&Audience>, expected: &str) -> Result<(), Rejectio
     let audiences = match aud {
         Some(Audience::One(aud)) => std::slice::from_ref(aud),
         Some(Audience::Many(auds)) => auds.as_slice(),
-        None => reject!("the token has no aud: it names no API, so it is not for this one"),
+        None => {
+            return Err(Rejection::Audience(
+                "the token has no aud: it names no API, so it is not for this one".into(),
+            ))
+        }
     };
     if !audiences.iter().any(|aud| aud == expected) {
-        reject!(
+        return Err(Rejection::Audience(format!(
             "aud does not contain {expected:?} (it holds {})",
             audiences
                 .iter()
@@ -221,7 +225,7 @@ fn check_audience(aud: Option<&Audience>, expected: &str) -> Result<(), Rejectio
                 .map(|a| format!("{:?}", sanitize(a, 100)))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        )));
     }
     Ok(())
 }

@@ -260,19 +260,39 @@ fn transport_error(e: reqwest::Error, what: &str) -> OidcError {
         OidcError::unavailable(true, format!("{what}: the provider did not answer in time"))
     } else if e.is_connect() {
         // The chain says why: refused, unknown host, or a certificate not trusted.
-        OidcError::unavailable(
-            false,
-            format!(
-                "{what}: cannot connect to the provider: {}",
-                error_chain(&e)
+        let chain = error_chain(&e);
+        let host = e.url().and_then(|url| url.host_str());
+        match host.filter(|_| names_no_such_host(&chain)) {
+            Some(host) => OidcError::unavailable(
+                false,
+                format!("{what}: cannot resolve {host} (no such name)"),
+            )
+            .with_unknown_host(host),
+            None => OidcError::unavailable(
+                false,
+                format!("{what}: cannot connect to the provider: {chain}"),
             ),
-        )
+        }
     } else if e.is_builder() {
         // A request that could not be built (a malformed URL or header value).
         OidcError::bad_provider_response(format!("{what}: {}", error_chain(&e)))
     } else {
         OidcError::unavailable(false, format!("{what}: {}", error_chain(&e)))
     }
+}
+
+/// Whether a resolver's error says the name does not exist (as opposed to a resolver that
+/// could not be asked): glibc's, musl's, macOS's and Windows' words for it.
+fn names_no_such_host(chain: &str) -> bool {
+    [
+        "Name or service not known",
+        "No address associated with hostname",
+        "nodename nor servname provided",
+        "No such host is known",
+        "Name does not resolve",
+    ]
+    .iter()
+    .any(|words| chain.contains(words))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -16,6 +16,9 @@ use crate::signing::SigningAlg;
 pub(crate) enum Rejection {
     /// No key in the JWKS matches the token's `kid`: the caller refetches the JWKS once.
     UnknownKey(String),
+    /// An access token that is not for this API (`aud`): the caller names the setting that
+    /// says which audience is expected.
+    Audience(String),
     /// Any other failure, described for the log and the error page.
     Invalid(String),
 }
@@ -23,7 +26,9 @@ pub(crate) enum Rejection {
 impl Rejection {
     pub(crate) fn into_message(self) -> String {
         match self {
-            Rejection::UnknownKey(message) | Rejection::Invalid(message) => message,
+            Rejection::UnknownKey(message)
+            | Rejection::Audience(message)
+            | Rejection::Invalid(message) => message,
         }
     }
 }

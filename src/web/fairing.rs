@@ -172,6 +172,8 @@ impl Fairing for OidcFairing {
             log::error!("{message}");
             return Err(rocket);
         }
+        let profile = rocket.figment().profile().clone();
+        let release = profile == rocket::Config::RELEASE_PROFILE;
         for client in oidc.providers() {
             let load = async {
                 let resolved = client.metadata().await?;
@@ -182,6 +184,21 @@ impl Fairing for OidcFairing {
                 // A definite answer that can never become right (a 404, a document that is
                 // not JSON or names another issuer): a configuration mistake, so launch
                 // stops. Refused connections, timeouts and 5xx are passing: logins retry.
+                // A host that does not exist is a mistake too (`accounts.gogle.com`), but
+                // DNS may lag while a machine boots: in release, logins keep retrying it
+                // (each failure logged at error level, naming the key).
+                Ok(Err(err)) if err.unknown_host().is_some() => {
+                    if !release {
+                        log::error!(
+                            "oidc: provider {:?} cannot work: {} (launch stops in the {} \
+                             profile; in release, logins would keep retrying)",
+                            client.name(),
+                            err.developer_detail().unwrap_or(err.error_description()),
+                            profile
+                        );
+                        return Err(rocket);
+                    }
+                }
                 Ok(Err(err)) if err.kind() != ErrorKind::ProviderUnavailable => {
                     log::error!(
                         "oidc: provider {:?} cannot work: {}; fix oidc.providers.{}",

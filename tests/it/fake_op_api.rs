@@ -286,6 +286,48 @@ async fn an_active_answer_for_another_audience_is_401() {
     assert_invalid_token(&call(&client, "/api/me", OPAQUE).await);
 }
 
+/// The API's catcher, with what the log says of the error (`developer_detail()`).
+#[rocket::catch(default)]
+fn api_error_with_detail(
+    status: Status,
+    req: &rocket::Request<'_>,
+) -> (Status, rocket::serde::json::Json<serde_json::Value>) {
+    let detail =
+        rocket_oidc_auth::OidcError::of(req).and_then(|e| e.developer_detail().map(str::to_owned));
+    (
+        status,
+        rocket::serde::json::Json(json!({ "detail": detail })),
+    )
+}
+
+#[rocket::async_test]
+async fn a_token_for_another_audience_names_the_setting_that_sets_it() {
+    let op = provider(|b| {
+        b.introspection = Some(IntrospectionResponse::active(
+            OPAQUE,
+            json!({ "aud": ["https://other.example"] }),
+        ))
+    })
+    .await;
+    let provider = format!("client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"");
+    let client = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider)
+        .register("/api", rocket::catchers![api_error_with_detail])
+        .start()
+        .await;
+    let answer = call(&client, "/api/me", OPAQUE).await;
+    assert_eq!(answer.status, Status::Unauthorized);
+    let detail = answer.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("aud does not contain")
+            && detail
+                .contains("oidc.providers.default.access_token_audience (not set: the client_id)"),
+        "{detail}"
+    );
+}
+
 #[rocket::async_test]
 async fn an_active_answer_whose_aud_list_names_the_api_is_200() {
     let (op, client) = introspecting(

@@ -124,6 +124,35 @@ async fn a_misspelt_localhost_issuer_stops_launch() {
     assert_failed_fairing(launch_error(raw(toml)).await);
 }
 
+/// A provider whose host does not exist (`.invalid` never resolves, RFC 6761).
+const NO_SUCH_HOST: &str = "[default.oidc]\nredirect_uri = \"http://127.0.0.1:8000/cb\"\n[default.oidc.providers.default]\nissuer = \"https://accounts.gogle.invalid\"\nclient_id = \"a\"\nclient_secret = \"s\"";
+
+#[rocket::async_test]
+async fn a_provider_host_that_does_not_exist_stops_launch_outside_release() {
+    assert_failed_fairing(launch_error(raw(NO_SUCH_HOST)).await);
+}
+
+#[rocket::async_test]
+async fn in_release_a_provider_host_that_does_not_exist_is_retried() {
+    // DNS may lag while a machine boots: release launches, and logins retry.
+    let figment = Figment::from(rocket::Config::release_default())
+        .select(rocket::Config::RELEASE_PROFILE)
+        .merge(("log_level", "critical"))
+        .merge(("secret_key", secret_key()))
+        .merge(Toml::string(NO_SUCH_HOST).nested());
+    let rocket = rocket::custom(figment)
+        .attach(OidcFairing::from_config())
+        .mount("/", rocket::routes![default_route]);
+    let client = Client::untracked(rocket).await.expect("release launches");
+    // A browser is sent to log in, which needs the provider: 503, try again later.
+    let response = client
+        .get("/default")
+        .header(rocket::http::Accept::HTML)
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), rocket::http::Status::ServiceUnavailable);
+}
+
 #[rocket::async_test]
 async fn a_malformed_secret_key_stops_launch() {
     let toml = format!("[default.oidc]\nredirect_uri = \"http://127.0.0.1:8000/cb\"\n{PROVIDER}");
