@@ -82,8 +82,45 @@ pub(crate) fn lines(oidc: &Oidc) -> Vec<String> {
     for client in oidc.providers() {
         let backchannel_uri = format!("{origin}{}", config.backchannel_logout_path);
         lines.extend(provider_lines(client, &backchannel_uri));
+        lines.push(to_register(oidc, client));
     }
     lines
+}
+
+/// The exact URIs to register at the provider for this client: a provider refuses a
+/// login whose URI it does not know (`invalid_redirect_uri`), and that refusal never
+/// reaches the app, so the summary says them once.
+fn to_register(oidc: &Oidc, client: &ProviderState) -> String {
+    let config = &oidc.config;
+    let origin = &oidc.app_origin;
+    let mut uris = vec![
+        format!("redirect_uri {}", config.redirect_uri),
+        format!(
+            "post_logout_redirect_uri {}",
+            client.config.post_logout_redirect_uri
+        ),
+        format!(
+            "backchannel_logout_uri {origin}{}",
+            config.backchannel_logout_path
+        ),
+        format!(
+            "frontchannel_logout_uri {origin}{}",
+            config.frontchannel_logout_path
+        ),
+    ];
+    if let Some(path) = &client.config.client.jwks_path {
+        uris.push(format!("jwks_uri {origin}{path}"));
+    }
+    let how = if client.config.client.registration.is_some() {
+        "registered by this app (client_registration)"
+    } else {
+        "register at the provider"
+    };
+    format!(
+        "oidc: provider {:?}: {how}: {}",
+        client.name(),
+        uris.join(" · ")
+    )
 }
 
 /// How the client is known and authenticates, and whether logins push (PAR) and tokens
@@ -271,6 +308,16 @@ mod tests {
         );
         assert!(
             text.contains("authentication client_secret_jwt (HS256); PAR on; DPoP on (EdDSA)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "provider \"default\": register at the provider: redirect_uri \
+                 https://app.example.com/cb · post_logout_redirect_uri \
+                 https://app.example.com/logout/callback · backchannel_logout_uri \
+                 https://app.example.com/logout/backchannel · frontchannel_logout_uri \
+                 https://app.example.com/logout/frontchannel"
+            ),
             "{text}"
         );
         assert!(
