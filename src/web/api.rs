@@ -76,7 +76,7 @@ macro_rules! oidc_scopes {
 ///
 /// | request | answer |
 /// |---|---|
-/// | no `Authorization` header, or another scheme | 401 `Bearer realm="<provider>"` |
+/// | no `Authorization` header, or another scheme | 401 `Bearer realm="<provider>"` (no error code; the error's [`error`](OidcError::error) is `unauthenticated`) |
 /// | invalid, expired, revoked token, wrong audience, over 8 KB | 401 `error="invalid_token"` |
 /// | valid token without a scope of `S` | 403 `error="insufficient_scope", scope="..."` |
 /// | a token in the query string or a form body | 400 `error="invalid_request"` |
@@ -212,10 +212,11 @@ async fn bearer<P: Provider>(
 ) -> Result<Arc<TokenInfo>, OidcError> {
     let (oidc, client) = provider_of::<P>(req, "Bearer")?;
     let Some((token, dpop)) = token_of(req)? else {
+        // RFC 6750 3.1: no credentials, no error code (the challenge carries none either).
         return Err(OidcError::new(
             ErrorKind::Unauthenticated,
             Status::Unauthorized,
-            "invalid_request",
+            "unauthenticated",
             "this API needs an access token in the Authorization header (Bearer)",
         ));
     };

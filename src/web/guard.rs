@@ -406,16 +406,24 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
 }
 
 /// A 401 for a request without a usable session, recorded for the catcher (not logged as
-/// a failure: a login redirect or a challenge follows).
-fn unauthenticated<T>(state: &RequestState, why: impl Into<String>) -> Outcome<T, OidcError> {
+/// a failure: a login redirect or a challenge follows). `why` is for users; the provider's
+/// name goes to the developer detail only.
+fn unauthenticated<T>(
+    state: &RequestState,
+    why: &'static str,
+    provider: &str,
+) -> Outcome<T, OidcError> {
     Outcome::Error((
         Status::Unauthorized,
-        state.record(OidcError::new(
-            ErrorKind::Unauthenticated,
-            Status::Unauthorized,
-            "login_required",
-            why,
-        )),
+        state.record(
+            OidcError::new(
+                ErrorKind::Unauthenticated,
+                Status::Unauthorized,
+                "login_required",
+                why,
+            )
+            .with_log_detail(format!("provider {provider:?}")),
+        ),
     ))
 }
 
@@ -432,11 +440,9 @@ async fn login_or_401<P: Provider>(
         state.set_challenge(format!("Bearer realm=\"{}\"", P::NAME));
         return unauthenticated(
             state,
-            format!(
-                "this resource needs a login with provider {:?}; browsers are redirected \
-                 there, other clients get this 401",
-                P::NAME
-            ),
+            "please log in: this page needs a login (browsers are sent to the login page, \
+             other clients get this 401)",
+            P::NAME,
         );
     }
     if matches!(req.method(), Method::Get | Method::Head) {
@@ -451,6 +457,7 @@ async fn login_or_401<P: Provider>(
             return unauthenticated(
                 state,
                 "redirecting to this app's own host name before the login",
+                P::NAME,
             );
         }
     }
@@ -486,10 +493,7 @@ async fn login_or_401<P: Provider>(
             .push(flow::login::silent_attempt_marker(oidc, client.name()));
     }
     state.set_login(login);
-    unauthenticated(
-        state,
-        format!("redirecting to provider {:?} to log in", P::NAME),
-    )
+    unauthenticated(state, "redirecting to the login page", P::NAME)
 }
 
 /// The guard's answer for a user whose session is ready.

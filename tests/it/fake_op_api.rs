@@ -1035,6 +1035,34 @@ async fn either_for_an_api_client_without_token_or_session_is_401() {
 }
 
 #[rocket::async_test]
+async fn a_request_without_a_token_gets_no_error_code_in_header_or_body() {
+    // RFC 6750 3.1: without credentials, no error code; the body agrees with the header.
+    let op = FakeOp::start().await;
+    let client = api(&op, "", "").await;
+    let answer = call_with(&client, "/api/me", None).await;
+    assert_eq!(answer.status, Status::Unauthorized, "{}", answer.body);
+    assert_eq!(
+        answer.challenge.as_deref(),
+        Some("Bearer realm=\"default\"")
+    );
+    assert_eq!(answer.body["error"], "unauthenticated", "{}", answer.body);
+}
+
+#[rocket::async_test]
+async fn the_401_of_a_protected_page_asks_users_to_log_in_without_naming_the_provider() {
+    let op = FakeOp::start().await;
+    let client = api(&op, "", "").await;
+    let answer = call_with(&client, "/api/either", None).await;
+    assert_eq!(answer.status, Status::Unauthorized, "{}", answer.body);
+    let text = answer.body.to_string();
+    assert!(text.contains("please log in"), "{text}");
+    assert!(
+        !text.contains("default"),
+        "users read no provider name: {text}"
+    );
+}
+
+#[rocket::async_test]
 async fn either_with_a_bearer_token_is_the_bearer() {
     let (op, client) = introspecting(IntrospectionResponse::active(OPAQUE, json!({})), "").await;
     let answer = call(&client, "/api/either", OPAQUE).await;
