@@ -3,7 +3,7 @@
 //! the app's own client-credentials token.
 //!
 //! Configured like the quickstart (Rocket.toml or `ROCKET_CONFIG`, provider `default`);
-//! the README's "APIs" section runs it against the bundled test provider with curl.
+//! docs/guide.md's "APIs" section runs it against the bundled test provider with curl.
 
 use rocket::http::Status;
 use rocket::response::content::RawHtml;

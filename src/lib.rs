@@ -437,6 +437,11 @@
 //! | protocol | `protocol::{id_token, jws, access_token, logout_token, jwk, dpop, http, base64url, time, random}` | token validation (ID tokens on openidconnect's verifier), key sets, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
 //! | floor | `config`, `signing`, `error`, `provider` | configuration (in rooms by table: `config::{app, provider, client, api, session, redis, urls, metadata, defaults, error}`), the client's signing algorithms and keys (a leaf the configuration loads keys with), the error type, provider markers |
 
+// The README's Rust blocks are compiled as doc tests, so the quickstart it shows builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 // Not API: for bench/'s micro-benchmarks only, behind the `__bench` feature (off by default).
 #[cfg(feature = "__bench")]
 #[doc(hidden)]
