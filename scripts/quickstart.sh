@@ -2,7 +2,7 @@
 # Runs examples/quickstart.rs against the bundled test OpenID Provider (panva's
 # oidc-provider, tests/op) in one terminal: installs the provider's npm packages,
 # starts it on http://localhost:3000, starts the app on http://127.0.0.1:8000,
-# and stops both on Ctrl-C.
+# and stops both on Ctrl-C or `kill <pid>` (the pid it prints).
 #
 #   scripts/quickstart.sh --redis   the same, with the sessions in Redis: builds with
 #                                   `--features redis` and starts redis-server on
@@ -12,55 +12,145 @@
 #                                   http://127.0.0.1:8000/api and a second client,
 #                                   `caller` (secret `caller-secret`), for curl (see the
 #                                   README's "APIs" section)
+#   scripts/quickstart.sh --provider-only
+#                                   starts only the provider, for your own app on
+#                                   http://127.0.0.1:8000: the quickstart's client (also
+#                                   allowed client credentials), the resource server
+#                                   http://127.0.0.1:8000/api and `caller` as with --api,
+#                                   so one provider serves a login app and an API. Prints
+#                                   the Rocket.toml lines for your app and a curl line for
+#                                   an API token. No Rust needed. OP_PORT=<port> moves the
+#                                   provider off 3000 (the printed issuer follows).
+#
+# Whatever the mode, the script stops everything it started (provider, app, redis-server)
+# when it exits: on Ctrl-C (INT), `kill <pid>` (TERM), a closed terminal (HUP) or an
+# error. The provider's own OP_* settings (tests/op/README.md), e.g. OP_VERBOSE=1, pass
+# through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() {
+  echo "usage: scripts/quickstart.sh [--redis | --api | --provider-only]" >&2
+  exit 2
+}
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required: $2" >&2; exit 1; }
 }
-need cargo "install Rust from https://rustup.rs"
+
+mode=quickstart
+case "${1:-}" in
+  "") ;;
+  --api) mode=api ;;
+  --redis) mode=redis ;;
+  --provider-only) mode=provider-only ;;
+  *) usage ;;
+esac
+
+[ "$mode" = provider-only ] || need cargo "install Rust from https://rustup.rs"
 need node "install Node.js 20 or newer (e.g. apt-get install nodejs npm)"
 need npm "install npm (e.g. apt-get install npm)"
 
+# The app the provider knows (the quickstart's, Rocket's default address and port), its
+# client there (Rocket.toml's), and the API's resource indicator.
+app=http://127.0.0.1:8000
+client_id=rocket-app
+client_secret=rocket-secret
+resource=$app/api
+
 features=()
 example=quickstart
-if [ "${1:-}" = "--api" ]; then
+port=3000
+if [ "$mode" = api ]; then
   example=api
-elif [ "${1:-}" = "--redis" ]; then
+elif [ "$mode" = redis ]; then
   need redis-server "install Redis 7 (e.g. apt-get install redis-server)"
   need redis-cli "install Redis 7 (e.g. apt-get install redis-server)"
   features=(--features redis)
-elif [ -n "${1:-}" ]; then
-  echo "usage: scripts/quickstart.sh [--redis | --api]" >&2
-  exit 2
+elif [ "$mode" = provider-only ]; then
+  # Only here: the apps of the other modes find the provider at Rocket.toml's issuer.
+  port=${OP_PORT:-3000}
 fi
+
+# Everything this script starts; cleanup stops it, whatever ends the script. Each is
+# signalled by its own pid (never by process group), so it goes even when it runs in a
+# process group of its own (`bash -m`, a terminal's job control).
+op_pid=
+redis_pid=
+app_pid=
+log=
+
+# Stops the child `$1` (if any): TERM, KILL when it still runs 10 s later; then reaps it.
+stop_child() {
+  [ -n "$1" ] || return 0
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+cleanup() {
+  local status=$?
+  # Once: a second Ctrl-C while stopping must not leave a child behind.
+  trap '' INT TERM HUP
+  trap - EXIT
+  stop_child "$app_pid"
+  stop_child "$redis_pid"
+  stop_child "$op_pid"
+  [ -z "$log" ] || rm -f "$log"
+  exit "$status"
+}
+trap cleanup EXIT
+# A signal ends `wait` (and the polling loops) at once; the EXIT trap then stops the children.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 if [ ! -d tests/op/node_modules/oidc-provider ]; then
   echo "==> installing the test provider's npm packages (tests/op)"
   (cd tests/op && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# A secret_key of this checkout's own (Rocket.toml carries none): sessions survive restarts
-# of the quickstart, and no published key ever seals them.
-key_file=target/quickstart-secret-key
-if [ -z "${ROCKET_SECRET_KEY:-}" ]; then
-  if [ ! -s "$key_file" ]; then
-    mkdir -p target
-    head -c 32 /dev/urandom | base64 > "$key_file"
-    chmod 600 "$key_file"
+op_env=()
+if [ "$mode" = provider-only ]; then
+  # The quickstart's client as op.mjs's default (redirect, post-logout and back-channel
+  # URIs on the app), also allowed client credentials (the app's own token for the API);
+  # the API as the resource server (its tokens: JWTs with aud = the API); `caller`, a
+  # client for curl, as with --api.
+  clients=$(cat <<JSON
+[{"client_id":"$client_id","client_secret":"$client_secret",
+  "redirect_uris":["$app/redirect_uri"],
+  "post_logout_redirect_uris":["$app/","$app/logout/callback"],
+  "backchannel_logout_uri":"$app/logout/backchannel",
+  "backchannel_logout_session_required":true,
+  "grant_types":["authorization_code","refresh_token","client_credentials"]},
+ {"client_id":"caller","client_secret":"caller-secret",
+  "redirect_uris":["http://127.0.0.1:9/cb"],"grant_types":["client_credentials"]}]
+JSON
+)
+  op_env=(OP_RESOURCE="$resource" OP_CLIENTS="$clients")
+else
+  # A secret_key of this checkout's own (Rocket.toml carries none): sessions survive
+  # restarts of the quickstart, and no published key ever seals them.
+  key_file=target/quickstart-secret-key
+  if [ -z "${ROCKET_SECRET_KEY:-}" ]; then
+    if [ ! -s "$key_file" ]; then
+      mkdir -p target
+      head -c 32 /dev/urandom | base64 > "$key_file"
+      chmod 600 "$key_file"
+    fi
+    ROCKET_SECRET_KEY=$(cat "$key_file")
+    export ROCKET_SECRET_KEY
   fi
-  ROCKET_SECRET_KEY=$(cat "$key_file")
-  export ROCKET_SECRET_KEY
+
+  echo "==> building the $example example"
+  cargo build --example "$example" ${features[@]+"${features[@]}"}
 fi
 
-echo "==> building the $example example"
-cargo build --example "$example" "${features[@]}"
-
-op_env=()
-if [ "$example" = api ]; then
+if [ "$mode" = api ]; then
   # The API as the provider's resource server (its tokens: JWTs with aud = the API), the
   # app's own client allowed the client credentials grant, and a client for curl.
-  resource=http://127.0.0.1:8000/api
   op_env=(
     OP_RESOURCE="$resource"
     OP_CLIENTS='[{"client_id":"rocket-app","client_secret":"rocket-secret","redirect_uris":["http://127.0.0.1:8000/redirect_uri"],"post_logout_redirect_uris":["http://127.0.0.1:8000/logout/callback"],"grant_types":["authorization_code","refresh_token","client_credentials"]},{"client_id":"caller","client_secret":"caller-secret","redirect_uris":["http://127.0.0.1:9/cb"],"grant_types":["client_credentials"]}]'
@@ -71,29 +161,62 @@ if [ "$example" = api ]; then
 fi
 
 log=$(mktemp)
-cleanup() {
-  [ -n "${op_pid:-}" ] && kill "$op_pid" 2>/dev/null || true
-  [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true
-  rm -f "$log"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-echo "==> starting the test provider on http://localhost:3000"
-env ${op_env[@]+"${op_env[@]}"} OP_PORT=3000 OP_HOST=localhost OP_IGNORE_STDIN=1 node tests/op/op.mjs >"$log" 2>&1 &
+echo "==> starting the test provider on http://localhost:$port"
+if [ "$mode" = provider-only ]; then
+  # Its log (e.g. a failed back-channel logout; every request with OP_VERBOSE=1) is yours
+  # to see; its stdout has only the ready line.
+  env ${op_env[@]+"${op_env[@]}"} OP_PORT="$port" OP_HOST=localhost OP_IGNORE_STDIN=1 node tests/op/op.mjs >"$log" &
+else
+  env ${op_env[@]+"${op_env[@]}"} OP_PORT=3000 OP_HOST=localhost OP_IGNORE_STDIN=1 node tests/op/op.mjs >"$log" 2>&1 &
+fi
 op_pid=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   grep -q '^OP_READY' "$log" && break
   if ! kill -0 "$op_pid" 2>/dev/null; then
     cat "$log" >&2
-    echo "error: the test provider did not start (is port 3000 in use?)" >&2
+    echo "error: the test provider did not start (is port $port in use?)" >&2
     exit 1
   fi
   sleep 0.1
 done
-grep -q '^OP_READY' "$log" || { cat "$log" >&2; echo "error: the test provider did not start in 10 s" >&2; exit 1; }
+grep -q '^OP_READY' "$log" || { cat "$log" >&2; echo "error: the test provider did not start in 30 s" >&2; exit 1; }
 
-if [ ${#features[@]} -gt 0 ]; then
+if [ "$mode" = provider-only ]; then
+  issuer=$(sed -n 's/^OP_READY .*"issuer":"\([^"]*\)".*/\1/p' "$log")
+  cat <<EOF
+
+==> the test provider runs at $issuer (pid $op_pid) for your app on $app:
+    log in there with any username and any password (e.g. alice / test). Your app's
+    Rocket.toml (with Rocket's default address 127.0.0.1 and port 8000):
+
+# ---- Rocket.toml: paste from here ----
+# (and under [default], a secret_key of your own: \`openssl rand -base64 32\`)
+[default.oidc]
+redirect_uri = "$app/redirect_uri"
+
+[default.oidc.providers.default]
+issuer = "$issuer"
+client_id = "$client_id"
+client_secret = "$client_secret"
+scope = ["openid", "email", "profile"]
+# For bearer-token APIs (Bearer, BearerOrSession, ClientCredentials; examples/api.rs):
+access_token_audience = "$resource"
+client_credentials = { scope = ["read"], resource = "$resource" }
+# ---- to here ----
+
+A token for the API, as the client \`caller\` (scopes: read write admin):
+  curl -s -u caller:caller-secret -d grant_type=client_credentials -d 'scope=read admin' -d resource=$resource $issuer/token
+then: curl -H "Authorization: Bearer <access_token>" $resource/...
+
+==> pid $$: stop with Ctrl-C or kill $$
+EOF
+  status=0
+  wait "$op_pid" || status=$?
+  echo "error: the test provider stopped by itself (exit status $status)" >&2
+  exit 1
+fi
+
+if [ "$mode" = redis ]; then
   echo "==> starting redis-server on 127.0.0.1:6379 (sessions go there)"
   redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null 2>&1 &
   redis_pid=$!
@@ -109,7 +232,7 @@ if [ ${#features[@]} -gt 0 ]; then
   export ROCKET_OIDC='{session={store="redis",redis={url="redis://127.0.0.1:6379"}}}'
 fi
 
-if [ "$example" = api ]; then
+if [ "$mode" = api ]; then
   cat <<'BANNER'
 
   ┌──────────────────────────────────────────────────────────────────┐
@@ -122,10 +245,8 @@ if [ "$example" = api ]; then
   └──────────────────────────────────────────────────────────────────┘
 
 BANNER
-  ROCKET_CLI_COLORS="${ROCKET_CLI_COLORS:-false}" cargo run --quiet --example api
-  exit
-fi
-cat <<'BANNER'
+else
+  cat <<'BANNER'
 
   ┌──────────────────────────────────────────────────────────────────┐
   │ Open  http://127.0.0.1:8000/login  in your browser.              │
@@ -135,4 +256,11 @@ cat <<'BANNER'
   └──────────────────────────────────────────────────────────────────┘
 
 BANNER
-ROCKET_CLI_COLORS="${ROCKET_CLI_COLORS:-false}" cargo run --quiet --example quickstart "${features[@]}"
+fi
+echo "==> pid $$: stop with Ctrl-C or kill $$"
+# In the background, so that a signal ends the `wait` and the traps run at once (a
+# foreground command would delay them until it exits). `cargo run` execs the app: its pid
+# is the app's.
+ROCKET_CLI_COLORS="${ROCKET_CLI_COLORS:-false}" cargo run --quiet --example "$example" ${features[@]+"${features[@]}"} &
+app_pid=$!
+wait "$app_pid"

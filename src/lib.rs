@@ -66,6 +66,12 @@
 //!    }
 //!    ```
 //!
+//! The user's name and email: a provider may put them in the ID token, in UserInfo, or
+//! both, and many (the bundled test provider among them) put them only in UserInfo, so
+//! `user.id_token()["email"]` is often `null`. [`Authenticated::claims`] gives the
+//! standard claims typed, the ID token's and UserInfo's merged (UserInfo wins for a claim
+//! both carry): `user.claims().email()`, `user.claims().name()`.
+//!
 //! A failed launch (a configuration mistake, a provider's permanent error, a port in use)
 //! is logged in one line naming what to fix; `#[launch]` then panics with Rocket's
 //! "aborting due to fairing failure(s)" (and a backtrace with `RUST_BACKTRACE=1`). A `main`
