@@ -346,6 +346,12 @@ fn describe_url(url: &str) -> Result<(String, bool), String> {
 /// exactly one, it would install that one itself on first use). Install *ring* unless the
 /// application already chose one, so that a TLS connection made in a background
 /// reconnection task can't panic.
+///
+/// rustls 0.23.48 deprecates `ring::default_provider` because *ring* has no post-quantum key
+/// exchange; the crate is built on *ring* throughout, and rustls itself still installs it
+/// this way. An app that wants post-quantum TLS to Redis installs aws-lc-rs's provider
+/// before launch, and this leaves it in place.
+#[allow(deprecated)]
 fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: some provider is then installed.
