@@ -278,7 +278,9 @@ pub(crate) async fn refresh(
     out: &CookieQueue,
 ) -> Result<(SessionData, usize), OidcError> {
     let renew = |current: SessionData| -> BoxFuture<'_, _> {
-        Box::pin(async move { super::refresh::refresh_session(client, &current, force).await })
+        Box::pin(async move {
+            super::refresh::refresh_session(client, &current, force, oidc.config.clock_skew).await
+        })
     };
     let refreshed = oidc
         .sessions

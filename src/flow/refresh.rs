@@ -54,14 +54,21 @@ impl RefreshFlights {
 
     /// The flight for `refresh_token`: one running is always joined (a second request with
     /// the same token could spend a rotated token twice); a finished one is reused unless
-    /// `fresh` asks for a new refresh.
-    fn flight(&self, refresh_token: &str, fresh: bool) -> Flight {
+    /// `fresh` asks for a new refresh, and never once its access token has expired (or
+    /// expires within `clock_skew` at `now`): with a provider that does not rotate refresh
+    /// tokens and access tokens shorter than [`REUSE_FOR`], reusing it would hand out an
+    /// expired token and the provider would never see the refresh it needs.
+    fn flight(&self, refresh_token: &str, fresh: bool, now: i64, clock_skew: i64) -> Flight {
         let key = Self::key(refresh_token);
         let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-        flights.retain(|_, flight| {
-            flight
-                .get()
-                .is_none_or(|(finished, _)| finished.elapsed() < REUSE_FOR)
+        flights.retain(|_, flight| match flight.get() {
+            None => true,
+            Some((finished, outcome)) => {
+                finished.elapsed() < REUSE_FOR
+                    && outcome.as_ref().map_or(true, |session| {
+                        !access_token_expired(session, now, clock_skew)
+                    })
+            }
         });
         if fresh && flights.get(&key).is_some_and(|flight| flight.initialized()) {
             flights.remove(&key);
@@ -117,13 +124,16 @@ pub(crate) async fn refresh_session(
     client: &ProviderState,
     session: &SessionData,
     fresh: bool,
+    clock_skew: i64,
 ) -> Result<SessionData, OidcError> {
     let Some(refresh_token) = session.refresh_token() else {
         return Err(no_valid_token(
             "the access token expired and the provider issued no refresh token",
         ));
     };
-    let flight = client.refresh_flights.flight(refresh_token, fresh);
+    let flight = client
+        .refresh_flights
+        .flight(refresh_token, fresh, now(), clock_skew);
     let (_, outcome) = flight
         .get_or_init(|| async {
             let outcome = match client.metadata().await {
@@ -299,30 +309,46 @@ mod tests {
     #[test]
     fn one_flight_per_refresh_token_and_a_running_one_is_always_joined() {
         let flights = RefreshFlights::default();
-        let a = flights.flight("rt", false);
-        let b = flights.flight("rt", false);
+        let a = flights.flight("rt", false, 0, 0);
+        let b = flights.flight("rt", false, 0, 0);
         assert!(Arc::ptr_eq(&a, &b));
-        let c = flights.flight("other", false);
+        let c = flights.flight("other", false, 0, 0);
         assert!(!Arc::ptr_eq(&a, &c));
         // Still running: even a forced refresh joins it (no second use of the token).
-        assert!(Arc::ptr_eq(&a, &flights.flight("rt", true)));
+        assert!(Arc::ptr_eq(&a, &flights.flight("rt", true, 0, 0)));
         // Finished: reused, unless forced.
         assert!(a.set((Instant::now(), Err(no_valid_token("x")))).is_ok());
-        assert!(Arc::ptr_eq(&a, &flights.flight("rt", false)));
-        assert!(!Arc::ptr_eq(&a, &flights.flight("rt", true)));
+        assert!(Arc::ptr_eq(&a, &flights.flight("rt", false, 0, 0)));
+        assert!(!Arc::ptr_eq(&a, &flights.flight("rt", true, 0, 0)));
+    }
+
+    #[test]
+    fn a_finished_refresh_is_not_reused_once_its_access_token_expired() {
+        // A provider that does not rotate refresh tokens, access tokens of 10 s.
+        let flights = RefreshFlights::default();
+        let first = flights.flight("rt", false, 1000, 5);
+        assert!(first.set((Instant::now(), Ok(session(Some(1010))))).is_ok());
+        assert!(
+            Arc::ptr_eq(&first, &flights.flight("rt", false, 1004, 5)),
+            "still good: reused"
+        );
+        assert!(
+            !Arc::ptr_eq(&first, &flights.flight("rt", false, 1006, 5)),
+            "expires within the skew: refreshed again"
+        );
     }
 
     #[test]
     fn a_finished_refresh_can_be_taken_by_a_logout() {
         let flights = RefreshFlights::default();
-        let flight = flights.flight("rt", false);
+        let flight = flights.flight("rt", false, 0, 0);
         assert!(flight.set((Instant::now(), Ok(session(Some(1))))).is_ok());
         assert_eq!(
             flights.take("rt").map(|s| s.access_token().to_string()),
             Some("at".into())
         );
         assert!(flights.take("rt").is_none());
-        let replaced = flights.flight("rt", false);
+        let replaced = flights.flight("rt", false, 0, 0);
         assert!(!Arc::ptr_eq(&flight, &replaced));
     }
 }

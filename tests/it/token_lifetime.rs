@@ -459,6 +459,29 @@ async fn the_real_provider_refreshes_expired_tokens_and_forced_refreshes() {
 }
 
 #[rocket::async_test]
+async fn a_provider_that_keeps_its_refresh_token_gets_a_refresh_per_expired_token() {
+    // The provider does not rotate refresh tokens, and its access tokens live 2 s, much
+    // less than the 30 s a finished refresh is reused for: a second refresh with the same
+    // refresh token must reach the provider, not hand back the first one's expired token.
+    let op = NodeOp::start(&[("OP_TTL_ACCESS_TOKEN", "2")]);
+    let client = Client::tracked(real_app(&op, "clock_skew = 0", ""))
+        .await
+        .unwrap();
+    log_in_real(&client, &provider_browser(), "rita").await;
+    let first = access_token(&client).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let second = access_token(&client).await;
+    assert_ne!(second, first, "refreshed once");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let third = access_token(&client).await;
+    assert_ne!(
+        third, second,
+        "refreshed again, not the first refresh's expired token"
+    );
+    assert_eq!(op.hits("/token").await, 3, "the login and two refreshes");
+}
+
+#[rocket::async_test]
 async fn a_refresh_token_revoked_at_the_real_provider_means_a_fresh_login() {
     let op = NodeOp::start(&[("OP_TTL_ACCESS_TOKEN", "2")]);
     let client = Client::tracked(real_app(&op, "clock_skew = 0", ""))
