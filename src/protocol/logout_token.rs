@@ -75,8 +75,14 @@ pub(crate) fn validate_logout_token(
     if let Some(typ) = header.typ.as_deref() {
         // RFC 7515 4.1.9: "application/" may be left out; media types ignore case.
         let typ = typ.to_ascii_lowercase();
-        if typ != "logout+jwt" && typ != "application/logout+jwt" {
-            reject!("typ {:?} is not logout+jwt", sanitize(&typ, 40));
+        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+        // Back-Channel Logout 1.0 2.4 only recommends logout+jwt: a provider's plain JWT is
+        // taken (its duty, and refusing would leave sessions alive). Any other explicit
+        // type is another kind of token (at+jwt, dpop+jwt, ...) and never ends a session.
+        match typ {
+            "logout+jwt" => {}
+            "jwt" => log::debug!("oidc: a logout token typed JWT, not logout+jwt (accepted)"),
+            other => reject!("typ {:?} is not logout+jwt", sanitize(other, 40)),
         }
     }
     verify_signature(&jws, alg, header.kid.as_deref(), keys, check.client_secret)?;

@@ -316,7 +316,8 @@ async fn backchannel_by_sub(store: Store) {
     forget_session(&client).await;
     log_in(&client).await;
     let second = session_cookie(&client);
-    let token = op.logout_token(None, Some("alice"), json!({}), "logout+jwt", Signing::Good);
+    // Typed JWT, as some providers send it (Back-Channel Logout only recommends logout+jwt).
+    let token = op.logout_token(None, Some("alice"), json!({}), "JWT", Signing::Good);
     let (status, _, body) = backchannel(&client, &form(&token)).await;
     assert_eq!(status, Status::Ok, "{body}");
     assert_eq!(whoami(&client, Some(&first)).await, Status::Unauthorized);
@@ -376,7 +377,9 @@ async fn bad_logout_tokens(store: Store) {
             "unpublished key",
             form(&signed(Signing::OtherKey, "logout+jwt")),
         ),
-        ("typ JWT", form(&signed(Signing::Good, "JWT"))),
+        ("typ at+jwt", form(&signed(Signing::Good, "at+jwt"))),
+        ("typ dpop+jwt", form(&signed(Signing::Good, "dpop+jwt"))),
+        ("an empty typ", form(&signed(Signing::Good, ""))),
         (
             "wrong iss",
             form(&good(json!({"iss": "http://127.0.0.1:1"}))),
