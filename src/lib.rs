@@ -141,7 +141,7 @@
 //! | `providers.<name>.private_key_pem` | string | — | the same key inline (a multi-line TOML string), instead of `private_key` |
 //! | `providers.<name>.private_key_kid` | string | RFC 7638 thumbprint | the `kid` of the key in assertions and at `jwks_path` |
 //! | `providers.<name>.token_endpoint_auth_signing_alg` | string | by key: `RS256`, `ES256`, `ES384`, `EdDSA`; `HS256` for `client_secret_jwt` | the assertions' algorithm (`PS256` for an RSA key, `HS512`, ...); one the provider does not list in `token_endpoint_auth_signing_alg_values_supported` stops launch |
-//! | `providers.<name>.client_assertion_audience` | string | `"issuer"` | the assertions' `aud`: the provider's issuer, or `"token_endpoint"` for providers that want its URL |
+//! | `providers.<name>.client_assertion_audience` | string | `"issuer"` | the assertions' `aud`: the provider's issuer, `"token_endpoint"` for providers that want its URL, or `"endpoint"`: the exact URL of the endpoint each assertion is sent to (token, PAR, revocation, introspection) |
 //! | `providers.<name>.jwks_path` | path | off | the fairing serves the client's public key there (`{"keys": [...]}` with `use`, `alg`, `kid`), to register `<origin><path>` as `jwks_uri` |
 //! | `providers.<name>.use_par` | bool | `false` | push each login's parameters to the provider first (RFC 9126) and send the browser with a `request_uri` only; on by itself when the provider (`require_pushed_authorization_requests`) or the registered client requires it |
 //! | `providers.<name>.dpop` | bool | `false` | bind the session's tokens to a key of its own (DPoP, RFC 9449): proofs on the token, refresh and UserInfo requests, the provider's nonces answered; [`Authenticated::dpop_proof`] for calling APIs |

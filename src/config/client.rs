@@ -55,6 +55,9 @@ pub(crate) enum AssertionAudience {
     Issuer,
     /// The token endpoint's URL, for providers that want the older form.
     TokenEndpoint,
+    /// The exact URL of the endpoint each assertion is sent to (token, PAR, revocation,
+    /// introspection), for providers that refuse anything else.
+    Endpoint,
 }
 
 /// How this provider's HTTP client differs from the default one.
@@ -232,10 +235,11 @@ pub(super) fn validate_client(
     {
         "issuer" => AssertionAudience::Issuer,
         "token_endpoint" => AssertionAudience::TokenEndpoint,
+        "endpoint" => AssertionAudience::Endpoint,
         other => bail!(
             format!("{key}.client_assertion_audience"),
             format!("= {other:?} is not valid"),
-            "use \"issuer\" (the default) or \"token_endpoint\""
+            "use \"issuer\" (the default), \"token_endpoint\" or \"endpoint\""
         ),
     };
     let jwks_path = match raw.jwks_path.take() {

@@ -59,7 +59,7 @@ impl ProviderClient {
                 Auth::None
             }
             (ClientAuth::SecretJwt(_) | ClientAuth::PrivateKeyJwt, _) => {
-                assertion = self.client_assertion(resolved, client_id, secret)?;
+                assertion = self.client_assertion(resolved, endpoint, client_id, secret)?;
                 form.push((
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -82,16 +82,19 @@ impl ProviderClient {
     }
 
     /// A client assertion (RFC 7523 2.2, Core 9): `iss` = `sub` = client_id, `aud` = the
-    /// issuer (or the token endpoint), a fresh `jti`, valid for a minute.
+    /// issuer (or the token endpoint, or `endpoint`, where it is sent), a fresh `jti`, valid
+    /// for a minute.
     fn client_assertion(
         &self,
         resolved: &Resolved,
+        endpoint: &str,
         client_id: &str,
         secret: Option<&str>,
     ) -> Result<String, OidcError> {
         let audience = match self.config.client.assertion_audience {
             AssertionAudience::Issuer => resolved.metadata.issuer(),
             AssertionAudience::TokenEndpoint => resolved.metadata.token_endpoint(),
+            AssertionAudience::Endpoint => endpoint,
         };
         let now = now();
         let claims = serde_json::json!({

@@ -304,6 +304,31 @@ async fn client_assertion_audience_token_endpoint_names_the_token_endpoint() {
 }
 
 #[rocket::async_test]
+async fn client_assertion_audience_endpoint_names_each_endpoint_it_is_sent_to() {
+    let jwk = public_jwk("client_p256_sec1");
+    let op = provider(|b| {
+        b.client_jwk = Some(jwk.clone());
+        b.par = Some(ParResponse::Created);
+    })
+    .await;
+    let client = config(
+        &op.issuer,
+        &p256_client("client_assertion_audience = \"endpoint\"\nuse_par = true"),
+        "",
+    )
+    .start()
+    .await;
+    let auth_url = start_login(&client, "/login").await;
+    let body = logs_in_at(&client, &auth_url).await;
+    assert_eq!(body["id_token"]["sub"], "alice");
+    for endpoint in ["/par", "/token"] {
+        let form = op.last_request(endpoint).unwrap().form_params();
+        let (_, claims) = jwt_parts(&form["client_assertion"]).unwrap();
+        assert_eq!(claims["aud"], format!("{}{endpoint}", op.issuer));
+    }
+}
+
+#[rocket::async_test]
 async fn an_assertion_signed_by_a_key_the_provider_does_not_know_is_a_bad_gateway() {
     // The provider knows the Ed25519 key; the app signs with the P-256 one.
     let op = provider(|b| b.client_jwk = Some(public_jwk("client_ed25519"))).await;
