@@ -49,13 +49,17 @@ impl ProviderClient {
             }
             outcome => outcome,
         };
-        outcome.map_err(|rejection| {
+        let valid = outcome.map_err(|rejection| {
             OidcError::invalid_id_token(format!(
                 "the ID token from provider {:?} is invalid: {}",
                 self.name(),
                 rejection.into_message()
             ))
-        })
+        })?;
+        if let Some(deviation) = valid.deviation {
+            log::warn!("oidc: provider {:?}: {deviation}", self.name());
+        }
+        Ok(valid)
     }
 
     /// The verifier of `resolved` with `keys`: the kept one, or one built now (and kept).

@@ -102,6 +102,9 @@ pub(crate) struct ValidIdToken {
     pub(crate) sid: Option<String>,
     pub(crate) nonce: Option<String>,
     pub(crate) auth_time: Option<i64>,
+    /// How the provider bent a rule on its side that this check tolerated, for the caller
+    /// to log with the provider's name.
+    pub(crate) deviation: Option<&'static str>,
 }
 
 /// openidconnect's verifier for one client of one provider with one key set, and what
@@ -245,12 +248,24 @@ impl IdTokenVerifier {
         }
         // Core 3.2.2.9 (openidconnect leaves `at_hash` to its caller). The algorithm is one
         // of the allowed ones: the verifier refused any other.
+        let mut deviation = None;
         if let (Some(at_hash), Some(access_token)) =
             (claims.access_token_hash(), login.access_token)
         {
             let alg = token.signing_alg().ok().and_then(SigningAlg::from_core);
-            if alg.is_none_or(|alg| at_hash.as_str() != token_hash(alg, access_token)) {
-                reject!("at_hash does not match the access token");
+            match alg {
+                Some(alg) if at_hash.as_str() == token_hash(alg, access_token) => {}
+                // Core's errata says SHA-512 for Ed25519; some providers hash with SHA-256.
+                // The duty is theirs, and the half of either hash binds the token alike.
+                Some(SigningAlg::EdDsa)
+                    if at_hash.as_str() == token_hash(SigningAlg::Rs256, access_token) =>
+                {
+                    deviation = Some(
+                        "its EdDSA ID token's at_hash is the left half of SHA-256, not of \
+                         SHA-512 as OpenID Connect Core's errata says (accepted)",
+                    );
+                }
+                _ => reject!("at_hash does not match the access token"),
             }
         }
         Ok(ValidIdToken {
@@ -258,6 +273,7 @@ impl IdTokenVerifier {
             sid: claims.additional_claims().sid.clone(),
             nonce: claims.nonce().map(|nonce| nonce.secret().clone()),
             auth_time,
+            deviation,
         })
     }
 

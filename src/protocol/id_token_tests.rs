@@ -311,3 +311,47 @@ fn a_kept_verifier_checks_with_its_clock() {
     let refusal = verifier.validate(&jwt, &login).unwrap_err().into_message();
     assert!(refusal.contains("expired"), "{refusal}");
 }
+
+#[test]
+fn an_eddsa_at_hash_of_sha_256_is_tolerated_and_said() {
+    use crate::signing::SigningKey;
+    let key = SigningKey::generate(SigningAlg::EdDsa).unwrap();
+    let keys = KeySet::from_json(
+        serde_json::to_string(&json!({ "keys": [key.published_jwk()] }))
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let access_token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+    let algs = [SigningAlg::EdDsa];
+    let mut with_token = check(&algs);
+    with_token.access_token = Some(access_token);
+    let token_with = |at_hash: String| {
+        let mut c = claims();
+        c["at_hash"] = json!(at_hash);
+        key.sign(serde_json::Map::new(), &c)
+    };
+    // SHA-512, as Core's errata says: accepted, nothing to say.
+    let valid = validate_id_token(
+        &token_with(token_hash(SigningAlg::EdDsa, access_token)),
+        &keys,
+        &with_token,
+    )
+    .unwrap();
+    assert_eq!(valid.deviation, None);
+    // SHA-256, as some providers do: accepted, and said.
+    let valid = validate_id_token(
+        &token_with(token_hash(SigningAlg::Rs256, access_token)),
+        &keys,
+        &with_token,
+    )
+    .unwrap();
+    assert!(valid.deviation.is_some_and(|d| d.contains("SHA-256")));
+    // Neither: refused.
+    refused(
+        &token_with("AAAAAAAAAAAAAAAAAAAAAA".into()),
+        &with_token,
+        &keys,
+        "at_hash",
+    );
+}
