@@ -33,6 +33,7 @@ struct RawConfig {
     end_session_with_access_token: Option<bool>,
     backchannel_logout_path: Option<String>,
     frontchannel_logout_path: Option<String>,
+    initiate_login_path: Option<String>,
     #[serde(default)]
     session: RawSession,
     #[serde(default)]
@@ -71,6 +72,8 @@ pub(crate) struct Config {
     pub(crate) backchannel_logout_path: String,
     /// Where the provider's front-channel logout iframe points.
     pub(crate) frontchannel_logout_path: String,
+    /// Where a provider (or another party) starts a login (Core 4); off by default.
+    pub(crate) initiate_login_path: Option<String>,
     /// Where sessions live.
     pub(crate) store: StoreConfig,
     /// What one client, or anonymous traffic, may fill or cause.
@@ -204,7 +207,11 @@ impl Config {
             .unwrap_or_else(|| format!("{logout_path}{}", defaults::FRONTCHANNEL_LOGOUT_SUFFIX));
         check_route_path("oidc.backchannel_logout_path", &backchannel_logout_path)?;
         check_route_path("oidc.frontchannel_logout_path", &frontchannel_logout_path)?;
-        let mut paths = [
+        let initiate_login_path = raw.initiate_login_path;
+        if let Some(path) = &initiate_login_path {
+            check_route_path("oidc.initiate_login_path", path)?;
+        }
+        let mut paths = vec![
             ("oidc.redirect_uri", callback_path.as_str()),
             ("oidc.logout_path", logout_path.as_str()),
             (
@@ -216,6 +223,9 @@ impl Config {
                 frontchannel_logout_path.as_str(),
             ),
         ];
+        if let Some(path) = &initiate_login_path {
+            paths.push(("oidc.initiate_login_path", path.as_str()));
+        }
         paths.sort_by_key(|(_, path)| *path);
         for pair in paths.windows(2) {
             if pair[0].1 == pair[1].1 {
@@ -258,6 +268,7 @@ impl Config {
                 .unwrap_or(defaults::END_SESSION_WITH_ACCESS_TOKEN),
             backchannel_logout_path,
             frontchannel_logout_path,
+            initiate_login_path,
             store,
             limits,
             url_policy: policy,

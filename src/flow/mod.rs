@@ -17,6 +17,7 @@ use crate::store::ValueStore;
 
 pub(crate) mod backchannel;
 pub(crate) mod bearer;
+pub(crate) mod initiate;
 pub(crate) mod lifecycle;
 pub(crate) mod login;
 pub(crate) mod logout;
@@ -210,6 +211,13 @@ fn registration_request(
     if let Some(path) = &settings.jwks_path {
         implied.push(("jwks_uri", json!(format!("{origin}{path}"))));
     }
+    // Registration 1.0 2: initiate_login_uri must use https (a plain-http development
+    // origin leaves it out; logins can still be initiated there).
+    if let Some(path) = &config.initiate_login_path {
+        if config.redirect_uri.scheme() == "https" {
+            implied.push(("initiate_login_uri", json!(format!("{origin}{path}"))));
+        }
+    }
     let mut request = registration.metadata.clone();
     for (name, value) in implied {
         request.entry(name).or_insert(value);
@@ -280,6 +288,31 @@ mod tests {
         .expect_err("nowhere to keep the client");
         assert_eq!(err.key, "oidc.providers.default.registration_file");
         assert!(err.fix.contains("registration_file = "), "{err}");
+    }
+
+    #[test]
+    fn initiate_login_uri_is_registered_only_over_https() {
+        let request = |redirect_uri: &str| {
+            let figment = Figment::from(Toml::string(&format!(
+                "[oidc]\nredirect_uri = \"{redirect_uri}\"\ninitiate_login_path = \"/login/initiate\"\n\
+                 [oidc.providers.default]\nissuer = \"https://op.example.com\"\n\
+                 registration_file = \"/tmp/unused.json\"\n\
+                 [oidc.providers.default.client_registration]\nclient_name = \"x\""
+            )));
+            let config = Config::from_figment(&figment).expect("a valid configuration");
+            let provider = &config.providers[0];
+            let registration = provider.client.registration.as_ref().unwrap();
+            registration_request(&config, provider, registration)
+                .unwrap()
+                .raw()
+                .get("initiate_login_uri")
+                .cloned()
+        };
+        assert_eq!(
+            request("https://app.example.com/cb"),
+            Some(serde_json::json!("https://app.example.com/login/initiate"))
+        );
+        assert_eq!(request("http://127.0.0.1:8000/cb"), None);
     }
 
     #[test]

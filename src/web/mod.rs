@@ -5,6 +5,7 @@ pub(crate) mod api;
 pub(crate) mod claims;
 pub(crate) mod fairing;
 pub(crate) mod guard;
+pub(crate) mod initiate;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod request_state;

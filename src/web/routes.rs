@@ -9,6 +9,7 @@ use rocket::response::Response;
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request};
 
+use super::initiate::InitiateLogin;
 use super::logout::{self, see_other, Logout};
 use super::request_state::RequestState;
 use crate::config::Config;
@@ -48,6 +49,11 @@ pub(crate) fn routes(
             "oidc_frontchannel_logout",
         ),
     ];
+    if let Some(path) = &config.initiate_login_path {
+        for method in [Method::Get, Method::Post] {
+            routes.push(named(method, path, InitiateLogin, "oidc_initiate_login"));
+        }
+    }
     for path in logout_return_paths {
         routes.push(named(Method::Get, path, LogoutReturn, "oidc_logout_return"));
     }
@@ -91,6 +97,7 @@ pub(crate) fn conflict<'a>(app: impl Iterator<Item = &'a Route>, ours: &[Route])
                 Some("oidc_backchannel_logout") => "oidc.backchannel_logout_path",
                 Some("oidc_frontchannel_logout") => "oidc.frontchannel_logout_path",
                 Some("oidc_jwks") => "oidc.providers.<name>.jwks_path",
+                Some("oidc_initiate_login") => "oidc.initiate_login_path",
                 _ => "the path of oidc.providers.<name>.post_logout_redirect_uris",
             };
             return Some(format!(
@@ -111,13 +118,13 @@ fn named<H: Handler>(method: Method, path: &str, handler: H, name: &'static str)
     route
 }
 
-fn oidc<'r>(req: &'r Request<'_>) -> &'r Oidc {
+pub(super) fn oidc<'r>(req: &'r Request<'_>) -> &'r Oidc {
     req.rocket()
         .state::<Arc<Oidc>>()
         .expect("the fairing manages Oidc before mounting its routes")
 }
 
-fn fail<'r>(req: &'r Request<'_>, err: OidcError) -> Outcome<'r> {
+pub(super) fn fail<'r>(req: &'r Request<'_>, err: OidcError) -> Outcome<'r> {
     let status = err.status();
     RequestState::of(req).fail(err);
     Outcome::Error(status)

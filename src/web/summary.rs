@@ -111,6 +111,9 @@ fn to_register(oidc: &Oidc, client: &ProviderState) -> String {
     if let Some(path) = &client.config.client.jwks_path {
         uris.push(format!("jwks_uri {origin}{path}"));
     }
+    if let Some(path) = &config.initiate_login_path {
+        uris.push(format!("initiate_login_uri {origin}{path}"));
+    }
     let how = if client.config.client.registration.is_some() {
         "registered by this app (client_registration)"
     } else {

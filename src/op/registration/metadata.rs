@@ -277,7 +277,7 @@ impl RegistrationRequest {
     }
 
     /// The metadata as configured, implied keys included.
-    pub(super) fn raw(&self) -> &Map<String, Value> {
+    pub(crate) fn raw(&self) -> &Map<String, Value> {
         &self.raw
     }
 

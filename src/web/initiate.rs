@@ -1,0 +1,91 @@
+//! The route of third-party-initiated login (`initiate_login_path`, Core 4): reads the
+//! initiation (`GET` query or `POST` form), and starts that provider's login as a
+//! [`Login`](super::login::Login) guard would.
+
+use rocket::data::ToByteUnit;
+use rocket::http::{Method, Status};
+use rocket::route::{Handler, Outcome};
+use rocket::{Data, Request};
+
+use super::logout::see_other;
+use super::request_state::RequestState;
+use crate::error::{ErrorKind, OidcError};
+use crate::flow::{self, Oidc};
+use crate::protocol::time::now;
+
+/// The largest initiation form read: three short parameters.
+const BODY_LIMIT: u64 = 8 * 1024;
+
+/// `GET` or `POST` at `initiate_login_path`.
+#[derive(Clone, Debug)]
+pub(crate) struct InitiateLogin;
+
+#[rocket::async_trait]
+impl Handler for InitiateLogin {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
+        let oidc = super::routes::oidc(req);
+        match initiate(req, data, oidc).await {
+            Ok(location) => Outcome::Success(see_other(location)),
+            Err(err) => super::routes::fail(req, err),
+        }
+    }
+}
+
+async fn initiate(req: &Request<'_>, data: Data<'_>, oidc: &Oidc) -> Result<String, OidcError> {
+    let params = params_of(req, data).await?;
+    let initiation = flow::initiate::initiation(oidc, &params)?;
+    let client = &initiation.client;
+    let resolved = client.metadata().await?;
+    let pending = flow::pending::pending_logins(oidc, req.cookies(), now());
+    let login = flow::login::start_login(
+        oidc,
+        client,
+        &resolved,
+        &initiation.return_to,
+        false,
+        &initiation.params,
+        req.client_ip(),
+    )
+    .await?;
+    let cookies = RequestState::of(req).cookie_queue();
+    for cookie in flow::pending::keep_few_of(oidc, pending, &login) {
+        cookies.push(cookie);
+    }
+    if let Some(cookie) = login.transaction_cookie {
+        cookies.push(cookie);
+    }
+    Ok(login.location)
+}
+
+/// The initiation's parameters: the query of a `GET`, the form body of a `POST`.
+async fn params_of(req: &Request<'_>, data: Data<'_>) -> Result<Vec<(String, String)>, OidcError> {
+    let bad = |why: &str| {
+        OidcError::new(
+            ErrorKind::InvalidRequest,
+            Status::BadRequest,
+            "invalid_request",
+            format!("this login link is not valid: {why}"),
+        )
+    };
+    let text = if req.method() == Method::Post {
+        if req.content_type().is_none_or(|ct| !ct.is_form()) {
+            return Err(bad("the body must be application/x-www-form-urlencoded"));
+        }
+        let body = data
+            .open(BODY_LIMIT.bytes())
+            .into_string()
+            .await
+            .map_err(|_| bad("the body could not be read"))?;
+        if !body.is_complete() {
+            return Err(bad("the body is larger than 8 KiB"));
+        }
+        body.into_inner()
+    } else {
+        req.uri()
+            .query()
+            .map_or_else(String::new, |q| q.as_str().to_string())
+    };
+    Ok(url::form_urlencoded::parse(text.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect())
+}

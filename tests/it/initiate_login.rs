@@ -1,0 +1,120 @@
+//! Third-party-initiated login (OpenID Connect Core 4, the RP certification's "3rd
+//! Party-Init" profile): `initiate_login_path` starts the named provider's login, passes
+//! `login_hint` on, lands on `target_link_uri`, and refuses an unknown issuer or a target
+//! outside the app.
+
+use crate::common::app::*;
+use crate::common::fake_op::FakeOp;
+use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::Client;
+
+const PATH: &str = "/login/initiate";
+
+async fn app(op: &FakeOp) -> Client {
+    TestApp::quickstart()
+        .provider(op)
+        .oidc(&format!("initiate_login_path = \"{PATH}\""))
+        .start()
+        .await
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+#[rocket::async_test]
+async fn rp_3rd_party_init_login_starts_the_named_providers_login_and_lands_on_the_target() {
+    let op = FakeOp::start().await;
+    let client = app(&op).await;
+    let uri = format!(
+        "{PATH}?{}",
+        query(&[
+            ("iss", &op.issuer),
+            ("login_hint", "alice@example.com"),
+            ("target_link_uri", "http://127.0.0.1:8000/whoami?tab=1"),
+        ])
+    );
+    let response = browse(&client, &uri).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let auth_url = location(&response);
+    assert!(auth_url.starts_with(&op.issuer), "{auth_url}");
+    assert_eq!(
+        param(&auth_url, "login_hint").as_deref(),
+        Some("alice@example.com")
+    );
+    let callback = authorize_at_once(&auth_url).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/whoami?tab=1", "lands on the target");
+    assert_eq!(browse(&client, "/whoami").await.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn a_posted_initiation_works_too_and_lands_on_the_root_by_default() {
+    let op = FakeOp::start().await;
+    let client = app(&op).await;
+    let response = client
+        .post(PATH)
+        .header(ContentType::Form)
+        .body(query(&[("iss", &op.issuer)]))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let callback = authorize_at_once(&location(&response)).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(location(&response), "/");
+}
+
+#[rocket::async_test]
+async fn an_unknown_issuer_or_a_foreign_target_is_400_and_never_a_redirect() {
+    let op = FakeOp::start().await;
+    let client = app(&op).await;
+    let cases = [
+        ("no iss", query(&[("login_hint", "alice")])),
+        ("unknown iss", query(&[("iss", "https://evil.example")])),
+        (
+            "repeated iss",
+            query(&[("iss", &op.issuer), ("iss", &op.issuer)]),
+        ),
+        (
+            "foreign target",
+            query(&[
+                ("iss", &op.issuer),
+                ("target_link_uri", "https://evil.example/"),
+            ]),
+        ),
+        (
+            "scheme-relative target",
+            query(&[("iss", &op.issuer), ("target_link_uri", "//evil.example/")]),
+        ),
+        (
+            "another port of this host",
+            query(&[
+                ("iss", &op.issuer),
+                ("target_link_uri", "http://127.0.0.1:9999/"),
+            ]),
+        ),
+    ];
+    for (case, q) in cases {
+        let response = browse(&client, &format!("{PATH}?{q}")).await;
+        assert_eq!(response.status(), Status::BadRequest, "{case}");
+        assert!(
+            response.headers().get_one("Location").is_none(),
+            "{case}: no redirect"
+        );
+        let body = json(&response.into_string().await.unwrap());
+        assert_eq!(body["error"], "invalid_request", "{case}: {body}");
+    }
+    assert_eq!(op.hits("/authorize"), 0, "the provider was never involved");
+}
+
+#[rocket::async_test]
+async fn without_initiate_login_path_there_is_no_such_route() {
+    let op = FakeOp::start().await;
+    let client = TestApp::quickstart().provider(&op).start().await;
+    let uri = format!("{PATH}?{}", query(&[("iss", &op.issuer)]));
+    assert_eq!(browse(&client, &uri).await.status(), Status::NotFound);
+}
