@@ -69,11 +69,14 @@ elif [ "$mode" = redis ]; then
 elif [ "$mode" = provider-only ]; then
   # Only here: the apps of the other modes find the provider at Rocket.toml's issuer.
   port=${OP_PORT:-3000}
+  case "$port" in
+    "" | *[!0-9]*) echo "error: OP_PORT must be a port number, got '$port'" >&2; exit 2 ;;
+  esac
 fi
 
 # Everything this script starts; cleanup stops it, whatever ends the script. Each is
 # signalled by its own pid (never by process group), so it goes even when it runs in a
-# process group of its own (`bash -m`, a terminal's job control).
+# process group of its own (`set -m`, a terminal's job control).
 op_pid=
 redis_pid=
 app_pid=
@@ -102,7 +105,8 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
-# A signal ends `wait` (and the polling loops) at once; the EXIT trap then stops the children.
+# A signal ends `wait` at once (a foreground command, e.g. `cargo build`, finishes first; a
+# terminal's Ctrl-C stops that too); the EXIT trap then stops the children.
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
