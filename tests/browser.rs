@@ -63,11 +63,16 @@ async fn ensure_installed() {
 /// `node suite.mjs <scenario>` against them, and fails with the suite's output unless it
 /// exits 0.
 async fn scenario(name: &str, oidc_extra: &str) {
+    scenario_with(name, oidc_extra, &[]).await
+}
+
+/// [`scenario`] with `settings` (dotted keys) over the app's configuration.
+async fn scenario_with(name: &str, oidc_extra: &str, settings: &[(&str, &str)]) {
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     require_chromium();
     ensure_installed().await;
     let started = Instant::now();
-    let app = RunningApp::start(oidc_extra).await;
+    let app = RunningApp::start_with(oidc_extra, settings).await;
     let artifacts = artifacts_dir(name);
     let _ = std::fs::remove_dir_all(&artifacts);
 
@@ -171,6 +176,19 @@ async fn restart_ephemeral() {
 #[rocket::async_test]
 async fn cookies() {
     scenario("cookies", "").await;
+}
+
+/// The login scenario with `response_mode = "form_post"`: the provider's page posts the
+/// answer across sites, and the `SameSite=None; Secure` login cookie (taken over plain http
+/// on 127.0.0.1, a secure context) comes with it.
+#[rocket::async_test]
+async fn login_with_form_post() {
+    scenario_with(
+        "login-form-post",
+        "",
+        &[("oidc.providers.default.response_mode", "form_post")],
+    )
+    .await;
 }
 
 /// Every scenario again with the sessions in Redis (the cookie carries only the session's

@@ -29,7 +29,7 @@ pub(crate) use client::{AssertionAudience, ClientAuth, RegistrationConfig};
 pub(crate) use error::ConfigError;
 pub(crate) use limits::Limits;
 pub(crate) use metadata::ProviderMetadata;
-pub(crate) use provider::{MetadataSource, ProviderConfig, UserinfoMethod};
+pub(crate) use provider::{MetadataSource, ProviderConfig, ResponseMode, UserinfoMethod};
 #[cfg_attr(not(feature = "redis"), allow(unused_imports, unreachable_pub))]
 pub use redis::RedisConfig;
 pub(crate) use session::StoreConfig;

@@ -13,7 +13,7 @@ use super::client::{self, ClientSettings};
 use super::defaults;
 use super::error::{bail, ConfigError};
 use super::metadata::{endpoint_overrides, EndpointOverrides, ProviderMetadata, RawEndpoints};
-use super::urls::{check_route_path, parse_url_for, UrlPolicy};
+use super::urls::{check_route_path, is_loopback, parse_url_for, UrlPolicy};
 use super::Secret;
 
 /// Parameters of the authorization request that the crate sets itself on every login.
@@ -26,7 +26,7 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "code_challenge",
     "code_challenge_method",
     "scope",
-    // Not supported yet: the callback takes the code from a GET query.
+    // A setting of its own (the callback and the login cookie depend on it).
     "response_mode",
     "request",
     "request_uri",
@@ -44,6 +44,7 @@ pub(super) struct RawProvider {
     #[serde(default)]
     auth_request_params: BTreeMap<String, serde_json::Value>,
     userinfo_http_method: Option<String>,
+    response_mode: Option<String>,
     #[serde(default)]
     trusted_audiences: Vec<String>,
     #[serde(default)]
@@ -105,6 +106,8 @@ pub(crate) struct ProviderConfig {
     /// `acr_values` from `auth_request_params`: the ID token's `acr` must be one of them.
     pub(crate) acr_values: Vec<String>,
     pub(crate) userinfo: UserinfoMethod,
+    /// How the provider sends the authorization response back.
+    pub(crate) response_mode: ResponseMode,
     pub(crate) trusted_audiences: Vec<String>,
     /// The `post_logout_redirect_uri` sent to the provider (the first configured one, or
     /// `<origin of redirect_uri><logout_path>/callback`), and its path, where the crate
@@ -145,6 +148,17 @@ pub(crate) enum UserinfoMethod {
     Get,
     Post,
     None,
+}
+
+/// How the authorization response comes back to the callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResponseMode {
+    /// In the query of a redirect (the code flow's default).
+    Query,
+    /// In a form the provider's page posts to the callback (OAuth 2.0 Form Post Response
+    /// Mode): the login's cookie must come with a cross-site `POST`, so it is
+    /// `SameSite=None; Secure`.
+    FormPost,
 }
 
 /// What a provider's settings are checked against.
@@ -283,6 +297,29 @@ pub(super) fn validate_provider(
             "use \"GET\", \"POST\" or \"none\""
         ),
     };
+    let response_mode = match raw.response_mode.as_deref().unwrap_or("query") {
+        "query" => ResponseMode::Query,
+        "form_post" => {
+            // A Secure cookie is dropped over plain http, but for loopback hosts (browsers
+            // treat them as secure contexts).
+            let origin = url::Url::parse(&app.origin).ok();
+            if origin.is_some_and(|o| o.scheme() == "http" && !is_loopback(&o)) {
+                bail!(
+                    format!("{key}.response_mode"),
+                    "= \"form_post\" needs an https redirect_uri (or http on localhost or \
+                     127.0.0.1): its login cookie is SameSite=None, which browsers take only \
+                     when Secure",
+                    "serve the app over https, or leave response_mode out"
+                );
+            }
+            ResponseMode::FormPost
+        }
+        other => bail!(
+            format!("{key}.response_mode"),
+            format!("= {other:?} is not supported"),
+            "use \"query\" (the default) or \"form_post\""
+        ),
+    };
     let (auth_request_params, max_age, acr_values) =
         auth_request_params(&key, raw.auth_request_params)?;
     let (post_logout_redirect_uri, post_logout_return_path) =
@@ -331,6 +368,7 @@ pub(super) fn validate_provider(
         max_age,
         acr_values,
         userinfo,
+        response_mode,
         trusted_audiences: raw.trusted_audiences,
         post_logout_redirect_uri,
         post_logout_return_path,
@@ -355,8 +393,8 @@ fn auth_request_params(
     let mut acr_values = Vec::new();
     for (param, value) in params {
         if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
-            let fix = if param == "scope" {
-                format!("use {key}.scope instead")
+            let fix = if param == "scope" || param == "response_mode" {
+                format!("use {key}.{param} instead")
             } else {
                 "the crate sets it on every login; remove it".into()
             };

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{pending, Oidc, ProviderState};
-use crate::config::safe_return_path;
+use crate::config::{safe_return_path, ResponseMode};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::op::client::Resolved;
 use crate::op::{LoginCheck, LoginParams};
@@ -193,13 +193,21 @@ pub(crate) async fn start_login(
         max_age: params.max_age,
     };
     let value = serde_json::to_string(&transaction).expect("a transaction always serializes");
-    let transaction_cookie = oidc.cookies.sealed(
+    let mut transaction_cookie = oidc.cookies.sealed(
         &oidc.cipher,
         oidc.cookies.name(&tx_cookie_name(&transaction.state)),
         &value,
         oidc.cookies.path_for(&oidc.config.callback_path),
         Some(oidc.config.login_timeout),
     );
+    if client.config.response_mode == ResponseMode::FormPost {
+        // The provider's page posts the answer from its own site: a Lax cookie would stay
+        // behind, and the login could not be finished. None needs Secure; browsers take a
+        // Secure cookie over plain http on loopback hosts (the configuration allows no
+        // other http origin with form_post).
+        transaction_cookie.set_same_site(rocket::http::SameSite::None);
+        transaction_cookie.set_secure(true);
+    }
     Ok(PendingLogin {
         location,
         transaction_cookie: Some(transaction_cookie),

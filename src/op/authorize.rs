@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::client::{oauth_refusal, ProviderClient, Resolved};
+use crate::config::ResponseMode;
 use crate::error::OidcError;
 
 /// What one login asks of the provider beyond the configuration: set by a route through
@@ -94,6 +95,9 @@ impl ProviderClient {
         params.extend(chosen.iter().copied());
         if silent {
             params.push(("prompt", "none"));
+        }
+        if self.config.response_mode == ResponseMode::FormPost {
+            params.push(("response_mode", "form_post"));
         }
         let mut url = url::Url::parse(resolved.metadata.authorization_endpoint())
             .expect("authorization_endpoint was checked when the metadata was loaded");

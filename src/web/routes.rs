@@ -29,6 +29,13 @@ pub(crate) fn routes(
             Callback,
             "oidc_callback",
         ),
+        // The form_post response mode: the provider's page posts the answer here.
+        named(
+            Method::Post,
+            &config.callback_path,
+            Callback,
+            "oidc_callback",
+        ),
         named(Method::Get, &config.logout_path, LogoutRoute, "oidc_logout"),
         named(
             Method::Post,
@@ -136,16 +143,56 @@ struct Callback;
 
 #[rocket::async_trait]
 impl Handler for Callback {
-    async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
-        let query = req.uri().query().map_or("", |q| q.as_str());
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
+        let body;
+        let response = if req.method() == Method::Post {
+            body = match form_body(req, data).await {
+                Ok(body) => body,
+                Err(err) => return fail(req, err),
+            };
+            body.as_str()
+        } else {
+            req.uri().query().map_or("", |q| q.as_str())
+        };
         let out = RequestState::of(req).cookie_queue();
         let finished =
-            flow::login::finish_login(oidc(req), query, req.cookies(), &out, req.client_ip());
+            flow::login::finish_login(oidc(req), response, req.cookies(), &out, req.client_ip());
         match finished.await {
             Ok(return_to) => Outcome::Success(see_other(return_to)),
             Err(err) => fail(req, err),
         }
     }
+}
+
+/// The largest authorization response posted to the callback (form_post): a code, a state
+/// and an issuer, or an error with its description.
+const CALLBACK_BODY_LIMIT: u64 = 16 * 1024;
+
+/// The body of an authorization response posted to the callback (OAuth 2.0 Form Post
+/// Response Mode): a form, bounded.
+async fn form_body(req: &Request<'_>, data: Data<'_>) -> Result<String, OidcError> {
+    let bad = |why: &str| {
+        OidcError::new(
+            ErrorKind::InvalidRequest,
+            Status::BadRequest,
+            "invalid_request",
+            format!("the login's answer could not be read: {why}"),
+        )
+    };
+    if req.content_type().is_none_or(|ct| !ct.is_form()) {
+        return Err(bad(
+            "a posted answer must be application/x-www-form-urlencoded",
+        ));
+    }
+    let body = data
+        .open(CALLBACK_BODY_LIMIT.bytes())
+        .into_string()
+        .await
+        .map_err(|_| bad("the body could not be read"))?;
+    if !body.is_complete() {
+        return Err(bad("the body is larger than 16 KiB"));
+    }
+    Ok(body.into_inner())
 }
 
 /// `GET` or `POST` the logout path, optionally with `?provider=<name>`.

@@ -97,7 +97,12 @@ const callbacks = [];
 function watch(context) {
   context.on('request', (request) => {
     if (isApp(request.url()) && pathOf(request.url()) === CALLBACK_PATH) {
-      callbacks.push({ url: request.url(), at: Date.now() });
+      callbacks.push({
+        url: request.url(),
+        at: Date.now(),
+        method: request.method(),
+        postData: request.postData(),
+      });
     }
   });
   context.on('response', (response) => {
@@ -312,6 +317,44 @@ const scenarios = {
       'the callback should answer 303 to /login', callback);
     check(new URL(callback[0].url).searchParams.get('state') === authUrl.searchParams.get('state'),
       'the callback should carry the state of this login', callback[0].url);
+    expectNoAppErrors();
+    await close();
+  },
+
+  /**
+   * The form_post response mode: the provider's page posts the answer to the callback from
+   * its own site. The login cookie is SameSite=None; Secure (taken over plain http on
+   * 127.0.0.1, a secure context), so it comes with that cross-site POST, and the login
+   * lands on /login.
+   */
+  async 'login-form-post'() {
+    const { context, close } = await freshContext();
+    const page = await firstPage(context);
+
+    log('open /login without a session');
+    await page.goto(`${APP}/login`);
+    check(isOp(page.url()), '/login should redirect a browser to the provider', page.url());
+    const redirect = responsesTo('/login')[0];
+    const authUrl = new URL(redirect.location);
+    check(authUrl.searchParams.get('response_mode') === 'form_post',
+      'the authorization request should ask for form_post', authUrl.href);
+    const loginCookie = (await appCookies(context)).find((c) => c.name.startsWith('oidc_tx_'));
+    check(loginCookie?.sameSite === 'None' && loginCookie?.secure === true,
+      'the login cookie should be SameSite=None; Secure', loginCookie);
+
+    log('log in as alice and consent');
+    await logInAtProvider(page, 'alice');
+    check(page.url() === `${APP}/login`, 'the login should land on exactly /login', page.url());
+    await expectLoginJson(page, 'alice');
+
+    check(callbacks.length === 1 && callbacks[0].method === 'POST',
+      'the answer should come as one POST to the callback', callbacks);
+    const posted = new URLSearchParams(callbacks[0].postData || '');
+    check(posted.get('state') === authUrl.searchParams.get('state'),
+      'the posted answer should carry the state of this login', callbacks[0]);
+    const callback = responsesTo(CALLBACK_PATH);
+    check(callback.length === 1 && callback[0].status === 303 && callback[0].location === '/login',
+      'the callback should answer 303 to /login', callback);
     expectNoAppErrors();
     await close();
   },

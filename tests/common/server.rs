@@ -50,8 +50,24 @@ impl Served {
     /// Serves the quickstart on `port` for the provider at `issuer`, with `redirect_uri`
     /// and `oidc_extra` lines under `[default.oidc]`; waits until it answers `GET /`.
     pub async fn start(issuer: &str, port: u16, redirect_uri: &str, oidc_extra: &str) -> Served {
+        Served::start_with(issuer, port, redirect_uri, oidc_extra, &[]).await
+    }
+
+    /// [`Served::start`] with `settings` (dotted keys, e.g.
+    /// `oidc.providers.default.response_mode`) over the configuration.
+    pub async fn start_with(
+        issuer: &str,
+        port: u16,
+        redirect_uri: &str,
+        oidc_extra: &str,
+        settings: &[(&str, &str)],
+    ) -> Served {
         let url = format!("http://127.0.0.1:{port}");
-        let rocket = app::TestApp::quickstart()
+        let mut app = app::TestApp::quickstart();
+        for (key, value) in settings {
+            app = app.set(key, *value);
+        }
+        let rocket = app
             .issuer(issuer)
             .client(node_op::CLIENT_ID, node_op::CLIENT_SECRET)
             .oidc(oidc_extra)
@@ -106,6 +122,11 @@ impl RunningApp {
     /// and the quickstart with `oidc_extra` lines under `[default.oidc]`; waits until the
     /// app answers `GET /`.
     pub async fn start(oidc_extra: &str) -> RunningApp {
+        RunningApp::start_with(oidc_extra, &[]).await
+    }
+
+    /// [`RunningApp::start`] with `settings` (dotted keys) over the configuration.
+    pub async fn start_with(oidc_extra: &str, settings: &[(&str, &str)]) -> RunningApp {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let redirect_uri = format!("{url}/redirect_uri");
@@ -118,7 +139,8 @@ impl RunningApp {
             "the provider should be on localhost: {}",
             op.issuer
         );
-        let served = Served::start(&op.issuer, port, &redirect_uri, oidc_extra).await;
+        let served =
+            Served::start_with(&op.issuer, port, &redirect_uri, oidc_extra, settings).await;
         RunningApp {
             url,
             op,

@@ -18,7 +18,9 @@ mod dpop_real_op;
 mod fake_op_api;
 mod fake_op_client;
 mod fake_op_selftest;
+mod form_post;
 mod http_client_real_op;
+mod initiate_login;
 mod large_sessions;
 mod launch;
 mod limits;
@@ -28,6 +30,7 @@ mod logout;
 // Several instances on one Redis: needs the Redis store (`--features redis`).
 #[cfg(feature = "redis")]
 mod multi_instance;
+mod provider_script;
 mod registration_real_op;
 mod sessions;
 mod token_lifetime;
