@@ -162,6 +162,7 @@
 //! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) |
 //! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo |
+//! | `providers.<name>.response_mode` | string | `"query"` | how the provider answers the login: `"query"` (a redirect), or `"form_post"` (its page posts a form to the callback; the login's cookie is then `SameSite=None; Secure`, since a `Lax` cookie does not come with a cross-site `POST`, so the app must be on https or http on a loopback host) |
 //! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user; needs a provider that implements `prompt=none` (Django OAuth Toolkit 3.4 answers it with a 500 page of its own; a browser that comes back from such a page within two minutes gets an interactive login) |
 //! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` |
 //! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path |

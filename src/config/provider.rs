@@ -297,7 +297,11 @@ pub(super) fn validate_provider(
             "use \"GET\", \"POST\" or \"none\""
         ),
     };
-    let response_mode = match raw.response_mode.as_deref().unwrap_or("query") {
+    let response_mode = match raw
+        .response_mode
+        .as_deref()
+        .unwrap_or(defaults::RESPONSE_MODE)
+    {
         "query" => ResponseMode::Query,
         "form_post" => {
             // A Secure cookie is dropped over plain http, but for loopback hosts (browsers
@@ -520,7 +524,8 @@ mod tests {
             ("userinfo_http_method = \"PUT\"", "oidc.providers.default.userinfo_http_method = \"PUT\" is not valid: use \"GET\", \"POST\" or \"none\""),
             ("auth_request_params = { state = \"x\" }", "oidc.providers.default.auth_request_params.state cannot be set: the crate sets it"),
             ("auth_request_params = { scope = \"openid\" }", "oidc.providers.default.auth_request_params.scope cannot be set: use oidc.providers.default.scope instead"),
-            ("auth_request_params = { response_mode = \"form_post\" }", "oidc.providers.default.auth_request_params.response_mode cannot be set"),
+            ("auth_request_params = { response_mode = \"form_post\" }", "oidc.providers.default.auth_request_params.response_mode cannot be set: use oidc.providers.default.response_mode instead"),
+            ("response_mode = \"fragment\"", "oidc.providers.default.response_mode = \"fragment\" is not supported: use \"query\" (the default) or \"form_post\""),
             ("auth_request_params = { max_age = \"soon\" }", "oidc.providers.default.auth_request_params.max_age = \"soon\" must be a number of seconds"),
             ("session_refresh_interval_seconds = 0", "oidc.providers.default.session_refresh_interval_seconds must be positive"),
             ("jwks_max_age_seconds = 0", "oidc.providers.default.jwks_max_age_seconds must be positive"),
