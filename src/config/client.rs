@@ -96,6 +96,8 @@ pub(crate) struct ClientSettings {
     pub(crate) use_par: bool,
     pub(crate) dpop: Option<SigningAlg>,
     pub(crate) id_token_alg: Option<SigningAlg>,
+    /// Authorization requests go as a request object signed with this (RFC 9101).
+    pub(crate) request_object_alg: Option<SigningAlg>,
     pub(crate) discovery_url: Option<String>,
     pub(crate) http: HttpSettings,
     pub(crate) registration: Option<RegistrationConfig>,
@@ -285,6 +287,32 @@ pub(super) fn validate_client(
             );
         }
     }
+    let request_object_alg = alg(
+        "request_object_signing_alg",
+        &raw.request_object_signing_alg,
+    )?;
+    let request_object_key = format!("{key}.request_object_signing_alg");
+    match (request_object_alg, &private_key) {
+        (Some(alg), _) if alg.is_hmac() && !has_secret && !registering => bail!(
+            request_object_key,
+            format!("= \"{alg}\" is keyed by the client secret, and this client has none"),
+            "set client_secret, or an asymmetric algorithm with private_key"
+        ),
+        (Some(alg), None) if !alg.is_hmac() => bail!(
+            request_object_key,
+            format!("= \"{alg}\" signs with the client's private key, and none is set"),
+            "set private_key (or private_key_pem) to a key of that algorithm"
+        ),
+        (Some(alg), Some(key)) if !alg.is_hmac() && key.alg() != alg => bail!(
+            request_object_key,
+            format!("= \"{alg}\" does not fit the private key ({})", key.alg()),
+            format!(
+                "set it to \"{}\", or use a key of that algorithm",
+                key.alg()
+            )
+        ),
+        _ => {}
+    }
     let discovery_url = match raw.discovery_url.take() {
         Some(url) => {
             parse_url_for(policy, &format!("{key}.discovery_url"), &url)?;
@@ -369,6 +397,7 @@ pub(super) fn validate_client(
         use_par: raw.use_par.unwrap_or(defaults::USE_PAR),
         dpop,
         id_token_alg,
+        request_object_alg,
         discovery_url,
         http: HttpSettings {
             ca_certificates,
@@ -450,6 +479,8 @@ mod tests {
             ("dpop_alg = \"ES256\"", "dpop_alg is set but dpop is off: set dpop = true"),
             ("dpop = true\ndpop_alg = \"RS256\"", "dpop_alg = \"RS256\" is not supported for DPoP"),
             ("id_token_signed_response_alg = \"none\"", "id_token_signed_response_alg = \"none\" is not an algorithm"),
+            ("request_object_signing_alg = \"ES256\"", "request_object_signing_alg = \"ES256\" signs with the client's private key, and none is set"),
+            ("request_object_signing_alg = \"none\"", "request_object_signing_alg = \"none\" is not an algorithm"),
             ("discovery_url = \"http://op.example.com/.well-known/openid-configuration\"", "discovery_url = \"http://op.example.com/.well-known/openid-configuration\" must use https"),
             ("ca_certificates = [\"/nonexistent/ca.pem\"]", "oidc.providers.default.ca_certificates has \"/nonexistent/ca.pem\", which cannot be read"),
             ("http_proxy = \"proxy:3128\"", "http_proxy must be a URL"),

@@ -66,6 +66,7 @@ pub(super) struct RawProvider {
     pub(super) dpop: Option<bool>,
     pub(super) dpop_alg: Option<String>,
     pub(super) id_token_signed_response_alg: Option<String>,
+    pub(super) request_object_signing_alg: Option<String>,
     pub(super) discovery_url: Option<String>,
     #[serde(default)]
     pub(super) ca_certificates: Vec<String>,

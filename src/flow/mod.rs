@@ -200,6 +200,9 @@ fn registration_request(
     if let Some(alg) = settings.id_token_alg {
         implied.push(("id_token_signed_response_alg", json!(alg.name())));
     }
+    if let Some(alg) = settings.request_object_alg {
+        implied.push(("request_object_signing_alg", json!(alg.name())));
+    }
     let assertion_alg = match (settings.client_auth, &settings.private_key) {
         (ClientAuth::SecretJwt(alg), _) => Some(alg),
         (ClientAuth::PrivateKeyJwt, Some(key)) => Some(key.alg()),

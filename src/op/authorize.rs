@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::client::{oauth_refusal, ProviderClient, Resolved};
+use super::request_object;
 use crate::config::ResponseMode;
 use crate::error::OidcError;
 
@@ -101,15 +102,28 @@ impl ProviderClient {
         }
         let mut url = url::Url::parse(resolved.metadata.authorization_endpoint())
             .expect("authorization_endpoint was checked when the metadata was loaded");
+        // RFC 9101: the parameters inside a signed request object, with the few OAuth 2.0
+        // needs beside it (pushed, or in the URL).
+        let request = self.request_object(resolved, &params)?;
+        let sent: Vec<(String, String)> = match &request {
+            Some(jwt) => request_object::beside(&params)
+                .chain([("request".to_string(), jwt.clone())])
+                .collect(),
+            None => params
+                .iter()
+                .map(|(name, value)| ((*name).to_string(), (*value).to_string()))
+                .collect(),
+        };
+        let sent: Vec<(&str, &str)> = sent.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         if self.uses_par(resolved) {
             let request_uri = self
-                .push_authorization_request(resolved, &params, caller)
+                .push_authorization_request(resolved, &sent, caller)
                 .await?;
             url.query_pairs_mut()
                 .append_pair("client_id", resolved.client_id())
                 .append_pair("request_uri", &request_uri);
         } else {
-            url.query_pairs_mut().extend_pairs(params);
+            url.query_pairs_mut().extend_pairs(sent);
         }
         Ok(url.into())
     }

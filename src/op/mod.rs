@@ -9,6 +9,7 @@
 //! - `metadata`: loading, checking and reloading the metadata; the client's identity
 //! - `keys`: the JWKS, refetched for an unknown `kid`; the algorithms the client accepts
 //! - `authorize`: the authorization URL, pushed first with PAR
+//! - `request_object`: the authorization request as a signed request object (RFC 9101)
 //! - `token`: the code exchange, refresh and client credentials grants
 //! - `id_token`: validating ID tokens and back-channel logout tokens
 //! - `userinfo`: the UserInfo request
@@ -27,6 +28,7 @@ mod introspection;
 mod keys;
 mod metadata;
 mod refreshing;
+mod request_object;
 pub(crate) mod registration;
 mod revocation;
 mod token;

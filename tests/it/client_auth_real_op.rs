@@ -242,3 +242,85 @@ async fn every_id_token_algorithm_of_the_provider_verifies() {
     let body = json(&response.into_string().await.unwrap());
     assert_eq!(body["error"], "invalid_id_token");
 }
+
+/// RFC 9101 request objects: the authorization request as a
+/// signed request object, in the URL and inside PAR, with the private key and with the
+/// client secret, at a provider that requires signed request objects.
+#[rocket::async_test]
+async fn signed_request_objects_log_in_with_the_key_or_the_secret() {
+    let p256 = public_jwk("client_p256_sec1");
+    let clients = json!([
+        op_client(
+            "p256",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [p256]},
+                   "request_object_signing_alg": "ES256"})
+        ),
+        op_client(
+            "secret",
+            json!({"client_secret": SECRET, "request_object_signing_alg": "HS256"})
+        ),
+    ]);
+    let op = NodeOp::start(&[
+        ("OP_CLIENTS", &clients.to_string()),
+        ("OP_REQUEST_OBJECTS", "required"),
+    ]);
+    let key = format!("private_key = \"{}\"", fixture("client_p256_sec1.pem"));
+    let cases = [
+        (
+            "p256",
+            format!(
+                "token_endpoint_auth_method = \"private_key_jwt\"\n{key}\n\
+                 request_object_signing_alg = \"ES256\""
+            ),
+        ),
+        (
+            "p256",
+            format!(
+                "token_endpoint_auth_method = \"private_key_jwt\"\n{key}\n\
+                 request_object_signing_alg = \"ES256\"\nuse_par = true"
+            ),
+        ),
+        (
+            "secret",
+            format!("client_secret = \"{SECRET}\"\nrequest_object_signing_alg = \"HS256\""),
+        ),
+    ];
+    for (client_id, settings) in &cases {
+        let client = TestApp::quickstart()
+            .issuer(&op.issuer)
+            .scope(EMAIL_SCOPE)
+            .provider_table(&format!("client_id = \"{client_id}\"\n{settings}"))
+            .start()
+            .await;
+        let auth_url = start_login(&client, "/login").await;
+        if !settings.contains("use_par") {
+            assert!(param(&auth_url, "request").is_some(), "{auth_url}");
+            assert_eq!(
+                param(&auth_url, "state"),
+                None,
+                "state is inside: {auth_url}"
+            );
+        }
+        let body = logs_in(&client, "alice").await;
+        assert_eq!(body["id_token"]["aud"], *client_id, "{settings}");
+    }
+
+    // Without a request object, the provider refuses the login.
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&format!(
+            "client_id = \"secret\"\nclient_secret = \"{SECRET}\""
+        ))
+        .start()
+        .await;
+    let auth_url = start_login(&client, "/login").await;
+    assert!(param(&auth_url, "request").is_none());
+    let refused = provider_browser().get(&auth_url).send().await.unwrap();
+    let back = refused.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("invalid_request"),
+        "the provider requires a request object: {back}"
+    );
+}

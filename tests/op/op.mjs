@@ -39,6 +39,7 @@
 //   OP_REQUIRE_PAR=1        PAR mandatory for every client
 //   OP_DPOP=0|1             DPoP (default on)
 //   OP_DPOP_NONCE=1         every DPoP proof must carry a server nonce
+//   OP_REQUEST_OBJECTS=1|required  RFC 9101 request objects accepted (or required)
 // Bearer-token APIs (README.md: "Bearer tokens"):
 //   OP_RESOURCE=<uri>       one resource server (RFC 8707 resource indicator) at that URI
 //   OP_RESOURCE_SCOPES      its scopes, space-separated (default "read write admin")
@@ -447,6 +448,13 @@ const configuration = {
     // Logout tokens to clients that register a backchannel_logout_uri, when the user
     // logs out at the provider.
     backchannelLogout: { enabled: true },
+
+    // RFC 9101 request objects (the `request` parameter, also inside PAR), when
+    // OP_REQUEST_OBJECTS=1; OP_REQUEST_OBJECTS=required makes them mandatory.
+    requestObjects: {
+      enabled: env.OP_REQUEST_OBJECTS === '1' || env.OP_REQUEST_OBJECTS === 'required',
+      requireSignedRequestObject: env.OP_REQUEST_OBJECTS === 'required',
+    },
 
     // RFC 9126, on by default in the library. requirePushedAuthorizationRequests
     // makes every client's require_pushed_authorization_requests true, and
