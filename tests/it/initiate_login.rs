@@ -118,3 +118,41 @@ async fn without_initiate_login_path_there_is_no_such_route() {
     let uri = format!("{PATH}?{}", query(&[("iss", &op.issuer)]));
     assert_eq!(browse(&client, &uri).await.status(), Status::NotFound);
 }
+
+#[rocket::async_test]
+async fn an_initiated_login_at_the_real_provider_lands_on_the_target() {
+    use crate::common::clients::{callback_after, op_client};
+    use crate::common::node_op::NodeOp;
+    let secret = "a-long-enough-client-secret-for-the-initiated-login-0123456789";
+    let clients = serde_json::json!([op_client(
+        "app",
+        serde_json::json!({ "client_secret": secret })
+    )]);
+    let op = NodeOp::start(&[("OP_CLIENTS", &clients.to_string())]);
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .provider_table(&format!(
+            "client_id = \"app\"\nclient_secret = \"{secret}\""
+        ))
+        .oidc(&format!("initiate_login_path = \"{PATH}\""))
+        .start()
+        .await;
+    let uri = format!(
+        "{PATH}?{}",
+        query(&[
+            ("iss", &op.issuer),
+            ("login_hint", "carol"),
+            ("target_link_uri", "http://127.0.0.1:8000/whoami"),
+        ])
+    );
+    let response = browse(&client, &uri).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let auth_url = location(&response);
+    assert_eq!(param(&auth_url, "login_hint").as_deref(), Some("carol"));
+    let callback = callback_after(&client, &auth_url, "carol").await;
+    assert_eq!(callback.status(), Status::SeeOther);
+    assert_eq!(location(&callback), "/whoami", "lands on the target");
+    let whoami = browse(&client, "/whoami").await;
+    assert_eq!(whoami.status(), Status::Ok);
+    assert!(whoami.into_string().await.unwrap().contains("carol"));
+}
