@@ -61,6 +61,22 @@ async fn authorize(auth_url: &str) -> String {
     authorize_at_once(auth_url).await
 }
 
+/// A whole login through /login with the provider's answer posted to the callback (as a
+/// form_post provider's page does); returns the callback's status and body.
+async fn login_posted(client: &Client) -> (Status, String) {
+    let auth_url = start_login(client, "/login").await;
+    let callback = url::Url::parse(&authorize(&auth_url).await).unwrap();
+    let response = client
+        .post(callback.path().to_string())
+        .header(rocket::http::ContentType::Form)
+        .header(Accept::HTML)
+        .body(callback.query().unwrap_or_default())
+        .dispatch()
+        .await;
+    let status = response.status();
+    (status, response.into_string().await.unwrap_or_default())
+}
+
 /// A whole login through /login; returns the callback's status and body.
 async fn login(client: &Client) -> (Status, String) {
     let response = log_in_at_once(client, "/login").await;
@@ -133,6 +149,7 @@ async fn a_good_login_sets_a_session_and_returns_to_the_page() {
 }
 
 /// A login the app must refuse: how the provider misbehaves, and what the catcher gets.
+#[derive(Clone, Copy)]
 struct Refusal {
     /// Lines under `[default.oidc]`.
     oidc: &'static str,
@@ -162,12 +179,28 @@ const BAD_ID_TOKEN: Refusal = Refusal {
 };
 
 /// A whole login through `/login` with the provider misbehaving as `case` says: the catcher
-/// gets `case`'s status and error code within 10 s, and no session is set.
+/// gets `case`'s status and error code within 10 s, and no session is set. Twice: with the
+/// answer in the callback's query, and posted to it (`response_mode = "form_post"`, the RP
+/// certification's Form Post profile runs every Basic test that way).
 async fn assert_refused(name: &str, case: Refusal) {
-    let (op, client) = setup_with(case.oidc, case.provider).await;
+    assert_refused_via(name, case, false).await;
+    assert_refused_via(&format!("{name} (form_post)"), case, true).await;
+}
+
+async fn assert_refused_via(name: &str, case: Refusal, form_post: bool) {
+    let provider = if form_post {
+        format!("{}\nresponse_mode = \"form_post\"", case.provider)
+    } else {
+        case.provider.to_string()
+    };
+    let (op, client) = setup_with(case.oidc, &provider).await;
     (case.misbehave)(&op);
     let started = std::time::Instant::now();
-    let (status, body) = login(&client).await;
+    let (status, body) = if form_post {
+        login_posted(&client).await
+    } else {
+        login(&client).await
+    };
     assert!(
         started.elapsed() < std::time::Duration::from_secs(10),
         "{name}: answered within 10 s"
