@@ -196,6 +196,11 @@ fn registration_request(
             json!(format!("{origin}{}", config.backchannel_logout_path)),
         ),
         ("backchannel_logout_session_required", json!(true)),
+        (
+            "frontchannel_logout_uri",
+            json!(format!("{origin}{}", config.frontchannel_logout_path)),
+        ),
+        ("frontchannel_logout_session_required", json!(true)),
     ];
     if let Some(alg) = settings.id_token_alg {
         implied.push(("id_token_signed_response_alg", json!(alg.name())));
@@ -316,6 +321,30 @@ mod tests {
             Some(serde_json::json!("https://app.example.com/login/initiate"))
         );
         assert_eq!(request("http://127.0.0.1:8000/cb"), None);
+    }
+
+    #[test]
+    fn both_logout_channels_are_registered() {
+        let figment = Figment::from(Toml::string(
+            "[oidc]\nredirect_uri = \"https://app.example.com/cb\"\n\
+             [oidc.providers.default]\nissuer = \"https://op.example.com\"\n\
+             registration_file = \"/tmp/unused.json\"\n\
+             [oidc.providers.default.client_registration]\nclient_name = \"x\"",
+        ));
+        let config = Config::from_figment(&figment).expect("a valid configuration");
+        let provider = &config.providers[0];
+        let registration = provider.client.registration.as_ref().unwrap();
+        let request = registration_request(&config, provider, registration).unwrap();
+        let raw = request.raw();
+        assert_eq!(
+            raw["backchannel_logout_uri"],
+            "https://app.example.com/logout/backchannel"
+        );
+        assert_eq!(
+            raw["frontchannel_logout_uri"],
+            "https://app.example.com/logout/frontchannel"
+        );
+        assert_eq!(raw["frontchannel_logout_session_required"], true);
     }
 
     #[test]
