@@ -2,14 +2,14 @@
 //! initiation (`GET` query or `POST` form), and starts that provider's login as a
 //! [`Login`](super::login::Login) guard would.
 
-use rocket::data::ToByteUnit;
-use rocket::http::{Method, Status};
+use rocket::http::Method;
 use rocket::route::{Handler, Outcome};
 use rocket::{Data, Request};
 
 use super::logout::see_other;
 use super::request_state::RequestState;
-use crate::error::{ErrorKind, OidcError};
+use super::routes::form_body;
+use crate::error::OidcError;
 use crate::flow::{self, Oidc};
 use crate::protocol::time::now;
 
@@ -59,27 +59,8 @@ async fn initiate(req: &Request<'_>, data: Data<'_>, oidc: &Oidc) -> Result<Stri
 
 /// The initiation's parameters: the query of a `GET`, the form body of a `POST`.
 async fn params_of(req: &Request<'_>, data: Data<'_>) -> Result<Vec<(String, String)>, OidcError> {
-    let bad = |why: &str| {
-        OidcError::new(
-            ErrorKind::InvalidRequest,
-            Status::BadRequest,
-            "invalid_request",
-            format!("this login link is not valid: {why}"),
-        )
-    };
     let text = if req.method() == Method::Post {
-        if req.content_type().is_none_or(|ct| !ct.is_form()) {
-            return Err(bad("the body must be application/x-www-form-urlencoded"));
-        }
-        let body = data
-            .open(BODY_LIMIT.bytes())
-            .into_string()
-            .await
-            .map_err(|_| bad("the body could not be read"))?;
-        if !body.is_complete() {
-            return Err(bad("the body is larger than 8 KiB"));
-        }
-        body.into_inner()
+        form_body(req, data, BODY_LIMIT, "this login link is not valid").await?
     } else {
         req.uri()
             .query()

@@ -146,7 +146,7 @@ impl Handler for Callback {
     async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
         let body;
         let response = if req.method() == Method::Post {
-            body = match form_body(req, data).await {
+            body = match form_body(req, data, CALLBACK_BODY_LIMIT, "the login's answer").await {
                 Ok(body) => body,
                 Err(err) => return fail(req, err),
             };
@@ -168,31 +168,40 @@ impl Handler for Callback {
 /// and an issuer, or an error with its description.
 const CALLBACK_BODY_LIMIT: u64 = 16 * 1024;
 
-/// The body of an authorization response posted to the callback (OAuth 2.0 Form Post
-/// Response Mode): a form, bounded.
-async fn form_body(req: &Request<'_>, data: Data<'_>) -> Result<String, OidcError> {
-    let bad = |why: &str| {
-        OidcError::new(
-            ErrorKind::InvalidRequest,
-            Status::BadRequest,
-            "invalid_request",
-            format!("the login's answer could not be read: {why}"),
-        )
-    };
+/// A request's bounded `application/x-www-form-urlencoded` body: the callback's posted
+/// answer (form_post), a back-channel logout, a login initiation. `what` starts each
+/// error's description.
+pub(super) async fn form_body(
+    req: &Request<'_>,
+    data: Data<'_>,
+    limit: u64,
+    what: &str,
+) -> Result<String, OidcError> {
+    let bad = |why: &str| invalid_request(format!("{what}: {why}"));
     if req.content_type().is_none_or(|ct| !ct.is_form()) {
-        return Err(bad(
-            "a posted answer must be application/x-www-form-urlencoded",
-        ));
+        return Err(bad("the body must be application/x-www-form-urlencoded"));
     }
     let body = data
-        .open(CALLBACK_BODY_LIMIT.bytes())
+        .open(limit.bytes())
         .into_string()
         .await
         .map_err(|_| bad("the body could not be read"))?;
     if !body.is_complete() {
-        return Err(bad("the body is larger than 16 KiB"));
+        return Err(bad(&format!(
+            "the body is larger than {} KiB",
+            limit / 1024
+        )));
     }
     Ok(body.into_inner())
+}
+
+pub(super) fn invalid_request(description: String) -> OidcError {
+    OidcError::new(
+        ErrorKind::InvalidRequest,
+        Status::BadRequest,
+        "invalid_request",
+        description,
+    )
 }
 
 /// `GET` or `POST` the logout path, optionally with `?provider=<name>`.
@@ -210,11 +219,8 @@ impl Handler for LogoutRoute {
                 None => {
                     return fail(
                         req,
-                        OidcError::new(
-                            ErrorKind::InvalidRequest,
-                            Status::BadRequest,
-                            "invalid_request",
-                            "the logout names a provider that is not configured",
+                        invalid_request(
+                            "the logout names a provider that is not configured".into(),
                         ),
                     )
                 }
@@ -306,27 +312,9 @@ impl Handler for BackchannelLogout {
 
 /// The `logout_token` of a back-channel logout request: a form with exactly one.
 async fn logout_token(req: &Request<'_>, data: Data<'_>) -> Result<String, OidcError> {
-    let bad = |why: &str| {
-        OidcError::new(
-            ErrorKind::InvalidRequest,
-            Status::BadRequest,
-            "invalid_request",
-            format!("back-channel logout: {why}"),
-        )
-    };
-    if req.content_type().is_none_or(|ct| !ct.is_form()) {
-        return Err(bad(
-            "the body must be application/x-www-form-urlencoded with a logout_token",
-        ));
-    }
-    let body = data
-        .open(BACKCHANNEL_BODY_LIMIT.bytes())
-        .into_string()
-        .await
-        .map_err(|_| bad("the body could not be read"))?;
-    if !body.is_complete() {
-        return Err(bad("the body is larger than 64 KiB"));
-    }
+    let what = "back-channel logout";
+    let bad = |why: &str| invalid_request(format!("{what}: {why}"));
+    let body = form_body(req, data, BACKCHANNEL_BODY_LIMIT, what).await?;
     let mut tokens = url::form_urlencoded::parse(body.as_bytes())
         .filter(|(name, _)| name == "logout_token")
         .map(|(_, value)| value.into_owned());
