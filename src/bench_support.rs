@@ -78,6 +78,7 @@ impl IdTokens {
             max_age: None,
             acr_values: &[],
             access_token: Some(access_token),
+            front_channel: None,
         };
         self.0
             .validate(jwt, &login)
@@ -106,6 +107,7 @@ pub fn validate_id_token_once(
         max_age: None,
         acr_values: &[],
         access_token: Some(access_token),
+        front_channel: None,
         now: now(),
         clock_skew: 60,
     };

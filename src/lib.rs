@@ -163,7 +163,8 @@
 //! | `providers.<name>.scope` | list or string | `["openid"]` | must contain `openid` |
 //! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) |
 //! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo |
-//! | `providers.<name>.response_mode` | string | `"query"` | how the provider answers the login: `"query"` (a redirect), or `"form_post"` (its page posts a form to the callback; the login's cookie is then `SameSite=None; Secure`, since a `Lax` cookie does not come with a cross-site `POST`, so the app must be on https or http on a loopback host) |
+//! | `providers.<name>.response_type` | string | `"code"` | what the provider's answer to the login carries: `"code"` (the authorization code flow), hybrid `"code id_token"`, `"code token"`, `"code id_token token"`, or implicit `"id_token"`, `"id_token token"` (discouraged by RFC 9700: tokens travel through the browser, none can be refreshed). An ID token in the answer is checked in full (`nonce`, `c_hash`, `at_hash`) before any other call; see [Hybrid and implicit logins](#hybrid-and-implicit-logins) |
+//! | `providers.<name>.response_mode` | string | by `response_type`: `"query"` for `"code"`, else `"fragment"` | how the provider answers the login: `"query"` (a redirect), `"fragment"` (a redirect whose fragment the callback's page posts back: browsers never send fragments), or `"form_post"` (its page posts a form to the callback; the login's cookie is then `SameSite=None; Secure`, since a `Lax` cookie does not come with a cross-site `POST`, so the app must be on https or http on a loopback host). Tokens never travel in a query: `"query"` with tokens in the answer stops launch |
 //! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user; needs a provider that implements `prompt=none` (Django OAuth Toolkit 3.4 answers it with a 500 page of its own; a browser that comes back from such a page within two minutes gets an interactive login) |
 //! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` |
 //! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path |
@@ -247,6 +248,37 @@
 //! [`Login`] starts a login from a route with parameters of its own: a `login_hint`, a
 //! `prompt`, more scopes, a `max_age`, or a step-up `acr_values` that the callback checks in
 //! the ID token. State, nonce and PKCE are set as on every login and cannot be overridden.
+//!
+//! # Hybrid and implicit logins
+//!
+//! `response_type` chooses what the provider's answer carries. With an ID token in it
+//! (`"code id_token"`, `"code id_token token"`, `"id_token"`, `"id_token token"`), that
+//! token is checked in full before anything else: signature, `iss`, `aud`, `exp`, the
+//! login's `nonce`, `c_hash` against the code and `at_hash` against the access token (each
+//! the left half of the hash of the token's algorithm); a bad one ends the login before any
+//! call to the token endpoint. With a code, the code is then exchanged (with PKCE) and the
+//! token endpoint's ID token must be about the same user.
+//!
+//! These answers come in the URL's fragment by default, which browsers never send to a
+//! server: the callback then serves a small page whose one script (allowed by its hash in a
+//! `default-src 'none'` policy, never cached, no referrer) takes the fragment out of the
+//! address bar and posts it back to the callback, same-site. Tokens never travel in a
+//! query: `response_mode = "query"` with them stops launch, and such an answer in a query
+//! is refused. `response_mode = "form_post"` works for them too.
+//!
+//! The implicit flow (`"id_token"`, `"id_token token"`) is off unless configured, and
+//! [RFC 9700](https://www.rfc-editor.org/rfc/rfc9700) (OAuth 2.0 Security Best Current
+//! Practice) discourages it: its tokens pass through the browser, cannot be bound with
+//! DPoP (`dpop` with it stops launch) and cannot be refreshed. `"id_token"` issues no access
+//! token, so UserInfo is not read and [`Authenticated::access_token`] is empty.
+//!
+//! ```toml
+//! [default.oidc.providers.default]
+//! issuer = "https://op.example.com"
+//! client_id = "my-app"
+//! client_secret = "..."
+//! response_type = "code id_token"   # answered in the fragment
+//! ```
 //!
 //! # Several providers
 //!

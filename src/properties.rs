@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use crate::config::{safe_return_path, ProviderMetadata};
 use crate::flow::backchannel::unverified_issuer;
-use crate::flow::login::CallbackParams;
+use crate::flow::callback::CallbackParams;
 use crate::protocol::id_token::{validate_id_token, IdTokenCheck};
 use crate::protocol::jwk::KeySet;
 use crate::protocol::jws::payload_of;
@@ -130,6 +130,7 @@ fn id_token_rejected(jwt: &str) -> bool {
         max_age: Some(60),
         acr_values: &[],
         access_token: Some("at"),
+        front_channel: None,
         now: 1_700_000_000,
         clock_skew: 60,
     };

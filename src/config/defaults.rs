@@ -45,8 +45,8 @@ pub(crate) const DPOP_ALG: &str = "ES256";
 pub(crate) const ACCESS_TOKEN_VALIDATION: &str = "auto";
 pub(crate) const INTROSPECTION_CACHE_SECONDS: u64 = 30;
 pub(crate) const USERINFO_HTTP_METHOD: &str = "GET";
-/// `providers.<name>.response_mode`.
-pub(crate) const RESPONSE_MODE: &str = "query";
+/// `providers.<name>.response_type`.
+pub(crate) const RESPONSE_TYPE: &str = "code";
 pub(crate) const JWKS_MAX_AGE_SECONDS: u64 = 3600;
 pub(crate) const REVOKE_TOKENS_ON_LOGOUT: bool = true;
 /// The default `post_logout_redirect_uri` is `<origin><logout_path>` followed by this.
@@ -177,7 +177,7 @@ mod tests {
                 "providers.<name>.userinfo_http_method",
                 USERINFO_HTTP_METHOD.to_string(),
             ),
-            ("providers.<name>.response_mode", quoted(RESPONSE_MODE)),
+            ("providers.<name>.response_type", quoted(RESPONSE_TYPE)),
             (
                 "providers.<name>.post_logout_redirect_uris",
                 format!("[\"<origin of redirect_uri><logout_path>{POST_LOGOUT_CALLBACK_SUFFIX}\"]"),

@@ -20,6 +20,7 @@ mod limits;
 mod metadata;
 mod provider;
 mod redis;
+mod response;
 mod session;
 mod urls;
 
@@ -29,9 +30,10 @@ pub(crate) use client::{AssertionAudience, ClientAuth, RegistrationConfig};
 pub(crate) use error::ConfigError;
 pub(crate) use limits::Limits;
 pub(crate) use metadata::ProviderMetadata;
-pub(crate) use provider::{MetadataSource, ProviderConfig, ResponseMode, UserinfoMethod};
+pub(crate) use provider::{MetadataSource, ProviderConfig, UserinfoMethod};
 #[cfg_attr(not(feature = "redis"), allow(unused_imports, unreachable_pub))]
 pub use redis::RedisConfig;
+pub(crate) use response::ResponseMode;
 pub(crate) use session::StoreConfig;
 pub(crate) use urls::{parse_url_for, safe_return_path, UrlPolicy};
 

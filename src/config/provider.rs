@@ -13,7 +13,8 @@ use super::client::{self, ClientSettings};
 use super::defaults;
 use super::error::{bail, ConfigError};
 use super::metadata::{endpoint_overrides, EndpointOverrides, ProviderMetadata, RawEndpoints};
-use super::urls::{check_route_path, is_loopback, parse_url_for, UrlPolicy};
+use super::response::{validate_response, ResponseMode, ResponseType};
+use super::urls::{check_route_path, parse_url_for, UrlPolicy};
 use super::Secret;
 
 /// Parameters of the authorization request that the crate sets itself on every login.
@@ -44,6 +45,7 @@ pub(super) struct RawProvider {
     #[serde(default)]
     auth_request_params: BTreeMap<String, serde_json::Value>,
     userinfo_http_method: Option<String>,
+    response_type: Option<String>,
     response_mode: Option<String>,
     #[serde(default)]
     trusted_audiences: Vec<String>,
@@ -107,6 +109,8 @@ pub(crate) struct ProviderConfig {
     /// `acr_values` from `auth_request_params`: the ID token's `acr` must be one of them.
     pub(crate) acr_values: Vec<String>,
     pub(crate) userinfo: UserinfoMethod,
+    /// What the authorization response carries.
+    pub(crate) response_type: ResponseType,
     /// How the provider sends the authorization response back.
     pub(crate) response_mode: ResponseMode,
     pub(crate) trusted_audiences: Vec<String>,
@@ -149,17 +153,6 @@ pub(crate) enum UserinfoMethod {
     Get,
     Post,
     None,
-}
-
-/// How the authorization response comes back to the callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ResponseMode {
-    /// In the query of a redirect (the code flow's default).
-    Query,
-    /// In a form the provider's page posts to the callback (OAuth 2.0 Form Post Response
-    /// Mode): the login's cookie must come with a cross-site `POST`, so it is
-    /// `SameSite=None; Secure`.
-    FormPost,
 }
 
 /// What a provider's settings are checked against.
@@ -298,33 +291,23 @@ pub(super) fn validate_provider(
             "use \"GET\", \"POST\" or \"none\""
         ),
     };
-    let response_mode = match raw
-        .response_mode
-        .as_deref()
-        .unwrap_or(defaults::RESPONSE_MODE)
-    {
-        "query" => ResponseMode::Query,
-        "form_post" => {
-            // A Secure cookie is dropped over plain http, but for loopback hosts (browsers
-            // treat them as secure contexts).
-            let origin = url::Url::parse(&app.origin).ok();
-            if origin.is_some_and(|o| o.scheme() == "http" && !is_loopback(&o)) {
-                bail!(
-                    format!("{key}.response_mode"),
-                    "= \"form_post\" needs an https redirect_uri (or http on localhost or \
-                     127.0.0.1): its login cookie is SameSite=None, which browsers take only \
-                     when Secure",
-                    "serve the app over https, or leave response_mode out"
-                );
-            }
-            ResponseMode::FormPost
-        }
-        other => bail!(
-            format!("{key}.response_mode"),
-            format!("= {other:?} is not supported"),
-            "use \"query\" (the default) or \"form_post\""
-        ),
-    };
+    let (response_type, response_mode) = validate_response(
+        &key,
+        raw.response_type.as_deref(),
+        raw.response_mode.as_deref(),
+        &app.origin,
+    )?;
+    if client.dpop.is_some() && !response_type.has_code() {
+        bail!(
+            format!("{key}.dpop"),
+            format!(
+                "cannot bind the tokens of an implicit login (response_type {:?}): they come \
+                 through the browser, not from the token endpoint",
+                response_type.as_str()
+            ),
+            "use a response_type with a code, or turn dpop off"
+        );
+    }
     let (auth_request_params, max_age, acr_values) =
         auth_request_params(&key, raw.auth_request_params)?;
     let (post_logout_redirect_uri, post_logout_return_path) =
@@ -373,6 +356,7 @@ pub(super) fn validate_provider(
         max_age,
         acr_values,
         userinfo,
+        response_type,
         response_mode,
         trusted_audiences: raw.trusted_audiences,
         post_logout_redirect_uri,
@@ -398,7 +382,7 @@ fn auth_request_params(
     let mut acr_values = Vec::new();
     for (param, value) in params {
         if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
-            let fix = if param == "scope" || param == "response_mode" {
+            let fix = if matches!(param.as_str(), "scope" | "response_type" | "response_mode") {
                 format!("use {key}.{param} instead")
             } else {
                 "the crate sets it on every login; remove it".into()
@@ -526,7 +510,8 @@ mod tests {
             ("auth_request_params = { state = \"x\" }", "oidc.providers.default.auth_request_params.state cannot be set: the crate sets it"),
             ("auth_request_params = { scope = \"openid\" }", "oidc.providers.default.auth_request_params.scope cannot be set: use oidc.providers.default.scope instead"),
             ("auth_request_params = { response_mode = \"form_post\" }", "oidc.providers.default.auth_request_params.response_mode cannot be set: use oidc.providers.default.response_mode instead"),
-            ("response_mode = \"fragment\"", "oidc.providers.default.response_mode = \"fragment\" is not supported: use \"query\" (the default) or \"form_post\""),
+            ("response_mode = \"web_message\"", "oidc.providers.default.response_mode = \"web_message\" is not supported: use \"query\", \"fragment\" or \"form_post\", or leave it out"),
+            ("auth_request_params = { response_type = \"token\" }", "oidc.providers.default.auth_request_params.response_type cannot be set: use oidc.providers.default.response_type instead"),
             ("auth_request_params = { max_age = \"soon\" }", "oidc.providers.default.auth_request_params.max_age = \"soon\" must be a number of seconds"),
             ("session_refresh_interval_seconds = 0", "oidc.providers.default.session_refresh_interval_seconds must be positive"),
             ("jwks_max_age_seconds = 0", "oidc.providers.default.jwks_max_age_seconds must be positive"),

@@ -1,5 +1,5 @@
-//! The authorization code flow: starting a login (state, nonce, PKCE in a per-login
-//! transaction cookie) and finishing it at the callback.
+//! Starting a login: state, nonce, PKCE in a per-login transaction cookie, and the redirect
+//! to the provider (`callback` finishes it).
 //!
 //! Each login has its own transaction cookie, `oidc_tx_<first 16 characters of state>`,
 //! scoped to the callback path, sealed, `HttpOnly`, `SameSite=Lax` and short-lived, so two
@@ -10,20 +10,17 @@ use std::net::IpAddr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rocket::http::{Cookie, CookieJar};
+use rocket::http::Cookie;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::{pending, Oidc, ProviderState};
+use super::{Oidc, ProviderState};
 use crate::config::{safe_return_path, ResponseMode};
-use crate::error::{sanitize, ErrorKind, OidcError};
+use crate::error::OidcError;
 use crate::op::client::Resolved;
-use crate::op::{LoginCheck, LoginParams};
-use crate::protocol::random::{random_token, RANDOM_LEN};
-use crate::protocol::time::{expires_at, now};
-use crate::session::{stored_chunks, CookieQueue, NewSession, SessionData};
-use crate::signing::SigningKey;
+use crate::op::LoginParams;
+use crate::protocol::random::random_token;
+use crate::protocol::time::now;
 
 const TX_COOKIE_PREFIX: &str = "oidc_tx_";
 const TX_NAME_LEN: usize = 16;
@@ -119,39 +116,31 @@ fn split_host(host: &str) -> Option<(&str, Option<u16>)> {
 
 /// What the callback needs to finish one login.
 #[derive(Serialize, Deserialize)]
-struct Transaction {
+pub(super) struct Transaction {
     #[serde(rename = "p")]
-    provider: String,
+    pub(super) provider: String,
     #[serde(rename = "s")]
-    state: String,
+    pub(super) state: String,
     #[serde(rename = "n")]
-    nonce: String,
+    pub(super) nonce: String,
     #[serde(rename = "v")]
-    code_verifier: String,
+    pub(super) code_verifier: String,
     #[serde(rename = "r")]
-    return_to: String,
+    pub(super) return_to: String,
     #[serde(rename = "t")]
-    created_at: i64,
+    pub(super) created_at: i64,
     /// A silent re-authentication (`prompt=none`): falls back to an interactive login.
     #[serde(rename = "q", default, skip_serializing_if = "std::ops::Not::not")]
-    silent: bool,
+    pub(super) silent: bool,
     /// `acr_values` a route asked for (else the configured ones apply).
     #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
-    acr_values: Vec<String>,
+    pub(super) acr_values: Vec<String>,
     /// `max_age` a route asked for (else the configured one applies).
     #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
-    max_age: Option<i64>,
+    pub(super) max_age: Option<i64>,
 }
 
-/// Errors of a `prompt=none` request that mean "the user must interact" (Core 3.1.2.6).
-const INTERACTION_NEEDED: &[&str] = &[
-    "login_required",
-    "interaction_required",
-    "consent_required",
-    "account_selection_required",
-];
-
-fn tx_cookie_name(state: &str) -> String {
+pub(super) fn tx_cookie_name(state: &str) -> String {
     format!("{TX_COOKIE_PREFIX}{}", &state[..TX_NAME_LEN])
 }
 
@@ -237,291 +226,6 @@ pub(crate) fn silent_attempt_marker(oidc: &Oidc, provider: &str) -> Cookie<'stat
     )
 }
 
-/// The parameters of an authorization response; each may appear once.
-#[derive(Default)]
-pub(crate) struct CallbackParams {
-    state: Option<String>,
-    code: Option<String>,
-    iss: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-impl CallbackParams {
-    pub(crate) fn parse(query: &str) -> Result<Self, OidcError> {
-        let mut params = CallbackParams::default();
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let slot = match &*name {
-                "state" => &mut params.state,
-                "code" => &mut params.code,
-                "iss" => &mut params.iss,
-                "error" => &mut params.error,
-                "error_description" => &mut params.error_description,
-                _ => continue,
-            };
-            if slot.replace(value.into_owned()).is_some() {
-                return Err(OidcError::invalid_callback(
-                    "invalid_request",
-                    format!("the callback repeats the {name} parameter"),
-                ));
-            }
-        }
-        Ok(params)
-    }
-}
-
-/// Finishes a login at the callback: on success the session cookie is queued on the
-/// response and the location to send the browser to is given back (the path first asked
-/// for, or the provider again when a silent re-authentication needs the user).
-///
-/// `query` is the callback's query string, `jar` the request's cookies; every cookie the
-/// callback writes (also on failure: the transaction is consumed) goes to `out`.
-pub(crate) async fn finish_login(
-    oidc: &Oidc,
-    query: &str,
-    jar: &CookieJar<'_>,
-    out: &CookieQueue,
-    caller: Option<IpAddr>,
-) -> Result<String, OidcError> {
-    let params = CallbackParams::parse(query)?;
-    let Some(state) = params.state.as_deref() else {
-        return Err(OidcError::invalid_callback(
-            "invalid_request",
-            "the callback has no state parameter: it did not come from a login this app started",
-        ));
-    };
-    let well_formed = state.len() == RANDOM_LEN
-        && state
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
-        return Err(OidcError::invalid_callback(
-            "invalid_state",
-            "the callback's state was not issued by this app",
-        ));
-    }
-
-    let name = oidc.cookies.name(&tx_cookie_name(state));
-    let outcome = finish(oidc, &params, state, &name, jar, out, caller).await;
-    // Single use: the transaction cookie is deleted whatever happened, but when the bound
-    // on code exchanges refused before the provider was asked: the code is unspent, and the
-    // same callback may be loaded again after `Retry-After`.
-    if !matches!(&outcome, Err(err) if err.kind() == ErrorKind::RateLimited) {
-        out.extend(pending::finished(oidc, jar, name));
-    }
-    outcome
-}
-
-/// [`finish_login`] past the checks of its query: the transaction `name`, its provider, the
-/// code exchange and the session.
-async fn finish(
-    oidc: &Oidc,
-    params: &CallbackParams,
-    state: &str,
-    name: &str,
-    jar: &CookieJar<'_>,
-    out: &CookieQueue,
-    caller: Option<IpAddr>,
-) -> Result<String, OidcError> {
-    let transaction = jar
-        .get(name)
-        .and_then(|cookie| oidc.cipher.open(name, cookie.value()))
-        .and_then(|json| serde_json::from_str::<Transaction>(&json).ok())
-        .ok_or_else(|| {
-            OidcError::invalid_callback(
-                "invalid_state",
-                "this login could not be matched to this browser (it was finished already, or \
-                 started on another address of this site); start it again",
-            )
-            .with_log_detail(
-                "no login is in progress for this state: the callback was replayed or forged, \
-                 or the browser did not send the login's cookie; the usual cause is a login \
-                 started on another host name or scheme than oidc.redirect_uri's (localhost \
-                 against 127.0.0.1, http against https)",
-            )
-        })?;
-    if !bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes())) {
-        return Err(OidcError::invalid_callback(
-            "invalid_state",
-            "the callback's state does not match the login's",
-        ));
-    }
-    let now = now();
-    if now.saturating_sub(transaction.created_at) > oidc.config.login_timeout {
-        return Err(OidcError::invalid_callback(
-            "invalid_state",
-            "the login took too long; start it again",
-        )
-        .with_log_detail("older than oidc.login_timeout"));
-    }
-    // A login came back: a later re-authentication may be silent again.
-    out.push(oidc.cookies.removal(
-        silent_attempt_cookie(oidc, &transaction.provider),
-        "/".into(),
-    ));
-    let client = oidc.provider(&transaction.provider).ok_or_else(|| {
-        OidcError::invalid_callback(
-            "invalid_state",
-            "the login was started for a provider that is no longer configured",
-        )
-    })?;
-    let resolved = client.metadata().await?;
-
-    // RFC 9207: the response must come from the provider the login was sent to.
-    match params.iss.as_deref() {
-        Some(iss) if iss == resolved.metadata.issuer() => {}
-        Some(iss) => {
-            return Err(OidcError::new(
-                ErrorKind::IssuerMismatch,
-                rocket::http::Status::BadRequest,
-                "invalid_issuer",
-                format!(
-                    "the callback's iss {:?} is not provider {:?}'s issuer (mix-up attack?)",
-                    sanitize(iss, 200),
-                    client.name()
-                ),
-            ))
-        }
-        None if resolved
-            .metadata
-            .authorization_response_iss_parameter_supported() =>
-        {
-            return Err(OidcError::new(
-                ErrorKind::IssuerMismatch,
-                rocket::http::Status::BadRequest,
-                "invalid_issuer",
-                format!(
-                    "the callback has no iss although provider {:?} advertises \
-                     authorization_response_iss_parameter_supported{}",
-                    client.name(),
-                    // Some providers leave iss out of error redirects: say what they said.
-                    params
-                        .error
-                        .as_deref()
-                        .map_or(String::new(), |error| format!(
-                            "; the provider's own answer was error={:?}{}",
-                            sanitize(error, 64),
-                            params
-                                .error_description
-                                .as_deref()
-                                .map_or(String::new(), |d| format!(" ({:?})", sanitize(d, 200)))
-                        ))
-                ),
-            ));
-        }
-        None => {}
-    }
-    if let Some(error) = params.error.as_deref() {
-        if transaction.silent && INTERACTION_NEEDED.contains(&error) {
-            // The provider's session is gone: end ours and log in interactively.
-            log::info!(
-                "oidc: silent re-authentication with provider {:?} answered {error}; \
-                 falling back to an interactive login",
-                client.name()
-            );
-            out.extend(oidc.cookies.remove_session(
-                &client.session_cookie,
-                stored_chunks(jar, &client.session_cookie),
-            ));
-            let params = LoginParams::default();
-            let login = start_login(
-                oidc,
-                client,
-                &resolved,
-                &transaction.return_to,
-                false,
-                &params,
-                caller,
-            )
-            .await?;
-            out.extend(login.transaction_cookie.into_iter().collect());
-            return Ok(login.location);
-        }
-        return Err(OidcError::from_provider(
-            error,
-            params.error_description.as_deref(),
-        ));
-    }
-    let Some(code) = params.code.as_deref() else {
-        return Err(OidcError::invalid_callback(
-            "invalid_request",
-            "the callback has neither code nor error",
-        ));
-    };
-
-    // RFC 9449: a key of this session's own, to which the provider binds its tokens.
-    let dpop_key = match client.config.client.dpop {
-        Some(alg) => Some(
-            SigningKey::generate(alg)
-                .map_err(|e| OidcError::configuration(format!("cannot make a DPoP key: {e}")))?,
-        ),
-        None => None,
-    };
-    let tokens = client
-        .exchange_code(
-            &resolved,
-            code,
-            &transaction.code_verifier,
-            dpop_key.as_ref(),
-            caller,
-        )
-        .await?;
-    let Some(id_token) = tokens.id_token() else {
-        return Err(OidcError::bad_provider_response(format!(
-            "provider {:?} returned no ID token: is \"openid\" in its scope?",
-            client.name()
-        )));
-    };
-    let valid = client
-        .validate_id_token(
-            &resolved,
-            id_token,
-            Some(LoginCheck {
-                nonce: &transaction.nonce,
-                max_age: transaction.max_age.or(client.config.max_age),
-                acr_values: if transaction.acr_values.is_empty() {
-                    &client.config.acr_values
-                } else {
-                    &transaction.acr_values
-                },
-            }),
-            Some(tokens.access_token()),
-        )
-        .await?;
-    let userinfo = client
-        .userinfo(
-            &resolved,
-            tokens.access_token(),
-            &valid.subject,
-            dpop_key.as_ref(),
-        )
-        .await?;
-    let dpop_key = dpop_key
-        .as_ref()
-        .and_then(|key| key.pkcs8())
-        .map(crate::signing::b64);
-    let expires_at = expires_at(tokens.expires_in(), now);
-    let id = random_token();
-    let session = SessionData::new(NewSession {
-        id: &id,
-        sid: valid.sid.as_deref(),
-        last_seen: now,
-        subject: &valid.subject,
-        access_token: tokens.access_token(),
-        access_token_expires_at: expires_at,
-        refresh_token: tokens.refresh_token(),
-        id_token,
-        userinfo: userinfo.as_deref(),
-        authenticated_at: now,
-        dpop_key: dpop_key.as_deref(),
-    });
-    // A fresh session, with a new id, replaces whatever the browser held before (no
-    // fixation).
-    super::lifecycle::save_new(oidc, client, &session, jar, out).await?;
-    log::info!("oidc: login with provider {:?} succeeded", client.name());
-    Ok(safe_return_path(&transaction.return_to).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,12 +239,5 @@ mod tests {
         assert_eq!(split_host("127.0.0.1"), Some(("127.0.0.1", None)));
         assert_eq!(split_host("[::1]:8000"), Some(("[::1]", Some(8000))));
         assert_eq!(split_host("host:nope"), None);
-    }
-
-    #[test]
-    fn repeated_callback_parameters_are_refused() {
-        assert!(CallbackParams::parse("state=a&state=b").is_err());
-        let params = CallbackParams::parse("state=a&code=c%2Bd&other=1").unwrap();
-        assert_eq!(params.code.as_deref(), Some("c+d"));
     }
 }

@@ -17,6 +17,7 @@ use crate::store::ValueStore;
 
 pub(crate) mod backchannel;
 pub(crate) mod bearer;
+pub(crate) mod callback;
 pub(crate) mod initiate;
 pub(crate) mod lifecycle;
 pub(crate) mod login;
@@ -182,11 +183,8 @@ fn registration_request(
             "post_logout_redirect_uris",
             json!([provider.post_logout_redirect_uri]),
         ),
-        (
-            "grant_types",
-            json!(["authorization_code", "refresh_token"]),
-        ),
-        ("response_types", json!(["code"])),
+        ("grant_types", json!(provider.response_type.grant_types())),
+        ("response_types", json!([provider.response_type.as_str()])),
         (
             "token_endpoint_auth_method",
             json!(settings.client_auth.name()),

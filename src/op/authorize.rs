@@ -78,7 +78,7 @@ impl ProviderClient {
         .filter_map(|(name, value)| value.map(|v| (name, v)))
         .collect();
         let mut params: Vec<(&str, &str)> = vec![
-            ("response_type", "code"),
+            ("response_type", self.config.response_type.as_str()),
             ("client_id", resolved.client_id()),
             ("redirect_uri", &self.redirect_uri),
             ("scope", &scope),
@@ -97,8 +97,16 @@ impl ProviderClient {
         if silent {
             params.push(("prompt", "none"));
         }
-        if self.config.response_mode == ResponseMode::FormPost {
-            params.push(("response_mode", "form_post"));
+        // Each response type has its default mode (query for a code, fragment with
+        // tokens): only another one is asked for.
+        let mode = self.config.response_mode;
+        let default = if self.config.response_type.is_front_channel() {
+            ResponseMode::Fragment
+        } else {
+            ResponseMode::Query
+        };
+        if mode != default {
+            params.push(("response_mode", mode.as_str()));
         }
         let mut url = url::Url::parse(resolved.metadata.authorization_endpoint())
             .expect("authorization_endpoint was checked when the metadata was loaded");

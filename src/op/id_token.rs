@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use super::client::{ProviderClient, Resolved};
 use crate::error::{ErrorKind, OidcError};
+pub(crate) use crate::protocol::id_token::FrontChannel;
 use crate::protocol::id_token::{IdTokenVerifier, LoginRules, ProviderRules, ValidIdToken};
 use crate::protocol::jwk::KeySet;
 use crate::protocol::jws::Rejection;
@@ -18,6 +19,8 @@ pub(crate) struct LoginCheck<'a> {
     pub(crate) nonce: &'a str,
     pub(crate) max_age: Option<i64>,
     pub(crate) acr_values: &'a [String],
+    /// The token came in the authorization response (hybrid, implicit).
+    pub(crate) front_channel: Option<FrontChannel<'a>>,
 }
 
 impl ProviderClient {
@@ -36,6 +39,7 @@ impl ProviderClient {
             max_age: login.and_then(|l| l.max_age),
             acr_values: login.map_or(&[], |l| l.acr_values),
             access_token,
+            front_channel: login.and_then(|l| l.front_channel),
         };
         let keys = self.keys(resolved).await?;
         let outcome = match self

@@ -35,5 +35,5 @@ mod token;
 mod userinfo;
 
 pub(crate) use authorize::LoginParams;
-pub(crate) use id_token::LoginCheck;
+pub(crate) use id_token::{FrontChannel, LoginCheck};
 pub(crate) use revocation::PROVIDER_WAIT;

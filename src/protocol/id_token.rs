@@ -69,6 +69,8 @@ pub(crate) struct IdTokenCheck<'a> {
     pub(crate) acr_values: &'a [String],
     /// The access token issued with the ID token, checked against `at_hash` when present.
     pub(crate) access_token: Option<&'a str>,
+    /// What came beside the token in the authorization response, if it came there.
+    pub(crate) front_channel: Option<FrontChannel<'a>>,
     pub(crate) now: i64,
     pub(crate) clock_skew: i64,
 }
@@ -92,6 +94,16 @@ pub(crate) struct LoginRules<'a> {
     pub(crate) acr_values: &'a [String],
     /// The access token issued with the ID token, checked against `at_hash` when present.
     pub(crate) access_token: Option<&'a str>,
+    /// The authorization response carried the ID token (hybrid and implicit, Core 3.3.2.11
+    /// and 3.2.2.10): `c_hash` is required with `code`, `at_hash` with `access_token`.
+    pub(crate) front_channel: Option<FrontChannel<'a>>,
+}
+
+/// What came beside an ID token in the authorization response.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FrontChannel<'a> {
+    /// The code of a hybrid response, bound by `c_hash`.
+    pub(crate) code: Option<&'a str>,
 }
 
 /// The facts the session keeps from a valid ID token.
@@ -246,34 +258,30 @@ impl IdTokenVerifier {
                 None => reject!("the acr claim is missing although acr_values were requested"),
             }
         }
-        // Core 3.2.2.9 (openidconnect leaves `at_hash` to its caller). The algorithm is one
-        // of the allowed ones: the verifier refused any other.
-        let mut deviation = None;
-        if let (Some(at_hash), Some(access_token)) =
-            (claims.access_token_hash(), login.access_token)
-        {
-            let alg = token.signing_alg().ok().and_then(SigningAlg::from_core);
-            match alg {
-                Some(alg) if at_hash.as_str() == token_hash(alg, access_token) => {}
-                // Core's errata says SHA-512 for Ed25519; some providers hash with SHA-256.
-                // The duty is theirs, and the half of either hash binds the token alike.
-                Some(SigningAlg::EdDsa)
-                    if at_hash.as_str() == token_hash(SigningAlg::Rs256, access_token) =>
-                {
-                    deviation = Some(
-                        "its EdDSA ID token's at_hash is the left half of SHA-256, not of \
-                         SHA-512 as OpenID Connect Core's errata says (accepted)",
-                    );
-                }
-                _ => reject!("at_hash does not match the access token"),
-            }
-        }
+        // Core 3.2.2.9 and 3.3.2.11 (openidconnect leaves `at_hash` and `c_hash` to its
+        // caller). The algorithm is one of the allowed ones: the verifier refused any other.
+        let alg = token.signing_alg().ok().and_then(SigningAlg::from_core);
+        let front = login.front_channel;
+        let at_hash = bound_hash(
+            "at_hash",
+            claims.access_token_hash().map(|h| h.as_str()),
+            login.access_token,
+            front.is_some(),
+            alg,
+        )?;
+        let c_hash = bound_hash(
+            "c_hash",
+            claims.code_hash().map(|h| h.as_str()),
+            front.and_then(|f| f.code),
+            true,
+            alg,
+        )?;
         Ok(ValidIdToken {
             subject: subject.to_owned(),
             sid: claims.additional_claims().sid.clone(),
             nonce: claims.nonce().map(|nonce| nonce.secret().clone()),
             auth_time,
-            deviation,
+            deviation: at_hash.or(c_hash),
         })
     }
 
@@ -391,11 +399,55 @@ pub(crate) fn validate_id_token(
             max_age: check.max_age,
             acr_values: check.acr_values,
             access_token: check.access_token,
+            front_channel: check.front_channel,
         },
     )
 }
 
 /// `secs` as openidconnect's time; the far past or future when out of its range.
+/// Checks a hash claim (`at_hash`, `c_hash`) that binds `value` to the ID token: the left
+/// half of the hash of the token's algorithm. A missing claim is refused when `required`
+/// and a value came with the token. Gives back the deviation it tolerated, if any.
+fn bound_hash(
+    claim: &str,
+    hash: Option<&str>,
+    value: Option<&str>,
+    required: bool,
+    alg: Option<SigningAlg>,
+) -> Result<Option<&'static str>, Rejection> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let Some(hash) = hash else {
+        if required {
+            reject!("the {claim} claim is missing, but the token came with what it binds");
+        }
+        return Ok(None);
+    };
+    match alg {
+        Some(alg) if hash == token_hash(alg, value) => Ok(None),
+        // Core's errata says SHA-512 for Ed25519; some providers hash with SHA-256. The duty
+        // is theirs, and the half of either hash binds the token alike.
+        Some(SigningAlg::EdDsa) if hash == token_hash(SigningAlg::Rs256, value) => {
+            Ok(Some(if claim == "c_hash" {
+                "its EdDSA ID token's c_hash is the left half of SHA-256, not of SHA-512 as \
+                 OpenID Connect Core's errata says (accepted)"
+            } else {
+                "its EdDSA ID token's at_hash is the left half of SHA-256, not of SHA-512 as \
+                 OpenID Connect Core's errata says (accepted)"
+            }))
+        }
+        _ => reject!(
+            "{claim} does not match the {}",
+            if claim == "c_hash" {
+                "code"
+            } else {
+                "access token"
+            }
+        ),
+    }
+}
+
 fn unix_time(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or(if secs < 0 {
         DateTime::<Utc>::MIN_UTC

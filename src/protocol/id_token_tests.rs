@@ -64,6 +64,7 @@ fn check<'a>(algs: &'a [SigningAlg]) -> IdTokenCheck<'a> {
         max_age: None,
         acr_values: &[],
         access_token: None,
+        front_channel: None,
         now: NOW,
         clock_skew: 60,
     }
@@ -354,4 +355,88 @@ fn an_eddsa_at_hash_of_sha_256_is_tolerated_and_said() {
         &keys,
         "at_hash",
     );
+}
+
+#[test]
+fn a_front_channel_id_token_binds_its_code_with_c_hash() {
+    let code = "SplxlOBeZQQYbYS6WxSbIA";
+    let mut hybrid = check(RS256);
+    hybrid.front_channel = Some(FrontChannel { code: Some(code) });
+    let with = |c_hash: Option<String>| {
+        let mut c = claims();
+        if let Some(c_hash) = c_hash {
+            c["c_hash"] = json!(c_hash);
+        }
+        rs256(&c)
+    };
+    // RS256: the left half of SHA-256.
+    let sha256_half = token_hash(SigningAlg::Rs256, code);
+    assert_eq!(sha256_half.len(), 22);
+    let valid = validate_id_token(&with(Some(sha256_half)), &keys(), &hybrid).unwrap();
+    assert_eq!(valid.subject, "alice");
+    refused(
+        &with(Some(token_hash(SigningAlg::Rs512, code))),
+        &hybrid,
+        &keys(),
+        "c_hash does not match the code",
+    );
+    refused(&with(None), &hybrid, &keys(), "the c_hash claim is missing");
+    // From the token endpoint (no code beside it), c_hash is not checked.
+    validate_id_token(&with(None), &keys(), &check(RS256)).unwrap();
+}
+
+#[test]
+fn a_front_channel_id_token_with_an_access_token_needs_at_hash() {
+    let access_token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+    let mut implicit = check(RS256);
+    implicit.access_token = Some(access_token);
+    implicit.front_channel = Some(FrontChannel::default());
+    refused(
+        &rs256(&claims()),
+        &implicit,
+        &keys(),
+        "the at_hash claim is missing",
+    );
+    let mut c = claims();
+    c["at_hash"] = json!(token_hash(SigningAlg::Rs256, access_token));
+    validate_id_token(&rs256(&c), &keys(), &implicit).unwrap();
+    // From the token endpoint, at_hash is optional (Core 3.1.3.6).
+    let mut code_flow = check(RS256);
+    code_flow.access_token = Some(access_token);
+    validate_id_token(&rs256(&claims()), &keys(), &code_flow).unwrap();
+}
+
+#[test]
+fn the_c_hash_of_an_eddsa_token_is_sha_512_or_tolerated_sha_256() {
+    use crate::signing::SigningKey;
+    let key = SigningKey::generate(SigningAlg::EdDsa).unwrap();
+    let keys = KeySet::from_json(
+        serde_json::to_string(&json!({ "keys": [key.published_jwk()] }))
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let code = "a-code";
+    let algs = [SigningAlg::EdDsa];
+    let mut hybrid = check(&algs);
+    hybrid.front_channel = Some(FrontChannel { code: Some(code) });
+    let token_with = |c_hash: String| {
+        let mut c = claims();
+        c["c_hash"] = json!(c_hash);
+        key.sign(serde_json::Map::new(), &c)
+    };
+    let valid = validate_id_token(
+        &token_with(token_hash(SigningAlg::EdDsa, code)),
+        &keys,
+        &hybrid,
+    )
+    .unwrap();
+    assert_eq!(valid.deviation, None);
+    let valid = validate_id_token(
+        &token_with(token_hash(SigningAlg::Rs256, code)),
+        &keys,
+        &hybrid,
+    )
+    .unwrap();
+    assert!(valid.deviation.is_some_and(|d| d.contains("c_hash")));
 }

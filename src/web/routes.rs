@@ -11,9 +11,11 @@ use rocket::{Data, Request};
 
 use super::initiate::InitiateLogin;
 use super::logout::{self, see_other, Logout};
+use super::relay;
 use super::request_state::RequestState;
-use crate::config::Config;
+use crate::config::{Config, ResponseMode};
 use crate::error::{ErrorKind, OidcError};
+use crate::flow::callback::{finish_login, Arrival, CallbackParams};
 use crate::flow::{self, Oidc};
 
 /// The routes for `oidc`'s configuration.
@@ -137,26 +139,43 @@ pub(super) fn fail<'r>(req: &'r Request<'_>, err: OidcError) -> Outcome<'r> {
     Outcome::Error(status)
 }
 
-/// The redirect URI: finishes the login and returns to the page first asked for.
+/// The redirect URI: finishes the login and returns to the page first asked for. A `GET`
+/// with nothing in its query, when a provider answers in the fragment, gets the page that
+/// posts the fragment back.
 #[derive(Clone, Debug)]
 struct Callback;
 
 #[rocket::async_trait]
 impl Handler for Callback {
     async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
+        let oidc = oidc(req);
         let body;
-        let response = if req.method() == Method::Post {
+        let (response, arrival) = if req.method() == Method::Post {
             body = match form_body(req, data, CALLBACK_BODY_LIMIT, "the login's answer").await {
                 Ok(body) => body,
                 Err(err) => return fail(req, err),
             };
-            body.as_str()
+            (body.as_str(), Arrival::Posted)
         } else {
-            req.uri().query().map_or("", |q| q.as_str())
+            let query = req.uri().query().map_or("", |q| q.as_str());
+            let fragment_mode = oidc
+                .providers()
+                .any(|p| p.config.response_mode == ResponseMode::Fragment);
+            let empty = CallbackParams::parse(query).is_ok_and(|params| params.is_empty());
+            if fragment_mode && empty {
+                return Outcome::Success(relay::page(&oidc.config.callback_path));
+            }
+            (query, Arrival::Query)
         };
         let out = RequestState::of(req).cookie_queue();
-        let finished =
-            flow::login::finish_login(oidc(req), response, req.cookies(), &out, req.client_ip());
+        let finished = finish_login(
+            oidc,
+            response,
+            arrival,
+            req.cookies(),
+            &out,
+            req.client_ip(),
+        );
         match finished.await {
             Ok(return_to) => Outcome::Success(see_other(return_to)),
             Err(err) => fail(req, err),
@@ -164,9 +183,10 @@ impl Handler for Callback {
     }
 }
 
-/// The largest authorization response posted to the callback (form_post): a code, a state
-/// and an issuer, or an error with its description.
-const CALLBACK_BODY_LIMIT: u64 = 16 * 1024;
+/// The largest authorization response posted to the callback (form_post, fragment): a
+/// code, a state and an issuer, an ID token and an access token (encrypted ones are
+/// larger), or an error with its description.
+const CALLBACK_BODY_LIMIT: u64 = 64 * 1024;
 
 /// A request's bounded `application/x-www-form-urlencoded` body: the callback's posted
 /// answer (form_post), a back-channel logout, a login initiation. `what` starts each

@@ -462,3 +462,47 @@ pub async fn futures_join_all<F: std::future::Future>(
     .await;
     outputs.into_iter().map(Option::unwrap).collect()
 }
+
+/// Plays the browser's part at a callback URL whose answer is in the fragment: loads the
+/// callback (which must serve the relay page: no query, a strict policy, never cached),
+/// then posts the fragment's parameters as the page's script does.
+pub async fn through_relay<'c>(client: &'c Client, callback: &str) -> LocalResponse<'c> {
+    let url = url::Url::parse(callback).expect("an absolute callback URL");
+    let fragment = url
+        .fragment()
+        .unwrap_or_else(|| panic!("the answer is in the fragment: {callback}"))
+        .to_string();
+    let page = browse(client, url.path()).await;
+    assert_eq!(
+        page.status(),
+        Status::Ok,
+        "the callback serves the relay page"
+    );
+    let policy = page
+        .headers()
+        .get_one("Content-Security-Policy")
+        .expect("the relay page has a policy")
+        .to_string();
+    assert!(
+        policy.starts_with("default-src 'none'; script-src 'sha256-"),
+        "{policy}"
+    );
+    assert_eq!(page.headers().get_one("Cache-Control"), Some("no-store"));
+    assert_eq!(
+        page.headers().get_one("Referrer-Policy"),
+        Some("no-referrer")
+    );
+    let html = page.into_string().await.unwrap_or_default();
+    assert!(
+        html.contains(&format!("<form method=\"post\" action=\"{}\">", url.path())),
+        "the page posts to the callback: {html}"
+    );
+    client
+        .post(url.path().to_string())
+        .header(rocket::http::ContentType::Form)
+        .header(rocket::http::Accept::HTML)
+        .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
+        .body(fragment)
+        .dispatch()
+        .await
+}

@@ -321,6 +321,9 @@ pub struct Behaviour {
     pub client_credentials: Option<ClientCredentialsResponse>,
     /// `id_token_signing_alg_values_supported` in discovery (default `None`: `["RS256"]`).
     pub id_token_algs: Option<Vec<String>>,
+    /// Claims set on (or, with `null`, removed from) the ID token of an authorization
+    /// response (hybrid, implicit) only: `c_hash`, `at_hash`, `nonce`, `sub`, ...
+    pub front_id_token_claims: Map<String, Value>,
 }
 
 impl Default for Behaviour {
@@ -337,6 +340,7 @@ impl Default for Behaviour {
             token_response: TokenResponse::Ok,
             sub: "alice".to_owned(),
             id_token_claims: Map::new(),
+            front_id_token_claims: Map::new(),
             signing: Signing::Good,
             userinfo_sub: None,
             userinfo_status: None,
@@ -931,7 +935,8 @@ fn discovery(shared: &Shared, b: &Behaviour) -> Response {
             "userinfo_endpoint": format!("{base}/userinfo"),
             "jwks_uri": format!("{base}/jwks"),
             "end_session_endpoint": format!("{base}/logout"),
-            "response_types_supported": ["code"],
+            "response_types_supported": ["code", "code id_token", "code token",
+                "code id_token token", "id_token", "id_token token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported":
                 b.id_token_algs.clone().unwrap_or_else(|| vec!["RS256".to_owned()]),
@@ -1042,8 +1047,50 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
             redirect_uri: redirect_uri.clone(),
             client_id,
         };
-        lock(&shared.codes).insert(code.clone(), grant);
-        params.push(("code", code));
+        // Hybrid and implicit (Core 3.3, 3.2): the code, an access token and an ID token
+        // that binds them (c_hash, at_hash) as the response type asks.
+        let response_type: Vec<&str> = q
+            .get("response_type")
+            .map_or(vec!["code"], |t| t.split(' ').collect());
+        let access_token = response_type.contains(&"token").then(|| {
+            let token = random_token();
+            lock(&shared.access_tokens).insert(token.clone());
+            token
+        });
+        if response_type.contains(&"id_token") {
+            let half =
+                |value: &str| URL_SAFE_NO_PAD.encode(&Sha256::digest(value.as_bytes())[..16]);
+            let mut claims = Map::new();
+            if response_type.contains(&"code") {
+                claims.insert("c_hash".into(), json!(half(&code)));
+            }
+            claims.insert(
+                "at_hash".into(),
+                access_token
+                    .as_deref()
+                    .map_or(Value::Null, |t| json!(half(t))),
+            );
+            claims.extend(b.front_id_token_claims.clone());
+            let front = id_token(
+                shared,
+                b,
+                &grant.client_id,
+                grant.nonce.as_deref(),
+                "",
+                now(),
+                &claims,
+            );
+            params.push(("id_token", front.unwrap_or_default()));
+        }
+        if let Some(token) = access_token {
+            params.push(("access_token", token));
+            params.push(("token_type", "Bearer".into()));
+            params.push(("expires_in", b.expires_in.to_string()));
+        }
+        if response_type.contains(&"code") {
+            lock(&shared.codes).insert(code.clone(), grant);
+            params.push(("code", code));
+        }
     }
     if let Some(state) = q.get("state") {
         params.push(("state", state.clone()));
@@ -1056,7 +1103,17 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
         CallbackIss::Wrong => params.push(("iss", "https://evil.example".to_owned())),
         CallbackIss::Missing | CallbackIss::MissingOnErrors => {}
     }
+    // The fragment when asked, or by default when tokens come back (form_post answers
+    // come as a query too: the tests post them as the provider's page would).
+    let fragment = match q.get("response_mode").map(String::as_str) {
+        Some(mode) => mode == "fragment",
+        None => q.get("response_type").is_some_and(|t| t != "code"),
+    };
     match with_query(redirect_uri, &params) {
+        Some(location) if fragment => match location.split_once('?') {
+            Some((base, query)) => Response::redirect(&format!("{base}#{query}")),
+            None => Response::redirect(&location),
+        },
         Some(location) => Response::redirect(&location),
         None => Response::text(400, "text/plain", "invalid redirect_uri"),
     }

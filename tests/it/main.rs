@@ -19,6 +19,7 @@ mod fake_op_api;
 mod fake_op_client;
 mod fake_op_selftest;
 mod form_post;
+mod front_channel_real_op;
 mod http_client_real_op;
 mod initiate_login;
 mod large_sessions;
@@ -27,6 +28,8 @@ mod limits;
 mod login_params_real_op;
 mod login_real_op;
 mod logout;
+mod profile_hybrid;
+mod profile_implicit;
 // Several instances on one Redis: needs the Redis store (`--features redis`).
 #[cfg(feature = "redis")]
 mod multi_instance;

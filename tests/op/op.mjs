@@ -314,6 +314,9 @@ const configuration = {
   ...(ccScopes.length ? { scopes: ['openid', 'offline_access', ...ccScopes] } : {}),
   clients,
   jwks,
+  // Every response type of OIDC Core: the code flow, hybrid and implicit (a client may use
+  // only those its metadata lists; the default client lists `code`).
+  responseTypes: ['code', 'code id_token', 'code token', 'code id_token token', 'id_token', 'id_token token', 'none'],
 
   // Every login is a valid account; the login name becomes `sub`.
   async findAccount(_ctx, id) {
