@@ -191,6 +191,25 @@ async fn login_with_form_post() {
     .await;
 }
 
+/// A hybrid login (`code id_token`) answered in the fragment: the callback's relay page
+/// posts it back under its strict policy, in a real browser.
+#[rocket::async_test]
+async fn login_with_the_fragment_relay() {
+    scenario_with(
+        "login-fragment",
+        "",
+        &[
+            ("oidc.providers.default.client_id", node_op_hybrid_client()),
+            ("oidc.providers.default.response_type", "code id_token"),
+        ],
+    )
+    .await;
+}
+
+fn node_op_hybrid_client() -> &'static str {
+    common::node_op::HYBRID_CLIENT_ID
+}
+
 /// Every scenario again with the sessions in Redis (the cookie carries only the session's
 /// id): what a browser sees must not change with the store.
 #[cfg(feature = "redis")]

@@ -360,6 +360,53 @@ const scenarios = {
   },
 
   /**
+   * A hybrid login (`response_type = "code id_token"`), answered in the URL's fragment:
+   * the callback's relay page runs its one script under its hash-pinned policy, posts the
+   * fragment back same-site (the Lax login cookie goes with it), drops it from the address
+   * bar, and the login lands on /login.
+   */
+  async 'login-fragment'() {
+    const { context, close } = await freshContext();
+    const page = await firstPage(context);
+    const violations = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text());
+    });
+
+    log('open /login without a session');
+    await page.goto(`${APP}/login`);
+    check(isOp(page.url()), '/login should redirect a browser to the provider', page.url());
+    const authUrl = new URL(responsesTo('/login')[0].location);
+    check(authUrl.searchParams.get('response_type') === 'code id_token',
+      'the authorization request should ask for code id_token', authUrl.href);
+    check(!authUrl.searchParams.has('response_mode'),
+      'fragment is the default of hybrid logins: no response_mode', authUrl.href);
+
+    log('log in as alice and consent; the relay page posts the fragment');
+    await logInAtProvider(page, 'alice');
+    await page.waitForURL(`${APP}/login`);
+    check(page.url() === `${APP}/login`, 'the login should land on exactly /login', page.url());
+    await expectLoginJson(page, 'alice');
+
+    check(callbacks.length === 2, 'the relay page, then its post', callbacks);
+    check(callbacks[0].method === 'GET' && !new URL(callbacks[0].url).search,
+      'the browser first loads the callback without a query', callbacks[0]);
+    check(callbacks[1].method === 'POST', 'the relay page posts the answer', callbacks[1]);
+    const posted = new URLSearchParams(callbacks[1].postData || '');
+    check(posted.get('state') === authUrl.searchParams.get('state') && posted.get('code')
+      && posted.get('id_token'), 'the posted answer is the fragment of this login', callbacks[1]);
+    const callback = responsesTo(CALLBACK_PATH);
+    check(callback.length === 2 && callback[0].status === 200
+      && callback[0].cacheControl === 'no-store',
+      'the relay page is served and never kept', callback);
+    check(callback[1].status === 303 && callback[1].location === '/login',
+      'the posted answer finishes the login', callback);
+    check(violations.length === 0, 'the relay script runs under the page policy', violations);
+    expectNoAppErrors();
+    await close();
+  },
+
+  /**
    * Tabs start logins before any finishes; each ends logged in on the page it first asked
    * for, through its own transaction (state, nonce, PKCE verifier, return path).
    */

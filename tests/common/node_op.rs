@@ -108,9 +108,22 @@ pub fn clients_for(redirect_uri: &str) -> String {
         "post_logout_redirect_uris": [format!("{origin}/"), format!("{origin}/logout/callback")],
         "backchannel_logout_uri": format!("{origin}/logout/backchannel"),
         "backchannel_logout_session_required": true,
+    }, {
+        // Hybrid logins (tokens in the fragment): the provider allows them over plain-http
+        // loopback URIs for native clients only.
+        "client_id": HYBRID_CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "application_type": "native",
+        "redirect_uris": [redirect_uri],
+        "post_logout_redirect_uris": [format!("{origin}/"), format!("{origin}/logout/callback")],
+        "response_types": ["code id_token"],
+        "grant_types": ["authorization_code", "implicit", "refresh_token"],
     }])
     .to_string()
 }
+
+/// The client of [`clients_for`] that may log in with `response_type = "code id_token"`.
+pub const HYBRID_CLIENT_ID: &str = "rocket-hybrid";
 
 fn absolute(base: &str, location: &str) -> String {
     url::Url::parse(base)
