@@ -88,7 +88,11 @@ async fn every_hybrid_and_implicit_response_type_logs_in() {
                 "{response_type}: implicit: no token endpoint call"
             );
         }
-        if response_type != "id_token" {
+        if response_type == "id_token" {
+            // No access token, so no UserInfo: the scope's claims are in the ID token.
+            assert_eq!(body["id_token"]["email"], "alice@example.com", "{body}");
+            assert!(body["userinfo"].is_null(), "{body}");
+        } else {
             // An access token: UserInfo was read with it.
             assert_eq!(
                 body["userinfo"]["email"], "alice@example.com",
