@@ -143,13 +143,21 @@
 //! | `providers.<name>.private_key_kid` | string | RFC 7638 thumbprint | the `kid` of the key in assertions and at `jwks_path` |
 //! | `providers.<name>.token_endpoint_auth_signing_alg` | string | by key: `RS256`, `ES256`, `ES384`, `EdDSA`; `HS256` for `client_secret_jwt` | the assertions' algorithm (`PS256` for an RSA key, `HS512`, ...); one the provider does not list in `token_endpoint_auth_signing_alg_values_supported` stops launch |
 //! | `providers.<name>.client_assertion_audience` | string | `"issuer"` | the assertions' `aud`: the provider's issuer, `"token_endpoint"` for providers that want its URL, or `"endpoint"`: the exact URL of the endpoint each assertion is sent to (token, PAR, revocation, introspection) |
-//! | `providers.<name>.jwks_path` | path | off | the fairing serves the client's public key there (`{"keys": [...]}` with `use`, `alg`, `kid`), to register `<origin><path>` as `jwks_uri` |
+//! | `providers.<name>.jwks_path` | path | off | the fairing serves the client's public keys there (`{"keys": [...]}` with `use`, `kid`): the signing key, and the `encryption_key` with `"use": "enc"`; registered as `jwks_uri` (`<origin><path>`) |
+//! | `providers.<name>.id_token_encrypted_response_alg` | string | off | ID tokens come encrypted (a signed JWT inside a JWE): `"RSA-OAEP"`, `"RSA-OAEP-256"`, `"ECDH-ES"`, `"ECDH-ES+A128KW"`, `"ECDH-ES+A192KW"` or `"ECDH-ES+A256KW"` (`"RSA1_5"` is refused: padding-oracle attacks). Needs `encryption_key`; a provider that sends them unencrypted is refused. See [Encrypted and signed responses](#encrypted-and-signed-responses) |
+//! | `providers.<name>.id_token_encrypted_response_enc` | string | `"A128CBC-HS256"` | their content encryption: `"A128CBC-HS256"`, `"A192CBC-HS384"`, `"A256CBC-HS512"`, `"A128GCM"`, `"A192GCM"` or `"A256GCM"` |
+//! | `providers.<name>.userinfo_signed_response_alg` | string | off | UserInfo comes as a JWT signed with this algorithm (`RS256`, `PS256`, `ES256`, `EdDSA`, `HS256`, …): its signature, `iss` and `aud` are checked as an ID token's |
+//! | `providers.<name>.userinfo_encrypted_response_alg` | string | off | UserInfo comes encrypted (around the signed JWT when `userinfo_signed_response_alg` is set too); the algorithms of `id_token_encrypted_response_alg` |
+//! | `providers.<name>.userinfo_encrypted_response_enc` | string | `"A128CBC-HS256"` | as `id_token_encrypted_response_enc` |
+//! | `providers.<name>.encryption_key` | path | — | the client's decryption key, a PEM file (PKCS#8, PKCS#1 or SEC1; RSA of 2048 bits or more for `RSA-OAEP*`, EC P-256, P-384, P-521 or X25519 for `ECDH-ES*`); keep it apart from `private_key` |
+//! | `providers.<name>.encryption_key_pem` | string | — | the same key inline, instead of `encryption_key` |
+//! | `providers.<name>.encryption_key_kid` | string | RFC 7638 thumbprint | the `kid` of the encryption key at `jwks_path`; a JWE naming another `kid` is refused |
 //! | `providers.<name>.use_par` | bool | `false` | push each login's parameters to the provider first (RFC 9126) and send the browser with a `request_uri` only; on by itself when the provider (`require_pushed_authorization_requests`) or the registered client requires it |
 //! | `providers.<name>.dpop` | bool | `false` | bind the session's tokens to a key of its own (DPoP, RFC 9449): proofs on the token, refresh and UserInfo requests, the provider's nonces answered; [`Authenticated::dpop_proof`] for calling APIs |
 //! | `providers.<name>.dpop_alg` | string | `ES256` | or `EdDSA` |
 //! | `providers.<name>.id_token_signed_response_alg` | string | what the provider advertises | pin the ID token algorithm (`RS256`, `PS256`, `ES256`, `EdDSA`, `HS256` keyed by the client secret, ...): tokens signed otherwise are refused; a pin the provider does not advertise is a launch warning |
 //! | `providers.<name>.request_object_signing_alg` | string | off | send each authorization request as a request object (RFC 9101) signed with this algorithm: `private_key`'s (RS*, PS*, ES256/384, EdDSA), or HS256/384/512 with the client secret; in the URL, or inside the pushed request with `use_par`; registered when the client registers dynamically |
-//! | `providers.<name>.client_registration` | table | — | register the client dynamically (Registration 1.0, RFC 7591): the table's keys are registration metadata (`client_name`, `contacts`, ...) plus `initial_access_token`; the crate adds `redirect_uris`, `post_logout_redirect_uris`, `grant_types`, `response_types`, `token_endpoint_auth_method`, `token_endpoint_auth_signing_alg` (assertions), `backchannel_logout_uri`, `id_token_signed_response_alg` and `jwks_uri` unless the table sets them. Once per deployment: see [Dynamic registration](#dynamic-registration) |
+//! | `providers.<name>.client_registration` | table | — | register the client dynamically (Registration 1.0, RFC 7591): the table's keys are registration metadata (`client_name`, `contacts`, ...) plus `initial_access_token`; the crate adds `redirect_uris`, `post_logout_redirect_uris`, `grant_types`, `response_types`, `token_endpoint_auth_method`, `token_endpoint_auth_signing_alg` (assertions), `backchannel_logout_uri`, `frontchannel_logout_uri`, `id_token_signed_response_alg`, the encryption and UserInfo signing settings, `request_object_signing_alg`, `initiate_login_uri` (https only) and `jwks_uri` (or an inline `jwks`) unless the table sets them. Once per deployment: see [Dynamic registration](#dynamic-registration) |
 //! | `providers.<name>.registration_file` | path | — | where the registered client is kept (JSON, mode 0600); required unless sessions are in Redis, which then keeps it for every instance |
 //! | `providers.<name>.discovery_url` | URL | `<issuer>/.well-known/openid-configuration` | for providers whose discovery document lives elsewhere; it must still name `issuer` exactly |
 //! | `providers.<name>.ca_certificates` | list of paths | `[]` | PEM CA certificates trusted for this provider besides the system's (a private CA) |
@@ -279,6 +287,31 @@
 //! client_secret = "..."
 //! response_type = "code id_token"   # answered in the fragment
 //! ```
+//!
+//! # Encrypted and signed responses
+//!
+//! eID and banking providers often encrypt ID tokens and sign (or encrypt) UserInfo. Give
+//! the client a decryption key and say what was registered:
+//!
+//! ```toml
+//! [default.oidc.providers.default]
+//! encryption_key = "/etc/app/oidc-enc.pem"        # openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048
+//! jwks_path = "/oidc/jwks"                        # publishes its public half, "use": "enc"
+//! id_token_encrypted_response_alg = "RSA-OAEP-256"
+//! id_token_encrypted_response_enc = "A256GCM"     # default A128CBC-HS256
+//! userinfo_signed_response_alg = "RS256"
+//! ```
+//!
+//! An encrypted ID token is decrypted (the `alg` and `enc` must be the registered ones, and
+//! a `kid` must be this key's), then checked in full as any ID token; the session keeps the
+//! signed token, which is what `id_token_hint` wants at logout. A signed UserInfo is checked
+//! like an ID token (the registered algorithm only, the provider's keys, `iss` and `aud` when
+//! present); an encrypted one is decrypted first. A response that comes otherwise than
+//! registered (plain where encrypted was asked) is refused, since the app asked for the
+//! protection. With dynamic registration these settings are registered too, with the key
+//! at `jwks_uri` (or inline as `jwks` without `jwks_path`). The cryptography is aws-lc-rs's
+//! (RSA-OAEP and static-key ECDH, which `ring` lacks; constant-time, unlike RustCrypto's
+//! `rsa`, which has an unfixed timing advisory on private-key operations).
 //!
 //! # Several providers
 //!
@@ -492,6 +525,7 @@ pub mod __bench;
 // Layers, top to bottom; a module imports only from the layers below it (see
 // "Architecture" above).
 mod config; // configuration (floor 1, with error and provider)
+pub(crate) mod encryption; // the client's decryption key, JWE decryption (floor 1)
 mod error;
 mod flow; // login, callback, refresh, logout
 mod op; // the provider at run time: metadata, keys, calls

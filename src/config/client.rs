@@ -247,11 +247,12 @@ pub(super) fn validate_client(
     let jwks_path = match raw.jwks_path.take() {
         Some(path) => {
             check_route_path(&format!("{key}.jwks_path"), &path)?;
-            if private_key.is_none() {
+            let encrypts = raw.encryption_key.is_some() || raw.encryption_key_pem.is_some();
+            if private_key.is_none() && !encrypts {
                 bail!(
                     format!("{key}.jwks_path"),
-                    "serves the client's public key, and there is none",
-                    "set private_key (a PEM file) or private_key_pem too"
+                    "serves the client's public keys, and there is none",
+                    "set private_key (a PEM file) or private_key_pem, or an encryption_key"
                 );
             }
             Some(path)

@@ -45,6 +45,9 @@ pub(crate) const DPOP_ALG: &str = "ES256";
 pub(crate) const ACCESS_TOKEN_VALIDATION: &str = "auto";
 pub(crate) const INTROSPECTION_CACHE_SECONDS: u64 = 30;
 pub(crate) const USERINFO_HTTP_METHOD: &str = "GET";
+/// `providers.<name>.id_token_encrypted_response_enc` and `userinfo_encrypted_response_enc`
+/// when only their `_alg` is set (Registration 1.0, 2).
+pub(crate) const JWE_ENC: &str = "A128CBC-HS256";
 /// `providers.<name>.response_type`.
 pub(crate) const RESPONSE_TYPE: &str = "code";
 pub(crate) const JWKS_MAX_AGE_SECONDS: u64 = 3600;
@@ -178,6 +181,14 @@ mod tests {
                 USERINFO_HTTP_METHOD.to_string(),
             ),
             ("providers.<name>.response_type", quoted(RESPONSE_TYPE)),
+            (
+                "providers.<name>.id_token_encrypted_response_enc",
+                quoted(JWE_ENC),
+            ),
+            (
+                "providers.<name>.userinfo_encrypted_response_enc",
+                quoted(JWE_ENC),
+            ),
             (
                 "providers.<name>.post_logout_redirect_uris",
                 format!("[\"<origin of redirect_uri><logout_path>{POST_LOGOUT_CALLBACK_SUFFIX}\"]"),

@@ -15,6 +15,7 @@ mod api;
 mod app;
 mod client;
 pub(crate) mod defaults;
+mod encryption;
 mod error;
 mod limits;
 mod metadata;

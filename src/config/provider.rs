@@ -11,6 +11,7 @@ use super::api::{self, ApiSettings};
 use super::app::seconds;
 use super::client::{self, ClientSettings};
 use super::defaults;
+use super::encryption::{validate_protection, ProtectedResponses, RawProtection};
 use super::error::{bail, ConfigError};
 use super::metadata::{endpoint_overrides, EndpointOverrides, ProviderMetadata, RawEndpoints};
 use super::response::{validate_response, ResponseMode, ResponseType};
@@ -60,6 +61,15 @@ pub(super) struct RawProvider {
     // `client::validate_client`.
     pub(super) private_key: Option<String>,
     pub(super) private_key_pem: Option<String>,
+    // Encrypted and signed responses: read by `encryption::validate_protection`.
+    id_token_encrypted_response_alg: Option<String>,
+    id_token_encrypted_response_enc: Option<String>,
+    userinfo_signed_response_alg: Option<String>,
+    userinfo_encrypted_response_alg: Option<String>,
+    userinfo_encrypted_response_enc: Option<String>,
+    pub(super) encryption_key: Option<String>,
+    pub(super) encryption_key_pem: Option<String>,
+    encryption_key_kid: Option<String>,
     pub(super) private_key_kid: Option<String>,
     pub(super) jwks_path: Option<String>,
     pub(super) token_endpoint_auth_signing_alg: Option<String>,
@@ -109,6 +119,8 @@ pub(crate) struct ProviderConfig {
     /// `acr_values` from `auth_request_params`: the ID token's `acr` must be one of them.
     pub(crate) acr_values: Vec<String>,
     pub(crate) userinfo: UserinfoMethod,
+    /// Encrypted ID tokens, signed or encrypted UserInfo, and the key to decrypt them.
+    pub(crate) protected: ProtectedResponses,
     /// What the authorization response carries.
     pub(crate) response_type: ResponseType,
     /// How the provider sends the authorization response back.
@@ -297,6 +309,20 @@ pub(super) fn validate_provider(
         raw.response_mode.as_deref(),
         &app.origin,
     )?;
+    let protected = validate_protection(
+        &key,
+        RawProtection {
+            id_token_alg: raw.id_token_encrypted_response_alg.take(),
+            id_token_enc: raw.id_token_encrypted_response_enc.take(),
+            userinfo_signed_alg: raw.userinfo_signed_response_alg.take(),
+            userinfo_alg: raw.userinfo_encrypted_response_alg.take(),
+            userinfo_enc: raw.userinfo_encrypted_response_enc.take(),
+            key_file: raw.encryption_key.take(),
+            key_pem: raw.encryption_key_pem.take(),
+            key_kid: raw.encryption_key_kid.take(),
+        },
+        client_secret.is_some(),
+    )?;
     if client.dpop.is_some() && !response_type.has_code() {
         bail!(
             format!("{key}.dpop"),
@@ -356,6 +382,7 @@ pub(super) fn validate_provider(
         max_age,
         acr_values,
         userinfo,
+        protected,
         response_type,
         response_mode,
         trusted_audiences: raw.trusted_audiences,

@@ -398,10 +398,11 @@ impl Callback<'_, '_> {
                     }),
                     ..check
                 };
+                let id_token = client.open_id_token(id_token)?;
                 let valid = client
-                    .validate_id_token(resolved, id_token, Some(front_check), front_access_token)
+                    .validate_id_token(resolved, &id_token, Some(front_check), front_access_token)
                     .await?;
-                Some((id_token.clone(), valid))
+                Some((id_token.into_owned(), valid))
             }
             (true, None) => return Err(missing("id_token")),
             (false, _) => None,
@@ -439,8 +440,14 @@ impl Callback<'_, '_> {
             .await?;
         let (id_token, valid) = match (tokens.id_token(), front) {
             (Some(id_token), front) => {
+                let id_token = client.open_id_token(id_token)?;
                 let valid = client
-                    .validate_id_token(resolved, id_token, Some(check), Some(tokens.access_token()))
+                    .validate_id_token(
+                        resolved,
+                        &id_token,
+                        Some(check),
+                        Some(tokens.access_token()),
+                    )
                     .await?;
                 // Core 3.3.3.6: both ID tokens are about the same user of the same issuer
                 // (both were checked against the provider's issuer).
@@ -453,7 +460,7 @@ impl Callback<'_, '_> {
                         sanitize(&front.subject, 100)
                     )));
                 }
-                (id_token.to_string(), valid)
+                (id_token.into_owned(), valid)
             }
             // Core 3.3.3.3 has the token endpoint return one; the one already checked
             // serves (the provider's duty).

@@ -214,6 +214,25 @@ fn registration_request(
     if let Some(alg) = assertion_alg {
         implied.push(("token_endpoint_auth_signing_alg", json!(alg.name())));
     }
+    // Encrypted and signed responses (Registration 1.0 2); the decryption key is published
+    // at jwks_path, else sent inline.
+    let protected = &provider.protected;
+    if let Some(jwe) = protected.id_token {
+        implied.push(("id_token_encrypted_response_alg", json!(jwe.alg.as_str())));
+        implied.push(("id_token_encrypted_response_enc", json!(jwe.enc.as_str())));
+    }
+    if let Some(alg) = protected.userinfo_signed {
+        implied.push(("userinfo_signed_response_alg", json!(alg.name())));
+    }
+    if let Some(jwe) = protected.userinfo_encrypted {
+        implied.push(("userinfo_encrypted_response_alg", json!(jwe.alg.as_str())));
+        implied.push(("userinfo_encrypted_response_enc", json!(jwe.enc.as_str())));
+    }
+    if let (None, Some(key)) = (&settings.jwks_path, &protected.key) {
+        let mut keys = vec![key.published_jwk()];
+        keys.extend(settings.private_key.as_ref().map(|k| k.published_jwk()));
+        implied.push(("jwks", json!({ "keys": keys })));
+    }
     if let Some(path) = &settings.jwks_path {
         implied.push(("jwks_uri", json!(format!("{origin}{path}"))));
     }

@@ -166,10 +166,11 @@ async fn refresh_once(
     // From here on the provider may have rotated the refresh token: a passing failure of a
     // later step keeps the new tokens (with the previous ID token or UserInfo) rather than
     // losing them; only a token that fails validation ends the session.
-    let mut id_token = session.id_token();
+    let mut id_token = std::borrow::Cow::Borrowed(session.id_token());
     if let Some(refreshed) = tokens.id_token() {
+        let refreshed = client.open_id_token(refreshed)?;
         match client
-            .validate_id_token(resolved, refreshed, None, Some(tokens.access_token()))
+            .validate_id_token(resolved, &refreshed, None, Some(tokens.access_token()))
             .await
         {
             Ok(valid) => {
@@ -213,7 +214,7 @@ async fn refresh_once(
         access_token_expires_at: expires_at(tokens.expires_in(), now),
         // The provider may rotate the refresh token; otherwise the old one stays valid.
         refresh_token: tokens.refresh_token().or(session.refresh_token()),
-        id_token,
+        id_token: &id_token,
         userinfo,
         ..session.fields()
     }))

@@ -2,6 +2,7 @@
 //! openidconnect's verifier, kept per metadata and key set) and back-channel logout tokens
 //! (Back-Channel Logout 2.6).
 
+use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 use super::client::{ProviderClient, Resolved};
@@ -64,6 +65,34 @@ impl ProviderClient {
             log::warn!("oidc: provider {:?}: {deviation}", self.name());
         }
         Ok(valid)
+    }
+
+    /// The signed ID token inside `id_token` when this client registered encrypted ones
+    /// (`id_token_encrypted_response_alg`: a nested JWT, Core 10.2), else `id_token` as
+    /// is. The signed one is what is checked and kept (as `id_token_hint`, RP-Initiated
+    /// Logout 1.0 2, wants it decrypted).
+    pub(crate) fn open_id_token<'t>(&self, id_token: &'t str) -> Result<Cow<'t, str>, OidcError> {
+        let protected = &self.config.protected;
+        let (Some(jwe), Some(key)) = (protected.id_token, &protected.key) else {
+            return Ok(Cow::Borrowed(id_token));
+        };
+        if id_token.split('.').count() != 5 {
+            return Err(OidcError::invalid_id_token(format!(
+                "the ID token from provider {:?} is not encrypted, although this client \
+                 registered id_token_encrypted_response_alg {:?}; check its registration at \
+                 the provider",
+                self.name(),
+                jwe.alg.as_str()
+            )));
+        }
+        key.decrypt_to_string(id_token, Some((jwe.alg, jwe.enc)))
+            .map(Cow::Owned)
+            .map_err(|e| {
+                OidcError::invalid_id_token(format!(
+                    "the ID token from provider {:?} cannot be decrypted: {e}",
+                    self.name()
+                ))
+            })
     }
 
     /// The verifier of `resolved` with `keys`: the kept one, or one built now (and kept).

@@ -11,7 +11,11 @@ use super::client::{lock, ProviderClient, Resolved};
 use crate::config::UserinfoMethod;
 use crate::error::{sanitize, OidcError};
 use crate::protocol::dpop;
-use crate::protocol::http::{Auth, Body};
+use crate::protocol::http::{Auth, Body, HttpResponse};
+use crate::protocol::jwk::KeySet;
+use crate::protocol::jws::Rejection;
+use crate::protocol::time::now;
+use crate::protocol::userinfo_jwt::{validate_userinfo_jwt, UserinfoJwtCheck};
 use crate::signing::SigningKey;
 
 impl ProviderClient {
@@ -75,19 +79,12 @@ impl ProviderClient {
                 response.status
             )));
         }
-        if !response.is_json() {
-            return Err(OidcError::invalid_userinfo(format!(
-                "{what}: content type {:?} is not supported (signed or encrypted UserInfo is not \
-                 supported yet); set oidc.providers.{}.userinfo_http_method = \"none\" to skip it",
-                sanitize(&response.content_type, 64),
-                self.name()
-            )));
-        }
+        let body = self.userinfo_claims(resolved, &what, response).await?;
         #[derive(Deserialize)]
         struct Subject {
             sub: Option<String>,
         }
-        let parsed: Subject = serde_json::from_slice(&response.body)
+        let parsed: Subject = serde_json::from_slice(&body)
             .map_err(|e| OidcError::invalid_userinfo(format!("{what}: not a JSON object: {e}")))?;
         // Core 5.3.2: the sub in the UserInfo response must equal the ID token's.
         if parsed.sub.as_deref() != Some(subject) {
@@ -95,10 +92,82 @@ impl ProviderClient {
                 "{what}: the response's sub does not match the ID token's sub"
             )));
         }
-        let raw = String::from_utf8(response.body)
+        let raw = String::from_utf8(body)
             .ok()
             .and_then(|text| RawValue::from_string(text).ok())
             .ok_or_else(|| OidcError::invalid_userinfo(format!("{what}: not UTF-8 JSON")))?;
         Ok(Some(raw))
+    }
+
+    /// The claims of a UserInfo response, as JSON: as sent, or out of its JWE and JWT as
+    /// registered (`userinfo_encrypted_response_alg`, `userinfo_signed_response_alg`; a
+    /// nested JWT when both). A provider that answers otherwise than registered is refused:
+    /// the app asked for the protection.
+    async fn userinfo_claims(
+        &self,
+        resolved: &Resolved,
+        what: &str,
+        response: HttpResponse,
+    ) -> Result<Vec<u8>, OidcError> {
+        let protected = &self.config.protected;
+        if protected.userinfo_encrypted.is_none() && protected.userinfo_signed.is_none() {
+            if !response.is_json() {
+                return Err(OidcError::invalid_userinfo(format!(
+                    "{what}: content type {:?} is not JSON; a signed or encrypted UserInfo \
+                     needs userinfo_signed_response_alg or userinfo_encrypted_response_alg in \
+                     oidc.providers.{}",
+                    sanitize(&response.content_type, 64),
+                    self.name()
+                )));
+            }
+            return Ok(response.body);
+        }
+        let text = String::from_utf8(response.body)
+            .map_err(|_| OidcError::invalid_userinfo(format!("{what}: not UTF-8")))?;
+        let text = text.trim();
+        if text.starts_with('{') {
+            return Err(OidcError::invalid_userinfo(format!(
+                "{what}: the response is plain JSON, but this client registered a signed or \
+                 encrypted UserInfo; check the client's registration at provider {:?}",
+                self.name()
+            )));
+        }
+        let opened = match (protected.userinfo_encrypted, &protected.key) {
+            (Some(jwe), Some(key)) => key
+                .decrypt_to_string(text, Some((jwe.alg, jwe.enc)))
+                .map_err(|e| {
+                    OidcError::invalid_userinfo(format!("{what}: cannot be decrypted: {e}"))
+                })?,
+            _ => text.to_string(),
+        };
+        let Some(alg) = protected.userinfo_signed else {
+            return Ok(opened.into_bytes());
+        };
+        let check = |keys: &KeySet| {
+            validate_userinfo_jwt(
+                &opened,
+                keys,
+                &UserinfoJwtCheck {
+                    issuer: resolved.metadata.issuer(),
+                    client_id: resolved.client_id(),
+                    trusted_audiences: &self.config.trusted_audiences,
+                    alg,
+                    client_secret: resolved.client_secret(),
+                    now: now(),
+                    clock_skew: self.clock_skew,
+                },
+            )
+        };
+        let keys = self.keys(resolved).await?;
+        let outcome = match check(&keys) {
+            Err(Rejection::UnknownKey(_)) => check(&*self.refetch_keys(resolved, &keys).await?),
+            outcome => outcome,
+        };
+        outcome.map_err(|rejection| {
+            OidcError::invalid_userinfo(format!(
+                "{what}: the signed response is invalid: {}",
+                rejection.into_message()
+            ))
+        })
     }
 }

@@ -64,7 +64,11 @@ pub(super) fn split(jwt: &str) -> Result<Jws<'_>, Rejection> {
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        reject!("not a compact JWS (encrypted ID tokens are not supported)");
+        reject!(
+            "not a compact JWS (a token of five parts is encrypted: this client decrypts ID \
+             tokens and UserInfo when id_token_encrypted_response_alg or \
+             userinfo_encrypted_response_alg is set, with its encryption_key)"
+        );
     };
     let decode = |part: &str, name: &str| {
         URL_SAFE_NO_PAD

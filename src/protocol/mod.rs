@@ -11,3 +11,4 @@ pub(crate) mod jws;
 pub(crate) mod logout_token;
 pub(crate) mod random;
 pub(crate) mod time;
+pub(crate) mod userinfo_jwt;

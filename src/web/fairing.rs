@@ -312,14 +312,21 @@ fn client_jwks(oidc: &Oidc) -> Vec<(String, String)> {
     let mut sets: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
     for provider in oidc.providers() {
         let settings = &provider.config.client;
-        let (Some(path), Some(key)) = (&settings.jwks_path, &settings.private_key) else {
+        let Some(path) = &settings.jwks_path else {
             continue;
         };
-        let jwk = key.published_jwk();
-        match sets.iter_mut().find(|(p, _)| p == path) {
-            Some((_, keys)) if !keys.contains(&jwk) => keys.push(jwk),
-            Some(_) => {}
-            None => sets.push((path.clone(), vec![jwk])),
+        // The signing key, and beside it the decryption key (`"use": "enc"`).
+        let signing = settings.private_key.as_ref().map(|key| key.published_jwk());
+        let encryption = provider.config.protected.key.as_ref();
+        for jwk in signing
+            .into_iter()
+            .chain(encryption.map(|key| key.published_jwk()))
+        {
+            match sets.iter_mut().find(|(p, _)| p == path) {
+                Some((_, keys)) if !keys.contains(&jwk) => keys.push(jwk),
+                Some(_) => {}
+                None => sets.push((path.clone(), vec![jwk])),
+            }
         }
     }
     sets.into_iter()

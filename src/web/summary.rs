@@ -153,8 +153,30 @@ fn client_line(client: &ProviderState, resolved: Option<&Resolved>) -> String {
         Some(alg) => format!("on ({alg})"),
         None => "off".to_string(),
     };
+    let mut responses = String::new();
+    let protected = &client.config.protected;
+    if client.config.response_type.as_str() != "code" {
+        responses.push_str(&format!(
+            "; response_type {:?} ({})",
+            client.config.response_type.as_str(),
+            client.config.response_mode.as_str()
+        ));
+    }
+    if let Some(jwe) = protected.id_token {
+        responses.push_str(&format!("; ID tokens encrypted ({}, {})", jwe.alg, jwe.enc));
+    }
+    if let Some(alg) = protected.userinfo_signed {
+        responses.push_str(&format!("; UserInfo signed ({alg})"));
+    }
+    if let Some(jwe) = protected.userinfo_encrypted {
+        responses.push_str(&format!("; UserInfo encrypted ({}, {})", jwe.alg, jwe.enc));
+    }
+    if let Some(key) = &protected.key {
+        responses.push_str(&format!(", decryption key kid {:?}", key.kid()));
+    }
     format!(
-        "oidc: provider {:?}: client: {}; authentication {auth}; PAR {par}; DPoP {dpop}",
+        "oidc: provider {:?}: client: {}; authentication {auth}; PAR {par}; DPoP \
+         {dpop}{responses}",
         client.name(),
         client.registration_source(),
     )

@@ -40,6 +40,7 @@
 //   OP_DPOP=0|1             DPoP (default on)
 //   OP_DPOP_NONCE=1         every DPoP proof must carry a server nonce
 //   OP_REQUEST_OBJECTS=1|required  RFC 9101 request objects accepted (or required)
+//   OP_ENCRYPTION=1         JWE ID tokens and UserInfo, signed UserInfo (clients that register them)
 // Bearer-token APIs (README.md: "Bearer tokens"):
 //   OP_RESOURCE=<uri>       one resource server (RFC 8707 resource indicator) at that URI
 //   OP_RESOURCE_SCOPES      its scopes, space-separated (default "read write admin")
@@ -305,6 +306,10 @@ async function postLogoutSuccessSource(ctx) {
 // OP_ACR_VALUES: the acr values this provider claims to support (acr_values_supported).
 const acrValues = env.OP_ACR_VALUES ? env.OP_ACR_VALUES.split(',').filter(Boolean) : [];
 
+// JWE algorithms of the RP certification profiles (RSA1_5 left out, as the crate refuses it).
+const ENCRYPTION_ALGS = ['RSA-OAEP', 'RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A128KW', 'ECDH-ES+A256KW'];
+const ENCRYPTION_ENCS = ['A128CBC-HS256', 'A256CBC-HS512', 'A128GCM', 'A256GCM'];
+
 const configuration = {
   ...(acrValues.length ? { acrValues } : {}),
   // OP_CC_SCOPES: more scopes of the provider itself (the library's default is
@@ -422,6 +427,14 @@ const configuration = {
       'ES256', 'ES384', 'ES512',
       'Ed25519', 'EdDSA',
     ],
+    // OP_ENCRYPTION=1: what a client may ask for in id_token_encrypted_response_* and
+    // userinfo_encrypted_response_* (with its public key, "use": "enc", in jwks or
+    // jwks_uri), and in userinfo_signed_response_alg.
+    idTokenEncryptionAlgValues: ENCRYPTION_ALGS,
+    userinfoEncryptionAlgValues: ENCRYPTION_ALGS,
+    idTokenEncryptionEncValues: ENCRYPTION_ENCS,
+    userinfoEncryptionEncValues: ENCRYPTION_ENCS,
+    userinfoSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'HS256'],
     // DPoP proof algs: every asymmetric alg the library knows (ML-DSA needs Node 24.7).
     dPoPSigningAlgValues: [
       'ES256', 'ES384', 'ES512',
@@ -444,6 +457,9 @@ const configuration = {
 
   features: {
     devInteractions: { enabled: true }, // built-in login and consent pages
+    // OP_ENCRYPTION=1: encrypted ID tokens and UserInfo (JWE), and UserInfo as a signed JWT.
+    encryption: { enabled: env.OP_ENCRYPTION === '1' },
+    jwtUserinfo: { enabled: env.OP_ENCRYPTION === '1' },
     rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
     revocation: { enabled: true },
     introspection: { enabled: true },
