@@ -68,11 +68,21 @@ async fn scenario(name: &str, oidc_extra: &str) {
 
 /// [`scenario`] with `settings` (dotted keys) over the app's configuration.
 async fn scenario_with(name: &str, oidc_extra: &str, settings: &[(&str, &str)]) {
+    scenario_with_op(name, oidc_extra, settings, &[]).await;
+}
+
+/// [`scenario_with`] with more environment for the provider (`OP_*`).
+async fn scenario_with_op(
+    name: &str,
+    oidc_extra: &str,
+    settings: &[(&str, &str)],
+    op_env: &[(&str, &str)],
+) {
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     require_chromium();
     ensure_installed().await;
     let started = Instant::now();
-    let app = RunningApp::start_with(oidc_extra, settings).await;
+    let app = RunningApp::start_with_op(oidc_extra, settings, op_env).await;
     let artifacts = artifacts_dir(name);
     let _ = std::fs::remove_dir_all(&artifacts);
 
@@ -208,6 +218,14 @@ async fn login_with_the_fragment_relay() {
 
 fn node_op_hybrid_client() -> &'static str {
     common::node_op::HYBRID_CLIENT_ID
+}
+
+/// Front-channel logout started at the provider: its logout page frames the app's
+/// `frontchannel_logout_uri` (with `iss` and the session's `sid`) across sites; the app's
+/// session ends although its `Lax` cookie does not come with the framed request.
+#[rocket::async_test]
+async fn frontchannel_logout_at_the_provider() {
+    scenario_with_op("frontchannel-logout", "", &[], &[("OP_FRONTCHANNEL", "1")]).await;
 }
 
 /// Every scenario again with the sessions in Redis (the cookie carries only the session's

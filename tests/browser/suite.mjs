@@ -593,6 +593,70 @@ const scenarios = {
   },
 
   /**
+   * Front-channel logout started at the provider (OP_FRONTCHANNEL=1): its logout page
+   * frames the app's frontchannel_logout_uri with iss and the session's sid. The framed
+   * request is cross-site, so the app's Lax session cookie stays behind: the app ends the
+   * session by its sid, answers 200 with frame-ancestors naming the provider, and the
+   * next visit of the app finds no session.
+   */
+  async 'frontchannel-logout'() {
+    const { context, close } = await freshContext();
+    const page = await firstPage(context);
+    const framed = [];
+    context.on('request', async (request) => {
+      if (isApp(request.url()) && pathOf(request.url()) === '/logout/frontchannel') {
+        const entry = { url: request.url(), inFrame: request.frame().parentFrame() !== null };
+        framed.push(entry);
+        const headers = await request.allHeaders();
+        entry.dest = headers['sec-fetch-dest'];
+        entry.cookie = headers.cookie || '';
+      }
+    });
+    const refusals = [];
+    page.on('console', (message) => {
+      if (/Refused to (frame|display)|frame-ancestors/i.test(message.text())) refusals.push(message.text());
+    });
+
+    log('log in through /login');
+    await fullLogin(page, '/login', 'dave');
+    const session = await bodyJson(page);
+    const sid = session?.id_token?.sid;
+    check(typeof sid === 'string' && sid.length > 0, 'the ID token should carry a sid', session);
+
+    log('log out at the provider: its page frames the app');
+    await page.goto(`${OP}/session/end`);
+    await shot(page, 'provider-logout');
+    const yes = page.locator('button[name="logout"][value="yes"]');
+    await yes.waitFor({ state: 'visible' });
+    await Promise.all([
+      page.waitForURL((url) => isOp(url.href) && !url.pathname.startsWith('/session/end?')
+        && url.pathname !== '/session/end'),
+      yes.click(),
+    ]);
+    await page.waitForLoadState('load');
+    await shot(page, 'provider-logged-out');
+    check(framed.length === 1, 'the provider should frame the app once', framed);
+    const frameUrl = new URL(framed[0].url);
+    check(frameUrl.searchParams.get('sid') === sid && frameUrl.searchParams.get('iss') === OP,
+      'the framed URI should carry the session\'s sid and the issuer', framed[0]);
+    check(framed[0].inFrame && (framed[0].dest ?? 'iframe') === 'iframe',
+      'the request should come from an iframe', framed[0]);
+    check(!framed[0].cookie.includes(SESSION_COOKIE),
+      'the Lax session cookie should stay behind on the cross-site framed request', framed[0]);
+    const answer = responsesTo('/logout/frontchannel')[0];
+    check(answer?.status === 200 && answer.cacheControl === 'no-store',
+      'the app should answer the framed request 200, never cached', answer);
+    check(refusals.length === 0, 'the browser should allow the frame (frame-ancestors)', refusals);
+
+    log('open /login: the session is gone, so the app sends the browser to the provider');
+    await page.goto(`${APP}/login`);
+    await shot(page, 'login-again');
+    check(isOp(page.url()), 'the app session should have ended', page.url());
+    await expectLoginPage(page, 'after the provider logout');
+    await close();
+  },
+
+  /**
    * After logout, Back must not show the logged-in pages again: the app's answers to a
    * session must not be kept in the browser's cache (Cache-Control: no-store).
    */

@@ -108,6 +108,9 @@ pub fn clients_for(redirect_uri: &str) -> String {
         "post_logout_redirect_uris": [format!("{origin}/"), format!("{origin}/logout/callback")],
         "backchannel_logout_uri": format!("{origin}/logout/backchannel"),
         "backchannel_logout_session_required": true,
+        // Framed by the provider's logout page only with OP_FRONTCHANNEL=1.
+        "frontchannel_logout_uri": format!("{origin}/logout/frontchannel"),
+        "frontchannel_logout_session_required": true,
     }, {
         // Hybrid logins (tokens in the fragment): the provider allows them over plain-http
         // loopback URIs for native clients only.

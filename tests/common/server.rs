@@ -127,13 +127,22 @@ impl RunningApp {
 
     /// [`RunningApp::start`] with `settings` (dotted keys) over the configuration.
     pub async fn start_with(oidc_extra: &str, settings: &[(&str, &str)]) -> RunningApp {
+        RunningApp::start_with_op(oidc_extra, settings, &[]).await
+    }
+
+    /// [`RunningApp::start_with`] with more environment for the provider (`OP_*`).
+    pub async fn start_with_op(
+        oidc_extra: &str,
+        settings: &[(&str, &str)],
+        op_env: &[(&str, &str)],
+    ) -> RunningApp {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let redirect_uri = format!("{url}/redirect_uri");
-        let op = NodeOp::start(&[
-            ("OP_HOST", "localhost"),
-            ("OP_CLIENTS", &clients_for(&redirect_uri)),
-        ]);
+        let clients = clients_for(&redirect_uri);
+        let mut env = vec![("OP_HOST", "localhost"), ("OP_CLIENTS", clients.as_str())];
+        env.extend_from_slice(op_env);
+        let op = NodeOp::start(&env);
         assert!(
             op.issuer.starts_with("http://localhost:"),
             "the provider should be on localhost: {}",

@@ -41,6 +41,7 @@
 //   OP_DPOP_NONCE=1         every DPoP proof must carry a server nonce
 //   OP_REQUEST_OBJECTS=1|required  RFC 9101 request objects accepted (or required)
 //   OP_ENCRYPTION=1         JWE ID tokens and UserInfo, signed UserInfo (clients that register them)
+//   OP_FRONTCHANNEL=1       the logout page frames each client's frontchannel_logout_uri first
 // Bearer-token APIs (README.md: "Bearer tokens"):
 //   OP_RESOURCE=<uri>       one resource server (RFC 8707 resource indicator) at that URI
 //   OP_RESOURCE_SCOPES      its scopes, space-separated (default "read write admin")
@@ -285,12 +286,55 @@ async function renderError(ctx, out, _error) {
 // As in the library's default page, the two buttons sit outside the form and
 // submit it through form="op.logoutForm": "Yes" adds logout=yes (end the whole
 // session), "No" posts only xsrf (sign out of the requesting client only).
+// Front-channel logout (OpenID Connect Front-Channel Logout 1.0), which the library lacks:
+// with OP_FRONTCHANNEL=1, "Yes, sign me out" first loads the frontchannel_logout_uri of
+// every client of the session in an iframe, with iss and that client's sid, then confirms.
+const frontchannel = env.OP_FRONTCHANNEL === '1';
+
+async function frontchannelFrames(ctx) {
+  const frames = [];
+  const authorizations = ctx.oidc.session?.authorizations || {};
+  for (const clientId of Object.keys(authorizations)) {
+    const client = await ctx.oidc.provider.Client.find(clientId);
+    const uri = client?.metadata().frontchannel_logout_uri;
+    const sid = ctx.oidc.session.sidFor(clientId);
+    if (!uri || !sid) continue;
+    const url = new URL(uri);
+    url.searchParams.set('iss', ctx.oidc.provider.issuer);
+    url.searchParams.set('sid', sid);
+    frames.push(url.href);
+  }
+  return frames;
+}
+
 async function logoutSource(ctx, form) {
+  const frames = frontchannel ? await frontchannelFrames(ctx) : [];
+  // Loads the frames (each reports its load), then posts the confirmation.
+  const script = frames.length === 0 ? '' : `<div id="frames"></div>
+<script>
+document.querySelector('button[name="logout"][value="yes"]').addEventListener('click', (event) => {
+  event.preventDefault();
+  const form = document.getElementById('op.logoutForm');
+  const yes = document.createElement('input');
+  yes.type = 'hidden'; yes.name = 'logout'; yes.value = 'yes';
+  form.appendChild(yes);
+  const uris = ${JSON.stringify(frames)};
+  let pending = uris.length;
+  const done = () => { pending -= 1; if (pending === 0) form.submit(); };
+  for (const uri of uris) {
+    const frame = document.createElement('iframe');
+    frame.src = uri;
+    frame.onload = done;
+    document.getElementById('frames').appendChild(frame);
+  }
+  setTimeout(() => form.submit(), 5000);
+});
+</script>`;
   ctx.type = 'html';
   ctx.body = page('Logout Request', `<p>Do you want to sign-out from ${escapeHtml(ctx.host)}?</p>
 ${form}
 <button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
-<button type="submit" form="op.logoutForm">No, stay signed in</button>`);
+<button type="submit" form="op.logoutForm">No, stay signed in</button>${script}`);
 }
 
 // Shown after logout when no post_logout_redirect_uri was given.
@@ -319,6 +363,9 @@ const configuration = {
   ...(ccScopes.length ? { scopes: ['openid', 'offline_access', ...ccScopes] } : {}),
   clients,
   jwks,
+  // Front-channel logout metadata (see OP_FRONTCHANNEL), kept on static and registered
+  // clients alike.
+  extraClientMetadata: { properties: ['frontchannel_logout_uri', 'frontchannel_logout_session_required'] },
   // Every response type of OIDC Core: the code flow, hybrid and implicit (a client may use
   // only those its metadata lists; the default client lists `code`).
   responseTypes: ['code', 'code id_token', 'code token', 'code id_token token', 'id_token', 'id_token token', 'none'],
