@@ -11,7 +11,7 @@
 //! | `GET /authorize` | `303` back to `redirect_uri` with `code`, `state`, `iss` (no login page); a pushed request by `client_id` + `request_uri` |
 //! | `POST /par` | pushed authorization requests (RFC 9126), with `par` |
 //! | `POST /token` | `grant_type=authorization_code`, client auth (secret or assertion), single-use codes, PKCE S256, DPoP proofs |
-//! | `GET`/`POST /userinfo` | needs `Authorization: Bearer <access token from /token>` (or `DPoP` with a proof) |
+//! | `GET`/`POST /userinfo` | needs `Authorization: Bearer <access token from /token>` (or `DPoP` with a proof); JSON, or a signed and/or encrypted JWT with `userinfo_form` |
 //! | `POST /register` | dynamic registration (RFC 7591) of `registered-app`, with `registration` |
 //! | `GET /register/registered-app` | its configuration (RFC 7592), with its registration access token |
 //! | `GET /logout` | `303` to `post_logout_redirect_uri` (with `state`), else `200` |
@@ -20,7 +20,8 @@
 //!
 //! `/token` also takes `grant_type=client_credentials` when `client_credentials` says how to
 //! answer, and [`FakeOp::access_token`] makes RFC 9068 JWT access tokens signed like the ID
-//! tokens, for APIs that check them locally.
+//! tokens, for APIs that check them locally. ID tokens come encrypted (nested JWTs) with
+//! `id_token_encryption`; the JWEs are made by [`super::jwe`].
 //!
 //! Every deviation from a well-behaved provider is switched on through
 //! [`Behaviour`] (see [`FakeOp::set`]); with `Behaviour::default()` the fake
@@ -48,6 +49,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::jwe;
 
 /// The only client the fake OP knows.
 pub const CLIENT_ID: &str = "test-client";
@@ -230,6 +233,81 @@ pub enum ClientCredentialsResponse {
     InvalidClient,
 }
 
+/// A JWE the provider makes: to the client's public JWK `jwk`, with `alg` and `enc` (those
+/// [`jwe::encrypt`] knows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encryption {
+    pub alg: String,
+    pub enc: String,
+    pub jwk: Value,
+}
+
+impl Encryption {
+    /// A JWE to `jwk` with `alg` and `enc`.
+    pub fn to(jwk: Value, alg: &str, enc: &str) -> Self {
+        Encryption {
+            alg: alg.to_owned(),
+            enc: enc.to_owned(),
+            jwk,
+        }
+    }
+}
+
+/// How `/userinfo` answers a valid access token (Core 5.3.2).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum UserinfoForm {
+    /// `application/json`: the claims as they are.
+    #[default]
+    Json,
+    /// `application/jwt`: the claims with `iss` (the issuer) and `aud` ([`CLIENT_ID`]), then
+    /// `userinfo_jwt_claims`, signed as `userinfo_signing` (by default `signing`) says.
+    Signed,
+    /// `application/jwt`: a JWE of the JSON claims.
+    Encrypted(Encryption),
+    /// `application/jwt`: a JWE (`cty: "JWT"`) of the `Signed` JWT.
+    SignedThenEncrypted(Encryption),
+}
+
+/// How every JWE of the provider (ID tokens, UserInfo) is spoiled once made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JweTamper {
+    /// One bit of the ciphertext flipped.
+    Ciphertext,
+    /// One bit of the authentication tag flipped.
+    Tag,
+    /// The protected header sent with one more member (`alg`, `enc`, `kid` unchanged): the
+    /// authenticated data is no longer what was encrypted.
+    ProtectedHeader,
+    /// One bit of the encrypted key flipped (RSA and `ECDH-ES+A*KW`); direct `ECDH-ES`, which
+    /// has none, gets one byte.
+    EncryptedKey,
+}
+
+impl JweTamper {
+    fn apply(self, jwe: &str) -> String {
+        let mut parts: Vec<String> = jwe.split('.').map(str::to_owned).collect();
+        let index = match self {
+            JweTamper::ProtectedHeader => 0,
+            JweTamper::EncryptedKey => 1,
+            JweTamper::Ciphertext => 3,
+            JweTamper::Tag => 4,
+        };
+        let mut bytes = URL_SAFE_NO_PAD.decode(&parts[index]).unwrap_or_default();
+        if self == JweTamper::ProtectedHeader {
+            let mut header: Map<String, Value> = serde_json::from_slice(&bytes).unwrap_or_default();
+            header.insert("x-tampered".into(), json!(true));
+            bytes = Value::Object(header).to_string().into_bytes();
+        } else if bytes.is_empty() {
+            bytes.push(0x01);
+        } else {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x01;
+        }
+        parts[index] = URL_SAFE_NO_PAD.encode(bytes);
+        parts.join(".")
+    }
+}
+
 /// Everything a test can change; public fields, `Default` is a correct OP.
 #[derive(Debug, Clone)]
 pub struct Behaviour {
@@ -324,6 +402,18 @@ pub struct Behaviour {
     /// Claims set on (or, with `null`, removed from) the ID token of an authorization
     /// response (hybrid, implicit) only: `c_hash`, `at_hash`, `nonce`, `sub`, ...
     pub front_id_token_claims: Map<String, Value>,
+    /// `Some`: every ID token (code, refresh and authorization responses) is a nested JWT,
+    /// the signed one inside a JWE (`cty: "JWT"`) as this says; `None` (default): signed only.
+    pub id_token_encryption: Option<Encryption>,
+    /// How `/userinfo` answers (default `Json`).
+    pub userinfo_form: UserinfoForm,
+    /// Claims set on (or, with `null`, removed from) a signed UserInfo after the usual ones:
+    /// `aud`, `iss`, ... (default none).
+    pub userinfo_jwt_claims: Map<String, Value>,
+    /// How a signed UserInfo is signed (default `None`: as `signing` says).
+    pub userinfo_signing: Option<Signing>,
+    /// `Some`: every JWE is spoiled so (default `None`).
+    pub jwe_tamper: Option<JweTamper>,
 }
 
 impl Default for Behaviour {
@@ -366,6 +456,11 @@ impl Default for Behaviour {
             introspection: None,
             client_credentials: None,
             id_token_algs: None,
+            id_token_encryption: None,
+            userinfo_form: UserinfoForm::Json,
+            userinfo_jwt_claims: Map::new(),
+            userinfo_signing: None,
+            jwe_tamper: None,
         }
     }
 }
@@ -1499,7 +1594,20 @@ fn id_token(
         }
     }
 
-    sign(shared, b, &b.signing, "JWT", claims)
+    let jws = sign(shared, b, &b.signing, "JWT", claims)?;
+    Some(match &b.id_token_encryption {
+        Some(to) => encrypted(b, to, Some("JWT"), &jws),
+        None => jws,
+    })
+}
+
+/// A JWE of `plaintext` as `to` says, spoiled as `b.jwe_tamper` says.
+fn encrypted(b: &Behaviour, to: &Encryption, cty: Option<&str>, plaintext: &str) -> String {
+    let jwe = jwe::encrypt(&to.jwk, &to.alg, &to.enc, cty, plaintext.as_bytes());
+    match b.jwe_tamper {
+        Some(tamper) => tamper.apply(&jwe),
+        None => jwe,
+    }
 }
 
 /// Signs `claims` as the provider would, with header `typ`, or breaks the signature as
@@ -1576,14 +1684,37 @@ fn userinfo(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
         ));
         return r;
     }
-    Response::json(
-        200,
-        &json!({
-            "sub": b.userinfo_sub.as_deref().unwrap_or(&b.sub),
-            "email": "alice@example.com",
-            "name": "Alice",
-        }),
-    )
+    let claims = json!({
+        "sub": b.userinfo_sub.as_deref().unwrap_or(&b.sub),
+        "email": "alice@example.com",
+        "name": "Alice",
+    });
+    let signed = || {
+        let mut claims = claims.as_object().cloned().unwrap_or_default();
+        claims.insert("iss".into(), json!(shared.issuer));
+        claims.insert("aud".into(), json!(CLIENT_ID));
+        for (name, value) in &b.userinfo_jwt_claims {
+            if value.is_null() {
+                claims.remove(name);
+            } else {
+                claims.insert(name.clone(), value.clone());
+            }
+        }
+        let signing = b.userinfo_signing.as_ref().unwrap_or(&b.signing);
+        sign(shared, b, signing, "JWT", claims)
+    };
+    let jwt = match &b.userinfo_form {
+        UserinfoForm::Json => return Response::json(200, &claims),
+        UserinfoForm::Signed => signed(),
+        UserinfoForm::Encrypted(to) => Some(encrypted(b, to, None, &claims.to_string())),
+        UserinfoForm::SignedThenEncrypted(to) => {
+            signed().map(|jws| encrypted(b, to, Some("JWT"), &jws))
+        }
+    };
+    match jwt {
+        Some(jwt) => Response::text(200, "application/jwt", &jwt),
+        None => Response::error(500, "server_error"),
+    }
 }
 
 /// A pushed authorization request (RFC 9126 2): answered as `Behaviour::par` says; the

@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | [`app`] | [`app::TestApp`], the builder of an app under test, and the browser's requests |
 //! | [`fake_op`] | a provider written in Rust that misbehaves on purpose |
+//! | [`jwe`] | the provider's side of JWE: encryption to a client's key, for `fake_op` |
 //! | [`node_op`] | panva's certified `oidc-provider` (Node), and its login pages |
 //! | [`clients`] | clients of the Node provider (keys, client authentication) and logins at it |
 //! | [`api_app`] | the API example, and tokens for it |
@@ -13,13 +14,14 @@
 //! | [`server`] | the quickstart on a real port, for real HTTP clients |
 //!
 //! `fake_op`, `node_op`, `redis` and `server` are also compiled into the benchmark member by
-//! path: keep their names and public items.
+//! path: keep their names and public items (`fake_op` needs `jwe` beside it).
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod api_app;
 pub mod app;
 pub mod clients;
 pub mod fake_op;
+pub mod jwe;
 pub mod node_op;
 pub mod redis;
 pub mod server;

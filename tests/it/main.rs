@@ -15,6 +15,7 @@ mod callback_security;
 mod client_auth_real_op;
 mod config_env;
 mod dpop_real_op;
+mod encrypted_responses;
 mod encryption_real_op;
 mod fake_op_api;
 mod fake_op_client;
