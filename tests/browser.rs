@@ -94,6 +94,8 @@ async fn scenario_with_op(
         .env("OP", &app.op.issuer)
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", CHROMIUM)
+        // The suite checks what the provider was told to do (OP_FRONTCHANNEL, ...).
+        .envs(op_env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -226,6 +228,14 @@ fn node_op_hybrid_client() -> &'static str {
 #[rocket::async_test]
 async fn frontchannel_logout_at_the_provider() {
     scenario_with_op("frontchannel-logout", "", &[], &[("OP_FRONTCHANNEL", "1")]).await;
+}
+
+/// RP-initiated logout with a provider that frames every client's front-channel logout
+/// URI on its logout page: the app answers the framed request (its session already ended
+/// at `/logout`), and the logout lands on `/` as without it.
+#[rocket::async_test]
+async fn logout_with_frontchannel_frames() {
+    scenario_with_op("logout", "", &[], &[("OP_FRONTCHANNEL", "1")]).await;
 }
 
 /// Every scenario again with the sessions in Redis (the cookie carries only the session's

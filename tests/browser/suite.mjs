@@ -573,9 +573,19 @@ const scenarios = {
     check(new URL(page.url()).pathname === '/', 'the logout should land on the app\'s /', page.url());
     // The return route checks the logout's state against its cookie: that cookie had to
     // come back on a cross-site redirect from the provider (SameSite=Lax at work).
-    const returned = appResponses.filter((r) => pathOf(r.url).startsWith('/logout/'));
+    const returned = appResponses.filter((r) => pathOf(r.url).startsWith('/logout/')
+      && pathOf(r.url) !== '/logout/frontchannel');
     check(returned.length === 1 && returned[0].status === 303 && returned[0].location === '/',
       'the return from the provider should pass the state check and redirect to /', returned);
+    // With OP_FRONTCHANNEL=1 the provider's logout page framed the app's front-channel
+    // logout URI first (oidcc-client-test-rp-frontchannel-rpinitlogout).
+    const framed = responsesTo('/logout/frontchannel');
+    if (env.OP_FRONTCHANNEL === '1') {
+      check(framed.length === 1 && framed[0].status === 200 && framed[0].cacheControl === 'no-store',
+        'the provider\'s logout page should frame the app once, answered 200 and never cached', framed);
+    } else {
+      check(framed.length === 0, 'no front-channel request without OP_FRONTCHANNEL', framed);
+    }
     const root = responsesTo('/').at(-1);
     check(root?.status === 200, 'the app should answer / with 200', root);
     const text = await bodyText(page);

@@ -146,7 +146,17 @@ pub enum Signing {
     /// an ID token when the provider advertises HS256, never for an access token another
     /// client presents.
     Hs256WithClientSecret,
+    /// ES256 with the provider's EC P-256 key, kid [`EC_KID`]: a correct signature, which
+    /// `/jwks` verifies when [`Behaviour::publish_ec_key`] is on. For a client that pinned
+    /// RS256, the wrong algorithm all the same.
+    Es256,
+    /// RS256 with the current key and no `kid` in the header (the conformance suite's
+    /// `kid-absent` tests).
+    NoKid,
 }
+
+/// The kid of the provider's EC P-256 key (see [`Signing::Es256`]).
+pub const EC_KID: &str = "ec-1";
 
 /// How `/par` answers (RFC 9126) once the provider advertises it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -399,6 +409,12 @@ pub struct Behaviour {
     pub client_credentials: Option<ClientCredentialsResponse>,
     /// `id_token_signing_alg_values_supported` in discovery (default `None`: `["RS256"]`).
     pub id_token_algs: Option<Vec<String>>,
+    /// `/jwks` also publishes the provider's EC P-256 key ([`EC_KID`], ES256), beside the
+    /// RSA one (default off).
+    pub publish_ec_key: bool,
+    /// `/jwks` publishes the other RSA key too (key 2 beside key 1), so a token without
+    /// `kid` matches two keys (default off).
+    pub publish_both_rsa_keys: bool,
     /// Claims set on (or, with `null`, removed from) the ID token of an authorization
     /// response (hybrid, implicit) only: `c_hash`, `at_hash`, `nonce`, `sub`, ...
     pub front_id_token_claims: Map<String, Value>,
@@ -431,6 +447,8 @@ impl Default for Behaviour {
             sub: "alice".to_owned(),
             id_token_claims: Map::new(),
             front_id_token_claims: Map::new(),
+            publish_ec_key: false,
+            publish_both_rsa_keys: false,
             signing: Signing::Good,
             userinfo_sub: None,
             userinfo_status: None,
@@ -529,6 +547,8 @@ struct Shared {
     issuer: String,
     key_1: CoreRsaPrivateSigningKey,
     key_2: CoreRsaPrivateSigningKey,
+    /// The EC P-256 key of [`Signing::Es256`] (PKCS#8), made at start.
+    ec_key: Vec<u8>,
     behaviour: Mutex<Behaviour>,
     log: Mutex<Log>,
     /// Unused authorization codes.
@@ -627,6 +647,13 @@ impl FakeOp {
             issuer: issuer.clone(),
             key_1: load(KEY_1_PEM, KID_1),
             key_2: load(KEY_2_PEM, KID_2),
+            ec_key: ring::signature::EcdsaKeyPair::generate_pkcs8(
+                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &ring::rand::SystemRandom::new(),
+            )
+            .expect("fake OP: an EC key")
+            .as_ref()
+            .to_vec(),
             behaviour: Mutex::new(Behaviour::default()),
             log: Mutex::new(Log::default()),
             codes: Mutex::new(HashMap::new()),
@@ -1087,7 +1114,38 @@ fn jwks(shared: &Shared, b: &Behaviour) -> Response {
         fields.insert("use".into(), json!("sig"));
         fields.insert("alg".into(), json!("RS256"));
     }
-    Response::json(200, &json!({ "keys": [jwk] }))
+    let mut keys = vec![jwk];
+    if b.publish_both_rsa_keys {
+        let other = shared.other_key(b);
+        let mut jwk = serde_json::to_value(other.as_verification_key()).unwrap_or(Value::Null);
+        if let Value::Object(fields) = &mut jwk {
+            fields.retain(|_, v| !v.is_null());
+            fields.insert("use".into(), json!("sig"));
+            fields.insert("alg".into(), json!("RS256"));
+        }
+        keys.push(jwk);
+    }
+    if b.publish_ec_key {
+        let point = ring::signature::KeyPair::public_key(&ec_key_pair(shared))
+            .as_ref()
+            .to_vec();
+        keys.push(json!({
+            "kty": "EC", "crv": "P-256", "kid": EC_KID, "use": "sig", "alg": "ES256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        }));
+    }
+    Response::json(200, &json!({ "keys": keys }))
+}
+
+/// The provider's EC P-256 key pair.
+fn ec_key_pair(shared: &Shared) -> ring::signature::EcdsaKeyPair {
+    ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &shared.ec_key,
+        &ring::rand::SystemRandom::new(),
+    )
+    .expect("fake OP: its EC key")
 }
 
 fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
@@ -1624,10 +1682,16 @@ fn sign(
         Signing::AlgNone => ("none", kid),
         Signing::Hs256WithPublicKey | Signing::Hs256WithClientSecret => ("HS256", kid),
         Signing::UnknownKid => ("RS256", "nope"),
-        Signing::Good | Signing::BadSignature | Signing::OtherKey => ("RS256", kid),
+        Signing::Good | Signing::BadSignature | Signing::OtherKey | Signing::NoKid => {
+            ("RS256", kid)
+        }
         Signing::RetiredKey => ("RS256", if b.rotate_keys { KID_1 } else { KID_2 }),
+        Signing::Es256 => ("ES256", EC_KID),
     };
-    let header = json!({ "alg": alg, "typ": typ, "kid": kid });
+    let mut header = json!({ "alg": alg, "typ": typ, "kid": kid });
+    if *signing == Signing::NoKid {
+        header.as_object_mut().map(|h| h.remove("kid"));
+    }
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -1637,7 +1701,7 @@ fn sign(
     let rs256 = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
     let input = signing_input.as_bytes();
     let signature = match signing {
-        Signing::Good | Signing::UnknownKid => key.sign(&rs256, input).ok()?,
+        Signing::Good | Signing::UnknownKid | Signing::NoKid => key.sign(&rs256, input).ok()?,
         Signing::BadSignature => {
             let mut sig = key.sign(&rs256, input).ok()?;
             sig[0] ^= 0x01;
@@ -1651,6 +1715,11 @@ fn sign(
             .sign(&CoreJwsSigningAlgorithm::HmacSha256, input)
             .ok()?,
         Signing::OtherKey | Signing::RetiredKey => shared.other_key(b).sign(&rs256, input).ok()?,
+        Signing::Es256 => ec_key_pair(shared)
+            .sign(&ring::rand::SystemRandom::new(), input)
+            .ok()?
+            .as_ref()
+            .to_vec(),
     };
     Some(format!(
         "{signing_input}.{}",

@@ -3,111 +3,14 @@
 
 use crate::common::app::{self, TestApp, *};
 use crate::common::fake_op::{self, CallbackIss, FakeOp, Signing, TokenResponse};
+use crate::support::*;
 use rocket::http::{Accept, Cookie, Status};
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
 
-const SESSION_COOKIE: &str = "oidc_session_default";
-
-/// The quickstart's catcher shows users only `error_description()`; for the callback,
-/// these tests also render `developer_detail()` (what the log says), to assert both.
-#[rocket::catch(default)]
-fn callback_error_with_detail(
-    status: Status,
-    req: &rocket::Request<'_>,
-) -> (Status, rocket::serde::json::Json<Value>) {
-    let body = match rocket_oidc_auth::OidcError::of(req) {
-        Some(err) => json!({
-            "error": err.error(),
-            "message": err.error_description(),
-            "detail": err.developer_detail(),
-        }),
-        None => json!({ "error": status.reason_lossy(), "message": null }),
-    };
-    (status, rocket::serde::json::Json(body))
-}
-
-async fn setup_with(oidc_extra: &str, provider_extra: &str) -> (FakeOp, Client) {
-    let op = FakeOp::start().await;
-    let rocket = TestApp::quickstart()
-        .provider(&op)
-        .oidc(oidc_extra)
-        .provider_table(provider_extra)
-        .rocket()
-        .register(
-            "/redirect_uri",
-            rocket::catchers![callback_error_with_detail],
-        );
-    let client = Client::tracked(rocket)
-        .await
-        .expect("the quickstart launches");
-    (op, client)
-}
-
-/// The developer detail of an error body (see `callback_error_with_detail`).
-fn detail(body: &str) -> String {
-    json(body)["detail"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-async fn setup() -> (FakeOp, Client) {
-    setup_with("", "").await
-}
-
 /// The fake OP answers /authorize at once: the URL of the callback it sent the browser to.
 async fn authorize(auth_url: &str) -> String {
     authorize_at_once(auth_url).await
-}
-
-/// A whole login through /login with the provider's answer posted to the callback (as a
-/// form_post provider's page does); returns the callback's status and body.
-async fn login_posted(client: &Client) -> (Status, String) {
-    let auth_url = start_login(client, "/login").await;
-    let callback = url::Url::parse(&authorize(&auth_url).await).unwrap();
-    let response = client
-        .post(callback.path().to_string())
-        .header(rocket::http::ContentType::Form)
-        .header(Accept::HTML)
-        .body(callback.query().unwrap_or_default())
-        .dispatch()
-        .await;
-    let status = response.status();
-    (status, response.into_string().await.unwrap_or_default())
-}
-
-/// A whole login through /login; returns the callback's status and body.
-async fn login(client: &Client) -> (Status, String) {
-    let response = log_in_at_once(client, "/login").await;
-    let status = response.status();
-    (status, response.into_string().await.unwrap_or_default())
-}
-
-async fn log_out(client: &Client) {
-    client
-        .get("/logout")
-        .header(rocket::http::Header::new("Sec-Fetch-Site", "same-origin"))
-        .dispatch()
-        .await;
-    assert!(client.cookies().get(SESSION_COOKIE).is_none());
-}
-
-fn set_claim(op: &FakeOp, claim: &str, value: Value) {
-    let claim = claim.to_string();
-    op.set(move |b| {
-        b.id_token_claims.insert(claim, value);
-    });
-}
-
-/// No session: the cookie jar has none, and an API call gets 401.
-async fn assert_no_session(client: &Client) {
-    assert!(
-        client.cookies().get(SESSION_COOKIE).is_none(),
-        "no session cookie may be set"
-    );
-    let response = client.get("/whoami").header(Accept::JSON).dispatch().await;
-    assert_eq!(response.status(), Status::Unauthorized);
 }
 
 /// The catcher got an OidcError with this code.
@@ -148,90 +51,6 @@ async fn a_good_login_sets_a_session_and_returns_to_the_page() {
     assert_eq!(op.hits("/userinfo"), 1);
 }
 
-/// A login the app must refuse: how the provider misbehaves, and what the catcher gets.
-#[derive(Clone, Copy)]
-struct Refusal {
-    /// Lines under `[default.oidc]`.
-    oidc: &'static str,
-    /// Lines under the provider's table.
-    provider: &'static str,
-    misbehave: fn(&FakeOp),
-    status: Status,
-    error: &'static str,
-    /// Words the developer detail says (not checked when empty).
-    detail: &'static str,
-    /// What users are shown, where the test knows it exactly (else: a description).
-    message: Option<&'static str>,
-    /// Endpoints the app must not call once it has seen the misbehaviour.
-    not_called: &'static [&'static str],
-}
-
-/// A bad ID token: refused with 401 `invalid_id_token`, and no UserInfo call after it.
-const BAD_ID_TOKEN: Refusal = Refusal {
-    oidc: "",
-    provider: "",
-    misbehave: |_| {},
-    status: Status::Unauthorized,
-    error: "invalid_id_token",
-    detail: "",
-    message: None,
-    not_called: &["/userinfo"],
-};
-
-/// A whole login through `/login` with the provider misbehaving as `case` says: the catcher
-/// gets `case`'s status and error code within 10 s, and no session is set. Twice: with the
-/// answer in the callback's query, and posted to it (`response_mode = "form_post"`, the RP
-/// certification's Form Post profile runs every Basic test that way).
-async fn assert_refused(name: &str, case: Refusal) {
-    assert_refused_via(name, case, false).await;
-    assert_refused_via(&format!("{name} (form_post)"), case, true).await;
-}
-
-async fn assert_refused_via(name: &str, case: Refusal, form_post: bool) {
-    let provider = if form_post {
-        format!("{}\nresponse_mode = \"form_post\"", case.provider)
-    } else {
-        case.provider.to_string()
-    };
-    let (op, client) = setup_with(case.oidc, &provider).await;
-    (case.misbehave)(&op);
-    let started = std::time::Instant::now();
-    let (status, body) = if form_post {
-        login_posted(&client).await
-    } else {
-        login(&client).await
-    };
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "{name}: answered within 10 s"
-    );
-    assert_eq!(status, case.status, "{name}: {body}");
-    let parsed = json(&body);
-    assert_eq!(parsed["error"], case.error, "{name}: {body}");
-    match case.message {
-        Some(message) => assert_eq!(parsed["message"], message, "{name}: {body}"),
-        None => assert!(
-            parsed["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{name}: a description: {body}"
-        ),
-    }
-    if !case.detail.is_empty() {
-        assert!(
-            detail(&body).contains(case.detail),
-            "{name}: the developer detail should say {:?}: {body}",
-            case.detail
-        );
-    }
-    for path in case.not_called {
-        assert_eq!(
-            op.hits(path),
-            0,
-            "{name}: no call to {path} after the refusal"
-        );
-    }
-    assert_no_session(&client).await;
-}
-
 /// One test per row, named by it: `name: Refusal { .. };`.
 macro_rules! refusals {
     ($($name:ident: $case:expr;)*) => {$(
@@ -243,16 +62,6 @@ macro_rules! refusals {
 }
 
 refusals! {
-    refuses_a_wrong_iss: Refusal {
-        misbehave: |op| set_claim(op, "iss", json!("https://evil.example")),
-        detail: "is not the provider's issuer",
-        ..BAD_ID_TOKEN
-    };
-    refuses_a_wrong_aud: Refusal {
-        misbehave: |op| set_claim(op, "aud", json!("someone-else")),
-        detail: "aud",
-        ..BAD_ID_TOKEN
-    };
     refuses_a_missing_aud: Refusal {
         misbehave: |op| set_claim(op, "aud", Value::Null),
         detail: "aud",
@@ -280,11 +89,6 @@ refusals! {
         detail: "expired",
         ..BAD_ID_TOKEN
     };
-    refuses_a_missing_iat: Refusal {
-        misbehave: |op| set_claim(op, "iat", Value::Null),
-        detail: "iat",
-        ..BAD_ID_TOKEN
-    };
     refuses_an_iat_in_the_future: Refusal {
         misbehave: |op| {
             let future = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
@@ -294,19 +98,9 @@ refusals! {
         detail: "future",
         ..BAD_ID_TOKEN
     };
-    refuses_a_missing_sub: Refusal {
-        misbehave: |op| set_claim(op, "sub", Value::Null),
-        detail: "sub",
-        ..BAD_ID_TOKEN
-    };
     refuses_a_missing_exp: Refusal {
         misbehave: |op| set_claim(op, "exp", Value::Null),
         detail: "exp",
-        ..BAD_ID_TOKEN
-    };
-    refuses_a_wrong_nonce: Refusal {
-        misbehave: |op| set_claim(op, "nonce", json!("not-the-nonce")),
-        detail: "nonce",
         ..BAD_ID_TOKEN
     };
     refuses_a_missing_nonce: Refusal {
@@ -319,16 +113,6 @@ refusals! {
         detail: "at_hash",
         ..BAD_ID_TOKEN
     };
-    refuses_a_bad_signature: Refusal {
-        misbehave: |op| op.set(|b| b.signing = Signing::BadSignature),
-        detail: "signature",
-        ..BAD_ID_TOKEN
-    };
-    refuses_alg_none: Refusal {
-        misbehave: |op| op.set(|b| b.signing = Signing::AlgNone),
-        detail: "alg",
-        ..BAD_ID_TOKEN
-    };
     refuses_hs256_signed_with_the_public_key: Refusal {
         misbehave: |op| op.set(|b| b.signing = Signing::Hs256WithPublicKey),
         detail: "alg",
@@ -337,12 +121,6 @@ refusals! {
     refuses_a_token_signed_by_another_key: Refusal {
         misbehave: |op| op.set(|b| b.signing = Signing::OtherKey),
         detail: "signature",
-        ..BAD_ID_TOKEN
-    };
-    refuses_a_userinfo_response_for_another_subject: Refusal {
-        misbehave: |op| op.set(|b| b.userinfo_sub = Some("mallory".into())),
-        error: "invalid_userinfo",
-        not_called: &[],
         ..BAD_ID_TOKEN
     };
     a_failing_userinfo_endpoint_is_a_bad_gateway: Refusal {
@@ -424,25 +202,6 @@ async fn an_unknown_kid_refetches_the_jwks_once_then_fails() {
     assert_error(status, &body, Status::Unauthorized, "invalid_id_token");
     assert!(detail(&body).contains("nope"), "{body}");
     assert_eq!(op.hits("/jwks"), jwks_before + 1, "exactly one refetch");
-}
-
-#[rocket::async_test]
-async fn a_key_rotation_is_picked_up_by_one_jwks_refetch() {
-    let (op, client) = setup().await;
-    let (status, _) = login(&client).await;
-    assert_eq!(status, Status::SeeOther);
-    let jwks_after_first = op.hits("/jwks");
-    // A second login reuses the cached keys.
-    log_out(&client).await;
-    let (status, _) = login(&client).await;
-    assert_eq!(status, Status::SeeOther);
-    assert_eq!(op.hits("/jwks"), jwks_after_first, "cached JWKS reused");
-    assert_eq!(op.hits("/.well-known/openid-configuration"), 1);
-    op.set(|b| b.rotate_keys = true);
-    log_out(&client).await;
-    let (status, body) = login(&client).await;
-    assert_eq!(status, Status::SeeOther, "{body}");
-    assert_eq!(op.hits("/jwks"), jwks_after_first + 1);
 }
 
 /// A key the provider removed from its JWKS stops being trusted once the cached keys are
@@ -618,27 +377,6 @@ async fn a_callback_without_iss_is_accepted_when_the_provider_does_not_advertise
     let client = TestApp::quickstart().provider(&op).start().await;
     let (status, body) = login(&client).await;
     assert_eq!(status, Status::SeeOther, "{body}");
-}
-
-#[rocket::async_test]
-async fn a_discovery_document_naming_another_issuer_is_never_used() {
-    let op = FakeOp::start().await;
-    op.set(|b| b.discovery_issuer = Some("https://evil.example".into()));
-    let launched =
-        rocket::local::asynchronous::Client::tracked(TestApp::quickstart().provider(&op).rocket())
-            .await;
-    match launched {
-        Ok(_) => panic!("a document that names another issuer is a mistake that stops launch"),
-        Err(error) => assert!(matches!(
-            error.kind(),
-            rocket::error::ErrorKind::FailedFairings(_)
-        )),
-    }
-    assert_eq!(
-        op.hits("/authorize"),
-        0,
-        "no authorization request is ever sent"
-    );
 }
 
 #[rocket::async_test]

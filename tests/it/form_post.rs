@@ -1,59 +1,20 @@
-//! The form_post response mode (OAuth 2.0 Form Post Response Mode, the RP certification's
-//! "Form Post" profile): the provider's page posts the answer to the callback, so the
-//! login's cookie is `SameSite=None; Secure` and the callback takes a bounded form.
+//! The form_post response mode (OAuth 2.0 Form Post Response Mode): the provider's page
+//! posts the answer to the callback, so the login's cookie is `SameSite=None; Secure` and
+//! the callback takes a bounded form. The RP certification's Form Post profile, a login
+//! and the Basic tests with the answer posted, is `profile_form_post`.
 
 use crate::common::app::*;
 use crate::common::fake_op::FakeOp;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::Client;
 
-async fn app(op: &FakeOp) -> Client {
+/// The quickstart against `op`, with `response_mode = "form_post"`.
+pub(crate) async fn app(op: &FakeOp) -> Client {
     TestApp::quickstart()
         .provider(op)
         .provider_table("response_mode = \"form_post\"")
         .start()
         .await
-}
-
-#[rocket::async_test]
-async fn rp_response_mode_form_post_the_answer_is_posted_and_the_login_finishes() {
-    let op = FakeOp::start().await;
-    let client = app(&op).await;
-    let response = browse(&client, "/login").await;
-    assert_eq!(response.status(), Status::SeeOther);
-    let auth_url = location(&response);
-    assert_eq!(
-        param(&auth_url, "response_mode").as_deref(),
-        Some("form_post")
-    );
-    let transaction = set_cookies(&response)
-        .into_iter()
-        .find(|c| c.starts_with("oidc_tx_"))
-        .expect("the login's transaction cookie");
-    assert!(
-        transaction.contains("SameSite=None") && transaction.contains("Secure"),
-        "comes with the provider's cross-site POST: {transaction}"
-    );
-    // The provider's page would post these fields; the fake provider redirects with them.
-    let callback = authorize_at_once(&auth_url).await;
-    let fields = url::Url::parse(&callback)
-        .unwrap()
-        .query()
-        .unwrap()
-        .to_string();
-    let path = url::Url::parse(&callback).unwrap().path().to_string();
-    let response = client
-        .post(path)
-        .header(ContentType::Form)
-        .body(fields)
-        .dispatch()
-        .await;
-    assert_eq!(response.status(), Status::SeeOther, "the login finishes");
-    assert_eq!(location(&response), "/login");
-    let response = browse(&client, "/login").await;
-    assert_eq!(response.status(), Status::Ok);
-    let body = json(&response.into_string().await.unwrap());
-    assert_eq!(body["id_token"]["sub"], "alice");
 }
 
 #[rocket::async_test]

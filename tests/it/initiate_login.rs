@@ -1,16 +1,18 @@
-//! Third-party-initiated login (OpenID Connect Core 4, the RP certification's "3rd
-//! Party-Init" profile): `initiate_login_path` starts the named provider's login, passes
-//! `login_hint` on, lands on `target_link_uri`, and refuses an unknown issuer or a target
-//! outside the app.
+//! Third-party-initiated login (OpenID Connect Core 4): `initiate_login_path` starts the
+//! named provider's login, passes `login_hint` on, lands on `target_link_uri`, and refuses
+//! an unknown issuer or a target outside the app. The RP certification's "3rd Party-Init"
+//! profile is `profile_third_party_init`.
 
 use crate::common::app::*;
 use crate::common::fake_op::FakeOp;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::Client;
 
-const PATH: &str = "/login/initiate";
+/// Where the app takes third-party-initiated logins.
+pub(crate) const PATH: &str = "/login/initiate";
 
-async fn app(op: &FakeOp) -> Client {
+/// The quickstart against `op`, taking initiated logins at [`PATH`].
+pub(crate) async fn app(op: &FakeOp) -> Client {
     TestApp::quickstart()
         .provider(op)
         .oidc(&format!("initiate_login_path = \"{PATH}\""))
@@ -18,37 +20,11 @@ async fn app(op: &FakeOp) -> Client {
         .await
 }
 
-fn query(pairs: &[(&str, &str)]) -> String {
+/// A form-encoded query of `pairs`.
+pub(crate) fn query(pairs: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
-}
-
-#[rocket::async_test]
-async fn rp_3rd_party_init_login_starts_the_named_providers_login_and_lands_on_the_target() {
-    let op = FakeOp::start().await;
-    let client = app(&op).await;
-    let uri = format!(
-        "{PATH}?{}",
-        query(&[
-            ("iss", &op.issuer),
-            ("login_hint", "alice@example.com"),
-            ("target_link_uri", "http://127.0.0.1:8000/whoami?tab=1"),
-        ])
-    );
-    let response = browse(&client, &uri).await;
-    assert_eq!(response.status(), Status::SeeOther);
-    let auth_url = location(&response);
-    assert!(auth_url.starts_with(&op.issuer), "{auth_url}");
-    assert_eq!(
-        param(&auth_url, "login_hint").as_deref(),
-        Some("alice@example.com")
-    );
-    let callback = authorize_at_once(&auth_url).await;
-    let response = browse(&client, &path_and_query(&callback)).await;
-    assert_eq!(response.status(), Status::SeeOther);
-    assert_eq!(location(&response), "/whoami?tab=1", "lands on the target");
-    assert_eq!(browse(&client, "/whoami").await.status(), Status::Ok);
 }
 
 #[rocket::async_test]

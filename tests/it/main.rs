@@ -30,12 +30,21 @@ mod limits;
 mod login_params_real_op;
 mod login_real_op;
 mod logout;
+mod profile_backchannel_logout;
+mod profile_basic;
+mod profile_config;
+mod profile_dynamic;
+mod profile_form_post;
+mod profile_frontchannel_logout;
 mod profile_hybrid;
 mod profile_implicit;
+mod profile_rp_initiated_logout;
+mod profile_third_party_init;
 // Several instances on one Redis: needs the Redis store (`--features redis`).
 #[cfg(feature = "redis")]
 mod multi_instance;
 mod provider_script;
 mod registration_real_op;
 mod sessions;
+mod support;
 mod token_lifetime;
