@@ -55,23 +55,6 @@ fn userinfo_signed_and_encrypted() -> String {
     )
 }
 
-/// The catcher of these tests: the error code, what users see, and the developer detail.
-#[rocket::catch(default)]
-fn error_with_detail(
-    status: Status,
-    req: &rocket::Request<'_>,
-) -> (Status, rocket::serde::json::Json<Value>) {
-    let body = match rocket_oidc_auth::OidcError::of(req) {
-        Some(err) => json!({
-            "error": err.error(),
-            "message": err.error_description(),
-            "detail": err.developer_detail(),
-        }),
-        None => json!({ "error": status.reason_lossy() }),
-    };
-    (status, rocket::serde::json::Json(body))
-}
-
 /// A provider that behaves as `behave` says, and the quickstart with `provider` (lines of
 /// its provider table) against it.
 async fn setup(provider: &str, behave: impl FnOnce(&mut Behaviour)) -> (FakeOp, Client) {
@@ -81,7 +64,10 @@ async fn setup(provider: &str, behave: impl FnOnce(&mut Behaviour)) -> (FakeOp, 
         .provider(&op)
         .provider_table(provider)
         .rocket()
-        .register("/redirect_uri", rocket::catchers![error_with_detail]);
+        .register(
+            "/redirect_uri",
+            rocket::catchers![crate::support::callback_error_with_detail],
+        );
     let client = Client::tracked(rocket)
         .await
         .expect("the quickstart launches");

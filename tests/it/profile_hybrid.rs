@@ -13,30 +13,16 @@ use serde_json::{json, Value};
 
 pub(crate) const HYBRID: [&str; 3] = ["code id_token", "code token", "code id_token token"];
 
-/// The catcher of these tests: the error code, what users see, and the developer detail.
-#[rocket::catch(default)]
-fn error_with_detail(
-    status: Status,
-    req: &rocket::Request<'_>,
-) -> (Status, rocket::serde::json::Json<Value>) {
-    let body = match rocket_oidc_auth::OidcError::of(req) {
-        Some(err) => json!({
-            "error": err.error(),
-            "message": err.error_description(),
-            "detail": err.developer_detail(),
-        }),
-        None => json!({ "error": status.reason_lossy() }),
-    };
-    (status, rocket::serde::json::Json(body))
-}
-
 /// The quickstart with `response_type` (and more provider lines) against `op`.
 pub(crate) async fn app(op: &FakeOp, response_type: &str, provider: &str) -> Client {
     let rocket = TestApp::quickstart()
         .provider(op)
         .provider_table(&format!("response_type = \"{response_type}\"\n{provider}"))
         .rocket()
-        .register("/redirect_uri", rocket::catchers![error_with_detail]);
+        .register(
+            "/redirect_uri",
+            rocket::catchers![crate::support::callback_error_with_detail],
+        );
     Client::tracked(rocket)
         .await
         .expect("the quickstart launches")

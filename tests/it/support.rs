@@ -15,7 +15,7 @@ pub(crate) const SESSION_COOKIE: &str = "oidc_session_default";
 /// The quickstart's catcher shows users only `error_description()`; for the callback,
 /// these tests also render `developer_detail()` (what the log says), to assert both.
 #[rocket::catch(default)]
-fn callback_error_with_detail(
+pub(crate) fn callback_error_with_detail(
     status: Status,
     req: &rocket::Request<'_>,
 ) -> (Status, rocket::serde::json::Json<Value>) {
