@@ -3,12 +3,15 @@
 //! Run it against the bundled test provider with `scripts/quickstart.sh`, or configure your
 //! own provider in Rocket.toml and `cargo run --example quickstart`.
 
-use rocket::http::Status;
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rocket::http::{ContentType, Status};
 use rocket::response::content::{RawHtml, RawJson};
 use rocket::serde::json::serde_json::{self, value::RawValue};
 use rocket::serde::json::{json, Json, Value};
 use rocket::serde::Serialize;
-use rocket::{catch, catchers, get, routes, Build, Request, Rocket};
+use rocket::{catch, catchers, get, routes, Build, Request, Rocket, State};
 use rocket_oidc_auth::provider::Default;
 use rocket_oidc_auth::{Authenticated, OidcError, OidcFairing};
 
@@ -29,6 +32,7 @@ fn index() -> RawHtml<&'static str> {
 <li><a href="/login">Log in</a> and see the session: the tokens, the ID token's claims, UserInfo</li>
 <li><a href="/whoami">Who am I?</a> (your <code>sub</code>)</li>
 <li><a href="/token">A valid access token</a> (refreshed when it expired)</li>
+<li><a href="/metrics">Metrics</a> (Prometheus text format)</li>
 </ul>
 <form method="post" action="/logout"><button type="submit">Log out</button></form>
 </body>
@@ -147,11 +151,41 @@ fn error(status: Status, req: &Request<'_>) -> (Status, Json<Value>) {
     (status, Json(body))
 }
 
+/// The crate's metrics (and any other of the app's) in the Prometheus text format. The
+/// recorder is the process's one: installed once, before the first event.
+#[get("/metrics")]
+fn metrics(handle: &State<PrometheusHandle>) -> (ContentType, String) {
+    let text = ContentType::new("text", "plain").with_params([("version", "0.0.4")]);
+    (text, handle.render())
+}
+
+/// The Prometheus recorder of this process, installed on first use: latencies as
+/// histograms with buckets from 5 ms to 10 s (alerts and dashboards take quantiles of them).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&seconds)
+                .expect("the bucket list is not empty");
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder came first (a test harness): render a private one.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
 /// The application: the fairing, the routes above, and the catcher.
 pub fn rocket() -> Rocket<Build> {
     rocket::build()
         .attach(OidcFairing::from_config())
-        .mount("/", routes![index, profile, login, whoami, token])
+        .manage(prometheus())
+        .mount("/", routes![index, profile, login, whoami, token, metrics])
         .register("/", catchers![error])
 }
 

@@ -338,6 +338,30 @@ impl OidcError {
     }
 }
 
+/// Every `error` code the crate itself gives its errors (beside a provider's own), as the
+/// metrics' `result` label may show them.
+pub(crate) const CODES: &[&str] = &[
+    "bad_provider_response",
+    "cross_site_request",
+    "insufficient_scope",
+    "invalid_dpop_proof",
+    "invalid_id_token",
+    "invalid_issuer",
+    "invalid_request",
+    "invalid_state",
+    "invalid_token",
+    "invalid_userinfo",
+    "login_required",
+    "no_valid_token",
+    "provider_unavailable",
+    "rate_limited",
+    "server_error",
+    "session_store_unavailable",
+    "session_too_large",
+    "temporarily_unavailable",
+    "unauthenticated",
+];
+
 /// Keeps provider-supplied text printable and short before it is logged or rendered.
 pub(crate) fn sanitize(text: &str, max: usize) -> String {
     text.chars()

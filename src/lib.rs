@@ -536,6 +536,7 @@ pub mod provider;
 mod session; // session data, sealed cookies, where sessions live
 mod signing; // algorithms and the client's signing keys (floor 1: imports nothing of the crate)
 pub mod store; // the store traits, the memory and Redis stores
+mod telemetry; // metrics names and labels (floor 1)
 mod web; // Rocket: fairing, guards, routes, request state
 
 #[doc = include_str!("../docs/coming_from_flask_pyoidc.md")]

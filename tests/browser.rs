@@ -227,7 +227,15 @@ fn node_op_hybrid_client() -> &'static str {
 /// session ends although its `Lax` cookie does not come with the framed request.
 #[rocket::async_test]
 async fn frontchannel_logout_at_the_provider() {
-    scenario_with_op("frontchannel-logout", "", &[], &[("OP_FRONTCHANNEL", "1")]).await;
+    // The provider's back-channel logout token goes to a path the app does not serve: the
+    // front channel alone must end the session.
+    scenario_with_op(
+        "frontchannel-logout",
+        "backchannel_logout_path = \"/not-the-backchannel-uri\"",
+        &[],
+        &[("OP_FRONTCHANNEL", "1")],
+    )
+    .await;
 }
 
 /// RP-initiated logout with a provider that frames every client's front-channel logout

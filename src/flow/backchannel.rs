@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use rocket::http::{CookieJar, Status};
 
-use super::{lifecycle, Oidc};
+use super::{lifecycle, Oidc, ProviderState};
 use crate::error::{sanitize, ErrorKind, OidcError};
 use crate::protocol::jws::payload_of;
 use crate::protocol::time::now;
 use crate::session::store_failed;
 use crate::session::{CookieQueue, Ended, EndedSessions};
 use crate::store::{digest, SetMode};
+use crate::telemetry::EndReason;
 
 /// Handles one back-channel logout request's `logout_token`; returns how many sessions a
 /// server-side store ended (the cookie store marks them instead and reports 0).
@@ -85,6 +86,7 @@ pub(crate) async fn backchannel_logout(
                 return Err(err);
             }
         };
+        count_ended(client, EndReason::Backchannel, &ended);
         log::info!(
             "oidc: back-channel logout from provider {:?} ended {} ({})",
             client.name(),
@@ -140,8 +142,26 @@ pub(crate) async fn frontchannel_logout(
         let loaded = lifecycle::load(oidc, client, jar).await?;
         if let Some(current) = loaded.session.as_ref().filter(|s| s.sid() == Some(sid)) {
             lifecycle::end(oidc, client, Some(current), loaded.chunks, out).await?;
+            crate::telemetry::session_ended(client.name(), EndReason::Frontchannel, 1);
             log::info!(
                 "oidc: front-channel logout from provider {:?}",
+                client.name()
+            );
+        } else {
+            // The provider's page frames this URL from its own site, so a `Lax` session
+            // cookie does not come (nor a third-party one, where browsers block them): the
+            // sessions of that provider session end by its sid, as a back-channel logout
+            // ends them.
+            let ended = Ended::ProviderSession {
+                sid,
+                subject: None,
+                at: now(),
+            };
+            let ended = lifecycle::end_by_index(oidc, client, ended).await?;
+            count_ended(client, EndReason::Frontchannel, &ended);
+            log::info!(
+                "oidc: front-channel logout from provider {:?} ended the sessions of its \
+                 session id",
                 client.name()
             );
         }
@@ -151,6 +171,17 @@ pub(crate) async fn frontchannel_logout(
         "the front-channel logout's iss {:?} is not the issuer of a configured provider",
         sanitize(iss, 200)
     )))
+}
+
+/// Counts the sessions a logout ended (cookie sessions are marked, not counted: one).
+fn count_ended(client: &ProviderState, reason: EndReason, ended: &EndedSessions) {
+    let count = match ended {
+        EndedSessions::Deleted(count) => *count as u64,
+        EndedSessions::Marked => 1,
+    };
+    if count > 0 {
+        crate::telemetry::session_ended(client.name(), reason, count);
+    }
 }
 
 /// The provider that may frame the front-channel page: the origin of its issuer.

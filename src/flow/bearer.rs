@@ -20,6 +20,7 @@ use crate::protocol::time::now;
 use crate::session::store_failed;
 use crate::store::replay::Seen;
 use crate::store::SetMode;
+use crate::telemetry::{self, BearerMethod};
 
 pub(crate) use super::token_cache::TokenCache;
 
@@ -39,6 +40,20 @@ pub(crate) async fn validate(
     token: &str,
     clock_skew: i64,
     caller: Option<std::net::IpAddr>,
+) -> Result<Arc<TokenInfo>, OidcError> {
+    let mut method = BearerMethod::Jwt;
+    let outcome = check(client, token, clock_skew, caller, &mut method).await;
+    telemetry::bearer_validated(client.name(), method, telemetry::result(&outcome));
+    outcome
+}
+
+/// [`validate`], saying in `method` how the token was (or would have been) checked.
+async fn check(
+    client: &ProviderState,
+    token: &str,
+    clock_skew: i64,
+    caller: Option<std::net::IpAddr>,
+    method: &mut BearerMethod,
 ) -> Result<Arc<TokenInfo>, OidcError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(OidcError::invalid_token(format!(
@@ -84,6 +99,7 @@ pub(crate) async fn validate(
     if local {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(Ok(info)) = client.jwt_cache.get(&key) {
+            *method = BearerMethod::Cache;
             return Ok(info);
         }
         let keys = client.keys(&resolved).await?;
@@ -111,11 +127,14 @@ pub(crate) async fn validate(
         client.jwt_cache.insert(key, Ok(info.clone()), keep);
         return Ok(info);
     }
+    *method = BearerMethod::Introspection;
     let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     if let Some(Ok(info)) = client.introspection_cache.get(&key) {
+        *method = BearerMethod::Cache;
         return Ok(info);
     }
     if let Some(Err(why)) = client.introspection_refusals.get(&key) {
+        *method = BearerMethod::Cache;
         return Err(invalid(format!("{why} (answer kept from earlier)")));
     }
     let now = now();

@@ -18,6 +18,7 @@ use crate::protocol::random::{random_token, RANDOM_LEN};
 use crate::protocol::time::{expires_at, now};
 use crate::session::{stored_chunks, CookieQueue, NewSession, SessionData};
 use crate::signing::SigningKey;
+use crate::telemetry;
 
 /// Errors of a `prompt=none` request that mean "the user must interact" (Core 3.1.2.6).
 const INTERACTION_NEEDED: &[&str] = &[
@@ -99,22 +100,27 @@ pub(crate) async fn finish_login(
     out: &CookieQueue,
     caller: Option<IpAddr>,
 ) -> Result<String, OidcError> {
-    let params = CallbackParams::parse(response)?;
+    let unmatched = |err: OidcError| {
+        // No login of this browser: which provider it was for is unknown.
+        telemetry::login_finished("unknown", telemetry::result_of(&err));
+        err
+    };
+    let params = CallbackParams::parse(response).map_err(unmatched)?;
     let Some(state) = params.state.as_deref() else {
-        return Err(OidcError::invalid_callback(
+        return Err(unmatched(OidcError::invalid_callback(
             "invalid_request",
             "the callback has no state parameter: it did not come from a login this app started",
-        ));
+        )));
     };
     let well_formed = state.len() == RANDOM_LEN
         && state
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !well_formed {
-        return Err(OidcError::invalid_callback(
+        return Err(unmatched(OidcError::invalid_callback(
             "invalid_state",
             "the callback's state was not issued by this app",
-        ));
+        )));
     }
 
     let name = oidc.cookies.name(&tx_cookie_name(state));
@@ -146,6 +152,14 @@ struct Callback<'a, 'r> {
     caller: Option<IpAddr>,
 }
 
+/// Where a finished callback sends the browser.
+enum Finished {
+    /// Logged in: back to the page first asked for.
+    LoggedIn(String),
+    /// A silent re-authentication that needs the user: to the provider again.
+    Restarted(String),
+}
+
 /// What a login ends with, from the token endpoint or the authorization response.
 struct Tokens {
     id_token: String,
@@ -161,8 +175,31 @@ impl Callback<'_, '_> {
     /// [`finish_login`] past the checks of its query: the transaction `name`, its provider,
     /// the tokens and the session.
     async fn finish(&self, state: &str, name: &str) -> Result<String, OidcError> {
+        let transaction = match self.transaction(state, name) {
+            Ok(transaction) => transaction,
+            Err(err) => {
+                // No login of this browser: which provider it was for is unknown.
+                telemetry::login_finished("unknown", telemetry::result_of(&err));
+                return Err(err);
+            }
+        };
+        let outcome = self.finish_transaction(&transaction).await;
+        match &outcome {
+            Ok(Finished::LoggedIn(_)) => {
+                telemetry::login_finished(&transaction.provider, "success")
+            }
+            // Handed back to an interactive login: counted when that one finishes.
+            Ok(Finished::Restarted(_)) => {}
+            Err(err) => telemetry::login_finished(&transaction.provider, telemetry::result_of(err)),
+        }
+        outcome.map(|finished| match finished {
+            Finished::LoggedIn(location) | Finished::Restarted(location) => location,
+        })
+    }
+
+    /// [`Self::finish`] once the transaction is known.
+    async fn finish_transaction(&self, transaction: &Transaction) -> Result<Finished, OidcError> {
         let (oidc, out) = (self.oidc, self.out);
-        let transaction = self.transaction(state, name)?;
         // A login came back: a later re-authentication may be silent again.
         out.push(oidc.cookies.removal(
             silent_attempt_cookie(oidc, &transaction.provider),
@@ -177,9 +214,12 @@ impl Callback<'_, '_> {
         let resolved = client.metadata().await?;
         self.check_issuer(client, &resolved)?;
         if let Some(error) = self.params.error.as_deref() {
-            return self.refused(client, &resolved, &transaction, error).await;
+            return self
+                .refused(client, &resolved, transaction, error)
+                .await
+                .map(Finished::Restarted);
         }
-        let tokens = self.tokens(client, &resolved, &transaction).await?;
+        let tokens = self.tokens(client, &resolved, transaction).await?;
         let userinfo = if tokens.access_token.is_empty() {
             None
         } else {
@@ -216,7 +256,9 @@ impl Callback<'_, '_> {
         // fixation).
         super::lifecycle::save_new(oidc, client, &session, self.jar, out).await?;
         log::info!("oidc: login with provider {:?} succeeded", client.name());
-        Ok(safe_return_path(&transaction.return_to).to_string())
+        Ok(Finished::LoggedIn(
+            safe_return_path(&transaction.return_to).to_string(),
+        ))
     }
 
     /// The login's transaction, from its cookie, checked against `state` and its age.

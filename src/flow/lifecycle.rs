@@ -11,6 +11,7 @@ use crate::error::OidcError;
 use crate::session::{
     CookieQueue, Ended, EndedSessions, Loaded, NewSession, Refreshed, SessionData,
 };
+use crate::telemetry::{self, EndReason};
 
 /// What a request's session comes to, for the guard: a session to hand the route, or a
 /// login (silent, with `prompt=none`, or not), or a failure to answer.
@@ -54,7 +55,7 @@ pub(crate) enum Pending {
 /// What a session needs before a route may use it.
 pub(crate) enum Renewal {
     /// The session is over (why).
-    End(&'static str),
+    End((EndReason, &'static str)),
     /// Its access token expired and a refresh token can renew it.
     Refresh,
     /// Its activity time should be written back, so that it does not idle out.
@@ -205,11 +206,12 @@ async fn renew(
     out: &CookieQueue,
 ) -> Decision {
     match renewal {
-        Renewal::End(why) => {
+        Renewal::End((reason, why)) => {
             log::info!(
                 "oidc: a session with provider {:?} ended: {why}",
                 client.name()
             );
+            telemetry::session_ended(client.name(), reason, 1);
             match end(oidc, client, Some(&session), chunks, out).await {
                 Ok(()) => Decision::LogIn { silent: false },
                 Err(err) => Decision::Failed(err),
@@ -261,6 +263,7 @@ pub(crate) async fn refresh_or_end(
         Err(err) if super::refresh::is_refusal(&err) => {
             log::warn!("oidc: the session ends: {err}");
             end(oidc, client, Some(session), chunks, out).await?;
+            telemetry::session_ended(client.name(), EndReason::RefreshFailed, 1);
             Ok(None)
         }
         Err(err) => Err(err),
@@ -365,18 +368,31 @@ pub(crate) async fn end_by_index(
 
 /// Why `session` has ended at `now`, if it has: its lifetime, its idle timeout, or (with
 /// `end_session_with_access_token`) an expired access token that no refresh token renews.
-pub(crate) fn ended(oidc: &Oidc, session: &SessionData, now: i64) -> Option<&'static str> {
+pub(crate) fn ended(
+    oidc: &Oidc,
+    session: &SessionData,
+    now: i64,
+) -> Option<(EndReason, &'static str)> {
     let config = &oidc.config;
     // Times from a session are data: saturate, and a time in the future is no time at all.
     let late = now.saturating_add(config.clock_skew);
     if session.authenticated_at > late || session.last_seen > late {
-        return Some("its login or activity time lies in the future");
+        return Some((
+            EndReason::Lifetime,
+            "its login or activity time lies in the future",
+        ));
     }
     if now.saturating_sub(session.authenticated_at) > config.session_lifetime {
-        return Some("its lifetime (oidc.session_lifetime) is over");
+        return Some((
+            EndReason::Lifetime,
+            "its lifetime (oidc.session_lifetime) is over",
+        ));
     }
     if now.saturating_sub(session.last_seen) > config.session_idle_timeout {
-        return Some("it was idle longer than oidc.session_idle_timeout");
+        return Some((
+            EndReason::Idle,
+            "it was idle longer than oidc.session_idle_timeout",
+        ));
     }
     if config.end_session_with_access_token
         && session.refresh_token().is_none()
@@ -384,7 +400,10 @@ pub(crate) fn ended(oidc: &Oidc, session: &SessionData, now: i64) -> Option<&'st
             .access_token_expires_at
             .is_some_and(|expires_at| now >= expires_at)
     {
-        return Some("its access token expired and there is no refresh token");
+        return Some((
+            EndReason::Lifetime,
+            "its access token expired and there is no refresh token",
+        ));
     }
     None
 }

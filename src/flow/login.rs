@@ -170,6 +170,7 @@ pub(crate) async fn start_login(
             caller,
         )
         .await?;
+    crate::telemetry::login_started(client.name());
     let transaction = Transaction {
         provider: client.name().to_string(),
         nonce,

@@ -59,6 +59,7 @@ pub(crate) async fn end_sessions(
         }
         super::lifecycle::end(oidc, client, loaded.session.as_ref(), loaded.chunks, out).await?;
         if let Some(session) = loaded.session {
+            crate::telemetry::session_ended(client.name(), crate::telemetry::EndReason::Logout, 1);
             ended.push((client, session));
         }
     }

@@ -65,7 +65,7 @@ impl Oidc {
         for provider in std::mem::take(&mut config.providers) {
             let settings = &provider.client.http;
             let http = if settings.is_default() {
-                http.clone()
+                http.for_provider(&provider.name)
             } else if handed_in {
                 return Err(ConfigError::new(
                     format!("oidc.providers.{}", provider.name),
@@ -79,13 +79,15 @@ impl Oidc {
                     proxy: settings.proxy.as_ref().map(|p| p.expose()),
                     user_agent: settings.user_agent.as_deref(),
                 };
-                HttpClient::with_options(config.http_timeout, &options).map_err(|e| {
-                    ConfigError::new(
-                        format!("oidc.providers.{}", provider.name),
-                        format!("cannot build its HTTP client: {e}"),
-                        "check ca_certificates, http_proxy and http_user_agent",
-                    )
-                })?
+                HttpClient::with_options(config.http_timeout, &options)
+                    .map_err(|e| {
+                        ConfigError::new(
+                            format!("oidc.providers.{}", provider.name),
+                            format!("cannot build its HTTP client: {e}"),
+                            "check ca_certificates, http_proxy and http_user_agent",
+                        )
+                    })?
+                    .for_provider(&provider.name)
             };
             let registrar = match &provider.client.registration {
                 None => None,

@@ -140,6 +140,8 @@ pub(crate) async fn refresh_session(
                 Ok(resolved) => refresh_once(client, &resolved, session, refresh_token).await,
                 Err(err) => Err(err),
             };
+            // Once per refresh made: the requests that joined it are not refreshes.
+            crate::telemetry::token_refreshed(client.name(), crate::telemetry::result(&outcome));
             (Instant::now(), outcome)
         })
         .await;

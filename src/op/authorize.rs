@@ -11,6 +11,8 @@ use super::client::{oauth_refusal, ProviderClient, Resolved};
 use super::request_object;
 use crate::config::ResponseMode;
 use crate::error::OidcError;
+use crate::protocol::http::Call;
+use crate::telemetry::Endpoint;
 
 /// What one login asks of the provider beyond the configuration: set by a route through
 /// [`Login`](crate::Login). State, nonce, PKCE, `client_id`, `redirect_uri` and
@@ -156,7 +158,7 @@ impl ProviderClient {
         let _permit = self.authorization_calls.take(self.name(), caller)?;
         let what = format!("pushed authorization request to {endpoint}");
         let response = self
-            .post_authenticated(resolved, endpoint, params, &what)
+            .post_authenticated(resolved, endpoint, params, Call::new(Endpoint::Par, &what))
             .await?;
         #[derive(Deserialize)]
         struct Pushed {

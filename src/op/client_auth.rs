@@ -6,7 +6,7 @@
 use super::client::{ProviderClient, Resolved};
 use crate::config::{AssertionAudience, ClientAuth};
 use crate::error::OidcError;
-use crate::protocol::http::{Auth, Body, HttpResponse};
+use crate::protocol::http::{Auth, Body, Call, HttpResponse};
 use crate::protocol::time::now;
 use crate::signing;
 
@@ -20,9 +20,9 @@ impl ProviderClient {
         resolved: &Resolved,
         endpoint: &str,
         fields: &[(&str, &str)],
-        what: &str,
+        call: Call<'_>,
     ) -> Result<HttpResponse, OidcError> {
-        self.post_authenticated_with(resolved, endpoint, fields, &[], what)
+        self.post_authenticated_with(resolved, endpoint, fields, &[], call)
             .await
     }
 
@@ -33,7 +33,7 @@ impl ProviderClient {
         endpoint: &str,
         fields: &[(&str, &str)],
         headers: &[(&'static str, &str)],
-        what: &str,
+        call: Call<'_>,
     ) -> Result<HttpResponse, OidcError> {
         let client_id = resolved.client_id();
         let secret = resolved.client_secret();
@@ -76,7 +76,7 @@ impl ProviderClient {
                 auth,
                 Body::Form(&form),
                 headers,
-                what,
+                call,
             )
             .await
     }

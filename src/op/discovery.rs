@@ -4,8 +4,9 @@ use openidconnect::{IntrospectionUrl, RevocationUrl};
 
 use crate::config::{ProviderMetadata, UrlPolicy};
 use crate::error::OidcError;
-use crate::protocol::http::{Auth, Body, HttpClient};
+use crate::protocol::http::{Auth, Body, Call, HttpClient};
 use crate::protocol::jwk::KeySet;
+use crate::telemetry::Endpoint;
 
 /// Fetches `<issuer>/.well-known/openid-configuration` (or `discovery_url`, for providers
 /// whose document lives elsewhere) and checks it names `issuer` exactly.
@@ -25,7 +26,13 @@ pub(crate) async fn discover(
     };
     let what = format!("discovery at {url}");
     let response = http
-        .send(reqwest::Method::GET, &url, Auth::None, Body::Empty, &what)
+        .send(
+            reqwest::Method::GET,
+            &url,
+            Auth::None,
+            Body::Empty,
+            Call::new(Endpoint::Discovery, &what),
+        )
         .await?;
     if response.status != 200 {
         return Err(status_error(
@@ -87,7 +94,13 @@ async fn fill_from_oauth_metadata(
     );
     let what = format!("OAuth metadata at {url}");
     let found = match http
-        .send(reqwest::Method::GET, &url, Auth::None, Body::Empty, &what)
+        .send(
+            reqwest::Method::GET,
+            &url,
+            Auth::None,
+            Body::Empty,
+            Call::new(Endpoint::Discovery, &what),
+        )
         .await
     {
         Ok(response) if response.status == 200 => {
@@ -132,7 +145,7 @@ pub(crate) async fn fetch_jwks(http: &HttpClient, jwks_uri: &str) -> Result<KeyS
             jwks_uri,
             Auth::None,
             Body::Empty,
-            &what,
+            Call::new(Endpoint::Jwks, &what),
         )
         .await?;
     if response.status != 200 {

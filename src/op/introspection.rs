@@ -5,6 +5,8 @@
 
 use super::client::{oauth_error_code, oauth_refusal, ProviderClient, Resolved};
 use crate::error::{sanitize, OidcError};
+use crate::protocol::http::Call;
+use crate::telemetry::Endpoint;
 
 impl ProviderClient {
     /// Introspects `token` (RFC 7662) with the client's authentication. `Ok(Err(why))`: the
@@ -30,7 +32,12 @@ impl ProviderClient {
         let what = format!("introspection request to {endpoint}");
         let form = [("token", token), ("token_type_hint", "access_token")];
         let response = self
-            .post_authenticated(resolved, endpoint, &form, &what)
+            .post_authenticated(
+                resolved,
+                endpoint,
+                &form,
+                Call::new(Endpoint::Introspection, &what),
+            )
             .await?;
         match response.status {
             200 => {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use super::client::{ProviderClient, Resolved};
 use crate::error::OidcError;
+use crate::protocol::http::Call;
+use crate::telemetry::Endpoint;
 
 /// The most a revocation waits for a provider (its metadata, each revocation request), so
 /// a provider that is down never holds the user back.
@@ -27,7 +29,12 @@ impl ProviderClient {
         let what = format!("revocation request to {endpoint}");
         let form = [("token", token), ("token_type_hint", hint)];
         let response = self
-            .post_authenticated(resolved, endpoint, &form, &what)
+            .post_authenticated(
+                resolved,
+                endpoint,
+                &form,
+                Call::new(Endpoint::Revocation, &what),
+            )
             .await?;
         // RFC 7009 2.2: 200 whether or not the token was still valid.
         if response.status == 200 {

@@ -9,8 +9,9 @@ use serde_json::Value;
 use super::client::{lock, oauth_error_code, oauth_refusal, ProviderClient, Resolved};
 use crate::error::{sanitize, OidcError};
 use crate::protocol::dpop;
-use crate::protocol::http::HttpResponse;
+use crate::protocol::http::{Call, HttpResponse};
 use crate::signing::SigningKey;
+use crate::telemetry::Endpoint;
 
 /// The token endpoint's successful answer (RFC 6749 5.1, Core 3.1.3.3): oauth2's
 /// `StandardTokenResponse`, read with the tolerance real providers need.
@@ -145,7 +146,13 @@ impl ProviderClient {
             let headers: Vec<(&'static str, &str)> =
                 proof.iter().map(|p| ("DPoP", p.as_str())).collect();
             let response = self
-                .post_authenticated_with(resolved, endpoint, form, &headers, what)
+                .post_authenticated_with(
+                    resolved,
+                    endpoint,
+                    form,
+                    &headers,
+                    Call::new(Endpoint::Token, what),
+                )
                 .await?;
             if let Some(nonce) = &response.dpop_nonce {
                 *lock(&self.token_dpop_nonce) = Some(nonce.clone());

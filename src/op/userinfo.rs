@@ -11,12 +11,13 @@ use super::client::{lock, ProviderClient, Resolved};
 use crate::config::UserinfoMethod;
 use crate::error::{sanitize, OidcError};
 use crate::protocol::dpop;
-use crate::protocol::http::{Auth, Body, HttpResponse};
+use crate::protocol::http::{Auth, Body, Call, HttpResponse};
 use crate::protocol::jwk::KeySet;
 use crate::protocol::jws::Rejection;
 use crate::protocol::time::now;
 use crate::protocol::userinfo_jwt::{validate_userinfo_jwt, UserinfoJwtCheck};
 use crate::signing::SigningKey;
+use crate::telemetry::Endpoint;
 
 impl ProviderClient {
     /// Fetches UserInfo (Core 5.3) unless disabled, and checks its `sub`.
@@ -58,7 +59,14 @@ impl ProviderClient {
             let body = if post { Body::Form(&[]) } else { Body::Empty };
             let response = self
                 .http
-                .send_with(method.clone(), endpoint, auth, body, &headers, &what)
+                .send_with(
+                    method.clone(),
+                    endpoint,
+                    auth,
+                    body,
+                    &headers,
+                    Call::new(Endpoint::Userinfo, &what),
+                )
                 .await?;
             if let Some(nonce) = &response.dpop_nonce {
                 *lock(&self.userinfo_dpop_nonce) = Some(nonce.clone());

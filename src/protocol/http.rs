@@ -1,11 +1,13 @@
 //! The one HTTP client every call to a provider goes through: redirects off (SSRF), bounded
 //! timeouts, bounded bodies, and failures sorted into "unreachable" versus "bad answer".
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 
 use crate::error::OidcError;
+use crate::telemetry::{self, Endpoint};
 
 /// Largest provider response read, so a hostile endpoint cannot exhaust memory.
 const MAX_BODY: usize = 1 << 20;
@@ -67,6 +69,22 @@ pub(crate) struct HttpClient {
     inner: reqwest::Client,
     /// Bounds every request, whatever client was handed in.
     timeout: Duration,
+    /// The provider this client calls, as the metrics name it (`for_provider`).
+    provider: Arc<str>,
+}
+
+/// What one request is: the provider's endpoint it goes to (the metrics' `endpoint`), and
+/// how error messages name it ("token request to https://...").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) what: &'a str,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(endpoint: Endpoint, what: &'a str) -> Self {
+        Call { endpoint, what }
+    }
 }
 
 /// How a provider's HTTP client differs from the default: extra trusted CA certificates
@@ -110,29 +128,65 @@ impl HttpClient {
             builder = builder.proxy(proxy);
         }
         let inner = builder.build().map_err(HttpClientError::Build)?;
-        Ok(HttpClient { inner, timeout })
+        Ok(HttpClient {
+            inner,
+            timeout,
+            provider: Arc::from(""),
+        })
     }
 
     /// A client the application built. Its own settings stay (it should not follow
     /// redirects); each request is still bounded by `timeout`.
     pub(crate) fn from_reqwest(inner: reqwest::Client, timeout: Duration) -> Self {
-        HttpClient { inner, timeout }
+        HttpClient {
+            inner,
+            timeout,
+            provider: Arc::from(""),
+        }
     }
 
-    /// Sends one request; `what` names it in error messages ("token request to https://...").
+    /// This client for the calls to `provider` (the same connections, its name on the
+    /// metrics of each call).
+    pub(crate) fn for_provider(&self, provider: &str) -> Self {
+        HttpClient {
+            provider: Arc::from(provider),
+            ..self.clone()
+        }
+    }
+
+    /// Sends one request to the provider's `endpoint`; `what` names it in error messages
+    /// ("token request to https://...").
     pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         url: &str,
         auth: Auth<'_>,
         body: Body<'_>,
-        what: &str,
+        call: Call<'_>,
     ) -> Result<HttpResponse, OidcError> {
-        self.send_with(method, url, auth, body, &[], what).await
+        self.send_with(method, url, auth, body, &[], call).await
     }
 
     /// [`HttpClient::send`] with extra request headers (DPoP proofs).
     pub(crate) async fn send_with(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        auth: Auth<'_>,
+        body: Body<'_>,
+        headers: &[(&'static str, &str)],
+        call: Call<'_>,
+    ) -> Result<HttpResponse, OidcError> {
+        let started = Instant::now();
+        let outcome = self
+            .request(method, url, auth, body, headers, call.what)
+            .await;
+        let status = outcome.as_ref().ok().map(|response| response.status);
+        telemetry::provider_request(&self.provider, call.endpoint, status, started.elapsed());
+        outcome
+    }
+
+    async fn request(
         &self,
         method: reqwest::Method,
         url: &str,

@@ -17,6 +17,7 @@ use crate::error::{ErrorKind, OidcError};
 use crate::protocol::random::RANDOM_LEN;
 use crate::protocol::time::now;
 use crate::store::{SessionIndex, SessionRecord, SessionStore, StoreLock, ValueStore};
+use crate::telemetry::{self, EndReason};
 
 /// Where sessions live: the choice of `oidc.session.store` (or of
 /// `OidcFairing::with_store`) at run time.
@@ -181,8 +182,11 @@ impl SessionBackend {
                     .filter(|p| p.id() != session.id() && lives_until(scope.config, p) > now)
                 {
                     let ended = Ended::Session(&previous);
-                    if let Err(err) = marks.mark(scope.config, scope.provider, ended).await {
-                        log::warn!("oidc: could not end the session this login replaced: {err}");
+                    match marks.mark(scope.config, scope.provider, ended).await {
+                        Ok(_) => telemetry::session_ended(scope.provider, EndReason::Replaced, 1),
+                        Err(err) => {
+                            log::warn!("oidc: could not end the session this login replaced: {err}")
+                        }
                     }
                 }
             }
@@ -198,8 +202,11 @@ impl SessionBackend {
                     .await
                     .map_err(store_failed)?;
                 if let Some(previous) = previous {
-                    if let Err(err) = store.delete(&previous).await {
-                        log::warn!("oidc: could not delete the session this login replaced: {err}");
+                    match store.delete(&previous).await {
+                        Ok(()) => telemetry::session_ended(scope.provider, EndReason::Replaced, 1),
+                        Err(err) => log::warn!(
+                            "oidc: could not delete the session this login replaced: {err}"
+                        ),
                     }
                 }
                 out.push(

@@ -23,6 +23,7 @@ use std::time::Duration;
 pub mod contract;
 mod lock;
 mod memory;
+pub(crate) mod metered;
 #[cfg(feature = "redis")]
 mod redis;
 pub(crate) mod replay;

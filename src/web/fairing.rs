@@ -16,6 +16,7 @@ use crate::error::{ErrorKind, OidcError};
 use crate::flow::Oidc;
 use crate::protocol::http::HttpClient;
 use crate::session::{CookieCipher, Marks, SessionBackend};
+use crate::store::metered::Metered;
 use crate::store::{MemoryStore, SessionStore, ValueStore};
 
 /// How much of a form body is looked at for an `access_token` field.
@@ -360,18 +361,27 @@ async fn backend(
                      instance sees the store"
                 );
             }
-            (SessionBackend::Stored(store), values)
+            (
+                SessionBackend::Stored(Metered::wrap(store, "custom")),
+                values,
+            )
         }
         (None, StoreConfig::Memory(memory)) => {
             let store = Arc::new(
                 MemoryStore::new(memory.capacity)
                     .with_sessions_per_subject(memory.sessions_per_subject),
             );
-            (SessionBackend::Stored(store.clone()), store)
+            (
+                SessionBackend::Stored(Metered::wrap(store.clone(), "memory")),
+                store,
+            )
         }
         (None, StoreConfig::Redis(settings)) => {
             let (store, values) = connect_redis(settings).await?;
-            (SessionBackend::Stored(store), values)
+            (
+                SessionBackend::Stored(Metered::wrap(store, "redis")),
+                values,
+            )
         }
         (None, StoreConfig::Cookie { capacity, shared }) => {
             let marks = match shared {

@@ -22,6 +22,7 @@ use crate::op::LoginParams;
 use crate::protocol::time::now;
 use crate::provider::Provider;
 use crate::session::{CookieQueue, SessionData};
+use crate::telemetry::{self, GuardOutcome};
 
 /// A request from a user logged in with provider `P`.
 ///
@@ -282,6 +283,11 @@ impl<P: Provider> Authenticated<P> {
                         &self.cookies,
                     )
                     .await?;
+                    crate::telemetry::session_ended(
+                        self.client.name(),
+                        crate::telemetry::EndReason::RefreshFailed,
+                        1,
+                    );
                     return Err(refresh::no_valid_token(format!(
                         "the provider refused to refresh the access token, so the session ended: {}",
                         err.error_description()
@@ -368,41 +374,54 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
     type Error = OidcError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        let (oidc, client) = match provider_of::<P>(req, "Authenticated") {
-            Ok(found) => found,
-            Err(err) => return fail(req, err),
+        let outcome = guard::<P>(req).await;
+        let answer = match &outcome {
+            Outcome::Success(_) => GuardOutcome::Ok,
+            Outcome::Error((status, _)) if status.code >= 500 => GuardOutcome::Unavailable,
+            _ if RequestState::of(req).login().is_some() => GuardOutcome::LoginRedirect,
+            _ => GuardOutcome::Unauthorized,
         };
-        let state = RequestState::of(req);
-        let out = state.cookie_queue();
-        let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
-        let visit = Visit {
-            jar: req.cookies(),
-            browser_get: &browser_get,
-            now: now(),
-        };
-        // The session lives in blocks that end before the login's await: a local that an
-        // async fn ever held keeps its place in the future across its later awaits, and the
-        // guard's future is allocated on every request.
-        let silent = {
-            let decision = 'decided: {
-                let pending = match lifecycle::check(oidc, client, visit, &out) {
-                    Check::Now(decision) => break 'decided decision,
-                    Check::Later(pending) => pending,
-                };
-                // The slow paths (a store, a refresh), boxed apart.
-                Box::pin(pending.run(oidc, client, visit, &out)).await
-            };
-            match decision {
-                Decision::Ready(session, chunks) => {
-                    state.mark_personal();
-                    return Outcome::Success(authenticated((oidc, client), session, chunks, out));
-                }
-                Decision::LogIn { silent } => silent,
-                Decision::Failed(err) => return fail(req, err),
-            }
-        };
-        Box::pin(login_or_401(req, oidc, client, silent)).await
+        telemetry::guard_outcome(P::NAME, answer);
+        outcome
     }
+}
+
+/// [`Authenticated`]'s guard, before its outcome is counted.
+async fn guard<P: Provider>(req: &Request<'_>) -> Outcome<Authenticated<P>, OidcError> {
+    let (oidc, client) = match provider_of::<P>(req, "Authenticated") {
+        Ok(found) => found,
+        Err(err) => return fail(req, err),
+    };
+    let state = RequestState::of(req);
+    let out = state.cookie_queue();
+    let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);
+    let visit = Visit {
+        jar: req.cookies(),
+        browser_get: &browser_get,
+        now: now(),
+    };
+    // The session lives in blocks that end before the login's await: a local that an
+    // async fn ever held keeps its place in the future across its later awaits, and the
+    // guard's future is allocated on every request.
+    let silent = {
+        let decision = 'decided: {
+            let pending = match lifecycle::check(oidc, client, visit, &out) {
+                Check::Now(decision) => break 'decided decision,
+                Check::Later(pending) => pending,
+            };
+            // The slow paths (a store, a refresh), boxed apart.
+            Box::pin(pending.run(oidc, client, visit, &out)).await
+        };
+        match decision {
+            Decision::Ready(session, chunks) => {
+                state.mark_personal();
+                return Outcome::Success(authenticated((oidc, client), session, chunks, out));
+            }
+            Decision::LogIn { silent } => silent,
+            Decision::Failed(err) => return fail(req, err),
+        }
+    };
+    Box::pin(login_or_401(req, oidc, client, silent)).await
 }
 
 /// A 401 for a request without a usable session, recorded for the catcher (not logged as

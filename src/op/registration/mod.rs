@@ -29,8 +29,9 @@ use sha2::{Digest, Sha256};
 use super::discovery::status_error;
 use crate::config::Secret;
 use crate::error::{sanitize, OidcError};
-use crate::protocol::http::{Auth, Body, HttpClient};
+use crate::protocol::http::{Auth, Body, Call, HttpClient};
 use crate::protocol::time::now;
+use crate::telemetry::Endpoint;
 
 /// A registration lock older than this belongs to an instance that died while registering.
 const LOCK_TTL: Duration = Duration::from_secs(60);
@@ -310,7 +311,7 @@ impl Registrar {
                 uri,
                 Auth::Bearer(token),
                 Body::Empty,
-                &what,
+                Call::new(Endpoint::Registration, &what),
             )
             .await
         {
@@ -387,7 +388,7 @@ impl Registrar {
                 endpoint,
                 auth,
                 Body::Json(&document),
-                &what,
+                Call::new(Endpoint::Registration, &what),
             )
             .await?;
         let response = match answer.status {
