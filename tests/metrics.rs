@@ -1,0 +1,384 @@
+//! The crate's metrics as the people who run the app see them: a real Prometheus (Debian's
+//! `/usr/bin/prometheus`, started here on a free loopback port, scraping every second)
+//! scrapes the quickstart's `/metrics` while a real browser session goes through the real
+//! test provider: logins, a login the user cancels, a refresh, a logout, and a logout at the
+//! provider that reaches the app by back-channel. The series are read back through
+//! Prometheus's HTTP API.
+//!
+//! A binary of its own: the metrics recorder is the process's one, so no other test adds
+//! to the counts asserted here. Prometheus is required: a missing one fails, never skips.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::node_op::{through_provider, AtProvider};
+use common::server::{free_port, RunningApp};
+use reqwest::cookie::Jar;
+use serde_json::Value;
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+
+/// A Prometheus scraping `target` every second, stopped (and its data removed) on drop.
+struct Prometheus {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl Prometheus {
+    fn start(target: &str) -> Prometheus {
+        assert!(
+            Path::new(PROMETHEUS).exists(),
+            "{PROMETHEUS} is missing: the metrics test needs Debian's Prometheus. Install it \
+             with `apt-get install prometheus` (.ci/run does)."
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "rocket-oidc-prometheus-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: app\n    scrape_interval: 1s\n    \
+                 static_configs:\n      - targets: [\"{target}\"]\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start prometheus");
+        Prometheus {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    async fn wait_ready(&self) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(response) = reqwest::get(format!("{}/-/ready", self.url)).await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("prometheus at {} not ready within 30 s", self.url);
+    }
+
+    /// The value of the instant query `query` (one series, or the sum of all), if any.
+    async fn value(&self, query: &str) -> Option<f64> {
+        let response: Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.url))
+            .query(&[("query", query)])
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let results = response["data"]["result"].as_array()?;
+        if results.is_empty() {
+            return None;
+        }
+        Some(
+            results
+                .iter()
+                .filter_map(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+                .sum(),
+        )
+    }
+
+    /// Waits (a few scrapes at most) until `query` is at least `at_least`.
+    async fn expect(&self, query: &str, at_least: f64) {
+        let started = Instant::now();
+        let mut last = None;
+        while started.elapsed() < Duration::from_secs(20) {
+            last = self.value(query).await;
+            if last.is_some_and(|v| v >= at_least) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("{query}: expected at least {at_least}, Prometheus has {last:?}");
+    }
+
+    /// Every label value of every `oidc_*` series Prometheus holds.
+    async fn label_values(&self) -> Vec<String> {
+        let response: Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/series", self.url))
+            .query(&[("match[]", "{__name__=~\"oidc_.*\"}")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|series| series.as_object().unwrap().values())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A browser: its own cookie jar, no redirects followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(Arc::new(Jar::default()))
+        .build()
+        .unwrap()
+}
+
+/// Opens `/login` in `browser`: the provider URL the app sends it to.
+async fn start_login(browser: &reqwest::Client, app: &RunningApp) -> String {
+    let response = browser
+        .get(format!("{}/login", app.url))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        303,
+        "/login sends a browser to the provider"
+    );
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// A whole login of `user` in `browser`.
+async fn log_in(browser: &reqwest::Client, app: &RunningApp, user: &str) {
+    let auth_url = start_login(browser, app).await;
+    let (callback, _) =
+        through_provider(browser, &auth_url, &app.url, AtProvider::LogIn(user)).await;
+    let response = browser.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), 303, "the callback logs {user} in");
+}
+
+/// A login the user cancels at the provider: the app gets `error=access_denied`.
+async fn cancelled_login(browser: &reqwest::Client, app: &RunningApp) {
+    let auth_url = start_login(browser, app).await;
+    let interaction = browser.get(&auth_url).send().await.unwrap();
+    assert_eq!(interaction.status(), 303);
+    let location = interaction.headers()["location"].to_str().unwrap();
+    let interaction = reqwest::Url::parse(&auth_url)
+        .unwrap()
+        .join(location)
+        .unwrap();
+    let abort = browser
+        .get(format!(
+            "{}/abort",
+            interaction.as_str().trim_end_matches('/')
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(abort.status(), 303, "the provider answers the cancel");
+    // Through the provider's resume step, back to the app.
+    let mut callback = interaction
+        .join(abort.headers()["location"].to_str().unwrap())
+        .unwrap()
+        .to_string();
+    while !callback.starts_with(&app.url) {
+        let next = browser.get(&callback).send().await.unwrap();
+        assert_eq!(next.status(), 303, "{callback}");
+        callback = reqwest::Url::parse(&callback)
+            .unwrap()
+            .join(next.headers()["location"].to_str().unwrap())
+            .unwrap()
+            .to_string();
+    }
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    let response = browser.get(&callback).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "the app shows the provider's refusal"
+    );
+}
+
+/// Logs the provider session of `browser` out at the provider's own page: the provider
+/// posts a logout token to the app.
+async fn log_out_at_the_provider(browser: &reqwest::Client, app: &RunningApp) {
+    let page = browser
+        .get(format!("{}/session/end", app.op.issuer))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let xsrf = page
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no xsrf in the provider's logout page: {page}"))
+        .to_string();
+    let confirm = browser
+        .post(format!("{}/session/end/confirm", app.op.issuer))
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirm.status(), 303, "the provider logged out");
+}
+
+#[rocket::async_test]
+async fn prometheus_scrapes_logins_refreshes_and_logouts() {
+    // Access tokens of two seconds, so one expires and is refreshed within the test.
+    let app = RunningApp::start_with_op(
+        "[default.oidc.session]\nstore = \"memory\"",
+        &[],
+        &[("OP_TTL_ACCESS_TOKEN", "2")],
+    )
+    .await;
+    let target = app.url.trim_start_matches("http://").to_string();
+    let prometheus = Prometheus::start(&target);
+    prometheus.wait_ready().await;
+
+    // alice logs in, and her token is refreshed when it has expired.
+    let alice = browser();
+    log_in(&alice, &app, "alice").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let token = alice
+        .get(format!("{}/token", app.url))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200, "a refreshed token");
+    // She logs out through the app.
+    let logout = alice
+        .post(format!("{}/logout", app.url))
+        .header("Sec-Fetch-Site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 303, "to the provider's end-session page");
+
+    // bob cancels a login at the provider, then logs in, then logs out at the provider.
+    let bob = browser();
+    cancelled_login(&bob, &app).await;
+    log_in(&bob, &app, "bob").await;
+    log_out_at_the_provider(&bob, &app).await;
+    // An API client without a session gets 401.
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/whoami", app.url))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let p = &prometheus;
+    p.expect("oidc_logins_started_total{provider=\"default\"}", 3.0)
+        .await;
+    p.expect(
+        "oidc_logins_total{provider=\"default\",result=\"success\"}",
+        2.0,
+    )
+    .await;
+    p.expect(
+        "oidc_logins_total{provider=\"default\",result=\"access_denied\"}",
+        1.0,
+    )
+    .await;
+    p.expect(
+        "oidc_token_refreshes_total{provider=\"default\",result=\"success\"}",
+        1.0,
+    )
+    .await;
+    p.expect(
+        "oidc_sessions_ended_total{provider=\"default\",reason=\"logout\"}",
+        1.0,
+    )
+    .await;
+    p.expect(
+        "oidc_sessions_ended_total{provider=\"default\",reason=\"backchannel\"}",
+        1.0,
+    )
+    .await;
+    for (endpoint, at_least) in [
+        ("discovery", 1.0),
+        ("jwks", 1.0),
+        ("token", 3.0),
+        ("userinfo", 2.0),
+    ] {
+        p.expect(
+            &format!(
+                "oidc_provider_request_duration_seconds_count{{provider=\"default\",\
+                 endpoint=\"{endpoint}\",status=\"200\"}}"
+            ),
+            at_least,
+        )
+        .await;
+    }
+    // Latencies are histograms with buckets (quantiles for alerts and dashboards).
+    p.expect(
+        "oidc_provider_request_duration_seconds_bucket{endpoint=\"token\",le=\"+Inf\"}",
+        3.0,
+    )
+    .await;
+    p.expect(
+        "oidc_session_store_duration_seconds_count{store=\"memory\",op=\"save\"}",
+        2.0,
+    )
+    .await;
+    p.expect(
+        "oidc_guard_outcomes_total{provider=\"default\",outcome=\"ok\"}",
+        1.0,
+    )
+    .await;
+    p.expect(
+        "oidc_guard_outcomes_total{provider=\"default\",outcome=\"login_redirect\"}",
+        3.0,
+    )
+    .await;
+    p.expect(
+        "oidc_guard_outcomes_total{provider=\"default\",outcome=\"unauthorized\"}",
+        1.0,
+    )
+    .await;
+    // Label values are bounded: never a user, a token or a path.
+    let values = p.label_values().await;
+    for value in &values {
+        assert!(
+            !["alice", "bob"].iter().any(|user| value.contains(user)) && !value.contains('/')
+                || value.starts_with("127.0.0.1:"),
+            "a label value names a user or a path: {value:?} (of {values:?})"
+        );
+    }
+    drop(prometheus);
+    app.stop().await;
+}
