@@ -126,6 +126,7 @@
 //! | `backchannel_logout_path` | path | `<logout_path>/backchannel` | where the provider posts logout tokens (register `<origin><path>` as `backchannel_logout_uri`) |
 //! | `frontchannel_logout_path` | path | `<logout_path>/frontchannel` | the front-channel logout page (register it as `frontchannel_logout_uri`, with `frontchannel_logout_session_required`) |
 //! | `initiate_login_path` | path | off | third-party-initiated login (Core 4): `GET` or `POST` there with `iss` (a configured provider's issuer), optional `login_hint` and `target_link_uri` (this app's origin only) starts that provider's login; register `<origin><path>` as `initiate_login_uri` (https only; the crate registers it when it registers the client) |
+//! | `ready_path` | path | off | a readiness route for load balancers and Kubernetes (`readinessProbe: httpGet: path: /ready`): `200` `{"status": "ready"}` when every provider's metadata and keys are loaded and the session store answers, else `503` `{"status": "not_ready", "missing": [{"provider", "part", "since", "error"}]}`; loads what is missing (a provider down at launch makes the instance ready once it answers), each part bounded to 2 s, never cached |
 //! | `session_permanent` | bool | `true` | session cookie with `Max-Age` (survives a browser restart) |
 //! | `auto_refresh` | bool | `true` | the guard refreshes an expired access token before the route runs |
 //! | `login_timeout` | seconds | `600` | how long a started login (or logout) may take |

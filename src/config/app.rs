@@ -34,6 +34,7 @@ struct RawConfig {
     backchannel_logout_path: Option<String>,
     frontchannel_logout_path: Option<String>,
     initiate_login_path: Option<String>,
+    ready_path: Option<String>,
     #[serde(default)]
     session: RawSession,
     #[serde(default)]
@@ -74,6 +75,8 @@ pub(crate) struct Config {
     pub(crate) frontchannel_logout_path: String,
     /// Where a provider (or another party) starts a login (Core 4); off by default.
     pub(crate) initiate_login_path: Option<String>,
+    /// Where the readiness route answers (off by default).
+    pub(crate) ready_path: Option<String>,
     /// Where sessions live.
     pub(crate) store: StoreConfig,
     /// What one client, or anonymous traffic, may fill or cause.
@@ -226,6 +229,11 @@ impl Config {
         if let Some(path) = &initiate_login_path {
             paths.push(("oidc.initiate_login_path", path.as_str()));
         }
+        let ready_path = raw.ready_path;
+        if let Some(path) = &ready_path {
+            check_route_path("oidc.ready_path", path)?;
+            paths.push(("oidc.ready_path", path.as_str()));
+        }
         paths.sort_by_key(|(_, path)| *path);
         for pair in paths.windows(2) {
             if pair[0].1 == pair[1].1 {
@@ -269,6 +277,7 @@ impl Config {
             backchannel_logout_path,
             frontchannel_logout_path,
             initiate_login_path,
+            ready_path,
             store,
             limits,
             url_policy: policy,

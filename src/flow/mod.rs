@@ -24,6 +24,7 @@ pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod machine;
 pub(crate) mod pending;
+pub(crate) mod ready;
 pub(crate) mod refresh;
 mod token_cache;
 

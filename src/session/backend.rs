@@ -155,6 +155,18 @@ impl SessionBackend {
         }
     }
 
+    /// Whether the store that holds the sessions (or the marks of ended cookie sessions)
+    /// answers: one read of a key that is never written. Cookie sessions with their marks
+    /// in this process always do.
+    pub(crate) async fn answers(&self) -> Result<(), OidcError> {
+        const PROBE: &str = "oidc-readiness-probe";
+        match self {
+            SessionBackend::Stored(store) => store.load(PROBE).await.map(drop),
+            SessionBackend::Cookie(marks) => marks.store().get_value(PROBE).await.map(drop),
+        }
+        .map_err(store_failed)
+    }
+
     /// Stores a session that a login just created: a new id (never the one the browser had:
     /// no session fixation), the data in the cookie or the store. A session the browser
     /// held before is ended.

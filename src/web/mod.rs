@@ -8,6 +8,7 @@ pub(crate) mod guard;
 pub(crate) mod initiate;
 pub(crate) mod login;
 pub(crate) mod logout;
+mod ready;
 mod relay;
 pub(crate) mod request_state;
 pub(crate) mod routes;

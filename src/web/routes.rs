@@ -11,11 +11,13 @@ use rocket::{Data, Request};
 
 use super::initiate::InitiateLogin;
 use super::logout::{self, see_other, Logout};
+use super::ready::Ready;
 use super::relay;
 use super::request_state::RequestState;
 use crate::config::{Config, ResponseMode};
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::callback::{finish_login, Arrival, CallbackParams};
+use crate::flow::ready::Readiness;
 use crate::flow::{self, Oidc};
 
 /// The routes for `oidc`'s configuration.
@@ -63,6 +65,10 @@ pub(crate) fn routes(
             routes.push(named(method, path, InitiateLogin, "oidc_initiate_login"));
         }
     }
+    if let Some(path) = &config.ready_path {
+        let ready = Ready(Arc::new(Readiness::new()));
+        routes.push(named(Method::Get, path, ready, "oidc_ready"));
+    }
     for path in logout_return_paths {
         routes.push(named(Method::Get, path, LogoutReturn, "oidc_logout_return"));
     }
@@ -107,6 +113,7 @@ pub(crate) fn conflict<'a>(app: impl Iterator<Item = &'a Route>, ours: &[Route])
                 Some("oidc_frontchannel_logout") => "oidc.frontchannel_logout_path",
                 Some("oidc_jwks") => "oidc.providers.<name>.jwks_path",
                 Some("oidc_initiate_login") => "oidc.initiate_login_path",
+                Some("oidc_ready") => "oidc.ready_path",
                 _ => "the path of oidc.providers.<name>.post_logout_redirect_uris",
             };
             return Some(format!(

@@ -44,6 +44,7 @@ mod profile_third_party_init;
 #[cfg(feature = "redis")]
 mod multi_instance;
 mod provider_script;
+mod readiness;
 mod registration_real_op;
 mod sessions;
 mod support;
