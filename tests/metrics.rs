@@ -370,6 +370,47 @@ async fn prometheus_scrapes_logins_refreshes_and_logouts() {
         1.0,
     )
     .await;
+    // Every panel of the Grafana dashboard in docs/ is a query Prometheus accepts, and the
+    // ones about what happened here show it.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/grafana/rocket_oidc_auth.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$provider", ".*")
+                .replace("$__rate_interval", "1m");
+            let answer: Value = reqwest::Client::new()
+                .get(format!("{}/api/v1/query", p.url))
+                .query(&[("query", expr.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                answer["status"], "success",
+                "panel {:?}: {expr}: {answer}",
+                panel["title"]
+            );
+        }
+    }
+    // The logins panel has this run's series (a rate needs two samples to move: present is
+    // what a short run can show).
+    p.expect(
+        "sum by (result) (rate(oidc_logins_total{provider=~\".*\"}[1m]))",
+        0.0,
+    )
+    .await;
+
     // Label values are bounded: never a user, a token or a path.
     let values = p.label_values().await;
     for value in &values {
