@@ -121,6 +121,7 @@
 //! | `session.redis.connect_timeout_ms` | ms | `2000` | how long connecting (at launch, and each reconnection) may take |
 //! | `session.redis.response_timeout_ms` | ms | `1000` | how long one Redis command may take before the request answers 503 |
 //! | `trust_forwarded_headers` | bool | `false` | behind a proxy that sets `X-Forwarded-Proto`/`X-Forwarded-Host` (and strips clients' own): a login asked for under another origin than `redirect_uri`'s goes there first. Without it, only another loopback name (`localhost` against `127.0.0.1`) is sent there; the origin of every URL the crate builds is always `redirect_uri`'s |
+//! | `propagate_traceparent` | bool | `false` | when a request carries a W3C `traceparent` (a tracing proxy or gateway set it), the provider calls it causes carry a child `traceparent` (same trace id, a new span id; mod_auth_openidc's `OIDCTraceParent`), so the provider's traces join the app's |
 //! | `dangerously_allow_published_secret_key` | bool | `false` | let a debug setup run with Rocket's published example `secret_key` (anyone can forge sessions with it); refused in the release profile and in release builds |
 //! | `dangerously_allow_http` | bool | `false` | accept plain http beyond loopback hosts (development setups only; refused in the release profile) |
 //! | `backchannel_logout_path` | path | `<logout_path>/backchannel` | where the provider posts logout tokens (register `<origin><path>` as `backchannel_logout_uri`) |

@@ -5,6 +5,8 @@
 //! provider that reaches the app by back-channel. The series are read back through
 //! Prometheus's HTTP API.
 //!
+//! The spans are here too: a `tracing` subscriber is the process's one as well.
+//!
 //! A binary of its own: the metrics recorder is the process's one, so no other test adds
 //! to the counts asserted here. Prometheus is required: a missing one fails, never skips.
 
@@ -422,4 +424,52 @@ async fn prometheus_scrapes_logins_refreshes_and_logouts() {
     }
     drop(prometheus);
     app.stop().await;
+}
+
+/// What the process's `tracing` subscriber wrote (spans as they close, with their fields).
+#[derive(Clone, Default)]
+struct Written(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Written {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[rocket::async_test]
+async fn spans_name_the_provider_the_endpoint_and_the_outcome() {
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let written = Written::default();
+    let writer = written.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_span_events(FmtSpan::CLOSE)
+            .with_ansi(false)
+            .finish(),
+    )
+    .expect("the only tracing subscriber of this binary");
+
+    let op = common::fake_op::FakeOp::start().await;
+    let client = common::app::TestApp::quickstart()
+        .provider(&op)
+        .start()
+        .await;
+    common::app::log_in(&client).await;
+    let text = String::from_utf8(written.0.lock().unwrap().clone()).unwrap();
+    for expected in [
+        "oidc.login{provider=\"default\" silent=false}",
+        "oidc.provider_request{provider=\"default\" endpoint=\"token\" status=200}",
+        "oidc.provider_request{provider=\"default\" endpoint=\"userinfo\" status=200}",
+        "oidc.callback{provider=\"default\" outcome=\"success\"}",
+    ] {
+        assert!(
+            text.contains(expected),
+            "a span {expected}; the spans were:\n{text}"
+        );
+    }
 }

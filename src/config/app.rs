@@ -41,6 +41,7 @@ struct RawConfig {
     limits: RawLimits,
     dangerously_allow_http: Option<bool>,
     trust_forwarded_headers: Option<bool>,
+    propagate_traceparent: Option<bool>,
     /// Read by the cookie cipher (see `session::codec`); listed so the key is known.
     #[allow(dead_code)]
     dangerously_allow_published_secret_key: Option<bool>,
@@ -86,6 +87,8 @@ pub(crate) struct Config {
     /// `X-Forwarded-Proto` and `X-Forwarded-Host` say how the browser reached the app (a
     /// proxy in front sets them, and strips any the client sent).
     pub(crate) trust_forwarded_headers: bool,
+    /// Provider calls carry a child of the incoming request's W3C `traceparent`.
+    pub(crate) propagate_traceparent: bool,
 }
 
 impl Config {
@@ -284,6 +287,9 @@ impl Config {
             trust_forwarded_headers: raw
                 .trust_forwarded_headers
                 .unwrap_or(defaults::TRUST_FORWARDED_HEADERS),
+            propagate_traceparent: raw
+                .propagate_traceparent
+                .unwrap_or(defaults::PROPAGATE_TRACEPARENT),
         })
     }
 }

@@ -17,6 +17,7 @@ pub(crate) const BACKCHANNEL_LOGOUT_SUFFIX: &str = "/backchannel";
 /// `frontchannel_logout_path` is `logout_path` followed by this.
 pub(crate) const FRONTCHANNEL_LOGOUT_SUFFIX: &str = "/frontchannel";
 pub(crate) const TRUST_FORWARDED_HEADERS: bool = false;
+pub(crate) const PROPAGATE_TRACEPARENT: bool = false;
 pub(crate) const DANGEROUSLY_ALLOW_HTTP: bool = false;
 pub(crate) const DANGEROUSLY_ALLOW_PUBLISHED_SECRET_KEY: bool = false;
 
@@ -137,6 +138,7 @@ mod tests {
                 "trust_forwarded_headers",
                 TRUST_FORWARDED_HEADERS.to_string(),
             ),
+            ("propagate_traceparent", PROPAGATE_TRACEPARENT.to_string()),
             (
                 "dangerously_allow_published_secret_key",
                 DANGEROUSLY_ALLOW_PUBLISHED_SECRET_KEY.to_string(),

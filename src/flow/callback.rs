@@ -19,6 +19,7 @@ use crate::protocol::time::{expires_at, now};
 use crate::session::{stored_chunks, CookieQueue, NewSession, SessionData};
 use crate::signing::SigningKey;
 use crate::telemetry;
+use tracing::Instrument as _;
 
 /// Errors of a `prompt=none` request that mean "the user must interact" (Core 3.1.2.6).
 const INTERACTION_NEEDED: &[&str] = &[
@@ -93,6 +94,27 @@ impl CallbackParams {
 /// every cookie the callback writes (also on failure: the transaction is consumed) goes to
 /// `out`.
 pub(crate) async fn finish_login(
+    oidc: &Oidc,
+    response: &str,
+    arrival: Arrival,
+    jar: &CookieJar<'_>,
+    out: &CookieQueue,
+    caller: Option<IpAddr>,
+) -> Result<String, OidcError> {
+    let span = tracing::info_span!(
+        "oidc.callback",
+        provider = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let outcome = finish_callback(oidc, response, arrival, jar, out, caller)
+        .instrument(span.clone())
+        .await;
+    span.record("outcome", telemetry::result(&outcome));
+    outcome
+}
+
+/// [`finish_login`] inside its span.
+async fn finish_callback(
     oidc: &Oidc,
     response: &str,
     arrival: Arrival,
@@ -183,6 +205,7 @@ impl Callback<'_, '_> {
                 return Err(err);
             }
         };
+        tracing::Span::current().record("provider", transaction.provider.as_str());
         let outcome = self.finish_transaction(&transaction).await;
         match &outcome {
             Ok(Finished::LoggedIn(_)) => {

@@ -13,6 +13,7 @@ use base64::Engine;
 use rocket::http::Cookie;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 
 use super::{Oidc, ProviderState};
 use crate::config::{safe_return_path, ResponseMode};
@@ -159,6 +160,7 @@ pub(crate) async fn start_login(
     let nonce = random_token();
     let code_verifier = random_token();
     let code_challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()));
+    let span = tracing::info_span!("oidc.login", provider = client.name(), silent);
     let location = client
         .authorization_url(
             resolved,
@@ -169,6 +171,7 @@ pub(crate) async fn start_login(
             params,
             caller,
         )
+        .instrument(span)
         .await?;
     crate::telemetry::login_started(client.name());
     let transaction = Transaction {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rocket::http::CookieJar;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+use tracing::Instrument as _;
 
 use super::{Oidc, ProviderState};
 use crate::error::OidcError;
@@ -43,6 +44,23 @@ struct LogoutState {
 /// Returns where to send the browser; the cookies to write go to `out`. Fails (503) only
 /// when the session store does: the session must not outlive a logout on the server.
 pub(crate) async fn end_sessions(
+    jar: &CookieJar<'_>,
+    out: &CookieQueue,
+    oidc: &Oidc,
+    only: Option<&ProviderState>,
+) -> Result<String, OidcError> {
+    let span = tracing::info_span!(
+        "oidc.logout",
+        provider = only.map(|client| client.name()),
+        outcome = tracing::field::Empty,
+    );
+    let outcome = end_all(jar, out, oidc, only).instrument(span.clone()).await;
+    span.record("outcome", crate::telemetry::result(&outcome));
+    outcome
+}
+
+/// [`end_sessions`] inside its span.
+async fn end_all(
     jar: &CookieJar<'_>,
     out: &CookieQueue,
     oidc: &Oidc,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
+use tracing::Instrument as _;
 
 use serde_json::value::RawValue;
 
@@ -136,10 +137,20 @@ pub(crate) async fn refresh_session(
         .flight(refresh_token, fresh, now(), clock_skew);
     let (_, outcome) = flight
         .get_or_init(|| async {
-            let outcome = match client.metadata().await {
-                Ok(resolved) => refresh_once(client, &resolved, session, refresh_token).await,
-                Err(err) => Err(err),
-            };
+            let span = tracing::info_span!(
+                "oidc.refresh",
+                provider = client.name(),
+                outcome = tracing::field::Empty,
+            );
+            let outcome = async {
+                match client.metadata().await {
+                    Ok(resolved) => refresh_once(client, &resolved, session, refresh_token).await,
+                    Err(err) => Err(err),
+                }
+            }
+            .instrument(span.clone())
+            .await;
+            span.record("outcome", crate::telemetry::result(&outcome));
             // Once per refresh made: the requests that joined it are not refreshes.
             crate::telemetry::token_refreshed(client.name(), crate::telemetry::result(&outcome));
             (Instant::now(), outcome)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use tracing::Instrument as _;
 
 use crate::error::OidcError;
 use crate::telemetry::{self, Endpoint};
@@ -177,11 +178,22 @@ impl HttpClient {
         headers: &[(&'static str, &str)],
         call: Call<'_>,
     ) -> Result<HttpResponse, OidcError> {
+        let span = tracing::info_span!(
+            "oidc.provider_request",
+            provider = &*self.provider,
+            endpoint = call.endpoint.label(),
+            status = tracing::field::Empty,
+        );
         let started = Instant::now();
         let outcome = self
             .request(method, url, auth, body, headers, call.what)
+            .instrument(span.clone())
             .await;
         let status = outcome.as_ref().ok().map(|response| response.status);
+        match status {
+            Some(status) => span.record("status", status),
+            None => span.record("status", "error"),
+        };
         telemetry::provider_request(&self.provider, call.endpoint, status, started.elapsed());
         outcome
     }
@@ -202,6 +214,9 @@ impl HttpClient {
             .header(ACCEPT, HeaderValue::from_static("application/json"));
         for (name, value) in headers {
             request = request.header(*name, *value);
+        }
+        if let Some(traceparent) = telemetry::trace::outgoing() {
+            request = request.header("traceparent", traceparent);
         }
         match auth {
             Auth::None => {}

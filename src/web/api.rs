@@ -12,12 +12,13 @@ use rocket::{Ignite, Request, Rocket, Sentinel};
 use serde::de::DeserializeOwned;
 
 use super::guard::Authenticated;
-use super::request_state::{provider_of, RequestState};
+use super::request_state::{provider_of, traceparent_of, RequestState};
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::{bearer, machine, ProviderState};
 use crate::protocol::access_token::TokenInfo;
 use crate::protocol::time::now;
 use crate::provider::Provider;
+use crate::telemetry::trace;
 
 /// The scopes a route requires of a bearer token: a marker type, declared with
 /// [`oidc_scopes!`](crate::oidc_scopes), as the second parameter of [`Bearer`].
@@ -276,7 +277,8 @@ impl<'r, P: Provider, S: Scopes> FromRequest<'r> for Bearer<P, S> {
     type Error = OidcError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        match Box::pin(bearer::<P>(req, S::SCOPES)).await {
+        let checked = Box::pin(bearer::<P>(req, S::SCOPES));
+        match trace::with_parent(traceparent_of(req), checked).await {
             Ok(info) => Outcome::Success(Bearer {
                 info,
                 marker: PhantomData,

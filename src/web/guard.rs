@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::claims::Claims;
-use super::request_state::{other_host_of, provider_of, RequestState};
+use super::request_state::{other_host_of, provider_of, traceparent_of, RequestState};
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::lifecycle::{self, Check, Decision, Visit};
 use crate::flow::{self, refresh, Oidc, ProviderState};
@@ -22,6 +22,7 @@ use crate::op::LoginParams;
 use crate::protocol::time::now;
 use crate::provider::Provider;
 use crate::session::{CookieQueue, SessionData};
+use crate::telemetry::trace::{self, TraceParent};
 use crate::telemetry::{self, GuardOutcome};
 
 /// A request from a user logged in with provider `P`.
@@ -66,6 +67,8 @@ pub struct Authenticated<P: Provider> {
     cookies: CookieQueue,
     /// How many cookies the session takes now.
     chunks: usize,
+    /// The request's trace, for the provider calls of a refresh the route asks for.
+    traceparent: Option<TraceParent>,
     provider: PhantomData<fn() -> P>,
 }
 
@@ -254,6 +257,11 @@ impl<P: Provider> Authenticated<P> {
     }
 
     async fn access_token_refreshed(&mut self, force: bool) -> Result<AccessToken, OidcError> {
+        let traceparent = self.traceparent;
+        trace::with_parent(traceparent, self.refreshed_now(force)).await
+    }
+
+    async fn refreshed_now(&mut self, force: bool) -> Result<AccessToken, OidcError> {
         let expired =
             refresh::access_token_expired(&self.session, now(), self.oidc.config.clock_skew);
         if force || expired {
@@ -374,7 +382,11 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
     type Error = OidcError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        let outcome = guard::<P>(req).await;
+        let traceparent = traceparent_of(req);
+        let mut outcome = trace::with_parent(traceparent, guard::<P>(req)).await;
+        if let Outcome::Success(user) = &mut outcome {
+            user.traceparent = traceparent;
+        }
         let answer = match &outcome {
             Outcome::Success(_) => GuardOutcome::Ok,
             Outcome::Error((status, _)) if status.code >= 500 => GuardOutcome::Unavailable,
@@ -532,6 +544,7 @@ fn authenticated<P: Provider>(
         client: client.clone(),
         cookies,
         chunks,
+        traceparent: None,
         provider: PhantomData,
     }
 }

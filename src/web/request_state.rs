@@ -16,6 +16,7 @@ use crate::error::OidcError;
 use crate::flow::{self, Oidc, PendingLogin, ProviderState};
 use crate::provider::Provider;
 use crate::session::CookieQueue;
+use crate::telemetry::trace::TraceParent;
 
 /// Per-request scratch space; one allocation per request at most.
 #[derive(Debug, Default)]
@@ -154,4 +155,16 @@ impl OidcError {
     pub fn of<'r>(req: &'r Request<'_>) -> Option<&'r OidcError> {
         RequestState::of(req).error()
     }
+}
+
+/// The request's W3C `traceparent`, when the app propagates them to its provider calls
+/// (`propagate_traceparent`).
+pub(crate) fn traceparent_of(req: &Request<'_>) -> Option<TraceParent> {
+    let oidc = req.rocket().state::<Arc<Oidc>>()?;
+    if !oidc.config.propagate_traceparent {
+        return None;
+    }
+    req.headers()
+        .get_one("traceparent")
+        .and_then(TraceParent::parse)
 }

@@ -13,12 +13,13 @@ use super::initiate::InitiateLogin;
 use super::logout::{self, see_other, Logout};
 use super::ready::Ready;
 use super::relay;
-use super::request_state::RequestState;
+use super::request_state::{traceparent_of, RequestState};
 use crate::config::{Config, ResponseMode};
 use crate::error::{ErrorKind, OidcError};
 use crate::flow::callback::{finish_login, Arrival, CallbackParams};
 use crate::flow::ready::Readiness;
 use crate::flow::{self, Oidc};
+use crate::telemetry::trace;
 
 /// The routes for `oidc`'s configuration.
 pub(crate) fn routes(
@@ -183,7 +184,7 @@ impl Handler for Callback {
             &out,
             req.client_ip(),
         );
-        match finished.await {
+        match trace::with_parent(traceparent_of(req), finished).await {
             Ok(return_to) => Outcome::Success(see_other(return_to)),
             Err(err) => fail(req, err),
         }
@@ -273,7 +274,8 @@ impl Handler for LogoutRoute {
             }
         }
         let out = RequestState::of(req).cookie_queue();
-        match flow::logout::end_sessions(req.cookies(), &out, oidc, only.map(|c| &**c)).await {
+        let ended = flow::logout::end_sessions(req.cookies(), &out, oidc, only.map(|c| &**c));
+        match trace::with_parent(traceparent_of(req), ended).await {
             Ok(location) => Outcome::from(req, Logout::to(location)),
             Err(err) => fail(req, err),
         }

@@ -92,6 +92,17 @@ impl NodeOp {
             .unwrap();
         hits[path].as_u64().unwrap_or(0)
     }
+
+    /// The `traceparent` header of the last request to `path` (`None`: it had none).
+    pub async fn traceparent(&self, path: &str) -> Option<String> {
+        let seen: serde_json::Value = reqwest::get(format!("{}/__test/traceparents", self.issuer))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen[path].as_str().map(str::to_string)
+    }
 }
 
 /// A `OP_CLIENTS` value with the default client registered for `redirect_uri`.

@@ -49,3 +49,4 @@ mod registration_real_op;
 mod sessions;
 mod support;
 mod token_lifetime;
+mod traceparent_real_op;

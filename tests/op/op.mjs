@@ -603,6 +603,8 @@ let handler = (_req, res) => { // until the provider exists
 // Requests per path (without query), for tests that assert what the app fetched:
 // GET /__test/hits answers them as JSON. Not part of any OpenID protocol.
 const hits = {};
+// The W3C traceparent of the last request per path (null: none), at GET /__test/traceparents.
+const traceparents = {};
 // OP_TLS_CERT + OP_TLS_KEY: https with that certificate (a test's own CA), issuer https://.
 const tls = env.OP_TLS_CERT && env.OP_TLS_KEY
   ? { cert: readFileSync(env.OP_TLS_CERT), key: readFileSync(env.OP_TLS_KEY) }
@@ -614,7 +616,12 @@ const listener = (req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(hits));
     return;
   }
+  if (path === '/__test/traceparents') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(traceparents));
+    return;
+  }
   hits[path] = (hits[path] || 0) + 1;
+  traceparents[path] = req.headers.traceparent ?? null;
   handler(req, res);
 };
 const server = tls ? https.createServer(tls, listener) : http.createServer(listener);

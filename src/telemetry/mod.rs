@@ -8,6 +8,8 @@
 //! provider's unknown `error` becomes `provider_error`), fixed lists; never a user, a path
 //! or a token. Floor layer: imports only the errors.
 
+pub(crate) mod trace;
+
 use std::time::Duration;
 
 use crate::error::{ErrorKind, OidcError};
