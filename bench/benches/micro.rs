@@ -123,6 +123,15 @@ fn guard(c: &mut Criterion) {
                 .into_string()
         })
     });
+    // The quickstart installs a Prometheus recorder: the guard above counts its outcome
+    // (`oidc_guard_outcomes_total`). The same request with no recorder (the facade's noop,
+    // on this thread, where the blocking client runs the request) is the cost without.
+    group.bench_function("guard /whoami, no metrics recorder", |b| {
+        let noop = metrics::NoopRecorder;
+        metrics::with_local_recorder(&noop, || {
+            b.iter(|| client.get("/whoami").cookie(session()).dispatch().status())
+        })
+    });
     group.finish();
 }
 
