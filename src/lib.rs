@@ -495,6 +495,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `metrics` | on | the `oidc_*` metrics through the [`metrics`](https://docs.rs/metrics) facade (see the README's "Running it"); without an installed recorder each event costs one check |
 //! | `redis` | off | `store::RedisStore`: sessions in Redis or Redis Cluster (`session.store = "redis"`) |
 //! | `test-util` | off | `store::contract` and `store_contract!`: the store contracts as tests, for your own store |
 //!
