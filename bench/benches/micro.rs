@@ -111,6 +111,18 @@ fn guard(c: &mut Criterion) {
     group.bench_function("public /", |b| {
         b.iter(|| client.get("/").cookie(session()).dispatch().status())
     });
+    // The quickstart installs a Prometheus recorder: the guard above counts its outcome
+    // (`oidc_guard_outcomes_total`). The same request with no recorder (the facade's noop,
+    // on this thread, where the blocking client runs the request) is the cost without.
+    group.bench_function("guard /whoami, no metrics recorder", |b| {
+        // An app of its own, whose counters register with no recorder.
+        let noop = metrics::NoopRecorder;
+        metrics::with_local_recorder(&noop, || {
+            let client =
+                Client::untracked(quickstart::rocket().configure(figment())).expect("launches");
+            b.iter(|| client.get("/whoami").cookie(session()).dispatch().status())
+        })
+    });
     group.bench_function("guard /whoami", |b| {
         b.iter(|| client.get("/whoami").cookie(session()).dispatch().status())
     });
@@ -121,15 +133,6 @@ fn guard(c: &mut Criterion) {
                 .cookie(session())
                 .dispatch()
                 .into_string()
-        })
-    });
-    // The quickstart installs a Prometheus recorder: the guard above counts its outcome
-    // (`oidc_guard_outcomes_total`). The same request with no recorder (the facade's noop,
-    // on this thread, where the blocking client runs the request) is the cost without.
-    group.bench_function("guard /whoami, no metrics recorder", |b| {
-        let noop = metrics::NoopRecorder;
-        metrics::with_local_recorder(&noop, || {
-            b.iter(|| client.get("/whoami").cookie(session()).dispatch().status())
         })
     });
     group.finish();

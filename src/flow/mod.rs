@@ -14,6 +14,7 @@ use crate::session::{
 };
 use crate::store::replay::ReplayCache;
 use crate::store::ValueStore;
+use crate::telemetry::GuardCounters;
 
 pub(crate) mod backchannel;
 pub(crate) mod bearer;
@@ -125,6 +126,7 @@ impl Oidc {
                     &config.limits,
                 ),
                 refresh_flights: RefreshFlights::default(),
+                guard_counters: GuardCounters::default(),
                 introspection_cache: bearer::TokenCache::new(token_cache::CAPACITY),
                 introspection_refusals: bearer::TokenCache::new(token_cache::REFUSALS_CAPACITY),
                 jwt_cache: bearer::TokenCache::new(token_cache::CAPACITY),
@@ -260,6 +262,8 @@ pub(crate) struct ProviderState {
     pub(crate) client: ProviderClient,
     /// `oidc_session_<name>`, computed once.
     pub(crate) session_cookie: String,
+    /// How the session guard of this provider answered (`oidc_guard_outcomes_total`).
+    pub(crate) guard_counters: GuardCounters,
     /// Refreshes in flight or just finished.
     pub(crate) refresh_flights: RefreshFlights,
     /// Introspection answers about active bearer tokens, kept a bounded time.

@@ -9,27 +9,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{SessionIndex, SessionRecord, SessionStore, StoreError};
-use crate::telemetry;
+use crate::telemetry::{StoreMetrics, StoreOp};
 
 /// `inner`, timed, under the `store` label `label`.
 pub(crate) struct Metered {
     inner: Arc<dyn SessionStore>,
-    label: &'static str,
+    metrics: StoreMetrics,
 }
 
 impl Metered {
     pub(crate) fn wrap(inner: Arc<dyn SessionStore>, label: &'static str) -> Arc<dyn SessionStore> {
-        Arc::new(Metered { inner, label })
+        Arc::new(Metered {
+            inner,
+            metrics: StoreMetrics::new(label),
+        })
     }
 
     async fn timed<T>(
         &self,
-        op: &'static str,
+        op: StoreOp,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let started = Instant::now();
         let outcome = call.await;
-        telemetry::store_op(self.label, op, started.elapsed(), outcome.is_err());
+        self.metrics.record(op, started.elapsed(), outcome.is_err());
         outcome
     }
 }
@@ -43,7 +46,7 @@ impl fmt::Debug for Metered {
 #[rocket::async_trait]
 impl SessionStore for Metered {
     async fn load(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        self.timed("load", self.inner.load(id)).await
+        self.timed(StoreOp::Load, self.inner.load(id)).await
     }
 
     async fn save(
@@ -52,7 +55,8 @@ impl SessionStore for Metered {
         record: &SessionRecord,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        self.timed("save", self.inner.save(id, record, ttl)).await
+        self.timed(StoreOp::Save, self.inner.save(id, record, ttl))
+            .await
     }
 
     async fn replace(
@@ -62,16 +66,19 @@ impl SessionStore for Metered {
         record: &SessionRecord,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.timed("replace", self.inner.replace(id, previous, record, ttl))
-            .await
+        self.timed(
+            StoreOp::Replace,
+            self.inner.replace(id, previous, record, ttl),
+        )
+        .await
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
-        self.timed("delete", self.inner.delete(id)).await
+        self.timed(StoreOp::Delete, self.inner.delete(id)).await
     }
 
     async fn delete_by_index(&self, index: SessionIndex<'_>) -> Result<usize, StoreError> {
-        self.timed("delete_by_index", self.inner.delete_by_index(index))
+        self.timed(StoreOp::DeleteByIndex, self.inner.delete_by_index(index))
             .await
     }
 }

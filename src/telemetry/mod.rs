@@ -161,6 +161,114 @@ pub(crate) fn result<T>(outcome: &Result<T, OidcError>) -> &'static str {
     }
 }
 
+/// A provider's guard outcome counters, registered with the recorder on first use: the
+/// guard runs on every request, and a registered counter costs one atomic add, where
+/// looking its labels up each time costs an allocation and a hash map (about a
+/// microsecond). The recorder must be installed before the first guarded request, as
+/// apps install it before launch.
+#[derive(Debug, Default)]
+pub(crate) struct GuardCounters {
+    #[cfg(feature = "metrics")]
+    counters: [std::sync::OnceLock<metrics::Counter>; 4],
+}
+
+impl GuardCounters {
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn count(&self, provider: &str, outcome: GuardOutcome) {
+        #[cfg(feature = "metrics")]
+        self.counters[outcome as usize]
+            .get_or_init(|| {
+                metrics::counter!(
+                    "oidc_guard_outcomes_total",
+                    "provider" => provider.to_owned(),
+                    "outcome" => outcome.label()
+                )
+            })
+            .increment(1);
+    }
+}
+
+/// A session store's operations: its latency histograms and error counter, registered on
+/// first use (a guarded request loads its session: the store's metrics are on the hot
+/// path too, see [`GuardCounters`]).
+#[derive(Debug)]
+pub(crate) struct StoreMetrics {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    store: &'static str,
+    #[cfg(feature = "metrics")]
+    durations: [std::sync::OnceLock<metrics::Histogram>; StoreOp::ALL.len()],
+    #[cfg(feature = "metrics")]
+    errors: std::sync::OnceLock<metrics::Counter>,
+}
+
+/// An operation of a session store (`oidc_session_store_duration_seconds{op}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreOp {
+    Load,
+    Save,
+    Replace,
+    Delete,
+    DeleteByIndex,
+}
+
+impl StoreOp {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    const ALL: [StoreOp; 5] = [
+        StoreOp::Load,
+        StoreOp::Save,
+        StoreOp::Replace,
+        StoreOp::Delete,
+        StoreOp::DeleteByIndex,
+    ];
+
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn label(self) -> &'static str {
+        match self {
+            StoreOp::Load => "load",
+            StoreOp::Save => "save",
+            StoreOp::Replace => "replace",
+            StoreOp::Delete => "delete",
+            StoreOp::DeleteByIndex => "delete_by_index",
+        }
+    }
+}
+
+impl StoreMetrics {
+    pub(crate) fn new(store: &'static str) -> Self {
+        StoreMetrics {
+            store,
+            #[cfg(feature = "metrics")]
+            durations: Default::default(),
+            #[cfg(feature = "metrics")]
+            errors: std::sync::OnceLock::new(),
+        }
+    }
+
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn record(&self, op: StoreOp, took: Duration, failed: bool) {
+        #[cfg(feature = "metrics")]
+        {
+            let store = self.store;
+            self.durations[op as usize]
+                .get_or_init(|| {
+                    metrics::histogram!(
+                        "oidc_session_store_duration_seconds",
+                        "store" => store,
+                        "op" => op.label()
+                    )
+                })
+                .record(took.as_secs_f64());
+            if failed {
+                self.errors
+                    .get_or_init(
+                        || metrics::counter!("oidc_session_store_errors_total", "store" => store),
+                    )
+                    .increment(1);
+            }
+        }
+    }
+}
+
 #[cfg(feature = "metrics")]
 mod record {
     use super::*;
@@ -221,23 +329,6 @@ mod record {
         )
         .record(took.as_secs_f64());
     }
-
-    pub(crate) fn store_op(store: &'static str, op: &'static str, took: Duration, failed: bool) {
-        histogram!("oidc_session_store_duration_seconds", "store" => store, "op" => op)
-            .record(took.as_secs_f64());
-        if failed {
-            counter!("oidc_session_store_errors_total", "store" => store).increment(1);
-        }
-    }
-
-    pub(crate) fn guard_outcome(provider: &str, outcome: GuardOutcome) {
-        counter!(
-            "oidc_guard_outcomes_total",
-            "provider" => provider.to_owned(),
-            "outcome" => outcome.label()
-        )
-        .increment(1);
-    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -257,8 +348,6 @@ mod record {
         took: Duration,
     ) {
     }
-    pub(crate) fn store_op(store: &'static str, op: &'static str, took: Duration, failed: bool) {}
-    pub(crate) fn guard_outcome(provider: &str, outcome: GuardOutcome) {}
 }
 
 pub(crate) use record::*;

@@ -23,7 +23,7 @@ use crate::protocol::time::now;
 use crate::provider::Provider;
 use crate::session::{CookieQueue, SessionData};
 use crate::telemetry::trace::{self, TraceParent};
-use crate::telemetry::{self, GuardOutcome};
+use crate::telemetry::GuardOutcome;
 
 /// A request from a user logged in with provider `P`.
 ///
@@ -393,7 +393,13 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             _ if RequestState::of(req).login().is_some() => GuardOutcome::LoginRedirect,
             _ => GuardOutcome::Unauthorized,
         };
-        telemetry::guard_outcome(P::NAME, answer);
+        if let Some(client) = req
+            .rocket()
+            .state::<Arc<Oidc>>()
+            .and_then(|oidc| oidc.provider(P::NAME))
+        {
+            client.guard_counters.count(client.name(), answer);
+        }
         outcome
     }
 }
