@@ -507,12 +507,12 @@
 //!
 //! | layer | modules | owns |
 //! |---|---|---|
-//! | Rocket glue | `web::{fairing, guard, login, api, routes, logout, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
-//! | flows | `flow::{login, lifecycle, refresh, logout, backchannel, bearer, machine}` and the shared state (`flow::Oidc`) | the login and callback, a session's life across requests (the guard's one decision), token refresh, logout, provider-initiated logout, bearer tokens, the client-credentials token |
+//! | Rocket glue | `web::{fairing, guard, login, api, routes, logout, initiate, relay, ready, request_state, summary}` | the fairing, the guards, the mounted routes, what a request carries to the response hook |
+//! | flows | `flow::{login, callback, response, lifecycle, refresh, logout, backchannel, initiate, ready, bearer, machine}` and the shared state (`flow::Oidc`) | the login and callback, a session's life across requests (the guard's one decision), token refresh, logout, provider-initiated logout, bearer tokens, the client-credentials token |
 //! | provider runtime · sessions | `op::{client, refreshing, client_auth, metadata, keys, authorize, token, id_token, userinfo, introspection, revocation, discovery, registration}` · `session::{data, codec, backend}` | metadata and keys (one `Refreshing` cache), registration, client authentication and one module per call to the provider · session data, sealed cookies, where sessions live (`SessionBackend`: the cookie, or a store) |
-//! | stores | `store::{memory, redis, lock, contract}` | the store traits, the memory and Redis stores, a lock on a value store, the contract suite |
-//! | protocol | `protocol::{id_token, jws, access_token, logout_token, jwk, dpop, http, base64url, time, random}` | token validation (ID tokens on openidconnect's verifier), key sets, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
-//! | floor | `config`, `signing`, `error`, `provider` | configuration (in rooms by table: `config::{app, provider, client, api, session, redis, urls, metadata, defaults, error}`), the client's signing algorithms and keys (a leaf the configuration loads keys with), the error type, provider markers |
+//! | stores | `store::{memory, redis, lock, metered, contract}` | the store traits, the memory and Redis stores, a lock on a value store, the timing of every store, the contract suite |
+//! | protocol | `protocol::{id_token, jws, access_token, logout_token, userinfo_jwt, jwk, dpop, http, base64url, time, random}` | token validation (ID tokens on openidconnect's verifier), key sets, DPoP proofs, the one HTTP client, base64url, the clock, randomness |
+//! | floor | `config`, `signing`, `encryption`, `telemetry`, `error`, `provider` | configuration (in rooms by table: `config::{app, provider, response, encryption, client, api, session, redis, urls, metadata, defaults, error}`), the client's signing algorithms and keys (a leaf the configuration loads keys with), its decryption key and JWE decryption, the metric names and labels and the trace context, the error type, provider markers |
 
 // The README's Rust blocks are compiled as doc tests, so the quickstart it shows builds.
 #[cfg(doctest)]
@@ -539,7 +539,7 @@ pub mod provider;
 mod session; // session data, sealed cookies, where sessions live
 mod signing; // algorithms and the client's signing keys (floor 1: imports nothing of the crate)
 pub mod store; // the store traits, the memory and Redis stores
-mod telemetry; // metrics names and labels (floor 1)
+mod telemetry; // metric names and labels, trace context (floor 1)
 mod web; // Rocket: fairing, guards, routes, request state
 
 #[doc = include_str!("../docs/coming_from_flask_pyoidc.md")]

@@ -27,6 +27,7 @@ pub(crate) mod machine;
 pub(crate) mod pending;
 pub(crate) mod ready;
 pub(crate) mod refresh;
+mod response;
 mod token_cache;
 
 use refresh::RefreshFlights;
