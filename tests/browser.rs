@@ -223,15 +223,21 @@ fn node_op_hybrid_client() -> &'static str {
 }
 
 /// Front-channel logout started at the provider: its logout page frames the app's
-/// `frontchannel_logout_uri` (with `iss` and the session's `sid`) across sites; the app's
-/// session ends although its `Lax` cookie does not come with the framed request.
+/// `frontchannel_logout_uri` (with `iss` and the session's `sid`) across sites; with
+/// `frontchannel_logout_by_sid` the app's stored session ends although its `Lax` cookie
+/// does not come with the framed request.
 #[rocket::async_test]
 async fn frontchannel_logout_at_the_provider() {
     // The provider's back-channel logout token goes to a path the app does not serve: the
     // front channel alone must end the session.
+    // Sessions in memory, ended by the front channel's sid (`frontchannel_logout_by_sid`):
+    // the framed request comes without the Lax cookie.
     scenario_with_op(
         "frontchannel-logout",
-        "backchannel_logout_path = \"/not-the-backchannel-uri\"",
+        "backchannel_logout_path = \"/not-the-backchannel-uri\"\n\
+         frontchannel_logout_by_sid = true\n\
+         [default.oidc.session]\n\
+         store = \"memory\"",
         &[],
         &[("OP_FRONTCHANNEL", "1")],
     )

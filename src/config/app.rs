@@ -42,6 +42,7 @@ struct RawConfig {
     dangerously_allow_http: Option<bool>,
     trust_forwarded_headers: Option<bool>,
     propagate_traceparent: Option<bool>,
+    frontchannel_logout_by_sid: Option<bool>,
     /// Read by the cookie cipher (see `session::codec`); listed so the key is known.
     #[allow(dead_code)]
     dangerously_allow_published_secret_key: Option<bool>,
@@ -89,6 +90,9 @@ pub(crate) struct Config {
     pub(crate) trust_forwarded_headers: bool,
     /// Provider calls carry a child of the incoming request's W3C `traceparent`.
     pub(crate) propagate_traceparent: bool,
+    /// A front-channel logout whose framed request comes without the session cookie ends
+    /// the stored sessions of its `sid` (opt-in; stored sessions only).
+    pub(crate) frontchannel_logout_by_sid: bool,
 }
 
 impl Config {
@@ -248,6 +252,18 @@ impl Config {
             }
         }
         let store = validate_store(raw.session)?;
+        let frontchannel_logout_by_sid = raw
+            .frontchannel_logout_by_sid
+            .unwrap_or(defaults::FRONTCHANNEL_LOGOUT_BY_SID);
+        if frontchannel_logout_by_sid && matches!(store, StoreConfig::Cookie { .. }) {
+            bail!(
+                "oidc.frontchannel_logout_by_sid",
+                "needs sessions on the server (session.store = \"memory\" or \"redis\"): \
+                 with cookie sessions each front-channel request would write a mark, and \
+                 anyone could fill the store with made-up sids",
+                "set oidc.session.store, or leave it out and use back-channel logout"
+            );
+        }
         let limits = validate_limits(raw.limits)?;
         let app = AppUrls {
             policy,
@@ -290,6 +306,7 @@ impl Config {
             propagate_traceparent: raw
                 .propagate_traceparent
                 .unwrap_or(defaults::PROPAGATE_TRACEPARENT),
+            frontchannel_logout_by_sid,
         })
     }
 }

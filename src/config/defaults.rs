@@ -18,6 +18,7 @@ pub(crate) const BACKCHANNEL_LOGOUT_SUFFIX: &str = "/backchannel";
 pub(crate) const FRONTCHANNEL_LOGOUT_SUFFIX: &str = "/frontchannel";
 pub(crate) const TRUST_FORWARDED_HEADERS: bool = false;
 pub(crate) const PROPAGATE_TRACEPARENT: bool = false;
+pub(crate) const FRONTCHANNEL_LOGOUT_BY_SID: bool = false;
 pub(crate) const DANGEROUSLY_ALLOW_HTTP: bool = false;
 pub(crate) const DANGEROUSLY_ALLOW_PUBLISHED_SECRET_KEY: bool = false;
 
@@ -139,6 +140,10 @@ mod tests {
                 TRUST_FORWARDED_HEADERS.to_string(),
             ),
             ("propagate_traceparent", PROPAGATE_TRACEPARENT.to_string()),
+            (
+                "frontchannel_logout_by_sid",
+                FRONTCHANNEL_LOGOUT_BY_SID.to_string(),
+            ),
             (
                 "dangerously_allow_published_secret_key",
                 DANGEROUSLY_ALLOW_PUBLISHED_SECRET_KEY.to_string(),

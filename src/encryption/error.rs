@@ -194,7 +194,8 @@ impl fmt::Display for JweError {
             ),
             JweError::EpkCurveMismatch { epk, ours } => write!(
                 f,
-                "the JWE's ephemeral key (epk) is on {epk}, this client's key on {ours}"
+                "the JWE's ephemeral key (epk) is on {:?}, this client's key on {ours}",
+                crate::error::sanitize(epk, 40)
             ),
             JweError::EpkInvalid => {
                 f.write_str("the JWE's ephemeral key (epk) is not a valid public key of its curve")

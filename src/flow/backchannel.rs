@@ -147,11 +147,12 @@ pub(crate) async fn frontchannel_logout(
                 "oidc: front-channel logout from provider {:?}",
                 client.name()
             );
-        } else {
+        } else if oidc.config.frontchannel_logout_by_sid {
             // The provider's page frames this URL from its own site, so a `Lax` session
-            // cookie does not come (nor a third-party one, where browsers block them): the
-            // sessions of that provider session end by its sid, as a back-channel logout
-            // ends them.
+            // cookie does not come (nor a third-party one, where browsers block them): with
+            // the app's consent, the stored sessions of that provider session end by its
+            // sid, as a back-channel logout ends them (never with cookie sessions: a mark
+            // per request would let anyone fill the store).
             let ended = Ended::ProviderSession {
                 sid,
                 subject: None,

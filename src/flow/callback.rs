@@ -285,7 +285,10 @@ impl Callback<'_, '_> {
             ))),
             // RFC 9207 2.4: an ID token in the response names its issuer itself (checked
             // in full before anything else); providers leave `iss` out then.
-            None if client.config.response_type.has_id_token() && params.id_token.is_some() => {
+            None if client.config.response_type.has_id_token()
+                && params.id_token.is_some()
+                && params.error.is_none() =>
+            {
                 Ok(())
             }
             None if resolved

@@ -4,7 +4,7 @@
 //! answers. What is missing is named with the time it was first seen missing.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Oidc;
@@ -45,19 +45,46 @@ impl Readiness {
 
     /// What is missing now (empty: ready).
     pub(crate) async fn check(&self, oidc: &Oidc) -> Vec<Missing> {
-        let mut found: Vec<(Option<String>, &'static str, OidcError)> = Vec::new();
-        for client in oidc.providers() {
-            let name = Some(client.name().to_string());
-            match within(client.metadata()).await {
-                Ok(resolved) => {
-                    if let Err(err) = within(client.keys(&resolved)).await {
-                        found.push((name, "keys", err));
-                    }
+        // Every provider at once, each load in a task of its own: a probe that stops
+        // waiting never cancels a load (a discovery, a registration) halfway, so a slow
+        // provider becomes ready all the same.
+        let loads: Vec<_> = oidc
+            .providers
+            .iter()
+            .map(|client| {
+                let client = Arc::clone(client);
+                let load = tokio::spawn(async move {
+                    let resolved = client.metadata().await.map_err(|e| ("metadata", e))?;
+                    client
+                        .keys(&resolved)
+                        .await
+                        .map(drop)
+                        .map_err(|e| ("keys", e))
+                });
+                async move {
+                    let outcome = match tokio::time::timeout(PART_TIMEOUT, load).await {
+                        Ok(Ok(outcome)) => outcome,
+                        Ok(Err(_)) => {
+                            Err(("metadata", OidcError::configuration("the load panicked")))
+                        }
+                        Err(_) => Err(("metadata", timed_out())),
+                    };
+                    outcome.err()
                 }
-                Err(err) => found.push((name, "metadata", err)),
+            })
+            .collect();
+        let names: Vec<String> = oidc.providers().map(|c| c.name().to_string()).collect();
+        let (loaded, store) = tokio::join!(
+            rocket::futures::future::join_all(loads),
+            within(oidc.sessions.answers())
+        );
+        let mut found: Vec<(Option<String>, &'static str, OidcError)> = Vec::new();
+        for (name, failed) in names.into_iter().zip(loaded) {
+            if let Some((part, err)) = failed {
+                found.push((Some(name), part, err));
             }
         }
-        if let Err(err) = within(oidc.sessions.answers()).await {
+        if let Err(err) = store {
             found.push((None, "session_store", err));
         }
         let mut since = self.missing_since.lock().unwrap_or_else(|e| e.into_inner());
@@ -104,10 +131,12 @@ async fn within<T>(
 ) -> Result<T, OidcError> {
     tokio::time::timeout(PART_TIMEOUT, part)
         .await
-        .unwrap_or_else(|_| {
-            Err(OidcError::unavailable(
-                true,
-                format!("no answer within {} s", PART_TIMEOUT.as_secs()),
-            ))
-        })
+        .unwrap_or_else(|_| Err(timed_out()))
+}
+
+fn timed_out() -> OidcError {
+    OidcError::unavailable(
+        true,
+        format!("no answer within {} s", PART_TIMEOUT.as_secs()),
+    )
 }

@@ -65,3 +65,79 @@ async fn oidcc_client_test_rp_frontchannel_rpinitlogout() {
         "no copy of the session cookie opens it"
     );
 }
+
+/// The provider's framed request comes without the session cookie (cross-site): by the
+/// spec nothing else ends; with `frontchannel_logout_by_sid` the stored sessions of that
+/// `sid` end on the server. With cookie sessions the setting stops launch (every forged
+/// `sid` would write a mark).
+#[rocket::async_test]
+async fn a_framed_request_without_the_cookie_ends_the_sid_only_when_allowed() {
+    for by_sid in [false, true] {
+        let op = FakeOp::start().await;
+        op.set(|b| {
+            b.id_token_claims
+                .insert("sid".into(), json!("op-session-2"));
+        });
+        // Untracked: each request carries exactly the cookies given to it.
+        let client = TestApp::quickstart()
+            .provider(&op)
+            .oidc(&format!(
+                "frontchannel_logout_by_sid = {by_sid}\n[default.oidc.session]\nstore = \"memory\""
+            ))
+            .start_untracked()
+            .await;
+        let owned =
+            |response: &rocket::local::asynchronous::LocalResponse<'_>| -> Vec<Cookie<'static>> {
+                response
+                    .cookies()
+                    .iter()
+                    .map(|c| c.clone().into_owned())
+                    .collect()
+            };
+        let started = browse(&client, "/login").await;
+        let transaction = owned(&started);
+        let callback = authorize_at_once(&location(&started)).await;
+        let finished = client
+            .get(path_and_query(&callback))
+            .header(Accept::HTML)
+            .cookies(transaction)
+            .dispatch()
+            .await;
+        assert_eq!(finished.status(), Status::SeeOther, "logged in");
+        let session: Vec<Cookie<'static>> = owned(&finished)
+            .into_iter()
+            .filter(|c| c.name().starts_with(SESSION))
+            .collect();
+        let whoami = || {
+            client
+                .get("/whoami")
+                .header(Accept::JSON)
+                .cookies(session.clone())
+                .dispatch()
+        };
+        assert_eq!(whoami().await.status(), Status::Ok);
+        // A made-up sid ends nothing, either way.
+        let made_up = format!("/logout/frontchannel?iss={}&sid=someone-else", op.issuer);
+        assert_eq!(client.get(made_up).dispatch().await.status(), Status::Ok);
+        assert_eq!(whoami().await.status(), Status::Ok);
+        // The provider's frame, without the cookie.
+        let framed = format!("/logout/frontchannel?iss={}&sid=op-session-2", op.issuer);
+        assert_eq!(client.get(framed).dispatch().await.status(), Status::Ok);
+        let expected = if by_sid {
+            Status::Unauthorized
+        } else {
+            Status::Ok
+        };
+        assert_eq!(
+            whoami().await.status(),
+            expected,
+            "frontchannel_logout_by_sid = {by_sid}"
+        );
+    }
+    let op = FakeOp::start().await;
+    TestApp::quickstart()
+        .provider(&op)
+        .oidc("frontchannel_logout_by_sid = true")
+        .launch_fails()
+        .await;
+}
