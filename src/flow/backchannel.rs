@@ -134,11 +134,15 @@ pub(crate) async fn frontchannel_logout(
                 .into(),
         ));
     };
+    // Every client of that issuer (two providers may be two clients of one issuer): the
+    // frame's origin is the issuer's, whichever.
+    let mut framed_by = None;
     for client in oidc.providers() {
         if client.config.source.issuer() != iss {
             continue;
         }
         let resolved = client.metadata().await?;
+        framed_by = Some(origin_of(resolved.metadata.issuer()));
         let loaded = lifecycle::load(oidc, client, jar).await?;
         if let Some(current) = loaded.session.as_ref().filter(|s| s.sid() == Some(sid)) {
             lifecycle::end(oidc, client, Some(current), loaded.chunks, out).await?;
@@ -166,12 +170,14 @@ pub(crate) async fn frontchannel_logout(
                 client.name()
             );
         }
-        return Ok(Some(origin_of(resolved.metadata.issuer())));
     }
-    Err(invalid(format!(
-        "the front-channel logout's iss {:?} is not the issuer of a configured provider",
-        sanitize(iss, 200)
-    )))
+    match framed_by {
+        Some(origin) => Ok(Some(origin)),
+        None => Err(invalid(format!(
+            "the front-channel logout's iss {:?} is not the issuer of a configured provider",
+            sanitize(iss, 200)
+        ))),
+    }
 }
 
 /// Counts the sessions a logout ended (cookie sessions are marked, not counted: one).

@@ -552,3 +552,42 @@ async fn a_hung_revocation_endpoint_delays_the_logout_a_bounded_time() {
     );
     assert!(!still_logged_in(&client).await);
 }
+
+/// Two providers that are two clients of one issuer: a front-channel logout from that
+/// issuer ends the session of whichever client it names by `sid` (the cookie comes, as
+/// in a same-site frame), not only the first configured one's.
+#[rocket::async_test]
+async fn a_front_channel_logout_reaches_every_client_of_its_issuer() {
+    let op = FakeOp::start().await;
+    op.set(|b| {
+        b.id_token_claims
+            .insert("sid".into(), serde_json::json!("shared-op-session"));
+    });
+    let extra = format!(
+        "[default.oidc.providers.second]\nissuer = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"",
+        op.issuer,
+        fake_op::CLIENT_ID,
+        fake_op::CLIENT_SECRET
+    );
+    let client = TestApp::quickstart()
+        .provider(&op)
+        .toml(&extra)
+        .mount("/", rocket::routes![second])
+        .start()
+        .await;
+    // Only the second provider (listed after the default one) has a session.
+    log_in_through(&client, "/second").await;
+    assert!(!still_logged_in(&client).await);
+    let framed = format!(
+        "/logout/frontchannel?iss={}&sid=shared-op-session",
+        op.issuer
+    );
+    let response = client.get(framed).dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    let second = client.get("/second").header(Accept::JSON).dispatch().await;
+    assert_eq!(
+        second.status(),
+        Status::Unauthorized,
+        "the second client's session ended"
+    );
+}
