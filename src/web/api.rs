@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use super::guard::Authenticated;
 use super::request_state::{provider_of, traceparent_of, RequestState};
 use crate::error::{ErrorKind, OidcError};
+use crate::flow::Oidc;
 use crate::flow::{bearer, machine, ProviderState};
 use crate::protocol::access_token::TokenInfo;
 use crate::protocol::time::now;
@@ -278,7 +279,11 @@ impl<'r, P: Provider, S: Scopes> FromRequest<'r> for Bearer<P, S> {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
         let checked = Box::pin(bearer::<P>(req, S::SCOPES));
-        match trace::with_parent(traceparent_of(req), checked).await {
+        let traceparent = req
+            .rocket()
+            .state::<Arc<Oidc>>()
+            .and_then(|oidc| traceparent_of(req, oidc));
+        match trace::with_parent(traceparent, checked).await {
             Ok(info) => Outcome::Success(Bearer {
                 info,
                 marker: PhantomData,

@@ -382,34 +382,32 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
     type Error = OidcError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, OidcError> {
-        let traceparent = traceparent_of(req);
-        let mut outcome = trace::with_parent(traceparent, guard::<P>(req)).await;
-        if let Outcome::Success(user) = &mut outcome {
-            user.traceparent = traceparent;
-        }
-        let answer = match &outcome {
-            Outcome::Success(_) => GuardOutcome::Ok,
+        let (oidc, client) = match provider_of::<P>(req, "Authenticated") {
+            Ok(found) => found,
+            Err(err) => return fail(req, err),
+        };
+        let traceparent = traceparent_of(req, oidc);
+        let mut outcome = trace::with_parent(traceparent, guard::<P>(req, oidc, client)).await;
+        let answer = match &mut outcome {
+            Outcome::Success(user) => {
+                user.traceparent = traceparent;
+                GuardOutcome::Ok
+            }
             Outcome::Error((status, _)) if status.code >= 500 => GuardOutcome::Unavailable,
             _ if RequestState::of(req).login().is_some() => GuardOutcome::LoginRedirect,
             _ => GuardOutcome::Unauthorized,
         };
-        if let Some(client) = req
-            .rocket()
-            .state::<Arc<Oidc>>()
-            .and_then(|oidc| oidc.provider(P::NAME))
-        {
-            client.guard_counters.count(client.name(), answer);
-        }
+        client.guard_counters.count(client.name(), answer);
         outcome
     }
 }
 
-/// [`Authenticated`]'s guard, before its outcome is counted.
-async fn guard<P: Provider>(req: &Request<'_>) -> Outcome<Authenticated<P>, OidcError> {
-    let (oidc, client) = match provider_of::<P>(req, "Authenticated") {
-        Ok(found) => found,
-        Err(err) => return fail(req, err),
-    };
+/// [`Authenticated`]'s guard for `client`, before its outcome is counted.
+async fn guard<P: Provider>(
+    req: &Request<'_>,
+    oidc: &Arc<Oidc>,
+    client: &Arc<ProviderState>,
+) -> Outcome<Authenticated<P>, OidcError> {
     let state = RequestState::of(req);
     let out = state.cookie_queue();
     let browser_get = || matches!(req.method(), Method::Get | Method::Head) && wants_html(req);

@@ -159,8 +159,7 @@ impl OidcError {
 
 /// The request's W3C `traceparent`, when the app propagates them to its provider calls
 /// (`propagate_traceparent`).
-pub(crate) fn traceparent_of(req: &Request<'_>) -> Option<TraceParent> {
-    let oidc = req.rocket().state::<Arc<Oidc>>()?;
+pub(crate) fn traceparent_of(req: &Request<'_>, oidc: &Oidc) -> Option<TraceParent> {
     if !oidc.config.propagate_traceparent {
         return None;
     }

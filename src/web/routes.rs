@@ -184,7 +184,7 @@ impl Handler for Callback {
             &out,
             req.client_ip(),
         );
-        match trace::with_parent(traceparent_of(req), finished).await {
+        match trace::with_parent(traceparent_of(req, oidc), finished).await {
             Ok(return_to) => Outcome::Success(see_other(return_to)),
             Err(err) => fail(req, err),
         }
@@ -275,7 +275,7 @@ impl Handler for LogoutRoute {
         }
         let out = RequestState::of(req).cookie_queue();
         let ended = flow::logout::end_sessions(req.cookies(), &out, oidc, only.map(|c| &**c));
-        match trace::with_parent(traceparent_of(req), ended).await {
+        match trace::with_parent(traceparent_of(req, oidc), ended).await {
             Ok(location) => Outcome::from(req, Logout::to(location)),
             Err(err) => fail(req, err),
         }
