@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::node_op::{through_provider, AtProvider};
+use common::node_op::{confirm_logout, through_provider, AtProvider};
 use common::server::{free_port, RunningApp};
 use reqwest::cookie::Jar;
 use serde_json::Value;
@@ -233,26 +233,8 @@ async fn cancelled_login(browser: &reqwest::Client, app: &RunningApp) {
 /// Logs the provider session of `browser` out at the provider's own page: the provider
 /// posts a logout token to the app.
 async fn log_out_at_the_provider(browser: &reqwest::Client, app: &RunningApp) {
-    let page = browser
-        .get(format!("{}/session/end", app.op.issuer))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let xsrf = page
-        .split("name=\"xsrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no xsrf in the provider's logout page: {page}"))
-        .to_string();
-    let confirm = browser
-        .post(format!("{}/session/end/confirm", app.op.issuer))
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
+    let end_session = format!("{}/session/end", app.op.issuer);
+    let confirm = confirm_logout(browser, &app.op.issuer, &end_session).await;
     assert_eq!(confirm.status(), 303, "the provider logged out");
 }
 

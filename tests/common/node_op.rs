@@ -198,3 +198,33 @@ pub async fn through_provider(
     }
     panic!("too many redirects at the provider");
 }
+
+/// Confirms a logout at the provider's end-session page `end_session` (the page's form
+/// with its `xsrf`, "Yes, sign me out") in `browser`; returns the provider's answer (a 303,
+/// to the post-logout URI when the request named one).
+pub async fn confirm_logout(
+    browser: &reqwest::Client,
+    issuer: &str,
+    end_session: &str,
+) -> reqwest::Response {
+    let page = browser
+        .get(end_session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let xsrf = page
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no xsrf in the provider's logout page: {page}"))
+        .to_string();
+    browser
+        .post(format!("{issuer}/session/end/confirm"))
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap()
+}

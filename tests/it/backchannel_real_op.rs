@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::common::app::TestApp;
-use crate::common::node_op::{through_provider, AtProvider};
+use crate::common::node_op::{confirm_logout, through_provider, AtProvider};
 use crate::common::server::RunningApp;
 use reqwest::cookie::{CookieStore, Jar};
 
@@ -75,26 +75,8 @@ async fn logout_at_the_provider_ends_the_apps_session(session_table: &str, share
     }
 
     // The user logs out at the provider itself (not through the app).
-    let page = browser
-        .get(format!("{}/session/end", app.op.issuer))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let xsrf = page
-        .split("name=\"xsrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no xsrf in the provider's logout page: {page}"))
-        .to_string();
-    let confirm = browser
-        .post(format!("{}/session/end/confirm", app.op.issuer))
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
+    let end_session = format!("{}/session/end", app.op.issuer);
+    let confirm = confirm_logout(&browser, &app.op.issuer, &end_session).await;
     assert_eq!(confirm.status(), 303, "the provider logged out");
     // The provider posted the logout token before answering.
     assert_eq!(

@@ -61,26 +61,7 @@ async fn logout_at_the_real_provider_ends_both_sessions() {
     assert!(!still_logged_in(&client).await);
 
     // The provider's confirm page, then back to the app.
-    let page = browser
-        .get(&end_session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let xsrf = page
-        .split("name=\"xsrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("a confirm form: {page}"))
-        .to_string();
-    let response = browser
-        .post(format!("{}/session/end/confirm", op.issuer))
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
+    let response = node_op::confirm_logout(&browser, &op.issuer, &end_session).await;
     assert_eq!(response.status().as_u16(), 303);
     let back = response.headers()["location"].to_str().unwrap().to_string();
     assert!(
