@@ -315,14 +315,7 @@ fn a_kept_verifier_checks_with_its_clock() {
 
 #[test]
 fn an_eddsa_at_hash_of_sha_256_is_tolerated_and_said() {
-    use crate::signing::SigningKey;
-    let key = SigningKey::generate(SigningAlg::EdDsa).unwrap();
-    let keys = KeySet::from_json(
-        serde_json::to_string(&json!({ "keys": [key.published_jwk()] }))
-            .unwrap()
-            .as_bytes(),
-    )
-    .unwrap();
+    let (key, keys) = eddsa_key();
     let access_token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
     let algs = [SigningAlg::EdDsa];
     let mut with_token = check(&algs);
@@ -408,14 +401,7 @@ fn a_front_channel_id_token_with_an_access_token_needs_at_hash() {
 
 #[test]
 fn the_c_hash_of_an_eddsa_token_is_sha_512_or_tolerated_sha_256() {
-    use crate::signing::SigningKey;
-    let key = SigningKey::generate(SigningAlg::EdDsa).unwrap();
-    let keys = KeySet::from_json(
-        serde_json::to_string(&json!({ "keys": [key.published_jwk()] }))
-            .unwrap()
-            .as_bytes(),
-    )
-    .unwrap();
+    let (key, keys) = eddsa_key();
     let code = "a-code";
     let algs = [SigningAlg::EdDsa];
     let mut hybrid = check(&algs);
@@ -439,4 +425,11 @@ fn the_c_hash_of_an_eddsa_token_is_sha_512_or_tolerated_sha_256() {
     )
     .unwrap();
     assert!(valid.deviation.is_some_and(|d| d.contains("c_hash")));
+}
+
+/// A new Ed25519 key and the provider's key set holding its public half.
+fn eddsa_key() -> (crate::signing::SigningKey, KeySet) {
+    let key = crate::signing::SigningKey::generate(SigningAlg::EdDsa).unwrap();
+    let set = json!({ "keys": [key.published_jwk()] }).to_string();
+    (key, KeySet::from_json(set.as_bytes()).unwrap())
 }
