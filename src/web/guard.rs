@@ -386,11 +386,15 @@ impl<'r, P: Provider> FromRequest<'r> for Authenticated<P> {
             Ok(found) => found,
             Err(err) => return fail(req, err),
         };
-        let traceparent = traceparent_of(req, oidc);
-        let mut outcome = trace::with_parent(traceparent, guard::<P>(req, oidc, client)).await;
+        // The guard's future is allocated on every request: the trace context (rarely
+        // on) is boxed apart rather than widening it.
+        let mut outcome = match traceparent_of(req, oidc) {
+            None => guard::<P>(req, oidc, client).await,
+            parent => Box::pin(trace::with_parent(parent, guard::<P>(req, oidc, client))).await,
+        };
         let answer = match &mut outcome {
             Outcome::Success(user) => {
-                user.traceparent = traceparent;
+                user.traceparent = traceparent_of(req, oidc);
                 GuardOutcome::Ok
             }
             Outcome::Error((status, _)) if status.code >= 500 => GuardOutcome::Unavailable,
