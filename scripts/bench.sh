@@ -29,6 +29,12 @@
 #                                 # 65 s more on 2 cores
 #   scripts/bench.sh --only-bearer
 #                                 # that part alone (builds only examples/api)
+#   scripts/bench.sh --dashboard docs/grafana/screenshot.png
+#                                 # alone: the Grafana dashboard of docs/grafana fed by a
+#                                 # real run (the quickstart, real users for 150 s, a
+#                                 # provider outage in the middle, Prometheus scraping),
+#                                 # drawn and photographed by headless Chromium. About 3
+#                                 # minutes; needs prometheus and chromium (installed)
 #   scripts/bench.sh --help       # the other options (rounds, seconds, logins, sessions,
 #                                 # tokens, ...)
 #   scripts/bench.sh --seconds 1 --rounds 1 --logins 20 --only-stores --sessions 100
@@ -52,7 +58,9 @@ need npm "install npm (e.g. apt-get install npm)"
 stores=no
 bearer=no
 only_bearer=no
+dashboard=no
 for arg in "$@"; do
+  if [ "$arg" = "--dashboard" ]; then dashboard=yes; fi
   if [ "$arg" = "--compare" ]; then need python3 "install Python 3 (with venv and pip)"; fi
   if [ "$arg" = "--stores" ] || [ "$arg" = "--only-stores" ]; then stores=yes; fi
   if [ "$arg" = "--bearer" ]; then bearer=yes; fi
@@ -72,6 +80,10 @@ apt_install() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is still missing after installing $2" >&2; exit 1; }
 }
 apt_install wrk wrk
+if [ "$dashboard" = yes ]; then
+  apt_install prometheus prometheus
+  apt_install chromium chromium
+fi
 if [ "$stores" = yes ]; then
   # The redis store runs against the bench's own redis-server (it needs Redis 7).
   apt_install redis-server redis-server

@@ -12,147 +12,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::node_op::{confirm_logout, through_provider, AtProvider};
+use common::prometheus::Prometheus;
 use common::server::{free_port, RunningApp};
 use reqwest::cookie::Jar;
 use serde_json::Value;
-
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-
-/// A Prometheus scraping `target` every second, stopped (and its data removed) on drop.
-struct Prometheus {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-}
-
-impl Prometheus {
-    fn start(target: &str) -> Prometheus {
-        assert!(
-            Path::new(PROMETHEUS).exists(),
-            "{PROMETHEUS} is missing: the metrics test needs Debian's Prometheus. Install it \
-             with `apt-get install prometheus` (.ci/run does)."
-        );
-        let dir = std::env::temp_dir().join(format!(
-            "rocket-oidc-prometheus-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: app\n    scrape_interval: 1s\n    \
-                 static_configs:\n      - targets: [\"{target}\"]\n"
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let child = Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start prometheus");
-        Prometheus {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            dir,
-        }
-    }
-
-    async fn wait_ready(&self) {
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(response) = reqwest::get(format!("{}/-/ready", self.url)).await {
-                if response.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("prometheus at {} not ready within 30 s", self.url);
-    }
-
-    /// The value of the instant query `query` (one series, or the sum of all), if any.
-    async fn value(&self, query: &str) -> Option<f64> {
-        let response: Value = reqwest::Client::new()
-            .get(format!("{}/api/v1/query", self.url))
-            .query(&[("query", query)])
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let results = response["data"]["result"].as_array()?;
-        if results.is_empty() {
-            return None;
-        }
-        Some(
-            results
-                .iter()
-                .filter_map(|r| r["value"][1].as_str()?.parse::<f64>().ok())
-                .sum(),
-        )
-    }
-
-    /// Waits (a few scrapes at most) until `query` is at least `at_least`.
-    async fn expect(&self, query: &str, at_least: f64) {
-        let started = Instant::now();
-        let mut last = None;
-        while started.elapsed() < Duration::from_secs(20) {
-            last = self.value(query).await;
-            if last.is_some_and(|v| v >= at_least) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        panic!("{query}: expected at least {at_least}, Prometheus has {last:?}");
-    }
-
-    /// Every label value of every `oidc_*` series Prometheus holds.
-    async fn label_values(&self) -> Vec<String> {
-        let response: Value = reqwest::Client::new()
-            .get(format!("{}/api/v1/series", self.url))
-            .query(&[("match[]", "{__name__=~\"oidc_.*\"}")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        response["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|series| series.as_object().unwrap().values())
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// A browser: its own cookie jar, no redirects followed.
 fn browser() -> reqwest::Client {
@@ -248,7 +115,7 @@ async fn prometheus_scrapes_logins_refreshes_and_logouts() {
     )
     .await;
     let target = app.url.trim_start_matches("http://").to_string();
-    let prometheus = Prometheus::start(&target);
+    let prometheus = Prometheus::start(&target, free_port());
     prometheus.wait_ready().await;
 
     // alice logs in, and her token is refreshed when it has expired.
@@ -371,15 +238,7 @@ async fn prometheus_scrapes_logins_refreshes_and_logouts() {
                 .unwrap()
                 .replace("$provider", ".*")
                 .replace("$__rate_interval", "1m");
-            let answer: Value = reqwest::Client::new()
-                .get(format!("{}/api/v1/query", p.url))
-                .query(&[("query", expr.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = p.api("query", &[("query", expr.as_str())]).await.unwrap();
             assert_eq!(
                 answer["status"], "success",
                 "panel {:?}: {expr}: {answer}",

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::defaults;
 use super::error::{bail, ConfigError};
 use super::provider::RawProvider;
+use super::tls_client::{validate_tls_identity, TlsIdentity};
 use super::urls::{check_route_path, parse_url_for, UrlPolicy};
 use super::Secret;
 use crate::signing::{SigningAlg, SigningKey};
@@ -26,6 +27,12 @@ pub(crate) enum ClientAuth {
     PrivateKeyJwt,
     /// `none`: a public client (PKCE carries the security).
     None,
+    /// `tls_client_auth` (RFC 8705 2.1): the client's certificate, issued by a CA the
+    /// provider trusts, on the mutual-TLS connection; `client_id` in the form.
+    TlsClientAuth,
+    /// `self_signed_tls_client_auth` (RFC 8705 2.2): a self-signed certificate the provider
+    /// knows from the client's registered keys.
+    SelfSignedTlsClientAuth,
 }
 
 impl ClientAuth {
@@ -37,6 +44,8 @@ impl ClientAuth {
             ClientAuth::SecretJwt(_) => "client_secret_jwt",
             ClientAuth::PrivateKeyJwt => "private_key_jwt",
             ClientAuth::None => "none",
+            ClientAuth::TlsClientAuth => "tls_client_auth",
+            ClientAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
@@ -44,6 +53,14 @@ impl ClientAuth {
         matches!(
             self,
             ClientAuth::Basic | ClientAuth::Post | ClientAuth::SecretJwt(_)
+        )
+    }
+
+    /// Whether the client authenticates with its TLS certificate (RFC 8705 2).
+    pub(crate) fn is_mutual_tls(self) -> bool {
+        matches!(
+            self,
+            ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth
         )
     }
 }
@@ -68,11 +85,16 @@ pub(crate) struct HttpSettings {
     /// An HTTP(S) proxy for every call to this provider.
     pub(crate) proxy: Option<Secret>,
     pub(crate) user_agent: Option<String>,
+    /// The client's certificate for mutual TLS, presented on every call to this provider.
+    pub(crate) identity: Option<Arc<TlsIdentity>>,
 }
 
 impl HttpSettings {
     pub(crate) fn is_default(&self) -> bool {
-        self.ca_certificates.is_empty() && self.proxy.is_none() && self.user_agent.is_none()
+        self.ca_certificates.is_empty()
+            && self.proxy.is_none()
+            && self.user_agent.is_none()
+            && self.identity.is_none()
     }
 }
 
@@ -103,8 +125,20 @@ pub(crate) struct ClientSettings {
     pub(crate) registration: Option<RegistrationConfig>,
 }
 
+impl ClientSettings {
+    /// The self-signed certificate's key with `x5c`, which the client's JWK Set carries
+    /// for `self_signed_tls_client_auth` (RFC 8705 2.2).
+    pub(crate) fn certificate_jwk(&self) -> Option<&serde_json::Value> {
+        match self.client_auth {
+            ClientAuth::SelfSignedTlsClientAuth => self.http.identity.as_ref()?.jwk.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 const AUTH_METHODS: &str = "\"client_secret_basic\" (the default), \"client_secret_post\", \
-                            \"client_secret_jwt\", \"private_key_jwt\" or \"none\"";
+                            \"client_secret_jwt\", \"private_key_jwt\", \"tls_client_auth\", \
+                            \"self_signed_tls_client_auth\" or \"none\"";
 
 /// Validates the client settings of `raw` (the table at `key`), taking them out of it.
 pub(super) fn validate_client(
@@ -151,6 +185,8 @@ pub(super) fn validate_client(
         },
         "private_key_jwt" => ClientAuth::PrivateKeyJwt,
         "none" => ClientAuth::None,
+        "tls_client_auth" => ClientAuth::TlsClientAuth,
+        "self_signed_tls_client_auth" => ClientAuth::SelfSignedTlsClientAuth,
         other => bail!(
             format!("{key}.token_endpoint_auth_method"),
             format!("= {other:?} is not supported"),
@@ -158,6 +194,32 @@ pub(super) fn validate_client(
         ),
     };
     let registering = raw.client_registration.is_some();
+    let identity = validate_tls_identity(
+        key,
+        raw.tls_client_certificate.take(),
+        raw.tls_client_key.take(),
+        crate::protocol::time::now(),
+    )?;
+    if client_auth.is_mutual_tls() && identity.is_none() {
+        bail!(
+            format!("{key}.tls_client_certificate"),
+            format!(
+                "is missing: token_endpoint_auth_method = \"{}\" authenticates with it",
+                client_auth.name()
+            ),
+            "set tls_client_certificate and tls_client_key (PEM files)"
+        );
+    }
+    if client_auth == ClientAuth::SelfSignedTlsClientAuth
+        && identity.as_ref().is_some_and(|identity| identity.jwk.is_none())
+    {
+        bail!(
+            format!("{key}.tls_client_certificate"),
+            "holds a key that cannot be published as a JWK, which \
+             self_signed_tls_client_auth registers",
+            "use an RSA, EC (P-256, P-384, P-521) or Ed25519 certificate"
+        );
+    }
     if client_auth.needs_secret() && !has_secret && !registering {
         bail!(
             format!("{key}.client_secret"),
@@ -404,6 +466,7 @@ pub(super) fn validate_client(
             ca_certificates,
             proxy,
             user_agent,
+            identity,
         },
         registration,
     })
@@ -467,7 +530,11 @@ mod tests {
     #[test]
     fn names_each_mistake_and_its_fix() {
         let cases: &[(&str, &str)] = &[
-            ("token_endpoint_auth_method = \"tls_client_auth\"", "oidc.providers.default.token_endpoint_auth_method = \"tls_client_auth\" is not supported"),
+            ("token_endpoint_auth_method = \"mtls\"", "oidc.providers.default.token_endpoint_auth_method = \"mtls\" is not supported"),
+            ("token_endpoint_auth_method = \"tls_client_auth\"", "oidc.providers.default.tls_client_certificate is missing: token_endpoint_auth_method = \"tls_client_auth\" authenticates with it"),
+            ("tls_client_certificate = \"/nonexistent/client.pem\"", "oidc.providers.default.tls_client_key is missing"),
+            ("tls_client_key = \"/nonexistent/client.key\"", "oidc.providers.default.tls_client_certificate is missing"),
+            ("tls_client_certificate = \"/nonexistent/client.pem\"\ntls_client_key = \"/nonexistent/client.key\"", "oidc.providers.default.tls_client_certificate = \"/nonexistent/client.pem\" cannot be read"),
             ("token_endpoint_auth_method = \"private_key_jwt\"", "oidc.providers.default.token_endpoint_auth_method = \"private_key_jwt\" needs the client's private key"),
             ("token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key = \"/nonexistent/key.pem\"", "oidc.providers.default.private_key = \"/nonexistent/key.pem\" cannot be read"),
             ("token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key_pem = \"garbage\"", "oidc.providers.default.private_key_pem does not hold a key this crate can use: not a PEM private key"),

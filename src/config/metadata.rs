@@ -208,6 +208,58 @@ impl ProviderMetadata {
         self.more().pushed_authorization_request_endpoint.as_deref()
     }
 
+    /// RFC 8705 5: a client that presents a certificate calls the endpoints the provider
+    /// lists in `mtls_endpoint_aliases` there (token, PAR, UserInfo, revocation,
+    /// introspection). An alias that is not a URL `policy` allows is left out with a warning
+    /// (the provider's mistake, and the plain endpoint may still work). Returns the
+    /// endpoints replaced.
+    pub(crate) fn use_mtls_aliases(&mut self, policy: UrlPolicy, provider: &str) -> Vec<String> {
+        let Some(aliases) = self.more().mtls_endpoint_aliases.clone() else {
+            return Vec::new();
+        };
+        let mut replaced = Vec::new();
+        for (name, value) in aliases {
+            let Some(text) = value.as_str() else {
+                continue;
+            };
+            let url = match parse_url_for(policy, &format!("mtls_endpoint_aliases.{name}"), text) {
+                Ok(url) => url,
+                Err(e) => {
+                    log::warn!("oidc: provider {provider:?}: {e}; not using that alias");
+                    continue;
+                }
+            };
+            let more = self.0.additional_metadata_mut();
+            match name.as_str() {
+                "token_endpoint" => {
+                    self.0 = self
+                        .0
+                        .clone()
+                        .set_token_endpoint(Some(openidconnect::TokenUrl::from_url(url)));
+                }
+                "pushed_authorization_request_endpoint" => {
+                    more.pushed_authorization_request_endpoint = Some(url.to_string());
+                }
+                "revocation_endpoint" => {
+                    more.revocation_endpoint = Some(RevocationUrl::from_url(url));
+                }
+                "introspection_endpoint" => {
+                    more.introspection_endpoint = Some(IntrospectionUrl::from_url(url));
+                }
+                "userinfo_endpoint" => {
+                    self.0 = self
+                        .0
+                        .clone()
+                        .set_userinfo_endpoint(Some(UserInfoUrl::from_url(url)));
+                }
+                // Device authorization and others: endpoints this crate does not call.
+                _ => continue,
+            }
+            replaced.push(name);
+        }
+        replaced
+    }
+
     pub(crate) fn require_pushed_authorization_requests(&self) -> bool {
         self.more().require_pushed_authorization_requests
     }

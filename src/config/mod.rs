@@ -23,6 +23,7 @@ mod provider;
 mod redis;
 mod response;
 mod session;
+mod tls_client;
 mod urls;
 
 pub(crate) use api::TokenValidation;

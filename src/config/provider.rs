@@ -84,6 +84,8 @@ pub(super) struct RawProvider {
     pub(super) ca_certificates: Vec<String>,
     pub(super) http_proxy: Option<String>,
     pub(super) http_user_agent: Option<String>,
+    pub(super) tls_client_certificate: Option<String>,
+    pub(super) tls_client_key: Option<String>,
     pub(super) client_registration: Option<BTreeMap<String, serde_json::Value>>,
     pub(super) registration_file: Option<String>,
     // APIs: read by `api::validate_api`.

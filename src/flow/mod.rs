@@ -72,8 +72,9 @@ impl Oidc {
             } else if handed_in {
                 return Err(ConfigError::new(
                     format!("oidc.providers.{}", provider.name),
-                    "sets ca_certificates, http_proxy or http_user_agent, which do not apply to \
-                     the HTTP client handed to OidcFairing::with_http_client",
+                    "sets ca_certificates, http_proxy, http_user_agent or \
+                     tls_client_certificate, which do not apply to the HTTP client handed to \
+                     OidcFairing::with_http_client",
                     "set them on that client and remove them from the configuration",
                 ));
             } else {
@@ -81,13 +82,15 @@ impl Oidc {
                     ca_certificates: &settings.ca_certificates,
                     proxy: settings.proxy.as_ref().map(|p| p.expose()),
                     user_agent: settings.user_agent.as_deref(),
+                    identity: settings.identity.as_ref().map(|identity| identity.pem()),
                 };
                 HttpClient::with_options(config.http_timeout, &options)
                     .map_err(|e| {
                         ConfigError::new(
                             format!("oidc.providers.{}", provider.name),
                             format!("cannot build its HTTP client: {e}"),
-                            "check ca_certificates, http_proxy and http_user_agent",
+                            "check ca_certificates, http_proxy, http_user_agent and \
+                             tls_client_certificate",
                         )
                     })?
                     .for_provider(&provider.name)
@@ -220,6 +223,16 @@ fn registration_request(
     if let Some(alg) = assertion_alg {
         implied.push(("token_endpoint_auth_signing_alg", json!(alg.name())));
     }
+    // Mutual TLS (RFC 8705 2.1.2, 3.4): the certificate's subject for tls_client_auth, and
+    // access tokens bound to the certificate unless DPoP binds them.
+    if let Some(identity) = &settings.http.identity {
+        if settings.client_auth == ClientAuth::TlsClientAuth {
+            implied.push(("tls_client_auth_subject_dn", json!(identity.subject)));
+        }
+        if settings.dpop.is_none() {
+            implied.push(("tls_client_certificate_bound_access_tokens", json!(true)));
+        }
+    }
     // Encrypted and signed responses (Registration 1.0 2); the decryption key is published
     // at jwks_path, else sent inline.
     let protected = &provider.protected;
@@ -234,9 +247,11 @@ fn registration_request(
         implied.push(("userinfo_encrypted_response_alg", json!(jwe.alg.as_str())));
         implied.push(("userinfo_encrypted_response_enc", json!(jwe.enc.as_str())));
     }
-    if let (None, Some(key)) = (&settings.jwks_path, &protected.key) {
-        let mut keys = vec![key.published_jwk()];
+    let certificate = settings.certificate_jwk();
+    if settings.jwks_path.is_none() && (protected.key.is_some() || certificate.is_some()) {
+        let mut keys: Vec<Value> = protected.key.iter().map(|k| k.published_jwk()).collect();
         keys.extend(settings.private_key.as_ref().map(|k| k.published_jwk()));
+        keys.extend(certificate.cloned());
         implied.push(("jwks", json!({ "keys": keys })));
     }
     if let Some(path) = &settings.jwks_path {

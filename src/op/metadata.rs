@@ -55,6 +55,17 @@ impl ProviderClient {
                 .await?
             }
         };
+        if self.config.client.http.identity.is_some() {
+            let replaced = metadata.use_mtls_aliases(self.config.url_policy, self.name());
+            if !replaced.is_empty() {
+                log::info!(
+                    "oidc: provider {:?}: calling {} at the mutual-TLS aliases it lists",
+                    self.name(),
+                    replaced.join(", ")
+                );
+            }
+        }
+        // Configured endpoints win over the provider's, aliases included.
         self.config.endpoints.apply(&mut metadata);
         self.check_metadata(&metadata)?;
         let credentials = self.credentials(&metadata).await?;

@@ -89,12 +89,14 @@ impl<'a> Call<'a> {
 }
 
 /// How a provider's HTTP client differs from the default: extra trusted CA certificates
-/// (PEM), a proxy, a user agent.
+/// (PEM), a proxy, a user agent, a client certificate for mutual TLS.
 #[derive(Default)]
 pub(crate) struct HttpOptions<'a> {
     pub(crate) ca_certificates: &'a [(String, Vec<u8>)],
     pub(crate) proxy: Option<&'a str>,
     pub(crate) user_agent: Option<&'a str>,
+    /// The client's certificate chain and key, PEM (RFC 8705), presented on every call.
+    pub(crate) identity: Option<&'a [u8]>,
 }
 
 impl HttpClient {
@@ -122,6 +124,10 @@ impl HttpClient {
             for certificate in certificates {
                 builder = builder.add_root_certificate(certificate);
             }
+        }
+        if let Some(pem) = options.identity {
+            let identity = reqwest::Identity::from_pem(pem).map_err(HttpClientError::Build)?;
+            builder = builder.identity(identity);
         }
         if let Some(proxy) = options.proxy {
             // The URL may carry credentials: the error names no URL.

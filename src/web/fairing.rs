@@ -316,12 +316,14 @@ fn client_jwks(oidc: &Oidc) -> Vec<(String, String)> {
         let Some(path) = &settings.jwks_path else {
             continue;
         };
-        // The signing key, and beside it the decryption key (`"use": "enc"`).
+        // The signing key, and beside it the decryption key (`"use": "enc"`) and a
+        // self-signed TLS certificate's key.
         let signing = settings.private_key.as_ref().map(|key| key.published_jwk());
         let encryption = provider.config.protected.key.as_ref();
         for jwk in signing
             .into_iter()
             .chain(encryption.map(|key| key.published_jwk()))
+            .chain(settings.certificate_jwk().cloned())
         {
             match sets.iter_mut().find(|(p, _)| p == path) {
                 Some((_, keys)) if !keys.contains(&jwk) => keys.push(jwk),

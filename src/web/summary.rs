@@ -141,6 +141,13 @@ fn client_line(client: &ProviderState, resolved: Option<&Resolved>) -> String {
     if let Some(path) = &settings.jwks_path {
         auth.push_str(&format!(", public keys at {path}"));
     }
+    if let Some(identity) = &settings.http.identity {
+        auth.push_str(&format!(
+            "; mutual TLS with certificate {:?} (expires {})",
+            identity.subject,
+            identity.expiry()
+        ));
+    }
     let par = match resolved {
         Some(resolved) if client.uses_par(resolved) && !settings.use_par => {
             "on (the provider requires it)"

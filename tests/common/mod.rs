@@ -10,10 +10,12 @@
 //! | [`node_op`] | panva's certified `oidc-provider` (Node), and its login pages |
 //! | [`clients`] | clients of the Node provider (keys, client authentication) and logins at it |
 //! | [`api_app`] | the API example, and tokens for it |
+//! | [`pki`] | a test CA, the https provider's certificate and mutual-TLS client certificates, by `openssl` |
+//! | [`prometheus`] | a real Prometheus scraping an app, read through its HTTP API |
 //! | [`redis`] | real `redis-server`s: standalone and a three-master cluster |
 //! | [`server`] | the quickstart on a real port, for real HTTP clients |
 //!
-//! `fake_op`, `node_op`, `redis` and `server` are also compiled into the benchmark member by
+//! `fake_op`, `node_op`, `prometheus`, `redis` and `server` are also compiled into the benchmark member by
 //! path: keep their names and public items (`fake_op` needs `jwe` beside it).
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
@@ -23,5 +25,7 @@ pub mod clients;
 pub mod fake_op;
 pub mod jwe;
 pub mod node_op;
+pub mod pki;
+pub mod prometheus;
 pub mod redis;
 pub mod server;

@@ -82,6 +82,11 @@ impl NodeOp {
         }
     }
 
+    /// The provider's process id (to pause it: `kill -STOP`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Requests the provider served per path.
     pub async fn hits(&self, path: &str) -> u64 {
         let hits: serde_json::Value = reqwest::get(format!("{}/__test/hits", self.issuer))

@@ -1,117 +1,12 @@
 //! The HTTP client's settings: a provider on https with a certificate of a private CA (made
-//! here with `openssl`) trusted through `ca_certificates` or a handed-in client, and an
+//! with `openssl`, tests/common/pki.rs) trusted through `ca_certificates` or a handed-in client, and an
 //! HTTP proxy that every call to the provider goes through.
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common::app::*;
 use crate::common::clients::APP;
 use crate::common::node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
+use crate::common::pki::Pki;
 use rocket::http::Status;
-
-/// A CA, and a certificate for 127.0.0.1 and localhost signed by it, in a fresh folder.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = std::env::temp_dir().join(format!(
-            "rocket-oidc-pki-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let openssl = |args: &[&str]| {
-            let output = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .expect("openssl is required for the TLS tests (.ci/run installs it)");
-            assert!(
-                output.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Test CA",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "op.key",
-            "-out",
-            "op.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
-        std::fs::write(
-            dir.join("san.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "op.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "op.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ]);
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn trusting(ca: &Path) -> reqwest::Client {
-    let pem = std::fs::read(ca).unwrap();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .build()
-        .unwrap()
-}
 
 fn provider(extra: &str) -> String {
     format!("client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra}")
@@ -159,7 +54,7 @@ async fn a_private_ca_is_trusted_only_when_configured() {
         .await;
     let auth_url = start_login(&client, "/login").await;
     assert!(auth_url.starts_with(&op.issuer), "{auth_url}");
-    let browser = trusting(&pki.dir.join("ca.pem"));
+    let browser = pki.browser();
     let (callback, _) =
         through_provider(&browser, &auth_url, APP, AtProvider::LogIn("alice")).await;
     let response = browse(&client, &path_and_query(&callback)).await;
@@ -176,7 +71,7 @@ async fn a_handed_in_http_client_is_used_for_every_call() {
         ("OP_TLS_KEY", &pki.path("op.key")),
     ]);
     // The app's own client trusts the CA; the configuration says nothing about TLS.
-    let http = trusting(&pki.dir.join("ca.pem"));
+    let http = pki.browser();
     let rocket = rocket::build()
         .configure(
             TestApp::quickstart()

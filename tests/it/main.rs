@@ -42,6 +42,7 @@ mod profile_rp_initiated_logout;
 mod profile_third_party_init;
 // Several instances on one Redis: needs the Redis store (`--features redis`).
 #[cfg(feature = "redis")]
+mod mtls_real_op;
 mod multi_instance;
 mod provider_script;
 mod readiness;

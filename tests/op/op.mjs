@@ -42,6 +42,17 @@
 //   OP_REQUEST_OBJECTS=1|required  RFC 9101 request objects accepted (or required)
 //   OP_ENCRYPTION=1         JWE ID tokens and UserInfo, signed UserInfo (clients that register them)
 //   OP_FRONTCHANNEL=1       the logout page frames each client's frontchannel_logout_uri first
+// FAPI 2.0 (README.md: "FAPI 2.0, mutual TLS and JARM"):
+//   OP_TLS_CA               path of a CA PEM (needs OP_TLS_CERT/OP_TLS_KEY): mutual TLS (RFC
+//                           8705): every connection is asked for a client certificate (none
+//                           is fine), tls_client_auth against this CA,
+//                           self_signed_tls_client_auth, certificate-bound access tokens. A
+//                           client's `tls_client_certificate_file` (a PEM path) becomes its
+//                           `jwks` with that certificate in `x5c` (self-signed clients)
+//   OP_FAPI=1               the FAPI 2.0 Security Profile (needs https and OP_CLIENTS): PAR
+//                           required, code only, PS256/ES256/EdDSA only, private_key_jwt or
+//                           mutual TLS only
+//   OP_JARM=1               JWT-secured authorization responses (response_mode jwt, ...)
 // Bearer-token APIs (README.md: "Bearer tokens"):
 //   OP_RESOURCE=<uri>       one resource server (RFC 8707 resource indicator) at that URI
 //   OP_RESOURCE_SCOPES      its scopes, space-separated (default "read write admin")
@@ -55,7 +66,7 @@
 //   OP_TTL_CLIENT_CREDENTIALS  seconds (default: OP_RESOURCE_TTL for the resource, else
 //                           OP_TTL_ACCESS_TOKEN)
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { fstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -172,11 +183,19 @@ function clientsFromEnv() {
   // Every client does the authorization code flow with refresh tokens unless
   // its metadata says otherwise. (token_endpoint_auth_method defaults to
   // client_secret_basic in the library.)
-  return clients.map((client) => ({
+  return clients.map(({ tls_client_certificate_file: certificateFile, ...client }) => ({
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     ...client,
+    ...(certificateFile ? { jwks: { keys: [certificateJwk(certificateFile)] } } : {}),
   }));
+}
+
+// The public JWK of the certificate at `file` (PEM), with the certificate in `x5c`: what
+// self_signed_tls_client_auth matches a presented certificate against.
+function certificateJwk(file) {
+  const certificate = new X509Certificate(readFileSync(file));
+  return { ...certificate.publicKey.export({ format: 'jwk' }), x5c: [certificate.raw.toString('base64')] };
 }
 
 const clients = clientsFromEnv();
@@ -203,6 +222,18 @@ if (initialAccessToken !== undefined && !/^[\x21-\x7E]+$/.test(initialAccessToke
   fail('OP_INITIAL_ACCESS_TOKEN must be printable ASCII without spaces');
 }
 if (requirePar && !par) fail('OP_REQUIRE_PAR=1 needs PAR (drop OP_PAR=0)');
+
+// FAPI 2.0: mutual TLS (OP_TLS_CA), the profile (OP_FAPI), JARM (OP_JARM).
+const mtls = Boolean(env.OP_TLS_CA);
+const fapi = flagFromEnv('OP_FAPI') === true;
+const jarm = flagFromEnv('OP_JARM') === true;
+if (mtls && !(env.OP_TLS_CERT && env.OP_TLS_KEY)) fail('OP_TLS_CA needs OP_TLS_CERT and OP_TLS_KEY (https)');
+if (fapi && !(env.OP_TLS_CERT && env.OP_TLS_KEY)) fail('OP_FAPI=1 needs https (OP_TLS_CERT, OP_TLS_KEY)');
+if (fapi && !env.OP_CLIENTS) fail('OP_FAPI=1 needs OP_CLIENTS (the default client authenticates with a secret)');
+if (fapi && !par) fail('OP_FAPI=1 needs PAR (drop OP_PAR=0)');
+if (fapi && env.OP_ROTATE_REFRESH_TOKENS === '1') fail('OP_FAPI=1: FAPI 2.0 does not rotate refresh tokens');
+// FAPI 2.0 Security Profile 5.4.1: JWS algorithms.
+const FAPI_ALGS = ['PS256', 'ES256', 'EdDSA'];
 if (dpopNonce && !dpop) fail('OP_DPOP_NONCE=1 needs DPoP (drop OP_DPOP=0)');
 
 // Bearer-token APIs (README.md: "Bearer tokens"). Without any of these
@@ -446,12 +477,12 @@ const configuration = {
   // order, made explicit). HS* client assertions (client_secret_jwt) are keyed
   // with the client secret, the others (private_key_jwt) with the client's
   // jwks / jwks_uri.
+  // With OP_FAPI=1, private_key_jwt and (OP_TLS_CA) the mutual-TLS ones only.
   clientAuthMethods: [
-    'client_secret_basic',
-    'client_secret_jwt',
-    'client_secret_post',
+    ...(fapi ? [] : ['client_secret_basic', 'client_secret_jwt', 'client_secret_post']),
     'private_key_jwt',
-    'none',
+    ...(fapi ? [] : ['none']),
+    ...(mtls ? ['tls_client_auth', 'self_signed_tls_client_auth'] : []),
   ],
 
   enabledJWA: {
@@ -593,6 +624,62 @@ const configuration = {
   },
 };
 
+// OP_FAPI=1: the FAPI 2.0 Security Profile. The library's `fapi` feature itself enforces
+// PKCE, client assertions with `aud` = the issuer, request objects with exp/nbf/aud and
+// redirect_uri on every request; the rest of the profile is configuration.
+if (fapi) {
+  configuration.responseTypes = ['code'];
+  Object.assign(configuration.enabledJWA, {
+    idTokenSigningAlgValues: FAPI_ALGS,
+    clientAuthSigningAlgValues: FAPI_ALGS,
+    requestObjectSigningAlgValues: FAPI_ALGS,
+    authorizationSigningAlgValues: FAPI_ALGS,
+  });
+  configuration.clientDefaults.id_token_signed_response_alg = 'PS256';
+  configuration.features.fapi = { enabled: true, profile: '2.0' };
+  configuration.features.pushedAuthorizationRequests.requirePushedAuthorizationRequests = true;
+}
+// OP_JARM=1: response_mode jwt, query.jwt, fragment.jwt, form_post.jwt (signed with
+// the client's authorization_signed_response_alg, RS256 unless it says, PS256 under FAPI).
+if (jarm) {
+  configuration.features.jwtResponseModes = { enabled: true };
+  if (fapi) configuration.clientDefaults.authorization_signed_response_alg = 'PS256';
+  if (env.OP_ENCRYPTION === '1') {
+    configuration.enabledJWA.authorizationEncryptionAlgValues = ENCRYPTION_ALGS;
+    configuration.enabledJWA.authorizationEncryptionEncValues = ENCRYPTION_ENCS;
+  }
+}
+// OP_TLS_CA: mutual TLS (RFC 8705). Node serves TLS itself, so the client's certificate
+// is the socket's; `authorized` says it chains to OP_TLS_CA.
+if (mtls) {
+  configuration.features.mTLS = {
+    enabled: true,
+    certificateBoundAccessTokens: true,
+    tlsClientAuth: true,
+    selfSignedTlsClientAuth: true,
+    getCertificate(ctx) {
+      return ctx.socket.getPeerX509Certificate?.() ?? undefined;
+    },
+    certificateAuthorized(ctx) {
+      return ctx.socket.authorized === true;
+    },
+    certificateSubjectMatches(ctx, property, expected) {
+      const certificate = ctx.socket.getPeerX509Certificate?.();
+      if (!certificate) return false;
+      switch (property) {
+        // Node writes "C=DE\nO=Test\nCN=x"; RFC 4514 reverses the order (test names need
+        // no escaping).
+        case 'tls_client_auth_subject_dn':
+          return certificate.subject.split('\n').reverse().join(',') === expected;
+        case 'tls_client_auth_san_dns':
+          return (certificate.subjectAltName || '').split(', ').includes(`DNS:${expected}`);
+        default:
+          return false;
+      }
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------
 // Start: listen first (so the issuer carries the real port), then build the
 // provider and route requests to it.
@@ -606,8 +693,14 @@ const hits = {};
 // The W3C traceparent of the last request per path (null: none), at GET /__test/traceparents.
 const traceparents = {};
 // OP_TLS_CERT + OP_TLS_KEY: https with that certificate (a test's own CA), issuer https://.
+// With OP_TLS_CA, every connection is asked for a client certificate; none, or one of
+// another CA, is still let in (the library decides per client and endpoint).
 const tls = env.OP_TLS_CERT && env.OP_TLS_KEY
-  ? { cert: readFileSync(env.OP_TLS_CERT), key: readFileSync(env.OP_TLS_KEY) }
+  ? {
+    cert: readFileSync(env.OP_TLS_CERT),
+    key: readFileSync(env.OP_TLS_KEY),
+    ...(mtls ? { ca: readFileSync(env.OP_TLS_CA), requestCert: true, rejectUnauthorized: false } : {}),
+  }
   : null;
 if (!tls && (env.OP_TLS_CERT || env.OP_TLS_KEY)) fail('set both OP_TLS_CERT and OP_TLS_KEY');
 const listener = (req, res) => {
@@ -738,6 +831,9 @@ const switches = [
   dpop ? `DPoP${dpopNonce ? ' (nonce required)' : ''}` : 'no DPoP',
   resource && `resource ${resource} (${resourceFormat}, scopes: ${resourceScopes.join(' ')}${defaultResource ? ', default' : ''}${useGrantedResource ? ', granted resource used' : ''})`,
   ccScopes.length && `extra scopes: ${ccScopes.join(' ')}`,
+  mtls && 'mutual TLS',
+  fapi && 'FAPI 2.0',
+  jarm && 'JARM',
 ].filter(Boolean).join(', ');
 log(`listening on 127.0.0.1:${actualPort}, issuer ${issuer}, clients ${clients.map((c) => c.client_id).join(', ')}; ${switches}`);
 process.stdout.write(`OP_READY ${JSON.stringify({ issuer, port: actualPort })}\n`);

@@ -1,5 +1,6 @@
 //! The servers the tests use, shared with them rather than copied: the Node test provider
-//! (`tests/common/node_op.rs`) and `redis-server` (`tests/common/redis.rs`) are compiled into
+//! (`tests/common/node_op.rs`), `redis-server` (`tests/common/redis.rs`) and Prometheus
+//! (`tests/common/prometheus.rs`) are compiled into
 //! the harness from the tests' own files; this module adds what only the harness needs (all
 //! of the provider's request counts at once, Redis's command counts).
 //!
@@ -13,10 +14,17 @@ use crate::Result;
 
 #[path = "../../../tests/common/node_op.rs"]
 mod node_op;
+// The metrics test reads single values too; the dashboard run only ranges.
+#[allow(dead_code)]
+#[path = "../../../tests/common/prometheus.rs"]
+mod prometheus;
 #[path = "../../../tests/common/redis.rs"]
 mod redis;
 
-pub(crate) use node_op::{through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET};
+pub(crate) use node_op::{
+    confirm_logout, through_provider, AtProvider, NodeOp, CLIENT_ID, CLIENT_SECRET,
+};
+pub(crate) use prometheus::Prometheus;
 pub(crate) use redis::RedisServer;
 
 /// A test provider (`tests/op`) on `localhost`, with `clients` (`OP_CLIENTS`) and more `OP_*`

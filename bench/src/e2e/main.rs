@@ -96,11 +96,13 @@ macro_rules! bail {
 mod apps;
 mod bearer;
 mod bearer_report;
+mod dashboard;
 mod fixtures;
 mod login;
 mod one_cookie;
 mod one_cookie_report;
 mod options;
+mod panels;
 mod procfs;
 mod stores;
 mod stores_report;
@@ -179,6 +181,18 @@ fn find_example(name: &str, given: Option<&PathBuf>) -> Result<PathBuf> {
 }
 
 async fn run(mut options: Options) -> Result<bool> {
+    if let Some(png) = options.dashboard.clone() {
+        let quickstart = find_example("quickstart", options.quickstart.as_ref())?;
+        // target/release/examples/quickstart -> target
+        let target_dir = quickstart.ancestors().nth(3).unwrap_or(Path::new("target"));
+        let work_dir = target_dir.join("bench-e2e");
+        fs::create_dir_all(&work_dir)?;
+        let report =
+            dashboard::dashboard_run(&quickstart, &work_dir, &png, options.dashboard_seconds)
+                .await?;
+        print!("{report}");
+        return Ok(true);
+    }
     let quickstart = if options.one_cookie_run() || !options.stores.is_empty() {
         Some(find_example("quickstart", options.quickstart.as_ref())?)
     } else {

@@ -51,6 +51,9 @@ pub(crate) struct Options {
     /// Filled in by the run: the most CPU that other processes used during a load round, as
     /// a share of one core.
     pub(crate) max_other_load: f64,
+    /// `--dashboard PNG`: the dashboard run alone, its picture written there.
+    pub(crate) dashboard: Option<PathBuf>,
+    pub(crate) dashboard_seconds: u32,
 }
 
 pub(crate) const USAGE: &str = "\
@@ -61,6 +64,7 @@ usage: e2e [--compare] [--rounds N] [--seconds S] [--warmup S] [--connections C]
            [--store-seconds S] [--store-warmup S]
            [--bearer | --only-bearer] [--api PATH] [--tokens N] [--bearer-rounds N]
            [--bearer-seconds S] [--bearer-warmup S]
+           [--dashboard PNG] [--dashboard-seconds S]
 
   --compare        also run Flask-pyoidc 3.14.3 (bench/flask/app.py, gunicorn -w 2)
   --rounds N       load rounds; each round runs every route once (default 3, max 10)
@@ -115,7 +119,19 @@ Bearer tokens (after the run above, or alone; with --stores, before the stores):
   --bearer-seconds S
                    wrk duration per load and round (default 3, max 30)
   --bearer-warmup S
-                   unrecorded warm-up per load (default 1)";
+                   unrecorded warm-up per load (default 1)
+
+The Grafana dashboard of docs/grafana, fed by a real run (alone; nothing else runs):
+  --dashboard PNG  the quickstart (memory sessions) against the test provider, scraped
+                   every second by Debian's Prometheus (apt-get install prometheus), under
+                   a varying load of real users: logins in waves, cancelled logins,
+                   refreshes, logouts at the app and at the provider (back-channel), and a
+                   provider that stops answering for a while in the middle; then every
+                   panel of docs/grafana/rocket_oidc_auth.json drawn from Prometheus's
+                   query_range answers and photographed by headless Chromium
+                   (/usr/bin/chromium) into PNG
+  --dashboard-seconds S
+                   how long the load runs (default 150, min 60, max 600)";
 
 pub(crate) fn parse_options() -> Result<Options> {
     let mut options = Options {
@@ -144,6 +160,8 @@ pub(crate) fn parse_options() -> Result<Options> {
         max_other_load: 0.0,
         quickstart: std::env::var_os("E2E_QUICKSTART_BIN").map(PathBuf::from),
         floor: std::env::var_os("E2E_FLOOR_BIN").map(PathBuf::from),
+        dashboard: None,
+        dashboard_seconds: 150,
     };
     let mut args = std::env::args().skip(1).peekable();
     while let Some(arg) = args.next() {
@@ -200,6 +218,10 @@ pub(crate) fn parse_options() -> Result<Options> {
             "--bearer-warmup" => {
                 options.bearer_warmup_seconds = value("--bearer-warmup")?.parse()?
             }
+            "--dashboard" => options.dashboard = Some(PathBuf::from(value("--dashboard")?)),
+            "--dashboard-seconds" => {
+                options.dashboard_seconds = value("--dashboard-seconds")?.parse()?
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -223,13 +245,14 @@ pub(crate) fn parse_options() -> Result<Options> {
     options.bearer_rounds = options.bearer_rounds.clamp(1, MAX_ROUNDS);
     options.bearer_seconds = options.bearer_seconds.clamp(1, MAX_SECONDS);
     options.bearer_warmup_seconds = options.bearer_warmup_seconds.min(MAX_SECONDS);
+    options.dashboard_seconds = options.dashboard_seconds.clamp(60, 600);
     Ok(options)
 }
 
 impl Options {
-    /// Steps 2 to 7: unless `--only-stores` or `--only-bearer` says otherwise.
+    /// Steps 2 to 7: unless `--only-stores`, `--only-bearer` or `--dashboard` says otherwise.
     pub(crate) fn one_cookie_run(&self) -> bool {
-        !self.only_stores && !self.only_bearer
+        !self.only_stores && !self.only_bearer && self.dashboard.is_none()
     }
 
     /// The load shape of the one-cookie run (and of the bearer run).

@@ -1,0 +1,246 @@
+//! Mutual TLS to the provider (RFC 8705) against panva's provider over https, with a test
+//! CA and client certificates made by `openssl` (tests/common/pki.rs): client
+//! authentication by `tls_client_auth` and `self_signed_tls_client_auth`, access tokens
+//! bound to the certificate (`cnf.x5t#S256`) that the provider takes only over a connection
+//! presenting it, a refresh, the provider's `mtls_endpoint_aliases`, and what stops launch.
+
+use serde_json::{json, Value};
+
+use crate::common::app::*;
+use crate::common::clients::APP;
+use crate::common::node_op::{through_provider, AtProvider, NodeOp};
+use crate::common::pki::{Pki, CLIENT_SUBJECT};
+use rocket::http::Status;
+
+const REDIRECT_URI: &str = "http://127.0.0.1:8000/redirect_uri";
+
+/// The provider on https, asking every connection for a client certificate, with `clients`.
+fn mtls_op(pki: &Pki, clients: &Value, more: &[(&str, &str)]) -> NodeOp {
+    let clients = clients.to_string();
+    let (cert, key, ca) = (pki.path("op.pem"), pki.path("op.key"), pki.path("ca.pem"));
+    let mut env = vec![
+        ("OP_TLS_CERT", cert.as_str()),
+        ("OP_TLS_KEY", key.as_str()),
+        ("OP_TLS_CA", ca.as_str()),
+        ("OP_CLIENTS", clients.as_str()),
+        // Shorter than the app's clock skew: every /token refreshes.
+        ("OP_TTL_ACCESS_TOKEN", "30"),
+    ];
+    env.extend_from_slice(more);
+    NodeOp::start(&env)
+}
+
+/// The provider table of an mTLS client `client_id` with certificate `name` (`client` or
+/// `self`), authenticating by `method`.
+fn provider_keys(pki: &Pki, client_id: &str, name: &str, method: &str) -> String {
+    format!(
+        "client_id = \"{client_id}\"\ntoken_endpoint_auth_method = \"{method}\"\n\
+         ca_certificates = [\"{}\"]\ntls_client_certificate = \"{}\"\ntls_client_key = \"{}\"",
+        pki.path("ca.pem"),
+        pki.path(&format!("{name}.pem")),
+        pki.path(&format!("{name}.key")),
+    )
+}
+
+/// A reqwest client of the provider that presents certificate `name`.
+fn presenting(pki: &Pki, name: &str) -> reqwest::Client {
+    let mut pem = pki.read(&format!("{name}.pem"));
+    pem.extend_from_slice(&pki.read(&format!("{name}.key")));
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pki.read("ca.pem")).unwrap())
+        .identity(reqwest::Identity::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// The provider's UserInfo status for `token` from `client`.
+async fn userinfo_status(client: &reqwest::Client, op: &NodeOp, token: &str) -> u16 {
+    client
+        .get(format!("{}/me", op.issuer))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A login of `user` through `client` (the app) and the provider: `/login`'s JSON.
+async fn log_in_as(client: &rocket::local::asynchronous::Client, pki: &Pki, user: &str) -> Value {
+    let auth_url = start_login(client, "/login").await;
+    let (callback, _) =
+        through_provider(&pki.browser(), &auth_url, APP, AtProvider::LogIn(user)).await;
+    let response = browse(client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::SeeOther, "the callback logs in");
+    json_of(browse(client, "/login").await).await
+}
+
+async fn json_of(response: rocket::local::asynchronous::LocalResponse<'_>) -> Value {
+    json(&response.into_string().await.unwrap())
+}
+
+/// The login, the bound tokens, and a refresh, for one client authentication.
+async fn bound_login_and_refresh(
+    pki: &Pki,
+    op: &NodeOp,
+    client_id: &str,
+    certificate: &str,
+    method: &str,
+) {
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider_keys(pki, client_id, certificate, method))
+        .start()
+        .await;
+    let body = log_in_as(&client, pki, "alice").await;
+    // UserInfo answered the app: it presented the certificate the token is bound to.
+    assert_eq!(body["userinfo"]["email"], "alice@example.com", "{body}");
+    let access_token = body["access_token"].as_str().unwrap().to_string();
+
+    // Bound: refused without the certificate (or with another), taken with it.
+    assert_eq!(
+        userinfo_status(&pki.browser(), op, &access_token).await,
+        401
+    );
+    let other = if certificate == "client" {
+        "self"
+    } else {
+        "client"
+    };
+    assert_eq!(
+        userinfo_status(&presenting(pki, other), op, &access_token).await,
+        401
+    );
+    assert_eq!(
+        userinfo_status(&presenting(pki, certificate), op, &access_token).await,
+        200
+    );
+
+    // A refresh over the same connection: a new token, bound as well.
+    let token = json_of(browse(&client, "/token").await).await;
+    let refreshed = token["access_token"].as_str().unwrap();
+    assert_ne!(refreshed, access_token, "refreshed: {token}");
+    assert_eq!(userinfo_status(&pki.browser(), op, refreshed).await, 401);
+    assert_eq!(
+        userinfo_status(&presenting(pki, certificate), op, refreshed).await,
+        200
+    );
+}
+
+#[rocket::async_test]
+async fn tls_client_auth_logs_in_and_refreshes_with_certificate_bound_tokens() {
+    let pki = Pki::new();
+    let op = mtls_op(
+        &pki,
+        &json!([{
+            "client_id": "mtls-ca",
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": CLIENT_SUBJECT,
+            "tls_client_certificate_bound_access_tokens": true,
+            "redirect_uris": [REDIRECT_URI],
+        }]),
+        &[],
+    );
+    bound_login_and_refresh(&pki, &op, "mtls-ca", "client", "tls_client_auth").await;
+}
+
+#[rocket::async_test]
+async fn self_signed_tls_client_auth_logs_in_and_refreshes() {
+    let pki = Pki::new();
+    let op = mtls_op(
+        &pki,
+        &json!([{
+            "client_id": "mtls-self",
+            "token_endpoint_auth_method": "self_signed_tls_client_auth",
+            "tls_client_certificate_file": pki.path("self.pem"),
+            "tls_client_certificate_bound_access_tokens": true,
+            "redirect_uris": [REDIRECT_URI],
+        }]),
+        &[],
+    );
+    bound_login_and_refresh(
+        &pki,
+        &op,
+        "mtls-self",
+        "self",
+        "self_signed_tls_client_auth",
+    )
+    .await;
+}
+
+#[rocket::async_test]
+async fn the_certificate_is_the_client_authentication() {
+    let pki = Pki::new();
+    let op = mtls_op(
+        &pki,
+        &json!([{
+            "client_id": "mtls-ca",
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": CLIENT_SUBJECT,
+            "redirect_uris": [REDIRECT_URI],
+        }]),
+        &[],
+    );
+    // The self-signed certificate is not the registered subject's: the token endpoint
+    // refuses the code (invalid_client), and the login ends in an error, not a session.
+    let client = TestApp::quickstart()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&provider_keys(&pki, "mtls-ca", "self", "tls_client_auth"))
+        .start()
+        .await;
+    let auth_url = start_login(&client, "/login").await;
+    let (callback, _) =
+        through_provider(&pki.browser(), &auth_url, APP, AtProvider::LogIn("bob")).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert!(
+        response.status().code >= 400,
+        "a refused client authentication: {}",
+        response.status()
+    );
+    assert_eq!(browse(&client, "/whoami").await.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn what_stops_launch_names_its_key() {
+    let pki = Pki::new();
+    let base = |extra: &str| {
+        TestApp::quickstart()
+            .issuer("https://127.0.0.1:9")
+            .scope(EMAIL_SCOPE)
+            .provider_table(&format!("client_id = \"mtls\"\n{extra}"))
+    };
+    let pair = |cert: &str, key: &str| {
+        format!(
+            "token_endpoint_auth_method = \"tls_client_auth\"\ntls_client_certificate = \"{}\"\n\
+             tls_client_key = \"{}\"",
+            pki.path(cert),
+            pki.path(key)
+        )
+    };
+    // Expired; a key of another certificate; unreadable; no certificate at all.
+    base(&pair("expired.pem", "expired.key"))
+        .launch_fails()
+        .await;
+    base(&pair("client.pem", "self.key")).launch_fails().await;
+    base(&pair("missing.pem", "client.key"))
+        .launch_fails()
+        .await;
+    base("token_endpoint_auth_method = \"tls_client_auth\"")
+        .launch_fails()
+        .await;
+    // A certificate handed-in HTTP clients cannot present.
+    let rocket = rocket::build()
+        .configure(base(&pair("client.pem", "client.key")).figment())
+        .attach(
+            rocket_oidc_auth::OidcFairing::from_config().with_http_client(reqwest::Client::new()),
+        );
+    match rocket.ignite().await {
+        Ok(_) => panic!("launch should stop"),
+        Err(error) => assert!(matches!(
+            error.kind(),
+            rocket::error::ErrorKind::FailedFairings(_)
+        )),
+    }
+}
