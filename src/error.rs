@@ -344,6 +344,7 @@ pub(crate) const CODES: &[&str] = &[
     "bad_provider_response",
     "cross_site_request",
     "insufficient_scope",
+    "invalid_authorization_response",
     "invalid_dpop_proof",
     "invalid_id_token",
     "invalid_issuer",

@@ -29,10 +29,10 @@ pub(crate) enum ClientAuth {
     None,
     /// `tls_client_auth` (RFC 8705 2.1): the client's certificate, issued by a CA the
     /// provider trusts, on the mutual-TLS connection; `client_id` in the form.
-    TlsClientAuth,
+    Tls,
     /// `self_signed_tls_client_auth` (RFC 8705 2.2): a self-signed certificate the provider
     /// knows from the client's registered keys.
-    SelfSignedTlsClientAuth,
+    SelfSignedTls,
 }
 
 impl ClientAuth {
@@ -44,8 +44,8 @@ impl ClientAuth {
             ClientAuth::SecretJwt(_) => "client_secret_jwt",
             ClientAuth::PrivateKeyJwt => "private_key_jwt",
             ClientAuth::None => "none",
-            ClientAuth::TlsClientAuth => "tls_client_auth",
-            ClientAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+            ClientAuth::Tls => "tls_client_auth",
+            ClientAuth::SelfSignedTls => "self_signed_tls_client_auth",
         }
     }
 
@@ -58,10 +58,7 @@ impl ClientAuth {
 
     /// Whether the client authenticates with its TLS certificate (RFC 8705 2).
     pub(crate) fn is_mutual_tls(self) -> bool {
-        matches!(
-            self,
-            ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth
-        )
+        matches!(self, ClientAuth::Tls | ClientAuth::SelfSignedTls)
     }
 }
 
@@ -130,7 +127,7 @@ impl ClientSettings {
     /// for `self_signed_tls_client_auth` (RFC 8705 2.2).
     pub(crate) fn certificate_jwk(&self) -> Option<&serde_json::Value> {
         match self.client_auth {
-            ClientAuth::SelfSignedTlsClientAuth => self.http.identity.as_ref()?.jwk.as_ref(),
+            ClientAuth::SelfSignedTls => self.http.identity.as_ref()?.jwk.as_ref(),
             _ => None,
         }
     }
@@ -185,8 +182,8 @@ pub(super) fn validate_client(
         },
         "private_key_jwt" => ClientAuth::PrivateKeyJwt,
         "none" => ClientAuth::None,
-        "tls_client_auth" => ClientAuth::TlsClientAuth,
-        "self_signed_tls_client_auth" => ClientAuth::SelfSignedTlsClientAuth,
+        "tls_client_auth" => ClientAuth::Tls,
+        "self_signed_tls_client_auth" => ClientAuth::SelfSignedTls,
         other => bail!(
             format!("{key}.token_endpoint_auth_method"),
             format!("= {other:?} is not supported"),
@@ -210,8 +207,10 @@ pub(super) fn validate_client(
             "set tls_client_certificate and tls_client_key (PEM files)"
         );
     }
-    if client_auth == ClientAuth::SelfSignedTlsClientAuth
-        && identity.as_ref().is_some_and(|identity| identity.jwk.is_none())
+    if client_auth == ClientAuth::SelfSignedTls
+        && identity
+            .as_ref()
+            .is_some_and(|identity| identity.jwk.is_none())
     {
         bail!(
             format!("{key}.tls_client_certificate"),

@@ -28,6 +28,10 @@ pub(crate) struct ProtectedResponses {
     pub(crate) userinfo_signed: Option<SigningAlg>,
     /// UserInfo is a JWE (around the signed JWT when both).
     pub(crate) userinfo_encrypted: Option<Jwe>,
+    /// JARM: the authorization response is a JWT signed with this algorithm (set exactly
+    /// when `response_mode` is a JWT mode; RS256 unless `authorization_signed_response_alg`
+    /// says, as JARM 3 defaults it). With a decryption key, an encrypted one is opened.
+    pub(crate) authorization_signed: Option<SigningAlg>,
 }
 
 /// The raw settings, as written.
@@ -38,16 +42,19 @@ pub(super) struct RawProtection {
     pub(super) userinfo_signed_alg: Option<String>,
     pub(super) userinfo_alg: Option<String>,
     pub(super) userinfo_enc: Option<String>,
+    pub(super) authorization_signed_alg: Option<String>,
     pub(super) key_file: Option<String>,
     pub(super) key_pem: Option<String>,
     pub(super) key_kid: Option<String>,
 }
 
-/// Reads the settings of the provider at `key`; `has_secret` says whether HS* can sign.
+/// Reads the settings of the provider at `key`; `has_secret` says whether HS* can sign,
+/// `jarm` whether the response mode is a JWT one.
 pub(super) fn validate_protection(
     key: &str,
     raw: RawProtection,
     has_secret: bool,
+    jarm: bool,
 ) -> Result<ProtectedResponses, ConfigError> {
     let decryption_key = decryption_key(key, raw.key_file, raw.key_pem, raw.key_kid)?;
     let id_token = jwe(
@@ -89,13 +96,38 @@ pub(super) fn validate_protection(
             Some(_) => {}
         }
     }
-    if decryption_key.is_some() && id_token.is_none() && userinfo_encrypted.is_none() {
+    if decryption_key.is_some() && id_token.is_none() && userinfo_encrypted.is_none() && !jarm {
         bail!(
             format!("{key}.encryption_key"),
             "is set but unused",
-            "set id_token_encrypted_response_alg or userinfo_encrypted_response_alg, or remove it"
+            "set id_token_encrypted_response_alg or userinfo_encrypted_response_alg (or a JWT \
+             response_mode), or remove it"
         );
     }
+    let authorization_signed = match (jarm, raw.authorization_signed_alg) {
+        (false, None) => None,
+        (false, Some(_)) => bail!(
+            format!("{key}.authorization_signed_response_alg"),
+            "is for JWT-secured authorization responses (JARM), and response_mode is not one",
+            "set response_mode = \"jwt\" (or \"query.jwt\", \"fragment.jwt\", \
+             \"form_post.jwt\"), or remove it"
+        ),
+        (true, None) => Some(SigningAlg::Rs256),
+        (true, Some(name)) => match SigningAlg::from_name(&name) {
+            Some(alg) if alg.is_hmac() && !has_secret => bail!(
+                format!("{key}.authorization_signed_response_alg"),
+                format!("= {name:?} is keyed with the client secret, and there is none"),
+                "set client_secret, or an asymmetric algorithm such as \"PS256\""
+            ),
+            Some(alg) => Some(alg),
+            None => bail!(
+                format!("{key}.authorization_signed_response_alg"),
+                format!("= {name:?} is not a signing algorithm this crate checks"),
+                "use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA or HS256, \
+                 HS384, HS512 (never \"none\")"
+            ),
+        },
+    };
     let userinfo_signed = match raw.userinfo_signed_alg {
         None => None,
         Some(name) => match SigningAlg::from_name(&name) {
@@ -118,6 +150,7 @@ pub(super) fn validate_protection(
         id_token,
         userinfo_signed,
         userinfo_encrypted,
+        authorization_signed,
     })
 }
 
@@ -223,7 +256,7 @@ mod tests {
     }
 
     fn read(raw: RawProtection) -> Result<ProtectedResponses, String> {
-        validate_protection(KEY, raw, true).map_err(|e| e.to_string())
+        validate_protection(KEY, raw, true, false).map_err(|e| e.to_string())
     }
 
     #[test]

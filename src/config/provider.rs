@@ -67,6 +67,7 @@ pub(super) struct RawProvider {
     userinfo_signed_response_alg: Option<String>,
     userinfo_encrypted_response_alg: Option<String>,
     userinfo_encrypted_response_enc: Option<String>,
+    authorization_signed_response_alg: Option<String>,
     pub(super) encryption_key: Option<String>,
     pub(super) encryption_key_pem: Option<String>,
     encryption_key_kid: Option<String>,
@@ -310,6 +311,7 @@ pub(super) fn validate_provider(
         raw.response_type.as_deref(),
         raw.response_mode.as_deref(),
         &app.origin,
+        raw.encryption_key.is_some() || raw.encryption_key_pem.is_some(),
     )?;
     let protected = validate_protection(
         &key,
@@ -319,11 +321,13 @@ pub(super) fn validate_provider(
             userinfo_signed_alg: raw.userinfo_signed_response_alg.take(),
             userinfo_alg: raw.userinfo_encrypted_response_alg.take(),
             userinfo_enc: raw.userinfo_encrypted_response_enc.take(),
+            authorization_signed_alg: raw.authorization_signed_response_alg.take(),
             key_file: raw.encryption_key.take(),
             key_pem: raw.encryption_key_pem.take(),
             key_kid: raw.encryption_key_kid.take(),
         },
         client_secret.is_some(),
+        response_mode.is_jwt(),
     )?;
     if client.dpop.is_some() && !response_type.has_code() {
         bail!(
@@ -539,7 +543,10 @@ mod tests {
             ("auth_request_params = { state = \"x\" }", "oidc.providers.default.auth_request_params.state cannot be set: the crate sets it"),
             ("auth_request_params = { scope = \"openid\" }", "oidc.providers.default.auth_request_params.scope cannot be set: use oidc.providers.default.scope instead"),
             ("auth_request_params = { response_mode = \"form_post\" }", "oidc.providers.default.auth_request_params.response_mode cannot be set: use oidc.providers.default.response_mode instead"),
-            ("response_mode = \"web_message\"", "oidc.providers.default.response_mode = \"web_message\" is not supported: use \"query\", \"fragment\" or \"form_post\", or leave it out"),
+            ("response_mode = \"web_message\"", "oidc.providers.default.response_mode = \"web_message\" is not supported: use \"query\", \"fragment\", \"form_post\" or, for JWT-secured responses (JARM)"),
+            ("authorization_signed_response_alg = \"PS256\"", "oidc.providers.default.authorization_signed_response_alg is for JWT-secured authorization responses (JARM), and response_mode is not one"),
+            ("response_mode = \"jwt\"\nauthorization_signed_response_alg = \"none\"", "oidc.providers.default.authorization_signed_response_alg = \"none\" is not a signing algorithm"),
+            ("response_type = \"code token\"\nresponse_mode = \"query.jwt\"", "(JARM 2.3.1)"),
             ("auth_request_params = { response_type = \"token\" }", "oidc.providers.default.auth_request_params.response_type cannot be set: use oidc.providers.default.response_type instead"),
             ("auth_request_params = { max_age = \"soon\" }", "oidc.providers.default.auth_request_params.max_age = \"soon\" must be a number of seconds"),
             ("session_refresh_interval_seconds = 0", "oidc.providers.default.session_refresh_interval_seconds must be positive"),

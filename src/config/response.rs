@@ -113,6 +113,16 @@ pub(crate) enum ResponseMode {
     /// Mode): the login's cookie must come with a cross-site `POST`, so it is
     /// `SameSite=None; Secure`.
     FormPost,
+    /// JARM (JWT Secured Authorization Response Mode): the response is one signed (and
+    /// maybe encrypted) JWT, `response`, in the default carrier of the response type: the
+    /// query for a code, the fragment with tokens.
+    Jwt,
+    /// JARM in the query.
+    QueryJwt,
+    /// JARM in the fragment.
+    FragmentJwt,
+    /// JARM in a posted form.
+    FormPostJwt,
 }
 
 impl ResponseMode {
@@ -122,17 +132,56 @@ impl ResponseMode {
             ResponseMode::Query => "query",
             ResponseMode::Fragment => "fragment",
             ResponseMode::FormPost => "form_post",
+            ResponseMode::Jwt => "jwt",
+            ResponseMode::QueryJwt => "query.jwt",
+            ResponseMode::FragmentJwt => "fragment.jwt",
+            ResponseMode::FormPostJwt => "form_post.jwt",
         }
+    }
+
+    /// The response is a JWT to check before any of its parameters is used (JARM).
+    pub(crate) fn is_jwt(self) -> bool {
+        matches!(
+            self,
+            ResponseMode::Jwt
+                | ResponseMode::QueryJwt
+                | ResponseMode::FragmentJwt
+                | ResponseMode::FormPostJwt
+        )
+    }
+
+    /// How the response reaches the callback for `response_type`: in a query, a fragment
+    /// or a posted form (JARM's modes ride on these; JARM 2.3.4 picks `jwt`'s).
+    pub(crate) fn carrier(self, response_type: ResponseType) -> ResponseMode {
+        match self {
+            ResponseMode::Query | ResponseMode::QueryJwt => ResponseMode::Query,
+            ResponseMode::Fragment | ResponseMode::FragmentJwt => ResponseMode::Fragment,
+            ResponseMode::FormPost | ResponseMode::FormPostJwt => ResponseMode::FormPost,
+            ResponseMode::Jwt if response_type.is_front_channel() => ResponseMode::Fragment,
+            ResponseMode::Jwt => ResponseMode::Query,
+        }
+    }
+
+    /// The mode to ask for: `None` when it is the response type's default.
+    pub(crate) fn parameter(self, response_type: ResponseType) -> Option<&'static str> {
+        let default = if response_type.is_front_channel() {
+            ResponseMode::Fragment
+        } else {
+            ResponseMode::Query
+        };
+        (self != default).then_some(self.as_str())
     }
 }
 
 /// Reads `response_type` and `response_mode` of the provider at `key` for an app at
-/// `origin`.
+/// `origin`; `encrypts`: the client has a decryption key (JARM in a query with tokens
+/// needs it).
 pub(super) fn validate_response(
     key: &str,
     response_type: Option<&str>,
     response_mode: Option<&str>,
     origin: &str,
+    encrypts: bool,
 ) -> Result<(ResponseType, ResponseMode), ConfigError> {
     let configured = response_type.unwrap_or(defaults::RESPONSE_TYPE);
     let Some(response_type) = ResponseType::parse(configured) else {
@@ -161,25 +210,47 @@ pub(super) fn validate_response(
         ),
         Some("query") => ResponseMode::Query,
         Some("fragment") => ResponseMode::Fragment,
-        Some("form_post") => {
+        Some("jwt") => ResponseMode::Jwt,
+        Some("fragment.jwt") => ResponseMode::FragmentJwt,
+        // JARM 2.3.1: tokens in a query only inside an encrypted response.
+        Some("query.jwt") if response_type.is_front_channel() && !encrypts => bail!(
+            format!("{key}.response_mode"),
+            format!(
+                "= \"query.jwt\" would put the tokens of response_type {:?} in a query \
+                 readable by anyone who sees the URL (JARM 2.3.1)",
+                response_type.as_str()
+            ),
+            "use \"jwt\" or \"fragment.jwt\", or set an encryption_key so the response is \
+             encrypted"
+        ),
+        Some("query.jwt") => ResponseMode::QueryJwt,
+        Some(mode @ ("form_post" | "form_post.jwt")) => {
             // A Secure cookie is dropped over plain http, but for loopback hosts (browsers
             // treat them as secure contexts).
             let origin = url::Url::parse(origin).ok();
             if origin.is_some_and(|o| o.scheme() == "http" && !is_loopback(&o)) {
                 bail!(
                     format!("{key}.response_mode"),
-                    "= \"form_post\" needs an https redirect_uri (or http on localhost or \
-                     127.0.0.1): its login cookie is SameSite=None, which browsers take only \
-                     when Secure",
+                    format!(
+                        "= {mode:?} needs an https redirect_uri (or http on localhost or \
+                         127.0.0.1): its login cookie is SameSite=None, which browsers take \
+                         only when Secure"
+                    ),
                     "serve the app over https, or leave response_mode out"
                 );
             }
-            ResponseMode::FormPost
+            if mode == "form_post" {
+                ResponseMode::FormPost
+            } else {
+                ResponseMode::FormPostJwt
+            }
         }
         Some(other) => bail!(
             format!("{key}.response_mode"),
             format!("= {other:?} is not supported"),
-            "use \"query\", \"fragment\" or \"form_post\", or leave it out"
+            "use \"query\", \"fragment\", \"form_post\" or, for JWT-secured responses \
+             (JARM), \"jwt\", \"query.jwt\", \"fragment.jwt\" or \"form_post.jwt\"; or \
+             leave it out"
         ),
     };
     if matches!(
@@ -204,7 +275,7 @@ mod tests {
     const HTTPS: &str = "https://app.example";
 
     fn read(t: Option<&str>, m: Option<&str>) -> Result<(ResponseType, ResponseMode), String> {
-        validate_response(KEY, t, m, HTTPS).map_err(|e| e.to_string())
+        validate_response(KEY, t, m, HTTPS, false).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -258,8 +329,37 @@ mod tests {
 
     #[test]
     fn form_post_needs_https_or_a_loopback_origin() {
-        assert!(validate_response(KEY, None, Some("form_post"), "http://app.example").is_err());
-        assert!(validate_response(KEY, None, Some("form_post"), "http://127.0.0.1:8000").is_ok());
+        for mode in ["form_post", "form_post.jwt"] {
+            assert!(validate_response(KEY, None, Some(mode), "http://app.example", false).is_err());
+            assert!(
+                validate_response(KEY, None, Some(mode), "http://127.0.0.1:8000", false).is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn jarm_modes_ride_on_a_carrier() {
+        let (t, m) = read(None, Some("jwt")).unwrap();
+        assert!(m.is_jwt());
+        assert_eq!(m.carrier(t), ResponseMode::Query);
+        assert_eq!(m.parameter(t), Some("jwt"));
+        let (t, m) = read(Some("code id_token"), Some("jwt")).unwrap();
+        assert_eq!(m.carrier(t), ResponseMode::Fragment);
+        let (t, m) = read(None, Some("form_post.jwt")).unwrap();
+        assert_eq!(
+            (m.carrier(t), m.as_str()),
+            (ResponseMode::FormPost, "form_post.jwt")
+        );
+        assert_eq!(
+            read(None, Some("query.jwt")).unwrap().1,
+            ResponseMode::QueryJwt
+        );
+        assert!(!ResponseMode::Query.is_jwt());
+        assert_eq!(ResponseMode::Query.parameter(ResponseType::Code), None);
+        // Tokens in a query only when encrypted (JARM 2.3.1).
+        let err = read(Some("code token"), Some("query.jwt")).unwrap_err();
+        assert!(err.contains("JARM 2.3.1"), "{err}");
+        assert!(validate_response(KEY, Some("code token"), Some("query.jwt"), HTTPS, true).is_ok());
     }
 
     #[test]

@@ -297,7 +297,10 @@ mod tests {
         let pem = std::fs::read_to_string(fixture("client.pem")).unwrap();
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         assert_eq!(base64::engine::general_purpose::STANDARD.encode(&der), body);
-        assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str()), (Some("EC"), Some("P-256")));
+        assert_eq!(
+            (jwk["kty"].as_str(), jwk["crv"].as_str()),
+            (Some("EC"), Some("P-256"))
+        );
         assert_eq!(jwk["x"].as_str().unwrap().len(), 43);
         assert_eq!(jwk["y"].as_str().unwrap().len(), 43);
         // The key never shows.

@@ -72,7 +72,16 @@ async fn finish_callback(
         err
     };
     let params = CallbackParams::parse(response).map_err(unmatched)?;
-    let Some(state) = params.state.as_deref() else {
+    // JARM: the state is inside the response JWT. Read unchecked, it only finds this
+    // browser's login, whose provider then checks the JWT before anything of it is used.
+    let state = match &params.response {
+        Some(jwt) => oidc
+            .providers()
+            .filter(|p| p.config.response_mode.is_jwt())
+            .find_map(|p| p.response_state(jwt)),
+        None => params.state.clone(),
+    };
+    let Some(state) = state.as_deref() else {
         return Err(unmatched(OidcError::invalid_callback(
             "invalid_request",
             "the callback has no state parameter: it did not come from a login this app started",
@@ -179,14 +188,16 @@ impl Callback<'_, '_> {
             )
         })?;
         let resolved = client.metadata().await?;
-        self.check_issuer(client, &resolved)?;
-        if let Some(error) = self.params.error.as_deref() {
+        let opened = self.open_response(client, &resolved, transaction).await?;
+        let params = opened.as_ref().unwrap_or(self.params);
+        self.check_issuer(client, &resolved, params)?;
+        if let Some(error) = params.error.as_deref() {
             return self
-                .refused(client, &resolved, transaction, error)
+                .refused(client, &resolved, transaction, error, params)
                 .await
                 .map(Finished::Restarted);
         }
-        let tokens = self.tokens(client, &resolved, transaction).await?;
+        let tokens = self.tokens(client, &resolved, transaction, params).await?;
         let userinfo = if tokens.access_token.is_empty() {
             None
         } else {
@@ -265,9 +276,68 @@ impl Callback<'_, '_> {
         Ok(transaction)
     }
 
+    /// JARM: the parameters inside the response JWT, checked, when the provider answers
+    /// with one; `None` for a plain response. Each way round with the configured
+    /// `response_mode` is refused: a plain answer where a JWT was asked for (a downgrade)
+    /// and a JWT nobody asked for.
+    async fn open_response(
+        &self,
+        client: &ProviderState,
+        resolved: &Resolved,
+        transaction: &Transaction,
+    ) -> Result<Option<CallbackParams>, OidcError> {
+        let mode = client.config.response_mode;
+        let jwt = match (&self.params.response, mode.is_jwt()) {
+            (None, false) => return Ok(None),
+            (Some(jwt), true) => jwt,
+            (None, true) => {
+                return Err(OidcError::invalid_callback(
+                    "invalid_authorization_response",
+                    "the provider's answer to the login is not the signed one it was asked for",
+                )
+                .with_log_detail(format!(
+                    "provider {:?} answered without a JWT, although the login asked for \
+                     response_mode {:?} (a downgrade, or a forged callback)",
+                    client.name(),
+                    mode.as_str()
+                )))
+            }
+            (Some(_), false) => {
+                return Err(OidcError::invalid_callback(
+                    "invalid_authorization_response",
+                    "the provider's answer to the login is a JWT, which it was not asked for",
+                )
+                .with_log_detail(format!(
+                    "provider {:?}'s response_mode is {:?}: set a JWT mode if it answers with \
+                     JARM",
+                    client.name(),
+                    mode.as_str()
+                )))
+            }
+        };
+        let form = client.open_authorization_response(resolved, jwt).await?;
+        let opened = CallbackParams::parse(&form)?;
+        // The login was found by the unchecked state: the checked one must be the same.
+        let same = opened
+            .state
+            .as_deref()
+            .is_some_and(|state| bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes())));
+        if !same {
+            return Err(OidcError::invalid_callback(
+                "invalid_state",
+                "the state inside the response JWT does not match the login's",
+            ));
+        }
+        Ok(Some(opened))
+    }
+
     /// RFC 9207: the response must come from the provider the login was sent to.
-    fn check_issuer(&self, client: &ProviderState, resolved: &Resolved) -> Result<(), OidcError> {
-        let params = self.params;
+    fn check_issuer(
+        &self,
+        client: &ProviderState,
+        resolved: &Resolved,
+        params: &CallbackParams,
+    ) -> Result<(), OidcError> {
         let mismatch = |description: String| {
             OidcError::new(
                 ErrorKind::IssuerMismatch,
@@ -324,11 +394,12 @@ impl Callback<'_, '_> {
         resolved: &Resolved,
         transaction: &Transaction,
         error: &str,
+        params: &CallbackParams,
     ) -> Result<String, OidcError> {
         if !(transaction.silent && INTERACTION_NEEDED.contains(&error)) {
             return Err(OidcError::from_provider(
                 error,
-                self.params.error_description.as_deref(),
+                params.error_description.as_deref(),
             ));
         }
         // The provider's session is gone: end ours and log in interactively.
@@ -363,8 +434,8 @@ impl Callback<'_, '_> {
         client: &ProviderState,
         resolved: &Resolved,
         transaction: &Transaction,
+        params: &CallbackParams,
     ) -> Result<Tokens, OidcError> {
-        let params = self.params;
         let response_type = client.config.response_type;
         let missing = |what: &str| {
             OidcError::invalid_callback(
@@ -375,7 +446,9 @@ impl Callback<'_, '_> {
                 ),
             )
         };
-        if response_type.is_front_channel() && self.arrival == Arrival::Query {
+        // (JARM's query.jwt carries them encrypted: configuration allows no other.)
+        let query_jwt = client.config.response_mode == crate::config::ResponseMode::QueryJwt;
+        if response_type.is_front_channel() && self.arrival == Arrival::Query && !query_jwt {
             // Multiple Response Types 5: these never come in a query; one that does was
             // not sent by the provider for this login.
             return Err(OidcError::invalid_callback(

@@ -193,7 +193,8 @@ pub(crate) async fn start_login(
         oidc.cookies.path_for(&oidc.config.callback_path),
         Some(oidc.config.login_timeout),
     );
-    if client.config.response_mode == ResponseMode::FormPost {
+    let config = &client.config;
+    if config.response_mode.carrier(config.response_type) == ResponseMode::FormPost {
         // The provider's page posts the answer from its own site: a Lax cookie would stay
         // behind, and the login could not be finished. None needs Secure; browsers take a
         // Secure cookie over plain http on loopback hosts (the configuration allows no

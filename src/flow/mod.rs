@@ -226,7 +226,7 @@ fn registration_request(
     // Mutual TLS (RFC 8705 2.1.2, 3.4): the certificate's subject for tls_client_auth, and
     // access tokens bound to the certificate unless DPoP binds them.
     if let Some(identity) = &settings.http.identity {
-        if settings.client_auth == ClientAuth::TlsClientAuth {
+        if settings.client_auth == ClientAuth::Tls {
             implied.push(("tls_client_auth_subject_dn", json!(identity.subject)));
         }
         if settings.dpop.is_none() {
@@ -242,6 +242,9 @@ fn registration_request(
     }
     if let Some(alg) = protected.userinfo_signed {
         implied.push(("userinfo_signed_response_alg", json!(alg.name())));
+    }
+    if let Some(alg) = protected.authorization_signed {
+        implied.push(("authorization_signed_response_alg", json!(alg.name())));
     }
     if let Some(jwe) = protected.userinfo_encrypted {
         implied.push(("userinfo_encrypted_response_alg", json!(jwe.alg.as_str())));

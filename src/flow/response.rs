@@ -25,6 +25,8 @@ pub(crate) struct CallbackParams {
     pub(super) access_token: Option<String>,
     pub(super) token_type: Option<String>,
     pub(super) expires_in: Option<String>,
+    /// JARM: the whole response as one JWT.
+    pub(super) response: Option<String>,
 }
 
 impl CallbackParams {
@@ -41,6 +43,7 @@ impl CallbackParams {
                 "access_token" => &mut params.access_token,
                 "token_type" => &mut params.token_type,
                 "expires_in" => &mut params.expires_in,
+                "response" => &mut params.response,
                 _ => continue,
             };
             if slot.replace(value.into_owned()).is_some() {
@@ -56,7 +59,10 @@ impl CallbackParams {
     /// Whether the response carries anything at all (a `GET` without is the browser coming
     /// back with the response in the fragment, which only the relay page can read).
     pub(crate) fn is_empty(&self) -> bool {
-        self.state.is_none() && self.code.is_none() && self.error.is_none()
+        self.state.is_none()
+            && self.code.is_none()
+            && self.error.is_none()
+            && self.response.is_none()
     }
 }
 

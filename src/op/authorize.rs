@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use super::client::{oauth_refusal, ProviderClient, Resolved};
 use super::request_object;
-use crate::config::ResponseMode;
 use crate::error::OidcError;
 use crate::protocol::http::Call;
 use crate::telemetry::Endpoint;
@@ -101,14 +100,12 @@ impl ProviderClient {
         }
         // Each response type has its default mode (query for a code, fragment with
         // tokens): only another one is asked for.
-        let mode = self.config.response_mode;
-        let default = if self.config.response_type.is_front_channel() {
-            ResponseMode::Fragment
-        } else {
-            ResponseMode::Query
-        };
-        if mode != default {
-            params.push(("response_mode", mode.as_str()));
+        if let Some(mode) = self
+            .config
+            .response_mode
+            .parameter(self.config.response_type)
+        {
+            params.push(("response_mode", mode));
         }
         let mut url = url::Url::parse(resolved.metadata.authorization_endpoint())
             .expect("authorization_endpoint was checked when the metadata was loaded");

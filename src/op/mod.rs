@@ -25,6 +25,7 @@ mod client_auth;
 pub(crate) mod discovery;
 mod id_token;
 mod introspection;
+mod jarm;
 mod keys;
 mod metadata;
 mod refreshing;

@@ -6,6 +6,7 @@ pub(crate) mod base64url;
 pub(crate) mod dpop;
 pub(crate) mod http;
 pub(crate) mod id_token;
+pub(crate) mod jarm;
 pub(crate) mod jwk;
 pub(crate) mod jws;
 pub(crate) mod logout_token;

@@ -166,9 +166,9 @@ impl Handler for Callback {
             (body.as_str(), Arrival::Posted)
         } else {
             let query = req.uri().query().map_or("", |q| q.as_str());
-            let fragment_mode = oidc
-                .providers()
-                .any(|p| p.config.response_mode == ResponseMode::Fragment);
+            let fragment_mode = oidc.providers().any(|p| {
+                p.config.response_mode.carrier(p.config.response_type) == ResponseMode::Fragment
+            });
             let empty = CallbackParams::parse(query).is_ok_and(|params| params.is_empty());
             if fragment_mode && empty {
                 return Outcome::Success(relay::page(&oidc.config.callback_path));

@@ -430,6 +430,11 @@ pub struct Behaviour {
     pub userinfo_signing: Option<Signing>,
     /// `Some`: every JWE is spoiled so (default `None`).
     pub jwe_tamper: Option<JweTamper>,
+    /// JARM (`response_mode` `jwt`, `*.jwt`): claims set on (or, with `null`, removed from)
+    /// the response JWT after `iss`, `aud` and `exp` (default none).
+    pub jarm_claims: Map<String, Value>,
+    /// How the response JWT is signed (default `None`: as `signing` says).
+    pub jarm_signing: Option<Signing>,
 }
 
 impl Default for Behaviour {
@@ -479,6 +484,8 @@ impl Default for Behaviour {
             userinfo_jwt_claims: Map::new(),
             userinfo_signing: None,
             jwe_tamper: None,
+            jarm_claims: Map::new(),
+            jarm_signing: None,
         }
     }
 }
@@ -1179,6 +1186,7 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
             "<html><body>Server Error (500)</body></html>",
         );
     }
+    let audience = client_id.clone();
     // The query of the redirect back to the client, in order.
     let mut params: Vec<(&str, String)> = Vec::new();
     if let Some((error, description)) = &b.authorize_error {
@@ -1256,11 +1264,34 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
         CallbackIss::Wrong => params.push(("iss", "https://evil.example".to_owned())),
         CallbackIss::Missing | CallbackIss::MissingOnErrors => {}
     }
+    let mode = q.get("response_mode").map(String::as_str);
+    // JARM: every parameter inside one signed JWT, `response` (no `iss` beside it).
+    if mode.is_some_and(|m| m == "jwt" || m.ends_with(".jwt")) {
+        let mut claims: Map<String, Value> = params
+            .iter()
+            .map(|(name, value)| (name.to_string(), json!(value)))
+            .collect();
+        claims.insert("iss".into(), json!(shared.issuer));
+        claims.insert("aud".into(), json!(audience));
+        claims.insert("exp".into(), json!(now() + 120));
+        for (name, value) in &b.jarm_claims {
+            match value {
+                Value::Null => claims.remove(name),
+                value => claims.insert(name.clone(), value.clone()),
+            };
+        }
+        let signing = b.jarm_signing.clone().unwrap_or_else(|| b.signing.clone());
+        let jwt = sign(shared, b, &signing, "JWT", claims).unwrap_or_default();
+        params = vec![("response", jwt)];
+    }
     // The fragment when asked, or by default when tokens come back (form_post answers
     // come as a query too: the tests post them as the provider's page would).
-    let fragment = match q.get("response_mode").map(String::as_str) {
-        Some(mode) => mode == "fragment",
-        None => q.get("response_type").is_some_and(|t| t != "code"),
+    let front_channel = q.get("response_type").is_some_and(|t| t != "code");
+    let fragment = match mode {
+        Some("fragment" | "fragment.jwt") => true,
+        Some("jwt") => front_channel,
+        Some(_) => false,
+        None => front_channel,
     };
     match with_query(redirect_uri, &params) {
         Some(location) if fragment => match location.split_once('?') {

@@ -24,6 +24,7 @@ mod form_post;
 mod front_channel_real_op;
 mod http_client_real_op;
 mod initiate_login;
+mod jarm;
 mod large_sessions;
 mod launch;
 mod limits;

@@ -57,7 +57,7 @@ pub(crate) async fn dashboard_run(
     let ports = free_ports(2)?;
     let (app_port, prometheus_port) = (ports[0], ports[1]);
     let origin = format!("http://127.0.0.1:{app_port}");
-    let mut client = client_registration(&[origin.clone()], CLIENT_ID, CLIENT_SECRET);
+    let mut client = client_registration(std::slice::from_ref(&origin), CLIENT_ID, CLIENT_SECRET);
     client["backchannel_logout_uri"] = format!("{origin}/logout/backchannel").into();
     client["backchannel_logout_session_required"] = true.into();
     let provider = start_provider(
