@@ -270,6 +270,7 @@ impl Config {
             origin: redirect_uri.origin().ascii_serialization(),
             callback_path: &callback_path,
             logout_path: &logout_path,
+            clock_skew_set: raw.clock_skew.is_some(),
         };
         let providers = raw
             .providers

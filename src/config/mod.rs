@@ -19,6 +19,7 @@ mod encryption;
 mod error;
 mod limits;
 mod metadata;
+mod profile;
 mod provider;
 mod redis;
 mod response;

@@ -14,6 +14,7 @@ use super::defaults;
 use super::encryption::{validate_protection, ProtectedResponses, RawProtection};
 use super::error::{bail, ConfigError};
 use super::metadata::{endpoint_overrides, EndpointOverrides, ProviderMetadata, RawEndpoints};
+use super::profile::{enforce, Explicit, Fapi};
 use super::response::{validate_response, ResponseMode, ResponseType};
 use super::urls::{check_route_path, parse_url_for, UrlPolicy};
 use super::Secret;
@@ -57,6 +58,7 @@ pub(super) struct RawProvider {
     #[serde(default)]
     endpoints: RawEndpoints,
     jwks_max_age_seconds: Option<u64>,
+    profile: Option<String>,
     // Client authentication, keys, PAR, DPoP, algorithms, HTTP and registration: read by
     // `client::validate_client`.
     pub(super) private_key: Option<String>,
@@ -144,6 +146,10 @@ pub(crate) struct ProviderConfig {
     pub(crate) url_policy: UrlPolicy,
     /// How long fetched keys are trusted before they are fetched again.
     pub(crate) jwks_max_age: Duration,
+    /// `profile`: the FAPI 2.0 profile the client keeps, if any.
+    pub(crate) fapi: Option<Fapi>,
+    /// This provider's clock skew when it differs from the app's (a profile's bound).
+    pub(crate) clock_skew: Option<i64>,
 }
 
 /// Where a provider's metadata comes from.
@@ -176,6 +182,8 @@ pub(super) struct AppUrls<'a> {
     pub(super) origin: String,
     pub(super) callback_path: &'a str,
     pub(super) logout_path: &'a str,
+    /// The app sets `clock_skew` itself (a profile's own bound does not override it).
+    pub(super) clock_skew_set: bool,
 }
 
 pub(super) fn validate_provider(
@@ -197,6 +205,12 @@ pub(super) fn validate_provider(
             "rename the table"
         );
     }
+    let fapi = Fapi::parse(&key, raw.profile.as_deref())?;
+    let explicit = Explicit {
+        use_par: raw.use_par,
+        authorization_signed_alg: raw.authorization_signed_response_alg.is_some(),
+        clock_skew: app.clock_skew_set,
+    };
     let client_secret = raw
         .client_secret
         .take()
@@ -376,7 +390,7 @@ pub(super) fn validate_provider(
         ),
         seconds => Duration::from_secs(seconds),
     };
-    Ok(ProviderConfig {
+    let mut provider = ProviderConfig {
         name,
         source,
         client_id,
@@ -401,7 +415,11 @@ pub(super) fn validate_provider(
         endpoints,
         url_policy: app.policy,
         jwks_max_age,
-    })
+        fapi,
+        clock_skew: None,
+    };
+    enforce(&key, &mut provider, &explicit)?;
+    Ok(provider)
 }
 
 /// The extra authorization parameters as sent, with `max_age` and `acr_values` read out.

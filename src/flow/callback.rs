@@ -363,7 +363,8 @@ impl Callback<'_, '_> {
             }
             None if resolved
                 .metadata
-                .authorization_response_iss_parameter_supported() =>
+                .authorization_response_iss_parameter_supported()
+                || client.config.fapi.is_some() =>
             {
                 // Some providers leave iss out of error redirects: say what they said.
                 let said = params.error.as_deref().map_or(String::new(), |error| {
@@ -376,9 +377,13 @@ impl Callback<'_, '_> {
                             .map_or(String::new(), |d| format!(" ({:?})", sanitize(d, 200)))
                     )
                 });
+                let why = match client.config.fapi {
+                    Some(fapi) => format!("profile {:?} requires it (FAPI 2.0 5.3.2.2)", fapi.name()),
+                    None => "the provider advertises authorization_response_iss_parameter_supported"
+                        .to_string(),
+                };
                 Err(mismatch(format!(
-                    "the callback has no iss although provider {:?} advertises \
-                     authorization_response_iss_parameter_supported{said}",
+                    "the callback from provider {:?} has no iss, and {why}{said}",
                     client.name(),
                 )))
             }

@@ -119,12 +119,13 @@ impl Oidc {
                     ))
                 }
             };
+            let provider_skew = provider.clock_skew.unwrap_or(config.clock_skew);
             providers.push(Arc::new(ProviderState {
                 session_cookie: cookies.name(&session_cookie_name(&provider.name)),
                 client: ProviderClient::new(
                     provider,
                     config.redirect_uri.to_string(),
-                    config.clock_skew,
+                    provider_skew,
                     http,
                     registrar,
                     &config.limits,

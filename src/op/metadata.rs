@@ -79,13 +79,27 @@ impl ProviderClient {
             )));
         }
         let has_secret = credentials.client_secret.is_some();
+        let mut id_token_algs = allowed_algs(
+            &metadata,
+            has_secret,
+            self.config.client.id_token_alg,
+            self.name(),
+        );
+        // FAPI 2.0 5.4.1: ID tokens signed with PS256, ES256 or EdDSA only.
+        if let Some(fapi) = self.config.fapi {
+            id_token_algs.retain(|alg| fapi.allows(*alg));
+            if id_token_algs.is_empty() {
+                return Err(OidcError::configuration(format!(
+                    "provider {:?} signs ID tokens with none of PS256, ES256 and EdDSA, which \
+                     profile {:?} allows only: check id_token_signing_alg_values_supported and \
+                     the client's registration",
+                    self.name(),
+                    fapi.name()
+                )));
+            }
+        }
         let resolved = Resolved {
-            allowed_algs: allowed_algs(
-                &metadata,
-                has_secret,
-                self.config.client.id_token_alg,
-                self.name(),
-            ),
+            allowed_algs: id_token_algs,
             // RFC 9068 4: the provider's keys only; a client secret would let anyone
             // holding it mint tokens for the API.
             access_token_algs: allowed_algs(&metadata, false, None, self.name()),

@@ -181,9 +181,17 @@ fn client_line(client: &ProviderState, resolved: Option<&Resolved>) -> String {
     if let Some(key) = &protected.key {
         responses.push_str(&format!(", decryption key kid {:?}", key.kid()));
     }
+    if client.config.response_mode.is_jwt() {
+        if let Some(alg) = protected.authorization_signed {
+            responses.push_str(&format!("; authorization responses signed (JARM, {alg})"));
+        }
+    }
+    let profile = client.config.fapi.map_or(String::new(), |fapi| {
+        format!("; profile {} (FAPI 2.0, enforced)", fapi.name())
+    });
     format!(
         "oidc: provider {:?}: client: {}; authentication {auth}; PAR {par}; DPoP \
-         {dpop}{responses}",
+         {dpop}{responses}{profile}",
         client.name(),
         client.registration_source(),
     )
