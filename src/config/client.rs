@@ -271,12 +271,14 @@ pub(super) fn validate_client(
             "set private_key = \"/path/to/key.pem\" or private_key_pem = \"-----BEGIN ...\""
         ),
         (ClientAuth::PrivateKeyJwt, Some(_)) => {}
-        (_, Some(_)) if raw.jwks_path.is_none() => bail!(
-            format!("{key}.private_key"),
-            "is set but unused",
-            "set token_endpoint_auth_method = \"private_key_jwt\" (or jwks_path to publish its \
-             public key)"
-        ),
+        (_, Some(_)) if raw.jwks_path.is_none() && raw.request_object_signing_alg.is_none() => {
+            bail!(
+                format!("{key}.private_key"),
+                "is set but unused",
+                "set token_endpoint_auth_method = \"private_key_jwt\" or \
+                 request_object_signing_alg (or jwks_path to publish its public key)"
+            )
+        }
         _ => {}
     }
     if assertion_alg.is_some()

@@ -10,7 +10,8 @@ use super::response::ResponseType;
 use crate::signing::SigningAlg;
 
 /// FAPI 2.0 Security Profile 5.4.1: the only JWS algorithms.
-pub(crate) const FAPI_ALGS: [SigningAlg; 3] = [SigningAlg::Ps256, SigningAlg::Es256, SigningAlg::EdDsa];
+pub(crate) const FAPI_ALGS: [SigningAlg; 3] =
+    [SigningAlg::Ps256, SigningAlg::Es256, SigningAlg::EdDsa];
 
 /// FAPI 2.0 Security Profile 5.3.2.1: "clock skew ... of no more than 10 seconds" unless
 /// the app sets `clock_skew` itself.
@@ -96,7 +97,9 @@ pub(super) fn enforce(
     if explicit.use_par == Some(false) {
         bail!(
             format!("{key}.use_par"),
-            format!("= false: profile {name:?} pushes every authorization request (FAPI 2.0 5.3.1.2)"),
+            format!(
+                "= false: profile {name:?} pushes every authorization request (FAPI 2.0 5.3.1.2)"
+            ),
             "remove it (the profile turns PAR on)"
         );
     }
@@ -136,11 +139,14 @@ pub(super) fn enforce(
         }
         bail!(
             format!("{key}.{setting}"),
-            format!("is {alg}: profile {name:?} allows PS256, ES256 and EdDSA only (FAPI 2.0 5.4.1)"),
+            format!(
+                "is {alg}: profile {name:?} allows PS256, ES256 and EdDSA only (FAPI 2.0 5.4.1)"
+            ),
             "use one of them (PS256 for an RSA key)"
         )
     };
-    if let (ClientAuth::PrivateKeyJwt, Some(private_key)) = (client.client_auth, &client.private_key)
+    if let (ClientAuth::PrivateKeyJwt, Some(private_key)) =
+        (client.client_auth, &client.private_key)
     {
         not_fapi("token_endpoint_auth_signing_alg", private_key.alg())?;
     }
@@ -233,7 +239,8 @@ mod tests {
         assert!(provider.client.use_par, "PAR always");
         assert_eq!(provider.clock_skew, Some(10));
         // The app's own clock_skew stands.
-        let read = config(&fapi("fapi2", "").replace("[oidc]\n", "[oidc]\nclock_skew = 30\n")).unwrap();
+        let read =
+            config(&fapi("fapi2", "").replace("[oidc]\n", "[oidc]\nclock_skew = 30\n")).unwrap();
         assert_eq!(read.providers[0].clock_skew, None);
         assert_eq!(read.clock_skew, 30);
         // Message signing: JAR and JARM, PS256 responses unless set.
@@ -244,10 +251,16 @@ mod tests {
         .unwrap();
         let provider = &read.providers[0];
         assert_eq!(provider.fapi, Some(Fapi::MessageSigning));
-        assert_eq!(provider.protected.authorization_signed, Some(SigningAlg::Ps256));
+        assert_eq!(
+            provider.protected.authorization_signed,
+            Some(SigningAlg::Ps256)
+        );
         // Without a profile nothing changes.
         let plain = config(&toml_with("", "")).unwrap();
-        assert_eq!((plain.providers[0].fapi, plain.providers[0].clock_skew), (None, None));
+        assert_eq!(
+            (plain.providers[0].fapi, plain.providers[0].clock_skew),
+            (None, None)
+        );
         assert!(!plain.providers[0].client.use_par);
     }
 
@@ -301,7 +314,10 @@ mod tests {
         ];
         for (toml, expected) in cases {
             let message = error_of(&toml);
-            assert!(message.contains(&expected), "expected {expected:?} in {message:?}");
+            assert!(
+                message.contains(&expected),
+                "expected {expected:?} in {message:?}"
+            );
         }
         // PS256 with the RSA key is fine.
         let ps256 = fapi("fapi2", "token_endpoint_auth_signing_alg = \"PS256\"")

@@ -378,9 +378,13 @@ impl Callback<'_, '_> {
                     )
                 });
                 let why = match client.config.fapi {
-                    Some(fapi) => format!("profile {:?} requires it (FAPI 2.0 5.3.2.2)", fapi.name()),
-                    None => "the provider advertises authorization_response_iss_parameter_supported"
-                        .to_string(),
+                    Some(fapi) => {
+                        format!("profile {:?} requires it (FAPI 2.0 5.3.2.2)", fapi.name())
+                    }
+                    None => {
+                        "the provider advertises authorization_response_iss_parameter_supported"
+                            .to_string()
+                    }
                 };
                 Err(mismatch(format!(
                     "the callback from provider {:?} has no iss, and {why}{said}",

@@ -20,6 +20,7 @@ mod encryption_real_op;
 mod fake_op_api;
 mod fake_op_client;
 mod fake_op_selftest;
+mod fapi_real_op;
 mod form_post;
 mod front_channel_real_op;
 mod http_client_real_op;
