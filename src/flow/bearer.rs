@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::{Oidc, ProviderState};
 use crate::config::TokenValidation;
@@ -179,6 +180,9 @@ pub(crate) struct Presented<'a> {
     pub(crate) method: &'a str,
     /// The request's URL as the client called it (this app's origin and the path).
     pub(crate) url: &'a str,
+    /// The request's TLS client certificate (DER), when the app serves mutual TLS (the
+    /// crate's `mtls` feature and Rocket's `tls.mutual`).
+    pub(crate) client_certificate: Option<&'a [u8]>,
 }
 
 /// A DPoP proof that passed every check but the replay check, which
@@ -198,6 +202,7 @@ pub(crate) fn check_binding(
     presented: Presented<'_>,
     clock_skew: i64,
 ) -> Result<Option<FreshProof>, OidcError> {
+    check_certificate(info, presented.client_certificate)?;
     let (jkt, proof) = match (&info.jkt, presented.dpop) {
         (None, None) => return Ok(None),
         (None, Some(_)) => {
@@ -235,6 +240,31 @@ pub(crate) fn check_binding(
         jkt: valid.jkt,
         jti: valid.jti,
     }))
+}
+
+/// RFC 8705 3: a certificate-bound token (`cnf.x5t#S256`) is taken only from a request
+/// that presents that certificate on its TLS connection.
+fn check_certificate(info: &TokenInfo, certificate: Option<&[u8]>) -> Result<(), OidcError> {
+    let Some(bound) = &info.x5t_s256 else {
+        return Ok(());
+    };
+    let Some(certificate) = certificate else {
+        return Err(OidcError::invalid_token(
+            "a certificate-bound token came without a client certificate (RFC 8705 3)",
+        )
+        .with_log_detail(
+            "the token has cnf.x5t#S256: the client must present its certificate on the TLS \
+             connection to this app (the crate's `mtls` feature, and Rocket's \
+             [default.tls.mutual] with the CA of the clients' certificates)",
+        ));
+    };
+    let thumbprint = crate::protocol::base64url::encode(&Sha256::digest(certificate));
+    if !bool::from(thumbprint.as_bytes().ct_eq(bound.as_bytes())) {
+        return Err(OidcError::invalid_token(
+            "the client certificate is not the one the token is bound to (cnf.x5t#S256)",
+        ));
+    }
+    Ok(())
 }
 
 /// A proof is good once (RFC 9449 11.1): its `jti` is remembered as long as its `iat`

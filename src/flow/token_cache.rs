@@ -112,6 +112,7 @@ mod tests {
             expires_at: None,
             claims: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
             jkt: None,
+            x5t_s256: None,
         }))
     }
 

@@ -24,12 +24,17 @@ pub(crate) struct TokenInfo {
     pub(crate) claims: Box<RawValue>,
     /// `cnf.jkt` (RFC 9449 6): the token is bound to this DPoP key.
     pub(crate) jkt: Option<String>,
+    /// `cnf.x5t#S256` (RFC 8705 3): the token is bound to the client certificate of this
+    /// SHA-256 thumbprint (base64url).
+    pub(crate) x5t_s256: Option<String>,
 }
 
-/// `cnf` (RFC 7800): the key a token is bound to.
-#[derive(Deserialize)]
+/// `cnf` (RFC 7800): the key or certificate a token is bound to.
+#[derive(Deserialize, Default)]
 struct Confirmation {
     jkt: Option<String>,
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: Option<String>,
 }
 
 impl TokenInfo {
@@ -134,13 +139,15 @@ pub(crate) fn validate_jwt_access_token(
         .ok()
         .and_then(|text| RawValue::from_string(text).ok())
         .ok_or_else(|| Rejection::Invalid("the claims are not UTF-8 JSON".into()))?;
+    let cnf = claims.cnf.unwrap_or_default();
     Ok(TokenInfo {
         subject: claims.sub,
         scope: claims.scope,
         client_id: claims.client_id,
         expires_at: Some(expires_at),
         claims: raw,
-        jkt: claims.cnf.and_then(|cnf| cnf.jkt),
+        jkt: cnf.jkt,
+        x5t_s256: cnf.x5t_s256,
     })
 }
 
@@ -195,13 +202,15 @@ pub(crate) fn read_introspection(
         .ok()
         .and_then(|text| RawValue::from_string(text.to_string()).ok())
         .ok_or_else(|| Rejection::Invalid("the answer is not UTF-8 JSON".into()))?;
+    let cnf = answer.cnf.unwrap_or_default();
     Ok(TokenInfo {
         subject: answer.sub,
         scope: answer.scope,
         client_id: answer.client_id,
         expires_at,
         claims: raw,
-        jkt: answer.cnf.and_then(|cnf| cnf.jkt),
+        jkt: cnf.jkt,
+        x5t_s256: cnf.x5t_s256,
     })
 }
 

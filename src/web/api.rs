@@ -228,11 +228,21 @@ async fn bearer<P: Provider>(
         return Err(OidcError::invalid_token("more than one DPoP header"));
     }
     let url = format!("{}{}", oidc.app_origin, req.uri().path());
+    #[cfg(feature = "mtls")]
+    let certificate = req
+        .guard::<rocket::mtls::Certificate<'_>>()
+        .await
+        .succeeded();
+    #[cfg(feature = "mtls")]
+    let client_certificate = certificate.as_ref().map(|c| c.as_bytes());
+    #[cfg(not(feature = "mtls"))]
+    let client_certificate = None;
     let presented = bearer::Presented {
         token,
         dpop: dpop.then(|| proofs.first().copied()),
         method: req.method().as_str(),
         url: &url,
+        client_certificate,
     };
     let proof = bearer::check_binding(&info, presented, oidc.config.clock_skew)?;
     if !info.has_scopes(scopes) {

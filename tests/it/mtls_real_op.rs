@@ -244,3 +244,103 @@ async fn what_stops_launch_names_its_key() {
         )),
     }
 }
+
+/// The bearer side (RFC 8705 3): an API of this crate takes a certificate-bound access
+/// token only from a request presenting that certificate on its TLS connection (Rocket's
+/// `mtls`; the local client sets the connection's certificate as a TLS listener would).
+#[cfg(feature = "mtls")]
+#[rocket::async_test]
+async fn an_api_takes_a_certificate_bound_token_only_with_its_certificate() {
+    use rocket::http::Header;
+    const RESOURCE: &str = "https://api.example.com";
+    let pki = Pki::new();
+    for (validation, format) in [("jwt", "jwt"), ("introspection", "opaque")] {
+        let op = mtls_op(
+            &pki,
+            &json!([
+                {
+                    "client_id": "api",
+                    "client_secret": "api-secret-api-secret-api-secret-api",
+                    "redirect_uris": [REDIRECT_URI],
+                },
+                {
+                    "client_id": "mtls-caller",
+                    "token_endpoint_auth_method": "tls_client_auth",
+                    "tls_client_auth_subject_dn": CLIENT_SUBJECT,
+                    "tls_client_certificate_bound_access_tokens": true,
+                    "redirect_uris": ["http://127.0.0.1:9/cb"],
+                    "grant_types": ["client_credentials"],
+                },
+            ]),
+            &[("OP_RESOURCE", RESOURCE), ("OP_RESOURCE_FORMAT", format)],
+        );
+        // The caller's token, over its mutual-TLS connection: bound to its certificate.
+        let answer: Value = presenting(&pki, "client")
+            .post(format!("{}/token", op.issuer))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "mtls-caller"),
+                ("scope", "read"),
+                ("resource", RESOURCE),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = answer["access_token"]
+            .as_str()
+            .expect("a token")
+            .to_string();
+        if format == "jwt" {
+            use base64::Engine as _;
+            let payload = token.split('.').nth(1).expect("a JWT access token");
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap();
+            let claims: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(
+                claims["cnf"]["x5t#S256"],
+                pki.thumbprint("client.pem"),
+                "{claims}"
+            );
+        }
+        let api = TestApp::api()
+            .issuer(&op.issuer)
+            .scope(EMAIL_SCOPE)
+            .provider_table(&format!(
+                "client_id = \"api\"\nclient_secret = \"api-secret-api-secret-api-secret-api\"\n\
+                 ca_certificates = [\"{}\"]\naccess_token_audience = \"{RESOURCE}\"\n\
+                 access_token_validation = \"{validation}\"",
+                pki.path("ca.pem")
+            ))
+            .start()
+            .await;
+        let with = |certificate: Option<&str>| {
+            let mut request = api
+                .get("/api/me")
+                .header(Header::new("Authorization", format!("Bearer {token}")));
+            if let Some(name) = certificate {
+                request = request.identity(pki.read(&format!("{name}.pem")).as_slice());
+            }
+            request
+        };
+        let response = with(Some("client")).dispatch().await;
+        assert_eq!(
+            response.status(),
+            Status::Ok,
+            "{validation}: with its certificate"
+        );
+        for other in [None, Some("self")] {
+            let response = with(other).dispatch().await;
+            assert_eq!(
+                response.status(),
+                Status::Unauthorized,
+                "{validation}: {other:?} instead of its certificate"
+            );
+            let challenge = response.headers().get_one("WWW-Authenticate").unwrap_or("");
+            assert!(challenge.contains("invalid_token"), "{challenge}");
+        }
+    }
+}
