@@ -140,7 +140,10 @@
 //! | `providers.<name>.provider_metadata` | table | — | static metadata (`issuer`, `authorization_endpoint`, `token_endpoint`, `jwks_uri`, `userinfo_endpoint`, `end_session_endpoint`, `revocation_endpoint`, ...) |
 //! | `providers.<name>.client_id` | string | required | unless the client registers dynamically (`client_registration`) |
 //! | `providers.<name>.client_secret` | string | — | required for `client_secret_basic`, `client_secret_post` and `client_secret_jwt` (unless registered dynamically) |
-//! | `providers.<name>.token_endpoint_auth_method` | string | `client_secret_basic` | how the client authenticates at the token, PAR and revocation endpoints: `client_secret_basic`, `client_secret_post`, `client_secret_jwt` (assertion signed with the secret), `private_key_jwt` (assertion signed with `private_key`), `none` (public client; PKCE carries the security) |
+//! | `providers.<name>.token_endpoint_auth_method` | string | `client_secret_basic` | how the client authenticates at the token, PAR and revocation endpoints: `client_secret_basic`, `client_secret_post`, `client_secret_jwt` (assertion signed with the secret), `private_key_jwt` (assertion signed with `private_key`), `tls_client_auth` or `self_signed_tls_client_auth` (RFC 8705: the `tls_client_certificate` on the connection, `client_id` in the form), `none` (public client; PKCE carries the security) |
+//! | `providers.<name>.tls_client_certificate` | path | — | the client's certificate for mutual TLS with this provider (RFC 8705), PEM (the client's certificate first, then its chain): presented on every call to the provider, whose `mtls_endpoint_aliases` are then used; access tokens the provider binds to it (`cnf.x5t#S256`) work over that connection only. Unreadable, expired or not yet valid stops launch; the launch summary shows its subject and expiry, and a warning comes 30 days before it expires |
+//! | `providers.<name>.tls_client_key` | path | — | its private key, PEM (PKCS#8, PKCS#1 or SEC1, unencrypted); one that does not fit the certificate stops launch |
+//! | `providers.<name>.profile` | string | off | `"fapi2"` (FAPI 2.0 Security Profile) or `"fapi2-message-signing"` (with signed requests and responses): the client keeps the profile's duties and launch stops, naming the key, when the configuration would break one; see [FAPI 2.0](#fapi-20) |
 //! | `providers.<name>.private_key` | path | — | the client's private key, a PEM file (PKCS#8, PKCS#1 or SEC1; RSA of 2048 bits or more, EC P-256 or P-384, Ed25519), for `private_key_jwt` and `jwks_path` |
 //! | `providers.<name>.private_key_pem` | string | — | the same key inline (a multi-line TOML string), instead of `private_key` |
 //! | `providers.<name>.private_key_kid` | string | RFC 7638 thumbprint | the `kid` of the key in assertions and at `jwks_path` |
@@ -175,7 +178,8 @@
 //! | `providers.<name>.auth_request_params` | table | `{}` | extra authorization parameters (`prompt`, `max_age`, `acr_values`, `claims`, ...) |
 //! | `providers.<name>.userinfo_http_method` | string | `GET` | `POST`, or `none` to skip UserInfo |
 //! | `providers.<name>.response_type` | string | `"code"` | what the provider's answer to the login carries: `"code"` (the authorization code flow), hybrid `"code id_token"`, `"code token"`, `"code id_token token"`, or implicit `"id_token"`, `"id_token token"` (discouraged by RFC 9700: tokens travel through the browser, none can be refreshed). An ID token in the answer is checked in full (`nonce`, `c_hash`, `at_hash`) before any other call; see [Hybrid and implicit logins](#hybrid-and-implicit-logins) |
-//! | `providers.<name>.response_mode` | string | by `response_type`: `"query"` for `"code"`, else `"fragment"` | how the provider answers the login: `"query"` (a redirect), `"fragment"` (a redirect whose fragment the callback's page posts back: browsers never send fragments), or `"form_post"` (its page posts a form to the callback; the login's cookie is then `SameSite=None; Secure`, since a `Lax` cookie does not come with a cross-site `POST`, so the app must be on https or http on a loopback host). Tokens never travel in a query: `"query"` with tokens in the answer stops launch |
+//! | `providers.<name>.response_mode` | string | by `response_type`: `"query"` for `"code"`, else `"fragment"` | how the provider answers the login: `"query"` (a redirect), `"fragment"` (a redirect whose fragment the callback's page posts back: browsers never send fragments), or `"form_post"` (its page posts a form to the callback; the login's cookie is then `SameSite=None; Secure`, since a `Lax` cookie does not come with a cross-site `POST`, so the app must be on https or http on a loopback host). Tokens never travel in a query: `"query"` with tokens in the answer stops launch. JWT-secured responses (JARM): `"jwt"` (in the query for a code, the fragment with tokens), `"query.jwt"` (with tokens only when encrypted), `"fragment.jwt"`, `"form_post.jwt"`: the answer is one JWT whose signature, `iss`, `aud` and `exp` are checked before anything in it is used; a plain answer is then refused |
+//! | `providers.<name>.authorization_signed_response_alg` | string | `RS256` (`PS256` under a FAPI profile) | with a JWT `response_mode`: the algorithm the provider signs the answer with; no other is taken. With an `encryption_key`, an encrypted answer is opened |
 //! | `providers.<name>.session_refresh_interval_seconds` | seconds | off | after this long since the last authentication, the next browser request re-authenticates silently (`prompt=none`), falling back to the login page when the provider needs the user; needs a provider that implements `prompt=none` (Django OAuth Toolkit 3.4 answers it with a 500 page of its own; a browser that comes back from such a page within two minutes gets an interactive login) |
 //! | `providers.<name>.trusted_audiences` | list | `[]` | audiences besides `client_id` allowed in `aud` |
 //! | `providers.<name>.post_logout_redirect_uris` | list of URLs | `["<origin of redirect_uri><logout_path>/callback"]` | the first is sent to the provider's `end_session_endpoint` and must be registered there; the crate receives the browser back at its path |
@@ -315,6 +319,31 @@
 //! at `jwks_uri` (or inline as `jwks` without `jwks_path`). The cryptography is aws-lc-rs's
 //! (RSA-OAEP and static-key ECDH, which `ring` lacks; constant-time, unlike RustCrypto's
 //! `rsa`, which has an unfixed timing advisory on private-key operations).
+//!
+//! # FAPI 2.0
+//!
+//! Open banking, health and government providers ask for the FAPI 2.0 Security Profile. One
+//! setting keeps the client inside it:
+//!
+//! ```toml
+//! [default.oidc.providers.bank]
+//! issuer = "https://bank.example"
+//! client_id = "my-app"
+//! profile = "fapi2"                                  # or "fapi2-message-signing"
+//! token_endpoint_auth_method = "tls_client_auth"     # or private_key_jwt, self_signed_tls_client_auth
+//! tls_client_certificate = "/etc/app/client.pem"     # mutual TLS (RFC 8705): tokens bound to it
+//! tls_client_key = "/etc/app/client.key"
+//! ```
+//!
+//! With the profile, PAR is always on, PKCE S256 and `iss` in every answer are required,
+//! only `private_key_jwt` or mutual TLS authenticate the client, tokens must be bound (DPoP,
+//! or the certificate), only PS256, ES256 and EdDSA are taken, the issuer must be https,
+//! and the clock skew is 10 s unless `clock_skew` is set. A setting that breaks a rule stops
+//! launch naming the key to change. `"fapi2-message-signing"` adds signed requests
+//! (`request_object_signing_alg`, inside PAR) and signed answers (`response_mode = "jwt"`,
+//! JARM). The whole checklist, with where each duty is kept: `docs/fapi.md`. An API guard
+//! ([`Bearer`]) takes a certificate-bound token only with its certificate (feature `mtls`,
+//! and Rocket's `[default.tls.mutual]`).
 //!
 //! # Several providers
 //!
@@ -498,6 +527,7 @@
 //! |---|---|---|
 //! | `metrics` | on | the `oidc_*` metrics through the [`metrics`](https://docs.rs/metrics) facade (see the README's "Running it"); without an installed recorder each event costs one check |
 //! | `redis` | off | `store::RedisStore`: sessions in Redis or Redis Cluster (`session.store = "redis"`) |
+//! | `mtls` | off | [`Bearer`] takes certificate-bound access tokens (RFC 8705, `cnf.x5t#S256`) from requests that present that TLS client certificate (Rocket's `mtls`: serve TLS with `[default.tls.mutual]`); without it such tokens are refused |
 //! | `test-util` | off | `store::contract` and `store_contract!`: the store contracts as tests, for your own store |
 //!
 //! # Architecture

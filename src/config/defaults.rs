@@ -44,6 +44,8 @@ pub(crate) const CLIENT_ASSERTION_AUDIENCE: &str = "issuer";
 pub(crate) const USE_PAR: bool = false;
 pub(crate) const DPOP: bool = false;
 pub(crate) const DPOP_ALG: &str = "ES256";
+/// JARM 3: the algorithm of signed authorization responses when none is registered.
+pub(crate) const AUTHORIZATION_SIGNED_RESPONSE_ALG: &str = "RS256";
 pub(crate) const ACCESS_TOKEN_VALIDATION: &str = "auto";
 pub(crate) const INTROSPECTION_CACHE_SECONDS: u64 = 30;
 pub(crate) const USERINFO_HTTP_METHOD: &str = "GET";
@@ -174,6 +176,10 @@ mod tests {
             ("providers.<name>.use_par", USE_PAR.to_string()),
             ("providers.<name>.dpop", DPOP.to_string()),
             ("providers.<name>.dpop_alg", DPOP_ALG.to_string()),
+            (
+                "providers.<name>.authorization_signed_response_alg",
+                AUTHORIZATION_SIGNED_RESPONSE_ALG.to_string(),
+            ),
             (
                 "providers.<name>.access_token_validation",
                 quoted(ACCESS_TOKEN_VALIDATION),

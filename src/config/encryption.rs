@@ -112,7 +112,7 @@ pub(super) fn validate_protection(
             "set response_mode = \"jwt\" (or \"query.jwt\", \"fragment.jwt\", \
              \"form_post.jwt\"), or remove it"
         ),
-        (true, None) => Some(SigningAlg::Rs256),
+        (true, None) => SigningAlg::from_name(super::defaults::AUTHORIZATION_SIGNED_RESPONSE_ALG),
         (true, Some(name)) => match SigningAlg::from_name(&name) {
             Some(alg) if alg.is_hmac() && !has_secret => bail!(
                 format!("{key}.authorization_signed_response_alg"),

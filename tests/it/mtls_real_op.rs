@@ -10,6 +10,7 @@ use crate::common::app::*;
 use crate::common::clients::APP;
 use crate::common::node_op::{through_provider, AtProvider, NodeOp};
 use crate::common::pki::{Pki, CLIENT_SUBJECT};
+use rocket::figment::providers::Format as _;
 use rocket::http::Status;
 
 const REDIRECT_URI: &str = "http://127.0.0.1:8000/redirect_uri";
@@ -343,4 +344,44 @@ async fn an_api_takes_a_certificate_bound_token_only_with_its_certificate() {
             assert!(challenge.contains("invalid_token"), "{challenge}");
         }
     }
+}
+
+/// RFC 8705 5: with a client certificate, the endpoints the provider lists in
+/// `mtls_endpoint_aliases` are called there. The plain token and UserInfo endpoints here
+/// lead nowhere: the login works only through the aliases.
+#[rocket::async_test]
+async fn the_mtls_endpoint_aliases_are_used() {
+    let pki = Pki::new();
+    let op = mtls_op(
+        &pki,
+        &json!([{
+            "client_id": "mtls-ca",
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": CLIENT_SUBJECT,
+            "tls_client_certificate_bound_access_tokens": true,
+            "redirect_uris": [REDIRECT_URI],
+        }]),
+        &[],
+    );
+    let issuer = &op.issuer;
+    let toml = format!(
+        "[default.oidc]\nredirect_uri = \"{REDIRECT_URI}\"\n\
+         [default.oidc.providers.default]\nscope = [\"openid\", \"email\"]\n{}\n\
+         [default.oidc.providers.default.provider_metadata]\nissuer = \"{issuer}\"\n\
+         authorization_endpoint = \"{issuer}/auth\"\njwks_uri = \"{issuer}/jwks\"\n\
+         token_endpoint = \"https://127.0.0.1:9/token\"\n\
+         userinfo_endpoint = \"https://127.0.0.1:9/me\"\n\
+         [default.oidc.providers.default.provider_metadata.mtls_endpoint_aliases]\n\
+         token_endpoint = \"{issuer}/token\"\nuserinfo_endpoint = \"{issuer}/me\"\n",
+        provider_keys(&pki, "mtls-ca", "client", "tls_client_auth")
+    );
+    let figment = rocket::figment::Figment::from(rocket::Config::debug_default())
+        .merge(("log_level", "critical"))
+        .merge(("secret_key", secret_key()))
+        .merge(rocket::figment::providers::Toml::string(&toml).nested());
+    let client = TestApp::quickstart().config(figment).start().await;
+    let body = log_in_as(&client, &pki, "dora").await;
+    assert_eq!(body["userinfo"]["email"], "dora@example.com", "{body}");
+    let refreshed = json_of(browse(&client, "/token").await).await;
+    assert!(refreshed["access_token"].is_string(), "{refreshed}");
 }
