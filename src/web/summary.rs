@@ -289,7 +289,16 @@ mod tests {
 
     #[test]
     fn the_summary_names_each_provider_and_never_a_secret() {
-        let figment = Figment::from(Toml::string(
+        let fixture =
+            |name: &str| format!("{}/tests/fixtures/mtls/{name}", env!("CARGO_MANIFEST_DIR"));
+        let bank = format!(
+            "[oidc.providers.bank]\nissuer = \"https://bank.example.com\"\nclient_id = \"b\"\n\
+             profile = \"fapi2\"\ntoken_endpoint_auth_method = \"self_signed_tls_client_auth\"\n\
+             tls_client_certificate = \"{}\"\ntls_client_key = \"{}\"\n",
+            fixture("client.pem"),
+            fixture("client.key")
+        );
+        let figment = Figment::from(Toml::string(&format!(
             r#"
             [oidc]
             redirect_uri = "https://app.example.com/cb"
@@ -305,8 +314,8 @@ mod tests {
             use_par = true
             dpop = true
             dpop_alg = "EdDSA"
-            "#,
-        ));
+            {bank}"#,
+        )));
         let config = Config::from_figment(&figment).unwrap();
         let http = HttpClient::new(std::time::Duration::from_secs(1)).unwrap();
         let marks = std::sync::Arc::new(crate::store::MemoryStore::default());
@@ -361,7 +370,21 @@ mod tests {
             "{text}"
         );
         assert!(
-            !text.contains("secret-value") && !text.contains("another-secret"),
+            text.contains(
+                "provider \"bank\": client: configured client_id; authentication \
+                 self_signed_tls_client_auth; mutual TLS with certificate \
+                 \"CN=rocket-fapi-fixture,O=Test,C=DE\" (expires 2126-11-12T"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("PAR on; DPoP off; profile fapi2 (FAPI 2.0, enforced)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("secret-value")
+                && !text.contains("another-secret")
+                && !text.contains("PRIVATE KEY"),
             "{text}"
         );
     }
