@@ -82,10 +82,21 @@ async fn finish_callback(
         None => params.state.clone(),
     };
     let Some(state) = state.as_deref() else {
-        return Err(unmatched(OidcError::invalid_callback(
-            "invalid_request",
-            "the callback has no state parameter: it did not come from a login this app started",
-        )));
+        return Err(unmatched(match params.response {
+            Some(_) => OidcError::invalid_callback(
+                "invalid_authorization_response",
+                "the provider's answer to the login could not be read; start the login again",
+            )
+            .with_log_detail(
+                "a JWT response (JARM) without a readable state: no provider with a JWT \
+                 response_mode can open it (encrypted to another key, or spoiled)",
+            ),
+            None => OidcError::invalid_callback(
+                "invalid_request",
+                "the callback has no state parameter: it did not come from a login this app \
+                 started",
+            ),
+        }));
     };
     let well_formed = state.len() == RANDOM_LEN
         && state

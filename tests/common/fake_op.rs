@@ -435,6 +435,8 @@ pub struct Behaviour {
     pub jarm_claims: Map<String, Value>,
     /// How the response JWT is signed (default `None`: as `signing` says).
     pub jarm_signing: Option<Signing>,
+    /// `Some`: the response JWT is encrypted so (a nested JWT, JARM 2.3) (default `None`).
+    pub jarm_encryption: Option<Encryption>,
 }
 
 impl Default for Behaviour {
@@ -486,6 +488,7 @@ impl Default for Behaviour {
             jwe_tamper: None,
             jarm_claims: Map::new(),
             jarm_signing: None,
+            jarm_encryption: None,
         }
     }
 }
@@ -1282,6 +1285,10 @@ fn authorize(shared: &Shared, b: &Behaviour, req: &Recorded) -> Response {
         }
         let signing = b.jarm_signing.clone().unwrap_or_else(|| b.signing.clone());
         let jwt = sign(shared, b, &signing, "JWT", claims).unwrap_or_default();
+        let jwt = match &b.jarm_encryption {
+            Some(to) => encrypted(b, to, Some("JWT"), &jwt),
+            None => jwt,
+        };
         params = vec![("response", jwt)];
     }
     // The fragment when asked, or by default when tokens come back (form_post answers

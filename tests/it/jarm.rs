@@ -5,7 +5,8 @@
 //! panva's provider are in `fapi_real_op`.
 
 use crate::common::app::*;
-use crate::common::fake_op::{FakeOp, Signing};
+use crate::common::clients::{fixture, public_jwk};
+use crate::common::fake_op::{Encryption, FakeOp, JweTamper, Signing};
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use serde_json::{json, Value};
@@ -136,6 +137,52 @@ async fn a_plain_answer_where_a_jwt_was_asked_for_is_refused() {
     .await;
     assert_eq!(response.status(), Status::BadRequest);
     let body: Value = serde_json::from_str(&response.into_string().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "invalid_authorization_response", "{body}");
+    assert_eq!(op.hits("/token"), 0);
+}
+
+#[rocket::async_test]
+async fn an_encrypted_response_is_opened_with_the_clients_key() {
+    let key = format!("encryption_key = \"{}\"", fixture("client_enc_rsa.pem"));
+    let op = FakeOp::start().await;
+    op.set(|b| {
+        b.jarm_encryption = Some(Encryption::to(
+            public_jwk("client_enc_rsa"),
+            "RSA-OAEP-256",
+            "A256GCM",
+        ))
+    });
+    let client = app(&op, "jwt", &key).await;
+    let (status, body) = login(&client, "jwt").await;
+    assert_eq!(status, Status::SeeOther, "{body}");
+    assert_eq!(op.hits("/token"), 1);
+    // Spoiled in transit: refused before any token call.
+    let op = FakeOp::start().await;
+    op.set(|b| {
+        b.jarm_encryption = Some(Encryption::to(
+            public_jwk("client_enc_rsa"),
+            "RSA-OAEP-256",
+            "A256GCM",
+        ));
+        b.jwe_tamper = Some(JweTamper::Tag);
+    });
+    let client = app(&op, "jwt", &key).await;
+    let (status, body) = login(&client, "jwt").await;
+    assert_eq!(status, Status::BadRequest, "{body}");
+    assert_eq!(body["error"], "invalid_authorization_response", "{body}");
+    assert_eq!(op.hits("/token"), 0);
+    // Without a key to open it: refused too.
+    let op = FakeOp::start().await;
+    op.set(|b| {
+        b.jarm_encryption = Some(Encryption::to(
+            public_jwk("client_enc_rsa"),
+            "RSA-OAEP-256",
+            "A256GCM",
+        ))
+    });
+    let client = app(&op, "jwt", "").await;
+    let (status, body) = login(&client, "jwt").await;
+    assert_eq!(status, Status::BadRequest, "{body}");
     assert_eq!(body["error"], "invalid_authorization_response", "{body}");
     assert_eq!(op.hits("/token"), 0);
 }
