@@ -175,8 +175,7 @@ pub(super) fn enforce(
         .and_then(|identity| identity.jwk.as_ref())
         .and_then(|jwk| jwk["n"].as_str())
     {
-        // base64url of 256 bytes is 342 characters.
-        if modulus.len() < 342 {
+        if rsa_bits(modulus) < 2048 {
             bail!(
                 format!("{key}.tls_client_certificate"),
                 format!("has an RSA key under 2048 bits, which profile {name:?} refuses (FAPI 2.0 5.4.1)"),
@@ -207,6 +206,19 @@ pub(super) fn enforce(
         provider.clock_skew = Some(FAPI_CLOCK_SKEW);
     }
     Ok(())
+}
+
+/// The size in bits of an RSA modulus written base64url (a JWK's `n`).
+fn rsa_bits(modulus: &str) -> usize {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(modulus)
+        .unwrap_or_default();
+    let significant: Vec<u8> = bytes.into_iter().skip_while(|b| *b == 0).collect();
+    match significant.first() {
+        Some(first) => (significant.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
+        None => 0,
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +274,17 @@ mod tests {
             (None, None)
         );
         assert!(!plain.providers[0].client.use_par);
+    }
+
+    #[test]
+    fn rsa_moduli_are_measured_in_bits() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let mut n = vec![0xff; 256];
+        assert_eq!(rsa_bits(&b64(&n)), 2048);
+        n[0] = 0x7f;
+        assert_eq!(rsa_bits(&b64(&n)), 2047);
+        assert_eq!(rsa_bits(&b64(&[0, 0x80, 1])), 16);
     }
 
     #[test]

@@ -357,53 +357,51 @@ impl Callback<'_, '_> {
                 description,
             )
         };
-        match params.iss.as_deref() {
-            Some(iss) if iss == resolved.metadata.issuer() => Ok(()),
-            Some(iss) => Err(mismatch(format!(
-                "the callback's iss {:?} is not provider {:?}'s issuer (mix-up attack?)",
-                sanitize(iss, 200),
-                client.name()
-            ))),
-            // RFC 9207 2.4: an ID token in the response names its issuer itself (checked
-            // in full before anything else); providers leave `iss` out then.
-            None if client.config.response_type.has_id_token()
-                && params.id_token.is_some()
-                && params.error.is_none() =>
-            {
-                Ok(())
-            }
+        // Why a missing iss is refused, if it is.
+        let required = match client.config.fapi {
+            Some(fapi) => Some(format!(
+                "profile {:?} requires it (FAPI 2.0 5.3.2.2)",
+                fapi.name()
+            )),
             None if resolved
                 .metadata
-                .authorization_response_iss_parameter_supported()
-                || client.config.fapi.is_some() =>
+                .authorization_response_iss_parameter_supported() =>
             {
-                // Some providers leave iss out of error redirects: say what they said.
-                let said = params.error.as_deref().map_or(String::new(), |error| {
-                    format!(
-                        "; the provider's own answer was error={:?}{}",
-                        sanitize(error, 64),
-                        params
-                            .error_description
-                            .as_deref()
-                            .map_or(String::new(), |d| format!(" ({:?})", sanitize(d, 200)))
-                    )
-                });
-                let why = match client.config.fapi {
-                    Some(fapi) => {
-                        format!("profile {:?} requires it (FAPI 2.0 5.3.2.2)", fapi.name())
-                    }
-                    None => {
-                        "the provider advertises authorization_response_iss_parameter_supported"
-                            .to_string()
-                    }
-                };
-                Err(mismatch(format!(
-                    "the callback from provider {:?} has no iss, and {why}{said}",
-                    client.name(),
-                )))
+                Some(
+                    "the provider advertises authorization_response_iss_parameter_supported".into(),
+                )
             }
-            None => Ok(()),
-        }
+            None => None,
+        };
+        // RFC 9207 2.4: an ID token in the response names its issuer itself (checked in
+        // full before anything else); providers leave `iss` out then.
+        let names_issuer = client.config.response_type.has_id_token()
+            && params.id_token.is_some()
+            && params.error.is_none();
+        let refusal = iss_refusal(
+            params.iss.as_deref(),
+            resolved.metadata.issuer(),
+            names_issuer,
+            required.as_deref(),
+        );
+        let Some(refusal) = refusal else {
+            return Ok(());
+        };
+        // Some providers leave iss out of error redirects: say what they said.
+        let said = params.error.as_deref().map_or(String::new(), |error| {
+            format!(
+                "; the provider's own answer was error={:?}{}",
+                sanitize(error, 64),
+                params
+                    .error_description
+                    .as_deref()
+                    .map_or(String::new(), |d| format!(" ({:?})", sanitize(d, 200)))
+            )
+        });
+        Err(mismatch(format!(
+            "the callback from provider {:?} {refusal}{said}",
+            client.name()
+        )))
     }
 
     /// The provider answered with `error`: a silent re-authentication that needs the user
@@ -595,6 +593,27 @@ impl Callback<'_, '_> {
     }
 }
 
+/// RFC 9207 on an answer's `iss` against the provider's `issuer`: `None` when it is taken,
+/// else what is wrong. A missing one is taken when the answer's ID token names the issuer
+/// itself (`names_issuer`), or when nothing (`required`: why) asks for it.
+fn iss_refusal(
+    iss: Option<&str>,
+    issuer: &str,
+    names_issuer: bool,
+    required: Option<&str>,
+) -> Option<String> {
+    match (iss, required) {
+        (Some(iss), _) if iss == issuer => None,
+        (Some(iss), _) => Some(format!(
+            "has iss {:?}, which is not its issuer (mix-up attack?)",
+            sanitize(iss, 200)
+        )),
+        (None, _) if names_issuer => None,
+        (None, Some(why)) => Some(format!("has no iss, and {why}")),
+        (None, None) => None,
+    }
+}
+
 /// The tokens of an implicit login: all in the authorization response, none refreshable.
 fn implicit(
     client: &ProviderState,
@@ -629,4 +648,24 @@ fn implicit(
         expires_in,
         dpop_key: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iss_refusal;
+
+    const OP: &str = "https://op.example";
+
+    #[test]
+    fn rfc_9207_iss_is_checked_and_required_when_asked_for() {
+        assert_eq!(iss_refusal(Some(OP), OP, false, Some("FAPI")), None);
+        let other = iss_refusal(Some("https://evil.example"), OP, false, None).unwrap();
+        assert!(other.contains("mix-up"), "{other}");
+        // Missing: refused when required (advertised, or a FAPI profile) ...
+        let missing = iss_refusal(None, OP, false, Some("profile \"fapi2\" requires it")).unwrap();
+        assert_eq!(missing, "has no iss, and profile \"fapi2\" requires it");
+        // ... taken when nothing asks for it, or when an ID token names the issuer.
+        assert_eq!(iss_refusal(None, OP, false, None), None);
+        assert_eq!(iss_refusal(None, OP, true, Some("advertised")), None);
+    }
 }

@@ -100,6 +100,11 @@ impl ProviderClient {
         &self.config.name
     }
 
+    /// The clock skew of this provider's checks: the app's, or its profile's bound.
+    pub(crate) fn clock_skew(&self) -> i64 {
+        self.clock_skew
+    }
+
     /// After the provider refused a registered client (`invalid_client`): forget it, so the
     /// next use registers again.
     pub(super) async fn forget_refused_client(&self, resolved: &Resolved, err: &OidcError) {

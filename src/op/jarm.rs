@@ -60,6 +60,19 @@ impl ProviderClient {
                 self.name()
             )));
         };
+        // JARM 2.3.1: tokens in a query only inside an encrypted response.
+        let config = &self.config;
+        if config.response_mode == crate::config::ResponseMode::QueryJwt
+            && config.response_type.is_front_channel()
+            && response.split('.').count() != 5
+        {
+            return Err(refused(format!(
+                "provider {:?} put the tokens of response_type {:?} in a query without \
+                 encrypting them (JARM 2.3.1)",
+                self.name(),
+                config.response_type.as_str()
+            )));
+        }
         let jwt = self.open_response(response)?;
         let check = |keys: &KeySet| {
             validate_jarm(

@@ -170,6 +170,34 @@ impl ProviderClient {
     fn check_metadata(&self, metadata: &ProviderMetadata) -> Result<(), OidcError> {
         let name = self.name();
         let settings = &self.config.client;
+        // FAPI 2.0 5.2.2: TLS everywhere, with no development exception.
+        if let Some(fapi) = self.config.fapi {
+            let endpoints = [
+                (
+                    "authorization_endpoint",
+                    Some(metadata.authorization_endpoint()),
+                ),
+                ("token_endpoint", Some(metadata.token_endpoint())),
+                ("jwks_uri", Some(metadata.jwks_uri())),
+                ("userinfo_endpoint", metadata.userinfo_endpoint()),
+                (
+                    "pushed_authorization_request_endpoint",
+                    metadata.pushed_authorization_request_endpoint(),
+                ),
+                ("revocation_endpoint", metadata.revocation_endpoint()),
+                ("introspection_endpoint", metadata.introspection_endpoint()),
+                ("end_session_endpoint", metadata.end_session_endpoint()),
+            ];
+            for (member, url) in endpoints {
+                if let Some(url) = url.filter(|url| !url.starts_with("https://")) {
+                    return Err(OidcError::configuration(format!(
+                        "provider {name:?}: {member} {url:?} is not https, which profile {:?} \
+                         requires for every endpoint (FAPI 2.0 5.2.2)",
+                        fapi.name()
+                    )));
+                }
+            }
+        }
         if (settings.use_par || metadata.require_pushed_authorization_requests())
             && metadata.pushed_authorization_request_endpoint().is_none()
         {

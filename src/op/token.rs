@@ -182,6 +182,18 @@ impl ProviderClient {
         scope: &str,
         resource: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
+        // FAPI 2.0 5.3.2.1: every access token sender-constrained. A certificate binds this
+        // one (every call presents it); this crate makes no DPoP proofs for machine tokens.
+        if let (Some(fapi), None) = (self.config.fapi, &self.config.client.http.identity) {
+            return Err(OidcError::configuration(format!(
+                "provider {:?}: profile {:?} needs sender-constrained access tokens, and client \
+                 credentials tokens are bound here only by mutual TLS: set \
+                 oidc.providers.{}.tls_client_certificate and tls_client_key to use them",
+                self.name(),
+                fapi.name(),
+                self.name()
+            )));
+        }
         let mut form = vec![("grant_type", "client_credentials")];
         if !scope.is_empty() {
             form.push(("scope", scope));

@@ -222,7 +222,8 @@ async fn bearer<P: Provider>(
             "this API needs an access token in the Authorization header (Bearer)",
         ));
     };
-    let info = bearer::validate(client, token, oidc.config.clock_skew, req.client_ip()).await?;
+    let skew = client.clock_skew();
+    let info = bearer::validate(client, token, skew, req.client_ip()).await?;
     let proofs: Vec<&str> = req.headers().get("DPoP").collect();
     if proofs.len() > 1 {
         return Err(OidcError::invalid_token("more than one DPoP header"));
@@ -244,7 +245,7 @@ async fn bearer<P: Provider>(
         url: &url,
         client_certificate,
     };
-    let proof = bearer::check_binding(&info, presented, oidc.config.clock_skew)?;
+    let proof = bearer::check_binding(&info, presented, skew)?;
     if !info.has_scopes(scopes) {
         return Err(OidcError::new(
             ErrorKind::InsufficientScope,
@@ -257,7 +258,7 @@ async fn bearer<P: Provider>(
         ));
     }
     if let Some(proof) = proof {
-        bearer::remember_proof(oidc, proof, oidc.config.clock_skew).await?;
+        bearer::remember_proof(oidc, proof, skew).await?;
     }
     Ok(info)
 }

@@ -227,3 +227,67 @@ async fn message_signing_logs_in_with_signed_requests_and_responses() {
     let client = fapi_app(&pki, &op, "fapi-mtls", "fapi2-message-signing", &mtls).await;
     login_and_refresh(&pki, &op, &client, Some("client")).await;
 }
+
+/// What the profile keeps at run time, against a provider that does not keep it: ID tokens
+/// signed outside PS256, ES256 and EdDSA are refused, and a client-credentials token that
+/// nothing would bind (DPoP only) is not asked for. (The provider here is not in its FAPI
+/// mode, so it signs this client's ID tokens with RS256.)
+#[rocket::async_test]
+async fn the_profile_refuses_what_the_provider_lets_through() {
+    let pki = Pki::new();
+    let (cert, key, ca) = (pki.path("op.pem"), pki.path("op.key"), pki.path("ca.pem"));
+    let clients = json!([
+        op_client(
+            "rs256",
+            json!({
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": CLIENT_SUBJECT,
+                "tls_client_certificate_bound_access_tokens": true,
+                "id_token_signed_response_alg": "RS256",
+            })
+        ),
+        op_client(
+            "machine",
+            json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": { "keys": [public_jwk("client_p256_sec1")] },
+                "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            })
+        ),
+    ])
+    .to_string();
+    let op = NodeOp::start(&[
+        ("OP_TLS_CERT", cert.as_str()),
+        ("OP_TLS_KEY", key.as_str()),
+        ("OP_TLS_CA", ca.as_str()),
+        ("OP_CLIENTS", clients.as_str()),
+    ]);
+    let client = fapi_app(
+        &pki,
+        &op,
+        "rs256",
+        "fapi2",
+        &certificate_lines(&pki, "client", "tls_client_auth"),
+    )
+    .await;
+    let auth_url = start_login(&client, "/login").await;
+    let (callback, _) =
+        through_provider(&pki.browser(), &auth_url, APP, AtProvider::LogIn("eve")).await;
+    let response = browse(&client, &path_and_query(&callback)).await;
+    assert_eq!(response.status(), Status::Unauthorized, "an RS256 ID token");
+    assert!(client.cookies().get("oidc_session_default").is_none());
+
+    // Client credentials with DPoP only: refused before the provider is asked.
+    let api = TestApp::api()
+        .issuer(&op.issuer)
+        .scope(EMAIL_SCOPE)
+        .provider_table(&format!(
+            "client_id = \"machine\"\nprofile = \"fapi2\"\nca_certificates = [\"{ca}\"]\n\
+             token_endpoint_auth_method = \"private_key_jwt\"\nprivate_key = \"{}\"\ndpop = true",
+            fixture("client_p256_sec1.pem")
+        ))
+        .start()
+        .await;
+    let response = api.get("/api/outgoing").dispatch().await;
+    assert_eq!(response.status(), Status::InternalServerError);
+}

@@ -36,6 +36,13 @@ async fn login(client: &Client, mode: &str) -> (Status, Value) {
         "{auth_url}"
     );
     let callback = authorize_at_once(&auth_url).await;
+    if mode == "fragment.jwt" {
+        assert!(callback.contains("#response="), "{callback}");
+        let response = through_relay(client, &callback).await;
+        let status = response.status();
+        let body = response.into_string().await.unwrap_or_default();
+        return (status, serde_json::from_str(&body).unwrap_or(Value::Null));
+    }
     assert!(param(&callback, "response").is_some(), "{callback}");
     assert!(
         param(&callback, "code").is_none(),
@@ -59,7 +66,7 @@ async fn login(client: &Client, mode: &str) -> (Status, Value) {
 
 #[rocket::async_test]
 async fn a_signed_response_logs_in_in_each_mode() {
-    for mode in ["jwt", "query.jwt", "form_post.jwt"] {
+    for mode in ["jwt", "query.jwt", "fragment.jwt", "form_post.jwt"] {
         let op = FakeOp::start().await;
         let client = app(&op, mode, "").await;
         let (status, body) = login(&client, mode).await;
@@ -124,6 +131,19 @@ async fn a_bad_signature_another_audience_an_expired_or_foreign_response_is_refu
 }
 
 #[rocket::async_test]
+async fn the_providers_refusal_inside_the_jwt_is_shown() {
+    let op = FakeOp::start().await;
+    op.set(|b| {
+        b.authorize_error = Some(("access_denied".into(), "the user said no".into()));
+    });
+    let client = app(&op, "jwt", "").await;
+    let (status, body) = login(&client, "jwt").await;
+    assert_eq!(status, Status::Forbidden, "{body}");
+    assert_eq!(body["error"], "access_denied", "{body}");
+    assert_eq!(op.hits("/token"), 0);
+}
+
+#[rocket::async_test]
 async fn a_plain_answer_where_a_jwt_was_asked_for_is_refused() {
     let op = FakeOp::start().await;
     let client = app(&op, "jwt", "").await;
@@ -182,6 +202,22 @@ async fn an_encrypted_response_is_opened_with_the_clients_key() {
     });
     let client = app(&op, "jwt", "").await;
     let (status, body) = login(&client, "jwt").await;
+    assert_eq!(status, Status::BadRequest, "{body}");
+    assert_eq!(body["error"], "invalid_authorization_response", "{body}");
+    assert_eq!(op.hits("/token"), 0);
+}
+
+#[rocket::async_test]
+async fn tokens_in_a_query_come_encrypted_or_not_at_all() {
+    // JARM 2.3.1: the configuration allows query.jwt with tokens only with a key; a
+    // provider that then signs without encrypting is refused.
+    let op = FakeOp::start().await;
+    let lines = format!(
+        "response_type = \"code token\"\nencryption_key = \"{}\"",
+        fixture("client_enc_rsa.pem")
+    );
+    let client = app(&op, "query.jwt", &lines).await;
+    let (status, body) = login(&client, "query.jwt").await;
     assert_eq!(status, Status::BadRequest, "{body}");
     assert_eq!(body["error"], "invalid_authorization_response", "{body}");
     assert_eq!(op.hits("/token"), 0);
