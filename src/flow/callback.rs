@@ -74,11 +74,15 @@ async fn finish_callback(
     let params = CallbackParams::parse(response).map_err(unmatched)?;
     // JARM: the state is inside the response JWT. Read unchecked, it only finds this
     // browser's login, whose provider then checks the JWT before anything of it is used.
+    // A browser without any login's cookie has no login to finish: no decryption is spent
+    // on its answer.
+    let prefix = oidc.cookies.name(super::login::TX_COOKIE_PREFIX);
     let state = match &params.response {
-        Some(jwt) => oidc
+        Some(jwt) if jar.iter().any(|c| c.name().starts_with(&prefix)) => oidc
             .providers()
             .filter(|p| p.config.response_mode.is_jwt())
             .find_map(|p| p.response_state(jwt)),
+        Some(_) => None,
         None => params.state.clone(),
     };
     let Some(state) = state.as_deref() else {

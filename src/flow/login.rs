@@ -23,7 +23,7 @@ use crate::op::LoginParams;
 use crate::protocol::random::random_token;
 use crate::protocol::time::now;
 
-const TX_COOKIE_PREFIX: &str = "oidc_tx_";
+pub(super) const TX_COOKIE_PREFIX: &str = "oidc_tx_";
 const TX_NAME_LEN: usize = 16;
 
 /// A login redirect prepared by the guard, applied when the response ends up a 401.

@@ -102,7 +102,13 @@ impl ProviderClient {
             allowed_algs: id_token_algs,
             // RFC 9068 4: the provider's keys only; a client secret would let anyone
             // holding it mint tokens for the API.
-            access_token_algs: allowed_algs(&metadata, false, None, self.name()),
+            access_token_algs: {
+                let mut algs = allowed_algs(&metadata, false, None, self.name());
+                if let Some(fapi) = self.config.fapi {
+                    algs.retain(|alg| fapi.allows(*alg));
+                }
+                algs
+            },
             metadata,
             credentials,
             id_tokens: KeptVerifier::default(),
