@@ -6,7 +6,6 @@ use super::client::{ProviderClient, Resolved};
 use crate::error::OidcError;
 use crate::protocol::jarm::{unchecked_state, validate_jarm, JarmCheck};
 use crate::protocol::jwk::KeySet;
-use crate::protocol::jws::Rejection;
 use crate::protocol::time::now;
 
 /// The error of a response that cannot be taken: why goes to the log only.
@@ -88,12 +87,7 @@ impl ProviderClient {
                 },
             )
         };
-        let keys = self.keys(resolved).await?;
-        let outcome = match check(&keys) {
-            Err(Rejection::UnknownKey(_)) => check(&*self.refetch_keys(resolved, &keys).await?),
-            outcome => outcome,
-        };
-        outcome.map_err(|rejection| {
+        self.with_keys(resolved, check).await?.map_err(|rejection| {
             refused(format!(
                 "the authorization response (JARM) from provider {:?} is invalid: {}",
                 self.name(),

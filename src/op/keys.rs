@@ -10,6 +10,7 @@ use super::discovery;
 use crate::config::ProviderMetadata;
 use crate::error::OidcError;
 use crate::protocol::jwk::KeySet;
+use crate::protocol::jws::Rejection;
 use crate::signing::SigningAlg;
 
 /// The JWKS is refetched for an unknown `kid` at most this often (the first load does not
@@ -45,6 +46,20 @@ impl ProviderClient {
                 || self.fetch_keys(resolved),
             )
             .await
+    }
+
+    /// `check` with the provider's keys, and once more with a fresh set when it names a key
+    /// the set lacks (the provider rotated).
+    pub(crate) async fn with_keys<T>(
+        &self,
+        resolved: &Resolved,
+        check: impl Fn(&KeySet) -> Result<T, Rejection>,
+    ) -> Result<Result<T, Rejection>, OidcError> {
+        let keys = self.keys(resolved).await?;
+        Ok(match check(&keys) {
+            Err(Rejection::UnknownKey(_)) => check(&*self.refetch_keys(resolved, &keys).await?),
+            outcome => outcome,
+        })
     }
 
     async fn fetch_keys(&self, resolved: &Resolved) -> Result<KeySet, OidcError> {

@@ -13,7 +13,6 @@ use crate::error::{sanitize, OidcError};
 use crate::protocol::dpop;
 use crate::protocol::http::{Auth, Body, Call, HttpResponse};
 use crate::protocol::jwk::KeySet;
-use crate::protocol::jws::Rejection;
 use crate::protocol::time::now;
 use crate::protocol::userinfo_jwt::{validate_userinfo_jwt, UserinfoJwtCheck};
 use crate::signing::SigningKey;
@@ -166,12 +165,7 @@ impl ProviderClient {
                 },
             )
         };
-        let keys = self.keys(resolved).await?;
-        let outcome = match check(&keys) {
-            Err(Rejection::UnknownKey(_)) => check(&*self.refetch_keys(resolved, &keys).await?),
-            outcome => outcome,
-        };
-        outcome.map_err(|rejection| {
+        self.with_keys(resolved, check).await?.map_err(|rejection| {
             OidcError::invalid_userinfo(format!(
                 "{what}: the signed response is invalid: {}",
                 rejection.into_message()

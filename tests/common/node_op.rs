@@ -82,6 +82,19 @@ impl NodeOp {
         }
     }
 
+    /// The status of the provider's UserInfo for `token` sent as a plain Bearer token by
+    /// `client` (which may present a TLS client certificate).
+    pub async fn userinfo_status(&self, client: &reqwest::Client, token: &str) -> u16 {
+        client
+            .get(format!("{}/me", self.issuer))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// The provider's process id (to pause it: `kill -STOP`).
     pub fn pid(&self) -> u32 {
         self.child.id()

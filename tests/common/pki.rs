@@ -200,6 +200,20 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// A reqwest client trusting the CA that presents certificate `name` (`client` or
+    /// `self`) on its connections.
+    pub fn presenting(&self, name: &str) -> reqwest::Client {
+        let mut pem = self.read(&format!("{name}.pem"));
+        pem.extend_from_slice(&self.read(&format!("{name}.key")));
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.read("ca.pem")).unwrap())
+            .identity(reqwest::Identity::from_pem(&pem).unwrap())
+            .build()
+            .unwrap()
+    }
+}
+
 impl Drop for Pki {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -64,29 +64,6 @@ async fn log_in(client: &Client, pki: &Pki, user: &str) -> Value {
     json(&browse(client, "/login").await.into_string().await.unwrap())
 }
 
-/// The provider's UserInfo status for `token` as a plain Bearer token from `client`.
-async fn bearer_status(client: &reqwest::Client, op: &NodeOp, token: &str) -> u16 {
-    client
-        .get(format!("{}/me", op.issuer))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-/// A reqwest client of the provider that presents certificate `name`.
-fn presenting(pki: &Pki, name: &str) -> reqwest::Client {
-    let mut pem = pki.read(&format!("{name}.pem"));
-    pem.extend_from_slice(&pki.read(&format!("{name}.key")));
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pki.read("ca.pem")).unwrap())
-        .identity(reqwest::Identity::from_pem(&pem).unwrap())
-        .build()
-        .unwrap()
-}
-
 /// Logs in, checks the token is bound (`certificate`: to that mTLS certificate, else to
 /// the DPoP key), refreshes, and checks the new token likewise.
 async fn login_and_refresh(pki: &Pki, op: &NodeOp, client: &Client, certificate: Option<&str>) {
@@ -101,9 +78,9 @@ async fn login_and_refresh(pki: &Pki, op: &NodeOp, client: &Client, certificate:
     assert_ne!(refreshed, first, "refreshed");
     for token in [&first, &refreshed] {
         // A bound token is refused as a plain Bearer token without its proof.
-        assert_eq!(bearer_status(&pki.browser(), op, token).await, 401);
+        assert_eq!(op.userinfo_status(&pki.browser(), token).await, 401);
         if let Some(name) = certificate {
-            assert_eq!(bearer_status(&presenting(pki, name), op, token).await, 200);
+            assert_eq!(op.userinfo_status(&pki.presenting(name), token).await, 200);
         }
     }
 }

@@ -161,17 +161,20 @@ async fn a_plain_answer_where_a_jwt_was_asked_for_is_refused() {
     assert_eq!(op.hits("/token"), 0);
 }
 
+/// The provider's encryption of the response to the app's RSA key.
+fn to_rsa() -> Option<Encryption> {
+    Some(Encryption::to(
+        public_jwk("client_enc_rsa"),
+        "RSA-OAEP-256",
+        "A256GCM",
+    ))
+}
+
 #[rocket::async_test]
 async fn an_encrypted_response_is_opened_with_the_clients_key() {
     let key = format!("encryption_key = \"{}\"", fixture("client_enc_rsa.pem"));
     let op = FakeOp::start().await;
-    op.set(|b| {
-        b.jarm_encryption = Some(Encryption::to(
-            public_jwk("client_enc_rsa"),
-            "RSA-OAEP-256",
-            "A256GCM",
-        ))
-    });
+    op.set(|b| b.jarm_encryption = to_rsa());
     let client = app(&op, "jwt", &key).await;
     let (status, body) = login(&client, "jwt").await;
     assert_eq!(status, Status::SeeOther, "{body}");
@@ -179,11 +182,7 @@ async fn an_encrypted_response_is_opened_with_the_clients_key() {
     // Spoiled in transit: refused before any token call.
     let op = FakeOp::start().await;
     op.set(|b| {
-        b.jarm_encryption = Some(Encryption::to(
-            public_jwk("client_enc_rsa"),
-            "RSA-OAEP-256",
-            "A256GCM",
-        ));
+        b.jarm_encryption = to_rsa();
         b.jwe_tamper = Some(JweTamper::Tag);
     });
     let client = app(&op, "jwt", &key).await;
@@ -193,13 +192,7 @@ async fn an_encrypted_response_is_opened_with_the_clients_key() {
     assert_eq!(op.hits("/token"), 0);
     // Without a key to open it: refused too.
     let op = FakeOp::start().await;
-    op.set(|b| {
-        b.jarm_encryption = Some(Encryption::to(
-            public_jwk("client_enc_rsa"),
-            "RSA-OAEP-256",
-            "A256GCM",
-        ))
-    });
+    op.set(|b| b.jarm_encryption = to_rsa());
     let client = app(&op, "jwt", "").await;
     let (status, body) = login(&client, "jwt").await;
     assert_eq!(status, Status::BadRequest, "{body}");

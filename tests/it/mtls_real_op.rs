@@ -31,6 +31,18 @@ fn mtls_op(pki: &Pki, clients: &Value, more: &[(&str, &str)]) -> NodeOp {
     NodeOp::start(&env)
 }
 
+/// The provider's client `mtls-ca`: `tls_client_auth` with the CA-issued certificate's
+/// subject, its access tokens bound to the certificate when `bound`.
+fn ca_client(bound: bool) -> Value {
+    json!({
+        "client_id": "mtls-ca",
+        "token_endpoint_auth_method": "tls_client_auth",
+        "tls_client_auth_subject_dn": CLIENT_SUBJECT,
+        "tls_client_certificate_bound_access_tokens": bound,
+        "redirect_uris": [REDIRECT_URI],
+    })
+}
+
 /// The provider table of an mTLS client `client_id` with certificate `name` (`client` or
 /// `self`), authenticating by `method`.
 fn provider_keys(pki: &Pki, client_id: &str, name: &str, method: &str) -> String {
@@ -41,29 +53,6 @@ fn provider_keys(pki: &Pki, client_id: &str, name: &str, method: &str) -> String
         pki.path(&format!("{name}.pem")),
         pki.path(&format!("{name}.key")),
     )
-}
-
-/// A reqwest client of the provider that presents certificate `name`.
-fn presenting(pki: &Pki, name: &str) -> reqwest::Client {
-    let mut pem = pki.read(&format!("{name}.pem"));
-    pem.extend_from_slice(&pki.read(&format!("{name}.key")));
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pki.read("ca.pem")).unwrap())
-        .identity(reqwest::Identity::from_pem(&pem).unwrap())
-        .build()
-        .unwrap()
-}
-
-/// The provider's UserInfo status for `token` from `client`.
-async fn userinfo_status(client: &reqwest::Client, op: &NodeOp, token: &str) -> u16 {
-    client
-        .get(format!("{}/me", op.issuer))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 /// A login of `user` through `client` (the app) and the provider: `/login`'s JSON.
@@ -100,21 +89,20 @@ async fn bound_login_and_refresh(
     let access_token = body["access_token"].as_str().unwrap().to_string();
 
     // Bound: refused without the certificate (or with another), taken with it.
-    assert_eq!(
-        userinfo_status(&pki.browser(), op, &access_token).await,
-        401
-    );
+    assert_eq!(op.userinfo_status(&pki.browser(), &access_token).await, 401);
     let other = if certificate == "client" {
         "self"
     } else {
         "client"
     };
     assert_eq!(
-        userinfo_status(&presenting(pki, other), op, &access_token).await,
+        op.userinfo_status(&pki.presenting(other), &access_token)
+            .await,
         401
     );
     assert_eq!(
-        userinfo_status(&presenting(pki, certificate), op, &access_token).await,
+        op.userinfo_status(&pki.presenting(certificate), &access_token)
+            .await,
         200
     );
 
@@ -122,9 +110,10 @@ async fn bound_login_and_refresh(
     let token = json_of(browse(&client, "/token").await).await;
     let refreshed = token["access_token"].as_str().unwrap();
     assert_ne!(refreshed, access_token, "refreshed: {token}");
-    assert_eq!(userinfo_status(&pki.browser(), op, refreshed).await, 401);
+    assert_eq!(op.userinfo_status(&pki.browser(), refreshed).await, 401);
     assert_eq!(
-        userinfo_status(&presenting(pki, certificate), op, refreshed).await,
+        op.userinfo_status(&pki.presenting(certificate), refreshed)
+            .await,
         200
     );
 }
@@ -132,17 +121,7 @@ async fn bound_login_and_refresh(
 #[rocket::async_test]
 async fn tls_client_auth_logs_in_and_refreshes_with_certificate_bound_tokens() {
     let pki = Pki::new();
-    let op = mtls_op(
-        &pki,
-        &json!([{
-            "client_id": "mtls-ca",
-            "token_endpoint_auth_method": "tls_client_auth",
-            "tls_client_auth_subject_dn": CLIENT_SUBJECT,
-            "tls_client_certificate_bound_access_tokens": true,
-            "redirect_uris": [REDIRECT_URI],
-        }]),
-        &[],
-    );
+    let op = mtls_op(&pki, &json!([ca_client(true)]), &[]);
     bound_login_and_refresh(&pki, &op, "mtls-ca", "client", "tls_client_auth").await;
 }
 
@@ -173,16 +152,7 @@ async fn self_signed_tls_client_auth_logs_in_and_refreshes() {
 #[rocket::async_test]
 async fn the_certificate_is_the_client_authentication() {
     let pki = Pki::new();
-    let op = mtls_op(
-        &pki,
-        &json!([{
-            "client_id": "mtls-ca",
-            "token_endpoint_auth_method": "tls_client_auth",
-            "tls_client_auth_subject_dn": CLIENT_SUBJECT,
-            "redirect_uris": [REDIRECT_URI],
-        }]),
-        &[],
-    );
+    let op = mtls_op(&pki, &json!([ca_client(false)]), &[]);
     // The self-signed certificate is not the registered subject's: the token endpoint
     // refuses the code (invalid_client), and the login ends in an error, not a session.
     let client = TestApp::quickstart()
@@ -276,7 +246,8 @@ async fn an_api_takes_a_certificate_bound_token_only_with_its_certificate() {
             &[("OP_RESOURCE", RESOURCE), ("OP_RESOURCE_FORMAT", format)],
         );
         // The caller's token, over its mutual-TLS connection: bound to its certificate.
-        let answer: Value = presenting(&pki, "client")
+        let answer: Value = pki
+            .presenting("client")
             .post(format!("{}/token", op.issuer))
             .form(&[
                 ("grant_type", "client_credentials"),
@@ -352,17 +323,7 @@ async fn an_api_takes_a_certificate_bound_token_only_with_its_certificate() {
 #[rocket::async_test]
 async fn the_mtls_endpoint_aliases_are_used() {
     let pki = Pki::new();
-    let op = mtls_op(
-        &pki,
-        &json!([{
-            "client_id": "mtls-ca",
-            "token_endpoint_auth_method": "tls_client_auth",
-            "tls_client_auth_subject_dn": CLIENT_SUBJECT,
-            "tls_client_certificate_bound_access_tokens": true,
-            "redirect_uris": [REDIRECT_URI],
-        }]),
-        &[],
-    );
+    let op = mtls_op(&pki, &json!([ca_client(true)]), &[]);
     let issuer = &op.issuer;
     let toml = format!(
         "[default.oidc]\nredirect_uri = \"{REDIRECT_URI}\"\n\
