@@ -201,6 +201,29 @@ impl Pki {
 }
 
 impl Pki {
+    /// The test provider on https with `op.pem`, asking every connection for a client
+    /// certificate of this CA (mutual TLS), with `clients` (`OP_CLIENTS`) and `more`.
+    pub fn provider(
+        &self,
+        clients: &serde_json::Value,
+        more: &[(&str, &str)],
+    ) -> super::node_op::NodeOp {
+        let clients = clients.to_string();
+        let (cert, key, ca) = (
+            self.path("op.pem"),
+            self.path("op.key"),
+            self.path("ca.pem"),
+        );
+        let mut env = vec![
+            ("OP_TLS_CERT", cert.as_str()),
+            ("OP_TLS_KEY", key.as_str()),
+            ("OP_TLS_CA", ca.as_str()),
+            ("OP_CLIENTS", clients.as_str()),
+        ];
+        env.extend_from_slice(more);
+        super::node_op::NodeOp::start(&env)
+    }
+
     /// A reqwest client trusting the CA that presents certificate `name` (`client` or
     /// `self`) on its connections.
     pub fn presenting(&self, name: &str) -> reqwest::Client {

@@ -16,20 +16,14 @@ use rocket::local::asynchronous::Client;
 
 /// The provider in FAPI 2.0 mode, with `clients`, on https asking for client certificates.
 fn fapi_op(pki: &Pki, clients: &Value, more: &[(&str, &str)]) -> NodeOp {
-    let clients = clients.to_string();
-    let (cert, key, ca) = (pki.path("op.pem"), pki.path("op.key"), pki.path("ca.pem"));
+    // Shorter than any clock skew: every /token refreshes.
     let mut env = vec![
-        ("OP_TLS_CERT", cert.as_str()),
-        ("OP_TLS_KEY", key.as_str()),
-        ("OP_TLS_CA", ca.as_str()),
         ("OP_FAPI", "1"),
         ("OP_JARM", "1"),
-        ("OP_CLIENTS", clients.as_str()),
-        // Shorter than any clock skew: every /token refreshes.
         ("OP_TTL_ACCESS_TOKEN", "5"),
     ];
     env.extend_from_slice(more);
-    NodeOp::start(&env)
+    pki.provider(clients, &env)
 }
 
 /// The app for `client_id` at `op` with `profile` and the provider `lines`.
@@ -212,7 +206,7 @@ async fn message_signing_logs_in_with_signed_requests_and_responses() {
 #[rocket::async_test]
 async fn the_profile_refuses_what_the_provider_lets_through() {
     let pki = Pki::new();
-    let (cert, key, ca) = (pki.path("op.pem"), pki.path("op.key"), pki.path("ca.pem"));
+    let ca = pki.path("ca.pem");
     let clients = json!([
         op_client(
             "rs256",
@@ -231,14 +225,8 @@ async fn the_profile_refuses_what_the_provider_lets_through() {
                 "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
             })
         ),
-    ])
-    .to_string();
-    let op = NodeOp::start(&[
-        ("OP_TLS_CERT", cert.as_str()),
-        ("OP_TLS_KEY", key.as_str()),
-        ("OP_TLS_CA", ca.as_str()),
-        ("OP_CLIENTS", clients.as_str()),
     ]);
+    let op = pki.provider(&clients, &[]);
     let client = fapi_app(
         &pki,
         &op,

@@ -17,18 +17,10 @@ const REDIRECT_URI: &str = "http://127.0.0.1:8000/redirect_uri";
 
 /// The provider on https, asking every connection for a client certificate, with `clients`.
 fn mtls_op(pki: &Pki, clients: &Value, more: &[(&str, &str)]) -> NodeOp {
-    let clients = clients.to_string();
-    let (cert, key, ca) = (pki.path("op.pem"), pki.path("op.key"), pki.path("ca.pem"));
-    let mut env = vec![
-        ("OP_TLS_CERT", cert.as_str()),
-        ("OP_TLS_KEY", key.as_str()),
-        ("OP_TLS_CA", ca.as_str()),
-        ("OP_CLIENTS", clients.as_str()),
-        // Shorter than the app's clock skew: every /token refreshes.
-        ("OP_TTL_ACCESS_TOKEN", "30"),
-    ];
+    // Shorter than the app's clock skew: every /token refreshes.
+    let mut env = vec![("OP_TTL_ACCESS_TOKEN", "30")];
     env.extend_from_slice(more);
-    NodeOp::start(&env)
+    pki.provider(clients, &env)
 }
 
 /// The provider's client `mtls-ca`: `tls_client_auth` with the CA-issued certificate's
