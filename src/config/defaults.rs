@@ -203,6 +203,10 @@ mod tests {
                 quoted(JWE_ENC),
             ),
             (
+                "providers.<name>.authorization_encrypted_response_enc",
+                quoted(JWE_ENC),
+            ),
+            (
                 "providers.<name>.post_logout_redirect_uris",
                 format!("[\"<origin of redirect_uri><logout_path>{POST_LOGOUT_CALLBACK_SUFFIX}\"]"),
             ),

@@ -32,6 +32,9 @@ pub(crate) struct ProtectedResponses {
     /// when `response_mode` is a JWT mode; RS256 unless `authorization_signed_response_alg`
     /// says, as JARM 3 defaults it). With a decryption key, an encrypted one is opened.
     pub(crate) authorization_signed: Option<SigningAlg>,
+    /// JARM: the authorization response comes encrypted so (around the signed JWT); a
+    /// plain one is refused.
+    pub(crate) authorization_encrypted: Option<Jwe>,
 }
 
 /// The raw settings, as written.
@@ -43,6 +46,8 @@ pub(super) struct RawProtection {
     pub(super) userinfo_alg: Option<String>,
     pub(super) userinfo_enc: Option<String>,
     pub(super) authorization_signed_alg: Option<String>,
+    pub(super) authorization_alg: Option<String>,
+    pub(super) authorization_enc: Option<String>,
     pub(super) key_file: Option<String>,
     pub(super) key_pem: Option<String>,
     pub(super) key_kid: Option<String>,
@@ -69,9 +74,26 @@ pub(super) fn validate_protection(
         raw.userinfo_alg,
         raw.userinfo_enc,
     )?;
+    let authorization_encrypted = jwe(
+        key,
+        "authorization_encrypted_response",
+        raw.authorization_alg,
+        raw.authorization_enc,
+    )?;
+    if authorization_encrypted.is_some() && !jarm {
+        bail!(
+            format!("{key}.authorization_encrypted_response_alg"),
+            "is for JWT-secured authorization responses (JARM), and response_mode is not one",
+            "set response_mode = \"jwt\" (or another JWT mode), or remove it"
+        );
+    }
     for (setting, jwe) in [
         ("id_token_encrypted_response_alg", id_token),
         ("userinfo_encrypted_response_alg", userinfo_encrypted),
+        (
+            "authorization_encrypted_response_alg",
+            authorization_encrypted,
+        ),
     ] {
         let Some(jwe) = jwe else { continue };
         match &decryption_key {
@@ -151,6 +173,7 @@ pub(super) fn validate_protection(
         userinfo_signed,
         userinfo_encrypted,
         authorization_signed,
+        authorization_encrypted,
     })
 }
 

@@ -247,6 +247,16 @@ fn registration_request(
     if let Some(alg) = protected.authorization_signed {
         implied.push(("authorization_signed_response_alg", json!(alg.name())));
     }
+    if let Some(jwe) = protected.authorization_encrypted {
+        implied.push((
+            "authorization_encrypted_response_alg",
+            json!(jwe.alg.as_str()),
+        ));
+        implied.push((
+            "authorization_encrypted_response_enc",
+            json!(jwe.enc.as_str()),
+        ));
+    }
     if let Some(jwe) = protected.userinfo_encrypted {
         implied.push(("userinfo_encrypted_response_alg", json!(jwe.alg.as_str())));
         implied.push(("userinfo_encrypted_response_enc", json!(jwe.enc.as_str())));

@@ -20,7 +20,16 @@ fn refused(detail: String) -> OidcError {
 impl ProviderClient {
     /// The signed JWT of `response` (decrypted when it is a JWE and the client has a key).
     fn open_response(&self, response: &str) -> Result<String, OidcError> {
+        let registered = self.config.protected.authorization_encrypted;
         if response.split('.').count() != 5 {
+            if let Some(jwe) = registered {
+                return Err(refused(format!(
+                    "the authorization response from provider {:?} is not encrypted, although \
+                     this client registered authorization_encrypted_response_alg {:?}",
+                    self.name(),
+                    jwe.alg.as_str()
+                )));
+            }
             return Ok(response.to_string());
         }
         let Some(key) = &self.config.protected.key else {
@@ -30,7 +39,8 @@ impl ProviderClient {
                 self.name()
             )));
         };
-        key.decrypt_to_string(response, None).map_err(|e| {
+        let pinned = registered.map(|jwe| (jwe.alg, jwe.enc));
+        key.decrypt_to_string(response, pinned).map_err(|e| {
             refused(format!(
                 "the authorization response from provider {:?} cannot be decrypted: {e}",
                 self.name()

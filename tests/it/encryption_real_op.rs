@@ -157,3 +157,54 @@ async fn dynamic_registration_registers_the_encryption_settings_and_key() {
     assert_eq!(body["id_token"]["sub"], "alice", "{body}");
     assert_eq!(body["userinfo"]["email"], "alice@example.com", "{body}");
 }
+
+/// JARM answers encrypted to the client's key (`authorization_encrypted_response_*`), and
+/// signed only, against the real provider with its `jwtResponseModes` and `encryption`.
+#[rocket::async_test]
+async fn jarm_answers_signed_and_encrypted_log_in() {
+    let jarm = op_client(
+        "jarm-enc",
+        json!({
+            "client_secret": SECRET,
+            "jwks": { "keys": [public_jwk("client_enc_rsa")] },
+            "authorization_signed_response_alg": "PS256",
+            "authorization_encrypted_response_alg": "RSA-OAEP-256",
+            "authorization_encrypted_response_enc": "A256GCM",
+        }),
+    );
+    let signed = op_client(
+        "jarm-signed",
+        json!({ "client_secret": SECRET, "authorization_signed_response_alg": "ES256" }),
+    );
+    let op = NodeOp::start(&[
+        ("OP_ENCRYPTION", "1"),
+        ("OP_JARM", "1"),
+        ("OP_CLIENTS", &json!([jarm, signed]).to_string()),
+    ]);
+    let setups = [
+        format!(
+            "client_id = \"jarm-enc\"\nclient_secret = \"{SECRET}\"\nresponse_mode = \"jwt\"\n\
+             authorization_signed_response_alg = \"PS256\"\nencryption_key = \"{}\"\n\
+             authorization_encrypted_response_alg = \"RSA-OAEP-256\"\n\
+             authorization_encrypted_response_enc = \"A256GCM\"",
+            fixture("client_enc_rsa.pem")
+        ),
+        format!(
+            "client_id = \"jarm-signed\"\nclient_secret = \"{SECRET}\"\n\
+             response_mode = \"query.jwt\"\nauthorization_signed_response_alg = \"ES256\""
+        ),
+    ];
+    for lines in setups {
+        let client = TestApp::quickstart()
+            .issuer(&op.issuer)
+            .scope(EMAIL_SCOPE)
+            .provider_table(&lines)
+            .start()
+            .await;
+        let body = logs_in(&client, "alice").await;
+        assert_eq!(
+            body["userinfo"]["email"], "alice@example.com",
+            "{lines}: {body}"
+        );
+    }
+}

@@ -201,6 +201,32 @@ async fn an_encrypted_response_is_opened_with_the_clients_key() {
 }
 
 #[rocket::async_test]
+async fn a_registered_encryption_is_required_and_pinned() {
+    let key = |alg: &str| {
+        format!(
+            "encryption_key = \"{}\"\nauthorization_encrypted_response_alg = \"{alg}\"\n\
+             authorization_encrypted_response_enc = \"A256GCM\"",
+            fixture("client_enc_rsa.pem")
+        )
+    };
+    // As registered: logs in.
+    let op = FakeOp::start().await;
+    op.set(|b| b.jarm_encryption = to_rsa());
+    let client = app(&op, "jwt", &key("RSA-OAEP-256")).await;
+    assert_eq!(login(&client, "jwt").await.0, Status::SeeOther);
+    // Signed only, or encrypted with another algorithm: refused before any token call.
+    for (encryption, registered) in [(None, "RSA-OAEP-256"), (to_rsa(), "RSA-OAEP")] {
+        let op = FakeOp::start().await;
+        op.set(move |b| b.jarm_encryption = encryption);
+        let client = app(&op, "jwt", &key(registered)).await;
+        let (status, body) = login(&client, "jwt").await;
+        assert_eq!(status, Status::BadRequest, "{registered}: {body}");
+        assert_eq!(body["error"], "invalid_authorization_response", "{body}");
+        assert_eq!(op.hits("/token"), 0);
+    }
+}
+
+#[rocket::async_test]
 async fn tokens_in_a_query_come_encrypted_or_not_at_all() {
     // JARM 2.3.1: the configuration allows query.jwt with tokens only with a key; a
     // provider that then signs without encrypting is refused.
