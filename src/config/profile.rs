@@ -202,8 +202,66 @@ pub(super) fn enforce(
             );
         }
     }
+    if let Some(registration) = &provider.client.registration {
+        registered_within(key, fapi, &registration.metadata)?;
+    }
     if !explicit.clock_skew {
         provider.clock_skew = Some(FAPI_CLOCK_SKEW);
+    }
+    Ok(())
+}
+
+/// A `client_registration` table may add metadata, but none that would register the
+/// client outside the profile (the provider would then hold it to that).
+fn registered_within(
+    key: &str,
+    fapi: Fapi,
+    metadata: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ConfigError> {
+    let name = fapi.name();
+    for member in [
+        "id_token_signed_response_alg",
+        "token_endpoint_auth_signing_alg",
+        "request_object_signing_alg",
+        "userinfo_signed_response_alg",
+        "authorization_signed_response_alg",
+    ] {
+        let Some(value) = metadata.get(member) else {
+            continue;
+        };
+        let allowed = value
+            .as_str()
+            .and_then(SigningAlg::from_name)
+            .is_some_and(|alg| fapi.allows(alg));
+        if !allowed {
+            bail!(
+                format!("{key}.client_registration.{member}"),
+                format!("= {value}: profile {name:?} allows PS256, ES256 and EdDSA only (FAPI 2.0 5.4.1)"),
+                "use one of them, or leave it out (the crate registers what the settings imply)"
+            );
+        }
+    }
+    if let Some(types) = metadata.get("response_types") {
+        if *types != serde_json::json!(["code"]) {
+            bail!(
+                format!("{key}.client_registration.response_types"),
+                format!("= {types}: profile {name:?} registers [\"code\"] only"),
+                "leave it out"
+            );
+        }
+    }
+    for member in [
+        "dpop_bound_access_tokens",
+        "tls_client_certificate_bound_access_tokens",
+        "require_pushed_authorization_requests",
+    ] {
+        if metadata.get(member) == Some(&serde_json::Value::Bool(false)) {
+            bail!(
+                format!("{key}.client_registration.{member}"),
+                format!("= false would register the client outside profile {name:?}"),
+                "leave it out"
+            );
+        }
     }
     Ok(())
 }
@@ -335,6 +393,31 @@ mod tests {
                 format!("{key}.response_mode = \"query\": profile \"fapi2-message-signing\" takes signed authorization responses only"),
             ),
         ];
+        let registering = |table: &str| {
+            fapi("fapi2", "")
+                .replace("client_id = \"app\"\nclient_secret = \"s\"\n", "")
+                + &format!("registration_file = \"/tmp/x.json\"\n[oidc.providers.default.client_registration]\n{table}\n")
+        };
+        let mut cases = cases;
+        cases.extend([
+            (
+                registering("id_token_signed_response_alg = \"RS256\""),
+                format!("{key}.client_registration.id_token_signed_response_alg = \"RS256\": profile \"fapi2\" allows PS256, ES256 and EdDSA only"),
+            ),
+            (
+                registering("response_types = [\"code id_token\"]"),
+                format!("{key}.client_registration.response_types = [\"code id_token\"]"),
+            ),
+            (
+                registering("dpop_bound_access_tokens = false"),
+                format!("{key}.client_registration.dpop_bound_access_tokens = false would register the client outside profile \"fapi2\""),
+            ),
+        ]);
+        assert!(
+            config(&registering("client_name = \"Bank app\"")).is_ok(),
+            "{}",
+            error_of(&registering("client_name = \"x\""))
+        );
         for (toml, expected) in cases {
             let message = error_of(&toml);
             assert!(
