@@ -72,36 +72,8 @@ async fn finish_callback(
         err
     };
     let params = CallbackParams::parse(response).map_err(unmatched)?;
-    // JARM: the state is inside the response JWT. Read unchecked, it only finds this
-    // browser's login, whose provider then checks the JWT before anything of it is used.
-    // A browser without any login's cookie has no login to finish: no decryption is spent
-    // on its answer.
-    let prefix = oidc.cookies.name(super::login::TX_COOKIE_PREFIX);
-    let state = match &params.response {
-        Some(jwt) if jar.iter().any(|c| c.name().starts_with(&prefix)) => oidc
-            .providers()
-            .filter(|p| p.config.response_mode.is_jwt())
-            .find_map(|p| p.response_state(jwt)),
-        Some(_) => None,
-        None => params.state.clone(),
-    };
-    let Some(state) = state.as_deref() else {
-        return Err(unmatched(match params.response {
-            Some(_) => OidcError::invalid_callback(
-                "invalid_authorization_response",
-                "the provider's answer to the login could not be read; start the login again",
-            )
-            .with_log_detail(
-                "a JWT response (JARM) without a readable state: no provider with a JWT \
-                 response_mode can open it (encrypted to another key, or spoiled)",
-            ),
-            None => OidcError::invalid_callback(
-                "invalid_request",
-                "the callback has no state parameter: it did not come from a login this app \
-                 started",
-            ),
-        }));
-    };
+    let state = super::jarm::login_state(oidc, &params, jar).map_err(unmatched)?;
+    let state = state.as_str();
     let well_formed = state.len() == RANDOM_LEN
         && state
             .bytes()
@@ -203,7 +175,8 @@ impl Callback<'_, '_> {
             )
         })?;
         let resolved = client.metadata().await?;
-        let opened = self.open_response(client, &resolved, transaction).await?;
+        let opened =
+            super::jarm::opened(client, &resolved, &transaction.state, self.params).await?;
         let params = opened.as_ref().unwrap_or(self.params);
         self.check_issuer(client, &resolved, params)?;
         if let Some(error) = params.error.as_deref() {
@@ -291,61 +264,6 @@ impl Callback<'_, '_> {
         Ok(transaction)
     }
 
-    /// JARM: the parameters inside the response JWT, checked, when the provider answers
-    /// with one; `None` for a plain response. Each way round with the configured
-    /// `response_mode` is refused: a plain answer where a JWT was asked for (a downgrade)
-    /// and a JWT nobody asked for.
-    async fn open_response(
-        &self,
-        client: &ProviderState,
-        resolved: &Resolved,
-        transaction: &Transaction,
-    ) -> Result<Option<CallbackParams>, OidcError> {
-        let mode = client.config.response_mode;
-        let jwt = match (&self.params.response, mode.is_jwt()) {
-            (None, false) => return Ok(None),
-            (Some(jwt), true) => jwt,
-            (None, true) => {
-                return Err(OidcError::invalid_callback(
-                    "invalid_authorization_response",
-                    "the provider's answer to the login is not the signed one it was asked for",
-                )
-                .with_log_detail(format!(
-                    "provider {:?} answered without a JWT, although the login asked for \
-                     response_mode {:?} (a downgrade, or a forged callback)",
-                    client.name(),
-                    mode.as_str()
-                )))
-            }
-            (Some(_), false) => {
-                return Err(OidcError::invalid_callback(
-                    "invalid_authorization_response",
-                    "the provider's answer to the login is a JWT, which it was not asked for",
-                )
-                .with_log_detail(format!(
-                    "provider {:?}'s response_mode is {:?}: set a JWT mode if it answers with \
-                     JARM",
-                    client.name(),
-                    mode.as_str()
-                )))
-            }
-        };
-        let form = client.open_authorization_response(resolved, jwt).await?;
-        let opened = CallbackParams::parse(&form)?;
-        // The login was found by the unchecked state: the checked one must be the same.
-        let same = opened
-            .state
-            .as_deref()
-            .is_some_and(|state| bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes())));
-        if !same {
-            return Err(OidcError::invalid_callback(
-                "invalid_state",
-                "the state inside the response JWT does not match the login's",
-            ));
-        }
-        Ok(Some(opened))
-    }
-
     /// RFC 9207: the response must come from the provider the login was sent to.
     fn check_issuer(
         &self,
@@ -382,7 +300,7 @@ impl Callback<'_, '_> {
         let names_issuer = client.config.response_type.has_id_token()
             && params.id_token.is_some()
             && params.error.is_none();
-        let refusal = iss_refusal(
+        let refusal = super::response::iss_refusal(
             params.iss.as_deref(),
             resolved.metadata.issuer(),
             names_issuer,
@@ -597,27 +515,6 @@ impl Callback<'_, '_> {
     }
 }
 
-/// RFC 9207 on an answer's `iss` against the provider's `issuer`: `None` when it is taken,
-/// else what is wrong. A missing one is taken when the answer's ID token names the issuer
-/// itself (`names_issuer`), or when nothing (`required`: why) asks for it.
-fn iss_refusal(
-    iss: Option<&str>,
-    issuer: &str,
-    names_issuer: bool,
-    required: Option<&str>,
-) -> Option<String> {
-    match (iss, required) {
-        (Some(iss), _) if iss == issuer => None,
-        (Some(iss), _) => Some(format!(
-            "has iss {:?}, which is not its issuer (mix-up attack?)",
-            sanitize(iss, 200)
-        )),
-        (None, _) if names_issuer => None,
-        (None, Some(why)) => Some(format!("has no iss, and {why}")),
-        (None, None) => None,
-    }
-}
-
 /// The tokens of an implicit login: all in the authorization response, none refreshable.
 fn implicit(
     client: &ProviderState,
@@ -652,24 +549,4 @@ fn implicit(
         expires_in,
         dpop_key: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::iss_refusal;
-
-    const OP: &str = "https://op.example";
-
-    #[test]
-    fn rfc_9207_iss_is_checked_and_required_when_asked_for() {
-        assert_eq!(iss_refusal(Some(OP), OP, false, Some("FAPI")), None);
-        let other = iss_refusal(Some("https://evil.example"), OP, false, None).unwrap();
-        assert!(other.contains("mix-up"), "{other}");
-        // Missing: refused when required (advertised, or a FAPI profile) ...
-        let missing = iss_refusal(None, OP, false, Some("profile \"fapi2\" requires it")).unwrap();
-        assert_eq!(missing, "has no iss, and profile \"fapi2\" requires it");
-        // ... taken when nothing asks for it, or when an ID token names the issuer.
-        assert_eq!(iss_refusal(None, OP, false, None), None);
-        assert_eq!(iss_refusal(None, OP, true, Some("advertised")), None);
-    }
 }

@@ -20,6 +20,7 @@ pub(crate) mod backchannel;
 pub(crate) mod bearer;
 pub(crate) mod callback;
 pub(crate) mod initiate;
+mod jarm;
 pub(crate) mod lifecycle;
 pub(crate) mod login;
 pub(crate) mod logout;

@@ -1,7 +1,8 @@
 //! The authorization response as the callback receives it (Core 3.1.2.5, 3.2.2.5,
-//! 3.3.2.5): its parameters, each at most once, and how it arrived.
+//! 3.3.2.5): its parameters, each at most once, how it arrived, and the RFC 9207 rule for
+//! its `iss`.
 
-use crate::error::OidcError;
+use crate::error::{sanitize, OidcError};
 
 /// How the authorization response reached the callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,27 @@ impl CallbackParams {
     }
 }
 
+/// RFC 9207 on an answer's `iss` against the provider's `issuer`: `None` when it is taken,
+/// else what is wrong. A missing one is taken when the answer's ID token names the issuer
+/// itself (`names_issuer`), or when nothing (`required`: why) asks for it.
+pub(super) fn iss_refusal(
+    iss: Option<&str>,
+    issuer: &str,
+    names_issuer: bool,
+    required: Option<&str>,
+) -> Option<String> {
+    match (iss, required) {
+        (Some(iss), _) if iss == issuer => None,
+        (Some(iss), _) => Some(format!(
+            "has iss {:?}, which is not its issuer (mix-up attack?)",
+            sanitize(iss, 200)
+        )),
+        (None, _) if names_issuer => None,
+        (None, Some(why)) => Some(format!("has no iss, and {why}")),
+        (None, None) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +100,20 @@ mod tests {
         assert_eq!(params.code.as_deref(), Some("c+d"));
         assert!(!params.is_empty());
         assert!(CallbackParams::parse("").unwrap().is_empty());
+    }
+
+    const OP: &str = "https://op.example";
+
+    #[test]
+    fn rfc_9207_iss_is_checked_and_required_when_asked_for() {
+        assert_eq!(iss_refusal(Some(OP), OP, false, Some("FAPI")), None);
+        let other = iss_refusal(Some("https://evil.example"), OP, false, None).unwrap();
+        assert!(other.contains("mix-up"), "{other}");
+        // Missing: refused when required (advertised, or a FAPI profile) ...
+        let missing = iss_refusal(None, OP, false, Some("profile \"fapi2\" requires it")).unwrap();
+        assert_eq!(missing, "has no iss, and profile \"fapi2\" requires it");
+        // ... taken when nothing asks for it, or when an ID token names the issuer.
+        assert_eq!(iss_refusal(None, OP, false, None), None);
+        assert_eq!(iss_refusal(None, OP, true, Some("advertised")), None);
     }
 }
