@@ -1,6 +1,6 @@
-//! A provider's client settings: how the client authenticates (secrets, assertions, keys),
-//! pushed authorization requests, DPoP, the ID token algorithm pin, its HTTP client, and
-//! dynamic registration.
+//! A provider's client settings: how the client authenticates (secrets, assertions, keys,
+//! a TLS certificate), pushed authorization requests, DPoP, the algorithm pins, and dynamic
+//! registration. Its HTTP client's settings have a room of their own (`http.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::defaults;
 use super::error::{bail, ConfigError};
+use super::http::{validate_http, HttpSettings};
 use super::provider::RawProvider;
-use super::tls_client::{validate_tls_identity, TlsIdentity};
 use super::urls::{check_route_path, parse_url_for, UrlPolicy};
 use super::Secret;
 use crate::signing::{SigningAlg, SigningKey};
@@ -72,27 +72,6 @@ pub(crate) enum AssertionAudience {
     /// The exact URL of the endpoint each assertion is sent to (token, PAR, revocation,
     /// introspection), for providers that refuse anything else.
     Endpoint,
-}
-
-/// How this provider's HTTP client differs from the default one.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct HttpSettings {
-    /// Extra trusted CA certificates, PEM, each with the file it came from.
-    pub(crate) ca_certificates: Vec<(String, Vec<u8>)>,
-    /// An HTTP(S) proxy for every call to this provider.
-    pub(crate) proxy: Option<Secret>,
-    pub(crate) user_agent: Option<String>,
-    /// The client's certificate for mutual TLS, presented on every call to this provider.
-    pub(crate) identity: Option<Arc<TlsIdentity>>,
-}
-
-impl HttpSettings {
-    pub(crate) fn is_default(&self) -> bool {
-        self.ca_certificates.is_empty()
-            && self.proxy.is_none()
-            && self.user_agent.is_none()
-            && self.identity.is_none()
-    }
 }
 
 /// `[..providers.<name>.client_registration]`: register the client dynamically.
@@ -191,12 +170,8 @@ pub(super) fn validate_client(
         ),
     };
     let registering = raw.client_registration.is_some();
-    let identity = validate_tls_identity(
-        key,
-        raw.tls_client_certificate.take(),
-        raw.tls_client_key.take(),
-        crate::protocol::time::now(),
-    )?;
+    let http = validate_http(key, raw)?;
+    let identity = &http.identity;
     if client_auth.is_mutual_tls() && identity.is_none() {
         bail!(
             format!("{key}.tls_client_certificate"),
@@ -391,50 +366,6 @@ pub(super) fn validate_client(
         }
         None => None,
     };
-    let mut ca_certificates = Vec::new();
-    for path in std::mem::take(&mut raw.ca_certificates) {
-        let pem = match std::fs::read(&path) {
-            Ok(pem) => pem,
-            Err(e) => bail!(
-                format!("{key}.ca_certificates"),
-                format!("has {path:?}, which cannot be read: {e}"),
-                "check the path, and that the app may read the file"
-            ),
-        };
-        if reqwest::Certificate::from_pem_bundle(&pem).map_or(true, |c| c.is_empty()) {
-            bail!(
-                format!("{key}.ca_certificates"),
-                format!("has {path:?}, which holds no PEM certificate"),
-                "list files of \"-----BEGIN CERTIFICATE-----\" blocks"
-            );
-        }
-        ca_certificates.push((path, pem));
-    }
-    let proxy = match raw.http_proxy.take() {
-        Some(url) => {
-            let parsed = url::Url::parse(&url).ok();
-            if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https")) {
-                bail!(
-                    format!("{key}.http_proxy"),
-                    "must be a URL",
-                    "write it as \"http://proxy.internal:3128\""
-                );
-            }
-            Some(Secret(url))
-        }
-        None => None,
-    };
-    let user_agent = raw.http_user_agent.take();
-    if user_agent
-        .as_deref()
-        .is_some_and(|ua| ua.is_empty() || !ua.bytes().all(|b| (0x20..0x7f).contains(&b)))
-    {
-        bail!(
-            format!("{key}.http_user_agent"),
-            "must be printable ASCII",
-            "e.g. \"my-app/1.0\""
-        );
-    }
     let registration = match raw.client_registration.take() {
         Some(table) => Some(validate_registration(
             key,
@@ -463,12 +394,7 @@ pub(super) fn validate_client(
         id_token_alg,
         request_object_alg,
         discovery_url,
-        http: HttpSettings {
-            ca_certificates,
-            proxy,
-            user_agent,
-            identity,
-        },
+        http,
         registration,
     })
 }

@@ -17,6 +17,7 @@ mod client;
 pub(crate) mod defaults;
 mod encryption;
 mod error;
+mod http;
 mod limits;
 mod metadata;
 mod profile;
