@@ -13,6 +13,7 @@ use std::fmt;
 
 mod api;
 mod app;
+mod auth_params;
 mod client;
 pub(crate) mod defaults;
 mod encryption;

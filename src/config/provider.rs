@@ -1,6 +1,8 @@
 //! `[oidc.providers.<name>]`: where a provider's metadata comes from, the client's identity,
 //! scope and authorization parameters, UserInfo, logout URLs, endpoint overrides and key
-//! freshness. Client authentication (`client.rs`) and APIs (`api.rs`) have rooms of their own.
+//! freshness. Client authentication (`client.rs`), the HTTP client (`http.rs`), the extra
+//! authorization parameters (`auth_params.rs`), the FAPI profile (`profile.rs`) and APIs
+//! (`api.rs`) have rooms of their own.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use serde::Deserialize;
 
 use super::api::{self, ApiSettings};
 use super::app::seconds;
+use super::auth_params::auth_request_params;
 use super::client::{self, ClientSettings};
 use super::defaults;
 use super::encryption::{validate_protection, ProtectedResponses, RawProtection};
@@ -18,22 +21,6 @@ use super::profile::{enforce, Explicit, Fapi};
 use super::response::{validate_response, ResponseMode, ResponseType};
 use super::urls::{check_route_path, parse_url_for, UrlPolicy};
 use super::Secret;
-
-/// Parameters of the authorization request that the crate sets itself on every login.
-const RESERVED_AUTH_PARAMS: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "scope",
-    // A setting of its own (the callback and the login cookie depend on it).
-    "response_mode",
-    "request",
-    "request_uri",
-];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -424,62 +411,6 @@ pub(super) fn validate_provider(
     };
     enforce(&key, &mut provider, &explicit)?;
     Ok(provider)
-}
-
-/// The extra authorization parameters as sent, with `max_age` and `acr_values` read out.
-#[allow(clippy::type_complexity)]
-fn auth_request_params(
-    key: &str,
-    params: BTreeMap<String, serde_json::Value>,
-) -> Result<(Vec<(String, String)>, Option<i64>, Vec<String>), ConfigError> {
-    let mut sent = Vec::new();
-    let mut max_age = None;
-    let mut acr_values = Vec::new();
-    for (param, value) in params {
-        if RESERVED_AUTH_PARAMS.contains(&param.as_str()) {
-            let fix = if matches!(param.as_str(), "scope" | "response_type" | "response_mode") {
-                format!("use {key}.{param} instead")
-            } else {
-                "the crate sets it on every login; remove it".into()
-            };
-            bail!(
-                format!("{key}.auth_request_params.{param}"),
-                "cannot be set",
-                fix
-            );
-        }
-        let value = match value {
-            serde_json::Value::String(s) => s,
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::Bool(b) => b.to_string(),
-            serde_json::Value::Array(items) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string())
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-            obj @ serde_json::Value::Object(_) => obj.to_string(),
-            serde_json::Value::Null => continue,
-        };
-        if param == "acr_values" {
-            acr_values = value.split_whitespace().map(str::to_string).collect();
-        }
-        if param == "max_age" {
-            match value.parse::<u64>() {
-                Ok(secs) => max_age = Some(seconds(secs)),
-                Err(_) => bail!(
-                    format!("{key}.auth_request_params.max_age"),
-                    format!("= {value:?} must be a number of seconds"),
-                    "e.g. max_age = 3600"
-                ),
-            }
-        }
-        sent.push((param, value));
-    }
-    Ok((sent, max_age, acr_values))
 }
 
 /// The `post_logout_redirect_uri` sent to the provider, and the path it comes back to.
